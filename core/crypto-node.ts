@@ -1,0 +1,46 @@
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, type CryptoSuite } from './crypto.js';
+import { base64urlEncode } from './encoding.js';
+
+// Building a KeyObject costs more than a verification; keys come from a small trusted registry,
+// so the cache stays small, and it is bounded anyway.
+const MAX_CACHED_KEYS = 1024;
+const keyCache = new Map<string, KeyObject | null>();
+
+function publicKeyObject(raw: Uint8Array): KeyObject | null {
+  const x = base64urlEncode(raw);
+  let key = keyCache.get(x);
+  if (key === undefined) {
+    try {
+      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    } catch {
+      key = null;
+    }
+    if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
+    keyCache.set(x, key);
+  }
+  return key;
+}
+
+function digest(algorithm: string, data: Uint8Array): Uint8Array {
+  const out = createHash(algorithm).update(data).digest();
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export const nodeCrypto: CryptoSuite = {
+  name: 'node:crypto',
+  sha3_512: (data) => digest('sha3-512', data),
+  blake2b_512: (data) => digest('blake2b512', data),
+  verifyEd25519(publicKey, message, signature) {
+    if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES || signature.length !== ED25519_SIGNATURE_BYTES) {
+      return false;
+    }
+    const key = publicKeyObject(publicKey);
+    if (key === null) return false;
+    try {
+      return verify(null, message, key, signature);
+    } catch {
+      return false;
+    }
+  },
+};

@@ -1,0 +1,200 @@
+// The decision function: one pure function from an artifact header and the request's context
+// to ALLOW or DENY with a reason. Order (docs/spec/artifact.md §Decision): presence and parse →
+// key, content hash and signature → validity window → identity, operation, policy and
+// environment bindings → revocation → use. Nothing the presenter wrote is trusted before its
+// signature verifies, so a forged artifact is always recorded as a bad signature.
+import {
+  artifactIdFromDigest,
+  contentHash,
+  decodeArtifact,
+  lineageOf,
+  type Artifact,
+  type DecodedArtifact,
+  type Environment,
+  type Operation,
+  type UseTerms,
+} from './artifact.js';
+import type { CryptoSuite } from './crypto.js';
+import { GovernanceError, isDenialReason, isGovernanceError, type DenialReason } from './errors.js';
+
+/** The operation the request asks for, plus the policy reference its route requires. */
+export interface RequestedOperation extends Operation {
+  /** The policy ref the route is governed by (`policy_required` in denial records). */
+  policy: string;
+}
+
+export type KeyLookup = (kid: string) => Uint8Array | undefined;
+
+export interface RevocationLookup {
+  isArtifactRevoked(artifactId: string): boolean;
+  isKeyRevoked(kid: string): boolean;
+}
+
+/** True when `hash` is a version of policy `ref` known to the registry. */
+export type PolicyLookup = (ref: string, hash: string) => boolean;
+
+export interface UseClaim {
+  artifactId: string;
+  /** Expiry (epoch seconds) after which the use state may be forgotten. */
+  exp: number;
+  terms: UseTerms;
+  now: number;
+}
+
+/** Atomically consumes one use; false when the allowance is spent. Errors end in DENY. */
+export type UseConsumer = (claim: UseClaim) => boolean | Promise<boolean>;
+
+export interface DecisionInput {
+  /** The raw header value, or undefined when the header is absent. */
+  header: string | undefined;
+  /** The authenticated caller identity (e.g. a SPIFFE ID), or undefined. */
+  identity: string | undefined;
+  operation: RequestedOperation;
+  environment: Environment;
+  /** Epoch seconds. */
+  now: number;
+}
+
+export interface DecisionContext {
+  suite: CryptoSuite;
+  keys: KeyLookup;
+  revocations: RevocationLookup;
+  policies: PolicyLookup;
+  consume: UseConsumer;
+  /** Clock-skew allowance in seconds, applied to both ends of the validity window. */
+  skewSeconds: number;
+}
+
+/** What the denial record may say about the artifact; `verified` tells whether its signature held. */
+export interface ArtifactFacts {
+  id: string;
+  iss: string;
+  kid: string;
+  policyRef: string;
+  verified: boolean;
+}
+
+export type Decision =
+  | { allow: true; artifact: Artifact; lineage: string; facts: ArtifactFacts }
+  | { allow: false; reason: DenialReason; message: string; facts?: ArtifactFacts };
+
+function deny(reason: DenialReason, message: string, facts?: ArtifactFacts): Decision {
+  return facts ? { allow: false, reason, message, facts } : { allow: false, reason, message };
+}
+
+function sameParams(bound: Record<string, string>, requested: Record<string, string>): boolean {
+  const boundKeys = Object.keys(bound);
+  if (boundKeys.length !== Object.keys(requested).length) return false;
+  return boundKeys.every((key) => Object.hasOwn(requested, key) && requested[key] === bound[key]);
+}
+
+/**
+ * Operation matching is exact: the names are equal, the parameter sets are equal (a request
+ * carrying a parameter the artifact does not bind is refused, or an unbound artifact would
+ * authorize every value), and the requested scope is a subset of the artifact's scope.
+ */
+export function operationMatches(bound: Operation, requested: Operation): boolean {
+  if (bound.name !== requested.name) return false;
+  if (!sameParams(bound.params, requested.params)) return false;
+  const granted = new Set(bound.scope);
+  return requested.scope.every((entry) => granted.has(entry));
+}
+
+/**
+ * Registry views (keys, policies, revocations) throw when they are not fresh; any failure to
+ * resolve them is issuer.unavailable, whatever the error said.
+ */
+function registryLookup<T>(lookup: () => T, message: string): T {
+  try {
+    return lookup();
+  } catch (e) {
+    throw new GovernanceError('issuer.unavailable', message, { cause: e });
+  }
+}
+
+/** Steps up to and including the signature; throws GovernanceError with the denial reason. */
+export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, keys: KeyLookup): void {
+  const { artifact } = decoded;
+  const key = registryLookup(() => keys(artifact.sig.kid), 'issuer key lookup failed');
+  if (key === undefined) throw new GovernanceError('artifact.signature.invalid', 'unknown kid');
+  const digest = suite.sha3_512(decoded.payloadBytes);
+  if (artifact.chash !== contentHash(digest)) {
+    throw new GovernanceError('artifact.signature.invalid', 'chash is not the SHA3-512 of the payload');
+  }
+  if (artifact.id !== artifactIdFromDigest(digest)) {
+    throw new GovernanceError('artifact.signature.invalid', 'id is not derived from the payload digest');
+  }
+  if (!suite.verifyEd25519(key, decoded.payloadBytes, decoded.signature)) {
+    throw new GovernanceError('artifact.signature.invalid', 'Ed25519 signature does not verify');
+  }
+}
+
+export async function decide(input: DecisionInput, ctx: DecisionContext): Promise<Decision> {
+  if (input.header === undefined || input.header === '') {
+    return deny('artifact.missing', 'no x-execution-artifact header');
+  }
+  let decoded: DecodedArtifact;
+  try {
+    decoded = decodeArtifact(input.header);
+  } catch (e) {
+    return deny('artifact.malformed', isGovernanceError(e) ? e.message : 'undecodable artifact');
+  }
+  const { artifact } = decoded;
+  const facts: ArtifactFacts = {
+    id: artifact.id,
+    iss: artifact.iss,
+    kid: artifact.sig.kid,
+    policyRef: artifact.pol.ref,
+    verified: false,
+  };
+  try {
+    verifySignature(decoded, ctx.suite, ctx.keys);
+    facts.verified = true;
+
+    if (input.now < decoded.nbf - ctx.skewSeconds)
+      return deny('artifact.expired', 'not yet valid (nbf)', facts);
+    if (input.now > decoded.exp + ctx.skewSeconds) return deny('artifact.expired', 'expired (exp)', facts);
+
+    if (input.identity === undefined || input.identity !== artifact.sub) {
+      return deny('identity.mismatch', 'caller identity is not the artifact subject', facts);
+    }
+    if (!operationMatches(decoded.operation, input.operation)) {
+      return deny('policy.mismatch', 'requested operation is not the bound operation', facts);
+    }
+    if (artifact.pol.ref !== input.operation.policy) {
+      return deny('policy.mismatch', 'artifact is bound to another policy than the route requires', facts);
+    }
+    if (!registryLookup(() => ctx.policies(artifact.pol.ref, artifact.pol.hash), 'policy lookup failed')) {
+      return deny('policy.mismatch', 'policy hash is not a known version of the policy', facts);
+    }
+    const env = artifact.env;
+    const runtime = input.environment;
+    if (env.runtime !== runtime.runtime || env.region !== runtime.region || env.tenancy !== runtime.tenancy) {
+      return deny('environment.mismatch', 'runtime environment differs from the bound environment', facts);
+    }
+
+    const revoked = registryLookup(
+      () => ctx.revocations.isArtifactRevoked(artifact.id) || ctx.revocations.isKeyRevoked(artifact.sig.kid),
+      'revocation lookup failed',
+    );
+    if (revoked) return deny('artifact.revoked', 'artifact or signing key revoked', facts);
+
+    let consumed: boolean;
+    try {
+      consumed = await ctx.consume({
+        artifactId: artifact.id,
+        exp: decoded.exp + ctx.skewSeconds,
+        terms: artifact.use,
+        now: input.now,
+      });
+    } catch (e) {
+      if (isGovernanceError(e)) throw e;
+      throw new GovernanceError('state.unavailable', 'use state could not be updated', { cause: e });
+    }
+    if (!consumed) return deny('artifact.replayed', `use allowance (${artifact.use.mode}) is spent`, facts);
+    return { allow: true, artifact, lineage: lineageOf(artifact.id), facts };
+  } catch (e) {
+    if (isGovernanceError(e) && isDenialReason(e.code)) return deny(e.code, e.message, facts);
+    return deny('internal.error', 'unexpected error during decision', facts);
+  }
+}
