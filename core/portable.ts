@@ -9,3 +9,5 @@ export * from './artifact.js';
 export * from './decision.js';
 export type { CryptoSuite, Signer } from './crypto.js';
 export { portableCrypto } from './crypto-portable.js';
+export * from './event.js';
+export * from './registry.js';

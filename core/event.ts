@@ -1,0 +1,452 @@
+// Ledger events, producer batch signatures, the dual hash chain and signed heads
+// (docs/spec/ledger.md). Pure: the crypto suite is passed in.
+//
+// Producers sign batches: the events one process emits within a short window are the leaves of
+// a Merkle tree (RFC 6962 shape, SHA3-512, leaf prefix 0x00, node prefix 0x01) whose root is
+// signed once. Each event carries its inclusion path, so every event still verifies on its own,
+// but a busy enforcement point pays one signature per batch instead of one per event.
+import { canonicalBytes, type JsonValue } from './canonical.js';
+import type { CryptoSuite } from './crypto.js';
+import {
+  base64urlDecode,
+  base64urlEncode,
+  concatBytes,
+  hexDecode,
+  hexEncode,
+  utf8Encode,
+} from './encoding.js';
+import { CODES, GovernanceError, type Code } from './errors.js';
+import { parseMillis } from './time.js';
+
+export const EVENT_VERSION = '1';
+
+export const EVENT_TYPES = [
+  'authorization.issued',
+  'authorization.denied',
+  'authorization.consumed',
+  'admission.granted',
+  'execution.denied',
+  'execution.started',
+  'attestation.signed',
+  'execution.completed',
+  'evidence.committed',
+  'revocation.added',
+  'key.certified',
+  'key.rotated',
+  'policy.published',
+  'policy.activated',
+  'runtime.registered',
+  'admin.allowed',
+  'admin.denied',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The seven stages of one governed operation's lineage (white paper §6.4), in order. */
+export const LINEAGE_STAGES = [
+  'authorization.issued',
+  'authorization.consumed',
+  'admission.granted',
+  'execution.started',
+  'attestation.signed',
+  'execution.completed',
+  'evidence.committed',
+] as const satisfies readonly EventType[];
+
+/** The body a producer emits. Optional fields follow the white paper's denial record (§4.4). */
+export interface LedgerEvent {
+  v: typeof EVENT_VERSION;
+  type: EventType;
+  /** RFC 3339 UTC with milliseconds. */
+  time: string;
+  /** Who produced it, e.g. "authz-server://pod-7f9c". */
+  producer: string;
+  lineage?: string;
+  reason?: Code;
+  identity?: string;
+  operation?: string;
+  policy_required?: string;
+  policy_hash?: string;
+  artifact_id?: string;
+  issuer?: string;
+  runtime?: string;
+  request_id?: string;
+  /** Type-specific details; canonical JSON, bounded. */
+  data?: { [key: string]: JsonValue };
+}
+
+/** A producer's signature over the Merkle root of the batch the event was emitted in. */
+export interface BatchSignature {
+  alg: 'ed25519';
+  kid: string;
+  /** Leaves in the batch, and this event's leaf index. */
+  size: number;
+  index: number;
+  /** Sibling hashes from the leaf up ("sha3-512:<hex>"). */
+  path: string[];
+  /** base64url of the 64-byte Ed25519 signature over the batch statement. */
+  val: string;
+}
+
+export interface SignedEvent {
+  event: LedgerEvent;
+  sig: BatchSignature;
+}
+
+/** One entry of the chain: what `canonical(event_n)` in §6.2 covers, plus the two hashes. */
+export interface ChainRecord {
+  seq: number;
+  event: LedgerEvent;
+  sig: BatchSignature;
+  /** event_hash of the previous record of the same lineage; null for the first; absent without lineage. */
+  lineage_prev?: string | null;
+  event_hash: string;
+  event_hash_alt: string;
+}
+
+export interface ChainHead {
+  v: typeof EVENT_VERSION;
+  log: string;
+  seq: number;
+  event_hash: string;
+  event_hash_alt: string;
+  time: string;
+}
+
+export interface SignedHead extends ChainHead {
+  sig: { alg: 'ed25519'; kid: string; val: string };
+}
+
+export const EVENT_LIMITS = {
+  eventBytes: 16_384,
+  stringChars: 512,
+  batchSize: 4096,
+} as const;
+
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const PRINTABLE_TEXT = /^[\x20-\x7e]*$/;
+const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
+const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
+const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
+const OPTIONAL_STRING_FIELDS = [
+  'lineage',
+  'identity',
+  'operation',
+  'policy_required',
+  'policy_hash',
+  'artifact_id',
+  'issuer',
+  'runtime',
+  'request_id',
+] as const;
+const EVENT_FIELDS = new Set<string>([
+  'v',
+  'type',
+  'time',
+  'producer',
+  'reason',
+  'data',
+  ...OPTIONAL_STRING_FIELDS,
+]);
+
+function invalid(code: Code, message: string): never {
+  throw new GovernanceError(code, message);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function checkString(value: unknown, path: string, pattern = PRINTABLE): string {
+  if (typeof value !== 'string' || value.length > EVENT_LIMITS.stringChars || !pattern.test(value)) {
+    invalid(
+      'ledger.event.invalid',
+      `${path} must be a printable ASCII string of at most ${EVENT_LIMITS.stringChars} characters`,
+    );
+  }
+  return value;
+}
+
+/** Validates an event body; throws ledger.event.invalid. Returns its canonical bytes. */
+export function validateEvent(value: unknown): Uint8Array {
+  if (!isObject(value)) invalid('ledger.event.invalid', 'event must be an object');
+  for (const key of Object.keys(value)) {
+    if (!EVENT_FIELDS.has(key))
+      invalid('ledger.event.invalid', `event.${key.slice(0, 64)} is not an event field`);
+  }
+  if (value.v !== EVENT_VERSION) invalid('ledger.event.invalid', 'event.v must be "1"');
+  if (typeof value.type !== 'string' || !EVENT_TYPE_SET.has(value.type))
+    invalid('ledger.event.invalid', 'unknown event type');
+  if (typeof value.time !== 'string' || parseMillis(value.time) === undefined) {
+    invalid('ledger.event.invalid', 'event.time must be RFC 3339 UTC with milliseconds');
+  }
+  checkString(value.producer, 'event.producer');
+  for (const key of OPTIONAL_STRING_FIELDS) {
+    if (value[key] !== undefined) checkString(value[key], `event.${key}`, PRINTABLE_TEXT);
+  }
+  if (
+    value.reason !== undefined &&
+    (typeof value.reason !== 'string' || !Object.hasOwn(CODES, value.reason))
+  ) {
+    invalid('ledger.event.invalid', 'event.reason must be a code of core/errors.ts');
+  }
+  if (value.data !== undefined && !isObject(value.data))
+    invalid('ledger.event.invalid', 'event.data must be an object');
+  let bytes: Uint8Array;
+  try {
+    bytes = canonicalBytes(value);
+  } catch (e) {
+    invalid('ledger.event.invalid', `event is not encodable: ${(e as Error).message}`);
+  }
+  if (bytes.length > EVENT_LIMITS.eventBytes)
+    invalid('ledger.event.invalid', `event larger than ${EVENT_LIMITS.eventBytes} bytes`);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merkle batch signatures
+
+const LEAF_PREFIX = Uint8Array.of(0x00);
+const NODE_PREFIX = Uint8Array.of(0x01);
+
+export function leafHash(suite: CryptoSuite, eventBytes: Uint8Array): Uint8Array {
+  return suite.sha3_512(concatBytes(LEAF_PREFIX, eventBytes));
+}
+
+function nodeHash(suite: CryptoSuite, left: Uint8Array, right: Uint8Array): Uint8Array {
+  return suite.sha3_512(concatBytes(NODE_PREFIX, left, right));
+}
+
+/** Largest power of two strictly less than n (n ≥ 2), as in RFC 6962 §2.1. */
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function treeRoot(suite: CryptoSuite, leaves: Uint8Array[]): Uint8Array {
+  if (leaves.length === 1) return leaves[0]!;
+  const k = split(leaves.length);
+  return nodeHash(suite, treeRoot(suite, leaves.slice(0, k)), treeRoot(suite, leaves.slice(k)));
+}
+
+function auditPath(suite: CryptoSuite, leaves: Uint8Array[], index: number): Uint8Array[] {
+  if (leaves.length === 1) return [];
+  const k = split(leaves.length);
+  return index < k
+    ? [...auditPath(suite, leaves.slice(0, k), index), treeRoot(suite, leaves.slice(k))]
+    : [...auditPath(suite, leaves.slice(k), index - k), treeRoot(suite, leaves.slice(0, k))];
+}
+
+/** Recomputes the root from a leaf and its path (RFC 9162 §2.1.3.2 inclusion verification). */
+export function rootFromPath(
+  suite: CryptoSuite,
+  leaf: Uint8Array,
+  index: number,
+  size: number,
+  path: Uint8Array[],
+): Uint8Array | undefined {
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(index) || index < 0 || index >= size)
+    return undefined;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(suite, p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = nodeHash(suite, r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : undefined;
+}
+
+/** The bytes a producer signs for a batch: domain-separated, so they can never be an artifact or head. */
+export function batchStatement(kid: string, size: number, root: Uint8Array): Uint8Array {
+  return canonicalBytes({
+    kind: 'governance.event-batch.v1',
+    kid,
+    root: 'sha3-512:' + hexEncode(root),
+    size,
+  });
+}
+
+/**
+ * Signs a batch of events with one signature. `sign` is synchronous on purpose: batches are
+ * sealed on the hot path with a key held in memory.
+ */
+export function signEventBatch(
+  suite: CryptoSuite,
+  kid: string,
+  sign: (message: Uint8Array) => Uint8Array,
+  events: LedgerEvent[],
+): SignedEvent[] {
+  if (events.length === 0) return [];
+  if (events.length > EVENT_LIMITS.batchSize) invalid('ledger.event.invalid', 'batch too large');
+  const leaves = events.map((e) => leafHash(suite, validateEvent(e)));
+  const root = treeRoot(suite, leaves);
+  const val = base64urlEncode(sign(batchStatement(kid, events.length, root)));
+  return events.map((event, index) => ({
+    event,
+    sig: {
+      alg: 'ed25519',
+      kid,
+      size: events.length,
+      index,
+      path: auditPath(suite, leaves, index).map((h) => 'sha3-512:' + hexEncode(h)),
+      val,
+    },
+  }));
+}
+
+function hashFromRef(ref: unknown, pattern: RegExp): Uint8Array | undefined {
+  if (typeof ref !== 'string' || !pattern.test(ref)) return undefined;
+  return hexDecode(ref.slice(ref.indexOf(':') + 1));
+}
+
+/** The batch root an event's signature covers, or undefined if the signature object is malformed. */
+export function batchRootOf(suite: CryptoSuite, signed: SignedEvent): Uint8Array | undefined {
+  const sig = signed.sig as unknown;
+  if (!isObject(sig) || sig.alg !== 'ed25519' || typeof sig.kid !== 'string' || !KID.test(sig.kid))
+    return undefined;
+  if (typeof sig.size !== 'number' || typeof sig.index !== 'number' || sig.size > EVENT_LIMITS.batchSize)
+    return undefined;
+  if (!Array.isArray(sig.path) || sig.path.length > 16) return undefined;
+  const path: Uint8Array[] = [];
+  for (const p of sig.path) {
+    const h = hashFromRef(p, SHA3_REF);
+    if (!h) return undefined;
+    path.push(h);
+  }
+  let eventBytes: Uint8Array;
+  try {
+    eventBytes = validateEvent(signed.event);
+  } catch {
+    return undefined;
+  }
+  return rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
+}
+
+/**
+ * Verifies a producer signature. `publicKey` is the producer's key for sig.kid. `verified`
+ * may cache statements already checked (keyed by kid, root and signature), so a batch costs
+ * one Ed25519 verification however many of its events are checked.
+ */
+export function verifyEventSignature(
+  suite: CryptoSuite,
+  signed: SignedEvent,
+  publicKey: Uint8Array,
+  verified?: Set<string>,
+): boolean {
+  const root = batchRootOf(suite, signed);
+  if (!root) return false;
+  const signature = typeof signed.sig.val === 'string' ? base64urlDecode(signed.sig.val) : undefined;
+  if (!signature || signature.length !== 64) return false;
+  const statement = batchStatement(signed.sig.kid, signed.sig.size, root);
+  const cacheKey = `${signed.sig.kid}|${hexEncode(root)}|${signed.sig.val}`;
+  if (verified?.has(cacheKey)) return true;
+  const ok = suite.verifyEd25519(publicKey, statement, signature);
+  if (ok) verified?.add(cacheKey);
+  return ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dual chain (white paper §6.2)
+
+export interface ChainState {
+  seq: number;
+  hash: Uint8Array;
+  alt: Uint8Array;
+}
+
+/** Genesis of a log: both chains start from a hash of the log id, so logs cannot be spliced. */
+export function genesis(suite: CryptoSuite, log: string): ChainState {
+  const seed = utf8Encode(`governance-ledger:v1:genesis:${log}`);
+  return { seq: 0, hash: suite.sha3_512(seed), alt: suite.blake2b_512(seed) };
+}
+
+/** The bytes `canonical(event_n)` of §6.2: the record without its two hashes. */
+export function recordBytes(record: Omit<ChainRecord, 'event_hash' | 'event_hash_alt'>): Uint8Array {
+  const { seq, event, sig, lineage_prev } = record;
+  return canonicalBytes(lineage_prev === undefined ? { seq, event, sig } : { seq, event, sig, lineage_prev });
+}
+
+/** Appends one signed event to the chain: event_hash_n = SHA3-512(canonical(record_n) || event_hash_{n-1}). */
+export function chainRecord(
+  suite: CryptoSuite,
+  state: ChainState,
+  signed: SignedEvent,
+  lineagePrev: string | null | undefined,
+): { record: ChainRecord; state: ChainState } {
+  const seq = state.seq + 1;
+  const base = lineagePrev === undefined ? { seq, ...signed } : { seq, ...signed, lineage_prev: lineagePrev };
+  const bytes = recordBytes(base);
+  const hash = suite.sha3_512(concatBytes(bytes, state.hash));
+  const alt = suite.blake2b_512(concatBytes(bytes, state.alt));
+  return {
+    record: {
+      ...base,
+      event_hash: 'sha3-512:' + hexEncode(hash),
+      event_hash_alt: 'blake2b-512:' + hexEncode(alt),
+    },
+    state: { seq, hash, alt },
+  };
+}
+
+export function chainStateOf(
+  record: Pick<ChainRecord, 'seq' | 'event_hash' | 'event_hash_alt'>,
+): ChainState | undefined {
+  const hash = hashFromRef(record.event_hash, SHA3_REF);
+  const alt = hashFromRef(record.event_hash_alt, BLAKE_REF);
+  if (!hash || !alt || !Number.isSafeInteger(record.seq)) return undefined;
+  return { seq: record.seq, hash, alt };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed heads
+
+export function headStatement(head: ChainHead): Uint8Array {
+  return canonicalBytes({ kind: 'governance.chain-head.v1', ...head });
+}
+
+export function signHead(
+  head: ChainHead,
+  kid: string,
+  sign: (message: Uint8Array) => Uint8Array,
+): SignedHead {
+  return { ...head, sig: { alg: 'ed25519', kid, val: base64urlEncode(sign(headStatement(head))) } };
+}
+
+export function verifyHead(suite: CryptoSuite, head: SignedHead, auditKey: Uint8Array): boolean {
+  if (
+    !isObject(head) ||
+    !isObject(head.sig) ||
+    head.sig.alg !== 'ed25519' ||
+    typeof head.sig.val !== 'string'
+  )
+    return false;
+  const signature = base64urlDecode(head.sig.val);
+  if (!signature || signature.length !== 64) return false;
+  const { sig: _sig, ...body } = head;
+  if (typeof body.log !== 'string' || !Number.isSafeInteger(body.seq) || body.seq < 0) return false;
+  if (
+    !SHA3_REF.test(body.event_hash) ||
+    !BLAKE_REF.test(body.event_hash_alt) ||
+    parseMillis(body.time) === undefined
+  )
+    return false;
+  try {
+    return suite.verifyEd25519(auditKey, headStatement(body), signature);
+  } catch {
+    return false;
+  }
+}
+
+export const eventHashRef = (hash: Uint8Array) => 'sha3-512:' + hexEncode(hash);
