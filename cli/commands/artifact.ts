@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import {
+  ARTIFACT_HEADER,
+  decide,
+  decodeArtifact,
+  formatSeconds,
+  isGovernanceError,
+  lineageOf,
+  parseSeconds,
+  portableCrypto,
+  type Environment,
+} from '../../core/portable.js';
+import { keyFromPem, rawPublicKey } from '../../core/keys.js';
+import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
+
+/** The header value from an argument, a file (@path) or standard input (-). */
+export function readHeader(source: string): string {
+  let text = source;
+  if (source === '-') text = readFileSync(0, 'utf8');
+  else if (source.startsWith('@')) text = readFileSync(source.slice(1), 'utf8');
+  text = text.trim();
+  // Accept a pasted "x-execution-artifact: <value>" line as well as the bare value.
+  const prefix = `${ARTIFACT_HEADER}:`;
+  if (text.toLowerCase().startsWith(prefix)) text = text.slice(prefix.length).trim();
+  return text;
+}
+
+function pairs(values: string[], flag: string): [string, string][] {
+  return values.map((v) => {
+    const i = v.indexOf('=');
+    if (i <= 0) throw new CliError(`${flag} takes name=value, got ${JSON.stringify(v)}`);
+    return [v.slice(0, i), v.slice(i + 1)];
+  });
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+interface VerifyOptions {
+  key: string[];
+  now?: string;
+  identity?: string;
+  operation?: string;
+  param: string[];
+  scope: string[];
+  policy?: string;
+  policyHash: string[];
+  runtime?: string;
+  region?: string;
+  tenancy?: string;
+  revoked: string[];
+  skew: string;
+}
+
+export function registerArtifactCommands(program: Command, output: () => OutputOptions): void {
+  const artifact = program.command('artifact').description('inspect and verify authorization artifacts');
+
+  artifact
+    .command('inspect')
+    .description('decode a header value and print the artifact (does NOT verify the signature)')
+    .argument('<header>', 'the header value, @file, or - for standard input')
+    .action((source: string) => {
+      try {
+        const decoded = decodeArtifact(readHeader(source));
+        const a = decoded.artifact;
+        const info = { artifact: a, lineage: lineageOf(a.id), verified: false };
+        emit(output(), info, () =>
+          [
+            `${a.id}  (signature NOT verified; use 'govctl artifact verify')`,
+            `lineage   ${info.lineage}`,
+            `issuer    ${a.iss}   kid ${a.sig.kid}`,
+            `subject   ${a.sub}`,
+            `operation ${a.op.name} ${JSON.stringify(decoded.operation.params)} scope [${a.op.scope.join(', ')}]`,
+            `policy    ${a.pol.ref}  ${a.pol.hash.slice(0, 25)}…`,
+            `env       ${a.env.runtime}  ${a.env.region}  ${a.env.tenancy}`,
+            `window    ${a.nbf} → ${a.exp}`,
+            `use       ${JSON.stringify(a.use)}`,
+          ].join('\n'),
+        );
+      } catch (e) {
+        if (isGovernanceError(e)) throw new CliError(`${e.code}: ${e.message}`, EXIT.negative);
+        throw e;
+      }
+    });
+
+  artifact
+    .command('verify')
+    .description(
+      'verify offline with public keys through the portable verifier: signature, content hash, id, validity ' +
+        'window; and every binding given by a flag (defaults to what the artifact claims). Use state is not checked.',
+    )
+    .argument('<header>', 'the header value, @file, or - for standard input')
+    .requiredOption('--key <kid=file>', 'a trusted issuer public key (PEM), repeatable', collect, [])
+    .option('--now <time>', 'RFC 3339 UTC, whole seconds (default: now)')
+    .option('--identity <id>', 'caller identity to check against sub')
+    .option('--operation <name>', 'operation name to check')
+    .option('--param <name=value>', 'operation parameter, repeatable (with --operation)', collect, [])
+    .option('--scope <entry>', 'requested scope entry, repeatable (with --operation)', collect, [])
+    .option('--policy <ref>', 'policy ref the route requires')
+    .option('--policy-hash <hash>', 'a known policy version hash, repeatable', collect, [])
+    .option('--runtime <runtime>', 'runtime environment to check')
+    .option('--region <region>', 'region to check')
+    .option('--tenancy <tenancy>', 'tenancy to check')
+    .option('--revoked <id>', 'a revoked artifact id or kid, repeatable', collect, [])
+    .option('--skew <seconds>', 'clock-skew allowance', '0')
+    .action(async (source: string, opts: VerifyOptions) => {
+      const header = readHeader(source);
+      const keys = new Map(
+        pairs(opts.key, '--key').map(([kid, file]) => [
+          kid,
+          rawPublicKey(keyFromPem(readFileSync(file, 'utf8'))),
+        ]),
+      );
+      const now = opts.now === undefined ? Math.floor(Date.now() / 1000) : parseSeconds(opts.now);
+      if (now === undefined) throw new CliError('--now must be RFC 3339 UTC in whole seconds');
+      const skew = Number(opts.skew);
+      if (!Number.isSafeInteger(skew) || skew < 0)
+        throw new CliError('--skew must be a whole number of seconds');
+      // Bindings default to the artifact's own claims, so a bare verify checks integrity and time.
+      let claimed;
+      try {
+        claimed = decodeArtifact(header);
+      } catch {
+        claimed = undefined;
+      }
+      const a = claimed?.artifact;
+      const environment: Environment = {
+        runtime: opts.runtime ?? a?.env.runtime ?? '',
+        region: opts.region ?? a?.env.region ?? '',
+        tenancy: opts.tenancy ?? a?.env.tenancy ?? '',
+      };
+      const operation = opts.operation
+        ? {
+            name: opts.operation,
+            params: Object.fromEntries(pairs(opts.param, '--param')),
+            scope: opts.scope,
+          }
+        : (claimed?.operation ?? { name: '', params: {}, scope: [] });
+      const decision = await decide(
+        {
+          header,
+          identity: opts.identity ?? a?.sub,
+          operation: { ...operation, policy: opts.policy ?? a?.pol.ref ?? '' },
+          environment,
+          now,
+        },
+        {
+          suite: portableCrypto,
+          skewSeconds: skew,
+          keys: (kid) => keys.get(kid),
+          revocations: {
+            isArtifactRevoked: (id) => opts.revoked.includes(id),
+            isKeyRevoked: (kid) => opts.revoked.includes(kid),
+          },
+          policies: (_ref, hash) => (opts.policyHash.length === 0 ? true : opts.policyHash.includes(hash)),
+          consume: () => true,
+        },
+      );
+      const result = decision.allow
+        ? {
+            valid: true,
+            artifact_id: decision.artifact.id,
+            lineage: decision.lineage,
+            checked_at: formatSeconds(now),
+          }
+        : {
+            valid: false,
+            reason: decision.reason,
+            message: decision.message,
+            checked_at: formatSeconds(now),
+          };
+      emit(output(), result, () =>
+        decision.allow
+          ? `valid  ${decision.artifact.id}  ${decision.lineage}`
+          : `INVALID  ${decision.reason}: ${decision.message}`,
+      );
+      if (!decision.allow) process.exitCode = EXIT.negative;
+    });
+}
