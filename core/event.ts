@@ -38,6 +38,8 @@ export const EVENT_TYPES = [
   'runtime.registered',
   'admin.allowed',
   'admin.denied',
+  // The sequencer refused an ingest entry (bad shape or signature); see docs/spec/ledger.md.
+  'ledger.rejected',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -224,18 +226,25 @@ function split(n: number): number {
   return k;
 }
 
-function treeRoot(suite: CryptoSuite, leaves: Uint8Array[]): Uint8Array {
-  if (leaves.length === 1) return leaves[0]!;
-  const k = split(leaves.length);
-  return nodeHash(suite, treeRoot(suite, leaves.slice(0, k)), treeRoot(suite, leaves.slice(k)));
-}
-
-function auditPath(suite: CryptoSuite, leaves: Uint8Array[], index: number): Uint8Array[] {
-  if (leaves.length === 1) return [];
-  const k = split(leaves.length);
-  return index < k
-    ? [...auditPath(suite, leaves.slice(0, k), index), treeRoot(suite, leaves.slice(k))]
-    : [...auditPath(suite, leaves.slice(k), index - k), treeRoot(suite, leaves.slice(0, k))];
+/**
+ * The root and every leaf's audit path (RFC 6962 §2.1.1, siblings from the leaf up) in one pass:
+ * n − 1 node hashes, where computing each path on its own would cost n² hashes per batch.
+ */
+export function merkleTree(
+  suite: CryptoSuite,
+  leaves: Uint8Array[],
+): { root: Uint8Array; paths: Uint8Array[][] } {
+  const paths = leaves.map((): Uint8Array[] => []);
+  const build = (start: number, end: number): Uint8Array => {
+    if (end - start === 1) return leaves[start]!;
+    const middle = start + split(end - start);
+    const left = build(start, middle);
+    const right = build(middle, end);
+    for (let i = start; i < middle; i++) paths[i]!.push(right);
+    for (let i = middle; i < end; i++) paths[i]!.push(left);
+    return nodeHash(suite, left, right);
+  };
+  return { root: build(0, leaves.length), paths };
 }
 
 /** Recomputes the root from a leaf and its path (RFC 9162 §2.1.3.2 inclusion verification). */
@@ -291,18 +300,14 @@ export function signEventBatch(
   if (events.length === 0) return [];
   if (events.length > EVENT_LIMITS.batchSize) invalid('ledger.event.invalid', 'batch too large');
   const leaves = events.map((e) => leafHash(suite, validateEvent(e)));
-  const root = treeRoot(suite, leaves);
+  const { root, paths } = merkleTree(suite, leaves);
   const val = base64urlEncode(sign(batchStatement(kid, events.length, root)));
+  // Paths share nodes: encode each node once.
+  const refs = new Map<Uint8Array, string>();
+  const ref = (h: Uint8Array) => refs.get(h) ?? refs.set(h, 'sha3-512:' + hexEncode(h)).get(h)!;
   return events.map((event, index) => ({
     event,
-    sig: {
-      alg: 'ed25519',
-      kid,
-      size: events.length,
-      index,
-      path: auditPath(suite, leaves, index).map((h) => 'sha3-512:' + hexEncode(h)),
-      val,
-    },
+    sig: { alg: 'ed25519', kid, size: events.length, index, path: paths[index]!.map(ref), val },
   }));
 }
 
@@ -350,7 +355,9 @@ export function verifyEventSignature(
   const signature = typeof signed.sig.val === 'string' ? base64urlDecode(signed.sig.val) : undefined;
   if (!signature || signature.length !== 64) return false;
   const statement = batchStatement(signed.sig.kid, signed.sig.size, root);
-  const cacheKey = `${signed.sig.kid}|${hexEncode(root)}|${signed.sig.val}`;
+  // The key holds everything the statement covers: one root verifies under several sizes
+  // (RFC 6962 paths), so a key without the size would vouch for a size that was never signed.
+  const cacheKey = `${signed.sig.kid}|${signed.sig.size}|${hexEncode(root)}|${signed.sig.val}`;
   if (verified?.has(cacheKey)) return true;
   const ok = suite.verifyEd25519(publicKey, statement, signature);
   if (ok) verified?.add(cacheKey);
