@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isGovernanceError } from '../core/errors.js';
 import { registerArtifactCommands } from './commands/artifact.js';
+import { registerCheckCommand } from './commands/check.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { CliError, EXIT, type OutputOptions } from './output.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   const output = (): OutputOptions => program.opts<OutputOptions>();
   registerKeyCommands(program, output);
   registerArtifactCommands(program, output);
+  registerCheckCommand(program, output);
   return program;
 }
 

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { ARTIFACT_HEADER } from '../../core/artifact.js';
+import { loadEnvoyAuthProto, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
+import { readHeader } from './artifact.js';
+import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
+
+interface CheckOptions {
+  target: string;
+  method: string;
+  path: string;
+  host: string;
+  principal?: string;
+  artifact?: string;
+  header: string[];
+  context: string[];
+  requestId?: string;
+  timeout: string;
+}
+
+type CheckClient = {
+  Check(
+    request: unknown,
+    metadata: Metadata,
+    options: { deadline: number },
+    callback: (error: ServiceError | null, response: CheckResponseMessage) => void,
+  ): void;
+  close(): void;
+};
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function pairs(values: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0) throw new CliError(`${flag} takes name=value, got ${JSON.stringify(v)}`);
+    out[v.slice(0, i).toLowerCase()] = v.slice(i + 1);
+  }
+  return out;
+}
+
+/** The CheckRequest Envoy would send for this HTTP request (envoy.service.auth.v3). */
+export function buildCheckRequest(opts: CheckOptions, requestId: string) {
+  const headers: Record<string, string> = {
+    ':method': opts.method,
+    ':path': opts.path,
+    ':authority': opts.host,
+    'x-request-id': requestId,
+    ...pairs(opts.header, '--header'),
+  };
+  if (opts.artifact !== undefined) headers[ARTIFACT_HEADER] = readHeader(opts.artifact);
+  return {
+    attributes: {
+      ...(opts.principal ? { source: { principal: opts.principal } } : {}),
+      request: {
+        http: {
+          id: requestId,
+          method: opts.method,
+          path: opts.path,
+          host: opts.host,
+          scheme: 'https',
+          protocol: 'HTTP/2',
+          headers,
+        },
+      },
+      context_extensions: pairs(opts.context, '--context'),
+    },
+  };
+}
+
+function headerValue(response: CheckResponseMessage, name: string): string | undefined {
+  const options = response.denied_response?.headers ?? response.ok_response?.headers ?? [];
+  return options.find((o) => o.header.key.toLowerCase() === name)?.header.value;
+}
+
+/** The denial body is JSON from our server; another server's body is shown as text. */
+function parseBody(body: string | undefined): unknown {
+  if (!body) return null;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return body;
+  }
+}
+
+export function registerCheckCommand(program: Command, output: () => OutputOptions): void {
+  program
+    .command('check')
+    .description('send a CheckRequest to an ext_authz server the way Envoy would, and print the decision')
+    .option('--target <host:port>', 'ext_authz gRPC address', '127.0.0.1:9191')
+    .option('--method <method>', 'HTTP method', 'POST')
+    .requiredOption('--path <path>', 'HTTP path, e.g. /v1/models/clinical-summary-v4:invoke')
+    .option('--host <host>', 'HTTP :authority', 'governed.local')
+    .option('--principal <spiffe-id>', 'attributes.source.principal (the mTLS identity Envoy reports)')
+    .option('--artifact <header>', `the ${ARTIFACT_HEADER} value, @file, or - for standard input`)
+    .option('--header <name=value>', 'an extra request header, repeatable', collect, [])
+    .option('--context <key=value>', 'a context_extensions entry, repeatable', collect, [])
+    .option(
+      '--request-id <id>',
+      'Envoy request id (default: a new UUID); reuse it to simulate a retried Check',
+    )
+    .option('--timeout <ms>', 'deadline in milliseconds', '2000')
+    .action(async (opts: CheckOptions) => {
+      const requestId = opts.requestId ?? randomUUID();
+      const request = buildCheckRequest(opts, requestId);
+      const { packageDefinition } = loadEnvoyAuthProto();
+      const grpcObject = loadPackageDefinition(packageDefinition) as unknown as {
+        envoy: {
+          service: { auth: { v3: { Authorization: new (target: string, creds: unknown) => CheckClient } } };
+        };
+      };
+      const client = new grpcObject.envoy.service.auth.v3.Authorization(
+        opts.target,
+        credentials.createInsecure(),
+      );
+      const response = await new Promise<CheckResponseMessage>((resolve, reject) => {
+        client.Check(
+          request,
+          new Metadata(),
+          { deadline: Date.now() + Number(opts.timeout) },
+          (error, message) =>
+            error
+              ? reject(new CliError(`${opts.target}: ${error.details || error.message}`, EXIT.unavailable))
+              : resolve(message),
+        );
+      }).finally(() => client.close());
+      const allowed = response.status?.code === 0 && response.ok_response !== undefined;
+      const result = {
+        decision: allowed ? 'allow' : 'deny',
+        request_id: requestId,
+        grpc_status: response.status?.code ?? null,
+        http_status: response.denied_response?.status?.code ?? null,
+        reason: headerValue(response, 'x-execution-denied') ?? null,
+        artifact_id: headerValue(response, 'x-execution-artifact-id') ?? null,
+        lineage: headerValue(response, 'x-execution-lineage') ?? null,
+        body: parseBody(response.denied_response?.body),
+      };
+      emit(output(), result, () =>
+        allowed
+          ? `ALLOW  ${result.artifact_id}  ${result.lineage}  (request ${requestId})`
+          : `DENY   ${result.http_status} ${result.reason}  (request ${requestId})`,
+      );
+      if (!allowed) process.exitCode = EXIT.negative;
+    });
+}
