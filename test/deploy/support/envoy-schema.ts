@@ -31,6 +31,8 @@ export interface VisitedMessage {
 
 export interface CheckResult {
   issues: string[];
+  /** Paths of fields spelled by their JSON (lowerCamel) name rather than their proto name. */
+  jsonNamed: string[];
   /** Every message object met, Any payloads included, in document order. */
   messages: VisitedMessage[];
 }
@@ -197,7 +199,12 @@ export class EnvoySchema {
   check(typeName: string, value: unknown): CheckResult {
     const walk = new Walk(this);
     walk.message(this.root.lookupType(typeName), value, '');
-    return { issues: walk.issues, messages: walk.messages };
+    return { issues: walk.issues, jsonNamed: walk.jsonNamed, messages: walk.messages };
+  }
+
+  /** An enum's values by name, e.g. envoy.type.v3.StatusCode. */
+  enumValues(enumName: string): Record<string, number> {
+    return this.root.lookupEnum(enumName).values;
   }
 
   /** Fields of `typeName` that Envoy's API marks `configure_for_untrusted_downstream`. */
@@ -240,6 +247,7 @@ export class EnvoySchema {
 /** One validation pass: collects issues and the messages met. */
 class Walk {
   readonly issues: string[] = [];
+  readonly jsonNamed: string[] = [];
   readonly messages: VisitedMessage[] = [];
 
   constructor(private readonly schema: EnvoySchema) {}
@@ -260,6 +268,7 @@ class Walk {
         this.issue(at, `unknown field of ${name}`);
         continue;
       }
+      if (key !== field.name) this.jsonNamed.push(at);
       if (fields.has(field.name)) this.issue(at, `${field.name} given twice (proto and JSON name)`);
       if (field.options?.deprecated === true) this.issue(at, `deprecated field ${name}.${field.name}`);
       fields.set(field.name, item);
