@@ -1,0 +1,223 @@
+// Connections to Redis (standalone, Sentinel or Cluster) that fail fast: a command issued while
+// disconnected fails at once (no offline queue), a command the server does not answer within
+// the command timeout fails, and nothing is retried behind the caller's back. Every such failure
+// reaches the caller as a rejection, which the enforcement point turns into a DENY.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { z } from 'zod';
+import { GovernanceError } from '../core/errors.js';
+
+export type RedisClient = Redis | Cluster;
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 250;
+/** Connecting (TCP and handshake); the caller's startup fails after it instead of hanging. */
+const CONNECT_TIMEOUT_MS = 2_000;
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_CAP_MS = 2_000;
+
+const endpoint = z.strictObject({
+  host: z.string().min(1).max(255),
+  port: z.number().int().min(1).max(65_535),
+});
+
+const redisUrl = z
+  .string()
+  .max(2_048)
+  .refine((value) => URL.canParse(value) && ['redis:', 'rediss:'].includes(new URL(value).protocol), {
+    message: 'must be a redis:// or rediss:// URL',
+  });
+
+const common = {
+  commandTimeoutMs: z.number().int().min(1).max(60_000).optional(),
+  // Braces would put every key into the prefix's hash slot and defeat the per-artifact tags.
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{0,64}$/, 'must be at most 64 characters of A-Z a-z 0-9 : . _ -')
+    .optional(),
+};
+
+const configSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('standalone'), url: redisUrl, ...common }),
+  z.strictObject({
+    mode: z.literal('sentinel'),
+    sentinels: z.array(endpoint).min(1).max(16),
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a Sentinel master name'),
+    ...common,
+  }),
+  z.strictObject({ mode: z.literal('cluster'), nodes: z.array(endpoint).min(1).max(64), ...common }),
+]);
+
+export type RedisConfig = z.infer<typeof configSchema>;
+
+/** Validates a connection config; throws GovernanceError('config.invalid') naming each problem. */
+export function parseRedisConfig(input: unknown): RedisConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join('.') : 'config';
+      return `${path}: ${issue.message}`;
+    });
+    throw new GovernanceError('config.invalid', `redis config is invalid: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+function reconnectDelay(attempt: number): number {
+  return Math.min(RECONNECT_BASE_MS * 2 ** Math.min(attempt, 16), RECONNECT_CAP_MS);
+}
+
+/** Where a config points, without credentials (URLs may carry a password). */
+function describeTarget(config: RedisConfig): string {
+  switch (config.mode) {
+    case 'standalone': {
+      const url = new URL(config.url);
+      return `redis ${url.host}`;
+    }
+    case 'sentinel':
+      return `sentinel master ${config.name}`;
+    case 'cluster':
+      return `cluster of ${config.nodes.length} seed node(s)`;
+  }
+}
+
+function nodeOptions(config: RedisConfig): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    commandTimeout: config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    // A command that may already have run must never be sent again on reconnect.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
+    // RESP2: supported by every server version, and the reply shapes the stores parse.
+    protocol: 2,
+  };
+}
+
+function createClient(config: RedisConfig): RedisClient {
+  const keyPrefix = config.keyPrefix ?? '';
+  switch (config.mode) {
+    case 'standalone':
+      return new Redis(config.url, { ...nodeOptions(config), keyPrefix });
+    case 'sentinel':
+      return new Redis({
+        ...nodeOptions(config),
+        keyPrefix,
+        sentinels: config.sentinels,
+        name: config.name,
+        sentinelRetryStrategy: reconnectDelay,
+      });
+    case 'cluster': {
+      const { retryStrategy: _perNode, enableOfflineQueue: _queue, ...redisOptions } = nodeOptions(config);
+      const options: ClusterOptions = {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        keyPrefix,
+        scaleReads: 'master',
+        clusterRetryStrategy: reconnectDelay,
+        redisOptions,
+      };
+      return new Cluster(config.nodes, options);
+    }
+  }
+}
+
+export type RedisErrorListener = (error: Error) => void;
+
+const errorListeners = new WeakMap<RedisClient, RedisErrorListener>();
+
+function listen(client: RedisClient, onError: RedisErrorListener): void {
+  errorListeners.set(client, onError);
+  // Without a listener, ioredis re-emits connection errors as unhandled 'error' events.
+  client.on('error', onError);
+}
+
+/** Connects within CONNECT_TIMEOUT_MS: a paused server accepts TCP but never answers the handshake. */
+async function open(client: RedisClient, what: string): Promise<RedisClient> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([client.connect(), deadline]);
+    return client;
+  } catch (cause) {
+    client.disconnect();
+    throw new GovernanceError(
+      'state.unavailable',
+      `${what} did not answer: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Validates the config, connects, and resolves once the connection is ready; rejects with
+ * GovernanceError('state.unavailable') when the server does not answer. Connection errors after
+ * that go to `onError` (the caller logs them); the client keeps reconnecting with capped backoff.
+ */
+export async function connectRedis(
+  input: RedisConfig,
+  onError: RedisErrorListener = () => undefined,
+): Promise<RedisClient> {
+  const config = parseRedisConfig(input);
+  const client = createClient(config);
+  listen(client, onError);
+  return open(client, describeTarget(config));
+}
+
+/**
+ * A second connection to the same server(s) for blocking reads (XREAD BLOCK), so a long wait
+ * never stalls the shared connection. It has no command timeout: its caller bounds each read.
+ */
+export async function connectBlocking(client: RedisClient): Promise<RedisClient> {
+  const blocking =
+    client instanceof Cluster
+      ? client.duplicate([], { lazyConnect: true, redisOptions: { commandTimeout: undefined } })
+      : client.duplicate({ lazyConnect: true, commandTimeout: undefined });
+  listen(blocking, errorListeners.get(client) ?? (() => undefined));
+  return open(blocking, 'redis (blocking connection)');
+}
+
+export function commandTimeoutOf(client: RedisClient): number {
+  const options = client instanceof Cluster ? client.options.redisOptions : client.options;
+  return options?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
+}
+
+/** Closes politely when the server answers, and at once when it does not. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
+
+export type ScriptCall = (keys: readonly string[], args: readonly string[]) => Promise<unknown>;
+
+/**
+ * Registers a Lua script on the client (EVALSHA, with EVAL when the server lost its script
+ * cache, e.g. after a restart) and returns a typed way to call it. For Cluster, every key of one
+ * call must share a hash slot.
+ */
+export function defineScript(
+  client: RedisClient,
+  name: string,
+  lua: string,
+  numberOfKeys: number,
+): ScriptCall {
+  client.defineCommand(name, { lua, numberOfKeys });
+  const command = (client as unknown as Record<string, (...args: string[]) => Promise<unknown>>)[name];
+  if (typeof command !== 'function') throw new Error(`script ${name} was not registered`);
+  return (keys, args) => {
+    if (keys.length !== numberOfKeys) {
+      throw new Error(`script ${name} takes ${numberOfKeys} keys, got ${keys.length}`);
+    }
+    return command.call(client, ...keys, ...args);
+  };
+}
