@@ -3,6 +3,7 @@
 // read them that way.
 import { ARTIFACT_HEADER, LIMITS } from '../../../core/artifact.js';
 import { durationNanos, type EnvoySchema, type VisitedMessage } from './envoy-schema.js';
+import { Problems } from './problems.js';
 import { isObject } from './repo.js';
 
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -81,34 +82,31 @@ export interface FailClosedContext {
 
 /** Everything that would let a request through without a decision, or blur an outage. */
 export function failClosedProblems(bootstrap: unknown, context: FailClosedContext): string[] {
-  const problems: string[] = [];
-  const need = (ok: boolean, problem: string): void => {
-    if (!ok) problems.push(problem);
-  };
+  const problems = new Problems();
+  const need = problems.need.bind(problems);
   const admin = obj(obj(obj(obj(bootstrap).admin).address).socket_address);
   need(['127.0.0.1', '::1'].includes(String(admin.address)), 'admin must listen on loopback only');
   const clusters = clustersOf(bootstrap);
   const managers = connectionManagers(bootstrap);
   need(managers.length > 0, 'no HTTP connection manager found');
   for (const { where, chain, hcm } of managers) {
-    const say = (ok: boolean, problem: string): void => need(ok, `${where}: ${problem}`);
+    const here = new Problems(`${where}: `);
     const filters = list(hcm.http_filters).map((filter) => filter.name);
-    say(
+    here.need(
       JSON.stringify(filters) === JSON.stringify([EXT_AUTHZ_FILTER, ROUTER_FILTER]),
       `http_filters must be exactly [ext_authz, router] (nothing may act before the decision or clear the route cache after it), got ${filters.join(', ')}`,
     );
-    extAuthzProblems(extAuthzOf(hcm), clusters, context).forEach((problem) => say(false, problem));
-    downstreamProblems(chain, hcm).forEach((problem) => say(false, problem));
-    routeProblems(hcm, filters, clusters, context).forEach((problem) => say(false, problem));
+    here.add(extAuthzProblems(extAuthzOf(hcm), clusters, context));
+    here.add(downstreamProblems(chain, hcm));
+    here.add(routeProblems(hcm, filters, clusters, context));
+    problems.add(here.list);
   }
-  return problems;
+  return problems.list;
 }
 
 function extAuthzProblems(extAuthz: Obj, clusters: Map<string, Obj>, context: FailClosedContext): string[] {
-  const problems: string[] = [];
-  const need = (ok: boolean, problem: string): void => {
-    if (!ok) problems.push(`ext_authz: ${problem}`);
-  };
+  const problems = new Problems('ext_authz: ');
+  const need = problems.need.bind(problems);
   need(extAuthz.failure_mode_allow === false, 'failure_mode_allow must be set to false');
   need(extAuthz.transport_api_version === 'V3', 'transport_api_version must be V3');
   need(extAuthz.include_peer_certificate === true, 'include_peer_certificate must be true');
@@ -136,7 +134,8 @@ function extAuthzProblems(extAuthz: Obj, clusters: Map<string, Obj>, context: Fa
   );
   const clusterName = String(obj(grpc.envoy_grpc).cluster_name);
   const cluster = clusters.get(clusterName);
-  if (!cluster) return [...problems, `ext_authz: cluster ${clusterName} does not exist`];
+  need(cluster !== undefined, `cluster ${clusterName} does not exist`);
+  if (!cluster) return problems.list;
   const http2 = obj(obj(obj(cluster.typed_extension_protocol_options)[HTTP_OPTIONS]).explicit_http_config);
   need('http2_protocol_options' in http2, `cluster ${clusterName} must speak HTTP/2 explicitly`);
   const endpoints = endpointsOf(cluster);
@@ -153,15 +152,13 @@ function extAuthzProblems(extAuthz: Obj, clusters: Map<string, Obj>, context: Fa
     list(obj(cluster.circuit_breakers).thresholds).length > 0,
     `cluster ${clusterName} needs circuit breakers`,
   );
-  return problems;
+  return problems.list;
 }
 
 /** Identity and request-id handling: who the caller is must come from Envoy, not the caller. */
 function downstreamProblems(chain: Obj, hcm: Obj): string[] {
-  const problems: string[] = [];
-  const need = (ok: boolean, problem: string): void => {
-    if (!ok) problems.push(problem);
-  };
+  const problems = new Problems();
+  const need = problems.need.bind(problems);
   const tls = obj(obj(chain.transport_socket).typed_config);
   need(tls['@type'] === typeUrl(TLS_TYPE), 'the filter chain must terminate TLS');
   need(tls.require_client_certificate === true, 'require_client_certificate must be true');
@@ -192,7 +189,7 @@ function downstreamProblems(chain: Obj, hcm: Obj): string[] {
     headersKb * 1024 > LIMITS.headerChars + ARTIFACT_HEADER.length + 4,
     `max_request_headers_kb too small for a ${LIMITS.headerChars}-character artifact`,
   );
-  return problems;
+  return problems.list;
 }
 
 function routeProblems(
@@ -201,10 +198,8 @@ function routeProblems(
   clusters: Map<string, Obj>,
   context: FailClosedContext,
 ): string[] {
-  const problems: string[] = [];
-  const need = (ok: boolean, problem: string): void => {
-    if (!ok) problems.push(problem);
-  };
+  const problems = new Problems();
+  const need = problems.need.bind(problems);
   const routeConfig = obj(hcm.route_config);
   const hosts = list(routeConfig.virtual_hosts);
   for (const scope of [routeConfig, ...hosts, ...routesOf(hcm).map((entry) => entry.route)]) {
@@ -245,7 +240,7 @@ function routeProblems(
     }
   }
   need(exempt.includes('/healthz'), '/healthz must be exempt from the Check');
-  return problems;
+  return problems.list;
 }
 
 /** Fields Envoy marks configure_for_untrusted_downstream that a config leaves at their default. */

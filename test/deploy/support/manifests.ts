@@ -1,0 +1,572 @@
+// The Kubernetes/Istio deployment as one bundle (what `kubectl apply -k istio/` creates, plus the
+// operator-made Secrets and policies, plus the mesh config), and the checks that tie its parts
+// together: selectors, ports, names, mounts, policies.
+import { basename, dirname, posix } from 'node:path';
+import { durationNanos } from './envoy-schema.js';
+import { HEALTH_PATHS } from './envoy-config.js';
+import { KUSTOMIZATION, MANIFESTS_DIR, MESH_CONFIG, SERVER_CONFIGS, TEMPLATES_DIR } from './layout.js';
+import { Problems } from './problems.js';
+import { isObject, readRepoText, readYaml, readYamlDocuments, repoFileExists, repoFilesIn } from './repo.js';
+
+type Obj = Record<string, unknown>;
+const obj = (value: unknown): Obj => (isObject(value) ? value : {});
+const list = (value: unknown): Obj[] => (Array.isArray(value) ? value.filter(isObject) : []);
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
+const byNumber = (a: number, b: number): number => a - b;
+
+export const NAMESPACE = 'governance';
+/** The label that opts a workload into enforcement. */
+export const ENFORCE_LABEL = 'governance.example/enforce';
+const DEFAULT_ROOT_NAMESPACE = 'istio-system';
+const ISTIO_TRUST_DOMAIN = 'cluster.local';
+const OUR_IMAGE = 'execution-governance';
+const MAX_CHECK_TIMEOUT_NANOS = 1_000_000_000n;
+/** EnvoyExternalAuthorizationGrpcProvider's fields (istio/api mesh/v1alpha1/config.proto). No
+ * Istio schema for MeshConfig ships in node_modules, so this list is kept by hand. */
+const GRPC_PROVIDER_FIELDS = [
+  'service',
+  'port',
+  'timeout',
+  'failOpen',
+  'statusOnError',
+  'includeRequestBodyInCheck',
+];
+
+export interface Bundle {
+  kustomization: Obj;
+  /** The objects of kustomization.yaml's resources, file by file. */
+  objects: Obj[];
+  /** The ConfigMaps configMapGenerator makes, by their base names. */
+  generated: Obj[];
+  /** Secrets and ConfigMaps the operator creates (templates/). */
+  templates: Obj[];
+  mesh: Obj;
+  /** The Kubernetes server configs, by name (authz, authority). */
+  serverConfigs: Record<string, Obj>;
+  /** The uid the image runs as (the Dockerfile's USER). */
+  imageUid: number;
+}
+
+export function loadBundle(): Bundle {
+  const kustomization = obj(readYaml(KUSTOMIZATION));
+  const root = dirname(KUSTOMIZATION);
+  const objects = strings(kustomization.resources)
+    .filter((resource) => repoFileExists(`${root}/${resource}`))
+    .flatMap((resource) => readYamlDocuments(`${root}/${resource}`).map(obj));
+  const generated = list(kustomization.configMapGenerator).map((generator) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: generator.name, namespace: generator.namespace },
+    data: Object.fromEntries(
+      strings(generator.files).map((file) => [basename(file), readRepoText(`${root}/${file}`)]),
+    ),
+  }));
+  const templates = repoFilesIn(TEMPLATES_DIR).flatMap((file) => readYamlDocuments(file).map(obj));
+  const serverConfigs = Object.fromEntries(
+    SERVER_CONFIGS.map((config) => [config.name, obj(readYaml(config.k8s))]),
+  );
+  const user = /^USER\s+(\d+)/m.exec(readRepoText('Dockerfile'));
+  return {
+    kustomization,
+    objects,
+    generated,
+    templates,
+    mesh: obj(readYaml(MESH_CONFIG)),
+    serverConfigs,
+    imageUid: Number(user?.[1] ?? NaN),
+  };
+}
+
+const meta = (object: Obj): Obj => obj(object.metadata);
+const nameOf = (object: Obj): string => String(meta(object).name);
+const ofKind = (objects: Obj[], kind: string): Obj[] => objects.filter((object) => object.kind === kind);
+const workloads = (bundle: Bundle): Obj[] =>
+  bundle.objects.filter((object) => object.kind === 'Deployment' || object.kind === 'StatefulSet');
+const podSpec = (workload: Obj): Obj => obj(obj(obj(workload.spec).template).spec);
+const podLabels = (workload: Obj): Obj => obj(obj(obj(obj(workload.spec).template).metadata).labels);
+const containers = (workload: Obj): Obj[] => list(podSpec(workload).containers);
+
+/** A Kubernetes label selector (matchLabels and matchExpressions) against labels. */
+export function selects(selector: unknown, labels: Obj): boolean {
+  const { matchLabels, matchExpressions } = obj(selector);
+  const byLabel = Object.entries(obj(matchLabels)).every(([key, value]) => labels[key] === value);
+  return (
+    byLabel &&
+    list(matchExpressions).every(({ key, operator, values }) => {
+      const value = labels[String(key)];
+      if (operator === 'In') return strings(values).includes(String(value));
+      if (operator === 'NotIn') return !strings(values).includes(String(value));
+      if (operator === 'Exists') return value !== undefined;
+      return operator === 'DoesNotExist' && value === undefined;
+    })
+  );
+}
+
+/** Workloads in `namespace` whose pods `selector` picks. */
+function selected(bundle: Bundle, namespace: unknown, selector: unknown): Obj[] {
+  return workloads(bundle).filter(
+    (workload) => meta(workload).namespace === namespace && selects(selector, podLabels(workload)),
+  );
+}
+
+export function kustomizationProblems(bundle: Bundle): string[] {
+  const problems = new Problems('kustomization: ');
+  const { kustomization } = bundle;
+  const root = dirname(KUSTOMIZATION);
+  problems.need(
+    kustomization.apiVersion === 'kustomize.config.k8s.io/v1beta1' && kustomization.kind === 'Kustomization',
+    'apiVersion/kind must be kustomize.config.k8s.io/v1beta1 Kustomization',
+  );
+  const known = ['apiVersion', 'kind', 'resources', 'configMapGenerator'];
+  for (const key of Object.keys(kustomization)) problems.need(known.includes(key), `unexpected field ${key}`);
+  const resources = strings(kustomization.resources);
+  for (const resource of resources)
+    problems.need(repoFileExists(`${root}/${resource}`), `${resource} does not exist`);
+  const listed = new Set(resources.map((resource) => posix.join(root, resource)));
+  for (const file of repoFilesIn(MANIFESTS_DIR))
+    problems.need(listed.has(file), `${file} is not listed in resources`);
+  for (const file of listed) {
+    problems.need(
+      file.startsWith(`${MANIFESTS_DIR}/`),
+      `${file} is outside ${MANIFESTS_DIR}/ (templates are never applied)`,
+    );
+  }
+  for (const generator of list(kustomization.configMapGenerator)) {
+    // Without it the ConfigMap lands in whatever namespace kubectl defaults to.
+    problems.need(
+      generator.namespace === NAMESPACE,
+      `configMapGenerator ${String(generator.name)} needs namespace ${NAMESPACE}`,
+    );
+    for (const file of strings(generator.files))
+      problems.need(repoFileExists(`${root}/${file}`), `${file} does not exist`);
+  }
+  return problems.list;
+}
+
+export function namespaceProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  const rootNamespace = meshRootNamespace(bundle.mesh);
+  problems.need(
+    ofKind(bundle.objects, 'Namespace').some((namespace) => nameOf(namespace) === NAMESPACE),
+    `Namespace ${NAMESPACE} is not created`,
+  );
+  for (const object of bundle.objects.filter((object) => object.kind !== 'Namespace')) {
+    const namespace = meta(object).namespace;
+    const enforcement = object.kind === 'AuthorizationPolicy' && obj(object.spec).action === 'CUSTOM';
+    problems.need(
+      namespace === (enforcement ? rootNamespace : NAMESPACE),
+      `${String(object.kind)} ${nameOf(object)} must name namespace ${enforcement ? rootNamespace : NAMESPACE}, has ${String(namespace)}`,
+    );
+  }
+  return problems.list;
+}
+
+/** Where a container's file path comes from: the volume mounted over it and the key inside. */
+function mountedSource(
+  bundle: Bundle,
+  workload: Obj,
+  container: Obj,
+  path: string,
+): { source?: Obj; key: string } {
+  const mounts = list(container.volumeMounts).filter(
+    (mount) => path === mount.mountPath || path.startsWith(`${String(mount.mountPath)}/`),
+  );
+  const mount = mounts.sort((a, b) => String(b.mountPath).length - String(a.mountPath).length)[0];
+  if (!mount) return { key: path };
+  const volume = list(podSpec(workload).volumes).find((entry) => entry.name === mount.name) ?? {};
+  const key =
+    path === mount.mountPath ? String(mount.subPath) : path.slice(String(mount.mountPath).length + 1);
+  const ref = isObject(volume.configMap)
+    ? { kind: 'ConfigMap', name: volume.configMap.name }
+    : isObject(volume.secret)
+      ? { kind: 'Secret', name: volume.secret.secretName }
+      : undefined;
+  const source = [...bundle.objects, ...bundle.generated, ...bundle.templates].find(
+    (object) =>
+      ref !== undefined &&
+      object.kind === ref.kind &&
+      nameOf(object) === ref.name &&
+      meta(object).namespace === meta(workload).namespace,
+  );
+  return { source, key };
+}
+
+/** Absolute paths a server config names (key files, policies): each must be mounted. */
+function configPaths(value: unknown): string[] {
+  if (typeof value === 'string') return value.startsWith('/etc/governance/') ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap(configPaths);
+  return isObject(value) ? Object.values(value).flatMap(configPaths) : [];
+}
+
+export function workloadProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  const accounts = ofKind(bundle.objects, 'ServiceAccount');
+  const services = ofKind(bundle.objects, 'Service');
+  for (const workload of workloads(bundle)) {
+    const need = (ok: boolean, problem: string): void => problems.need(ok, `${nameOf(workload)}: ${problem}`);
+    const spec = obj(workload.spec);
+    const pod = podSpec(workload);
+    const security = obj(pod.securityContext);
+    need(selects(spec.selector, podLabels(workload)), 'selector does not match its own pod labels');
+    need(
+      accounts.some((account) => nameOf(account) === pod.serviceAccountName),
+      `ServiceAccount ${String(pod.serviceAccountName)} does not exist`,
+    );
+    need(pod.automountServiceAccountToken === false, 'must not mount a Kubernetes API token');
+    need(security.runAsNonRoot === true, 'pod must run as non-root');
+    need(obj(security.seccompProfile).type === 'RuntimeDefault', 'pod needs seccompProfile RuntimeDefault');
+    if (nameOf(workload) === 'authz-server') need(Number(spec.replicas) >= 2, 'needs at least 2 replicas');
+    for (const volume of list(pod.volumes)) {
+      need(
+        obj(volume.secret).optional !== true && obj(volume.configMap).optional !== true,
+        `volume ${String(volume.name)} must not be optional`,
+      );
+    }
+    for (const container of containers(workload)) {
+      const context = obj(container.securityContext);
+      const resources = obj(container.resources);
+      need(context.readOnlyRootFilesystem === true, 'readOnlyRootFilesystem must be true');
+      need(context.allowPrivilegeEscalation === false, 'allowPrivilegeEscalation must be false');
+      need(context.runAsNonRoot === true, 'container must run as non-root');
+      need(strings(obj(context.capabilities).drop).includes('ALL'), 'must drop ALL capabilities');
+      for (const kind of ['requests', 'limits']) {
+        need(
+          ['cpu', 'memory'].every((resource) => resource in obj(resources[kind])),
+          `needs cpu and memory ${kind}`,
+        );
+      }
+      if (String(container.image).startsWith(`${OUR_IMAGE}:`)) {
+        need(security.runAsUser === bundle.imageUid, `runAsUser must be the image's USER ${bundle.imageUid}`);
+      }
+      const grpcPort = list(container.ports).find((port) => port.name === 'grpc')?.containerPort;
+      for (const probe of ['readinessProbe', 'livenessProbe']) {
+        need(
+          grpcPort === undefined || obj(obj(container[probe]).grpc).port === grpcPort,
+          `${probe} must be a native gRPC probe on port ${String(grpcPort)}`,
+        );
+      }
+      for (const env of list(container.env).filter((entry) => entry.name === 'REDIS_URL')) {
+        const url = /^redis:\/\/([^:/]+):(\d+)$/.exec(String(env.value));
+        need(
+          url !== null &&
+            services.some(
+              (service) =>
+                nameOf(service) === url[1] &&
+                list(obj(service.spec).ports).some((port) => port.port === Number(url[2])),
+            ),
+          `REDIS_URL ${String(env.value)} names no Service port`,
+        );
+      }
+      const command = strings(container.command);
+      const configFile = command[command.indexOf('--config') + 1];
+      if (command.includes('--config') && configFile) {
+        const config = SERVER_CONFIGS.find((entry) => basename(configFile) === basename(entry.k8s));
+        const paths = [configFile, ...configPaths(config ? bundle.serverConfigs[config.name] : undefined)];
+        for (const path of paths) {
+          const { source, key } = mountedSource(bundle, workload, container, path);
+          need(
+            source !== undefined && key in obj(source.data),
+            `${path} is not mounted from an existing ConfigMap or Secret key`,
+          );
+        }
+      }
+    }
+  }
+  return problems.list;
+}
+
+export function serviceProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  for (const service of ofKind(bundle.objects, 'Service')) {
+    const spec = obj(service.spec);
+    const targets = selected(bundle, meta(service).namespace, { matchLabels: spec.selector });
+    problems.need(targets.length > 0, `Service ${nameOf(service)} selects no workload`);
+    for (const port of list(spec.ports)) {
+      const target = port.targetPort ?? port.port;
+      const served = targets.every((workload) =>
+        containers(workload).some((container) =>
+          list(container.ports).some((entry) => entry.name === target || entry.containerPort === target),
+        ),
+      );
+      problems.need(
+        served,
+        `Service ${nameOf(service)} port ${String(port.port)}: no container port ${String(target)}`,
+      );
+    }
+  }
+  // The ports the servers listen on (their configs) are the ports their Services expose.
+  for (const config of SERVER_CONFIGS) {
+    const settings = bundle.serverConfigs[config.name] ?? {};
+    const wanted = [obj(settings.grpc).port, obj(settings.http).port].map(Number).sort(byNumber);
+    const serviceName = config.name === 'authz' ? 'authz-server' : config.name;
+    const service = ofKind(bundle.objects, 'Service').find((entry) => nameOf(entry) === serviceName);
+    const exposed = list(obj(service?.spec).ports)
+      .map((port) => Number(port.port))
+      .sort(byNumber);
+    problems.need(
+      JSON.stringify(exposed) === JSON.stringify(wanted),
+      `Service ${serviceName} must expose ${wanted.join(', ')} (from ${config.k8s}), exposes ${exposed.join(', ')}`,
+    );
+  }
+  return problems.list;
+}
+
+export function disruptionBudgetProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  for (const budget of ofKind(bundle.objects, 'PodDisruptionBudget')) {
+    const spec = obj(budget.spec);
+    const targets = selected(bundle, meta(budget).namespace, spec.selector);
+    problems.need(
+      targets.length === 1,
+      `PodDisruptionBudget ${nameOf(budget)} must select one workload, selects ${targets.length}`,
+    );
+    for (const target of targets) {
+      // minAvailable equal to replicas would block every node drain.
+      problems.need(
+        Number(spec.minAvailable) >= 1 && Number(spec.minAvailable) < Number(obj(target.spec).replicas),
+        `PodDisruptionBudget ${nameOf(budget)}: minAvailable must be between 1 and replicas - 1`,
+      );
+    }
+  }
+  return problems.list;
+}
+
+export function networkPolicyProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  const policies = ofKind(bundle.objects, 'NetworkPolicy');
+  problems.need(
+    policies.some((policy) => {
+      const spec = obj(policy.spec);
+      return (
+        Object.keys(obj(spec.podSelector)).length === 0 &&
+        strings(spec.policyTypes).includes('Ingress') &&
+        !spec.ingress
+      );
+    }),
+    'no default-deny ingress NetworkPolicy',
+  );
+  const ours = new Set(workloads(bundle).map(podLabels));
+  for (const policy of policies) {
+    const spec = obj(policy.spec);
+    const name = `NetworkPolicy ${nameOf(policy)}`;
+    if (Object.keys(obj(spec.podSelector)).length > 0) {
+      problems.need(
+        selected(bundle, meta(policy).namespace, spec.podSelector).length > 0,
+        `${name} selects no workload`,
+      );
+    }
+    for (const rule of list(spec.ingress)) {
+      const peers = list(rule.from);
+      problems.need(peers.length > 0, `${name}: an ingress rule without 'from' admits everyone`);
+      problems.need(
+        peers.every((peer) => !('ipBlock' in peer)),
+        `${name}: ipBlock peers are not expected`,
+      );
+      problems.need(list(rule.ports).length > 0, `${name}: an ingress rule without ports admits every port`);
+      for (const peer of peers.filter((entry) => !('namespaceSelector' in entry))) {
+        // A bare podSelector means pods of this namespace: they must be ours.
+        const picks = [...ours].filter((labels) => selects(peer.podSelector, labels));
+        problems.need(picks.length > 0, `${name}: a podSelector peer matches none of our workloads`);
+      }
+    }
+  }
+  const portsFor = (workload: string): number[] =>
+    policies
+      .filter((policy) => selects(obj(policy.spec).podSelector, { 'app.kubernetes.io/name': workload }))
+      .flatMap((policy) => list(obj(policy.spec).ingress))
+      .flatMap((rule) => list(rule.ports).map((port) => Number(port.port)))
+      .sort(byNumber);
+  const authz = bundle.serverConfigs.authz;
+  const authzPorts = [obj(authz?.grpc).port, obj(authz?.http).port].map(Number).sort(byNumber);
+  problems.need(
+    JSON.stringify(portsFor('authz-server')) === JSON.stringify(authzPorts),
+    `authz-server must be reachable on ${authzPorts.join(', ')} only, is on ${portsFor('authz-server').join(', ')}`,
+  );
+  const redisPolicy = policies.find(
+    (policy) =>
+      Object.keys(obj(obj(policy.spec).podSelector)).length > 0 &&
+      selects(obj(policy.spec).podSelector, { 'app.kubernetes.io/name': 'redis' }),
+  );
+  const redisPeers = list(obj(redisPolicy?.spec).ingress).flatMap((rule) => list(rule.from));
+  problems.need(
+    redisPeers.length > 0 && redisPeers.every((peer) => Object.keys(peer).join() === 'podSelector'),
+    'redis must admit only pods of its own namespace',
+  );
+  return problems.list;
+}
+
+function meshRootNamespace(mesh: Obj): string {
+  const root = obj(obj(mesh.spec).meshConfig).rootNamespace;
+  return typeof root === 'string' ? root : DEFAULT_ROOT_NAMESPACE;
+}
+
+function meshProviders(mesh: Obj): Obj[] {
+  return list(obj(obj(mesh.spec).meshConfig).extensionProviders);
+}
+
+export function meshProblems(bundle: Bundle): string[] {
+  const problems = new Problems('mesh config: ');
+  const providers = meshProviders(bundle.mesh);
+  const names = providers.map((provider) => provider.name);
+  problems.need(new Set(names).size === names.length, 'extension provider names must be unique');
+  for (const provider of providers.filter((entry) => 'envoyExtAuthzGrpc' in entry)) {
+    const grpc = obj(provider.envoyExtAuthzGrpc);
+    const need = (ok: boolean, problem: string): void =>
+      problems.need(ok, `${String(provider.name)}: ${problem}`);
+    for (const key of Object.keys(grpc)) need(GRPC_PROVIDER_FIELDS.includes(key), `unknown field ${key}`);
+    const [service, namespace, ...rest] = String(grpc.service).split('.');
+    const target = ofKind(bundle.objects, 'Service').find(
+      (entry) => nameOf(entry) === service && meta(entry).namespace === namespace,
+    );
+    need(
+      rest.join('.') === 'svc.cluster.local' && target !== undefined,
+      `service ${String(grpc.service)} is not one of ours`,
+    );
+    need(
+      list(obj(target?.spec).ports).some((port) => port.port === grpc.port && port.name === 'grpc'),
+      `port ${String(grpc.port)} is not the gRPC port of ${String(grpc.service)}`,
+    );
+    const timeout = durationNanos(grpc.timeout);
+    need(
+      timeout !== undefined && timeout > 0n && timeout <= MAX_CHECK_TIMEOUT_NANOS,
+      `timeout must be explicit (Istio's default is 600s), above 0 and at most 1s, got ${String(grpc.timeout)}`,
+    );
+    need(grpc.failOpen === false, 'failOpen must be set to false');
+    need(
+      /^5\d\d$/.test(String(grpc.statusOnError)),
+      `statusOnError must be a 5xx (Istio's default is 403), got ${String(grpc.statusOnError)}`,
+    );
+    need(!('includeRequestBodyInCheck' in grpc), 'includeRequestBodyInCheck must not be set');
+  }
+  return problems.list;
+}
+
+/** Whether an Istio string match (exact, `prefix*`, `*suffix`, `*`) matches. */
+function istioMatch(patterns: string[], value: string): boolean {
+  return patterns.some((pattern) =>
+    pattern === '*'
+      ? true
+      : pattern.endsWith('*')
+        ? value.startsWith(pattern.slice(0, -1))
+        : pattern.startsWith('*')
+          ? value.endsWith(pattern.slice(1))
+          : value === pattern,
+  );
+}
+
+/** Whether a CUSTOM policy's rules send (method, path) to the provider; undefined if unreadable. */
+function policyApplies(rules: Obj[], method: string, path: string): boolean | undefined {
+  const known = ['paths', 'notPaths', 'methods', 'notMethods'];
+  let applies = false;
+  for (const rule of rules) {
+    if (Object.keys(rule).some((key) => key !== 'to')) return undefined;
+    const operations = list(rule.to).map((entry) => obj(entry.operation));
+    if (operations.some((operation) => Object.keys(operation).some((key) => !known.includes(key))))
+      return undefined;
+    const matches = operations.some(
+      (operation) =>
+        (!('paths' in operation) || istioMatch(strings(operation.paths), path)) &&
+        (!('notPaths' in operation) || !istioMatch(strings(operation.notPaths), path)) &&
+        (!('methods' in operation) || istioMatch(strings(operation.methods), method)) &&
+        (!('notMethods' in operation) || !istioMatch(strings(operation.notMethods), method)),
+    );
+    applies ||= matches;
+  }
+  return applies;
+}
+
+export function authorizationPolicyProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  const policies = ofKind(bundle.objects, 'AuthorizationPolicy');
+  const enforcement = policies.filter((policy) => obj(policy.spec).action === 'CUSTOM');
+  problems.need(
+    enforcement.length === 1,
+    `expected one CUSTOM AuthorizationPolicy, found ${enforcement.length}`,
+  );
+  const providers = meshProviders(bundle.mesh).map((provider) => provider.name);
+  for (const policy of enforcement) {
+    const spec = obj(policy.spec);
+    const need = (ok: boolean, problem: string): void =>
+      problems.need(ok, `AuthorizationPolicy ${nameOf(policy)}: ${problem}`);
+    need(
+      providers.includes(obj(spec.provider).name),
+      `provider ${String(obj(spec.provider).name)} is not in the mesh config`,
+    );
+    need(ENFORCE_LABEL in obj(obj(spec.selector).matchLabels), `must select workloads by ${ENFORCE_LABEL}`);
+    const samples = [
+      ...HEALTH_PATHS.flatMap((path) => ['GET', 'POST', 'DELETE'].map((method) => [method, path])),
+      ...['/v1/models/m:invoke', '/', '/healthz/x', '/healthzz', '/readyz/../v1'].flatMap((path) =>
+        ['GET', 'POST'].map((method) => [method, path]),
+      ),
+    ];
+    for (const [method, path] of samples) {
+      const exempt = method === 'GET' && HEALTH_PATHS.includes(path!);
+      const applies = policyApplies(list(spec.rules), method!, path!);
+      need(applies === !exempt, `${method} ${path} must ${exempt ? 'skip' : 'go through'} the Check`);
+    }
+  }
+  for (const workload of workloads(bundle)) {
+    // Our own pods must never wait on themselves.
+    problems.need(
+      !(ENFORCE_LABEL in podLabels(workload)),
+      `${nameOf(workload)} must not carry ${ENFORCE_LABEL}`,
+    );
+  }
+  const accounts = new Set(
+    workloads(bundle).map(
+      (workload) => `${String(meta(workload).namespace)}/${String(podSpec(workload).serviceAccountName)}`,
+    ),
+  );
+  for (const policy of policies.filter((entry) => obj(entry.spec).action === 'ALLOW')) {
+    for (const principal of list(obj(policy.spec).rules)
+      .flatMap((rule) => list(rule.from))
+      .flatMap((from) => strings(obj(from.source).principals))) {
+      const match = new RegExp(`^${ISTIO_TRUST_DOMAIN}/ns/([^/]+)/sa/([^/]+)$`).exec(principal);
+      problems.need(
+        match !== null && accounts.has(`${match[1]}/${match[2]}`),
+        `AuthorizationPolicy ${nameOf(policy)}: principal ${principal} is none of our workloads`,
+      );
+    }
+  }
+  return problems.list;
+}
+
+export function redisProblems(bundle: Bundle): string[] {
+  const problems = new Problems('redis: ');
+  const redis = ofKind(bundle.objects, 'StatefulSet').find((set) => nameOf(set) === 'redis');
+  if (!redis) return ['redis: no StatefulSet'];
+  const spec = obj(redis.spec);
+  const command = strings(containers(redis)[0]?.command).join(' ');
+  problems.need(command.includes('--appendonly yes'), 'needs --appendonly yes');
+  const dir = /--dir (\S+)/.exec(command)?.[1];
+  const claims = list(spec.volumeClaimTemplates).map((claim) => nameOf(claim));
+  const mount = list(containers(redis)[0]?.volumeMounts).find((entry) => entry.mountPath === dir);
+  problems.need(
+    mount !== undefined && claims.includes(String(mount.name)),
+    'its --dir must be a volumeClaimTemplate mount',
+  );
+  const service = ofKind(bundle.objects, 'Service').find((entry) => nameOf(entry) === spec.serviceName);
+  problems.need(obj(service?.spec).clusterIP === 'None', 'serviceName must be a headless Service');
+  return problems.list;
+}
+
+export function templateProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  for (const file of repoFilesIn(TEMPLATES_DIR)) {
+    const documents = readYamlDocuments(file).map(obj);
+    const kind = documents[0]?.kind === 'Secret' ? 'secret generic' : 'configmap';
+    problems.need(
+      readRepoText(file).includes(`kubectl -n ${NAMESPACE} create ${kind}`),
+      `${file} must show how to create it`,
+    );
+  }
+  for (const template of bundle.templates) {
+    const values = Object.values(obj(template.data));
+    // A template with a value in it is a key (or a policy) committed to the repository.
+    problems.need(
+      values.every((value) => value === ''),
+      `template ${nameOf(template)} must hold placeholders only`,
+    );
+  }
+  return problems.list;
+}
