@@ -1,0 +1,85 @@
+// Runtime attestations: the enforcement point's signed statement that an admitted workload
+// reported completing with a given result digest. Canonical bytes are RFC 8785 JSON of the body
+// plus `kind: "governance.attestation.v1"`, the domain separator that keeps the statement from
+// ever being valid as an artifact, key record, revocation, heartbeat, batch or head
+// (docs/authz-server.md, "Attestations").
+import { canonicalBytes } from '../core/canonical.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { base64urlDecode, base64urlEncode, crockford32Encode } from '../core/encoding.js';
+
+export const ATTESTATION_KIND = 'governance.attestation.v1';
+const ADMISSION_KIND = 'governance.admission.v1';
+
+export interface Workload {
+  /** "sha3-512:<hex>" digest of the image. */
+  image: string;
+  runtime: string;
+}
+
+export interface AttestationBody {
+  v: '1';
+  attestation_id: string;
+  artifact_id: string;
+  lineage: string;
+  /** The workload's identity: the artifact subject, which reported completion. */
+  runtime_identity: string;
+  workload: Workload;
+  policy: { ref: string; hash: string };
+  /** "sha3-512:<hex>" of the workload's result envelope. */
+  result_digest: string;
+  /** The enforcement point (ledger producer id) that attests. */
+  attester: string;
+  /** RFC 3339 UTC with milliseconds. */
+  time: string;
+}
+
+export interface Attestation extends AttestationBody {
+  sig: { alg: 'ed25519'; kid: string; val: string };
+}
+
+/**
+ * The id an admission hands out and the attestation later carries: derived from what was
+ * admitted (artifact, subject, workload), so every replica computes the same one without state.
+ */
+export function attestationId(
+  suite: CryptoSuite,
+  admitted: { artifactId: string; identity: string; workload: Workload },
+): string {
+  const digest = suite.sha3_512(
+    canonicalBytes({
+      kind: ADMISSION_KIND,
+      artifact_id: admitted.artifactId,
+      identity: admitted.identity,
+      image: admitted.workload.image,
+      runtime: admitted.workload.runtime,
+    }),
+  );
+  return 'att_' + crockford32Encode(digest.subarray(0, 20));
+}
+
+export function attestationStatement(body: AttestationBody): Uint8Array {
+  return canonicalBytes({ kind: ATTESTATION_KIND, ...body });
+}
+
+export function signAttestation(
+  body: AttestationBody,
+  kid: string,
+  sign: (message: Uint8Array) => Uint8Array,
+): Attestation {
+  return { ...body, sig: { alg: 'ed25519', kid, val: base64urlEncode(sign(attestationStatement(body))) } };
+}
+
+export function verifyAttestation(
+  suite: CryptoSuite,
+  attestation: Attestation,
+  publicKey: Uint8Array,
+): boolean {
+  const { sig, ...body } = attestation;
+  const signature = typeof sig?.val === 'string' ? base64urlDecode(sig.val) : undefined;
+  if (!signature || sig.alg !== 'ed25519') return false;
+  try {
+    return suite.verifyEd25519(publicKey, attestationStatement(body), signature);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,250 @@
+// The enforcement point's configuration: one YAML file plus a few environment overrides,
+// validated strictly at start-up. Anything unknown, missing or out of range stops the process
+// with a message naming the field; there is no permissive fallback and no setting that turns
+// denial off.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { LIMITS } from '../core/artifact.js';
+import { GovernanceError } from '../core/errors.js';
+import { parseRedisConfig, type RedisConfig } from '../store/redis-connection.js';
+import { compileRoutes, type RouteTable } from './routes.js';
+
+const port = z.number().int().min(0).max(65_535);
+const listener = (defaultPort: number) =>
+  z.strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(defaultPort) });
+const printable = z
+  .string()
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .max(256);
+const headerName = z
+  .string()
+  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lowercase HTTP header name')
+  .max(128);
+const environmentKeys = ['runtime', 'region', 'tenancy'] as const;
+
+const environmentSchema = z.strictObject({
+  runtime: printable,
+  region: printable,
+  tenancy: printable,
+  /**
+   * The values Envoy's per-route context_extensions may select instead of the ones above. A
+   * context extension equal to the configured value is always accepted; any other key or value
+   * denies the Check (environment.mismatch).
+   */
+  contextExtensions: z
+    .strictObject({
+      runtime: z.array(printable).max(64).optional(),
+      region: z.array(printable).max(64).optional(),
+      tenancy: z.array(printable).max(64).optional(),
+    })
+    .default({}),
+});
+
+const identitySchema = z.discriminatedUnion('source', [
+  z.strictObject({ source: z.literal('peer-principal') }),
+  /** Weaker: trusts whoever sets the header; only behind a gateway that strips it from callers. */
+  z.strictObject({ source: z.literal('trusted-header'), header: headerName }),
+]);
+
+const routeSchema = z
+  .strictObject({
+    method: z
+      .string()
+      .regex(/^[A-Z]{1,16}$/, 'must be an uppercase HTTP method')
+      .optional(),
+    path: z.string().min(1).max(1024).optional(),
+    /** gRPC shorthand: POST /<service>/<method>. */
+    grpc: z
+      .strictObject({
+        service: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a fully qualified gRPC service'),
+        method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a gRPC method name'),
+      })
+      .optional(),
+    /** Exact :authority match (lowercase, port included when the caller sends one). */
+    host: z.string().min(1).max(256).toLowerCase().optional(),
+    operation: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9._-]*$/)
+      .max(LIMITS.opNameChars),
+    policy: printable,
+    scope: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
+          .max(LIMITS.scopeEntryChars),
+      )
+      .max(LIMITS.scopeEntries)
+      .default([]),
+  })
+  .refine((r) => (r.grpc === undefined) !== (r.path === undefined), {
+    message: 'a route has either path (with method) or grpc, not both',
+  })
+  .refine((r) => r.grpc !== undefined || r.method !== undefined, { message: 'an HTTP route needs a method' })
+  .refine((r) => r.grpc === undefined || r.method === undefined, {
+    message: 'a gRPC route is always POST; leave method out',
+  });
+
+const rootKeySchema = z.union([
+  z.string().min(1),
+  z.strictObject({ kid: z.string().min(1).max(128), file: z.string().min(1) }),
+]);
+
+const admissibleSchema = z.strictObject({
+  operation: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9._-]*$/)
+    .max(LIMITS.opNameChars),
+  policy: printable,
+  scope: z.array(z.string().max(LIMITS.scopeEntryChars)).max(LIMITS.scopeEntries).default([]),
+});
+
+const runtimeApiSchema = z.strictObject({
+  /** Who is calling /runtime/*: behind the workload's sidecar its XFCC header, or a fixed identity. */
+  identity: z.discriminatedUnion('source', [
+    z.strictObject({ source: z.literal('xfcc') }),
+    z.strictObject({ source: z.literal('trusted-header'), header: headerName }),
+    z.strictObject({ source: z.literal('fixed'), identity: printable }),
+  ]),
+  /** Operations /runtime/admit may admit, with the policy each must be bound to. */
+  admit: z.array(admissibleSchema).min(1),
+  maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(65_536),
+});
+
+export const configSchema = z.strictObject({
+  grpc: listener(9191).default({ host: '0.0.0.0', port: 9191 }),
+  http: listener(9192).default({ host: '0.0.0.0', port: 9192 }),
+  /** standalone | sentinel | cluster, in store/redis-connection.ts's shape, which validates it. */
+  redis: z.looseObject({ mode: z.enum(['standalone', 'sentinel', 'cluster']) }),
+  environment: environmentSchema,
+  identity: identitySchema,
+  trust: z.strictObject({ rootKeys: z.array(rootKeySchema).min(1) }),
+  /** Signs this enforcement point's ledger events and attestations; certified by a root (role producer). */
+  producer: z
+    .strictObject({
+      id: printable.default(`authz-server://${hostname()}`),
+      keyFile: z.string().min(1).default('/etc/governance/keys/authz-producer.key.pem'),
+      certificateFile: z.string().min(1).default('/etc/governance/keys/authz-producer.cert.json'),
+    })
+    .default({
+      id: `authz-server://${hostname()}`,
+      keyFile: '/etc/governance/keys/authz-producer.key.pem',
+      certificateFile: '/etc/governance/keys/authz-producer.cert.json',
+    }),
+  clockSkewSeconds: z.number().int().min(0).max(300).default(5),
+  freshness: z.strictObject({
+    keysSeconds: z.number().int().min(1).max(3600),
+    revocationsSeconds: z.number().int().min(1).max(3600),
+    ledgerCommitWindowMs: z.number().int().min(100).max(600_000),
+  }),
+  /** Every Check is answered within this budget; past it the answer is DENY. */
+  decisionDeadlineMs: z.number().int().min(10).max(10_000).default(200),
+  /** A Check retried with the same Envoy request id within this window gets the same decision. */
+  requestIdRetryWindowMs: z.number().int().min(0).max(60_000).default(1000),
+  limits: z
+    .strictObject({
+      headers: z.number().int().min(8).max(1024).default(128),
+      headerBytes: z.number().int().min(1024).max(1_048_576).default(65_536),
+      pathChars: z.number().int().min(16).max(8192).default(2048),
+    })
+    .default({ headers: 128, headerBytes: 65_536, pathChars: 2048 }),
+  routes: z.array(routeSchema).min(1),
+  runtimeApi: runtimeApiSchema.optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AuthzConfigInput = z.input<typeof configSchema>;
+export type AuthzConfig = z.output<typeof configSchema>;
+export type RouteConfig = AuthzConfig['routes'][number];
+export type EnvironmentConfig = AuthzConfig['environment'];
+export type RuntimeApiConfig = NonNullable<AuthzConfig['runtimeApi']>;
+export { environmentKeys };
+
+/** A validated configuration with its route table compiled. */
+export interface LoadedConfig extends Omit<AuthzConfig, 'redis'> {
+  redis: RedisConfig;
+  routeTable: RouteTable;
+}
+
+function invalid(message: string): never {
+  throw new GovernanceError('config.invalid', message);
+}
+
+function portFromEnv(name: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text)) invalid(`${name} must be a port number, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/**
+ * Environment overrides, applied before validation so they are validated like the file:
+ * REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT, GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_PRODUCER_ID,
+ * GOV_AUTHZ_LOG_LEVEL.
+ */
+function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  const section = (key: string): Record<string, unknown> => {
+    const value = out[key];
+    const copy = value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
+    out[key] = copy;
+    return copy;
+  };
+  // REDIS_URL names one server, so it overrides the url of a standalone connection only.
+  const redis = out.redis as Record<string, unknown> | undefined;
+  if (env.REDIS_URL && (redis?.mode ?? 'standalone') === 'standalone') section('redis').url = env.REDIS_URL;
+  if (env.GOV_AUTHZ_GRPC_HOST) section('grpc').host = env.GOV_AUTHZ_GRPC_HOST;
+  if (env.GOV_AUTHZ_GRPC_PORT)
+    section('grpc').port = portFromEnv('GOV_AUTHZ_GRPC_PORT', env.GOV_AUTHZ_GRPC_PORT);
+  if (env.GOV_AUTHZ_HTTP_HOST) section('http').host = env.GOV_AUTHZ_HTTP_HOST;
+  if (env.GOV_AUTHZ_HTTP_PORT)
+    section('http').port = portFromEnv('GOV_AUTHZ_HTTP_PORT', env.GOV_AUTHZ_HTTP_PORT);
+  if (env.GOV_AUTHZ_PRODUCER_ID) section('producer').id = env.GOV_AUTHZ_PRODUCER_ID;
+  if (env.GOV_AUTHZ_LOG_LEVEL) out.logLevel = env.GOV_AUTHZ_LOG_LEVEL;
+  return out;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Validates a parsed configuration object (after environment overrides). Throws config.invalid. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): LoadedConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    invalid('the configuration must be a mapping');
+  const result = configSchema.safeParse(applyEnvironment(raw as Record<string, unknown>, env));
+  if (!result.success) invalid(`invalid configuration: ${describeIssues(result.error)}`);
+  const config = result.data;
+  let redis: RedisConfig;
+  try {
+    redis = parseRedisConfig(config.redis);
+  } catch (e) {
+    invalid(`invalid configuration: ${(e as Error).message}`);
+  }
+  let routeTable: RouteTable;
+  try {
+    routeTable = compileRoutes(config.routes);
+  } catch (e) {
+    invalid(`invalid configuration: routes: ${(e as Error).message}`);
+  }
+  return { ...config, redis, routeTable };
+}
+
+/** Reads, parses and validates the YAML file at `path`. Throws config.invalid. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    invalid(`cannot read configuration file ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true, maxAliasCount: 16 });
+  } catch (e) {
+    invalid(`configuration file ${path} is not valid YAML: ${(e as Error).message}`);
+  }
+  return parseConfig(raw, env);
+}

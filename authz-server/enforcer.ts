@@ -1,0 +1,396 @@
+// The enforcement shell around core's decide(): it turns a CheckRequest (or a runtime
+// admission) into decision inputs, runs the decision under a deadline, records it in the
+// ledger and says what to answer. It is exception-proof by construction: every path, including
+// a throw anywhere, a timeout or a store error, ends in a DENY with a named reason, and the only
+// way to ALLOW is decide() allowing and the ledger append resolving, both before the deadline.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { decodeArtifact, lineageOf, type Artifact, type Environment } from '../core/artifact.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import {
+  decide,
+  type ArtifactFacts,
+  type DecisionContext,
+  type DecisionInput,
+  type RequestedOperation,
+} from '../core/decision.js';
+import { GovernanceError, type DenialReason } from '../core/errors.js';
+import type { LedgerWriter } from '../ledger/types.js';
+import type { UseStateStore } from '../store/types.js';
+import { attestationId, type Workload } from './attestation.js';
+import {
+  parseCheckRequest,
+  resolveEnvironment,
+  type IdentitySource,
+  type RequestLimits,
+} from './check-request.js';
+import type { EnvironmentConfig, RuntimeApiConfig } from './config.js';
+import type { CheckRequestMessage, CheckResponseMessage } from './envoy-proto.js';
+import type { AuthzMetrics } from './metrics.js';
+import {
+  admissionEvents,
+  denialEvent,
+  denialRecord,
+  type DecisionSubject,
+  type DenialRecord,
+} from './records.js';
+import type { RegistryView } from './registry-view.js';
+import { deniedResponse, okResponse } from './responses.js';
+import type { RouteTable } from './routes.js';
+
+/** What the shell needs of the registry view (tests substitute failing lookups). */
+export type RegistrySource = Pick<RegistryView, 'keys' | 'revocations' | 'policies' | 'freshness'>;
+
+export interface EnforcerSettings {
+  identity: IdentitySource;
+  limits: RequestLimits;
+  environment: EnvironmentConfig;
+  routeTable: RouteTable;
+  skewSeconds: number;
+  deadlineMs: number;
+  retryWindowMs: number;
+  /** Operations /runtime/admit may admit; undefined disables admission. */
+  admissible: RuntimeApiConfig['admit'] | undefined;
+}
+
+export interface EnforcerDeps {
+  settings: EnforcerSettings;
+  suite: CryptoSuite;
+  registry: RegistrySource;
+  useState: UseStateStore;
+  ledger: LedgerWriter;
+  /** Epoch milliseconds. */
+  clock: () => number;
+  logger: Logger;
+  metrics: AuthzMetrics;
+  producerId: string;
+}
+
+export type Verdict =
+  | { allow: true; artifact: Artifact; lineage: string }
+  | { allow: false; reason: DenialReason; record: DenialRecord };
+
+export interface AdmissionRequest {
+  header: string | undefined;
+  identity: string | undefined;
+  workload: Workload;
+  requestId: string | undefined;
+}
+
+export type AdmissionVerdict =
+  | { allow: true; artifact: Artifact; lineage: string; attestationId: string }
+  | { allow: false; reason: DenialReason; record: DenialRecord };
+
+type Stage = 'decision' | 'use' | 'ledger';
+
+/** One decision in flight. `settled` turns true once its answer is given, whichever way. */
+interface Run {
+  started: number;
+  subject: DecisionSubject;
+  header: string | undefined;
+  stage: Stage;
+  settled: boolean;
+}
+
+type Outcome =
+  | { allow: true; artifact: Artifact; lineage: string }
+  | { allow: false; reason: DenialReason; detail: string };
+
+/** A deadline that passes while waiting on a store is that store's failure. */
+const DEADLINE_REASON: Record<Stage, DenialReason> = {
+  decision: 'internal.error',
+  use: 'state.unavailable',
+  ledger: 'ledger.unavailable',
+};
+
+function denied(reason: DenialReason, detail: string): Outcome {
+  return { allow: false, reason, detail };
+}
+
+/** What the denial record may say about an artifact nobody verified: it parsed, nothing more. */
+function unverifiedFacts(header: string | undefined): ArtifactFacts | undefined {
+  if (header === undefined || header === '') return undefined;
+  try {
+    const { artifact } = decodeArtifact(header);
+    return {
+      id: artifact.id,
+      iss: artifact.iss,
+      kid: artifact.sig.kid,
+      policyRef: artifact.pol.ref,
+      verified: false,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export class Enforcer {
+  private readonly baseEnvironment: Environment;
+  private readonly pendingDenials = new Set<Promise<void>>();
+
+  constructor(private readonly deps: EnforcerDeps) {
+    const { runtime, region, tenancy } = deps.settings.environment;
+    this.baseEnvironment = { runtime, region, tenancy };
+  }
+
+  /** Answers one Envoy Check. Never rejects. */
+  async check(message: CheckRequestMessage): Promise<CheckResponseMessage> {
+    const run = this.newRun();
+    const verdict = await this.govern(run, () => this.evaluateCheck(run, message));
+    return verdict.allow ? okResponse(verdict.artifact.id, verdict.lineage) : deniedResponse(verdict.record);
+  }
+
+  /** Runtime admission (white paper §10.3): the same decision, against a workload. Never rejects. */
+  async admit(request: AdmissionRequest): Promise<AdmissionVerdict> {
+    const run = this.newRun();
+    run.subject.identity = request.identity;
+    run.subject.requestId = request.requestId;
+    run.header = request.header;
+    run.subject.runtime = request.workload.runtime;
+    let id = '';
+    const verdict = await this.govern(run, async () => {
+      const outcome = await this.evaluateAdmission(run, request);
+      if (outcome.allow) {
+        id = attestationId(this.deps.suite, {
+          artifactId: outcome.artifact.id,
+          identity: outcome.artifact.sub,
+          workload: request.workload,
+        });
+      }
+      return outcome;
+    });
+    return verdict.allow ? { ...verdict, attestationId: id } : verdict;
+  }
+
+  /** Waits for the denial events still being appended (on shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.pendingDenials]);
+  }
+
+  private newRun(): Run {
+    const nowMs = this.deps.clock();
+    return {
+      started: performance.now(),
+      subject: {
+        nowMs,
+        identity: undefined,
+        requestId: undefined,
+        operation: undefined,
+        policyRequired: undefined,
+        runtime: this.baseEnvironment.runtime,
+        artifact: undefined,
+      },
+      header: undefined,
+      stage: 'decision',
+      settled: false,
+    };
+  }
+
+  /** Runs `evaluate` under the deadline and turns anything but an in-time ALLOW into a recorded DENY. */
+  private async govern(run: Run, evaluate: () => Promise<Outcome>): Promise<Verdict> {
+    const { deadlineMs } = this.deps.settings;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            denied(DEADLINE_REASON[run.stage], `decision deadline of ${deadlineMs} ms passed (${run.stage})`),
+          ),
+        deadlineMs,
+      );
+    });
+    let outcome: Outcome;
+    try {
+      outcome = await Promise.race([evaluate(), deadline]);
+    } catch (e) {
+      this.deps.logger.error({ err: e, request_id: run.subject.requestId }, 'unexpected error in decision');
+      outcome = denied('internal.error', 'unexpected error during decision');
+    } finally {
+      clearTimeout(timer);
+      run.settled = true;
+    }
+    const seconds = (performance.now() - run.started) / 1000;
+    if (outcome.allow) {
+      this.deps.metrics.decision(undefined, seconds);
+      this.deps.logger.info(
+        {
+          decision: 'allow',
+          latency_ms: seconds * 1000,
+          request_id: run.subject.requestId,
+          artifact_id: outcome.artifact.id,
+          operation: run.subject.operation,
+        },
+        'decision',
+      );
+      return outcome;
+    }
+    return this.recordDenial(run, outcome.reason, outcome.detail, seconds);
+  }
+
+  private recordDenial(run: Run, reason: DenialReason, detail: string, seconds: number): Verdict {
+    const subject = run.subject;
+    subject.artifact ??= unverifiedFacts(run.header);
+    const record = denialRecord(subject, reason);
+    this.deps.metrics.decision(reason, seconds);
+    this.deps.logger.info(
+      {
+        decision: 'deny',
+        reason,
+        detail,
+        latency_ms: seconds * 1000,
+        request_id: subject.requestId,
+        artifact_id: subject.artifact?.id,
+        operation: subject.operation,
+      },
+      'decision',
+    );
+    // The denial is answered at once and recorded in the background: a ledger outage must not
+    // slow refusals down, and it cannot turn them into anything else.
+    const appended = this.deps.ledger
+      .append([denialEvent(record, this.deps.producerId, detail, subject.artifact?.kid)])
+      .catch((e: unknown) => {
+        this.deps.metrics.ledgerFailure();
+        this.deps.logger.error(
+          { err: e, request_id: subject.requestId, reason },
+          'denial not recorded in the ledger',
+        );
+      })
+      .finally(() => this.pendingDenials.delete(appended));
+    this.pendingDenials.add(appended);
+    return { allow: false, reason, record };
+  }
+
+  /** Preconditions every decision shares: the ledger can record it, and the registry view is fresh. */
+  private unavailable(run: Run): Outcome | undefined {
+    if (this.deps.ledger.halted()) {
+      return denied('ledger.unavailable', 'ledger commit lag exceeds its window (halt)');
+    }
+    const freshness = this.deps.registry.freshness(run.subject.nowMs);
+    if (!freshness.fresh)
+      return denied('issuer.unavailable', freshness.problem ?? 'registry view is not fresh');
+    return undefined;
+  }
+
+  private async evaluateCheck(run: Run, message: CheckRequestMessage): Promise<Outcome> {
+    const { settings } = this.deps;
+    const parsed = parseCheckRequest(message, settings.identity, settings.limits);
+    const facts = parsed.facts;
+    run.subject.identity = facts.identity;
+    run.subject.requestId = facts.requestId;
+    run.header = facts.artifactHeader;
+    if (!parsed.ok) return denied(parsed.reason, parsed.message);
+    const blocked = this.unavailable(run);
+    if (blocked) return blocked;
+    const operation = settings.routeTable.match(facts.method, facts.path, facts.host);
+    if (operation === undefined)
+      return denied('operation.unmapped', `no route for ${facts.method} ${facts.path}`);
+    run.subject.operation = operation.name;
+    run.subject.policyRequired = operation.policy;
+    const environment = resolveEnvironment(
+      settings.environment,
+      this.baseEnvironment,
+      parsed.contextExtensions,
+    );
+    if (!environment.ok) return denied('environment.mismatch', environment.problem);
+    run.subject.runtime = environment.environment.runtime;
+    return this.decideAndRecord(run, operation, environment.environment, {
+      route: `${facts.method} ${facts.path}`,
+    });
+  }
+
+  private async evaluateAdmission(run: Run, request: AdmissionRequest): Promise<Outcome> {
+    const { settings } = this.deps;
+    if (settings.admissible === undefined)
+      return denied('operation.unmapped', 'runtime admission is not configured');
+    const blocked = this.unavailable(run);
+    if (blocked) return blocked;
+    if (request.header === undefined || request.header === '')
+      return denied('artifact.missing', 'no artifact');
+    let bound: ReturnType<typeof decodeArtifact>;
+    try {
+      bound = decodeArtifact(request.header);
+    } catch (e) {
+      return denied('artifact.malformed', (e as Error).message);
+    }
+    const entry = settings.admissible.find((a) => a.operation === bound.operation.name);
+    if (entry === undefined)
+      return denied('operation.unmapped', 'the artifact operation is not admissible here');
+    run.subject.operation = entry.operation;
+    run.subject.policyRequired = entry.policy;
+    const { runtime } = request.workload;
+    const base = this.baseEnvironment;
+    if (
+      runtime !== base.runtime &&
+      settings.environment.contextExtensions.runtime?.includes(runtime) !== true
+    ) {
+      return denied('environment.mismatch', 'the workload runtime is not one this enforcement point governs');
+    }
+    // Admission binds the workload: the artifact's own parameters (unverified until decide()
+    // checks the signature) stand, except `image`, which must equal the workload's image.
+    const operation: RequestedOperation = {
+      name: entry.operation,
+      params: { ...bound.operation.params, image: request.workload.image },
+      scope: [...entry.scope].sort(),
+      policy: entry.policy,
+    };
+    return this.decideAndRecord(run, operation, { ...base, runtime }, { image: request.workload.image });
+  }
+
+  private async decideAndRecord(
+    run: Run,
+    operation: RequestedOperation,
+    environment: Environment,
+    admissionData: Record<string, string>,
+  ): Promise<Outcome> {
+    const input: DecisionInput = {
+      header: run.header,
+      identity: run.subject.identity,
+      operation,
+      environment,
+      now: run.subject.nowMs / 1000,
+    };
+    const decision = await decide(input, this.contextFor(run));
+    run.subject.artifact = decision.facts;
+    if (!decision.allow) return denied(decision.reason, decision.message);
+    // Past the deadline the answer was DENY already; recording an admission would contradict it.
+    if (run.settled) return denied('internal.error', 'decision deadline passed');
+    run.stage = 'ledger';
+    try {
+      await this.deps.ledger.append(
+        admissionEvents(run.subject, decision.artifact, this.deps.producerId, admissionData),
+      );
+    } catch (e) {
+      this.deps.metrics.ledgerFailure();
+      return denied('ledger.unavailable', `admission events not recorded: ${(e as Error).message}`);
+    }
+    return { allow: true, artifact: decision.artifact, lineage: lineageOf(decision.artifact.id) };
+  }
+
+  private contextFor(run: Run): DecisionContext {
+    const { suite, registry, settings, useState } = this.deps;
+    return {
+      suite,
+      keys: registry.keys,
+      revocations: registry.revocations,
+      policies: registry.policies,
+      skewSeconds: settings.skewSeconds,
+      consume: async (claim) => {
+        // A use spent after the answer was given would burn the artifact for nothing.
+        if (run.settled) throw new GovernanceError('state.unavailable', 'decision deadline passed');
+        run.stage = 'use';
+        try {
+          return await useState.consume({
+            artifactId: claim.artifactId,
+            terms: claim.terms,
+            requestId: run.subject.requestId,
+            nowMs: run.subject.nowMs,
+            expiresAtMs: claim.exp * 1000,
+            retryWindowMs: settings.retryWindowMs,
+          });
+        } finally {
+          run.stage = 'decision';
+        }
+      },
+    };
+  }
+}

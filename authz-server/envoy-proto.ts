@@ -1,0 +1,60 @@
+// Envoy's ext_authz v3 API, loaded from the official protos that @grpc/grpc-js-xds ships
+// (never a hand-copied proto), plus the TypeScript shapes of the fields this server reads and
+// writes. Field names are the proto names (keepCase), as in Envoy's documentation.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+
+const require = createRequire(import.meta.url);
+const DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+/** Loads external_auth.proto and everything it imports; `defaults: false` keeps absent fields absent. */
+export function loadEnvoyAuthProto(): { packageDefinition: PackageDefinition; service: ServiceDefinition } {
+  const packageDefinition = loadSync('envoy/service/auth/v3/external_auth.proto', {
+    keepCase: true,
+    longs: String,
+    enums: Number,
+    defaults: false,
+    oneofs: true,
+    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((dir) => join(DEPS, dir)),
+  });
+  const service = packageDefinition[AUTHORIZATION_SERVICE] as unknown as ServiceDefinition;
+  return { packageDefinition, service };
+}
+
+/**
+ * What the server reads of envoy.service.auth.v3.CheckRequest. Every field is optional and
+ * attacker-influenced: the shell validates each one before use.
+ */
+export interface CheckRequestMessage {
+  attributes?: {
+    source?: { principal?: string };
+    request?: {
+      http?: {
+        id?: string;
+        method?: string;
+        headers?: Record<string, string>;
+        header_map?: { headers?: { key?: string; value?: string; raw_value?: Buffer }[] };
+        path?: string;
+        host?: string;
+      };
+    };
+    context_extensions?: Record<string, string>;
+  };
+}
+
+interface HeaderValueOption {
+  header: { key: string; value: string };
+  /** OVERWRITE_IF_EXISTS_OR_ADD: a caller cannot pre-set the headers the upstream trusts. */
+  append_action: 2;
+}
+
+/** envoy.service.auth.v3.CheckResponse, as this server builds it. */
+export interface CheckResponseMessage {
+  status: { code: number; message: string };
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] };
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+}

@@ -1,0 +1,88 @@
+// Prometheus metrics, in a registry of their own (one per server, so tests can run several).
+// Denial reasons are exactly the codes of core/errors.ts, pre-created at zero so a dashboard
+// sees every reason before it first happens.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DENIAL_REASONS, type DenialReason } from '../core/errors.js';
+
+export interface MetricSources {
+  ledgerCommitLagMs: () => number;
+  registryAgesMs: () => { keysAgeMs: number; revocationsAgeMs: number };
+}
+
+export class AuthzMetrics {
+  readonly registry = new Registry();
+  private readonly decisions: Counter<'result' | 'reason'>;
+  private readonly checkSeconds: Histogram<'result'>;
+  private readonly registryProblems: Counter<'kind'>;
+  private readonly ledgerFailures: Counter;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    this.decisions = new Counter({
+      name: 'governance_authz_decisions_total',
+      help: 'Decisions of the enforcement point, by result and denial reason (codes of core/errors.ts).',
+      labelNames: ['result', 'reason'],
+      registers,
+    });
+    this.decisions.inc({ result: 'allow', reason: '' }, 0);
+    for (const reason of DENIAL_REASONS) this.decisions.inc({ result: 'deny', reason }, 0);
+    this.checkSeconds = new Histogram({
+      name: 'governance_authz_check_duration_seconds',
+      help: 'Time from receiving a Check (or runtime admission) to its answer.',
+      labelNames: ['result'],
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers,
+    });
+    this.registryProblems = new Counter({
+      name: 'governance_authz_registry_problems_total',
+      help: 'Registry records rejected (key, revocation, heartbeat) and failed registry syncs (sync).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.ledgerFailures = new Counter({
+      name: 'governance_authz_ledger_append_failures_total',
+      help: 'Ledger appends that failed (an ALLOW is then denied; a denial is still answered).',
+      registers,
+    });
+    new Gauge({
+      name: 'governance_ledger_commit_lag_seconds',
+      help: 'Age of the oldest event this enforcement point appended that is not yet chained.',
+      registers,
+      collect() {
+        this.set(sources.ledgerCommitLagMs() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'governance_registry_freshness_age_seconds',
+      help: 'Age of the registry view: keys (last sync) and revocations (newest verified heartbeat).',
+      labelNames: ['view'],
+      registers,
+      collect() {
+        const ages = sources.registryAgesMs();
+        // An age that was never established reports as -1 rather than +Inf, which many tools mishandle.
+        const seconds = (ms: number) => (Number.isFinite(ms) ? ms / 1000 : -1);
+        this.set({ view: 'keys' }, seconds(ages.keysAgeMs));
+        this.set({ view: 'revocations' }, seconds(ages.revocationsAgeMs));
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  decision(reason: DenialReason | undefined, seconds: number): void {
+    if (reason === undefined) {
+      this.decisions.inc({ result: 'allow', reason: '' });
+      this.checkSeconds.observe({ result: 'allow' }, seconds);
+    } else {
+      this.decisions.inc({ result: 'deny', reason });
+      this.checkSeconds.observe({ result: 'deny' }, seconds);
+    }
+  }
+
+  registryProblem(kind: string): void {
+    this.registryProblems.inc({ kind });
+  }
+
+  ledgerFailure(): void {
+    this.ledgerFailures.inc();
+  }
+}

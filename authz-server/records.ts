@@ -1,0 +1,103 @@
+// What a decision leaves behind: the denial record of white paper §4.4 (the JSON body Envoy
+// returns and the execution.denied event), and the two events of an allowed operation's
+// lineage. Fields come from validated inputs only; free text is forced to printable ASCII and
+// bounded, so no request can make an event unencodable (which would turn into a ledger error).
+import { lineageOf, type Artifact } from '../core/artifact.js';
+import type { ArtifactFacts } from '../core/decision.js';
+import type { DenialReason } from '../core/errors.js';
+import type { LedgerEvent } from '../core/event.js';
+import { formatMillis } from '../core/time.js';
+
+/** §4.4: what a denial says, in the body returned to the caller and in the ledger. */
+export interface DenialRecord {
+  event: 'execution.denied';
+  reason: DenialReason;
+  identity?: string;
+  operation?: string;
+  policy_required?: string;
+  artifact_id?: string;
+  /** False when the artifact parsed but its signature was not (or could not be) verified. */
+  artifact_verified?: boolean;
+  issuer?: string;
+  runtime: string;
+  ts: string;
+  request_id?: string;
+}
+
+/** Everything known about one decision when it ends, whichever way. */
+export interface DecisionSubject {
+  nowMs: number;
+  identity: string | undefined;
+  requestId: string | undefined;
+  operation: string | undefined;
+  policyRequired: string | undefined;
+  runtime: string;
+  artifact: ArtifactFacts | undefined;
+}
+
+const MAX_DETAIL = 256;
+
+/** Printable ASCII, at most `max` characters: safe in headers, logs and canonical JSON. */
+export function asciiText(text: string, max = MAX_DETAIL): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  return cut.replace(/[^\x20-\x7e]/g, '?');
+}
+
+export function denialRecord(subject: DecisionSubject, reason: DenialReason): DenialRecord {
+  const record: DenialRecord = {
+    event: 'execution.denied',
+    reason,
+    runtime: subject.runtime,
+    ts: formatMillis(subject.nowMs),
+  };
+  if (subject.identity !== undefined) record.identity = subject.identity;
+  if (subject.operation !== undefined) record.operation = subject.operation;
+  if (subject.policyRequired !== undefined) record.policy_required = subject.policyRequired;
+  if (subject.artifact !== undefined) {
+    record.artifact_id = subject.artifact.id;
+    record.artifact_verified = subject.artifact.verified;
+    record.issuer = subject.artifact.iss;
+  }
+  if (subject.requestId !== undefined) record.request_id = subject.requestId;
+  return record;
+}
+
+export function denialEvent(
+  record: DenialRecord,
+  producer: string,
+  detail: string,
+  kid?: string,
+): LedgerEvent {
+  const { event: _type, ts: _ts, artifact_verified, ...fields } = record;
+  const data: Record<string, string | boolean> = { detail: asciiText(detail) };
+  if (artifact_verified !== undefined) data.artifact_verified = artifact_verified;
+  if (kid !== undefined) data.kid = kid;
+  return { v: '1', type: 'execution.denied', time: record.ts, producer, ...fields, data };
+}
+
+/** authorization.consumed and admission.granted, in the operation's lineage. */
+export function admissionEvents(
+  subject: DecisionSubject,
+  artifact: Artifact,
+  producer: string,
+  admissionData: Record<string, string>,
+): LedgerEvent[] {
+  const base = {
+    v: '1' as const,
+    time: formatMillis(subject.nowMs),
+    producer,
+    lineage: lineageOf(artifact.id),
+    identity: artifact.sub,
+    operation: artifact.op.name,
+    policy_required: subject.policyRequired ?? artifact.pol.ref,
+    policy_hash: artifact.pol.hash,
+    artifact_id: artifact.id,
+    issuer: artifact.iss,
+    runtime: subject.runtime,
+    ...(subject.requestId !== undefined ? { request_id: subject.requestId } : {}),
+  };
+  return [
+    { ...base, type: 'authorization.consumed', data: { use: artifact.use.mode, kid: artifact.sig.kid } },
+    { ...base, type: 'admission.granted', data: admissionData },
+  ];
+}

@@ -1,0 +1,45 @@
+// CheckResponse building. Every outcome that is not ALLOW is a CheckResponse with
+// PERMISSION_DENIED and a DeniedHttpResponse, never a gRPC error: Envoy's failure_mode_allow
+// could turn an error into an allow, but never a denial.
+import { ARTIFACT_HEADER } from '../core/artifact.js';
+import type { CheckResponseMessage } from './envoy-proto.js';
+import type { DenialRecord } from './records.js';
+
+export const ARTIFACT_ID_HEADER = 'x-execution-artifact-id';
+export const LINEAGE_HEADER = 'x-execution-lineage';
+export const DENIED_HEADER = 'x-execution-denied';
+
+const GRPC_OK = 0;
+const GRPC_PERMISSION_DENIED = 7;
+const OVERWRITE_IF_EXISTS_OR_ADD = 2;
+
+function header(key: string, value: string) {
+  return { header: { key, value }, append_action: OVERWRITE_IF_EXISTS_OR_ADD } as const;
+}
+
+/** Headers the upstream can trust (a caller's own copies are overwritten); the credential is removed. */
+export function okResponse(artifactId: string, lineage: string): CheckResponseMessage {
+  return {
+    status: { code: GRPC_OK, message: '' },
+    ok_response: {
+      headers: [header(ARTIFACT_ID_HEADER, artifactId), header(LINEAGE_HEADER, lineage)],
+      headers_to_remove: [ARTIFACT_HEADER],
+    },
+  };
+}
+
+/** 401 when no artifact was presented (the caller must obtain one), 403 for every other denial. */
+export function httpStatusOf(reason: DenialRecord['reason']): 401 | 403 {
+  return reason === 'artifact.missing' ? 401 : 403;
+}
+
+export function deniedResponse(record: DenialRecord): CheckResponseMessage {
+  return {
+    status: { code: GRPC_PERMISSION_DENIED, message: record.reason },
+    denied_response: {
+      status: { code: httpStatusOf(record.reason) },
+      headers: [header(DENIED_HEADER, record.reason), header('content-type', 'application/json')],
+      body: JSON.stringify(record),
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// createAuthzServer: the enforcement point wired from explicit dependencies (stores, ledger
+// writer, clock, keys), so main.ts, the tests and the dev mode build the same server. It serves
+// envoy.service.auth.v3.Authorization/Check, the standard gRPC health service (SERVING only
+// while keys, revocations and the ledger are fresh) and server reflection on the gRPC port, and
+// metrics, health and the runtime API on the HTTP port.
+import type { KeyObject } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { pino, type Logger } from 'pino';
+import type { CryptoSuite } from '../core/crypto.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import type { LedgerWriter } from '../ledger/types.js';
+import type { RegistryStore, UseStateStore } from '../store/types.js';
+import type { LoadedConfig } from './config.js';
+import { Enforcer, type RegistrySource } from './enforcer.js';
+import {
+  AUTHORIZATION_SERVICE,
+  loadEnvoyAuthProto,
+  type CheckRequestMessage,
+  type CheckResponseMessage,
+} from './envoy-proto.js';
+import { createHttpApi, type HealthReport } from './http-api.js';
+import { AuthzMetrics } from './metrics.js';
+import { RegistryView, type RootKeys } from './registry-view.js';
+import { RuntimeApi } from './runtime-api.js';
+
+/** A registry view with its lifecycle; RegistryView by default. */
+export type RegistryFollower = RegistrySource & { start(): Promise<void>; stop(): Promise<void> };
+
+export interface AuthzServerDeps {
+  config: LoadedConfig;
+  registryStore: RegistryStore;
+  useState: UseStateStore;
+  ledger: LedgerWriter;
+  roots: RootKeys;
+  /** Signs attestations; the same identity the ledger writer signs events as. */
+  producer: { id: string; kid: string; privateKey: KeyObject };
+  suite?: CryptoSuite;
+  /** Epoch milliseconds. */
+  clock?: () => number;
+  logger?: Logger;
+  /** Replaces the RegistryView built from registryStore and roots. */
+  registry?: RegistryFollower;
+  registryBlockMs?: number;
+  healthIntervalMs?: number;
+}
+
+export interface AuthzServer {
+  readonly enforcer: Enforcer;
+  readonly metrics: AuthzMetrics;
+  readonly registry: RegistryFollower;
+  /** Binds both ports (0 picks a free one) and starts following the registry. */
+  start(): Promise<{ grpcPort: number; httpPort: number }>;
+  stop(): Promise<void>;
+  health(): HealthReport;
+}
+
+const HEALTH_SERVICES = ['', AUTHORIZATION_SERVICE];
+
+export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
+  const { config } = deps;
+  const suite = deps.suite ?? nodeCrypto;
+  const clock = deps.clock ?? Date.now;
+  const logger = deps.logger ?? pino({ level: config.logLevel, base: { service: 'authz-server' } });
+  const metrics = new AuthzMetrics({
+    ledgerCommitLagMs: () => deps.ledger.commitLagMs(),
+    registryAgesMs: () => registry.freshness(clock()),
+  });
+  const registry: RegistryFollower =
+    deps.registry ??
+    new RegistryView({
+      store: deps.registryStore,
+      suite,
+      roots: deps.roots,
+      clock,
+      keysSeconds: config.freshness.keysSeconds,
+      revocationsSeconds: config.freshness.revocationsSeconds,
+      skewSeconds: config.clockSkewSeconds,
+      blockMs: deps.registryBlockMs,
+      onProblem: (kind, message) => {
+        metrics.registryProblem(kind);
+        logger.warn({ kind, problem: message }, 'registry problem');
+      },
+    });
+  const enforcer = new Enforcer({
+    settings: {
+      identity: config.identity,
+      limits: config.limits,
+      environment: config.environment,
+      routeTable: config.routeTable,
+      skewSeconds: config.clockSkewSeconds,
+      deadlineMs: config.decisionDeadlineMs,
+      retryWindowMs: config.requestIdRetryWindowMs,
+      admissible: config.runtimeApi?.admit,
+    },
+    suite,
+    registry,
+    useState: deps.useState,
+    ledger: deps.ledger,
+    clock,
+    logger,
+    metrics,
+    producerId: deps.producer.id,
+  });
+  const runtimeApi =
+    config.runtimeApi === undefined
+      ? undefined
+      : new RuntimeApi({
+          config: config.runtimeApi,
+          enforcer,
+          registry,
+          ledger: deps.ledger,
+          suite,
+          clock,
+          producer: deps.producer,
+        });
+
+  const health = (): HealthReport => {
+    const problems: string[] = [];
+    try {
+      const freshness = registry.freshness(clock());
+      if (!freshness.fresh) problems.push(freshness.problem ?? 'registry view is not fresh');
+      if (deps.ledger.halted()) problems.push('ledger commit lag exceeds its window');
+    } catch (e) {
+      problems.push(`health check failed: ${(e as Error).message}`);
+    }
+    return { serving: problems.length === 0, problems };
+  };
+
+  const { packageDefinition, service } = loadEnvoyAuthProto();
+  const grpcServer = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  grpcServer.addService(service, {
+    Check(
+      call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>,
+      callback: sendUnaryData<CheckResponseMessage>,
+    ) {
+      // enforcer.check never rejects; a client that cancelled still has its decision recorded.
+      void enforcer.check(call.request).then((response) => callback(null, response));
+    },
+  });
+  const healthService = new HealthImplementation(
+    Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])),
+  );
+  healthService.addToServer(grpcServer);
+  new ReflectionService(packageDefinition).addToServer(grpcServer);
+
+  const httpServer: HttpServer = createHttpApi({
+    metrics,
+    health,
+    runtime: runtimeApi,
+    maxBodyBytes: config.runtimeApi?.maxBodyBytes ?? 65_536,
+    logger,
+  });
+
+  let serving: boolean | undefined;
+  const updateHealth = () => {
+    const report = health();
+    if (report.serving === serving) return;
+    serving = report.serving;
+    for (const name of HEALTH_SERVICES) healthService.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+    logger.info({ serving, problems: report.problems }, 'health changed');
+  };
+  let healthTimer: NodeJS.Timeout | undefined;
+
+  return {
+    enforcer,
+    metrics,
+    registry,
+    health,
+    async start() {
+      const grpcPort = await new Promise<number>((resolve, reject) => {
+        grpcServer.bindAsync(
+          `${config.grpc.host}:${config.grpc.port}`,
+          ServerCredentials.createInsecure(),
+          (err, port) => (err ? reject(err) : resolve(port)),
+        );
+      });
+      const httpPort = await new Promise<number>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.http.port, config.http.host, () =>
+          resolve((httpServer.address() as AddressInfo).port),
+        );
+      });
+      await registry.start();
+      updateHealth();
+      healthTimer = setInterval(updateHealth, deps.healthIntervalMs ?? 500);
+      healthTimer.unref();
+      logger.info({ grpcPort, httpPort }, 'authz server listening');
+      return { grpcPort, httpPort };
+    },
+    async stop() {
+      clearInterval(healthTimer);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          grpcServer.forceShutdown();
+          resolve();
+        }, 2000);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+      await registry.stop();
+      await enforcer.drain();
+    },
+  };
+}
