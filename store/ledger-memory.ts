@@ -1,0 +1,232 @@
+// The ledger store in process memory (dev mode and tests): the same contract as Redis, each
+// operation atomic because it runs to completion within one turn of the event loop.
+import { GovernanceError } from '../core/errors.js';
+import {
+  EMPTY_TIP,
+  LOG_ID,
+  compareStreamIds,
+  type CommitNotice,
+  type CommitSubscription,
+  type DeadLetter,
+  type IngestEntry,
+  type LedgerCommit,
+  type LedgerLease,
+  type LedgerStore,
+  type LedgerTip,
+  type StoredText,
+} from './ledger-types.js';
+
+/** Commit notices kept for subscribers (they are not evidence). */
+const NOTICE_HISTORY = 10_000;
+
+/** Wakes blocked readers when something is appended. */
+class Signal {
+  private waiters = new Set<() => void>();
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+export class MemoryLedgerStore implements LedgerStore {
+  private ingest: IngestEntry[] = [];
+  private readonly chain = new Map<number, string>();
+  private readonly headHistory: StoredText[] = [];
+  private readonly lineages = new Map<string, number[]>();
+  private readonly dead: DeadLetter[] = [];
+  private readonly notices: { id: number; notices: CommitNotice[] }[] = [];
+  private tipState: LedgerTip = { ...EMPTY_TIP };
+  private lease: { value: string; expiresAt: number } | undefined;
+  private fence = 0;
+  private lastIngestMs = 0;
+  private lastIngestSeq = 0;
+  private noticeId = 0;
+  private readonly ingestSignal = new Signal();
+  private readonly noticeSignal = new Signal();
+
+  constructor(
+    readonly log: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!LOG_ID.test(log))
+      throw new GovernanceError('config.invalid', `log id ${JSON.stringify(log)} is malformed`);
+  }
+
+  async appendIngest(batches: string[]): Promise<string[]> {
+    const ids = batches.map((batch) => {
+      // Redis stream id semantics: milliseconds, then a counter within the millisecond.
+      const ms = Math.max(this.now(), this.lastIngestMs);
+      this.lastIngestSeq = ms === this.lastIngestMs ? this.lastIngestSeq + 1 : 0;
+      this.lastIngestMs = ms;
+      const id = `${ms}-${this.lastIngestSeq}`;
+      this.ingest.push({ id, batch });
+      return id;
+    });
+    this.ingestSignal.notify();
+    return ids;
+  }
+
+  async subscribeCommits(): Promise<CommitSubscription> {
+    let cursor = this.noticeId;
+    let closed = false;
+    return {
+      next: async (blockMs) => {
+        if (closed) throw new GovernanceError('ledger.unavailable', 'subscription closed');
+        if (this.noticeId === cursor) await this.noticeSignal.wait(blockMs);
+        const fresh = this.notices.filter((n) => n.id > cursor);
+        cursor = this.noticeId;
+        return fresh.flatMap((n) => n.notices);
+      },
+      close: () => {
+        closed = true;
+      },
+    };
+  }
+
+  private leaseHeld(): boolean {
+    return this.lease !== undefined && this.lease.expiresAt > this.now();
+  }
+
+  async acquireLease(owner: string, ttlMs: number): Promise<LedgerLease | undefined> {
+    if (this.leaseHeld()) return undefined;
+    this.fence += 1;
+    this.lease = { value: `${owner}:${this.fence}`, expiresAt: this.now() + ttlMs };
+    return { owner, fence: this.fence };
+  }
+
+  async renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean> {
+    if (this.fence !== lease.fence) return false;
+    this.lease = { value: `${lease.owner}:${lease.fence}`, expiresAt: this.now() + ttlMs };
+    return true;
+  }
+
+  async releaseLease(lease: LedgerLease): Promise<void> {
+    if (this.lease?.value === `${lease.owner}:${lease.fence}`) this.lease = undefined;
+  }
+
+  async tip(): Promise<LedgerTip> {
+    return { ...this.tipState };
+  }
+
+  async readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
+    const pick = () => this.ingest.filter((e) => compareStreamIds(e.id, afterId) > 0).slice(0, count);
+    let entries = pick();
+    if (entries.length === 0 && blockMs > 0) {
+      await this.ingestSignal.wait(blockMs);
+      entries = pick();
+    }
+    return entries;
+  }
+
+  async lineageTails(lineages: string[]): Promise<Map<string, string>> {
+    const tails = new Map<string, string>();
+    for (const lineage of lineages) {
+      const seq = this.lineages.get(lineage)?.at(-1);
+      const text = seq === undefined ? undefined : this.chain.get(seq);
+      if (text !== undefined) tails.set(lineage, text);
+    }
+    return tails;
+  }
+
+  private guard(lease: LedgerLease, expect: { seq: number; eventHash: string }): void {
+    if (lease.fence !== this.fence)
+      throw new GovernanceError('ledger.fenced', `fencing token ${lease.fence} is stale`);
+    if (expect.seq !== this.tipState.seq || expect.eventHash !== this.tipState.eventHash) {
+      throw new GovernanceError(
+        'ledger.head.mismatch',
+        `the chain tip is seq ${this.tipState.seq}, not the expected ${expect.seq}`,
+      );
+    }
+  }
+
+  async commit(commit: LedgerCommit): Promise<void> {
+    this.guard(commit.lease, commit.expect);
+    const base = this.tipState.seq;
+    commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));
+    for (const [lineage, seq] of commit.lineage) {
+      const seqs = this.lineages.get(lineage) ?? [];
+      seqs.push(seq);
+      this.lineages.set(lineage, seqs);
+    }
+    const consumed = new Set(commit.consumed.map((c) => c.ingestId));
+    this.ingest = this.ingest.filter((e) => !consumed.has(e.id));
+    const notices: CommitNotice[] = [];
+    for (const entry of commit.consumed) {
+      if ('rejected' in entry) {
+        const { code, message, entry: raw } = entry.rejected;
+        this.dead.push({
+          id: String(this.dead.length + 1),
+          ingestId: entry.ingestId,
+          code,
+          message,
+          entry: raw,
+        });
+        notices.push({ ingestId: entry.ingestId, rejected: code });
+      } else {
+        notices.push(entry);
+      }
+    }
+    if (commit.records.length > 0) {
+      this.tipState.seq = base + commit.records.length;
+      this.tipState.eventHash = commit.eventHash;
+      this.tipState.eventHashAlt = commit.eventHashAlt;
+    }
+    const last = commit.consumed.at(-1);
+    if (last) this.tipState.ingestId = last.ingestId;
+    this.notices.push({ id: ++this.noticeId, notices });
+    if (this.notices.length > NOTICE_HISTORY) this.notices.shift();
+    this.noticeSignal.notify();
+  }
+
+  async publishHead(
+    lease: LedgerLease,
+    head: { seq: number; eventHash: string; text: string },
+  ): Promise<void> {
+    this.guard(lease, head);
+    if (this.tipState.signedSeq >= head.seq) return;
+    this.headHistory.push({ seq: head.seq, text: head.text });
+    this.tipState.signedSeq = head.seq;
+  }
+
+  async records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
+    const out: StoredText[] = [];
+    for (let seq = Math.max(1, fromSeq); seq <= Math.min(toSeq, this.tipState.seq); seq++) {
+      const text = this.chain.get(seq);
+      if (text !== undefined) out.push({ seq, text });
+    }
+    return out;
+  }
+
+  async heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
+    return this.headHistory.filter((h) => h.seq >= fromSeq && h.seq <= toSeq).slice(0, count);
+  }
+
+  async latestHead(): Promise<StoredText | undefined> {
+    return this.headHistory.at(-1);
+  }
+
+  async lineageSeqs(lineage: string): Promise<number[]> {
+    return [...(this.lineages.get(lineage) ?? [])];
+  }
+
+  async deadLetters(count: number): Promise<DeadLetter[]> {
+    return this.dead.slice(0, count);
+  }
+
+  async close(): Promise<void> {
+    this.ingestSignal.notify();
+    this.noticeSignal.notify();
+  }
+}

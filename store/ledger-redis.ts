@@ -1,0 +1,435 @@
+// The ledger store on Redis Streams. Every key of one log shares the hash tag {gov:ledger:<log>},
+// so each Lua script touches a single slot and runs unchanged on Redis Cluster. Scripts check
+// everything before their first write (Redis does not roll a script back), and their first write
+// is the one that could still fail (an XADD with an explicit id), so a failing script writes
+// nothing.
+import { Redis, type RedisOptions } from 'ioredis';
+import { GovernanceError, type Code } from '../core/errors.js';
+import {
+  EMPTY_TIP,
+  LOG_ID,
+  type CommitNotice,
+  type CommitSubscription,
+  type DeadLetter,
+  type IngestEntry,
+  type LedgerCommit,
+  type LedgerLease,
+  type LedgerStore,
+  type LedgerTip,
+  type StoredText,
+} from './ledger-types.js';
+
+export interface RedisLedgerStoreOptions {
+  url: string;
+  log: string;
+  /** Prepended to every key (tests sharing one server). Must not contain braces. */
+  prefix?: string;
+  /**
+   * Replicas that must acknowledge (WAIT) an ingest append and everything a signed head covers
+   * before it is published; 0 (default) for a standalone server. See docs/spec/ledger.md.
+   */
+  replicas?: number;
+  replicaTimeoutMs?: number;
+  /** Commit notices kept for writers (approximate; notices are not evidence). */
+  noticeHistory?: number;
+}
+
+export function ledgerKeys(log: string, prefix = '') {
+  if (!LOG_ID.test(log))
+    throw new GovernanceError('config.invalid', `log id ${JSON.stringify(log)} is malformed`);
+  if (/[{}]/.test(prefix)) throw new GovernanceError('config.invalid', 'key prefix must not contain braces');
+  const base = `${prefix}{gov:ledger:${log}}:`;
+  return {
+    tip: base + 'tip',
+    lease: base + 'lease',
+    fence: base + 'fence',
+    ingest: base + 'ingest',
+    chain: base + 'chain',
+    heads: base + 'heads',
+    dead: base + 'dead',
+    commits: base + 'commits',
+    lineage: (lineage: string) => base + 'lineage:' + lineage,
+  };
+}
+
+const ACQUIRE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+return fence`;
+
+const RENEW = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+// Shared guard: the caller's fencing token is current and the tip is the one it extends.
+const GUARD = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEDGER_FENCED fencing token ' .. ARGV[1] .. ' is stale') end
+local tip = redis.call('HMGET', KEYS[1], 'seq', 'hash', 'signed')
+local seq = tonumber(tip[1] or '0')
+if seq ~= tonumber(ARGV[2]) or (tip[2] or '') ~= ARGV[3] then
+  return redis.error_reply('LEDGER_TIP the chain tip is seq ' .. seq .. ', not the expected ' .. ARGV[2])
+end`;
+
+// KEYS: tip fence chain ingest dead commits lineage...
+// ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nRecords records...
+//       nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
+const COMMIT = `${GUARD}
+local n = tonumber(ARGV[9])
+local i = 10
+for k = 1, n do
+  redis.call('XADD', KEYS[3], string.format('%d-0', seq + k), 'r', ARGV[i])
+  i = i + 1
+end
+local lineages = tonumber(ARGV[i]); i = i + 1
+for k = 1, lineages do
+  redis.call('RPUSH', KEYS[6 + tonumber(ARGV[i])], ARGV[i + 1])
+  i = i + 2
+end
+local ids = tonumber(ARGV[i]); i = i + 1
+for k = i, i + ids - 1, 500 do
+  redis.call('XDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, i + ids - 1)))
+end
+i = i + ids
+local dead = tonumber(ARGV[i]); i = i + 1
+for k = 1, dead do
+  redis.call('XADD', KEYS[5], '*', 'ingest', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'entry', ARGV[i + 3])
+  i = i + 4
+end
+if n > 0 then redis.call('HSET', KEYS[1], 'seq', seq + n, 'hash', ARGV[4], 'alt', ARGV[5]) end
+if ids > 0 then redis.call('HSET', KEYS[1], 'ingest', ARGV[6]) end
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'n', ARGV[7])
+return seq + n`;
+
+// KEYS: tip fence heads. ARGV: fence seq eventHash text.
+const PUBLISH_HEAD = `${GUARD}
+if tonumber(tip[3] or '0') >= seq then return 0 end
+redis.call('XADD', KEYS[3], string.format('%d-0', seq), 'h', ARGV[4])
+redis.call('HSET', KEYS[1], 'signed', seq)
+return 1`;
+
+type Fields = string[];
+type StreamEntries = [id: string, fields: Fields][];
+
+function field(fields: Fields, name: string): string {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+  return '';
+}
+
+const seqOfId = (id: string) => Number(id.slice(0, id.indexOf('-')));
+
+/** Script errors carry a tag naming the ledger code; anything else means the store is unavailable. */
+function storeError(e: unknown): GovernanceError {
+  if (e instanceof GovernanceError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  const tagged: [string, Code][] = [
+    ['LEDGER_FENCED ', 'ledger.fenced'],
+    ['LEDGER_TIP ', 'ledger.head.mismatch'],
+  ];
+  for (const [tag, code] of tagged) {
+    const at = message.indexOf(tag);
+    if (at >= 0) return new GovernanceError(code, message.slice(at + tag.length));
+  }
+  return new GovernanceError('ledger.unavailable', `ledger store: ${message}`, { cause: e });
+}
+
+async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (e) {
+    throw storeError(e);
+  }
+}
+
+const CONNECTION: RedisOptions = {
+  protocol: 2,
+  // Never replay a command whose reply was lost: a replayed XADD would duplicate evidence.
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 2,
+  retryStrategy: (times) => Math.min(50 * times, 500),
+};
+
+export class RedisLedgerStore implements LedgerStore {
+  readonly log: string;
+  private readonly redis: Redis;
+  private readonly keys: ReturnType<typeof ledgerKeys>;
+  private blockingClient: Redis | undefined;
+  private readonly replicas: number;
+  private readonly replicaTimeoutMs: number;
+  private readonly noticeHistory: number;
+
+  constructor(private readonly options: RedisLedgerStoreOptions) {
+    this.log = options.log;
+    this.keys = ledgerKeys(options.log, options.prefix);
+    this.redis = this.connect();
+    this.replicas = options.replicas ?? 0;
+    this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
+    this.noticeHistory = options.noticeHistory ?? 100_000;
+    this.redis.defineCommand('ledgerAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    this.redis.defineCommand('ledgerRenew', { numberOfKeys: 2, lua: RENEW });
+    this.redis.defineCommand('ledgerRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.redis.defineCommand('ledgerCommit', { lua: COMMIT });
+    this.redis.defineCommand('ledgerPublishHead', { numberOfKeys: 3, lua: PUBLISH_HEAD });
+  }
+
+  private connect(): Redis {
+    const client = new Redis(this.options.url, CONNECTION);
+    client.on('error', () => undefined); // surfaced through the failing command
+    return client;
+  }
+
+  /** Blocking reads get their own connection so they never delay a commit. */
+  private blocking(): Redis {
+    this.blockingClient ??= this.connect();
+    return this.blockingClient;
+  }
+
+  private script(name: string, ...args: (string | number)[]): Promise<unknown> {
+    const commands = this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>;
+    return commands[name]!.call(this.redis, ...args);
+  }
+
+  private async waitReplicas(): Promise<void> {
+    if (this.replicas === 0) return;
+    const acknowledged = Number(await this.redis.call('WAIT', this.replicas, this.replicaTimeoutMs));
+    if (acknowledged < this.replicas) {
+      throw new GovernanceError(
+        'ledger.unavailable',
+        `only ${acknowledged} of ${this.replicas} replicas acknowledged within ${this.replicaTimeoutMs} ms`,
+      );
+    }
+  }
+
+  appendIngest(batches: string[]): Promise<string[]> {
+    return guarded(async () => {
+      if (batches.length === 0) return [];
+      const multi = this.redis.multi();
+      for (const batch of batches) multi.xadd(this.keys.ingest, '*', 'b', batch);
+      const replies = await multi.exec();
+      if (!replies) throw new Error('transaction aborted');
+      const ids = replies.map(([error, id]) => {
+        if (error) throw error;
+        return id as string;
+      });
+      await this.waitReplicas();
+      return ids;
+    });
+  }
+
+  async subscribeCommits(): Promise<CommitSubscription> {
+    const client = this.connect();
+    let cursor = await guarded(async () => {
+      const last = (await client.xrevrange(this.keys.commits, '+', '-', 'COUNT', 1)) as StreamEntries;
+      return last[0]?.[0] ?? '0-0';
+    });
+    return {
+      next: (blockMs) =>
+        guarded(async () => {
+          const reply = (await client.call(
+            'XREAD',
+            'COUNT',
+            1000,
+            'BLOCK',
+            Math.max(1, blockMs),
+            'STREAMS',
+            this.keys.commits,
+            cursor,
+          )) as [string, StreamEntries][] | null;
+          const notices: CommitNotice[] = [];
+          for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+            cursor = id;
+            notices.push(...(JSON.parse(field(fields, 'n')) as CommitNotice[]));
+          }
+          return notices;
+        }),
+      close: () => client.disconnect(),
+    };
+  }
+
+  acquireLease(owner: string, ttlMs: number): Promise<LedgerLease | undefined> {
+    return guarded(async () => {
+      const fence = await this.script('ledgerAcquire', this.keys.lease, this.keys.fence, owner, ttlMs);
+      return fence === null ? undefined : { owner, fence: Number(fence) };
+    });
+  }
+
+  renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean> {
+    return guarded(async () => {
+      const value = `${lease.owner}:${lease.fence}`;
+      const renewed = await this.script(
+        'ledgerRenew',
+        this.keys.lease,
+        this.keys.fence,
+        lease.fence,
+        value,
+        ttlMs,
+      );
+      return renewed === 1;
+    });
+  }
+
+  releaseLease(lease: LedgerLease): Promise<void> {
+    return guarded(async () => {
+      await this.script('ledgerRelease', this.keys.lease, `${lease.owner}:${lease.fence}`);
+    });
+  }
+
+  tip(): Promise<LedgerTip> {
+    return guarded(async () => {
+      const [seq, hash, alt, ingest, signed] = await this.redis.hmget(
+        this.keys.tip,
+        'seq',
+        'hash',
+        'alt',
+        'ingest',
+        'signed',
+      );
+      return {
+        seq: Number(seq ?? EMPTY_TIP.seq),
+        eventHash: hash ?? EMPTY_TIP.eventHash,
+        eventHashAlt: alt ?? EMPTY_TIP.eventHashAlt,
+        ingestId: ingest ?? EMPTY_TIP.ingestId,
+        signedSeq: Number(signed ?? EMPTY_TIP.signedSeq),
+      };
+    });
+  }
+
+  readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
+    return guarded(async () => {
+      const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
+      const reply = (await this.blocking().call(
+        'XREAD',
+        'COUNT',
+        count,
+        ...block,
+        'STREAMS',
+        this.keys.ingest,
+        afterId,
+      )) as [string, StreamEntries][] | null;
+      return (reply?.[0]?.[1] ?? []).map(([id, fields]) => ({ id, batch: field(fields, 'b') }));
+    });
+  }
+
+  lineageTails(lineages: string[]): Promise<Map<string, string>> {
+    return guarded(async () => {
+      const tails = new Map<string, string>();
+      if (lineages.length === 0) return tails;
+      const seqs = await Promise.all(lineages.map((l) => this.redis.lindex(this.keys.lineage(l), -1)));
+      const found = lineages.flatMap((l, i) => (seqs[i] === null ? [] : [[l, seqs[i]!] as const]));
+      const records = await Promise.all(found.map(([, seq]) => this.records(Number(seq), Number(seq))));
+      found.forEach(([lineage], i) => {
+        const record = records[i]![0];
+        if (record) tails.set(lineage, record.text);
+      });
+      return tails;
+    });
+  }
+
+  commit(commit: LedgerCommit): Promise<void> {
+    return guarded(async () => {
+      const lineageKeys = [...new Set(commit.lineage.map(([lineage]) => lineage))];
+      const keyIndex = new Map(lineageKeys.map((l, i) => [l, i + 1]));
+      const dead = commit.consumed.flatMap((c) =>
+        'rejected' in c ? [c.ingestId, c.rejected.code, c.rejected.message, c.rejected.entry] : [],
+      );
+      const notices: CommitNotice[] = commit.consumed.map((c) =>
+        'rejected' in c ? { ingestId: c.ingestId, rejected: c.rejected.code } : c,
+      );
+      const k = this.keys;
+      const keys = [k.tip, k.fence, k.chain, k.ingest, k.dead, k.commits, ...lineageKeys.map(k.lineage)];
+      const args = [
+        commit.lease.fence,
+        commit.expect.seq,
+        commit.expect.eventHash,
+        commit.eventHash,
+        commit.eventHashAlt,
+        commit.consumed.at(-1)?.ingestId ?? '',
+        JSON.stringify(notices),
+        this.noticeHistory,
+        commit.records.length,
+        ...commit.records,
+        commit.lineage.length,
+        ...commit.lineage.flatMap(([lineage, seq]) => [keyIndex.get(lineage)!, seq]),
+        commit.consumed.length,
+        ...commit.consumed.map((c) => c.ingestId),
+        dead.length / 4,
+        ...dead,
+      ];
+      await this.script('ledgerCommit', keys.length, ...keys, ...args);
+    });
+  }
+
+  publishHead(lease: LedgerLease, head: { seq: number; eventHash: string; text: string }): Promise<void> {
+    return guarded(async () => {
+      await this.waitReplicas();
+      const k = this.keys;
+      await this.script(
+        'ledgerPublishHead',
+        k.tip,
+        k.fence,
+        k.heads,
+        lease.fence,
+        head.seq,
+        head.eventHash,
+        head.text,
+      );
+    });
+  }
+
+  records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
+    return guarded(async () => {
+      if (toSeq < fromSeq || toSeq < 1) return [];
+      const entries = await this.redis.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
+      return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
+    });
+  }
+
+  heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
+    return guarded(async () => {
+      if (toSeq < fromSeq || toSeq < 1) return [];
+      const to = Number.isFinite(toSeq) ? `${toSeq}-0` : '+';
+      const entries = await this.redis.xrange(
+        this.keys.heads,
+        `${Math.max(1, fromSeq)}-0`,
+        to,
+        'COUNT',
+        count,
+      );
+      return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'h') }));
+    });
+  }
+
+  latestHead(): Promise<StoredText | undefined> {
+    return guarded(async () => {
+      const [entry] = (await this.redis.xrevrange(this.keys.heads, '+', '-', 'COUNT', 1)) as StreamEntries;
+      return entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') };
+    });
+  }
+
+  lineageSeqs(lineage: string): Promise<number[]> {
+    return guarded(async () => (await this.redis.lrange(this.keys.lineage(lineage), 0, -1)).map(Number));
+  }
+
+  deadLetters(count: number): Promise<DeadLetter[]> {
+    return guarded(async () => {
+      const entries = await this.redis.xrange(this.keys.dead, '-', '+', 'COUNT', count);
+      return entries.map(([id, fields]) => ({
+        id,
+        ingestId: field(fields, 'ingest'),
+        code: field(fields, 'code') as Code,
+        message: field(fields, 'message'),
+        entry: field(fields, 'entry'),
+      }));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.blockingClient?.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

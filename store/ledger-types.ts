@@ -1,0 +1,138 @@
+// The ledger store contract: the storage primitives the ledger writer, sequencer, reader and
+// verifier need (docs/spec/ledger.md). It knows nothing of hashes or signatures: the ledger layer
+// computes every record and hands the store opaque texts. Two implementations pass one contract
+// suite (test/store/ledger-contract.ts): Redis Streams (production) and in-memory (dev mode).
+//
+// Every mutating operation is atomic. The sequencer's commit is guarded by its lease's fencing
+// token AND by the chain tip it extends, so a stale or killed sequencer can never lose,
+// duplicate or fork records. Failures throw GovernanceError: ledger.fenced, ledger.head.mismatch,
+// ledger.unavailable (the store could not be reached).
+import type { Code } from '../core/errors.js';
+
+/** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
+export interface IngestEntry {
+  /** Stream id "<ms>-<n>", increasing in append order. */
+  id: string;
+  batch: string;
+}
+
+/** The chain as the sequencer last committed it. */
+export interface LedgerTip {
+  /** Number of chained records (0: empty chain). */
+  seq: number;
+  /** event_hash and event_hash_alt of record `seq` ("" when the chain is empty). */
+  eventHash: string;
+  eventHashAlt: string;
+  /** The last ingest entry consumed ("0-0" when none). */
+  ingestId: string;
+  /** Seq of the latest signed head (0 when none). */
+  signedSeq: number;
+}
+
+export interface LedgerLease {
+  owner: string;
+  /** Fencing token: increases with every acquisition, so a stale holder can be told apart. */
+  fence: number;
+}
+
+/** What became of one ingest entry; writers learn it through commit notices. */
+export type ConsumedEntry =
+  | { ingestId: string; firstSeq: number; count: number }
+  | { ingestId: string; rejected: { code: Code; message: string; entry: string } };
+
+export type CommitNotice =
+  { ingestId: string; firstSeq: number; count: number } | { ingestId: string; rejected: Code };
+
+export interface LedgerCommit {
+  lease: LedgerLease;
+  /** The tip this commit extends (seq and event_hash); anything else fails with ledger.head.mismatch. */
+  expect: { seq: number; eventHash: string };
+  /** Canonical texts of the records expect.seq + 1, expect.seq + 2, … in order. */
+  records: string[];
+  /** event_hash / event_hash_alt of the last record (ignored when there are none). */
+  eventHash: string;
+  eventHashAlt: string;
+  /** Lineage index entries: [lineage, seq]. */
+  lineage: [string, number][];
+  /** Ingest entries consumed by this commit, in stream order; they are deleted from the ingest stream. */
+  consumed: ConsumedEntry[];
+}
+
+/** A stored record or head, with the seq its storage position claims (not its content). */
+export interface StoredText {
+  seq: number;
+  text: string;
+}
+
+export interface DeadLetter {
+  id: string;
+  ingestId: string;
+  code: Code;
+  message: string;
+  entry: string;
+}
+
+/** A reader of commit notices that may block; one per consumer. */
+export interface CommitSubscription {
+  /** Notices after the previous call (or after the subscription started), waiting up to blockMs. */
+  next(blockMs: number): Promise<CommitNotice[]>;
+  close(): void;
+}
+
+export interface LedgerStore {
+  /** The log id: names the chain, its genesis and its keys. */
+  readonly log: string;
+
+  // Writers.
+  /** Appends sealed batches to the ingest stream, all or none; returns their ids in order. */
+  appendIngest(batches: string[]): Promise<string[]>;
+  /** Commit notices from now on. */
+  subscribeCommits(): Promise<CommitSubscription>;
+
+  // The sequencer.
+  /** Takes the lease if it is free; returns it with a new fencing token, or undefined. */
+  acquireLease(owner: string, ttlMs: number): Promise<LedgerLease | undefined>;
+  /** Extends the lease; false when another holder has acquired it since (the caller is fenced). */
+  renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean>;
+  releaseLease(lease: LedgerLease): Promise<void>;
+  tip(): Promise<LedgerTip>;
+  /** Ingest entries with id > afterId in order, at most `count`, waiting up to blockMs for the first. */
+  readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
+  /** Text of the last record of each lineage that has one. */
+  lineageTails(lineages: string[]): Promise<Map<string, string>>;
+  commit(commit: LedgerCommit): Promise<void>;
+  /**
+   * Appends a signed head (its JSON text) to the head history. It must describe the current tip
+   * (seq and event_hash) and be newer than the last signed head, under a current lease.
+   */
+  publishHead(lease: LedgerLease, head: { seq: number; eventHash: string; text: string }): Promise<void>;
+
+  // Readers.
+  /** Stored records with from ≤ seq ≤ to, in storage order (at most to − from + 1). */
+  records(fromSeq: number, toSeq: number): Promise<StoredText[]>;
+  /** Signed heads with from ≤ seq ≤ to, in order, at most `count`. */
+  heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]>;
+  latestHead(): Promise<StoredText | undefined>;
+  lineageSeqs(lineage: string): Promise<number[]>;
+  deadLetters(count: number): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
+
+/** Log ids are key-safe (no braces: the Redis hash tag is derived from them). */
+export const LOG_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** Stream ids "<ms>-<n>" compared numerically. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am - bm || an - bn;
+}
+
+/** The chain tip of an empty ledger. */
+export const EMPTY_TIP: LedgerTip = {
+  seq: 0,
+  eventHash: '',
+  eventHashAlt: '',
+  ingestId: '0-0',
+  signedSeq: 0,
+};

@@ -1,0 +1,230 @@
+// The LedgerStore contract (store/ledger-types.ts), run against every implementation by
+// test/ledger/store.test.ts. Record and head texts are opaque to the store, so plain strings do.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isGovernanceError, type Code } from '../../core/errors.js';
+import { EMPTY_TIP, type LedgerLease, type LedgerStore } from '../../store/ledger-types.js';
+
+export interface StoreFixture {
+  store: LedgerStore;
+  /** A second handle on the same ledger (another process, for Redis). */
+  other(): LedgerStore;
+  cleanup(): Promise<void>;
+}
+
+async function expectCode(promise: Promise<unknown>, code: Code): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isGovernanceError(error, code), String(error)).toBe(true);
+}
+
+const hashRef = (n: number) => `sha3-512:${String(n).padStart(128, '0')}`;
+const altRef = (n: number) => `blake2b-512:${String(n).padStart(128, '0')}`;
+
+export function ledgerStoreContract(name: string, open: () => Promise<StoreFixture>): void {
+  describe(`LedgerStore contract: ${name}`, () => {
+    let fixture: StoreFixture;
+    let store: LedgerStore;
+    beforeEach(async () => {
+      fixture = await open();
+      store = fixture.store;
+    });
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    /** Commits `n` records consuming the given ingest ids, from the current tip. */
+    async function commitRecords(
+      lease: LedgerLease,
+      texts: string[],
+      ingestIds: string[],
+      lineage: [string, number][] = [],
+    ) {
+      const tip = await store.tip();
+      await store.commit({
+        lease,
+        expect: { seq: tip.seq, eventHash: tip.eventHash },
+        records: texts,
+        eventHash: hashRef(tip.seq + texts.length),
+        eventHashAlt: altRef(tip.seq + texts.length),
+        lineage,
+        consumed: ingestIds.map((ingestId, i) => ({ ingestId, firstSeq: tip.seq + i + 1, count: 1 })),
+      });
+    }
+
+    it('starts empty', async () => {
+      expect(await store.tip()).toEqual(EMPTY_TIP);
+      expect(await store.latestHead()).toBeUndefined();
+      expect(await store.records(1, 100)).toEqual([]);
+      expect(await store.readIngest('0-0', 10, 0)).toEqual([]);
+      expect(await store.lineageSeqs('lineage://op/none')).toEqual([]);
+    });
+
+    it('appends ingest batches in order and reads them after an id', async () => {
+      const ids = await store.appendIngest(['a', 'b']);
+      const more = await store.appendIngest(['c']);
+      expect(ids).toHaveLength(2);
+      const all = await store.readIngest('0-0', 10, 0);
+      expect(all.map((e) => e.batch)).toEqual(['a', 'b', 'c']);
+      expect(all.map((e) => e.id)).toEqual([...ids, ...more]);
+      expect((await store.readIngest(ids[0]!, 10, 0)).map((e) => e.batch)).toEqual(['b', 'c']);
+      expect((await store.readIngest('0-0', 2, 0)).map((e) => e.batch)).toEqual(['a', 'b']);
+      expect(await store.appendIngest([])).toEqual([]);
+    });
+
+    it('blocks an ingest read until an append arrives, or until blockMs', async () => {
+      const started = Date.now();
+      const read = fixture.other().readIngest('0-0', 10, 5000);
+      setTimeout(() => void store.appendIngest(['late']), 100);
+      expect((await read).map((e) => e.batch)).toEqual(['late']);
+      expect(Date.now() - started).toBeLessThan(4000);
+      const last = (await store.readIngest('0-0', 10, 0))[0]!.id;
+      const idle = Date.now();
+      expect(await store.readIngest(last, 10, 150)).toEqual([]);
+      expect(Date.now() - idle).toBeGreaterThanOrEqual(100);
+    });
+
+    it('grants the lease to one holder at a time, with an increasing fencing token', async () => {
+      const first = await store.acquireLease('a', 10_000);
+      expect(first?.fence).toBeGreaterThan(0);
+      expect(await fixture.other().acquireLease('b', 10_000)).toBeUndefined();
+      expect(await store.renewLease(first!, 10_000)).toBe(true);
+      await store.releaseLease(first!);
+      const second = await fixture.other().acquireLease('b', 10_000);
+      expect(second!.fence).toBeGreaterThan(first!.fence);
+      expect(await store.renewLease(first!, 10_000)).toBe(false);
+    });
+
+    it('lets the lease expire so that another holder takes over', async () => {
+      const first = await store.acquireLease('a', 100);
+      expect(first).toBeDefined();
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await fixture.other().acquireLease('b', 10_000);
+      expect(second!.fence).toBeGreaterThan(first!.fence);
+    });
+
+    it('commits records, tip, lineage index, ingest deletion, dead letters and notices atomically', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const subscription = await fixture.other().subscribeCommits();
+      const ids = await store.appendIngest(['x', 'y', 'z']);
+      await store.commit({
+        lease,
+        expect: { seq: 0, eventHash: '' },
+        records: ['r1', 'r2', 'r3'],
+        eventHash: hashRef(3),
+        eventHashAlt: altRef(3),
+        lineage: [
+          ['lineage://op/a', 1],
+          ['lineage://op/a', 3],
+          ['lineage://op/b', 2],
+        ],
+        consumed: [
+          { ingestId: ids[0]!, firstSeq: 1, count: 2 },
+          { ingestId: ids[1]!, rejected: { code: 'ledger.signature.invalid', message: 'bad', entry: 'y' } },
+        ],
+      });
+      expect(await store.tip()).toEqual({
+        seq: 3,
+        eventHash: hashRef(3),
+        eventHashAlt: altRef(3),
+        ingestId: ids[1],
+        signedSeq: 0,
+      });
+      expect(await store.records(1, 3)).toEqual([
+        { seq: 1, text: 'r1' },
+        { seq: 2, text: 'r2' },
+        { seq: 3, text: 'r3' },
+      ]);
+      expect(await store.records(2, 2)).toEqual([{ seq: 2, text: 'r2' }]);
+      expect(await store.lineageSeqs('lineage://op/a')).toEqual([1, 3]);
+      const tails = await store.lineageTails(['lineage://op/a', 'lineage://op/b', 'lineage://op/c']);
+      expect([...tails]).toEqual([
+        ['lineage://op/a', 'r3'],
+        ['lineage://op/b', 'r2'],
+      ]);
+      expect((await store.readIngest('0-0', 10, 0)).map((e) => e.batch)).toEqual(['z']);
+      const dead = await store.deadLetters(10);
+      expect(dead.map(({ ingestId, code, message, entry }) => ({ ingestId, code, message, entry }))).toEqual([
+        { ingestId: ids[1], code: 'ledger.signature.invalid', message: 'bad', entry: 'y' },
+      ]);
+      expect(await subscription.next(2000)).toEqual([
+        { ingestId: ids[0], firstSeq: 1, count: 2 },
+        { ingestId: ids[1], rejected: 'ledger.signature.invalid' },
+      ]);
+      subscription.close();
+    });
+
+    it('fences a stale lease holder: its commit changes nothing', async () => {
+      const stale = (await store.acquireLease('old', 100))!;
+      await new Promise((r) => setTimeout(r, 200));
+      const current = (await fixture.other().acquireLease('new', 10_000))!;
+      const [id] = await store.appendIngest(['x']);
+      await expectCode(commitRecords(stale, ['r1'], [id!]), 'ledger.fenced');
+      expect(await store.renewLease(stale, 10_000)).toBe(false);
+      expect(await store.tip()).toEqual(EMPTY_TIP);
+      expect(await store.records(1, 10)).toEqual([]);
+      expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([id]);
+      await commitRecords(current, ['r1'], [id!]);
+      expect((await store.tip()).seq).toBe(1);
+    });
+
+    it('refuses a commit that does not extend the current tip', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await commitRecords(lease, ['r1'], []);
+      const tip = await store.tip();
+      const commit = {
+        lease,
+        records: ['r2'],
+        eventHash: hashRef(2),
+        eventHashAlt: altRef(2),
+        lineage: [],
+        consumed: [],
+      };
+      await expectCode(
+        store.commit({ ...commit, expect: { seq: 0, eventHash: '' } }),
+        'ledger.head.mismatch',
+      );
+      await expectCode(
+        store.commit({ ...commit, expect: { seq: 1, eventHash: hashRef(9) } }),
+        'ledger.head.mismatch',
+      );
+      expect(await store.tip()).toEqual(tip);
+      expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+    });
+
+    it('publishes signed heads only for the current tip, newest last', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await commitRecords(lease, ['r1', 'r2'], []);
+      await store.publishHead(lease, { seq: 2, eventHash: hashRef(2), text: 'h2' });
+      await expectCode(
+        store.publishHead(lease, { seq: 1, eventHash: hashRef(1), text: 'h1' }),
+        'ledger.head.mismatch',
+      );
+      await expectCode(
+        store.publishHead(lease, { seq: 2, eventHash: hashRef(7), text: 'hx' }),
+        'ledger.head.mismatch',
+      );
+      await commitRecords(lease, ['r3'], []);
+      await store.publishHead(lease, { seq: 3, eventHash: hashRef(3), text: 'h3' });
+      // A head for an already signed seq is a no-op (a sequencer that took over may try again).
+      await store.publishHead(lease, { seq: 3, eventHash: hashRef(3), text: 'h3-again' });
+      expect(await store.latestHead()).toEqual({ seq: 3, text: 'h3' });
+      expect(await store.heads(1, 3, 10)).toEqual([
+        { seq: 2, text: 'h2' },
+        { seq: 3, text: 'h3' },
+      ]);
+      expect(await store.heads(3, Infinity, 1)).toEqual([{ seq: 3, text: 'h3' }]);
+      expect((await store.tip()).signedSeq).toBe(3);
+      const usurper = await fixture.other().acquireLease('x', 10_000);
+      expect(usurper).toBeUndefined();
+      await store.releaseLease(lease);
+      const next = (await fixture.other().acquireLease('x', 10_000))!;
+      await commitRecords(next, ['r4'], []);
+      await expectCode(
+        store.publishHead(lease, { seq: 4, eventHash: hashRef(4), text: 'h4' }),
+        'ledger.fenced',
+      );
+    });
+  });
+}
