@@ -30,8 +30,16 @@ export interface ConnectionManager {
   hcm: Obj;
 }
 
+export function listenersOf(bootstrap: unknown): Obj[] {
+  return list(obj(obj(bootstrap).static_resources).listeners);
+}
+
+export function listenerPorts(bootstrap: unknown): unknown[] {
+  return listenersOf(bootstrap).map((listener) => obj(obj(listener.address).socket_address).port_value);
+}
+
 export function connectionManagers(bootstrap: unknown): ConnectionManager[] {
-  return list(obj(obj(bootstrap).static_resources).listeners).flatMap((listener) =>
+  return listenersOf(bootstrap).flatMap((listener) =>
     list(listener.filter_chains).flatMap((chain) =>
       list(chain.filters)
         .map((filter) => obj(filter.typed_config))
@@ -251,4 +259,40 @@ export function untrustedDownstreamGaps(schema: EnvoySchema, messages: VisitedMe
       .filter((field) => !message.fields.has(field))
       .map((field) => `${message.path || '(root)'}.${field}`),
   );
+}
+
+/** The route Envoy picks for (method, path): the first whose match applies. */
+export function routeFor(hcm: Obj, method: string, path: string): RouteEntry | undefined {
+  return routesOf(hcm).find(({ route }) => {
+    const { path: exact, prefix, safe_regex: regex, headers, ...rest } = obj(route.match);
+    if (Object.keys(rest).length > 0)
+      throw new Error(`route match fields not understood: ${Object.keys(rest).join()}`);
+    const methodOk = list(headers).every(
+      (header) => header.name === ':method' && obj(header.string_match).exact === method,
+    );
+    // Envoy's safe_regex must match the whole path (query string removed).
+    const pathOk =
+      exact !== undefined
+        ? path === exact
+        : prefix !== undefined
+          ? path.startsWith(String(prefix))
+          : new RegExp(`^(?:${String(obj(regex).regex)})$`).test(path);
+    return methodOk && pathOk;
+  });
+}
+
+/** Operations the authz server knows that Envoy would not send it through a governed route. */
+export function routeCoverageProblems(bootstrap: unknown, authz: Obj): string[] {
+  const problems = new Problems();
+  for (const { method, path } of list(authz.routes)) {
+    const sample = String(path).replace(/\{[^}]+\}/g, 'sample-1');
+    for (const { where, hcm } of connectionManagers(bootstrap)) {
+      const entry = routeFor(hcm, String(method), sample);
+      problems.need(
+        entry !== undefined && extAuthzPerRoute(entry.route)?.disabled !== true && 'route' in entry.route,
+        `${where}: ${String(method)} ${sample} (${String(path)}) has no governed route`,
+      );
+    }
+  }
+  return problems.list;
 }

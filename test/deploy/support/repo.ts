@@ -38,8 +38,10 @@ export function parseYamlDocuments(text: string, options: { merge?: boolean } = 
     const problems = [...document.errors, ...document.warnings].map((problem) => problem.message);
     visit(document, {
       Pair(_, pair) {
-        if (isPair(pair) && isScalar(pair.key) && typeof pair.key.value !== 'string') {
-          problems.push(`map key ${String(pair.key.value)} is not a string`);
+        // With `merge`, the `<<` key parses as a symbol.
+        const key = isPair(pair) && isScalar(pair.key) ? pair.key.value : '';
+        if (typeof key !== 'string' && typeof key !== 'symbol') {
+          problems.push(`map key ${String(key)} is not a string`);
         }
       },
     });

@@ -1,0 +1,222 @@
+// The Docker Compose stack and the image: the compose file against the Compose Specification's
+// own JSON schema (shipped in node_modules/docker-compose), and both against the configs they
+// carry, since neither can run here (no Docker engine).
+import { createRequire } from 'node:module';
+import { posix } from 'node:path';
+import AjvModule from 'ajv';
+import { clustersOf, endpointsOf, listenerPorts } from './envoy-config.js';
+import { Problems } from './problems.js';
+import { isObject, repoFileExists } from './repo.js';
+
+type Obj = Record<string, unknown>;
+const obj = (value: unknown): Obj => (isObject(value) ? value : {});
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
+
+const require = createRequire(import.meta.url);
+const COMPOSE_SPEC = require('docker-compose/schema/compose-spec.json') as Obj;
+/** The services built from this repository, and the server config each one reads, if any. */
+export const OUR_SERVICES: Record<string, 'authz' | 'authority' | undefined> = {
+  'authz-server': 'authz',
+  authority: 'authority',
+  sequencer: undefined,
+};
+const ENVOY_IMAGE = 'envoyproxy/envoy:v1.31-latest';
+
+export function composeSchemaProblems(compose: unknown): string[] {
+  // The spec names its meta-schema by an https URL Ajv does not know; the schema is what counts.
+  const { $schema: _metaSchema, ...schema } = COMPOSE_SPEC;
+  const Ajv = AjvModule.default;
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  if (validate(compose)) return [];
+  return (validate.errors ?? []).map(
+    (error) => `${error.instancePath || '/'} ${error.message ?? ''} ${JSON.stringify(error.params)}`,
+  );
+}
+
+interface Mount {
+  source: string;
+  target: string;
+}
+
+/** Short-syntax volumes (`source:target[:mode]`); bind mounts have a ./ or ../ source. */
+function mountsOf(service: Obj): Mount[] {
+  return strings(service.volumes).map((volume) => {
+    const [source = '', target = ''] = volume.split(':');
+    return { source, target };
+  });
+}
+
+/** The container paths a config names under `root` (key files, TLS files, policies). */
+function pathsUnder(value: unknown, root: string): string[] {
+  if (typeof value === 'string') return value.startsWith(root) ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap((item) => pathsUnder(item, root));
+  return isObject(value) ? Object.values(value).flatMap((item) => pathsUnder(item, root)) : [];
+}
+
+export interface ComposeContext {
+  /** The folder the compose file is in, relative to the repository. */
+  folder: string;
+  frontProxy: Obj;
+  serverConfigs: Record<'authz' | 'authority', Obj>;
+  /** The folders tsconfig.build.json compiles into dist/. */
+  buildFolders: string[];
+}
+
+export function composeProblems(compose: Obj, context: ComposeContext): string[] {
+  const problems = new Problems();
+  const services = obj(compose.services);
+  const service = (name: string): Obj => obj(services[name]);
+  for (const name of ['envoy', ...Object.keys(OUR_SERVICES), 'redis', 'echo']) {
+    problems.need(name in services, `service ${name} is missing`);
+  }
+  const mounted = (name: string, path: string): Mount | undefined =>
+    mountsOf(service(name)).find((mount) => path === mount.target || path.startsWith(`${mount.target}/`));
+  for (const [name, entry] of Object.entries(services)) {
+    for (const { source } of mountsOf(obj(entry)).filter((mount) => /^\.\.?\//.test(mount.source))) {
+      problems.need(
+        repoFileExists(posix.join(context.folder, source)),
+        `${name}: bind mount source ${source} does not exist`,
+      );
+    }
+  }
+
+  const envoy = service('envoy');
+  problems.need(envoy.image === ENVOY_IMAGE, `envoy must run ${ENVOY_IMAGE}`);
+  const envoyCommand = strings(envoy.command);
+  const bootstrapPath = envoyCommand[envoyCommand.indexOf('-c') + 1] ?? '';
+  problems.need(
+    mounted('envoy', bootstrapPath)?.source === './front-proxy/envoy.yaml',
+    `envoy must load front-proxy/envoy.yaml`,
+  );
+  for (const file of pathsUnder(context.frontProxy, '/etc/envoy/')) {
+    problems.need(mounted('envoy', file) !== undefined, `envoy: ${file} is not mounted`);
+  }
+  const published = strings(envoy.ports).map((port) => Number(port.split(':').at(-1)));
+  problems.need(
+    listenerPorts(context.frontProxy).every((port) => published.includes(Number(port))),
+    'envoy must publish the front proxy listener port',
+  );
+
+  const redis = service('redis');
+  const redisCommand = strings(redis.command).join(' ');
+  problems.need(
+    redisCommand.includes('--appendonly yes') && redisCommand.includes('--appendfsync everysec'),
+    'redis needs --appendonly yes --appendfsync everysec',
+  );
+  const dataVolume = mountsOf(redis).find((mount) => mount.target === '/data')?.source ?? '';
+  problems.need(dataVolume in obj(compose.volumes), 'redis needs a named volume at /data');
+
+  for (const [name, configName] of Object.entries(OUR_SERVICES)) {
+    const entry = service(name);
+    const need = (ok: boolean, problem: string): void => problems.need(ok, `${name}: ${problem}`);
+    const build = obj(entry.build);
+    need(
+      repoFileExists(posix.join(context.folder, String(build.context), String(build.dockerfile))),
+      'must build from the repository Dockerfile',
+    );
+    need(obj(entry.environment).REDIS_URL === 'redis://redis:6379', 'needs REDIS_URL=redis://redis:6379');
+    const command = strings(entry.command);
+    const script = /^dist\/([^/]+)\/[^/]+\.js$/.exec(command[1] ?? '');
+    need(
+      command[0] === 'node' && script !== null && context.buildFolders.includes(script[1]!),
+      `runs ${command[1]}, which tsconfig.build.json does not build`,
+    );
+    if (!configName) continue;
+    const configPath = command[command.indexOf('--config') + 1] ?? '';
+    const config = context.serverConfigs[configName];
+    need(
+      mounted(name, configPath)?.source === `./config/${posix.basename(configPath)}`,
+      `--config ${configPath} must be config/${posix.basename(configPath)}`,
+    );
+    for (const path of pathsUnder(config, '/etc/governance/'))
+      need(mounted(name, path) !== undefined, `${path} is not mounted`);
+    const published = strings(entry.ports)
+      .map((port) => Number(port.split(':').at(-1)))
+      .sort();
+    const listening = [obj(config.grpc).port, obj(config.http).port].map(Number).sort();
+    need(JSON.stringify(published) === JSON.stringify(listening), `must publish ${listening.join(', ')}`);
+  }
+
+  // The front proxy reaches its clusters by compose service name.
+  const authzPort = obj(context.serverConfigs.authz.grpc).port;
+  for (const [clusterName, expected] of [
+    ['governance_authz', { address: 'authz-server', port: authzPort }],
+    ['echo', { address: 'echo', port: 8080 }],
+  ] as const) {
+    const endpoints = endpointsOf(clustersOf(context.frontProxy).get(clusterName) ?? {});
+    problems.need(
+      endpoints.length > 0 &&
+        endpoints.every(
+          (endpoint) => endpoint.address === expected.address && endpoint.port === expected.port,
+        ),
+      `front proxy cluster ${clusterName} must target ${expected.address}:${String(expected.port)}`,
+    );
+  }
+  problems.need(
+    strings(service('echo').command).includes('-listen=:8080') &&
+      strings(service('echo').expose).includes('8080'),
+    'echo must listen on 8080',
+  );
+  return problems.list;
+}
+
+/** A Dockerfile as instructions, continuation lines joined and comments dropped. */
+function instructions(dockerfile: string): Array<{ op: string; args: string }> {
+  return dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const [op = '', ...rest] = line.split(/\s+/);
+      return { op: op.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+export function dockerfileProblems(dockerfile: string, dockerignore: string, ports: number[]): string[] {
+  const problems = new Problems('Dockerfile: ');
+  const steps = instructions(dockerfile);
+  const stages = steps.filter((step) => step.op === 'FROM');
+  problems.need(stages.length >= 2, 'must be multi-stage');
+  problems.need(
+    stages.every((stage) => stage.args.split(' ')[0] === 'node:20-bookworm-slim'),
+    'every stage must be node:20-bookworm-slim',
+  );
+  const runs = steps
+    .filter((step) => step.op === 'RUN')
+    .map((step) => step.args)
+    .join(' && ');
+  for (const command of ['npm ci', 'npm run build', 'npm prune --omit=dev'])
+    problems.need(runs.includes(command), `must run ${command}`);
+  const last = steps.slice(steps.lastIndexOf(stages.at(-1)!));
+  const user = last.filter((step) => step.op === 'USER').at(-1)?.args ?? '';
+  problems.need(
+    /^[1-9]\d*(:\d+)?$/.test(user),
+    `the final stage must run as a numeric non-root USER, has "${user}"`,
+  );
+  problems.need(
+    last.some((step) => step.op === 'CMD' || step.op === 'ENTRYPOINT'),
+    'the final stage needs a CMD',
+  );
+  const exposed = last
+    .filter((step) => step.op === 'EXPOSE')
+    .flatMap((step) => step.args.split(/\s+/).map(Number));
+  for (const port of ports) problems.need(exposed.includes(port), `must EXPOSE ${port}`);
+  for (const step of steps.filter((entry) => ['COPY', 'ADD'].includes(entry.op))) {
+    problems.need(
+      !/(keys|tls|\.pem|\.key)\b/.test(step.args),
+      `${step.op} ${step.args} would bake key material in`,
+    );
+  }
+  for (const step of steps.filter((entry) => ['ENV', 'ARG'].includes(entry.op))) {
+    problems.need(
+      !/(KEY|SECRET|TOKEN|PASSWORD)/i.test(step.args),
+      `${step.op} ${step.args} looks like a secret`,
+    );
+  }
+  const ignored = dockerignore.split('\n').map((line) => line.trim());
+  for (const entry of ['.git', 'node_modules', 'envoy/keys', 'envoy/tls', '**/*.pem', '**/*.key']) {
+    problems.need(ignored.includes(entry), `.dockerignore must exclude ${entry}`);
+  }
+  return problems.list;
+}
