@@ -1,0 +1,46 @@
+// A LedgerWriter that keeps appended events in memory, for tests of the enforcement shell that
+// do not need the Redis ledger. Faults are switched on explicitly: a failing or slow append, and
+// a halt (commit lag past the window).
+import type { LedgerEvent } from '../../../core/event.js';
+import { validateEvent } from '../../../core/event.js';
+import type { LedgerWriter, Receipt } from '../../../ledger/types.js';
+
+export class RecordingLedger implements LedgerWriter {
+  readonly events: LedgerEvent[] = [];
+  failing = false;
+  halt = false;
+  delayMs = 0;
+
+  async append(events: LedgerEvent[]): Promise<void> {
+    // The real writer validates every event; a shell bug that builds an invalid one must show here too.
+    for (const event of events) validateEvent(event);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failing) throw new Error('ledger store unreachable');
+    this.events.push(...events);
+  }
+
+  async appendAndWait(events: LedgerEvent[]): Promise<Receipt[]> {
+    await this.append(events);
+    return [];
+  }
+
+  commitLagMs(): number {
+    return this.halt ? 5000 : 0;
+  }
+
+  halted(): boolean {
+    return this.halt;
+  }
+
+  async close(): Promise<void> {}
+
+  /** Events of one type, waiting briefly for background (denial) appends. */
+  async waitFor(type: LedgerEvent['type'], count = 1, timeoutMs = 2000): Promise<LedgerEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.filter((e) => e.type === type);
+      if (found.length >= count || Date.now() > deadline) return found;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
