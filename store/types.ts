@@ -46,6 +46,7 @@ export type RegistryChange =
   | { kind: 'key'; kid: string }
   | { kind: 'policy'; hash: string }
   | { kind: 'activation'; ref: string; hash: string }
+  /** target: "artifact_id:<artifact id>" or "kid:<kid>". */
   | { kind: 'revocation'; target: string }
   | { kind: 'heartbeat' };
 
@@ -53,7 +54,10 @@ export interface RegistryStore {
   /** Key records are immutable by kid; putting a different record under a known kid throws. */
   putKeyRecord(record: KeyRecord): Promise<void>;
   listKeyRecords(): Promise<KeyRecord[]>;
-  /** Policy versions are immutable by hash; putting the same hash again is a no-op. */
+  /**
+   * Policy versions are immutable by hash; putting the same hash again is a no-op (the same hash
+   * under another ref throws). The hash must be policyHash() of the document.
+   */
   putPolicyVersion(version: PolicyVersion): Promise<void>;
   getPolicyVersion(hash: string): Promise<PolicyVersion | undefined>;
   listPolicyVersions(): Promise<Omit<PolicyVersion, 'document'>[]>;
@@ -68,7 +72,9 @@ export interface RegistryStore {
   latestHeartbeat(): Promise<RegistryHeartbeat | undefined>;
   /**
    * Changes after `cursor` ('0' for all), in order, waiting up to `blockMs` for the first
-   * when there are none. Followers apply them to a local view.
+   * when there are none. Followers apply them to a local view. The change log is capped: a
+   * cursor that fell behind it gets ChangesTrimmedError (store/registry-rules.ts): reload the
+   * snapshot, then follow from its resumeCursor.
    */
   changes(
     cursor: string,

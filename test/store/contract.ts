@@ -71,9 +71,10 @@ export async function connectTestRedis(redis: TestRedis): Promise<RedisClient> {
   return connectRedis({ mode: 'standalone', url: redis.url, keyPrefix });
 }
 
-export function redisStores(redis: TestRedis): StoreFactory {
+/** Stores on a fresh connection (with its own key prefix) per call. */
+export function redisStores(connect: () => Promise<RedisClient>): StoreFactory {
   return async (options = {}) => {
-    const client = await connectTestRedis(redis);
+    const client = await connect();
     const registry = new RedisRegistryStore(client, options);
     return {
       useState: new RedisUseStateStore(client),

@@ -31,7 +31,11 @@ describe('redis', () => {
     await redis?.stop();
   });
 
-  describeStoreContract('redis', (options) => redisStores(redis)(options), 'registry');
+  describeStoreContract(
+    'redis',
+    redisStores(() => connectTestRedis(redis)),
+    'registry',
+  );
 
   it('keeps every registry key under the {gov:registry} hash tag', async () => {
     const client = await connectTestRedis(redis);

@@ -30,7 +30,11 @@ describe('redis', () => {
     await redis?.stop();
   });
 
-  describeStoreContract('redis', (options) => redisStores(redis)(options), 'use-state');
+  describeStoreContract(
+    'redis',
+    redisStores(() => connectTestRedis(redis)),
+    'use-state',
+  );
 
   describe('replicas and keys', () => {
     let clients: RedisClient[] = [];

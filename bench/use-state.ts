@@ -1,0 +1,145 @@
+// Sequential consume() latency of the use-state stores: 10,000 calls per use mode, one at a time,
+// on Redis over loopback and in memory. Prints figures; asserts nothing.
+// Usage: npx tsx bench/use-state.ts   (REDIS_URL if set, else a redis-server from PATH)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { UseTerms } from '../core/artifact.js';
+import { crockford32Encode } from '../core/encoding.js';
+import { closeRedis, connectRedis, type RedisClient } from '../store/redis-connection.js';
+import type { UseRequest, UseStateStore } from '../store/types.js';
+import { MemoryUseStateStore } from '../store/use-state-memory.js';
+import { RedisUseStateStore } from '../store/use-state-redis.js';
+
+const CALLS = 10_000;
+const WARMUP = 1_000;
+const NONCE = 'AAAAAAAAAAAAAAAAAAAAAA';
+
+const newArtifactId = () => 'auth_' + crockford32Encode(randomBytes(20));
+
+/** Each scenario makes the i-th presentation; every one of them is allowed. */
+const SCENARIOS: Record<string, () => (i: number) => UseRequest> = {
+  'single (a new artifact each call)': () => (i) =>
+    request(newArtifactId(), { mode: 'single', nonce: NONCE }, i),
+  'bounded (one artifact, max 10^6)': () => {
+    const id = newArtifactId();
+    return (i) => request(id, { mode: 'bounded', nonce: NONCE, max: 1_000_000 }, i);
+  },
+  'rate (one artifact, 10^6 per s)': () => {
+    const id = newArtifactId();
+    return (i) => request(id, { mode: 'rate', nonce: NONCE, rate: 1_000_000, window: 1 }, i);
+  },
+};
+
+function request(artifactId: string, terms: UseTerms, i: number): UseRequest {
+  const nowMs = Date.now();
+  return {
+    artifactId,
+    terms,
+    requestId: `req-${i}`,
+    nowMs,
+    expiresAtMs: nowMs + 60_000,
+    retryWindowMs: 2_000,
+  };
+}
+
+async function measure(store: UseStateStore, next: (i: number) => UseRequest): Promise<string> {
+  for (let i = 0; i < WARMUP; i++) await store.consume(next(-i - 1));
+  const latencies = new Float64Array(CALLS);
+  const started = performance.now();
+  for (let i = 0; i < CALLS; i++) {
+    const t0 = performance.now();
+    const allowed = await store.consume(next(i));
+    latencies[i] = performance.now() - t0;
+    if (!allowed) throw new Error(`presentation ${i} was refused`);
+  }
+  const totalMs = performance.now() - started;
+  latencies.sort();
+  const at = (q: number) => ((latencies[Math.min(CALLS - 1, Math.floor(q * CALLS))] ?? 0) * 1000).toFixed(0);
+  return (
+    `${totalMs.toFixed(0).padStart(6)} ms total, ${((totalMs * 1000) / CALLS).toFixed(1).padStart(6)} µs/call, ` +
+    `${Math.round(CALLS / (totalMs / 1000))
+      .toString()
+      .padStart(7)} calls/s, p50 ${at(0.5)} µs, p99 ${at(0.99)} µs, max ${at(1)} µs`
+  );
+}
+
+async function run(name: string, store: UseStateStore): Promise<void> {
+  console.log(`${name}: ${CALLS.toLocaleString('en')} sequential consume() calls per mode`);
+  for (const [scenario, make] of Object.entries(SCENARIOS)) {
+    console.log(`  ${scenario.padEnd(36)} ${await measure(store, make())}`);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** REDIS_URL, or a throwaway redis-server on a free loopback port. */
+async function redisTarget(): Promise<{ url: string; server?: ChildProcess }> {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL };
+  const port = await freePort();
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  server.once('error', (e) => {
+    console.error(`cannot start redis-server (${e.message}); set REDIS_URL`);
+    process.exit(1);
+  });
+  return { url: `redis://127.0.0.1:${port}`, server };
+}
+
+async function connectWithRetry(url: string): Promise<RedisClient> {
+  const keyPrefix = `bench:${randomBytes(4).toString('hex')}:`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connectRedis({ mode: 'standalone', url, keyPrefix });
+    } catch (error) {
+      if (attempt >= 100) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`Node ${process.version}, ${process.platform}/${process.arch}`);
+  const memory = new MemoryUseStateStore();
+  try {
+    await run('memory', memory);
+  } finally {
+    memory.close();
+  }
+  const { url, server } = await redisTarget();
+  try {
+    const client = await connectWithRetry(url);
+    try {
+      const info = await client.info('server');
+      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+      await run(
+        `redis ${version} at ${new URL(url).host} (one connection, Lua per call)`,
+        new RedisUseStateStore(client),
+      );
+    } finally {
+      await closeRedis(client);
+    }
+  } finally {
+    server?.kill('SIGTERM');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
