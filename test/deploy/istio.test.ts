@@ -189,6 +189,14 @@ describe('the consistency checks flag', () => {
       /root\.pub\.pem is not mounted/,
     ],
     [
+      'a ConfigMap nobody creates',
+      workloadProblems,
+      (b) =>
+        (((podSpec(find(b, 'Deployment', 'authority')).volumes as Obj[])[2]!.configMap as Obj).name =
+          'policies'),
+      /volume policies: ConfigMap policies is neither applied nor a template/,
+    ],
+    [
       'an optional Secret',
       workloadProblems,
       (b) => (((podSpec(authz(b)).volumes as Obj[])[1]!.secret as Obj).optional = true),

@@ -217,9 +217,27 @@ export function workloadProblems(bundle: Bundle): string[] {
     need(obj(security.seccompProfile).type === 'RuntimeDefault', 'pod needs seccompProfile RuntimeDefault');
     if (nameOf(workload) === 'authz-server') need(Number(spec.replicas) >= 2, 'needs at least 2 replicas');
     for (const volume of list(pod.volumes)) {
+      const configMap = obj(volume.configMap);
+      const secret = obj(volume.secret);
       need(
-        obj(volume.secret).optional !== true && obj(volume.configMap).optional !== true,
+        secret.optional !== true && configMap.optional !== true,
         `volume ${String(volume.name)} must not be optional`,
+      );
+      const ref =
+        'configMap' in volume
+          ? ['ConfigMap', configMap.name]
+          : 'secret' in volume
+            ? ['Secret', secret.secretName]
+            : [];
+      need(
+        ref.length === 0 ||
+          [...bundle.objects, ...bundle.generated, ...bundle.templates].some(
+            (object) =>
+              object.kind === ref[0] &&
+              nameOf(object) === ref[1] &&
+              meta(object).namespace === meta(workload).namespace,
+          ),
+        `volume ${String(volume.name)}: ${String(ref[0])} ${String(ref[1])} is neither applied nor a template`,
       );
     }
     for (const container of containers(workload)) {
