@@ -133,6 +133,10 @@ export const configSchema = z.strictObject({
       keyFile: '/etc/governance/keys/authz-producer.key.pem',
       certificateFile: '/etc/governance/keys/authz-producer.cert.json',
     }),
+  /** The audit log this enforcement point appends to (the sequencer's log id). */
+  ledger: z
+    .strictObject({ log: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/) })
+    .default({ log: 'governance' }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
   freshness: z.strictObject({
     keysSeconds: z.number().int().min(1).max(3600),

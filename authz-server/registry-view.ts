@@ -57,6 +57,23 @@ export interface Freshness {
 }
 
 const CHANGE_BATCH = 512;
+
+/** Verifies a key record against the pinned roots (see RootKeys); throws key.invalid. */
+export function certifiedKey(suite: CryptoSuite, record: KeyRecord, roots: RootKeys): VerifiedKey {
+  try {
+    return verifyKeyRecord(suite, record, roots.byKid);
+  } catch (e) {
+    const rootKid = typeof record?.cert?.root_kid === 'string' ? record.cert.root_kid : '';
+    for (const root of roots.anyKid) {
+      try {
+        return verifyKeyRecord(suite, record, new Map([[rootKid, root]]));
+      } catch {
+        // try the next pinned root
+      }
+    }
+    throw e;
+  }
+}
 const RETRY_MS = 250;
 
 function heartbeatMillis(text: unknown): number | undefined {
@@ -211,18 +228,9 @@ export class RegistryView {
   }
 
   private certify(record: KeyRecord): VerifiedKey | undefined {
-    const { suite, roots } = this.options;
     try {
-      return verifyKeyRecord(suite, record, roots.byKid);
+      return certifiedKey(this.options.suite, record, this.options.roots);
     } catch (e) {
-      const rootKid = typeof record?.cert?.root_kid === 'string' ? record.cert.root_kid : '';
-      for (const root of roots.anyKid) {
-        try {
-          return verifyKeyRecord(suite, record, new Map([[rootKid, root]]));
-        } catch {
-          // try the next pinned root
-        }
-      }
       this.options.onProblem?.('key', (e as Error).message);
       return undefined;
     }
