@@ -283,9 +283,10 @@ export class RedisRegistryStore implements RegistryStore {
     }
     const entries = reply?.[0]?.[1] ?? [];
     const changes = entries.map(([, fields]) => {
-      const json = fields[fields.indexOf('change') + 1];
-      if (json === undefined) throw unavailable(new Error('a change stream entry has no change'));
-      return readChange(json);
+      const at = fields.indexOf('change');
+      if (at < 0 || at + 1 >= fields.length)
+        throw unavailable(new Error('a change stream entry has no change'));
+      return readChange(fields[at + 1]!);
     });
     return { cursor: entries.at(-1)?.[0] ?? cursor, changes };
   }

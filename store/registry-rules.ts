@@ -126,10 +126,10 @@ export function storedPolicyVersion(version: PolicyVersion): {
   json: string;
   metaJson: string;
 } {
-  // Size first: the document is hashed only once it is known to be small.
-  canonicalWithin(version, MAX_POLICY_BYTES, 'policy.invalid', 'policy version');
+  // Size first: the document is hashed only once it is known to be small. The schema is strict,
+  // so the canonical form of what it accepts is this one.
+  const json = canonicalWithin(version, MAX_POLICY_BYTES, 'policy.invalid', 'policy version');
   const parsed = validate(policyVersionSchema, version, 'policy.invalid', 'policy version');
-  const json = canonicalWithin(parsed, MAX_POLICY_BYTES, 'policy.invalid', 'policy version');
   if (policyHash(nodeCrypto, parsed.document as JsonValue) !== parsed.hash) {
     throw new GovernanceError(
       'policy.invalid',
