@@ -169,7 +169,7 @@ describe('the fail-closed checks', () => {
         ((
           (extAuthzPerRoute(route(c, 'model-invoke'))!.check_settings as Obj).context_extensions as Obj
         ).region = 'eu-west-1'),
-      /context_extensions\.region=eu-west-1 disagrees/,
+      /context_extensions\.region=eu-west-1 is not an environment the authz server accepts/,
     ],
     [
       'no client certificate required',

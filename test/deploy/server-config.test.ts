@@ -2,8 +2,10 @@
 // agree on everything that is not deployment-specific, and every operation the authz server
 // governs has a governed route in the Envoy config deployed with it.
 import { describe, expect, it } from 'vitest';
-import { routeCoverageProblems } from './support/envoy-config.js';
-import { ENVOY_CONFIGS, SERVER_CONFIGS } from './support/layout.js';
+import { parseConfig } from '../../authz-server/config.js';
+import { connectionManagers, extAuthzOf, routeCoverageProblems } from './support/envoy-config.js';
+import { durationNanos } from './support/envoy-schema.js';
+import { ENVOY_CONFIGS, MESH_CONFIG, SERVER_CONFIGS } from './support/layout.js';
 import { mutated, readYaml } from './support/repo.js';
 
 type Obj = Record<string, unknown>;
@@ -20,9 +22,55 @@ describe.each(SERVER_CONFIGS)('$name config', ({ compose, k8s, perDeployment }) 
   });
 });
 
+describe.each(SERVER_CONFIGS.filter((config) => config.name === 'authz'))(
+  '$name config',
+  ({ compose, k8s }) => {
+    it.each([compose, k8s])("%s parses with the authz server's own configuration schema", (path) => {
+      const config = parseConfig(readYaml(path), { REDIS_URL: 'redis://redis:6379' });
+      expect(config.routeTable).toBeDefined();
+    });
+
+    it('is rejected by that schema when a key is misspelled', () => {
+      const typo = mutated(readYaml(compose) as Obj, (config) => (config.clockSkewSecond = 5));
+      expect(() => parseConfig(typo, {})).toThrow(/clockSkewSecond/);
+    });
+  },
+);
+
+/** Envoy's (or Istio's) Check timeout, above the server's own decision deadline. */
+function deadlineProblem(checkTimeout: unknown, authzPath: string): string | undefined {
+  const deadlineMs = parseConfig(readYaml(authzPath), {}).decisionDeadlineMs;
+  const timeout = durationNanos(checkTimeout);
+  return timeout !== undefined && timeout > BigInt(deadlineMs) * 1_000_000n
+    ? undefined
+    : `Check timeout ${String(checkTimeout)} must exceed the server's decisionDeadlineMs ${deadlineMs}`;
+}
+
 describe.each(ENVOY_CONFIGS)('$path', ({ path, authz }) => {
   it(`routes every operation of ${authz} through the Check`, () => {
     expect(routeCoverageProblems(readYaml(path), readYaml(authz) as Obj)).toEqual([]);
+  });
+
+  it("waits longer than the server's decision deadline, so a slow decision is the server's denial", () => {
+    for (const { hcm } of connectionManagers(readYaml(path))) {
+      expect(deadlineProblem((extAuthzOf(hcm).grpc_service as Obj).timeout, authz)).toBeUndefined();
+    }
+  });
+});
+
+describe(MESH_CONFIG, () => {
+  it("waits longer than the server's decision deadline", () => {
+    const mesh = readYaml(MESH_CONFIG) as { spec: { meshConfig: { extensionProviders: Obj[] } } };
+    const provider = mesh.spec.meshConfig.extensionProviders[0]!.envoyExtAuthzGrpc as Obj;
+    expect(deadlineProblem(provider.timeout, SERVER_CONFIGS[0].k8s)).toBeUndefined();
+  });
+});
+
+describe('the deadline check', () => {
+  it('flags a Check timeout at or below the decision deadline', () => {
+    expect(deadlineProblem('0.2s', SERVER_CONFIGS[0].compose)).toMatch(
+      /must exceed the server's decisionDeadlineMs 200/,
+    );
   });
 });
 

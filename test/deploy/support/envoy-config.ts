@@ -233,10 +233,14 @@ function routeProblems(
       );
     }
     const extensions = obj(obj(perRoute?.check_settings).context_extensions);
+    // The server accepts its configured value or one listed in environment.contextExtensions.
+    const alternatives = obj(context.environment.contextExtensions);
     for (const [key, value] of Object.entries(extensions)) {
       need(
-        key in context.environment && context.environment[key] === value,
-        `${where}: context_extensions.${key}=${String(value)} disagrees with the authz server's environment`,
+        ['runtime', 'region', 'tenancy'].includes(key) &&
+          (context.environment[key] === value ||
+            (Array.isArray(alternatives[key]) && alternatives[key].includes(value))),
+        `${where}: context_extensions.${key}=${String(value)} is not an environment the authz server accepts`,
       );
     }
     if ('route' in route) {
