@@ -25,6 +25,8 @@ export interface HarnessOptions {
   /** Wraps the server's registry view (to inject failing lookups). */
   registry?: (deps: AuthzServerDeps) => AuthzServerDeps['registry'];
   publish?: boolean;
+  /** Another replica's world (same keys, same registry store); nothing is published again. */
+  world?: World;
 }
 
 export interface Harness {
@@ -40,9 +42,9 @@ export interface Harness {
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const clock = new TestClock();
-  const registryStore = options.registryStore ?? new MemoryRegistryStore();
-  const world = new World(registryStore, clock.now);
-  if (options.publish !== false) await world.publish();
+  const registryStore = options.world?.store ?? options.registryStore ?? new MemoryRegistryStore();
+  const world = options.world ?? new World(registryStore, clock.now);
+  if (options.world === undefined && options.publish !== false) await world.publish();
   const ledger = (options.ledger ?? new RecordingLedger()) as RecordingLedger;
   const useState = options.useState ?? new MemoryUseStateStore({ clock: clock.now });
   const deps: AuthzServerDeps = {
