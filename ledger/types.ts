@@ -34,3 +34,27 @@ export interface LedgerReader {
   /** Every chained record of one lineage ("lineage://op/<id>"), in chain order. */
   lineage(lineage: string): Promise<ChainRecord[]>;
 }
+
+/** The chain state a proof or a range export starts from: the hashes of the record before it. */
+export interface ChainAnchor {
+  seq: number;
+  event_hash: string;
+  event_hash_alt: string;
+}
+
+/** A run of consecutive chain records from just after `anchor` (the genesis when null) up to a signed head. */
+export interface LineageSegment {
+  anchor: ChainAnchor | null;
+  records: ChainRecord[];
+  head: SignedHead;
+}
+
+/** What proves one operation's lineage (white paper §9.5): its records inside chain segments that end at signed heads. */
+export interface LineageProof {
+  lineage: string;
+  segments: LineageSegment[];
+}
+
+export interface LedgerProofReader extends LedgerReader {
+  lineageProof(lineage: string): Promise<LineageProof>;
+}

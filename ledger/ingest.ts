@@ -1,0 +1,89 @@
+// Ingest entries: one producer batch each, `{"events":[…],"kid":"…","val":"…"}` with the events in
+// canonical form and one Ed25519 signature over their Merkle root (core/event.ts). Paths are not
+// sent: they follow from the events, so the sequencer derives them while it checks the batch,
+// and every chained record carries its own.
+import type { KeyObject } from 'node:crypto';
+import type { CryptoSuite } from '../core/crypto.js';
+import { base64urlDecode, base64urlEncode, utf8Decode } from '../core/encoding.js';
+import { GovernanceError } from '../core/errors.js';
+import {
+  EVENT_LIMITS,
+  batchStatement,
+  leafHash,
+  merkleTree,
+  validateEvent,
+  type LedgerEvent,
+} from '../core/event.js';
+import { signSync } from '../core/keys.js';
+import { batchSignatureText, KID, parseJson, type SignerKey } from './records.js';
+
+/** The largest ingest entry the sequencer reads: a full batch of maximal events. */
+export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
+
+/** Seals canonical events (from validateEvent) into one ingest entry with one signature. */
+export function sealBatch(
+  suite: CryptoSuite,
+  kid: string,
+  privateKey: KeyObject,
+  events: Uint8Array[],
+): string {
+  const { root } = merkleTree(
+    suite,
+    events.map((e) => leafHash(suite, e)),
+  );
+  const val = base64urlEncode(signSync(privateKey, batchStatement(kid, events.length, root)));
+  return `{"events":[${events.map((e) => utf8Decode(e)!).join(',')}],"kid":${JSON.stringify(kid)},"val":"${val}"}`;
+}
+
+/** An event ready to be chained: canonical texts of the event and of its batch signature. */
+export interface OpenedEvent {
+  eventText: string;
+  lineage: string | undefined;
+  sigText: string;
+}
+
+function invalid(message: string): never {
+  throw new GovernanceError('ledger.event.invalid', message);
+}
+
+/**
+ * Checks an ingest entry completely (shape, every event, the signature over the Merkle root) and
+ * returns its events with their inclusion paths. Throws ledger.event.invalid or
+ * ledger.signature.invalid; nothing of a failing entry is chained.
+ */
+export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey): OpenedEvent[] {
+  if (text.length > MAX_INGEST_CHARS) invalid(`ingest entry longer than ${MAX_INGEST_CHARS} characters`);
+  const value = parseJson(text, 'ingest entry') as { events?: unknown; kid?: unknown; val?: unknown };
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    invalid('ingest entry must be an object');
+  const extra = Object.keys(value).find((k) => k !== 'events' && k !== 'kid' && k !== 'val');
+  if (extra !== undefined) invalid(`ingest entry member ${extra.slice(0, 64)} is not allowed`);
+  const { events, kid, val } = value;
+  if (typeof kid !== 'string' || !KID.test(kid)) invalid('ingest entry kid is malformed');
+  const signature = typeof val === 'string' ? base64urlDecode(val) : undefined;
+  if (signature?.length !== 64) invalid('ingest entry val is not a base64url Ed25519 signature');
+  if (!Array.isArray(events) || events.length === 0 || events.length > EVENT_LIMITS.batchSize)
+    invalid(`ingest entry must hold 1 to ${EVENT_LIMITS.batchSize} events`);
+  const canonical = events.map((event: unknown, i) => {
+    try {
+      return validateEvent(event);
+    } catch (e) {
+      return invalid(`event ${i}: ${(e as Error).message}`);
+    }
+  });
+  const keys = (events as LedgerEvent[]).map((e) => signerKey(kid, e.type));
+  const publicKey = keys[0];
+  if (!publicKey || keys.some((k) => k !== publicKey))
+    throw new GovernanceError('ledger.signature.invalid', `kid ${kid} may not sign these events`);
+  const { root, paths } = merkleTree(
+    suite,
+    canonical.map((e) => leafHash(suite, e)),
+  );
+  if (!suite.verifyEd25519(publicKey, batchStatement(kid, events.length, root), signature!))
+    throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
+  return canonical.map((bytes, i) => ({
+    eventText: utf8Decode(bytes)!,
+    lineage: (events[i] as LedgerEvent).lineage,
+    sigText: batchSignatureText(kid, events.length, i, paths[i]!, val as string),
+  }));
+}

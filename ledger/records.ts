@@ -1,0 +1,182 @@
+// The ledger's stored and exported objects (docs/spec/ledger.md): strict shape checks for chain
+// records and signed heads read from untrusted places, and the sequencer's record encoder.
+import type { CryptoSuite } from '../core/crypto.js';
+import { concatBytes, utf8Encode } from '../core/encoding.js';
+import { GovernanceError } from '../core/errors.js';
+import {
+  EVENT_LIMITS,
+  EVENT_VERSION,
+  validateEvent,
+  type ChainRecord,
+  type ChainState,
+  type EventType,
+  type SignedHead,
+} from '../core/event.js';
+import { parseMillis } from '../core/time.js';
+import { LOG_ID } from '../store/ledger-types.js';
+
+export const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
+export const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
+export const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+/** base64url of a 64-byte Ed25519 signature. */
+const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
+/** Deepest Merkle path a batch of EVENT_LIMITS.batchSize leaves can have. */
+const MAX_PATH = Math.ceil(Math.log2(EVENT_LIMITS.batchSize));
+
+/** Public keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
+export interface LedgerKeys {
+  producers: ReadonlyMap<string, Uint8Array>;
+  audit: ReadonlyMap<string, Uint8Array>;
+}
+
+/** The public key that must have signed a batch holding an event of this type, if any. */
+export type SignerKey = (kid: string, type: EventType) => Uint8Array | undefined;
+
+/** Events the ledger records about itself (ledger.rejected) are signed by an audit key, all others by a producer. */
+export function signerKeyOf(keys: LedgerKeys): SignerKey {
+  return (kid, type) => (type === 'ledger.rejected' ? keys.audit : keys.producers).get(kid);
+}
+
+function invalid(message: string): never {
+  throw new GovernanceError('ledger.event.invalid', message);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Exactly these members: an unknown one could carry data no hash or signature covers. */
+function checkMembers(
+  value: Record<string, unknown>,
+  what: string,
+  required: string[],
+  optional: string[] = [],
+) {
+  for (const key of required) if (!Object.hasOwn(value, key)) invalid(`${what}.${key} is missing`);
+  for (const key of Object.keys(value)) {
+    if (!required.includes(key) && !optional.includes(key))
+      invalid(`${what}.${key.slice(0, 64)} is not allowed`);
+  }
+}
+
+const isCount = (value: unknown, min: number, max: number): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+
+function checkBatchSignature(sig: unknown): void {
+  if (!isObject(sig)) invalid('record.sig must be an object');
+  checkMembers(sig, 'sig', ['alg', 'kid', 'size', 'index', 'path', 'val']);
+  if (sig.alg !== 'ed25519') invalid('sig.alg must be "ed25519"');
+  if (typeof sig.kid !== 'string' || !KID.test(sig.kid)) invalid('sig.kid is malformed');
+  if (!isCount(sig.size, 1, EVENT_LIMITS.batchSize)) invalid('sig.size is out of range');
+  if (!isCount(sig.index, 0, sig.size - 1)) invalid('sig.index is out of range');
+  if (!Array.isArray(sig.path) || sig.path.length > MAX_PATH) invalid('sig.path is malformed');
+  for (const ref of sig.path)
+    if (typeof ref !== 'string' || !SHA3_REF.test(ref)) invalid('sig.path is malformed');
+  if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))
+    invalid('sig.val is not a base64url signature');
+}
+
+/**
+ * Checks a parsed chain record member by member; throws ledger.event.invalid. Returns the
+ * record and the canonical bytes of its event (needed for the Merkle leaf).
+ */
+export function checkRecord(value: unknown): { record: ChainRecord; eventBytes: Uint8Array } {
+  if (!isObject(value)) invalid('record must be an object');
+  checkMembers(value, 'record', ['seq', 'event', 'sig', 'event_hash', 'event_hash_alt'], ['lineage_prev']);
+  if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('record.seq must be a positive integer');
+  const eventBytes = validateEvent(value.event);
+  checkBatchSignature(value.sig);
+  if (typeof value.event_hash !== 'string' || !SHA3_REF.test(value.event_hash))
+    invalid('record.event_hash is malformed');
+  if (typeof value.event_hash_alt !== 'string' || !BLAKE_REF.test(value.event_hash_alt))
+    invalid('record.event_hash_alt is malformed');
+  const hasLineage = (value.event as { lineage?: unknown }).lineage !== undefined;
+  if (hasLineage !== Object.hasOwn(value, 'lineage_prev'))
+    invalid('record.lineage_prev must be present exactly when the event has a lineage');
+  const prev = value.lineage_prev;
+  if (prev !== undefined && prev !== null && (typeof prev !== 'string' || !SHA3_REF.test(prev)))
+    invalid('record.lineage_prev must be null or a sha3-512 reference');
+  return { record: value as unknown as ChainRecord, eventBytes };
+}
+
+/** Checks a parsed signed head member by member (its signature is checked by core verifyHead). */
+export function checkHead(value: unknown): SignedHead {
+  if (!isObject(value)) invalid('head must be an object');
+  checkMembers(value, 'head', ['v', 'log', 'seq', 'event_hash', 'event_hash_alt', 'time', 'sig']);
+  if (value.v !== EVENT_VERSION) invalid('head.v must be "1"');
+  if (typeof value.log !== 'string' || !LOG_ID.test(value.log)) invalid('head.log is malformed');
+  if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('head.seq must be a positive integer');
+  if (typeof value.event_hash !== 'string' || !SHA3_REF.test(value.event_hash))
+    invalid('head.event_hash is malformed');
+  if (typeof value.event_hash_alt !== 'string' || !BLAKE_REF.test(value.event_hash_alt))
+    invalid('head.event_hash_alt is malformed');
+  if (typeof value.time !== 'string' || parseMillis(value.time) === undefined)
+    invalid('head.time must be RFC 3339 UTC with milliseconds');
+  const sig = value.sig;
+  if (!isObject(sig)) invalid('head.sig must be an object');
+  checkMembers(sig, 'head.sig', ['alg', 'kid', 'val']);
+  if (sig.alg !== 'ed25519') invalid('head.sig.alg must be "ed25519"');
+  if (typeof sig.kid !== 'string' || !KID.test(sig.kid)) invalid('head.sig.kid is malformed');
+  if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))
+    invalid('head.sig.val is not a base64url signature');
+  return value as unknown as SignedHead;
+}
+
+/** Parses JSON text; a syntax error is ledger.event.invalid. */
+export function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    invalid(`${what} is not valid JSON`);
+  }
+}
+
+const hex = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+
+/** A record as the sequencer stores it: canonical JSON text plus its two hashes. */
+export interface LinkedRecord {
+  seq: number;
+  text: string;
+  eventHash: string;
+  eventHashAlt: string;
+}
+
+/**
+ * Appends a record to the chain from already-canonical parts: `eventText` is the canonical event
+ * and `sigText` the canonical batch signature. It spells the record bytes of core recordBytes
+ * by concatenation (members in RFC 8785 order: event, lineage_prev, seq, sig) because the
+ * sequencer is the ledger's throughput bottleneck; the verifier recomputes every record with core
+ * recordBytes, and test/ledger/records.test.ts checks that both spellings agree.
+ */
+export function linkRecord(
+  suite: CryptoSuite,
+  state: ChainState,
+  eventText: string,
+  sigText: string,
+  lineagePrev: string | null | undefined,
+): { record: LinkedRecord; state: ChainState } {
+  const seq = state.seq + 1;
+  const prev =
+    lineagePrev === undefined ? '' : `,"lineage_prev":${lineagePrev === null ? 'null' : `"${lineagePrev}"`}`;
+  const rest = `${prev},"seq":${seq},"sig":${sigText}}`;
+  const bytes = utf8Encode(`{"event":${eventText}${rest}`);
+  const hash = suite.sha3_512(concatBytes(bytes, state.hash));
+  const alt = suite.blake2b_512(concatBytes(bytes, state.alt));
+  const eventHash = 'sha3-512:' + hex(hash);
+  const eventHashAlt = 'blake2b-512:' + hex(alt);
+  const text = `{"event":${eventText},"event_hash":"${eventHash}","event_hash_alt":"${eventHashAlt}"${rest}`;
+  return { record: { seq, text, eventHash, eventHashAlt }, state: { seq, hash, alt } };
+}
+
+/** The canonical text of a batch signature whose kid and val have been checked (no escaping needed). */
+export function batchSignatureText(
+  kid: string,
+  size: number,
+  index: number,
+  path: Uint8Array[],
+  val: string,
+): string {
+  const refs = path.map((h) => `"sha3-512:${hex(h)}"`).join(',');
+  return `{"alg":"ed25519","index":${index},"kid":"${kid}","path":[${refs}],"size":${size},"val":"${val}"}`;
+}

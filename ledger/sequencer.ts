@@ -1,0 +1,372 @@
+// The sequencer: the one process that turns ingest entries into the chain (docs/spec/ledger.md).
+// One instance leads at a time, under a lease with a fencing token; others wait and take over
+// when the lease expires. Each commit (records, tip, lineage index, ingest deletion, dead
+// letters, notices) is one atomic store operation guarded by the fencing token and the tip it
+// extends, so a killed, paused or stale sequencer can never lose, duplicate or fork a record.
+import type { KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { canonicalize } from '../core/canonical.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { hexEncode, utf8Encode } from '../core/encoding.js';
+import { GovernanceError, isGovernanceError } from '../core/errors.js';
+import {
+  EVENT_VERSION,
+  chainStateOf,
+  eventHashRef,
+  genesis,
+  signHead,
+  validateEvent,
+  type ChainState,
+  type LedgerEvent,
+} from '../core/event.js';
+import { rawPublicKey, signSync } from '../core/keys.js';
+import { formatMillis } from '../core/time.js';
+import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
+import { openBatch, sealBatch, type OpenedEvent } from './ingest.js';
+import { linkRecord, parseJson, signerKeyOf, type LinkedRecord, type SignerKey } from './records.js';
+
+export interface SequencerOptions {
+  store: LedgerStore;
+  suite?: CryptoSuite;
+  /** The audit key: signs heads and the ledger's own ledger.rejected events. */
+  auditKid: string;
+  auditKey: KeyObject;
+  /** Certified producer public keys by kid; asked again (at most once a second) when an unknown kid appears. */
+  producerKeys: () => Promise<ReadonlyMap<string, Uint8Array>>;
+  /** Lease owner id (default host:pid:random). */
+  owner?: string;
+  /** Lease time to live; a dead sequencer is replaced after at most this long (default 3000 ms). */
+  leaseMs?: number;
+  /** Cadence of signed heads while records arrive (default 1000 ms). */
+  headIntervalMs?: number;
+  /** Records per commit at most (bounds the time one script holds Redis; default 2048). */
+  maxCommitRecords?: number;
+  /** Lineage tails kept in memory; older ones are read back from the store (default 100,000). */
+  lineageCache?: number;
+  now?: () => number;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/** Dead letters keep at most this much of a rejected entry; its hash covers all of it. */
+const DEAD_LETTER_CHARS = 65_536;
+
+/** Lineage → event_hash of its last record, or null when it has none yet. Bounded, oldest out. */
+class LineageTails {
+  private readonly tails = new Map<string, string | null>();
+  constructor(private readonly limit: number) {}
+
+  get(lineage: string): string | null | undefined {
+    return this.tails.get(lineage);
+  }
+
+  set(lineage: string, hash: string | null): void {
+    this.tails.delete(lineage);
+    this.tails.set(lineage, hash);
+  }
+
+  trim(): void {
+    for (const key of this.tails.keys()) {
+      if (this.tails.size <= this.limit) break;
+      this.tails.delete(key);
+    }
+  }
+}
+
+/** What one commit will write, and the state after it. */
+interface Plan {
+  records: LinkedRecord[];
+  lineage: [string, number][];
+  consumed: ConsumedEntry[];
+  state: ChainState;
+}
+
+export class Sequencer {
+  private readonly suite: CryptoSuite;
+  private readonly store: LedgerStore;
+  private readonly owner: string;
+  private readonly leaseMs: number;
+  private readonly headIntervalMs: number;
+  private readonly maxCommitRecords: number;
+  private readonly now: () => number;
+  private readonly ownSigner: SignerKey;
+  private producers: ReadonlyMap<string, Uint8Array> = new Map();
+  private producersLoadedAt = -Infinity;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** Records chained by this instance (for logs and benchmarks). */
+  chained = 0;
+
+  constructor(private readonly options: SequencerOptions) {
+    this.suite = options.suite ?? nodeCrypto;
+    this.store = options.store;
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.leaseMs = options.leaseMs ?? 3000;
+    this.headIntervalMs = options.headIntervalMs ?? 1000;
+    this.maxCommitRecords = options.maxCommitRecords ?? 2048;
+    this.now = options.now ?? Date.now;
+    const audit = new Map([[options.auditKid, rawPublicKey(options.auditKey)]]);
+    this.ownSigner = signerKeyOf({ producers: new Map(), audit });
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Finishes the current commit, signs a last head, releases the lease. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.options.log?.(level, message);
+  }
+
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private async run(): Promise<void> {
+    await this.loadProducers();
+    while (!this.stopping) {
+      let lease: LedgerLease | undefined;
+      try {
+        lease = await this.store.acquireLease(this.owner, this.leaseMs);
+      } catch (e) {
+        this.log('warn', `lease: ${(e as Error).message}`);
+      }
+      if (!lease) {
+        await this.pause(this.leaseMs / 3);
+        continue;
+      }
+      this.log('info', `leading with fencing token ${lease.fence}`);
+      try {
+        await this.lead(lease);
+      } catch (e) {
+        this.log(
+          isGovernanceError(e, 'ledger.fenced') ? 'warn' : 'error',
+          `stopped leading: ${(e as Error).message}`,
+        );
+        await this.pause(this.leaseMs / 3);
+      }
+    }
+  }
+
+  private async loadProducers(): Promise<void> {
+    this.producersLoadedAt = this.now();
+    try {
+      this.producers = await this.options.producerKeys();
+    } catch (e) {
+      this.log('error', `producer keys: ${(e as Error).message}`);
+    }
+  }
+
+  /** The chain state at the tip, checked against the last stored record. */
+  private async resume(): Promise<{ state: ChainState; ingestId: string; signedSeq: number }> {
+    const tip = await this.store.tip();
+    if (tip.seq === 0)
+      return { state: genesis(this.suite, this.store.log), ingestId: tip.ingestId, signedSeq: 0 };
+    const [last] = await this.store.records(tip.seq, tip.seq);
+    const record =
+      last && (parseJson(last.text, 'record') as { event_hash?: unknown; event_hash_alt?: unknown });
+    const state = chainStateOf({ seq: tip.seq, event_hash: tip.eventHash, event_hash_alt: tip.eventHashAlt });
+    if (!state || record?.event_hash !== tip.eventHash || record.event_hash_alt !== tip.eventHashAlt) {
+      throw new GovernanceError('ledger.hash.mismatch', `the chain tip does not match record ${tip.seq}`);
+    }
+    return { state, ingestId: tip.ingestId, signedSeq: tip.signedSeq };
+  }
+
+  private async lead(lease: LedgerLease): Promise<void> {
+    let lost = false;
+    const renewal = setInterval(() => {
+      this.store.renewLease(lease, this.leaseMs).then(
+        (held) => (lost ||= !held),
+        (e: unknown) => this.log('warn', `lease renewal: ${(e as Error).message}`),
+      );
+    }, this.leaseMs / 3);
+    try {
+      let { state, ingestId, signedSeq } = await this.resume();
+      let lastHeadAt = this.now();
+      const tails = new LineageTails(this.options.lineageCache ?? 100_000);
+      while (!lost && !this.stopping) {
+        const entries = await this.store.readIngest(ingestId, 256, this.headIntervalMs);
+        if (lost) break;
+        if (entries.length > 0) {
+          const plan = await this.plan(entries, state, tails);
+          const last = plan.records.at(-1);
+          await this.store.commit({
+            lease,
+            expect: { seq: state.seq, eventHash: state.seq === 0 ? '' : eventHashRef(state.hash) },
+            records: plan.records.map((r) => r.text),
+            eventHash: last?.eventHash ?? '',
+            eventHashAlt: last?.eventHashAlt ?? '',
+            lineage: plan.lineage,
+            consumed: plan.consumed,
+          });
+          state = plan.state;
+          ingestId = plan.consumed.at(-1)!.ingestId;
+          this.chained += plan.records.length;
+          tails.trim();
+        }
+        const due = entries.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs;
+        if (state.seq > signedSeq && due) {
+          await this.publishHead(lease, state);
+          signedSeq = state.seq;
+          lastHeadAt = this.now();
+        }
+      }
+      if (this.stopping && !lost && state.seq > signedSeq) await this.publishHead(lease, state);
+      if (this.stopping) await this.store.releaseLease(lease);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  private async publishHead(lease: LedgerLease, state: ChainState): Promise<void> {
+    const head = signHead(
+      {
+        v: EVENT_VERSION,
+        log: this.store.log,
+        seq: state.seq,
+        event_hash: eventHashRef(state.hash),
+        event_hash_alt: 'blake2b-512:' + hexEncode(state.alt),
+        time: formatMillis(this.now()),
+      },
+      this.options.auditKid,
+      (message) => signSync(this.options.auditKey, message),
+    );
+    await this.store.publishHead(lease, {
+      seq: state.seq,
+      eventHash: head.event_hash,
+      text: canonicalize(head),
+    });
+  }
+
+  /** Opens an entry; a failure caused by an unknown kid reloads the producer keys once and retries. */
+  private async open(entry: IngestEntry): Promise<OpenedEvent[] | GovernanceError> {
+    for (let attempt = 0; ; attempt++) {
+      let unknownKid = false;
+      const signer: SignerKey = (kid, type) => {
+        const key = signerKeyOf({ producers: this.producers, audit: new Map() })(kid, type);
+        unknownKid ||= key === undefined && type !== 'ledger.rejected';
+        return key;
+      };
+      try {
+        return openBatch(this.suite, entry.batch, signer);
+      } catch (e) {
+        const error = isGovernanceError(e) ? e : new GovernanceError('ledger.event.invalid', String(e));
+        if (!unknownKid || attempt > 0 || this.now() - this.producersLoadedAt < 1000) return error;
+        await this.loadProducers();
+      }
+    }
+  }
+
+  /** The ledger's own record of a refused entry; the entry itself goes to the dead-letter stream. */
+  private rejection(entry: IngestEntry, error: GovernanceError): LedgerEvent {
+    return {
+      v: EVENT_VERSION,
+      type: 'ledger.rejected',
+      time: formatMillis(this.now()),
+      producer: `ledger://${this.store.log}`,
+      reason: error.code,
+      data: {
+        ingest_id: entry.id,
+        entry_sha3: eventHashRef(this.suite.sha3_512(utf8Encode(entry.batch))),
+        entry_chars: entry.batch.length,
+        detail: error.message.slice(0, 256),
+      },
+    };
+  }
+
+  private async plan(entries: IngestEntry[], start: ChainState, tails: LineageTails): Promise<Plan> {
+    const opened: { entry: IngestEntry; result: OpenedEvent[] | GovernanceError }[] = [];
+    let count = 0;
+    for (const entry of entries) {
+      const result = await this.open(entry);
+      const size = result instanceof GovernanceError ? 1 : result.length;
+      if (count > 0 && count + size > this.maxCommitRecords) break;
+      opened.push({ entry, result });
+      count += size;
+    }
+    // One audit-key signature covers every rejection of this commit.
+    const failures = opened.filter((o) => o.result instanceof GovernanceError);
+    const rejectionEvents =
+      failures.length === 0
+        ? []
+        : openBatch(
+            this.suite,
+            sealBatch(
+              this.suite,
+              this.options.auditKid,
+              this.options.auditKey,
+              failures.map((f) => validateEvent(this.rejection(f.entry, f.result as GovernanceError))),
+            ),
+            this.ownSigner,
+          );
+    await this.preloadTails(opened, tails);
+    const plan: Plan = { records: [], lineage: [], consumed: [], state: start };
+    const append = (event: OpenedEvent) => {
+      const prev = event.lineage === undefined ? undefined : tails.get(event.lineage);
+      if (prev === undefined && event.lineage !== undefined)
+        throw new Error(`lineage ${event.lineage} not loaded`);
+      const { record, state } = linkRecord(this.suite, plan.state, event.eventText, event.sigText, prev);
+      plan.records.push(record);
+      plan.state = state;
+      if (event.lineage !== undefined) {
+        tails.set(event.lineage, record.eventHash);
+        plan.lineage.push([event.lineage, record.seq]);
+      }
+    };
+    let rejected = 0;
+    for (const { entry, result } of opened) {
+      if (result instanceof GovernanceError) {
+        append(rejectionEvents[rejected++]!);
+        const raw = entry.batch.slice(0, DEAD_LETTER_CHARS);
+        plan.consumed.push({
+          ingestId: entry.id,
+          rejected: { code: result.code, message: result.message, entry: raw },
+        });
+        this.log('warn', `rejected ingest entry ${entry.id}: ${result.code}: ${result.message}`);
+      } else {
+        const firstSeq = plan.state.seq + 1;
+        result.forEach(append);
+        plan.consumed.push({ ingestId: entry.id, firstSeq, count: result.length });
+      }
+    }
+    return plan;
+  }
+
+  /** Makes sure every lineage in these entries has its tail in the cache (null: a new lineage). */
+  private async preloadTails(
+    opened: { result: OpenedEvent[] | GovernanceError }[],
+    tails: LineageTails,
+  ): Promise<void> {
+    const missing = new Set<string>();
+    for (const { result } of opened) {
+      if (result instanceof GovernanceError) continue;
+      for (const { lineage } of result)
+        if (lineage !== undefined && tails.get(lineage) === undefined) missing.add(lineage);
+    }
+    if (missing.size === 0) return;
+    const stored = await this.store.lineageTails([...missing]);
+    for (const lineage of missing) {
+      const text = stored.get(lineage);
+      const hash =
+        text === undefined ? null : (parseJson(text, 'record') as { event_hash?: unknown }).event_hash;
+      if (hash !== null && typeof hash !== 'string')
+        throw new GovernanceError('ledger.event.invalid', `tail of ${lineage} is malformed`);
+      tails.set(lineage, hash);
+    }
+  }
+}

@@ -1,0 +1,614 @@
+// The third-party verifier (docs/spec/ledger.md §Verification, white paper §9.5). It trusts
+// nothing it reads: every line is bounded, parsed and shape-checked before any hash or signature
+// is computed, and every problem becomes a failure naming a ledger.* code and the sequence number,
+// never a throw. It recomputes both chains and every producer signature (a batch costs one
+// Ed25519 verification), and checks that the signed heads cover exactly the chain.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { CryptoSuite } from '../core/crypto.js';
+import { utf8Decode } from '../core/encoding.js';
+import { GovernanceError, type Code } from '../core/errors.js';
+import {
+  chainRecord,
+  chainStateOf,
+  eventHashRef,
+  genesis,
+  verifyEventSignature,
+  verifyHead,
+  type ChainRecord,
+  type ChainState,
+  type SignedHead,
+} from '../core/event.js';
+import type { LedgerStore } from '../store/ledger-types.js';
+import { LOG_ID } from '../store/ledger-types.js';
+import { EXPORT_FORMAT, exportLines, type ExportHeader } from './export.js';
+import type { ChainAnchor, LineageProof } from './types.js';
+import {
+  BLAKE_REF,
+  checkHead,
+  checkRecord,
+  parseJson,
+  SHA3_REF,
+  signerKeyOf,
+  type LedgerKeys,
+} from './records.js';
+
+export interface VerifyFailure {
+  code: Code;
+  /** The sequence number the failure is about; null when it concerns the file as a whole. */
+  seq: number | null;
+  message: string;
+}
+
+export interface VerifyProgress {
+  records: number;
+  lastSeq: number;
+  /** Bytes read so far and in total, when verifying a file. */
+  bytes?: number;
+  totalBytes?: number;
+}
+
+export interface VerifyOptions {
+  suite: CryptoSuite;
+  keys: LedgerKeys;
+  /** The log the caller expects; by default the export's header names it (and the heads must agree). */
+  log?: string;
+  /**
+   * A signed head obtained independently (e.g. from the public proof endpoint). The chain must
+   * contain exactly the state it signs: an export cut short before it, or edited, fails.
+   */
+  head?: SignedHead;
+  /** Accept an export that starts after seq 1 from its header's anchor; by default the whole chain is required. */
+  allowRange?: boolean;
+  /** Longest line read (default 1 MiB). */
+  maxLineBytes?: number;
+  /** Verification stops after this many failures (default 100). */
+  maxFailures?: number;
+  /** Lineages whose last record is remembered for lineage_prev checks (default 100,000). */
+  lineageWindow?: number;
+  onProgress?: (progress: VerifyProgress) => void;
+  /** Records between progress callbacks (default 10,000). */
+  progressEvery?: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  log: string | undefined;
+  records: number;
+  firstSeq: number | undefined;
+  lastSeq: number | undefined;
+  /** Signed heads checked. */
+  heads: number;
+  /** The last signed head; when ok, it covers exactly the last record. */
+  head: SignedHead | undefined;
+  failures: VerifyFailure[];
+  /** Records whose lineage_prev could not be checked: their lineage had left the lineage window. */
+  lineageUnchecked: number;
+}
+
+const HEADER_MEMBERS = ['anchor', 'format', 'from', 'log', 'to'];
+
+class StopVerification extends Error {}
+
+const seqOf = (value: unknown): number | undefined => {
+  const seq = (value as { seq?: unknown } | null)?.seq;
+  return Number.isSafeInteger(seq) && (seq as number) > 0 ? (seq as number) : undefined;
+};
+
+/**
+ * Checks records and heads fed to it one by one, in chain order. After a failure it carries on
+ * from the record's own hashes, so one edited record is one failure, not a cascade.
+ */
+class ChainCheck {
+  readonly failures: VerifyFailure[] = [];
+  records = 0;
+  heads = 0;
+  firstSeq: number | undefined;
+  lastSeq: number;
+  head: SignedHead | undefined;
+  lineageUnchecked = 0;
+  private readonly batches = new Set<string>();
+  private readonly signerKey;
+  private readonly lineages = new Map<string, string>();
+  private lineagesDropped = false;
+  /** False after an unreadable record: the next record's hashes cannot be recomputed. */
+  private stateKnown = true;
+  private givenHeadSeen = false;
+
+  constructor(
+    private readonly options: VerifyOptions,
+    readonly log: string,
+    private state: ChainState,
+    /** Whether the chain starts at its genesis (every lineage then starts inside it). */
+    private readonly fromGenesis: boolean,
+  ) {
+    this.lastSeq = state.seq;
+    this.signerKey = signerKeyOf(options.keys);
+    if (options.log !== undefined && options.log !== log)
+      this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
+    if (options.head) this.checkHeadSignature(options.head);
+  }
+
+  fail(code: Code, seq: number | null, message: string): void {
+    this.failures.push({ code, seq, message });
+    if (this.failures.length >= (this.options.maxFailures ?? 100)) {
+      this.failures.push({ code, seq, message: 'verification stopped: too many failures' });
+      throw new StopVerification();
+    }
+  }
+
+  /** A line that is not a record at all: counted as the expected record, whose hashes are then unknown. */
+  unreadable(message: string): void {
+    this.fail('ledger.event.invalid', this.lastSeq + 1, message);
+    this.lastSeq += 1;
+    this.stateKnown = false;
+  }
+
+  record(value: unknown): void {
+    const expected = this.lastSeq + 1;
+    let checked: ReturnType<typeof checkRecord>;
+    try {
+      checked = checkRecord(value);
+    } catch (e) {
+      this.fail('ledger.event.invalid', seqOf(value) ?? expected, (e as Error).message);
+      this.adopt(value as Partial<ChainRecord>, expected);
+      return;
+    }
+    const { record } = checked;
+    this.records++;
+    this.firstSeq ??= record.seq;
+    if (record.seq !== expected) {
+      this.fail(
+        'ledger.sequence.invalid',
+        expected,
+        record.seq > expected
+          ? `record ${expected}${record.seq - 1 > expected ? `..${record.seq - 1}` : ''} missing (found ${record.seq})`
+          : `record ${record.seq} out of order (expected ${expected})`,
+      );
+    } else if (this.stateKnown) {
+      const { record: recomputed } = chainRecord(
+        this.options.suite,
+        this.state,
+        { event: record.event, sig: record.sig },
+        record.lineage_prev,
+      );
+      if (recomputed.event_hash !== record.event_hash)
+        this.fail(
+          'ledger.hash.mismatch',
+          record.seq,
+          `event_hash of record ${record.seq} does not recompute`,
+        );
+      if (recomputed.event_hash_alt !== record.event_hash_alt)
+        this.fail(
+          'ledger.hash.mismatch',
+          record.seq,
+          `event_hash_alt of record ${record.seq} does not recompute`,
+        );
+    }
+    this.adopt(record, expected);
+    this.checkSignature(record);
+    this.checkLineage(record);
+    const given = this.options.head;
+    if (given && given.seq === record.seq) {
+      this.givenHeadSeen = true;
+      if (given.event_hash !== record.event_hash || given.event_hash_alt !== record.event_hash_alt)
+        this.fail(
+          'ledger.head.mismatch',
+          given.seq,
+          `the given head ${given.seq} does not match record ${given.seq}`,
+        );
+    }
+  }
+
+  /** Continues from a record's own hashes (they are checked against the next record and the heads). */
+  private adopt(record: Partial<ChainRecord>, expected: number): void {
+    this.lastSeq = seqOf(record) ?? expected;
+    const state = chainStateOf({
+      seq: this.lastSeq,
+      event_hash: record.event_hash!,
+      event_hash_alt: record.event_hash_alt!,
+    });
+    this.stateKnown = state !== undefined;
+    if (state) this.state = state;
+  }
+
+  private checkSignature(record: ChainRecord): void {
+    const key = this.signerKey(record.sig.kid, record.event.type);
+    if (!key) {
+      this.fail(
+        'ledger.signature.invalid',
+        record.seq,
+        `record ${record.seq}: kid ${record.sig.kid} is not a known signer`,
+      );
+    } else if (!verifyEventSignature(this.options.suite, record, key, this.batches)) {
+      this.fail(
+        'ledger.signature.invalid',
+        record.seq,
+        `record ${record.seq}: the producer signature does not verify`,
+      );
+    }
+  }
+
+  private checkLineage(record: ChainRecord): void {
+    const lineage = record.event.lineage;
+    if (lineage === undefined) return;
+    const tail = this.lineages.get(lineage);
+    const prev = record.lineage_prev ?? null;
+    if (tail === undefined && (this.lineagesDropped || !this.fromGenesis)) {
+      this.lineageUnchecked++;
+    } else if (prev !== (tail ?? null)) {
+      this.fail(
+        'ledger.lineage.invalid',
+        record.seq,
+        `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
+      );
+    }
+    this.lineages.delete(lineage);
+    this.lineages.set(lineage, record.event_hash);
+    if (this.lineages.size > (this.options.lineageWindow ?? 100_000)) {
+      this.lineages.delete(this.lineages.keys().next().value!);
+      this.lineagesDropped = true;
+    }
+  }
+
+  /** A signed head: it must verify, name this log, and describe the chain right after the record it follows. */
+  headLine(value: unknown): void {
+    let head: SignedHead;
+    try {
+      head = checkHead(value);
+    } catch (e) {
+      this.fail(
+        'ledger.head.mismatch',
+        seqOf(value) ?? this.lastSeq,
+        `malformed head: ${(e as Error).message}`,
+      );
+      return;
+    }
+    this.heads++;
+    if (!this.checkHeadSignature(head)) return;
+    if (head.log !== this.log) {
+      this.fail('ledger.head.mismatch', head.seq, `head ${head.seq} is for log ${head.log}, not ${this.log}`);
+    } else if (this.matchHead(head)) {
+      this.head = head;
+    }
+  }
+
+  checkHeadSignature(head: SignedHead): boolean {
+    const key = this.options.keys.audit.get(head.sig.kid);
+    const ok = key !== undefined && verifyHead(this.options.suite, head, key);
+    if (!ok)
+      this.fail(
+        'ledger.signature.invalid',
+        head.seq,
+        `head ${head.seq}: the audit signature does not verify`,
+      );
+    return ok;
+  }
+
+  /** Whether the head signs exactly the current state (its seq must be the last record's). */
+  matchHead(head: SignedHead): boolean {
+    if (head.seq > this.lastSeq) {
+      this.fail(
+        'ledger.head.mismatch',
+        this.lastSeq + 1,
+        `head ${head.seq} claims more than the chain holds (it ends at ${this.lastSeq})`,
+      );
+      return false;
+    }
+    if (head.seq < this.lastSeq || (this.head && head.seq <= this.head.seq)) {
+      this.fail(
+        'ledger.head.mismatch',
+        head.seq,
+        `head ${head.seq} is out of place (after record ${this.lastSeq})`,
+      );
+      return false;
+    }
+    if (
+      !this.stateKnown ||
+      head.event_hash !== eventHashRef(this.state.hash) ||
+      head.event_hash_alt !== altRef(this.state.alt)
+    ) {
+      this.fail('ledger.head.mismatch', head.seq, `head ${head.seq} does not match record ${head.seq}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** The last head must cover the last record, and the given head must have been reached. */
+  finish(): void {
+    if (!this.head) {
+      this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no signed head covers the chain');
+    } else if (this.lastSeq > this.head.seq) {
+      this.fail(
+        'ledger.head.mismatch',
+        this.head.seq + 1,
+        `records ${this.head.seq + 1}..${this.lastSeq} are not covered by a signed head`,
+      );
+    }
+    const given = this.options.head;
+    if (given && !this.givenHeadSeen) {
+      this.fail(
+        'ledger.head.mismatch',
+        Math.min(given.seq, this.lastSeq + 1),
+        `the given head ${given.seq} lies outside the chain checked (which ends at ${this.lastSeq})`,
+      );
+    }
+  }
+}
+
+const altRef = (hash: Uint8Array) => 'blake2b-512:' + Buffer.from(hash).toString('hex');
+
+function stateOfAnchor(anchor: ChainAnchor): ChainState {
+  const state = chainStateOf(anchor);
+  if (!state || !SHA3_REF.test(anchor.event_hash) || !BLAKE_REF.test(anchor.event_hash_alt))
+    throw new GovernanceError('ledger.event.invalid', 'header anchor is malformed');
+  return state;
+}
+
+function checkHeader(value: unknown): ExportHeader {
+  const bad = (message: string): never => {
+    throw new GovernanceError('ledger.event.invalid', `export header: ${message}`);
+  };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('not an object');
+  const header = value as Record<string, unknown>;
+  if (Object.keys(header).sort().join() !== HEADER_MEMBERS.join())
+    bad(`members must be ${HEADER_MEMBERS.join(', ')}`);
+  if (header.format !== EXPORT_FORMAT) bad(`format must be ${EXPORT_FORMAT}`);
+  if (typeof header.log !== 'string' || !LOG_ID.test(header.log)) bad('log is malformed');
+  const from = header.from as number;
+  if (!Number.isSafeInteger(from) || from < 1) bad('from must be a positive integer');
+  if (!Number.isSafeInteger(header.to) || (header.to as number) < from) bad('to must be an integer ≥ from');
+  const anchor = header.anchor as ChainAnchor | null;
+  if ((from === 1) !== (anchor === null)) bad('anchor must be null exactly when from is 1');
+  if (anchor !== null) {
+    if (typeof anchor !== 'object' || Object.keys(anchor).sort().join() !== 'event_hash,event_hash_alt,seq')
+      bad('anchor must have seq, event_hash, event_hash_alt');
+    if (anchor.seq !== from - 1) bad('anchor.seq must be from − 1');
+  }
+  return header as unknown as ExportHeader;
+}
+
+function emptyResult(failure: VerifyFailure): VerifyResult {
+  return {
+    ok: false,
+    log: undefined,
+    records: 0,
+    firstSeq: undefined,
+    lastSeq: undefined,
+    heads: 0,
+    head: undefined,
+    failures: [failure],
+    lineageUnchecked: 0,
+  };
+}
+
+/** Verifies export lines (header, records and heads). Never throws for bad input. */
+export async function verifyLines(
+  lines: AsyncIterable<string> | Iterable<string>,
+  options: VerifyOptions,
+  progress: () => Pick<VerifyProgress, 'bytes' | 'totalBytes'> = () => ({}),
+): Promise<VerifyResult> {
+  let check: ChainCheck | undefined;
+  let header: ExportHeader | undefined;
+  const every = options.progressEvery ?? 10_000;
+  let reported = 0;
+  const report = () =>
+    options.onProgress?.({ records: check!.records, lastSeq: check!.lastSeq, ...progress() });
+  try {
+    for await (const line of lines) {
+      if (!check) {
+        header = checkHeader(parseJson(line, 'export header'));
+        check = openCheck(header, options);
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        check.unreadable(`the line after record ${check.lastSeq} is not valid JSON`);
+        continue;
+      }
+      if (value !== null && typeof value === 'object' && 'event' in value) {
+        check.record(value);
+        if (check.records - reported >= every) {
+          reported = check.records;
+          report();
+        }
+      } else {
+        check.headLine(value);
+      }
+    }
+    if (!check || !header)
+      return emptyResult({ code: 'ledger.event.invalid', seq: null, message: 'the export is empty' });
+    if (check.lastSeq !== header.to)
+      check.fail('ledger.head.mismatch', check.lastSeq + 1, `the header declares records up to ${header.to}`);
+    check.finish();
+  } catch (e) {
+    if (!(e instanceof StopVerification)) {
+      const failure: VerifyFailure = {
+        code: e instanceof GovernanceError && e.code.startsWith('ledger.') ? e.code : 'ledger.event.invalid',
+        seq: check ? check.lastSeq + 1 : null,
+        message: (e as Error).message,
+      };
+      if (!check) return emptyResult(failure);
+      check.failures.push(failure);
+    }
+  }
+  report();
+  return {
+    ok: check!.failures.length === 0,
+    log: check!.log,
+    records: check!.records,
+    firstSeq: check!.firstSeq,
+    lastSeq: check!.records > 0 ? check!.lastSeq : undefined,
+    heads: check!.heads,
+    head: check!.head,
+    failures: check!.failures,
+    lineageUnchecked: check!.lineageUnchecked,
+  };
+}
+
+function openCheck(header: ExportHeader, options: VerifyOptions): ChainCheck {
+  const start = header.anchor ? stateOfAnchor(header.anchor) : genesis(options.suite, header.log);
+  const check = new ChainCheck(options, header.log, start, header.anchor === null);
+  if (header.anchor && !options.allowRange)
+    check.fail('ledger.sequence.invalid', 1, `the export starts at seq ${header.from}, not at the genesis`);
+  return check;
+}
+
+/** Lines of a file, each at most maxBytes, decoded as strict UTF-8. */
+async function* fileLines(
+  path: string,
+  maxBytes: number,
+  onBytes: (bytes: number) => void,
+): AsyncGenerator<string> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const decode = (parts: Buffer[]) => {
+    const text = utf8Decode(Buffer.concat(parts));
+    if (text === undefined) throw new GovernanceError('ledger.event.invalid', 'a line is not valid UTF-8');
+    return text;
+  };
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    onBytes(chunk.length);
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+      if (pendingBytes + nl - start > maxBytes) break;
+      pending.push(chunk.subarray(start, nl));
+      yield decode(pending);
+      pending = [];
+      pendingBytes = 0;
+      start = nl + 1;
+    }
+    pending.push(chunk.subarray(start));
+    pendingBytes += chunk.length - start;
+    if (pendingBytes > maxBytes)
+      throw new GovernanceError('ledger.event.invalid', `a line is longer than ${maxBytes} bytes`);
+  }
+  if (pendingBytes > 0) yield decode(pending);
+}
+
+/** Verifies an export file, streaming, in memory bounded by the line limit and the lineage window. */
+export async function verifyExportFile(path: string, options: VerifyOptions): Promise<VerifyResult> {
+  let totalBytes: number;
+  try {
+    totalBytes = (await stat(path)).size;
+  } catch (e) {
+    return emptyResult({
+      code: 'ledger.event.invalid',
+      seq: null,
+      message: `cannot read ${path}: ${(e as Error).message}`,
+    });
+  }
+  let bytes = 0;
+  const lines = fileLines(path, options.maxLineBytes ?? 1 << 20, (n) => (bytes += n));
+  return verifyLines(lines, options, () => ({ bytes, totalBytes }));
+}
+
+/** Verifies the chain in a store up to its latest signed head (the same checks as for an export). */
+export function verifyStore(store: LedgerStore, options: VerifyOptions): Promise<VerifyResult> {
+  return verifyLines(exportLines(store), options);
+}
+
+export interface LineageVerifyResult {
+  ok: boolean;
+  /** The lineage's records, in chain order (those the proof holds). */
+  records: ChainRecord[];
+  /** The signed heads the proof's segments end at. */
+  heads: SignedHead[];
+  failures: VerifyFailure[];
+}
+
+/** Most records a lineage proof may hold (bounds the work an untrusted proof can cause). */
+const MAX_PROOF_RECORDS = 1_000_000;
+
+/**
+ * Verifies one operation's lineage (white paper §9.5): every segment recomputes from its anchor
+ * (the genesis when null) to a signed head, the lineage's records link by lineage_prev from the
+ * first (null) to the last, and each is in the chain under a head signed by an audit key.
+ */
+export function verifyLineageProof(proof: unknown, options: VerifyOptions): LineageVerifyResult {
+  const result: LineageVerifyResult = { ok: false, records: [], heads: [], failures: [] };
+  const fail = (code: Code, seq: number | null, message: string) =>
+    result.failures.push({ code, seq, message });
+  const { lineage, segments } = (proof ?? {}) as Partial<LineageProof>;
+  if (typeof lineage !== 'string' || !Array.isArray(segments) || segments.length === 0) {
+    fail('ledger.lineage.invalid', null, 'a lineage proof has a lineage and at least one segment');
+    return result;
+  }
+  const total = segments.reduce((n, s) => n + (Array.isArray(s?.records) ? s.records.length : 0), 0);
+  if (total > MAX_PROOF_RECORDS) {
+    fail('ledger.lineage.invalid', null, `a lineage proof holds at most ${MAX_PROOF_RECORDS} records`);
+    return result;
+  }
+  let previousEnd = 0;
+  for (const segment of segments) {
+    const checked = verifySegment(segment, options, previousEnd);
+    result.failures.push(...checked.failures);
+    if (!checked.head) return result;
+    result.heads.push(checked.head);
+    previousEnd = checked.head.seq;
+    for (const record of segment.records as ChainRecord[])
+      if (record?.event?.lineage === lineage) result.records.push(record);
+  }
+  if (result.records.length === 0)
+    fail('ledger.lineage.invalid', null, `the proof holds no record of ${lineage}`);
+  let prev: string | null = null;
+  for (const record of result.records) {
+    if ((record.lineage_prev ?? null) !== prev) {
+      fail(
+        'ledger.lineage.invalid',
+        record.seq,
+        `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
+      );
+    }
+    prev = record.event_hash;
+  }
+  result.ok = result.failures.length === 0;
+  return result;
+}
+
+/** One segment: from its anchor through its records to its signed head. */
+function verifySegment(
+  segment: unknown,
+  options: VerifyOptions,
+  previousEnd: number,
+): { failures: VerifyFailure[]; head?: SignedHead } {
+  const {
+    anchor,
+    records,
+    head: rawHead,
+  } = (segment ?? {}) as Partial<{ anchor: ChainAnchor | null; records: unknown[]; head: unknown }>;
+  let head: SignedHead;
+  let start: ChainState;
+  try {
+    head = checkHead(rawHead);
+    if (!Array.isArray(records) || records.length === 0)
+      throw new GovernanceError('ledger.lineage.invalid', 'a segment holds records');
+    if (options.log !== undefined && head.log !== options.log)
+      throw new GovernanceError(
+        'ledger.head.mismatch',
+        `the proof is for log ${head.log}, not ${options.log}`,
+      );
+    start = anchor ? stateOfAnchor(anchor) : genesis(options.suite, head.log);
+  } catch (e) {
+    const code =
+      e instanceof GovernanceError && e.code.startsWith('ledger.') ? e.code : 'ledger.event.invalid';
+    return { failures: [{ code, seq: seqOf(rawHead) ?? null, message: (e as Error).message }] };
+  }
+  const check = new ChainCheck({ ...options, head: undefined }, head.log, start, anchor === null);
+  try {
+    if (start.seq < previousEnd)
+      check.fail(
+        'ledger.sequence.invalid',
+        start.seq + 1,
+        `segment starting at ${start.seq + 1} overlaps the previous one`,
+      );
+    for (const record of records) check.record(record);
+    check.headLine(head);
+    check.finish();
+  } catch (e) {
+    if (!(e instanceof StopVerification)) throw e;
+  }
+  return { failures: check.failures, head };
+}

@@ -1,0 +1,283 @@
+// The producer side of the ledger: events queued within one turn of the event loop (or up to
+// maxBatch of them) are sealed with ONE signature and appended to the ingest stream in one
+// transaction. Chaining is tracked through the sequencer's commit notices (one blocking read per
+// writer, not a round trip per event); the commit lag they reveal is what halts an enforcement
+// point when the ledger stops keeping up (white paper §11.4).
+import type { KeyObject } from 'node:crypto';
+import { nodeCrypto } from '../core/crypto-node.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { utf8Decode } from '../core/encoding.js';
+import { GovernanceError } from '../core/errors.js';
+import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../core/event.js';
+import type { CommitNotice, CommitSubscription, LedgerStore } from '../store/ledger-types.js';
+import { sealBatch } from './ingest.js';
+import { parseJson } from './records.js';
+import type { LedgerWriter, Receipt } from './types.js';
+
+export interface LedgerWriterOptions {
+  store: LedgerStore;
+  /** The producer key (certified in the registry) and its kid. */
+  kid: string;
+  privateKey: KeyObject;
+  suite?: CryptoSuite;
+  /** Events per batch signature (default 64: short inclusion paths, one signature per 64 events). */
+  maxBatch?: number;
+  /** Commit lag above which halted() is true (default 2000 ms). */
+  commitWindowMs?: number;
+  now?: () => number;
+}
+
+/** One append() call: its events, and what waits for them. */
+interface AppendCall {
+  events: Uint8Array[];
+  queuedAt: number;
+  appended: Deferred<void>;
+  /** Set by appendAndWait: resolves with one receipt per event once all are chained. */
+  chained?: Deferred<Receipt[]> & { receipts: Receipt[]; missing: number };
+}
+
+/** A sealed batch: which events of which calls it holds. */
+interface Batch {
+  queuedAt: number;
+  parts: { call: AppendCall; from: number; count: number }[];
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // a caller that only awaits `appended` must not see an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+const RETRY_MS = 200;
+/**
+ * Notices for ids this writer does not know (yet) that are kept: a notice can overtake the reply
+ * to the append it concerns, which arrives on another connection.
+ */
+const EARLY_NOTICES = 4096;
+
+export async function createLedgerWriter(options: LedgerWriterOptions): Promise<LedgerWriter> {
+  return new BatchingLedgerWriter(options, await options.store.subscribeCommits());
+}
+
+class BatchingLedgerWriter implements LedgerWriter {
+  private readonly suite: CryptoSuite;
+  private readonly maxBatch: number;
+  private readonly commitWindowMs: number;
+  private readonly now: () => number;
+  private queue: AppendCall[] = [];
+  private queuedEvents = 0;
+  private flushScheduled = false;
+  /** Sealed batches not yet chained, oldest first (insertion order). */
+  private readonly outstanding = new Set<Batch>();
+  private readonly byIngestId = new Map<string, Batch>();
+  private readonly earlyNotices = new Map<string, CommitNotice>();
+  /** A rejected batch is never chained: the writer stays halted from then on (fail closed). */
+  private rejectedSince: number | undefined;
+  private closed = false;
+  private readonly listening: Promise<void>;
+
+  constructor(
+    private readonly options: LedgerWriterOptions,
+    private readonly subscription: CommitSubscription,
+  ) {
+    this.suite = options.suite ?? nodeCrypto;
+    this.maxBatch = Math.min(options.maxBatch ?? 64, EVENT_LIMITS.batchSize);
+    this.commitWindowMs = options.commitWindowMs ?? 2000;
+    this.now = options.now ?? Date.now;
+    this.listening = this.listen();
+  }
+
+  append(events: LedgerEvent[]): Promise<void> {
+    return this.enqueue(events, false).appended.promise;
+  }
+
+  async appendAndWait(events: LedgerEvent[], timeoutMs = this.commitWindowMs): Promise<Receipt[]> {
+    const call = this.enqueue(events, true);
+    await call.appended.promise;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new GovernanceError('ledger.unavailable', `events not chained within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([call.chained!.promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  commitLagMs(): number {
+    const oldest = Math.min(
+      this.queue[0]?.queuedAt ?? Infinity,
+      this.outstanding.values().next().value?.queuedAt ?? Infinity,
+      this.rejectedSince ?? Infinity,
+    );
+    return oldest === Infinity ? 0 : Math.max(0, this.now() - oldest);
+  }
+
+  halted(): boolean {
+    return this.commitLagMs() > this.commitWindowMs;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    this.subscription.close();
+    await this.listening;
+    const error = new GovernanceError('ledger.unavailable', 'ledger writer closed');
+    for (const batch of this.outstanding) for (const { call } of batch.parts) call.chained?.reject(error);
+  }
+
+  /** Validates at once, so that a bad event fails only its own call, not the batch it would join. */
+  private enqueue(events: LedgerEvent[], wantReceipts: boolean): AppendCall {
+    const call: AppendCall = { events: [], queuedAt: this.now(), appended: deferred() };
+    try {
+      if (this.closed) throw new GovernanceError('ledger.unavailable', 'ledger writer closed');
+      call.events = events.map((e) => validateEvent(e));
+    } catch (e) {
+      call.appended.reject(e);
+      return call;
+    }
+    if (wantReceipts)
+      call.chained = Object.assign(deferred<Receipt[]>(), { receipts: [], missing: events.length });
+    if (events.length === 0) {
+      call.appended.resolve();
+      call.chained?.resolve([]);
+      return call;
+    }
+    this.queue.push(call);
+    this.queuedEvents += events.length;
+    if (this.queuedEvents >= this.maxBatch) void this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    return call;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const calls = this.queue;
+    if (calls.length === 0) return;
+    this.queue = [];
+    this.queuedEvents = 0;
+    const batches: Batch[] = [];
+    const texts: string[] = [];
+    let current: Batch | undefined;
+    let sealed: Uint8Array[] = [];
+    const seal = () => {
+      if (!current) return;
+      texts.push(sealBatch(this.suite, this.options.kid, this.options.privateKey, sealed));
+      batches.push(current);
+      this.outstanding.add(current);
+      current = undefined;
+      sealed = [];
+    };
+    for (const call of calls) {
+      for (let from = 0; from < call.events.length;) {
+        current ??= { queuedAt: call.queuedAt, parts: [] };
+        const count = Math.min(call.events.length - from, this.maxBatch - sealed.length);
+        current.parts.push({ call, from, count });
+        sealed.push(...call.events.slice(from, from + count));
+        from += count;
+        if (sealed.length === this.maxBatch) seal();
+      }
+    }
+    seal();
+    try {
+      const ids = await this.options.store.appendIngest(texts);
+      batches.forEach((batch, i) => this.byIngestId.set(ids[i]!, batch));
+      for (const call of calls) call.appended.resolve();
+      for (const id of ids) {
+        const notice = this.earlyNotices.get(id);
+        if (notice) await this.onNotice(notice);
+      }
+    } catch (e) {
+      for (const batch of batches) this.outstanding.delete(batch);
+      for (const call of calls) {
+        call.appended.reject(e);
+        call.chained?.reject(e);
+      }
+    }
+  }
+
+  private async listen(): Promise<void> {
+    while (!this.closed) {
+      try {
+        for (const notice of await this.subscription.next(500)) await this.onNotice(notice);
+      } catch {
+        if (!this.closed) await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+  }
+
+  private async onNotice(notice: CommitNotice): Promise<void> {
+    const batch = this.byIngestId.get(notice.ingestId);
+    if (!batch) {
+      // Most likely another writer's batch.
+      this.earlyNotices.set(notice.ingestId, notice);
+      if (this.earlyNotices.size > EARLY_NOTICES)
+        this.earlyNotices.delete(this.earlyNotices.keys().next().value!);
+      return;
+    }
+    this.byIngestId.delete(notice.ingestId);
+    this.earlyNotices.delete(notice.ingestId);
+    this.outstanding.delete(batch);
+    if ('rejected' in notice) {
+      this.rejectedSince ??= batch.queuedAt;
+      const error = new GovernanceError(notice.rejected, `the sequencer rejected batch ${notice.ingestId}`);
+      for (const { call } of batch.parts) call.chained?.reject(error);
+      return;
+    }
+    let seq = notice.firstSeq;
+    for (const part of batch.parts) {
+      const chained = part.call.chained;
+      if (chained) {
+        try {
+          await this.collectReceipts(part.call, part.from, seq, part.count);
+          if (chained.missing === 0) chained.resolve(chained.receipts);
+        } catch (e) {
+          chained.reject(e);
+        }
+      }
+      seq += part.count;
+    }
+  }
+
+  /** Reads the chained records back; each must hold exactly the event this writer sealed. */
+  private async collectReceipts(
+    call: AppendCall,
+    from: number,
+    firstSeq: number,
+    count: number,
+  ): Promise<void> {
+    const records = await this.options.store.records(firstSeq, firstSeq + count - 1);
+    for (let i = 0; i < count; i++) {
+      const stored = records[i];
+      const expected = `{"event":${utf8Decode(call.events[from + i]!)},`;
+      if (stored?.seq !== firstSeq + i || !stored.text.startsWith(expected)) {
+        throw new GovernanceError(
+          'ledger.sequence.invalid',
+          `record ${firstSeq + i} does not hold the appended event`,
+        );
+      }
+      const { event_hash, event_hash_alt } = parseJson(stored.text, 'record') as Receipt;
+      call.chained!.receipts[from + i] = { seq: firstSeq + i, event_hash, event_hash_alt };
+      call.chained!.missing -= 1;
+    }
+  }
+}

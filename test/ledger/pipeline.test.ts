@@ -1,0 +1,223 @@
+// Writers, sequencer, reader, export and verifier together, on memory and on a real Redis.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { portableCrypto } from '../../core/crypto-portable.js';
+import { isGovernanceError } from '../../core/errors.js';
+import { signEventBatch, type ChainRecord } from '../../core/event.js';
+import { signSync } from '../../core/keys.js';
+import { exportToFile } from '../../ledger/export.js';
+import { StoreLedgerReader } from '../../ledger/reader.js';
+import {
+  verifyExportFile,
+  verifyLineageProof,
+  verifyStore,
+  type VerifyOptions,
+} from '../../ledger/verify.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import {
+  AUDIT_KID,
+  PRODUCER_KID,
+  TestLedger,
+  auditKey,
+  ledgerKeys,
+  lineageEvents,
+  memoryStores,
+  redisStores,
+  strangerKey,
+  testEvent,
+  until,
+  type StoreFactory,
+} from './support.js';
+
+let redis: TestRedis;
+const dir = mkdtempSync(join(tmpdir(), 'ledger-pipeline-'));
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const verifyOptions = (suite = nodeCrypto): VerifyOptions => ({ suite, keys: ledgerKeys });
+
+for (const [name, stores] of [
+  ['memory', () => memoryStores()],
+  ['redis', () => redisStores(redis.url)],
+] as [string, () => StoreFactory][]) {
+  describe(`ledger pipeline on ${name}`, () => {
+    let ledger: TestLedger;
+    afterEach(async () => {
+      await ledger.close();
+    });
+
+    it('chains appended events exactly once, with receipts, signed heads and a verifiable chain', async () => {
+      ledger = new TestLedger(stores());
+      ledger.sequencer();
+      const writers = await Promise.all([1, 2, 3].map(() => ledger.writer({ maxBatch: 16 })));
+      const appends = writers.flatMap((writer, w) =>
+        Array.from({ length: 20 }, (_, i) =>
+          writer.append([testEvent(w * 1000 + 2 * i), testEvent(w * 1000 + 2 * i + 1)]),
+        ),
+      );
+      await Promise.all(appends);
+      const receipts = await writers[0]!.appendAndWait([testEvent(9000), testEvent(9001)]);
+      expect(receipts.map((r) => r.seq)).toEqual([receipts[0]!.seq, receipts[0]!.seq + 1]);
+      await until(async () => (await ledger.store.tip()).seq === 122, 10_000, 'all records chained');
+      await until(async () => (await ledger.store.tip()).signedSeq === 122, 10_000, 'a head covering them');
+
+      const reader = new StoreLedgerReader(ledger.store);
+      const records = await reader.range(1, 122);
+      expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 122 }, (_, i) => i + 1));
+      const ids = records.map((r) => r.event.request_id);
+      expect(new Set(ids).size).toBe(122);
+      const receipt = records[receipts[1]!.seq - 1]!;
+      expect(receipt.event.request_id).toBe('req-9001');
+      expect(receipts[1]).toEqual({
+        seq: receipt.seq,
+        event_hash: receipt.event_hash,
+        event_hash_alt: receipt.event_hash_alt,
+      });
+      expect((await reader.head())?.seq).toBe(122);
+
+      for (const suite of [nodeCrypto, portableCrypto]) {
+        const result = await verifyStore(ledger.store, verifyOptions(suite));
+        expect(result.failures).toEqual([]);
+        expect(result).toMatchObject({ ok: true, records: 122, firstSeq: 1, lastSeq: 122 });
+        expect(result.heads).toBeGreaterThanOrEqual(1);
+      }
+      const path = join(dir, `${name}-export.jsonl`);
+      await exportToFile(ledger.store, path);
+      const progress: number[] = [];
+      const fromFile = await verifyExportFile(path, {
+        ...verifyOptions(),
+        head: (await reader.head())!,
+        onProgress: (p) => progress.push(p.records),
+        progressEvery: 50,
+      });
+      expect(fromFile).toMatchObject({ ok: true, records: 122 });
+      expect(progress).toEqual([50, 100, 122]);
+    });
+
+    it('links each lineage by lineage_prev and proves it against signed heads', async () => {
+      ledger = new TestLedger(stores());
+      ledger.sequencer();
+      const writer = await ledger.writer();
+      const [a, b] = [lineageEvents('A'), lineageEvents('B', 100)];
+      // Interleaved, one stage at a time, as an operation's stages arrive in real life.
+      for (let i = 0; i < a.length; i++) await writer.appendAndWait([a[i]!, testEvent(200 + i), b[i]!]);
+      const reader = new StoreLedgerReader(ledger.store);
+      const lineage = await reader.lineage('lineage://op/A');
+      expect(lineage.map((r) => r.event.type)).toEqual(a.map((e) => e.type));
+      expect(lineage[0]!.lineage_prev).toBeNull();
+      lineage.slice(1).forEach((r, i) => expect(r.lineage_prev).toBe(lineage[i]!.event_hash));
+      expect((await reader.range(2, 2))[0]!.lineage_prev).toBeUndefined();
+
+      await until(
+        async () => (await ledger.store.tip()).signedSeq === 21,
+        5000,
+        'a head covering the lineage',
+      );
+      const proof = await reader.lineageProof('lineage://op/A');
+      for (const suite of [nodeCrypto, portableCrypto]) {
+        const result = verifyLineageProof(proof, verifyOptions(suite));
+        expect(result.failures).toEqual([]);
+        expect(result.records.map((r) => r.seq)).toEqual(lineage.map((r) => r.seq));
+      }
+      // A proof with a lineage record left out no longer links; an edited record no longer chains.
+      const dropped = structuredClone(proof);
+      const segment = dropped.segments.find((s) => s.records.some((r) => r.seq === lineage[3]!.seq))!;
+      segment.records = segment.records.filter((r: ChainRecord) => r.seq !== lineage[3]!.seq);
+      expect(verifyLineageProof(dropped, verifyOptions()).failures[0]).toMatchObject({
+        seq: lineage[3]!.seq,
+      });
+      const edited = structuredClone(proof);
+      edited.segments[0]!.records[0]!.event.operation = 'model.train';
+      expect(verifyLineageProof(edited, verifyOptions()).failures[0]).toMatchObject({
+        code: 'ledger.hash.mismatch',
+        seq: lineage[0]!.seq,
+      });
+    });
+
+    it('dead-letters an entry that fails its checks and records the rejection in the chain', async () => {
+      ledger = new TestLedger(stores());
+      ledger.sequencer();
+      const stranger = await ledger.writer({
+        kid: 'producer:unknown',
+        privateKey: strangerKey,
+        commitWindowMs: 200,
+      });
+      const rejected = await stranger.appendAndWait([testEvent(1)]).catch((e: unknown) => e);
+      expect(isGovernanceError(rejected, 'ledger.signature.invalid')).toBe(true);
+      await until(() => stranger.halted(), 2000, 'the rejected writer to halt');
+
+      const forged = signEventBatch(nodeCrypto, PRODUCER_KID, (m) => signSync(strangerKey, m), [
+        testEvent(2),
+      ]);
+      const [badSignature, notJson] = await ledger.store.appendIngest([
+        JSON.stringify({ events: [forged[0]!.event], kid: PRODUCER_KID, val: forged[0]!.sig.val }),
+        '{"events": [',
+      ]);
+      const honest = await ledger.writer();
+      await honest.appendAndWait([testEvent(3)]);
+      const dead = await ledger.store.deadLetters(10);
+      expect(dead.map((d) => [d.ingestId, d.code])).toEqual([
+        [expect.any(String), 'ledger.signature.invalid'],
+        [badSignature, 'ledger.signature.invalid'],
+        [notJson, 'ledger.event.invalid'],
+      ]);
+      await until(async () => (await ledger.store.tip()).signedSeq === 4, 5000, 'a head');
+      const records = await new StoreLedgerReader(ledger.store).range(1, 4);
+      expect(records.map((r) => [r.event.type, r.event.reason, r.sig.kid])).toEqual([
+        ['ledger.rejected', 'ledger.signature.invalid', AUDIT_KID],
+        ['ledger.rejected', 'ledger.signature.invalid', AUDIT_KID],
+        ['ledger.rejected', 'ledger.event.invalid', AUDIT_KID],
+        ['execution.denied', 'artifact.signature.invalid', PRODUCER_KID],
+      ]);
+      expect(records[2]!.event.data).toMatchObject({ ingest_id: notJson, entry_chars: 12 });
+      expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
+    });
+
+    it('halts a writer while the sequencer is down and recovers when it is back', async () => {
+      ledger = new TestLedger(stores());
+      const writer = await ledger.writer({ commitWindowMs: 300 });
+      await writer.append([testEvent(1)]);
+      expect(writer.halted()).toBe(false);
+      await until(() => writer.halted(), 3000, 'the writer to halt');
+      expect(writer.commitLagMs()).toBeGreaterThan(300);
+      ledger.sequencer();
+      await until(() => writer.commitLagMs() === 0, 5000, 'the lag to clear');
+      expect(writer.halted()).toBe(false);
+    });
+
+    it('lets a waiting sequencer take over when the leader stops', async () => {
+      ledger = new TestLedger(stores());
+      const first = ledger.sequencer({ owner: 'first' });
+      const second = ledger.sequencer({ owner: 'second' });
+      const writer = await ledger.writer();
+      await writer.appendAndWait([testEvent(1)]);
+      const leader = first.chained === 1 ? first : second;
+      const follower = leader === first ? second : first;
+      expect(follower.chained).toBe(0);
+      await leader.stop();
+      await writer.appendAndWait([testEvent(2)], 5000);
+      expect(follower.chained).toBe(1);
+      expect((await verifyStore(ledger.store, verifyOptions())).ok).toBe(true);
+    });
+  });
+}
+
+it('refuses a writer batch for an unknown producer even when the kid is an audit kid', async () => {
+  const ledger = new TestLedger(memoryStores());
+  try {
+    ledger.sequencer();
+    const impostor = await ledger.writer({ kid: AUDIT_KID, privateKey: auditKey });
+    const error = await impostor.appendAndWait([testEvent(1, 'ledger.rejected')]).catch((e: unknown) => e);
+    expect(isGovernanceError(error, 'ledger.signature.invalid')).toBe(true);
+  } finally {
+    await ledger.close();
+  }
+});

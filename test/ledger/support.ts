@@ -1,0 +1,127 @@
+// Shared fixtures for the ledger tests: deterministic keys, events, and a ledger (store, writers,
+// sequencer) on memory or on a real Redis.
+import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { utf8Encode } from '../../core/encoding.js';
+import { LINEAGE_STAGES, type LedgerEvent, type EventType } from '../../core/event.js';
+import { privateKeyFromSeed, rawPublicKey } from '../../core/keys.js';
+import { formatMillis } from '../../core/time.js';
+import type { LedgerStore } from '../../store/ledger-types.js';
+import { MemoryLedgerStore } from '../../store/ledger-memory.js';
+import { RedisLedgerStore } from '../../store/ledger-redis.js';
+import type { LedgerKeys } from '../../ledger/records.js';
+import { Sequencer, type SequencerOptions } from '../../ledger/sequencer.js';
+import { createLedgerWriter, type LedgerWriterOptions } from '../../ledger/writer.js';
+import type { LedgerWriter } from '../../ledger/types.js';
+
+export function seededKey(name: string) {
+  return privateKeyFromSeed(
+    nodeCrypto.sha3_512(utf8Encode(`execution-governance/ledger-tests/${name}`)).subarray(0, 32),
+  );
+}
+
+export const PRODUCER_KID = 'producer:test/1';
+export const AUDIT_KID = 'audit:test/1';
+export const producerKey = seededKey('producer');
+export const auditKey = seededKey('audit');
+export const strangerKey = seededKey('stranger');
+
+export const ledgerKeys: LedgerKeys = {
+  producers: new Map([[PRODUCER_KID, rawPublicKey(producerKey)]]),
+  audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
+};
+
+export function testEvent(
+  i: number,
+  type: EventType = 'execution.denied',
+  extra: Partial<LedgerEvent> = {},
+): LedgerEvent {
+  return {
+    v: '1',
+    type,
+    time: formatMillis(Date.UTC(2026, 4, 12, 17, 4, 11) + i),
+    producer: 'authz-server://pod-test',
+    ...(type === 'execution.denied' ? { reason: 'artifact.signature.invalid' } : {}),
+    identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
+    operation: 'model.invoke',
+    request_id: `req-${i}`,
+    ...extra,
+  };
+}
+
+/** The seven stages of one operation's lineage. */
+export function lineageEvents(operation: string, start = 0): LedgerEvent[] {
+  return LINEAGE_STAGES.map((type, i) =>
+    testEvent(start + i, type, { lineage: `lineage://op/${operation}` }),
+  );
+}
+
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export type StoreFactory = () => LedgerStore;
+
+export function memoryStores(log = 'test-log'): StoreFactory {
+  const store = new MemoryLedgerStore(log);
+  return () => store;
+}
+
+export function redisStores(url: string, log = 'test-log'): StoreFactory {
+  const prefix = `t${randomBytes(6).toString('hex')}:`;
+  return () => new RedisLedgerStore({ url, log, prefix });
+}
+
+/** A ledger under test: its stores, writers and sequencers are all closed by close(). */
+export class TestLedger {
+  private readonly closers: (() => Promise<void>)[] = [];
+  readonly store: LedgerStore;
+
+  constructor(private readonly stores: StoreFactory) {
+    this.store = this.newStore();
+  }
+
+  newStore(): LedgerStore {
+    const store = this.stores();
+    this.closers.push(() => store.close());
+    return store;
+  }
+
+  async writer(options: Partial<LedgerWriterOptions> = {}): Promise<LedgerWriter> {
+    const writer = await createLedgerWriter({
+      store: this.newStore(),
+      kid: PRODUCER_KID,
+      privateKey: producerKey,
+      ...options,
+    });
+    this.closers.unshift(() => writer.close());
+    return writer;
+  }
+
+  sequencer(options: Partial<SequencerOptions> = {}): Sequencer {
+    const sequencer = new Sequencer({
+      store: this.newStore(),
+      auditKid: AUDIT_KID,
+      auditKey,
+      producerKeys: async () => ledgerKeys.producers,
+      leaseMs: 1000,
+      headIntervalMs: 200,
+      ...options,
+    });
+    sequencer.start();
+    this.closers.unshift(() => sequencer.stop());
+    return sequencer;
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers.splice(0)) await close();
+  }
+}
