@@ -162,10 +162,17 @@ describe('runtime admission and attestation', () => {
 });
 
 function healthClient(port: number) {
-  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as GrpcObject;
+  const pkg = loadPackageDefinition(
+    loadSync(healthProtoPath, { keepCase: true, enums: String }),
+  ) as GrpcObject;
   const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
   const Client = Health.Health as ServiceClientConstructor;
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const client = new Client(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+  ) as InstanceType<ServiceClientConstructor> & {
+    Check(request: { service: string }, callback: (e: Error | null, r: { status: string }) => void): void;
+  };
   const status = () =>
     new Promise<string>((resolve, reject) =>
       client.Check(
