@@ -23,6 +23,12 @@ export const LIMITS = {
   lifetimeSeconds: 86_400,
   maxUses: 1_000_000,
   maxRateWindowSeconds: 86_400,
+  /**
+   * The largest clock-skew allowance any enforcement point may use. Use state is kept until
+   * exp plus this, whatever the local allowance, so a replica with a larger allowance can never
+   * accept an artifact whose use state another replica has already forgotten.
+   */
+  maxClockSkewSeconds: 300,
 } as const;
 
 export type UseTerms =
@@ -84,7 +90,8 @@ const PRINTABLE_TEXT = /^[\x20-\x7e]+$/;
 const OP_NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
 const PARAM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const SCOPE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
-const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+/** Key ids: a map key with a fixed alphabet, never a path (no "..") or anything to interpret. */
+export const KID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const NONCE = /^[A-Za-z0-9_-]{22}$/;
 const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
 const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
@@ -172,7 +179,10 @@ function validateUse(value: JsonValue | undefined): void {
     default:
       malformed('use.mode must be single, bounded or rate');
   }
-  text(value.nonce, 'use.nonce', NONCE, 22);
+  // 22 characters hold 132 bits; the last 4 must be zero so the nonce is exactly 128 bits.
+  if (base64urlDecode(text(value.nonce, 'use.nonce', NONCE, 22))?.length !== 16) {
+    malformed('use.nonce is not 128 bits of canonical base64url');
+  }
 }
 
 /** Checks the payload fields; returns the parsed operation and window. */
@@ -226,6 +236,9 @@ export function lineageOf(artifactId: string): string {
 
 /** Wire shape of an operation: parameters inline beside name and scope. */
 export function operationToWire(operation: Operation): ArtifactPayload['op'] {
+  for (const key of Object.keys(operation.params)) {
+    if (RESERVED_OP_KEYS.has(key)) malformed(`operation parameter ${key} collides with op.${key}`);
+  }
   return { ...operation.params, name: operation.name, scope: [...operation.scope].sort() };
 }
 
@@ -249,7 +262,7 @@ export function decodeArtifact(header: string): DecodedArtifact {
   text(obj.chash, 'chash', SHA3_REF, 137);
   const sig = object(obj.sig, 'sig', ['alg', 'kid', 'val']);
   if (sig.alg !== 'ed25519') malformed('sig.alg must be "ed25519"');
-  text(sig.kid, 'sig.kid', KID, LIMITS.kidChars);
+  text(sig.kid, 'sig.kid', KID_PATTERN, LIMITS.kidChars);
   const signature = base64urlDecode(text(sig.val, 'sig.val', SIG_VAL, 86));
   if (signature === undefined) malformed('sig.val is not canonical base64url');
   const artifact = obj as unknown as Artifact;
@@ -274,10 +287,13 @@ export async function signArtifact(
   validatePayloadFields(parseCanonical(payloadBytes) as Obj);
   const digest = suite.sha3_512(payloadBytes);
   const signature = await signer.sign(payloadBytes);
-  return {
+  const artifact: Artifact = {
     ...payload,
     id: artifactIdFromDigest(digest),
     chash: contentHash(digest),
     sig: { alg: 'ed25519', kid: signer.kid, val: base64urlEncode(signature) },
   };
+  // Field limits alone allow artifacts whose header exceeds the header limit; check the whole.
+  decodeArtifact(encodeArtifact(artifact));
+  return artifact;
 }

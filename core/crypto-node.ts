@@ -1,9 +1,10 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, type CryptoSuite } from './crypto.js';
+import { isAcceptablePublicKey } from './ed25519.js';
 import { base64urlEncode } from './encoding.js';
 
-// Building a KeyObject costs more than a verification; keys come from a small trusted registry,
-// so the cache stays small, and it is bounded anyway.
+// Building a KeyObject (and validating the key, see ed25519.ts) costs more than a verification;
+// keys come from a small trusted registry, so the cache stays small, and it is bounded anyway.
 const MAX_CACHED_KEYS = 1024;
 const keyCache = new Map<string, KeyObject | null>();
 
@@ -11,11 +12,15 @@ function publicKeyObject(raw: Uint8Array): KeyObject | null {
   const x = base64urlEncode(raw);
   let key = keyCache.get(x);
   if (key === undefined) {
-    try {
-      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
-    } catch {
-      key = null;
-    }
+    // OpenSSL accepts small-order and non-canonical keys; refusing them here keeps it in
+    // agreement with the portable suite.
+    if (!isAcceptablePublicKey(raw)) key = null;
+    else
+      try {
+        key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+      } catch {
+        key = null;
+      }
     if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
     keyCache.set(x, key);
   }

@@ -4,6 +4,7 @@
 // environment bindings → revocation → use. Nothing the presenter wrote is trusted before its
 // signature verifies, so a forged artifact is always recorded as a bad signature.
 import {
+  LIMITS,
   artifactIdFromDigest,
   contentHash,
   decodeArtifact,
@@ -35,7 +36,7 @@ export type PolicyLookup = (ref: string, hash: string) => boolean;
 
 export interface UseClaim {
   artifactId: string;
-  /** Expiry (epoch seconds) after which the use state may be forgotten. */
+  /** Expiry (epoch seconds) after which the use state may be forgotten: exp + LIMITS.maxClockSkewSeconds. */
   exp: number;
   terms: UseTerms;
   now: number;
@@ -61,7 +62,7 @@ export interface DecisionContext {
   revocations: RevocationLookup;
   policies: PolicyLookup;
   consume: UseConsumer;
-  /** Clock-skew allowance in seconds, applied to both ends of the validity window. */
+  /** Clock-skew allowance in seconds (0 to LIMITS.maxClockSkewSeconds), applied to both ends of the window. */
   skewSeconds: number;
 }
 
@@ -129,6 +130,8 @@ export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, ke
   }
 }
 
+const CONSUMER_REASONS = new Set<string>(['state.unavailable', 'ledger.unavailable']);
+
 export async function decide(input: DecisionInput, ctx: DecisionContext): Promise<Decision> {
   if (input.header === undefined || input.header === '') {
     return deny('artifact.missing', 'no x-execution-artifact header');
@@ -151,9 +154,19 @@ export async function decide(input: DecisionInput, ctx: DecisionContext): Promis
     verifySignature(decoded, ctx.suite, ctx.keys);
     facts.verified = true;
 
-    if (input.now < decoded.nbf - ctx.skewSeconds)
-      return deny('artifact.expired', 'not yet valid (nbf)', facts);
-    if (input.now > decoded.exp + ctx.skewSeconds) return deny('artifact.expired', 'expired (exp)', facts);
+    // Written as "inside the window" so that a NaN anywhere is outside it.
+    const { now } = input;
+    const skew = ctx.skewSeconds;
+    if (!(
+      Number.isFinite(now) &&
+      Number.isSafeInteger(skew) &&
+      skew >= 0 &&
+      skew <= LIMITS.maxClockSkewSeconds
+    )) {
+      return deny('internal.error', 'clock or skew allowance is not usable', facts);
+    }
+    if (!(decoded.nbf - skew <= now)) return deny('artifact.expired', 'not yet valid (nbf)', facts);
+    if (!(now <= decoded.exp + skew)) return deny('artifact.expired', 'expired (exp)', facts);
 
     if (input.identity === undefined || input.identity !== artifact.sub) {
       return deny('identity.mismatch', 'caller identity is not the artifact subject', facts);
@@ -183,13 +196,15 @@ export async function decide(input: DecisionInput, ctx: DecisionContext): Promis
     try {
       consumed = await ctx.consume({
         artifactId: artifact.id,
-        exp: decoded.exp + ctx.skewSeconds,
+        exp: decoded.exp + LIMITS.maxClockSkewSeconds,
         terms: artifact.use,
-        now: input.now,
+        now,
       });
     } catch (e) {
-      if (isGovernanceError(e)) throw e;
-      throw new GovernanceError('state.unavailable', 'use state could not be updated', { cause: e });
+      // Only the store's own outage codes pass through; anything else it throws is unexpected.
+      if (isGovernanceError(e) && CONSUMER_REASONS.has(e.code)) throw e;
+      const code = isGovernanceError(e) ? 'internal.error' : 'state.unavailable';
+      throw new GovernanceError(code, 'use state could not be updated', { cause: e });
     }
     if (!consumed) return deny('artifact.replayed', `use allowance (${artifact.use.mode}) is spent`, facts);
     return { allow: true, artifact, lineage: lineageOf(artifact.id), facts };

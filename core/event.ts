@@ -5,6 +5,7 @@
 // a Merkle tree (RFC 6962 shape, SHA3-512, leaf prefix 0x00, node prefix 0x01) whose root is
 // signed once. Each event carries its inclusion path, so every event still verifies on its own,
 // but a busy enforcement point pays one signature per batch instead of one per event.
+import { KID_PATTERN } from './artifact.js';
 import { canonicalBytes, type JsonValue } from './canonical.js';
 import type { CryptoSuite } from './crypto.js';
 import {
@@ -128,7 +129,6 @@ const PRINTABLE = /^[\x21-\x7e]+$/;
 const PRINTABLE_TEXT = /^[\x20-\x7e]*$/;
 const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
 const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
-const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
 const OPTIONAL_STRING_FIELDS = [
   'lineage',
@@ -319,7 +319,7 @@ function hashFromRef(ref: unknown, pattern: RegExp): Uint8Array | undefined {
 /** The batch root an event's signature covers, or undefined if the signature object is malformed. */
 export function batchRootOf(suite: CryptoSuite, signed: SignedEvent): Uint8Array | undefined {
   const sig = signed.sig as unknown;
-  if (!isObject(sig) || sig.alg !== 'ed25519' || typeof sig.kid !== 'string' || !KID.test(sig.kid))
+  if (!isObject(sig) || sig.alg !== 'ed25519' || typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid))
     return undefined;
   if (typeof sig.size !== 'number' || typeof sig.index !== 'number' || sig.size > EVENT_LIMITS.batchSize)
     return undefined;

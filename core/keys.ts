@@ -2,6 +2,7 @@
 // import/export as PKCS#8/SPKI PEM and as JWK (RFC 8037, kty "OKP", crv "Ed25519").
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Signer } from './crypto.js';
+import { isAcceptablePublicKey } from './ed25519.js';
 import { base64urlDecode, base64urlEncode } from './encoding.js';
 import { GovernanceError } from './errors.js';
 
@@ -25,6 +26,11 @@ function invalidKey(message: string): never {
 function assertEd25519(key: KeyObject): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519')
     invalidKey(`expected an Ed25519 key, got ${key.asymmetricKeyType}`);
+  // Small-order and non-canonical public keys verify forged signatures under lax verifiers.
+  if (key.type === 'public') {
+    const x = base64urlDecode(key.export({ format: 'jwk' }).x ?? '');
+    if (!x || !isAcceptablePublicKey(x)) invalidKey('not a canonical prime-order Ed25519 public key');
+  }
   return key;
 }
 
@@ -49,7 +55,7 @@ export function rawPublicKey(key: KeyObject): Uint8Array {
 }
 
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
-  if (raw.length !== 32) invalidKey('an Ed25519 public key is 32 bytes');
+  if (!isAcceptablePublicKey(raw)) invalidKey('not a canonical prime-order Ed25519 public key');
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(raw) }, format: 'jwk' });
 }
 

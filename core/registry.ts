@@ -5,6 +5,8 @@
 import { canonicalBytes, type JsonValue } from './canonical.js';
 import type { CryptoSuite } from './crypto.js';
 import { base64urlDecode, base64urlEncode, hexEncode } from './encoding.js';
+import { KID_PATTERN } from './artifact.js';
+import { isAcceptablePublicKey } from './ed25519.js';
 import { GovernanceError } from './errors.js';
 import { parseSeconds } from './time.js';
 
@@ -41,7 +43,6 @@ export interface RevocationRecord extends RevocationBody {
   sig: { alg: 'ed25519'; kid: string; val: string };
 }
 
-const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const PRINTABLE = /^[\x21-\x7e]{1,256}$/;
 
 function keyStatement(body: KeyRecordBody): Uint8Array {
@@ -69,12 +70,13 @@ function checkKeyBody(body: KeyRecordBody): Uint8Array {
     throw new GovernanceError('key.invalid', m);
   };
   if (body.v !== '1') bad('key record v must be "1"');
-  if (typeof body.kid !== 'string' || !KID.test(body.kid)) bad('key record kid is malformed');
+  if (typeof body.kid !== 'string' || !KID_PATTERN.test(body.kid)) bad('key record kid is malformed');
   if (!KEY_ROLES.includes(body.role)) bad('key record role must be issuer, producer or audit');
   if (typeof body.subject !== 'string' || !PRINTABLE.test(body.subject))
     bad('key record subject is malformed');
   const raw = typeof body.public_key === 'string' ? base64urlDecode(body.public_key) : undefined;
-  if (!raw || raw.length !== 32) bad('key record public_key is not 32 bytes of base64url');
+  if (!raw || !isAcceptablePublicKey(raw))
+    bad('key record public_key is not a canonical prime-order Ed25519 key');
   const nb = parseSeconds(body.not_before);
   const na = parseSeconds(body.not_after);
   if (nb === undefined || na === undefined || na <= nb) bad('key record validity window is malformed');

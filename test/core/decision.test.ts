@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
+  LIMITS,
   decide,
   encodeArtifact,
   generatePrivateKey,
@@ -102,16 +103,29 @@ describe('decide', () => {
     });
   });
 
-  it('passes the consumer the artifact id, terms and expiry plus skew', async () => {
+  it('keeps use state until exp plus the largest skew any replica may use, not its own', async () => {
     const consume = vi.fn(() => true);
     await decide(input, context({ consume, skewSeconds: 7 }));
     expect(consume).toHaveBeenCalledWith(
       expect.objectContaining({
         terms: basePayload.use,
-        exp: Date.parse(basePayload.exp) / 1000 + 7,
+        exp: Date.parse(basePayload.exp) / 1000 + LIMITS.maxClockSkewSeconds,
         now: input.now,
       }),
     );
+  });
+
+  it.each([
+    ['now is NaN', { now: NaN }, {}],
+    ['now is Infinity', { now: Infinity }, {}],
+    ['skew is NaN', {}, { skewSeconds: NaN }],
+    ['skew is Infinity', {}, { skewSeconds: Infinity }],
+    ['skew is negative', {}, { skewSeconds: -1 }],
+    ['skew exceeds the protocol maximum', {}, { skewSeconds: LIMITS.maxClockSkewSeconds + 1 }],
+  ])('denies when %s (never fails open on a broken clock)', async (_name, inputOverride, ctxOverride) => {
+    const expired = { ...input, now: Date.parse('2026-06-01T00:00:00Z') / 1000, ...inputOverride };
+    const decision = await decide(expired, context(ctxOverride));
+    expect(decision).toMatchObject({ allow: false, reason: 'internal.error' });
   });
 });
 

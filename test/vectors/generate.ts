@@ -6,11 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   base64urlEncode,
+  canonicalBytes,
   canonicalize,
   encodeArtifact,
   hexEncode,
   keySigner,
   nodeCrypto,
+  payloadOf,
   privateKeyFromSeed,
   rawPublicKey,
   signArtifact,
@@ -19,6 +21,8 @@ import {
   type Artifact,
   type ArtifactPayload,
 } from '../../core/index.js';
+import * as ed from '@noble/ed25519';
+import { sha512 } from '@noble/hashes/sha2.js';
 import type { ArtifactVector } from './artifact-vector.js';
 
 const sha3 = (text: string) => nodeCrypto.sha3_512(utf8Encode(text));
@@ -66,10 +70,32 @@ function baseContext(): Context {
   };
 }
 
+/** A kid that names the identity point: a small-order key, which verifiers must refuse. */
+const SMALL_ORDER_KID = 'key:test/small-order';
 const keys = {
   [ISSUER_KID]: base64urlEncode(rawPublicKey(issuerKey)),
   [OTHER_KID]: base64urlEncode(rawPublicKey(otherKey)),
+  [SMALL_ORDER_KID]: base64urlEncode(ed.Point.ZERO.toBytes()),
 };
+
+ed.hashes.sha512 = sha512;
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const littleEndian = (bytes: Uint8Array) => bytes.reduceRight((n, b) => (n << 8n) | BigInt(b), 0n);
+const scalarBytes = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+
+/**
+ * A signature by the issuer whose R carries a point of order 8: S = r + k·a for R = [r]B + T.
+ * The cofactored equation accepts it, the cofactorless one (which this protocol requires) does not.
+ */
+function smallOrderComponentSignature(message: Uint8Array): Uint8Array {
+  const seed = sha3('execution-governance/test-vectors/key/issuer').subarray(0, 32);
+  const { scalar, pointBytes } = ed.utils.getExtendedPublicKey(seed);
+  const torsion = ed.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+  const r = littleEndian(sha3('execution-governance/test-vectors/small-order-r').subarray(0, 32)) % L;
+  const R = ed.Point.BASE.multiply(r).add(torsion).toBytes();
+  const k = littleEndian(sha512(new Uint8Array([...R, ...pointBytes, ...message]))) % L;
+  return new Uint8Array([...R, ...scalarBytes((r + k * scalar) % L)]);
+}
 
 /** Mutable deep copy through JSON: the vectors are plain JSON. */
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
@@ -243,6 +269,12 @@ export async function buildCases(): Promise<Case[]> {
       want: 'artifact.malformed',
     },
     { name: 'malformed-kid-path', desc: 'kid injection: a path', artifact: tampered(single, (a) => (a.sig.kid = '../../../etc/passwd')), want: 'artifact.malformed' },
+    {
+      name: 'malformed-kid-dotdot',
+      desc: 'kid injection: a path with .. segments inside',
+      artifact: tampered(single, (a) => (a.sig.kid = 'key/../../etc/passwd')),
+      want: 'artifact.malformed',
+    },
     { name: 'malformed-kid-sql', desc: "kid injection: SQL-looking", artifact: tampered(single, (a) => (a.sig.kid = "key' OR '1'='1")), want: 'artifact.malformed' },
     { name: 'malformed-sig-length', desc: 'sig.val of 63 bytes', artifact: tampered(single, (a) => (a.sig.val = a.sig.val.slice(0, 84))), want: 'artifact.malformed' },
     { name: 'malformed-bounded-fraction', desc: 'bounded max 2.5', artifact: tampered(bounded, (a) => Object.assign(a.use, { max: 2.5 })), want: 'artifact.malformed' },
@@ -297,6 +329,21 @@ export async function buildCases(): Promise<Case[]> {
         ...single,
         sig: { ...single.sig, val: base64urlEncode(signSync(issuerKey, utf8Encode(JSON.stringify(basePayload, null, 2)))) },
       }),
+      want: 'artifact.signature.invalid',
+    },
+    {
+      name: 'signature-small-order-key',
+      desc: 'kid names a small-order key (the identity point) with R = [5]B, S = 5, valid for any message under a lax verifier',
+      artifact: tampered(single, (a) => {
+        a.sig.kid = SMALL_ORDER_KID;
+        a.sig.val = base64urlEncode(new Uint8Array([...ed.Point.BASE.multiply(5n).toBytes(), ...scalarBytes(5n)]));
+      }),
+      want: 'artifact.signature.invalid',
+    },
+    {
+      name: 'signature-small-order-component',
+      desc: 'an issuer signature whose R has a small-order component (accepted by the cofactored equation only)',
+      artifact: tampered(single, (a) => (a.sig.val = base64urlEncode(smallOrderComponentSignature(canonicalBytes(payloadOf(a)))))),
       want: 'artifact.signature.invalid',
     },
     {
@@ -422,7 +469,8 @@ export async function buildCases(): Promise<Case[]> {
     ['env-tenancy', (a) => (a.env.tenancy = flipBit(a.env.tenancy))],
     ['nbf', (a) => (a.nbf = '2026-05-12T17:00:01Z')],
     ['exp', (a) => (a.exp = '2026-05-12T17:05:01Z')],
-    ['use-nonce', (a) => (a.use.nonce = flipBit(a.use.nonce))],
+    // The nonce's last character carries 4 must-be-zero bits, so its first character is flipped.
+    ['use-nonce', (a) => (a.use.nonce = flipBit(a.use.nonce.slice(0, 1)) + a.use.nonce.slice(1))],
     // Crockford base32 has no lowercase, so the id's bit flip is in a digit position.
     ['id', (a) => (a.id = a.id.replace(/[0-9]/, (d) => String.fromCharCode(d.charCodeAt(0) ^ 1)))],
     ['chash', (a) => (a.chash = a.chash.slice(0, -1) + (a.chash.endsWith('0') ? '1' : '0'))],
