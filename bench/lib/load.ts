@@ -1,0 +1,182 @@
+// The load generator: closed loop (N requests always in flight) or open loop (a fixed rate,
+// latency measured from each request's intended send time, so a server that stalls shows its
+// queue in the figures instead of silently slowing the generator down: coordinated omission).
+import { randomUUID } from 'node:crypto';
+import { checkRequest, type RequestShape } from './check-request.js';
+import type { CheckCall, Outcome } from './envoy-client.js';
+import { latencyHistogram, type Histogram } from './latency.js';
+import { startPacer } from './pacer.js';
+import { TRAFFIC_KINDS, type Traffic, type TrafficItem, type TrafficKind } from './traffic.js';
+
+export type LoadMode = { kind: 'closed'; concurrency: number } | { kind: 'open'; rate: number };
+
+export interface LoadSettings {
+  mode: LoadMode;
+  warmupMs: number;
+  durationMs: number;
+  /** gRPC deadline of each Check; a later answer is an error:DEADLINE_EXCEEDED outcome. */
+  deadlineMs: number;
+  /** Open loop: requests due while this many are unanswered are not sent (error:client-backlog). */
+  maxInFlight: number;
+}
+
+export interface LoadProgress {
+  elapsedMs: number;
+  totalMs: number;
+  completed: number;
+  inFlight: number;
+}
+
+export interface LoadHooks {
+  /** Counters read when measurement starts and again when the last request has answered. */
+  meters: Record<string, () => number>;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface LoadResult {
+  requests: { warmup: number; measured: number };
+  /** Outcome counts per kind over every request, warm-up included. */
+  outcomes: Record<TrafficKind, Record<Outcome, number>>;
+  /** Measured requests, from intended send time to answer, in microseconds. */
+  latency: Histogram;
+  /** Open loop: how late the generator sent each measured request (actual minus intended). */
+  sendLag: Histogram | undefined;
+  /** Length of the measured window (shorter when the artifacts ran out). */
+  measuredMs: number;
+  /** Why the run stopped before its duration, if it did. */
+  endedEarly: string | undefined;
+  /** Each meter's increase over the measured window, drain included. */
+  meterDeltas: Record<string, number>;
+}
+
+const PROGRESS_INTERVAL_MS = 250;
+const CLIENT_BACKLOG = 'error:client-backlog';
+
+const nowUs = (origin: bigint) => Number(process.hrtime.bigint() - origin) / 1000;
+
+export async function runLoad(
+  check: CheckCall,
+  traffic: Traffic,
+  shape: RequestShape,
+  settings: LoadSettings,
+  hooks: LoadHooks,
+): Promise<LoadResult> {
+  const origin = process.hrtime.bigint();
+  const measureStartUs = settings.warmupMs * 1000;
+  const measureEndUs = measureStartUs + settings.durationMs * 1000;
+  const outcomes = Object.fromEntries(TRAFFIC_KINDS.map((kind) => [kind, {}])) as LoadResult['outcomes'];
+  const latency = latencyHistogram();
+  const sendLag = settings.mode.kind === 'open' ? latencyHistogram() : undefined;
+  const requests = { warmup: 0, measured: 0 };
+  let inFlight = 0;
+  let completed = 0;
+  let exhaustedAtUs: number | undefined;
+
+  const meterStart: Record<string, number> = {};
+  const readMeters = (into: Record<string, number>) => {
+    for (const [name, read] of Object.entries(hooks.meters)) into[name] = read();
+  };
+  const measureTimer = setTimeout(() => readMeters(meterStart), settings.warmupMs);
+  const progressTimer = setInterval(() => {
+    hooks.onProgress?.({
+      elapsedMs: nowUs(origin) / 1000,
+      totalMs: measureEndUs / 1000,
+      completed,
+      inFlight,
+    });
+  }, PROGRESS_INTERVAL_MS);
+
+  const count = (kind: TrafficKind, outcome: Outcome) => {
+    const byOutcome = outcomes[kind];
+    byOutcome[outcome] = (byOutcome[outcome] ?? 0) + 1;
+  };
+
+  /** Sends one request intended at `intendedUs`; resolves when it is answered. */
+  const send = async (item: TrafficItem, intendedUs: number): Promise<void> => {
+    const measured = intendedUs >= measureStartUs;
+    if (measured) requests.measured++;
+    else requests.warmup++;
+    const sentUs = nowUs(origin);
+    if (measured && sendLag) sendLag.recordValue(Math.max(0, Math.round(sentUs - intendedUs)));
+    inFlight++;
+    const outcome = await check(checkRequest(shape, randomUUID(), item.artifact), settings.deadlineMs);
+    inFlight--;
+    completed++;
+    if (measured) latency.recordValue(Math.max(1, Math.round(nowUs(origin) - intendedUs)));
+    count(item.kind, outcome);
+  };
+
+  try {
+    if (settings.mode.kind === 'closed') {
+      const worker = async () => {
+        for (;;) {
+          const intendedUs = nowUs(origin);
+          if (intendedUs >= measureEndUs || exhaustedAtUs !== undefined) return;
+          const item = traffic.next();
+          if (item === undefined) {
+            exhaustedAtUs = intendedUs;
+            return;
+          }
+          await send(item, intendedUs);
+        }
+      };
+      await Promise.all(Array.from({ length: settings.mode.concurrency }, worker));
+    } else {
+      const total = Math.ceil((settings.mode.rate * (settings.warmupMs + settings.durationMs)) / 1000);
+      const pending = new Set<Promise<void>>();
+      let stopEarly!: () => void;
+      const stoppedEarly = new Promise<void>((resolve) => (stopEarly = resolve));
+      let cursor = 0;
+      const pacer = startPacer(origin, settings.mode.rate, total, (released) => {
+        for (; cursor < released && exhaustedAtUs === undefined; cursor++) {
+          const intendedUs = Number(pacer.dueAt(cursor) - origin) / 1000;
+          const item = traffic.next();
+          if (item === undefined) {
+            exhaustedAtUs = intendedUs;
+            stopEarly();
+            return;
+          }
+          if (inFlight >= settings.maxInFlight) {
+            if (intendedUs >= measureStartUs) requests.measured++;
+            else requests.warmup++;
+            count(item.kind, CLIENT_BACKLOG);
+            continue;
+          }
+          const answered = send(item, intendedUs);
+          pending.add(answered);
+          void answered.finally(() => pending.delete(answered));
+        }
+      });
+      try {
+        await Promise.race([pacer.done, stoppedEarly]);
+      } finally {
+        await pacer.stop();
+      }
+      await Promise.all(pending);
+    }
+  } finally {
+    clearTimeout(measureTimer);
+    clearInterval(progressTimer);
+  }
+
+  const meterDeltas: Record<string, number> = {};
+  if (Object.keys(meterStart).length > 0) {
+    const meterEnd: Record<string, number> = {};
+    readMeters(meterEnd);
+    for (const name of Object.keys(hooks.meters)) meterDeltas[name] = meterEnd[name]! - meterStart[name]!;
+  }
+  const endUs = Math.min(measureEndUs, exhaustedAtUs ?? Infinity);
+  return {
+    requests,
+    outcomes,
+    latency,
+    sendLag,
+    measuredMs: Math.max(0, endUs - measureStartUs) / 1000,
+    endedEarly:
+      exhaustedAtUs === undefined
+        ? undefined
+        : `the pre-issued artifacts ran out ${(exhaustedAtUs / 1e6).toFixed(1)} s into the run ` +
+          '(closed loop: raise --max-rate; --artifacts-file: supply more lines)',
+    meterDeltas,
+  };
+}

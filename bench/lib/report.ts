@@ -1,0 +1,100 @@
+// The report: JSON with everything (histograms included) and a short markdown summary.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LatencySummary } from './latency.js';
+import type { BenchReport } from './run.js';
+
+export function writeJsonReport(report: BenchReport, outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const path = join(outDir, `check-${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+  return path;
+}
+
+const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
+const latencyCells = (l: LatencySummary) => [l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.maxUs].map(ms);
+const optional = (value: number | undefined) => (value === undefined ? '–' : String(value));
+
+function table(header: string[], rows: string[][]): string[] {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+}
+
+export function markdownSummary(report: BenchReport): string {
+  const { machine } = report;
+  const lines = [
+    `Check benchmark, ${report.startedAt}: ${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, ` +
+      `load average ${machine.loadAverage1m.toFixed(2)} at start; warm-up ${report.settings.warmupMs / 1000} s, ` +
+      `duration ${report.settings.durationMs / 1000} s, grpc-js client on ${report.settings.connections} connection(s).`,
+    '',
+    ...table(
+      [
+        'target',
+        'scenario',
+        'req/s',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'p99.9 ms',
+        'max ms',
+        'server CPU µs/Check',
+        'client CPU µs/Check',
+        'invalid allows',
+        'load avg',
+      ],
+      report.scenarios.map((s) => [
+        s.target,
+        s.scenario,
+        String(s.throughput),
+        ...latencyCells(s.latency),
+        optional(s.serverCpuUsPerCheck),
+        optional(s.clientCpuUsPerCheck),
+        String(s.invalidAllows),
+        s.loadAverage1m.toFixed(1),
+      ]),
+    ),
+  ];
+  const h2load = report.h2load.filter((h) => h.result !== undefined);
+  if (h2load.length > 0) {
+    lines.push(
+      '',
+      ...table(
+        [
+          'target',
+          'h2load body',
+          'req/s',
+          'p50 ms',
+          'p90 ms',
+          'p99 ms',
+          'p99.9 ms',
+          'max ms',
+          'server CPU µs/Check',
+          'failed',
+        ],
+        h2load.map((h) => [
+          h.target,
+          `${h.body} (${h.expected})`,
+          String(Math.round(h.result!.requestsPerSecond)),
+          ...latencyCells(h.result!.latency),
+          optional(h.serverCpuUsPerCheck),
+          String(h.result!.requests.failed + h.result!.requests.errored + h.result!.requests.timeout),
+        ]),
+      ),
+    );
+  }
+  if (report.ratios.length > 0) {
+    lines.push(
+      '',
+      ...table(
+        ['scenario', 'target / baseline', 'throughput ratio'],
+        report.ratios.map((r) => [r.scenario, `${r.target} / ${r.baseline}`, r.throughputRatio.toFixed(3)]),
+      ),
+    );
+  }
+  for (const note of report.notes) lines.push('', `note: ${note}`);
+  for (const failure of report.failures) lines.push('', `FAILED: ${failure}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,368 @@
+// One benchmark run: every scenario against every target with the same generator, targets
+// interleaved within a scenario so that a machine getting busier affects them alike, then h2load
+// against each target. The report's headline is a ratio to the baselines, which survives a noisy
+// machine better than an absolute figure.
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { loadEnvoyAuthProto } from '../../authz-server/envoy-proto.js';
+import { checkRequest, type RequestShape } from './check-request.js';
+import { ALLOW, connectCheckClient, type CheckClient, type Outcome } from './envoy-client.js';
+import { checkRequestBody, h2loadVersion, probeBody, runH2load, type H2loadResult } from './h2load.js';
+import { summarize, type LatencySummary } from './latency.js';
+import { runLoad, type LoadMode, type LoadProgress } from './load.js';
+import {
+  machineInfo,
+  ownCpuMicros,
+  processCpuMicros,
+  processMemory,
+  type MachineInfo,
+  type MemoryUsage,
+} from './proc-stats.js';
+import {
+  expectedOutcome,
+  TRAFFIC_KINDS,
+  Traffic,
+  type ArtifactSource,
+  type Enforcement,
+  type Mix,
+  type TrafficKind,
+} from './traffic.js';
+
+/** A server under test, already listening. */
+export interface Target {
+  name: string;
+  enforcement: Enforcement;
+  address: string;
+  /** The server's process on this machine, for its CPU and memory; undefined when unknown. */
+  pid: number | undefined;
+}
+
+export type H2loadBody = 'allow' | 'missing';
+
+/** What is running: a load run's live figures, or undefined for a step without any (h2load). */
+export type ProgressCallback = (label: string, progress: LoadProgress | undefined) => void;
+
+export interface BenchSettings {
+  shape: RequestShape;
+  mix: Mix;
+  closedLoop: number[];
+  openLoop: number[];
+  warmupMs: number;
+  durationMs: number;
+  deadlineMs: number;
+  connections: number;
+  /** Closed loop against a server that keeps use state: artifacts are issued for this rate at most. */
+  maxRate: number;
+  maxInFlight: number;
+  h2load: { clients: number; streamsPerClient: number; bodies: H2loadBody[] } | undefined;
+  /** Where h2load's body and log files go. */
+  workDir: string;
+}
+
+export interface ScenarioResult {
+  target: string;
+  enforcement: Enforcement;
+  scenario: string;
+  mode: LoadMode;
+  /** Time spent issuing this run's artifacts beforehand (not part of any figure). */
+  issueMs: number;
+  requests: { warmup: number; measured: number };
+  measuredMs: number;
+  throughput: number;
+  latency: LatencySummary;
+  sendLag: LatencySummary | undefined;
+  outcomes: Record<TrafficKind, Record<Outcome, number>>;
+  /** Requests that should have been denied and were allowed (warm-up included). */
+  invalidAllows: number;
+  /** Other outcomes than the expected one, as "kind → outcome": count (errors included). */
+  unexpected: Record<string, number>;
+  clientCpuUsPerCheck: number | undefined;
+  serverCpuUsPerCheck: number | undefined;
+  serverMemory: MemoryUsage | undefined;
+  endedEarly: string | undefined;
+  /** The machine's 1-minute load average when the run ended: other work competing for the cores. */
+  loadAverage1m: number;
+}
+
+export interface H2loadRun {
+  target: string;
+  body: H2loadBody;
+  expected: Outcome;
+  probe: Outcome;
+  result: H2loadResult | undefined;
+  serverCpuUsPerCheck: number | undefined;
+  skipped: string | undefined;
+}
+
+export interface Ratio {
+  scenario: string;
+  target: string;
+  baseline: string;
+  throughputRatio: number;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  machine: MachineInfo & { h2load: string | undefined };
+  settings: Omit<BenchSettings, 'workDir'> & { artifacts: string };
+  targets: Target[];
+  scenarios: ScenarioResult[];
+  h2load: H2loadRun[];
+  ratios: Ratio[];
+  /** Reasons the run failed; any one makes the benchmark exit non-zero. */
+  failures: string[];
+  notes: string[];
+}
+
+const SETTLE_MS = 300;
+/** Baselines from the most to the least work; a target is compared with each one below it. */
+const BASELINE_NAMES = ['crypto-floor', 'noop'];
+const baselineRank = (name: string) => BASELINE_NAMES.indexOf(name);
+
+export function scenarioName(mode: LoadMode): string {
+  return mode.kind === 'closed' ? `closed c=${mode.concurrency}` : `open ${mode.rate}/s`;
+}
+
+function judge(enforcement: Enforcement, outcomes: ScenarioResult['outcomes']) {
+  let invalidAllows = 0;
+  const unexpected: Record<string, number> = {};
+  for (const kind of TRAFFIC_KINDS) {
+    const expected = expectedOutcome(enforcement, kind);
+    for (const [outcome, count] of Object.entries(outcomes[kind])) {
+      if (outcome === expected) continue;
+      if (outcome === ALLOW) invalidAllows += count;
+      unexpected[`${kind} → ${outcome}`] = count;
+    }
+  }
+  return { invalidAllows, unexpected };
+}
+
+/** Presents each single-use artifact once, so that sending it again later is a replay. */
+async function prime(client: CheckClient, shape: RequestShape, headers: string[], deadlineMs: number) {
+  const outcomes: Record<Outcome, number> = {};
+  for (const header of headers) {
+    const outcome = await client.check(checkRequest(shape, randomUUID(), header), deadlineMs);
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  }
+  return outcomes;
+}
+
+const perCheck = (micros: number | undefined, checks: number) =>
+  micros === undefined || checks === 0 ? undefined : Math.round((micros / checks) * 10) / 10;
+
+async function runScenario(
+  target: Target,
+  client: CheckClient,
+  source: ArtifactSource,
+  mode: LoadMode,
+  settings: BenchSettings,
+  report: BenchReport,
+  onProgress: ProgressCallback | undefined,
+): Promise<ScenarioResult> {
+  const scenario = scenarioName(mode);
+  const reusable = target.enforcement !== 'full';
+  const rate = mode.kind === 'open' ? mode.rate : settings.maxRate;
+  const issueStart = performance.now();
+  const traffic = await Traffic.prepare(
+    source,
+    settings.mix,
+    Math.ceil((rate * (settings.warmupMs + settings.durationMs)) / 1000),
+    reusable,
+  );
+  const issueMs = Math.round(performance.now() - issueStart);
+  const primed = await prime(client, settings.shape, traffic.toPrime, settings.deadlineMs);
+  if (Object.keys(primed).some((outcome) => outcome !== ALLOW)) {
+    report.notes.push(
+      `${target.name} ${scenario}: replay artifacts on first presentation: ${JSON.stringify(primed)}`,
+    );
+  }
+  const meters: Record<string, () => number> = { client: ownCpuMicros };
+  if (target.pid !== undefined) meters.server = () => processCpuMicros(target.pid!);
+  const load = await runLoad(
+    client.check,
+    traffic,
+    settings.shape,
+    { mode, ...settings },
+    {
+      meters,
+      onProgress: onProgress && ((progress) => onProgress(`${target.name} ${scenario}`, progress)),
+    },
+  );
+  const { invalidAllows, unexpected } = judge(target.enforcement, load.outcomes);
+  const measured = load.requests.measured;
+  return {
+    target: target.name,
+    enforcement: target.enforcement,
+    scenario,
+    mode,
+    issueMs,
+    requests: load.requests,
+    measuredMs: Math.round(load.measuredMs),
+    throughput: load.measuredMs > 0 ? Math.round((measured * 1000) / load.measuredMs) : 0,
+    latency: summarize(load.latency),
+    sendLag: load.sendLag && summarize(load.sendLag),
+    outcomes: load.outcomes,
+    invalidAllows,
+    unexpected,
+    clientCpuUsPerCheck: perCheck(load.meterDeltas.client, measured),
+    serverCpuUsPerCheck: perCheck(load.meterDeltas.server, measured),
+    serverMemory: target.pid === undefined ? undefined : processMemory(target.pid),
+    endedEarly: load.endedEarly,
+    loadAverage1m: loadavg()[0]!,
+  };
+}
+
+async function runH2loadBody(
+  target: Target,
+  body: H2loadBody,
+  source: ArtifactSource,
+  settings: BenchSettings,
+  h2load: NonNullable<BenchSettings['h2load']>,
+): Promise<H2loadRun> {
+  const expected = body === 'allow' ? ALLOW : expectedOutcome(target.enforcement, 'missing');
+  const run: H2loadRun = {
+    target: target.name,
+    body,
+    expected,
+    probe: '',
+    result: undefined,
+    serverCpuUsPerCheck: undefined,
+    skipped: undefined,
+  };
+  let artifact: string | undefined;
+  if (body === 'allow') {
+    if (!source.canMint)
+      return { ...run, skipped: `${source.description} holds no reusable artifact for a fixed body` };
+    artifact = await source.issue('rate');
+  }
+  const { service } = loadEnvoyAuthProto();
+  // No request id: with a fixed id every Check after the first would be a retry, which the
+  // server answers from its retry marker without touching the artifact's use state.
+  const bytes = checkRequestBody(service, checkRequest(settings.shape, undefined, artifact));
+  const bodyFile = join(settings.workDir, `h2load-${target.name}-${body}.bin`);
+  writeFileSync(bodyFile, bytes);
+  run.probe = await probeBody(service, target.address, bytes);
+  if (run.probe !== expected)
+    return { ...run, skipped: `the body's decision is ${run.probe}, not ${expected}` };
+  let cpuAtStart: number | undefined;
+  let cpuUs: number | undefined;
+  const readCpu = () => (target.pid === undefined ? undefined : processCpuMicros(target.pid));
+  const result = await runH2load(
+    {
+      address: target.address,
+      bodyFile,
+      logFile: join(settings.workDir, `h2load-${target.name}-${body}.log`),
+      clients: h2load.clients,
+      streamsPerClient: h2load.streamsPerClient,
+      warmupMs: settings.warmupMs,
+      durationMs: settings.durationMs,
+    },
+    (phase) => {
+      if (phase === 'start') cpuAtStart = readCpu();
+      else if (cpuAtStart !== undefined) cpuUs = readCpu()! - cpuAtStart;
+    },
+  );
+  return { ...run, result, serverCpuUsPerCheck: perCheck(cpuUs, result.requests.total) };
+}
+
+function ratios(report: BenchReport): Ratio[] {
+  const rows = [
+    ...report.scenarios.map((s) => ({ scenario: s.scenario, target: s.target, throughput: s.throughput })),
+    ...report.h2load
+      .filter((h) => h.result !== undefined)
+      .map((h) => ({
+        scenario: `h2load ${h.body}`,
+        target: h.target,
+        throughput: h.result!.requestsPerSecond,
+      })),
+  ];
+  const out: Ratio[] = [];
+  for (const row of rows) {
+    for (const baseline of BASELINE_NAMES) {
+      if (baselineRank(baseline) <= baselineRank(row.target)) continue;
+      const base = rows.find((r) => r.scenario === row.scenario && r.target === baseline);
+      if (base && base.throughput > 0) {
+        out.push({
+          scenario: row.scenario,
+          target: row.target,
+          baseline,
+          throughputRatio: Math.round((row.throughput / base.throughput) * 1000) / 1000,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+export async function runBench(
+  targets: Target[],
+  source: ArtifactSource,
+  settings: BenchSettings,
+  onProgress?: ProgressCallback,
+): Promise<BenchReport> {
+  const { workDir: _workDir, ...reported } = settings;
+  const version = h2loadVersion();
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    machine: { ...machineInfo(), h2load: version },
+    settings: { ...reported, artifacts: source.description },
+    targets,
+    scenarios: [],
+    h2load: [],
+    ratios: [],
+    failures: [],
+    notes: [],
+  };
+  const modes: LoadMode[] = [
+    ...settings.closedLoop.map((concurrency) => ({ kind: 'closed' as const, concurrency })),
+    ...settings.openLoop.map((rate) => ({ kind: 'open' as const, rate })),
+  ];
+  const clients = new Map(targets.map((t) => [t.name, connectCheckClient(t.address, settings.connections)]));
+  try {
+    for (const mode of modes) {
+      for (const target of targets) {
+        const result = await runScenario(
+          target,
+          clients.get(target.name)!,
+          source,
+          mode,
+          settings,
+          report,
+          onProgress,
+        );
+        report.scenarios.push(result);
+        if (result.invalidAllows > 0) {
+          report.failures.push(
+            `${target.name} ${result.scenario}: ${result.invalidAllows} requests that must be denied were allowed`,
+          );
+        }
+        if (result.endedEarly) report.notes.push(`${target.name} ${result.scenario}: ${result.endedEarly}`);
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      }
+    }
+  } finally {
+    for (const client of clients.values()) client.close();
+  }
+  if (settings.h2load && version === undefined) {
+    report.notes.push(
+      'h2load is not installed (Debian: apt-get install nghttp2-client): no outside-client figures',
+    );
+  } else if (settings.h2load) {
+    for (const body of settings.h2load.bodies) {
+      for (const target of targets) {
+        onProgress?.(`h2load ${body} ${target.name}`, undefined);
+        const run = await runH2loadBody(target, body, source, settings, settings.h2load);
+        report.h2load.push(run);
+        if (run.probe === ALLOW && run.expected !== ALLOW) {
+          report.failures.push(`${target.name}: the ${body} body, which must be denied, was allowed`);
+        }
+        if (run.skipped) report.notes.push(`h2load ${body} on ${target.name} skipped: ${run.skipped}`);
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      }
+    }
+  }
+  report.ratios = ratios(report);
+  return report;
+}
