@@ -28,7 +28,7 @@ import {
   type RevocationRecord,
 } from '../core/registry.js';
 import { formatMillis, formatSeconds } from '../core/time.js';
-import type { LedgerReader, LedgerWriter } from '../ledger/types.js';
+import type { LedgerProofReader, LedgerWriter, LineageSegment } from '../ledger/types.js';
 import type { PolicyVersion, RegistryStore } from '../store/types.js';
 import type { Caller, Transport } from './identity.js';
 import { rootFingerprint, type IssuerKeyring, type PinnedRoots } from './keys.js';
@@ -76,7 +76,7 @@ export interface AuthorityDeps {
   producerId: string;
   registry: RegistryStore;
   ledger: LedgerWriter;
-  reader: LedgerReader;
+  reader: LedgerProofReader;
   keyring: IssuerKeyring;
   roots: PinnedRoots;
   /** The ref of the policy that governs administration. */
@@ -97,8 +97,15 @@ export interface AuthorityDeps {
   keyRecords?: KeyRecord[];
 }
 
-export type Outcome<T> =
-  { ok: true; value: T } | { ok: false; reason: Code; message: string; problems?: PolicyProblem[] };
+export interface Denied {
+  ok: false;
+  reason: Code;
+  message: string;
+  /** Where a refused policy document is wrong. */
+  problems?: PolicyProblem[];
+}
+
+export type Outcome<T> = { ok: true; value: T } | Denied;
 
 export interface Issued {
   artifact: Artifact;
@@ -265,6 +272,15 @@ export class Authority {
     return outcome;
   }
 
+  /** Refuses an artifact request the transport could not even read (size, type, encoding), ledgered. */
+  async refuse(caller: Caller, message: string): Promise<Denied> {
+    const outcome = caller.authenticated
+      ? await this.denyIssue('request.invalid', message, { caller: caller.identity })
+      : await this.denyIssue('identity.unauthenticated', caller.problem, { transport: caller.transport });
+    this.metrics.decisions.inc({ kind: 'issue', decision: 'deny', reason: outcome.reason });
+    return outcome;
+  }
+
   private async decideExecute(caller: Caller, body: unknown): Promise<Outcome<Issued>> {
     if (!caller.authenticated) {
       return this.denyIssue('identity.unauthenticated', caller.problem, { transport: caller.transport });
@@ -410,7 +426,7 @@ export class Authority {
       rule?: string | undefined;
       transport?: Transport;
     },
-  ): Promise<Outcome<never>> {
+  ): Promise<Denied> {
     const { caller, rule, transport, ...fields } = facts;
     const data: Record<string, JsonValue> = { message: eventText(message) };
     if (caller !== undefined) data.caller = caller;
@@ -788,8 +804,14 @@ export class Authority {
     return { revocations: await this.deps.registry.listRevocations() };
   }
 
-  /** Records of one lineage; `op` is an artifact id, a lineage suffix or a full lineage URI. */
-  async proofLineage(op: string): Promise<{ lineage: string; records: ChainRecord[] }> {
+  /**
+   * One operation's lineage and its proof (white paper §9.5): the chain segments, each from an
+   * anchor to a signed head, that contain its records. `op` is an artifact id, a lineage suffix
+   * or a lineage URI. Records not yet covered by a signed head come without segments (pending).
+   */
+  async proofLineage(
+    op: string,
+  ): Promise<{ lineage: string; records: ChainRecord[]; segments: LineageSegment[]; pending: boolean }> {
     const suffix = op.startsWith('lineage://op/')
       ? op.slice('lineage://op/'.length)
       : op.startsWith('auth_')
@@ -799,7 +821,16 @@ export class Authority {
       throw new GovernanceError('request.invalid', 'not an artifact id or lineage');
     }
     const lineage = lineageOf('auth_' + suffix);
-    return { lineage, records: await this.deps.reader.lineage(lineage) };
+    const records = await this.deps.reader.lineage(lineage);
+    if (records.length === 0) return { lineage, records, segments: [], pending: false };
+    try {
+      const { segments } = await this.deps.reader.lineageProof(lineage);
+      return { lineage, records, segments, pending: false };
+    } catch (e) {
+      if (isGovernanceError(e, 'ledger.head.mismatch'))
+        return { lineage, records, segments: [], pending: true };
+      throw e;
+    }
   }
 
   /** Chained records from ≤ seq ≤ to, at most LEDGER_PAGE_MAX of them. */

@@ -62,7 +62,20 @@ export function readPrivateKey(path: string): KeyObject {
 }
 
 export function readPublicKey(path: string): Uint8Array {
-  return rawPublicKey(keyFromPem(readTextFile(path, 'public key')));
+  const key = keyFromPem(readTextFile(path, 'public key'));
+  if (key.type !== 'public') invalid(`${path} must hold a public key`);
+  return rawPublicKey(key);
+}
+
+/** Root keys as configured: a PEM path (pinned without a kid) or {kid, file}. */
+export function readRoots(entries: readonly (string | { kid: string; file: string })[]): PinnedRoots {
+  const byKid = new Map<string, Uint8Array>();
+  const anyKid: Uint8Array[] = [];
+  for (const entry of entries) {
+    if (typeof entry === 'string') anyKid.push(readPublicKey(entry));
+    else byKid.set(entry.kid, readPublicKey(entry.file));
+  }
+  return { byKid, anyKid };
 }
 
 export function readKeyRecord(path: string): KeyRecord {

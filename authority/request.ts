@@ -27,8 +27,13 @@ const scope = z
   .array(z.string().max(LIMITS.scopeEntryChars).regex(SCOPE_ENTRY, 'is not a scope entry'))
   .max(LIMITS.scopeEntries);
 
+// "name" and "scope" sit beside the parameters in an artifact's op, so no parameter may take them.
 const params = z
   .record(z.string().regex(PARAM_NAME, 'parameter names are lower case, digits and _'), text)
+  .refine(
+    (p) => !Object.hasOwn(p, 'name') && !Object.hasOwn(p, 'scope'),
+    'name and scope are not parameter names',
+  )
   .refine((p) => Object.keys(p).length <= LIMITS.params, `at most ${LIMITS.params} parameters`);
 
 export const attributesSchema = z
@@ -50,7 +55,10 @@ const environment = z
   })
   .default({});
 
-/** The operation as the white paper writes it (§10.3): parameters inline beside name and scope. */
+/**
+ * The operation as the white paper writes it (§10.3): parameters inline beside name and scope;
+ * or, as gRPC sends it, under `params` (an object, where an inline parameter is a string).
+ */
 const wireOperation = z
   .looseObject({
     name: z.string().max(LIMITS.opNameChars).regex(OP_NAME, 'is not an operation name'),
@@ -58,9 +66,18 @@ const wireOperation = z
   })
   .transform((op, ctx): Operation => {
     const { name, scope: entries, ...rest } = op;
-    const parsed = params.safeParse(rest);
+    const structured = typeof rest.params === 'object' ? rest.params : undefined;
+    if (structured !== undefined) delete rest.params;
+    const parsed = params.safeParse(structured === undefined ? rest : { ...(structured as object), ...rest });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [...issue.path] } as never);
+      return z.NEVER;
+    }
+    if (structured !== undefined && Object.keys(rest).length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'parameters are given either inline or under params, not both',
+      });
       return z.NEVER;
     }
     return { name, params: parsed.data, scope: [...new Set(entries)].sort() };

@@ -1,0 +1,170 @@
+// The authority's configuration: one YAML file plus a few environment overrides, validated
+// strictly at start-up. Anything unknown, missing or out of range stops the process with a
+// message naming the field. The shape extends the provisional one of envoy/config/authority.yaml
+// (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
+// shipped key layout (envoy/keys/README.md), so that file stays valid as written.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { LIMITS } from '../core/artifact.js';
+import { GovernanceError } from '../core/errors.js';
+import { parseRedisConfig, type RedisConfig } from '../store/redis-connection.js';
+import { POLICY_REF } from './policy.js';
+
+const KEYS_DIR = '/etc/governance/keys';
+const port = z.number().int().min(0).max(65_535);
+const file = z.string().min(1).max(4096);
+const printable = z
+  .string()
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .max(LIMITS.stringChars);
+
+const tlsSchema = z.strictObject({
+  certFile: file,
+  keyFile: file,
+  /** The CA that client certificates must chain to (the mesh or SPIRE trust bundle). */
+  clientCaFile: file,
+});
+
+const listener = (defaultPort: number) =>
+  z.strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    port: port.default(defaultPort),
+    tls: tlsSchema.optional(),
+  });
+
+const keyPair = z.strictObject({ keyFile: file, certificateFile: file });
+
+const rootKeySchema = z.union([file, z.strictObject({ kid: z.string().min(1).max(128), file })]);
+
+export const configSchema = z.strictObject({
+  grpc: listener(7070).default({ host: '0.0.0.0', port: 7070 }),
+  http: listener(7080).default({ host: '0.0.0.0', port: 7080 }),
+  /** Validated by store/redis-connection.ts (standalone, sentinel or cluster). */
+  redis: z.unknown(),
+  issuer: z.strictObject({
+    /** The `iss` of every artifact and the subject its key records must name. */
+    id: printable,
+    keyFile: file,
+    certificateFile: file,
+    /** Further issuer keys this authority holds, for rotation (admin.key.rotate). */
+    standby: z.array(keyPair).max(16).default([]),
+  }),
+  /** This authority's ledger producer key (role producer, subject producerId). */
+  audit: z.strictObject({
+    keyFile: file,
+    certificateFile: file.default(`${KEYS_DIR}/audit.cert.json`),
+  }),
+  /** The `producer` of this authority's ledger events; by default the audit certificate's subject. */
+  producerId: printable.optional(),
+  trust: z
+    .strictObject({ rootKeys: z.array(rootKeySchema).min(1) })
+    .default({ rootKeys: [`${KEYS_DIR}/root.pub.pem`] }),
+  /** Policy files published at start; activated when their ref has no active version yet. */
+  policies: z.array(file).max(256).default([]),
+  admin: z
+    .strictObject({ policy: z.string().regex(POLICY_REF, 'must be a policy ref') })
+    .default({ policy: 'policy://governance/admin/v1' }),
+  identity: z
+    .strictObject({
+      /** Only SPIFFE IDs in these trust domains are accepted (all, when empty). */
+      trustDomains: z
+        .array(z.string().regex(/^[a-z0-9._-]{1,255}$/))
+        .max(64)
+        .default([]),
+      /** Development only: bearer tokens, configured as the hex SHA-256 of each token. */
+      devTokens: z
+        .array(
+          z.strictObject({
+            identity: printable,
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be hex SHA-256'),
+          }),
+        )
+        .max(1024)
+        .default([]),
+    })
+    .default({ trustDomains: [], devTokens: [] }),
+  ledger: z
+    .strictObject({
+      log: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/),
+      commitWindowMs: z.number().int().min(100).max(600_000).default(2000),
+    })
+    .default({ log: 'governance', commitWindowMs: 2000 }),
+  heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
+  /** Above this age of its registry view the authority issues nothing. */
+  maxRegistryAgeMs: z.number().int().min(1000).max(600_000).default(10_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AuthorityConfig = Omit<z.output<typeof configSchema>, 'redis'> & { redis: RedisConfig };
+
+function invalid(message: string): never {
+  throw new GovernanceError('config.invalid', message);
+}
+
+function portFromEnv(name: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text)) invalid(`${name} must be a port number, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/**
+ * Environment overrides, applied before validation so they are validated like the file:
+ * REDIS_URL, GOV_AUTHORITY_GRPC_HOST/PORT, GOV_AUTHORITY_HTTP_HOST/PORT, GOV_AUTHORITY_PRODUCER_ID,
+ * GOV_AUTHORITY_LOG_LEVEL.
+ */
+function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  const section = (key: string): Record<string, unknown> => {
+    const value = out[key];
+    const copy = value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
+    out[key] = copy;
+    return copy;
+  };
+  if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
+  if (env.GOV_AUTHORITY_GRPC_HOST) section('grpc').host = env.GOV_AUTHORITY_GRPC_HOST;
+  if (env.GOV_AUTHORITY_GRPC_PORT)
+    section('grpc').port = portFromEnv('GOV_AUTHORITY_GRPC_PORT', env.GOV_AUTHORITY_GRPC_PORT);
+  if (env.GOV_AUTHORITY_HTTP_HOST) section('http').host = env.GOV_AUTHORITY_HTTP_HOST;
+  if (env.GOV_AUTHORITY_HTTP_PORT)
+    section('http').port = portFromEnv('GOV_AUTHORITY_HTTP_PORT', env.GOV_AUTHORITY_HTTP_PORT);
+  if (env.GOV_AUTHORITY_PRODUCER_ID) out.producerId = env.GOV_AUTHORITY_PRODUCER_ID;
+  if (env.GOV_AUTHORITY_LOG_LEVEL) out.logLevel = env.GOV_AUTHORITY_LOG_LEVEL;
+  return out;
+}
+
+/** Validates a parsed configuration (after environment overrides). Throws config.invalid. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AuthorityConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    invalid('the configuration must be a mapping');
+  const result = configSchema.safeParse(applyEnvironment(raw as Record<string, unknown>, env));
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+    );
+    invalid(`invalid configuration: ${problems.join('; ')}`);
+  }
+  let redis: RedisConfig;
+  try {
+    redis = parseRedisConfig(result.data.redis);
+  } catch (e) {
+    invalid(`invalid configuration: ${(e as Error).message}`);
+  }
+  return { ...result.data, redis };
+}
+
+/** Reads, parses and validates the YAML file at `path`. Throws config.invalid. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): AuthorityConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    invalid(`cannot read configuration file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true, maxAliasCount: 16 });
+  } catch (e) {
+    invalid(`configuration file ${path} is not valid YAML: ${(e as Error).message}`);
+  }
+  return parseConfig(raw, env);
+}

@@ -1,0 +1,290 @@
+// The gRPC face of the authority (proto/governance/v1/authority.proto), with the standard health
+// service and server reflection so that grpcurl-style tools work. With TLS configured, every
+// connection must present a client certificate that chains to the configured CA; the caller is
+// the SPIFFE ID in it. Requests are converted to the JSON shapes the HTTP API takes and validated
+// by the same code.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { canonicalize } from '../core/canonical.js';
+import { isGovernanceError, type Code } from '../core/errors.js';
+import type { Authority, Outcome } from './authority.js';
+import { authenticate, type Caller, type IdentityOptions } from './identity.js';
+
+export const PROTO_FILE = 'proto/governance/v1/authority.proto';
+export const SERVICES = ['governance.v1.Authority', 'governance.v1.Admin', 'governance.v1.Proof'] as const;
+export const REASON_METADATA = 'governance-reason';
+/** Big enough for the largest policy document (256 KiB) and a full proof page. */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** The proto file, found from this module in the source tree and in dist/. */
+export function protoPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    if (existsSync(join(dir, PROTO_FILE))) return join(dir, PROTO_FILE);
+  }
+  throw new Error(`${PROTO_FILE} not found next to the authority's code`);
+}
+
+export function loadAuthorityProto(): PackageDefinition {
+  return loadSync(protoPath(), {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+}
+
+const STATUS_OF: Partial<Record<Code, status>> = {
+  'identity.unauthenticated': status.UNAUTHENTICATED,
+  'request.invalid': status.INVALID_ARGUMENT,
+  'policy.invalid': status.INVALID_ARGUMENT,
+  'key.invalid': status.INVALID_ARGUMENT,
+  'policy.denied': status.PERMISSION_DENIED,
+  'policy.unknown': status.FAILED_PRECONDITION,
+  'ledger.unavailable': status.UNAVAILABLE,
+  'issuer.unavailable': status.UNAVAILABLE,
+};
+
+interface GrpcError {
+  code: status;
+  details: string;
+  metadata: Metadata;
+}
+
+function failure(
+  reason: Code,
+  message: string,
+  code: status = STATUS_OF[reason] ?? status.INTERNAL,
+): GrpcError {
+  const metadata = new Metadata();
+  metadata.set(REASON_METADATA, reason);
+  return { code, details: `${reason}: ${message}`, metadata };
+}
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  /** PEM contents. Without them the server speaks plaintext and only bearer tokens authenticate. */
+  tls?: { key: Buffer; cert: Buffer; ca: Buffer };
+  identity: IdentityOptions;
+}
+
+export interface RunningServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+type Handler = (caller: Caller, request: Record<string, unknown>) => Promise<Outcome<object>>;
+
+/** Empty proto3 strings mean "not given". */
+function given(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function environmentOf(env: unknown): Record<string, string> {
+  const e = (env ?? {}) as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  for (const key of ['runtime', 'region', 'tenancy']) {
+    const value = given(e[key]);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+const json = (value: unknown) => (value === undefined || value === null ? '' : canonicalize(value));
+
+function authorityHandlers(authority: Authority): Record<string, Record<string, Handler>> {
+  const ok = <T extends object>(value: T): Outcome<T> => ({ ok: true, value });
+  return {
+    Authority: {
+      RequestArtifact: async (caller, req) => {
+        const op = (req.operation ?? {}) as Record<string, unknown>;
+        const outcome = await authority.execute(caller, {
+          identity: given(req.identity),
+          op: { name: op.name, scope: op.scope, params: op.params },
+          env: environmentOf(req.environment),
+          policy: given(req.policy),
+          attributes: req.attributes,
+        });
+        if (!outcome.ok) return outcome;
+        const { artifact, header, lineage } = outcome.value;
+        return ok({
+          artifact_id: artifact.id,
+          artifact: header,
+          artifact_json: canonicalize(artifact),
+          lineage,
+          expires_at: artifact.exp,
+        });
+      },
+    },
+    Admin: {
+      PublishPolicy: (caller, req) =>
+        authority.publishPolicy(caller, { source: req.source, attributes: req.attributes }),
+      ActivatePolicy: (caller, req) =>
+        authority.activatePolicy(caller, { ref: req.ref, hash: req.hash, attributes: req.attributes }),
+      RotateIssuerKey: (caller, req) =>
+        authority.rotateKey(caller, { kid: req.kid, attributes: req.attributes }),
+      RevokeKey: async (caller, req) =>
+        revocation(
+          await authority.revokeKey(caller, { kid: req.kid, reason: req.reason, attributes: req.attributes }),
+        ),
+      RevokeArtifact: async (caller, req) =>
+        revocation(
+          await authority.revokeArtifact(caller, {
+            artifact_id: req.artifact_id,
+            reason: req.reason,
+            attributes: req.attributes,
+          }),
+        ),
+      RegisterRuntime: (caller, req) =>
+        authority.registerRuntime(caller, {
+          runtime: req.runtime,
+          region: given(req.region),
+          tenancy: given(req.tenancy),
+          description: given(req.description),
+          attributes: req.attributes,
+        }),
+    },
+    Proof: {
+      GetChainHead: async () => {
+        const { head, heartbeat } = await authority.proofHead();
+        return ok({ head_json: json(head), heartbeat_json: json(heartbeat) });
+      },
+      ListIssuerKeys: async () => {
+        const { roots, keys, active_kid } = await authority.proofIssuers();
+        return ok({ roots, key_records_json: keys.map(json), active_kid });
+      },
+      ListPolicies: async () => {
+        const { active, versions } = await authority.proofPolicies();
+        return ok({ versions: versions.map((v) => ({ ...v, active: active[v.ref] === v.hash })) });
+      },
+      GetPolicy: async (_caller, req) => {
+        const version = typeof req.hash === 'string' ? await authority.proofPolicy(req.hash) : undefined;
+        if (!version) return { ok: false, reason: 'policy.unknown', message: 'no such policy version' };
+        const { document, ...meta } = version;
+        return ok({ ...meta, document_json: json(document) });
+      },
+      ListRevocations: async () =>
+        ok({ revocations_json: (await authority.proofRevocations()).revocations.map(json) }),
+      GetLineage: async (_caller, req) => {
+        const { lineage, records, segments, pending } = await authority.proofLineage(String(req.op ?? ''));
+        return ok({
+          lineage,
+          records_json: records.map(json),
+          segments: segments.map((s) => ({
+            anchor_json: json(s.anchor),
+            records_json: s.records.map(json),
+            head_json: json(s.head),
+          })),
+          pending,
+        });
+      },
+      ReadLedger: async (_caller, req) => {
+        const page = await authority.proofLedger(Number(req.from_seq), Number(req.to_seq));
+        return ok({ records_json: page.records.map(json), next_seq: page.next ?? 0 });
+      },
+    },
+  };
+}
+
+async function revocation(
+  outcome: Awaited<ReturnType<Authority['revokeKey']>>,
+): Promise<Outcome<{ revocation_json: string; added: boolean }>> {
+  return outcome.ok
+    ? {
+        ok: true,
+        value: { revocation_json: canonicalize(outcome.value.revocation), added: outcome.value.added },
+      }
+    : outcome;
+}
+
+export async function startGrpcServer(
+  authority: Authority,
+  options: GrpcServerOptions,
+): Promise<RunningServer> {
+  const definition = loadAuthorityProto();
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  const handlers = authorityHandlers(authority);
+  for (const [name, methods] of Object.entries(handlers)) {
+    const service = definition[`governance.v1.${name}`] as unknown as ServiceDefinition;
+    const implementation: UntypedServiceImplementation = {};
+    for (const [method, handler] of Object.entries(methods)) {
+      implementation[method] = (
+        call: ServerUnaryCall<Record<string, unknown>, object>,
+        callback: sendUnaryData<object>,
+      ) => {
+        const peer = call.getAuthContext?.()?.sslPeerCertificate;
+        const authorization = call.metadata.get('authorization')[0];
+        const caller = authenticate(
+          {
+            transport: 'grpc',
+            // grpc-js asks for client certificates and rejects unverified ones when TLS is on.
+            ...(peer?.raw ? { verifiedCertificate: peer } : {}),
+            ...(typeof authorization === 'string' ? { authorization } : {}),
+          },
+          options.identity,
+        );
+        handler(caller, call.request ?? {}).then(
+          (outcome) =>
+            outcome.ok ? callback(null, outcome.value) : callback(failure(outcome.reason, outcome.message)),
+          (e: unknown) =>
+            callback(
+              isGovernanceError(e)
+                ? failure(
+                    e.code,
+                    e.message,
+                    e.code === 'request.invalid' ? status.INVALID_ARGUMENT : undefined,
+                  )
+                : failure('internal.error', 'unexpected error'),
+            ),
+        );
+      };
+    }
+    server.addService(service, implementation);
+  }
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])),
+  });
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  const credentials = options.tls
+    ? ServerCredentials.createSsl(
+        options.tls.ca,
+        [{ private_key: options.tls.key, cert_chain: options.tls.cert }],
+        true,
+      )
+    : ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        health.setStatus('', 'NOT_SERVING');
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}
