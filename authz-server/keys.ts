@@ -54,7 +54,11 @@ export interface ProducerIdentity {
 }
 
 /** The producer key and its certificate, which must be a root-certified producer record for this key and id. */
-export function loadProducer(suite: CryptoSuite, config: AuthzConfig['producer'], roots: RootKeys): ProducerIdentity {
+export function loadProducer(
+  suite: CryptoSuite,
+  config: AuthzConfig['producer'],
+  roots: RootKeys,
+): ProducerIdentity {
   const privateKey = pemKey(config.keyFile, 'producer key', 'private');
   let record: KeyRecord;
   try {
@@ -69,7 +73,8 @@ export function loadProducer(suite: CryptoSuite, config: AuthzConfig['producer']
   } catch (e) {
     invalid(`producer certificate ${config.certificateFile}: ${(e as Error).message}`);
   }
-  if (verified.role !== 'producer') invalid(`producer certificate ${config.certificateFile} is not for role producer`);
+  if (verified.role !== 'producer')
+    invalid(`producer certificate ${config.certificateFile} is not for role producer`);
   if (!bytesEqual(verified.publicKey, rawPublicKey(privateKey))) {
     invalid(`producer certificate ${config.certificateFile} is for another key than ${config.keyFile}`);
   }

@@ -24,17 +24,29 @@ function configPath(argv: string[]): string {
 
 async function main(): Promise<void> {
   const config = loadConfig(configPath(process.argv.slice(2)));
-  const logger = pino({ level: config.logLevel, base: { service: 'authz-server', producer: config.producer.id } });
+  const logger = pino({
+    level: config.logLevel,
+    base: { service: 'authz-server', producer: config.producer.id },
+  });
   const roots = loadRootKeys(config.trust.rootKeys);
   const producer = loadProducer(nodeCrypto, config.producer, roots);
   if (config.redis.mode !== 'standalone') {
     // store/ledger-redis.ts connects by URL only; see docs/authz-server.md.
-    throw new GovernanceError('config.invalid', `redis.mode ${config.redis.mode}: the ledger store supports standalone only`);
+    throw new GovernanceError(
+      'config.invalid',
+      `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
+    );
   }
-  const redis = await connectRedis(config.redis, (e) => logger.warn({ problem: e.message }, 'redis connection error'));
+  const redis = await connectRedis(config.redis, (e) =>
+    logger.warn({ problem: e.message }, 'redis connection error'),
+  );
   const registryStore = new RedisRegistryStore(redis);
   await registryStore.putKeyRecord(producer.record);
-  const ledgerStore = new RedisLedgerStore({ url: config.redis.url, log: config.ledger.log, prefix: config.redis.keyPrefix });
+  const ledgerStore = new RedisLedgerStore({
+    url: config.redis.url,
+    log: config.ledger.log,
+    prefix: config.redis.keyPrefix,
+  });
   const ledger = await createLedgerWriter({
     store: ledgerStore,
     kid: producer.kid,
