@@ -86,6 +86,11 @@ function callerIdentity(config: RuntimeApiConfig, headers: IncomingHttpHeaders):
   return /^[\x21-\x7e]{1,512}$/.test(value) ? value : undefined;
 }
 
+function requestIdOf(headers: IncomingHttpHeaders): string | undefined {
+  const id = headers['x-request-id'];
+  return typeof id === 'string' && /^[\x21-\x7e]{1,128}$/.test(id) ? id : undefined;
+}
+
 /** The artifact as its header encoding; an object is re-encoded canonically (the signature covers canonical bytes). */
 function artifactHeader(artifact: z.infer<typeof artifactField>): string | undefined {
   if (typeof artifact === 'string') return artifact;
@@ -113,8 +118,7 @@ export class RuntimeApi {
       header,
       identity: callerIdentity(this.deps.config, headers),
       workload: parsed.data.workload,
-      requestId:
-        typeof headers['x-request-id'] === 'string' ? headers['x-request-id'].slice(0, 128) : undefined,
+      requestId: requestIdOf(headers),
     });
     if (!verdict.allow) {
       return { status: httpStatusOf(verdict.reason), body: { admitted: false, ...verdict.record } };
