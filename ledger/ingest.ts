@@ -15,7 +15,7 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { signSync } from '../core/keys.js';
-import { batchSignatureText, KID, parseJson, type SignerKey } from './records.js';
+import { batchSignatureText, KID, nodeRefs, parseJson, type SignerKey } from './records.js';
 
 /** The largest ingest entry the sequencer reads: a full batch of maximal events. */
 export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
@@ -81,9 +81,10 @@ export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey
   );
   if (!suite.verifyEd25519(publicKey, batchStatement(kid, events.length, root), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
+  const ref = nodeRefs();
   return canonical.map((bytes, i) => ({
     eventText: utf8Decode(bytes)!,
     lineage: (events[i] as LedgerEvent).lineage,
-    sigText: batchSignatureText(kid, events.length, i, paths[i]!, val as string),
+    sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
   }));
 }

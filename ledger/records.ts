@@ -1,7 +1,6 @@
 // The ledger's stored and exported objects (docs/spec/ledger.md): strict shape checks for chain
 // records and signed heads read from untrusted places, and the sequencer's record encoder.
-import type { CryptoSuite } from '../core/crypto.js';
-import { concatBytes, utf8Encode } from '../core/encoding.js';
+import { createHash } from 'node:crypto';
 import { GovernanceError } from '../core/errors.js';
 import {
   EVENT_LIMITS,
@@ -145,12 +144,12 @@ export interface LinkedRecord {
 /**
  * Appends a record to the chain from already-canonical parts: `eventText` is the canonical event
  * and `sigText` the canonical batch signature. It spells the record bytes of core recordBytes
- * by concatenation (members in RFC 8785 order: event, lineage_prev, seq, sig) because the
- * sequencer is the ledger's throughput bottleneck; the verifier recomputes every record with core
- * recordBytes, and test/ledger/records.test.ts checks that both spellings agree.
+ * by concatenation (members in RFC 8785 order: event, lineage_prev, seq, sig) and hashes them with
+ * OpenSSL without copying, because the sequencer is the ledger's throughput bottleneck; the
+ * verifier recomputes every record with core recordBytes and a CryptoSuite, and
+ * test/ledger/records.test.ts checks that both agree.
  */
 export function linkRecord(
-  suite: CryptoSuite,
   state: ChainState,
   eventText: string,
   sigText: string,
@@ -160,23 +159,28 @@ export function linkRecord(
   const prev =
     lineagePrev === undefined ? '' : `,"lineage_prev":${lineagePrev === null ? 'null' : `"${lineagePrev}"`}`;
   const rest = `${prev},"seq":${seq},"sig":${sigText}}`;
-  const bytes = utf8Encode(`{"event":${eventText}${rest}`);
-  const hash = suite.sha3_512(concatBytes(bytes, state.hash));
-  const alt = suite.blake2b_512(concatBytes(bytes, state.alt));
-  const eventHash = 'sha3-512:' + hex(hash);
-  const eventHashAlt = 'blake2b-512:' + hex(alt);
+  const body = `{"event":${eventText}${rest}`;
+  const hash = createHash('sha3-512').update(body, 'utf8').update(state.hash).digest();
+  const alt = createHash('blake2b512').update(body, 'utf8').update(state.alt).digest();
+  const eventHash = 'sha3-512:' + hash.toString('hex');
+  const eventHashAlt = 'blake2b-512:' + alt.toString('hex');
   const text = `{"event":${eventText},"event_hash":"${eventHash}","event_hash_alt":"${eventHashAlt}"${rest}`;
   return { record: { seq, text, eventHash, eventHashAlt }, state: { seq, hash, alt } };
 }
 
-/** The canonical text of a batch signature whose kid and val have been checked (no escaping needed). */
+/** The canonical text of a batch signature whose kid and val have been checked (no escaping needed); path holds JSON strings. */
 export function batchSignatureText(
   kid: string,
   size: number,
   index: number,
-  path: Uint8Array[],
+  path: string[],
   val: string,
 ): string {
-  const refs = path.map((h) => `"sha3-512:${hex(h)}"`).join(',');
-  return `{"alg":"ed25519","index":${index},"kid":"${kid}","path":[${refs}],"size":${size},"val":"${val}"}`;
+  return `{"alg":"ed25519","index":${index},"kid":"${kid}","path":[${path.join(',')}],"size":${size},"val":"${val}"}`;
+}
+
+/** JSON strings "sha3-512:<hex>" of Merkle nodes; paths share nodes, so each is encoded once. */
+export function nodeRefs(): (node: Uint8Array) => string {
+  const refs = new Map<Uint8Array, string>();
+  return (node) => refs.get(node) ?? refs.set(node, `"sha3-512:${hex(node)}"`).get(node)!;
 }

@@ -187,6 +187,11 @@ export class Sequencer {
     return { state, ingestId: tip.ingestId, signedSeq: tip.signedSeq };
   }
 
+  /**
+   * Leads until the lease is lost or stop() is called. Commits are pipelined one deep: the next
+   * plan is computed while Redis runs the previous commit, from the state that commit will leave;
+   * if it fails (fenced, or the tip moved), the plan is dropped with everything cached.
+   */
   private async lead(lease: LedgerLease): Promise<void> {
     let lost = false;
     const renewal = setInterval(() => {
@@ -195,42 +200,62 @@ export class Sequencer {
         (e: unknown) => this.log('warn', `lease renewal: ${(e as Error).message}`),
       );
     }, this.leaseMs / 3);
+    let inFlight: Promise<void> | undefined;
+    const settle = async () => {
+      const committing = inFlight;
+      inFlight = undefined;
+      await committing;
+    };
     try {
       let { state, ingestId, signedSeq } = await this.resume();
       let lastHeadAt = this.now();
-      const tails = new LineageTails(this.options.lineageCache ?? 100_000);
+      const tails = new LineageTails(
+        Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords),
+      );
       while (!lost && !this.stopping) {
-        const entries = await this.store.readIngest(ingestId, 256, this.headIntervalMs);
+        const entries = await this.store.readIngest(ingestId, 256, inFlight ? 0 : this.headIntervalMs);
         if (lost) break;
         if (entries.length > 0) {
           const plan = await this.plan(entries, state, tails);
-          const last = plan.records.at(-1);
-          await this.store.commit({
-            lease,
-            expect: { seq: state.seq, eventHash: state.seq === 0 ? '' : eventHashRef(state.hash) },
-            records: plan.records.map((r) => r.text),
-            eventHash: last?.eventHash ?? '',
-            eventHashAlt: last?.eventHashAlt ?? '',
-            lineage: plan.lineage,
-            consumed: plan.consumed,
-          });
+          await settle();
+          tails.trim();
+          inFlight = this.commit(lease, state, plan);
+          // Attached now so that a failure is never unhandled; settle() rethrows it.
+          inFlight.catch(() => undefined);
           state = plan.state;
           ingestId = plan.consumed.at(-1)!.ingestId;
-          this.chained += plan.records.length;
-          tails.trim();
         }
-        const due = entries.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs;
-        if (state.seq > signedSeq && due) {
+        if (
+          state.seq > signedSeq &&
+          (entries.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs)
+        ) {
+          await settle();
           await this.publishHead(lease, state);
           signedSeq = state.seq;
           lastHeadAt = this.now();
         }
       }
+      await settle();
       if (this.stopping && !lost && state.seq > signedSeq) await this.publishHead(lease, state);
       if (this.stopping) await this.store.releaseLease(lease);
     } finally {
       clearInterval(renewal);
+      await inFlight?.catch(() => undefined);
     }
+  }
+
+  private async commit(lease: LedgerLease, from: ChainState, plan: Plan): Promise<void> {
+    const last = plan.records.at(-1);
+    await this.store.commit({
+      lease,
+      expect: { seq: from.seq, eventHash: from.seq === 0 ? '' : eventHashRef(from.hash) },
+      records: plan.records.map((r) => r.text),
+      eventHash: last?.eventHash ?? '',
+      eventHashAlt: last?.eventHashAlt ?? '',
+      lineage: plan.lineage,
+      consumed: plan.consumed,
+    });
+    this.chained += plan.records.length;
   }
 
   private async publishHead(lease: LedgerLease, state: ChainState): Promise<void> {
@@ -320,7 +345,7 @@ export class Sequencer {
       const prev = event.lineage === undefined ? undefined : tails.get(event.lineage);
       if (prev === undefined && event.lineage !== undefined)
         throw new Error(`lineage ${event.lineage} not loaded`);
-      const { record, state } = linkRecord(this.suite, plan.state, event.eventText, event.sigText, prev);
+      const { record, state } = linkRecord(plan.state, event.eventText, event.sigText, prev);
       plan.records.push(record);
       plan.state = state;
       if (event.lineage !== undefined) {

@@ -1,0 +1,227 @@
+// npm run bench:ledger [-- --writers 4 --seconds 10 --batch 64 --concurrency 4 --fsync everysec]
+// Starts its own redis-server (appendonly yes) and a sequencer process, runs several writers in
+// this process appending as fast as the ledger chains (each backs off while its commit lag is
+// above 1 s), and prints the events chained per second in the measured window with the settings
+// used, plus Redis memory per event.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { parse } from 'yaml';
+import { writeDevDeployment } from '../cli/dev-setup.js';
+import type { LedgerEvent } from '../core/event.js';
+import { keyFromPem } from '../core/keys.js';
+import { formatMillis } from '../core/time.js';
+import { createLedgerWriter } from '../ledger/writer.js';
+import { RedisLedgerStore, ledgerKeys } from '../store/ledger-redis.js';
+
+const options = new Command()
+  .option('--writers <n>', 'writers appending concurrently', '4')
+  .option('--concurrency <n>', 'append calls each writer keeps in flight', '4')
+  .option('--events <n>', 'events per append call', '16')
+  .option('--batch <n>', 'events per producer batch signature (writer maxBatch)', '64')
+  .option('--seconds <n>', 'measured window', '10')
+  .option('--warmup <n>', 'seconds before measuring', '2')
+  .option('--fsync <policy>', 'appendfsync: always | everysec | no', 'everysec')
+  .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
+  .parse()
+  .opts<Record<string, string>>();
+const num = (name: string) => Number(options[name]);
+
+const STAGES = [
+  'authorization.issued',
+  'authorization.consumed',
+  'admission.granted',
+  'execution.started',
+  'attestation.signed',
+  'execution.completed',
+  'evidence.committed',
+] as const;
+
+/** Events shaped like the white paper's records (§4.4, §6.4): every one belongs to an operation's lineage. */
+function benchEvent(writer: number, i: number): LedgerEvent {
+  const op = Math.floor(i / STAGES.length);
+  return {
+    v: '1',
+    type: STAGES[i % STAGES.length]!,
+    time: formatMillis(Date.now()),
+    producer: `authz-server://bench-${writer}`,
+    lineage: `lineage://op/w${writer}-${op}`,
+    identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
+    operation: 'model.invoke',
+    policy_required: 'policy://medical/inference/v3',
+    artifact_id: `auth_01HZK9R2P3M7F8B4W${writer}X${op}`,
+    issuer: 'governance://11-11/authority/prod',
+    runtime: 'k8s://cluster-east-1/ns/inference',
+    request_id: `req-${writer}-${i}`,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds used so far by each part, to tell where time goes on a shared machine. */
+async function cpuSeconds(admin: Redis, sequencerPid: number) {
+  const info = await admin.info('cpu');
+  const redisCpu = ['used_cpu_user', 'used_cpu_sys'].reduce(
+    (sum, name) => sum + Number((info.match(new RegExp(`${name}:([\\d.]+)`)) ?? [])[1]),
+    0,
+  );
+  // /proc/<pid>/stat fields 14 and 15: user and system time in clock ticks (100 per second).
+  const stat = readFileSync(`/proc/${sequencerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const sequencerCpu = (Number(stat[11]) + Number(stat[12])) / 100;
+  const own = process.cpuUsage();
+  return { redis: redisCpu, sequencer: sequencerCpu, writers: (own.user + own.system) / 1e6 };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A redis-server of our own (appendonly yes), answering PING before we go on. */
+async function startRedisServer(dir: string, fsync: string): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      fsync,
+    ],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const up = await probe.connect().then(
+      () => probe.ping(),
+      () => undefined,
+    );
+    probe.disconnect();
+    if (up === 'PONG') return { url, process: child };
+    if (attempt > 200) throw new Error('redis-server did not start (is it on PATH?)');
+    await sleep(25);
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
+const redis = await startRedisServer(dir, options.fsync!);
+const admin = new Redis(redis.url);
+// A development deployment (cli/dev-setup.ts): root-certified producer keys and the audit key.
+const deployment = writeDevDeployment(join(dir, 'deployment'), { redisUrl: redis.url });
+const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
+  producer: { keyFile: string; certificateFile: string };
+};
+const producer = {
+  kid: (JSON.parse(readFileSync(authz.producer.certificateFile, 'utf8')) as { kid: string }).kid,
+  privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
+};
+const LOG = deployment.sequencerEnv.LEDGER_LOG!;
+const sequencer = spawn(
+  process.execPath,
+  [
+    // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
+    '--max-semi-space-size=64',
+    ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
+    '--import',
+    'tsx',
+    'ledger/sequencer-main.ts',
+  ],
+  {
+    env: { ...process.env, ...deployment.sequencerEnv, REDIS_URL: redis.url, HEAD_INTERVAL_MS: '1000' },
+    stdio: 'ignore',
+  },
+);
+try {
+  const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
+  const memoryBefore = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
+  const stores = Array.from(
+    { length: num('writers') },
+    () => new RedisLedgerStore({ url: redis.url, log: LOG }),
+  );
+  const writers = await Promise.all(
+    stores.map((store) => createLedgerWriter({ store, ...producer, maxBatch: num('batch') })),
+  );
+  const tipStore = new RedisLedgerStore({ url: redis.url, log: LOG });
+  let running = true;
+  let appended = 0;
+  const loops = writers.flatMap((writer, w) =>
+    Array.from({ length: num('concurrency') }, async (_, c) => {
+      for (let i = c * 1_000_000; running;) {
+        if (writer.commitLagMs() > 1000) {
+          await sleep(5);
+          continue;
+        }
+        const events = Array.from({ length: num('events') }, () => benchEvent(w, i++));
+        await writer.append(events);
+        appended += events.length;
+      }
+    }),
+  );
+  await sleep(num('warmup') * 1000);
+  const start = {
+    seq: (await tipStore.tip()).seq,
+    at: performance.now(),
+    cpu: await cpuSeconds(admin, sequencer.pid!),
+  };
+  await sleep(num('seconds') * 1000);
+  const end = {
+    seq: (await tipStore.tip()).seq,
+    at: performance.now(),
+    cpu: await cpuSeconds(admin, sequencer.pid!),
+  };
+  running = false;
+  await Promise.all(loops);
+  await Promise.all(writers.map((w) => w.close()));
+  const rate = ((end.seq - start.seq) * 1000) / (end.at - start.at);
+  const keys = ledgerKeys(LOG);
+  const tip = await tipStore.tip();
+  const chainBytes = Number(await admin.call('MEMORY', 'USAGE', keys.chain, 'SAMPLES', '0'));
+  const memoryAfter = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
+  const backlog = await admin.xlen(keys.ingest);
+  console.log(
+    [
+      `ledger benchmark: ${Math.round(rate).toLocaleString('en')} events chained/s over ${options.seconds} s`,
+      `  writers ${options.writers} × ${options.concurrency} appends in flight × ${options.events} events; ` +
+        `producer batch ≤ ${options.batch} events per signature; sequencer commits ≤ 2048 records`,
+      `  redis ${version}, appendonly yes, appendfsync ${options.fsync}; node ${process.version}; events appended ${appended.toLocaleString('en')}`,
+      `  chained ${tip.seq.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
+      `  CPU per chained event: ` +
+        (['writers', 'sequencer', 'redis'] as const)
+          .map(
+            (part) =>
+              `${part} ${(((end.cpu[part] - start.cpu[part]) * 1e6) / (end.seq - start.seq)).toFixed(1)} µs`,
+          )
+          .join(', ') +
+        ` (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`,
+      `  memory: chain stream ${Math.round(chainBytes / tip.seq)} B/record (MEMORY USAGE), ` +
+        `all ledger keys ${Math.round((memoryAfter - memoryBefore) / tip.seq)} B/record (used_memory delta, with lineage index)`,
+    ].join('\n'),
+  );
+  await Promise.all([...stores, tipStore].map((s) => s.close()));
+} finally {
+  for (const child of [sequencer, redis.process]) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  admin.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+}
