@@ -1,0 +1,342 @@
+// Artifacts issued per second by the authority, end to end: the real entry point
+// (authority/main.ts) as its own process, redis-server on loopback with its append-only file,
+// the ledger on (every issuance ledgered before its answer, a sequencer process chaining), and
+// concurrent clients over HTTP and gRPC authenticating with a development bearer token.
+//
+//   npm run bench:authority -- [--seconds 10] [--concurrency 64] [--transport both|http|grpc]
+//                              [--channels 4] [--fsync always|everysec] [--profile <dir>]
+//
+// --profile writes the authority process's V8 CPU profile (.cpuprofile) into <dir>.
+// Prints the settings, the machine, throughput, latency percentiles and each process's CPU.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { decodeArtifact } from '../core/artifact.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from '../cli/dev-setup.js';
+import { RedisLedgerStore } from '../store/ledger-redis.js';
+import { loadAuthorityProto } from '../authority/grpc.js';
+import { latencyHistogram, summarize, type Histogram } from './lib/latency.js';
+import { machineInfo, processCpuMicros, ownCpuMicros } from './lib/proc-stats.js';
+import { nodeCommand, packageModule, startChild, type ChildServer } from './lib/server-process.js';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '64' },
+    transport: { type: 'string', default: 'both' },
+    channels: { type: 'string', default: '4' },
+    fsync: { type: 'string', default: 'always' },
+    profile: { type: 'string' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const WARMUP = Number(args.warmup);
+const CONCURRENCY = Number(args.concurrency);
+const CHANNELS = Number(args.channels);
+const TRANSPORTS = args.transport === 'both' ? ['http', 'grpc'] : [args.transport!];
+
+const CALLER = DEV_IDENTITIES.workload;
+// The shipped example policy (examples/policies/medical-inference-v3.yaml): its deny rules and
+// its allow rule are all evaluated for this request.
+const BODY = JSON.stringify({
+  op: { name: 'model.invoke', model: 'clinical-summary-v4', scope: ['phi.read', 'phi.no_export'] },
+  env: { runtime: DEV_ENVIRONMENT.runtime },
+});
+const GRPC_REQUEST = {
+  operation: {
+    name: 'model.invoke',
+    params: { model: 'clinical-summary-v4' },
+    scope: ['phi.read', 'phi.no_export'],
+  },
+  environment: { runtime: DEV_ENVIRONMENT.runtime },
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A pino line with this message, as the services log when they are up. */
+const logged =
+  <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
+  (line: string) => {
+    if (!line.startsWith('{')) return undefined;
+    const log = JSON.parse(line) as Record<string, unknown>;
+    return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
+  };
+
+interface Deployment {
+  httpPort: number;
+  grpcPort: number;
+  token: string;
+  pids: Record<string, number>;
+  redisUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The production-shaped development deployment (cli/dev-setup.ts: root-certified keys, dev
+ * tokens, configuration files), then redis-server, the sequencer and the authority.
+ */
+async function deploy(): Promise<Deployment> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-authority-'));
+  const children: ChildServer<unknown>[] = [];
+  const stop = async () => {
+    for (const child of children.reverse()) await child.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const redisPort = await freePort();
+    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const redis = await startChild(
+      'redis-server',
+      [
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        args.fsync!,
+      ],
+      (line) => (line.includes('Ready to accept connections') ? true : undefined),
+    );
+    children.push(redis);
+    const deployment = writeDevDeployment(join(dir, 'deployment'), {
+      ports: { authorityGrpc: 0, authorityHttp: 0 },
+      redisUrl,
+      logLevel: 'info',
+    });
+    const sequencer = await startChild(
+      ...nodeCommand(packageModule('ledger/sequencer-main'), []),
+      logged('sequencer for log', () => true),
+      { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
+    );
+    children.push(sequencer);
+    const [node, nodeArgs] = nodeCommand(packageModule('authority/main'), [
+      '--config',
+      deployment.files.authorityConfig,
+    ]);
+    const profile = args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [];
+    const authority = await startChild(
+      node,
+      [...profile, ...nodeArgs],
+      logged('authority serving', (log) => ({ grpc: Number(log.grpc), http: Number(log.http) })),
+    );
+    children.push(authority);
+    return {
+      httpPort: authority.ready.http,
+      grpcPort: authority.ready.grpc,
+      token: deployment.tokens.workload,
+      pids: { authority: authority.pid, redis: redis.pid, sequencer: sequencer.pid },
+      redisUrl,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+interface Tally {
+  issued: number;
+  denied: Map<string, number>;
+  errors: number;
+  latency: Histogram;
+}
+
+type Issue = () => Promise<string | undefined>;
+
+/** An HTTP issuer over keep-alive connections: resolves with the artifact header, or undefined. */
+function httpIssuer(port: number, token: string, tally: Tally): Issue {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  return () =>
+    new Promise((resolve) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/govern/execute',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${token}`,
+            'content-length': Buffer.byteLength(BODY),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+              artifact_header?: string;
+              reason?: string;
+            };
+            if (res.statusCode === 200) return resolve(body.artifact_header);
+            tally.denied.set(
+              body.reason ?? `http ${res.statusCode}`,
+              (tally.denied.get(body.reason ?? '') ?? 0) + 1,
+            );
+            resolve(undefined);
+          });
+        },
+      );
+      req.on('error', () => {
+        tally.errors++;
+        resolve(undefined);
+      });
+      req.end(BODY);
+    });
+}
+
+function grpcIssuer(port: number, token: string, tally: Tally): Issue {
+  const proto = loadPackageDefinition(loadAuthorityProto()) as unknown as {
+    governance: {
+      v1: {
+        Authority: new (a: string, c: ReturnType<typeof credentials.createInsecure>, o: object) => Client;
+      };
+    };
+  };
+  // Distinct channel options keep grpc-js from sharing one subchannel (one TCP connection).
+  const clients = Array.from(
+    { length: CHANNELS },
+    (_, i) =>
+      new proto.governance.v1.Authority(`127.0.0.1:${port}`, credentials.createInsecure(), {
+        'bench.channel': i,
+      }),
+  );
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  let next = 0;
+  return () =>
+    new Promise((resolve) => {
+      const client = clients[next++ % clients.length] as unknown as {
+        RequestArtifact(
+          r: object,
+          m: Metadata,
+          cb: (e: ServiceError | null, v: { artifact: string }) => void,
+        ): void;
+      };
+      client.RequestArtifact(GRPC_REQUEST, metadata, (error, value) => {
+        if (!error) return resolve(value.artifact);
+        const reason = String(error.metadata?.get('governance-reason')[0] ?? `grpc ${error.code}`);
+        tally.denied.set(reason, (tally.denied.get(reason) ?? 0) + 1);
+        resolve(undefined);
+      });
+    });
+}
+
+/** Closed loop: CONCURRENCY workers, each issuing back to back until the deadline. */
+async function drive(issue: Issue, seconds: number, tally: Tally): Promise<void> {
+  const deadline = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        const header = await issue();
+        if (header !== undefined) {
+          tally.issued++;
+          tally.latency.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
+        }
+      }
+    }),
+  );
+}
+
+async function ledgerLength(redisUrl: string): Promise<number> {
+  const store = new RedisLedgerStore({ url: redisUrl, log: DEV_LOG });
+  try {
+    return (await store.tip()).seq;
+  } finally {
+    await store.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const machine = machineInfo();
+  console.log('authority issuance benchmark');
+  console.log(
+    `  settings: ${SECONDS}s measured after ${WARMUP}s warm-up per transport, ${CONCURRENCY} concurrent clients, ` +
+      `${CHANNELS} gRPC channels, dev bearer token (no TLS), redis appendonly yes appendfsync ${args.fsync}, ` +
+      'ledger on (writer + sequencer process), single-use artifacts, examples/policies/medical-inference-v3.yaml',
+  );
+  console.log(
+    `  machine: ${machine.nproc} CPUs (${machine.cpuModel}), Node ${machine.node}, load ${machine.loadAverage1m.toFixed(2)}`,
+  );
+  const deployment = await deploy();
+  try {
+    for (const transport of TRANSPORTS) {
+      const tally: Tally = { issued: 0, denied: new Map(), errors: 0, latency: latencyHistogram() };
+      const port = transport === 'http' ? deployment.httpPort : deployment.grpcPort;
+      const issue =
+        transport === 'http'
+          ? httpIssuer(port, deployment.token, tally)
+          : grpcIssuer(port, deployment.token, tally);
+      const sample = await issue();
+      if (!sample || decodeArtifact(sample).artifact.sub !== CALLER)
+        throw new Error(`${transport}: no valid artifact issued`);
+      await drive(issue, WARMUP, { ...tally, latency: latencyHistogram() });
+      tally.issued = 0;
+      const ledgerBefore = await ledgerLength(deployment.redisUrl);
+      const cpuBefore = Object.fromEntries(
+        Object.entries(deployment.pids).map(([n, pid]) => [n, processCpuMicros(pid)]),
+      );
+      const clientCpuBefore = ownCpuMicros();
+      const started = performance.now();
+      await drive(issue, SECONDS, tally);
+      const elapsed = (performance.now() - started) / 1000;
+      const cpu = Object.entries(deployment.pids)
+        .map(
+          ([name, pid]) =>
+            `${name} ${(((processCpuMicros(pid) - cpuBefore[name]!) / 1e6 / elapsed) * 100).toFixed(0)}%`,
+        )
+        .concat(`bench clients ${(((ownCpuMicros() - clientCpuBefore) / 1e6 / elapsed) * 100).toFixed(0)}%`);
+      // Every issuance was ledgered before its answer; wait for the sequencer to chain them all.
+      const deadline = Date.now() + 30_000;
+      let chained = 0;
+      while (
+        Date.now() < deadline &&
+        (chained = (await ledgerLength(deployment.redisUrl)) - ledgerBefore) < tally.issued
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const latency = summarize(tally.latency);
+      console.log(`\n  ${transport}:`);
+      console.log(
+        `    issued ${tally.issued} artifacts in ${elapsed.toFixed(1)} s = ${Math.round(tally.issued / elapsed)} artifacts/s`,
+      );
+      console.log(
+        `    latency µs: p50 ${latency.p50Us}, p90 ${latency.p90Us}, p99 ${latency.p99Us}, p99.9 ${latency.p999Us}, max ${latency.maxUs}`,
+      );
+      console.log(
+        `    denied ${[...tally.denied].map(([r, n]) => `${r}=${n}`).join(', ') || 0}, transport errors ${tally.errors}`,
+      );
+      console.log(`    ledger: ${chained} events chained for ${tally.issued} issued`);
+      console.log(`    CPU (100% = one core): ${cpu.join(', ')}`);
+    }
+  } finally {
+    await deployment.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
