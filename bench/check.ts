@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { generatePrivateKey, keyFromJwk, keyFromPem, keySigner } from '../core/keys.js';
 import type { KeyObject } from 'node:crypto';
 import { parseRoute } from './lib/check-request.js';
+import { startFullPath, type Fsync } from './lib/full-path.js';
 import { markdownSummary, writeJsonReport } from './lib/report.js';
 import {
   runBench,
@@ -41,6 +42,8 @@ import {
 interface CliOptions {
   target?: string;
   targetPid?: number;
+  fullPath: boolean;
+  fsync: Fsync;
   baselines: string[];
   concurrency: number[];
   rate: number[];
@@ -95,6 +98,11 @@ function program(): Command {
       'the target process id, when it runs on this machine: its CPU and memory',
       positiveInt,
     )
+    .option(
+      '--no-full-path',
+      'do not spawn the real authz-server with Redis and the ledger sequencer (default without --target)',
+    )
+    .option('--fsync <always|everysec>', "the full path's Redis appendfsync", 'always')
     .option(
       '--baselines <list>',
       `baselines to spawn and measure (${BASELINES.join(', ')}, or none)`,
@@ -241,12 +249,15 @@ function progressReporter(): { update: ProgressCallback; stop(): void } {
 
 async function main(): Promise<number> {
   const opts = program().parse().opts<CliOptions>();
+  const fullPath = opts.fullPath && opts.target === undefined;
+  if (fullPath && (opts.template ?? opts.signingKey ?? opts.artifactsFile) !== undefined) {
+    throw new Error(
+      '--template, --signing-key and --artifacts-file apply to --target (or give --no-full-path)',
+    );
+  }
+  if (opts.fsync !== 'always' && opts.fsync !== 'everysec') throw new Error('--fsync is always or everysec');
   const template = loadTemplate(opts);
   const { method, path } = parseRoute(opts.route);
-  const issuer = loadIssuer(opts);
-  const source: ArtifactSource = opts.artifactsFile
-    ? fileSource(opts.artifactsFile)
-    : signingSource(keySigner(issuer.kid, issuer.key), template);
   const baselines = opts.baselines.map((name) => {
     if (!BASELINES.includes(name as Baseline))
       throw new Error(`--baselines: ${name} is not one of ${BASELINES.join(', ')}`);
@@ -275,10 +286,19 @@ async function main(): Promise<number> {
   const running: RunningTarget[] = [];
   const progress = progressReporter();
   try {
+    let issuer = loadIssuer(opts);
+    if (fullPath) {
+      const full = await startFullPath(settings.workDir, opts.fsync);
+      running.push(full.running);
+      issuer = full.issuer;
+    }
+    const source: ArtifactSource = opts.artifactsFile
+      ? fileSource(opts.artifactsFile)
+      : signingSource(keySigner(issuer.kid, issuer.key), template);
     for (const baseline of baselines) {
       if (baseline === 'crypto-floor' && opts.artifactsFile !== undefined && opts.signingKey === undefined) {
         console.error(
-          'crypto-floor skipped: with --artifacts-file it needs the issuer key (give --signing-key and --kid)',
+          'crypto-floor skipped: with --artifacts-file it needs the issuer key (--signing-key, --kid)',
         );
         continue;
       }

@@ -14,6 +14,10 @@ export function writeJsonReport(report: BenchReport, outDir: string): string {
 const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
 const latencyCells = (l: LatencySummary) => [l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.maxUs].map(ms);
 const optional = (value: number | undefined) => (value === undefined ? '–' : String(value));
+const companions = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .map(([name, micros]) => `${name} ${micros}`)
+    .join(', ') || '–';
 
 function table(header: string[], rows: string[][]): string[] {
   return [
@@ -41,8 +45,10 @@ export function markdownSummary(report: BenchReport): string {
         'p99.9 ms',
         'max ms',
         'server CPU µs/Check',
+        'Redis etc. CPU µs/Check',
         'client CPU µs/Check',
         'invalid allows',
+        'other unexpected',
         'load avg',
       ],
       report.scenarios.map((s) => [
@@ -51,8 +57,10 @@ export function markdownSummary(report: BenchReport): string {
         String(s.throughput),
         ...latencyCells(s.latency),
         optional(s.serverCpuUsPerCheck),
+        companions(s.companionCpuUsPerCheck),
         optional(s.clientCpuUsPerCheck),
         String(s.invalidAllows),
+        String(Object.values(s.unexpected).reduce((a, b) => a + b, 0) - s.invalidAllows),
         s.loadAverage1m.toFixed(1),
       ]),
     ),
@@ -72,6 +80,7 @@ export function markdownSummary(report: BenchReport): string {
           'p99.9 ms',
           'max ms',
           'server CPU µs/Check',
+          'Redis etc. CPU µs/Check',
           'failed',
         ],
         h2load.map((h) => [
@@ -80,6 +89,7 @@ export function markdownSummary(report: BenchReport): string {
           String(Math.round(h.result!.requestsPerSecond)),
           ...latencyCells(h.result!.latency),
           optional(h.serverCpuUsPerCheck),
+          companions(h.companionCpuUsPerCheck),
           String(h.result!.requests.failed + h.result!.requests.errored + h.result!.requests.timeout),
         ]),
       ),

@@ -37,6 +37,8 @@ export interface Target {
   address: string;
   /** The server's process on this machine, for its CPU and memory; undefined when unknown. */
   pid: number | undefined;
+  /** Processes the server depends on (Redis, the ledger sequencer), by name, for their CPU. */
+  companions?: Record<string, number>;
 }
 
 export type H2loadBody = 'allow' | 'missing';
@@ -80,6 +82,8 @@ export interface ScenarioResult {
   unexpected: Record<string, number>;
   clientCpuUsPerCheck: number | undefined;
   serverCpuUsPerCheck: number | undefined;
+  /** CPU of each companion process per Check. */
+  companionCpuUsPerCheck: Record<string, number>;
   serverMemory: MemoryUsage | undefined;
   endedEarly: string | undefined;
   /** The machine's 1-minute load average when the run ended: other work competing for the cores. */
@@ -93,6 +97,7 @@ export interface H2loadRun {
   probe: Outcome;
   result: H2loadResult | undefined;
   serverCpuUsPerCheck: number | undefined;
+  companionCpuUsPerCheck: Record<string, number>;
   skipped: string | undefined;
 }
 
@@ -152,6 +157,21 @@ async function prime(client: CheckClient, shape: RequestShape, headers: string[]
 const perCheck = (micros: number | undefined, checks: number) =>
   micros === undefined || checks === 0 ? undefined : Math.round((micros / checks) * 10) / 10;
 
+/** CPU counters of the server and its companions, by name ('server' for the server itself). */
+function serverMeters(target: Target): Record<string, () => number> {
+  const pids = { ...target.companions, ...(target.pid === undefined ? {} : { server: target.pid }) };
+  return Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, () => processCpuMicros(pid)]));
+}
+
+function serverCpuPerCheck(target: Target, used: Record<string, number>, checks: number) {
+  return {
+    serverCpuUsPerCheck: perCheck(used.server, checks),
+    companionCpuUsPerCheck: Object.fromEntries(
+      Object.keys(target.companions ?? {}).map((name) => [name, perCheck(used[name], checks)!]),
+    ),
+  };
+}
+
 async function runScenario(
   target: Target,
   client: CheckClient,
@@ -178,8 +198,7 @@ async function runScenario(
       `${target.name} ${scenario}: replay artifacts on first presentation: ${JSON.stringify(primed)}`,
     );
   }
-  const meters: Record<string, () => number> = { client: ownCpuMicros };
-  if (target.pid !== undefined) meters.server = () => processCpuMicros(target.pid!);
+  const meters = { ...serverMeters(target), client: ownCpuMicros };
   const load = await runLoad(
     client.check,
     traffic,
@@ -207,7 +226,7 @@ async function runScenario(
     invalidAllows,
     unexpected,
     clientCpuUsPerCheck: perCheck(load.meterDeltas.client, measured),
-    serverCpuUsPerCheck: perCheck(load.meterDeltas.server, measured),
+    ...serverCpuPerCheck(target, load.meterDeltas, measured),
     serverMemory: target.pid === undefined ? undefined : processMemory(target.pid),
     endedEarly: load.endedEarly,
     loadAverage1m: loadavg()[0]!,
@@ -229,6 +248,7 @@ async function runH2loadBody(
     probe: '',
     result: undefined,
     serverCpuUsPerCheck: undefined,
+    companionCpuUsPerCheck: {},
     skipped: undefined,
   };
   let artifact: string | undefined;
@@ -246,9 +266,9 @@ async function runH2loadBody(
   run.probe = await probeBody(service, target.address, bytes);
   if (run.probe !== expected)
     return { ...run, skipped: `the body's decision is ${run.probe}, not ${expected}` };
-  let cpuAtStart: number | undefined;
-  let cpuUs: number | undefined;
-  const readCpu = () => (target.pid === undefined ? undefined : processCpuMicros(target.pid));
+  const meters = serverMeters(target);
+  const atStart: Record<string, number> = {};
+  const used: Record<string, number> = {};
   const result = await runH2load(
     {
       address: target.address,
@@ -260,11 +280,13 @@ async function runH2loadBody(
       durationMs: settings.durationMs,
     },
     (phase) => {
-      if (phase === 'start') cpuAtStart = readCpu();
-      else if (cpuAtStart !== undefined) cpuUs = readCpu()! - cpuAtStart;
+      for (const [name, read] of Object.entries(meters)) {
+        if (phase === 'start') atStart[name] = read();
+        else used[name] = read() - atStart[name]!;
+      }
     },
   );
-  return { ...run, result, serverCpuUsPerCheck: perCheck(cpuUs, result.requests.total) };
+  return { ...run, result, ...serverCpuPerCheck(target, used, result.requests.total) };
 }
 
 function ratios(report: BenchReport): Ratio[] {
@@ -339,6 +361,11 @@ export async function runBench(
           );
         }
         if (result.endedEarly) report.notes.push(`${target.name} ${result.scenario}: ${result.endedEarly}`);
+        if (Object.keys(result.unexpected).length > 0) {
+          report.notes.push(
+            `${target.name} ${result.scenario}: unexpected outcomes ${JSON.stringify(result.unexpected)}`,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       }
     }

@@ -1,34 +1,42 @@
-// The servers a run can measure: the two baselines, spawned here, and an ext_authz address given
-// with --target. The built-in request and artifact template are what the baselines (and the
-// generated full-path configuration) are set up for.
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The servers a run can measure: the two baselines, spawned here, the full path (full-path.ts)
+// and an ext_authz address given with --target. The built-in request and artifact template are
+// those of the development deployment (cli/dev-setup.ts), which the full path runs.
+import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { nodeCrypto } from '../../core/crypto-node.js';
+import { join } from 'node:path';
+import { compilePolicy, type CompiledPolicy } from '../../authority/policy.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
-import { policyHash } from '../../core/registry.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ISSUER, DEV_ROUTE, PROJECT_ROOT } from '../../cli/dev-setup.js';
 import { BASELINES, type Baseline } from './baseline-server.js';
 import type { Target } from './run.js';
-import { startServerProcess } from './server-process.js';
+import { nodeCommand, packageModule, startChild } from './server-process.js';
 import type { PayloadTemplate } from './traffic.js';
 
-export const BUILTIN_PRINCIPAL = 'spiffe://bench.local/ns/bench/sa/load-generator';
-export const BUILTIN_ROUTE = 'POST /v1/models/clinical-summary-v4:invoke';
-export const BUILTIN_HOST = 'api.bench.local';
-export const BUILTIN_POLICY = {
-  ref: 'policy://bench/model-invoke/v1',
-  document: { bench: 'every model.invoke request of the benchmark principal' },
-};
+export const BUILTIN_PRINCIPAL = DEV_IDENTITIES.workload;
+/** DEV_ROUTE's path template with {model} filled in as the template's op.model. */
+export const BUILTIN_ROUTE = `${DEV_ROUTE.method} /v1/models/clinical-summary-v4:invoke`;
+export const BUILTIN_HOST = 'inference.bench.local';
+
+/** The policy DEV_ROUTE requires, compiled by the authority's own compiler (for its ref and hash). */
+export function builtinPolicy(): CompiledPolicy {
+  const policy = compilePolicy(
+    readFileSync(join(PROJECT_ROOT, 'examples', 'policies', 'medical-inference-v3.yaml'), 'utf8'),
+  );
+  if (policy.ref !== DEV_ROUTE.policy)
+    throw new Error(`the example policy is ${policy.ref}, the dev route needs ${DEV_ROUTE.policy}`);
+  return policy;
+}
 
 export function builtinTemplate(principal: string): PayloadTemplate {
+  const policy = builtinPolicy();
   return {
     v: '1',
-    iss: 'governance://bench/authority',
+    iss: DEV_ISSUER,
     sub: principal,
-    op: { name: 'model.invoke', model: 'clinical-summary-v4', scope: ['phi.read'] },
-    pol: { ref: BUILTIN_POLICY.ref, hash: policyHash(nodeCrypto, BUILTIN_POLICY.document) },
-    env: { runtime: 'bench://loopback', region: 'local', tenancy: 'single' },
+    op: { name: DEV_ROUTE.operation, model: 'clinical-summary-v4', scope: ['phi.read'] },
+    pol: { ref: policy.ref, hash: policy.hash },
+    env: { ...DEV_ENVIRONMENT },
   };
 }
 
@@ -37,11 +45,7 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-// The sibling module, .ts under tsx and vitest, .js once built.
-const BASELINE_MODULE = join(
-  dirname(fileURLToPath(import.meta.url)),
-  `baseline-server${extname(fileURLToPath(import.meta.url))}`,
-);
+const BASELINE_MODULE = packageModule('bench/lib/baseline-server');
 
 /** A baseline as its own process on 127.0.0.1, trusting one issuer key (the crypto floor verifies with it). */
 export async function startBaseline(
@@ -49,7 +53,7 @@ export async function startBaseline(
   issuer: { kid: string; key: KeyObject },
 ): Promise<RunningTarget> {
   const trust = `${issuer.kid}=${base64urlEncode(rawPublicKey(issuer.key))}`;
-  const server = await startServerProcess(BASELINE_MODULE, [baseline, trust], (line) => {
+  const server = await startChild(...nodeCommand(BASELINE_MODULE, [baseline, trust]), (line) => {
     const port = (JSON.parse(line) as { port?: unknown }).port;
     return typeof port === 'number' ? port : undefined;
   });
@@ -57,7 +61,7 @@ export async function startBaseline(
     target: {
       name: baseline,
       enforcement: baseline === 'noop' ? 'none' : 'signature',
-      address: server.address,
+      address: `127.0.0.1:${server.ready}`,
       pid: server.pid,
     },
     stop: server.stop,

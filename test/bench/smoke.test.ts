@@ -1,11 +1,12 @@
 // Keeps the Check benchmark harness working: a short run against both baselines must produce
 // complete, consistent figures, and a server that allows what must be denied must fail the run.
 // Structure only, never speed: performance goals live in the benchmark output.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePrivateKey, keySigner } from '../../core/keys.js';
+import { startFullPath } from '../../bench/lib/full-path.js';
 import { h2loadVersion } from '../../bench/lib/h2load.js';
 import { runBench, type BenchSettings, type ScenarioResult } from '../../bench/lib/run.js';
 import {
@@ -49,6 +50,9 @@ function settings(overrides: Partial<BenchSettings> = {}): BenchSettings {
     ...overrides,
   };
 }
+
+const onPath = (command: string) =>
+  (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 
 const total = (outcomes: ScenarioResult['outcomes']) =>
   TRAFFIC_KINDS.reduce((sum, kind) => sum + Object.values(outcomes[kind]).reduce((a, b) => a + b, 0), 0);
@@ -115,6 +119,32 @@ describe('Check benchmark harness', () => {
       expect(run.serverCpuUsPerCheck).toBeGreaterThanOrEqual(0);
     }
   });
+
+  it.skipIf(!onPath('redis-server'))(
+    'drives the full path without allowing what must be denied',
+    async () => {
+      const full = await startFullPath(workDir, 'always');
+      try {
+        const fullSource = signingSource(keySigner(full.issuer.kid, full.issuer.key), template);
+        const report = await runBench(
+          [full.running.target],
+          fullSource,
+          settings({ openLoop: [], h2load: undefined }),
+        );
+        const [run] = report.scenarios;
+        expect(report.failures).toEqual([]);
+        expect(run!.invalidAllows).toBe(0);
+        expect(total(run!.outcomes)).toBe(run!.requests.warmup + run!.requests.measured);
+        expect(run!.latency.count).toBe(run!.requests.measured);
+        expect(run!.outcomes.single.allow).toBeGreaterThan(0);
+        // Under load the path may fail closed (state or ledger unavailable); it never allows a replay.
+        expect(Object.keys(run!.outcomes.replay)).toContain('artifact.replayed');
+        expect(Object.keys(run!.companionCpuUsPerCheck).sort()).toEqual(['redis', 'sequencer']);
+      } finally {
+        await full.running.stop();
+      }
+    },
+  );
 
   it('fails the run when the server allows requests that must be denied', async () => {
     const allowsEverything = { ...noop.target, name: 'target', enforcement: 'full' as const };

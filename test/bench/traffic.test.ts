@@ -80,7 +80,11 @@ describe('bad signatures and the crypto floor', () => {
     expect(forged).not.toBe(header);
     const decoded = decodeArtifact(forged);
     expect(decoded.artifact.id).toBe(decodeArtifact(header).artifact.id);
-    const keys = (kid: string) => trusted.get(kid);
+    const issuer = decodeArtifact(header).artifact.iss;
+    const keys = (kid: string) => {
+      const publicKey = trusted.get(kid);
+      return publicKey && { publicKey, issuer };
+    };
     expect(() => verifySignature(decodeArtifact(header), nodeCrypto, keys)).not.toThrow();
     expect(() => verifySignature(decoded, nodeCrypto, keys)).toThrow(/does not verify/);
   });

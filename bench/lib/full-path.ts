@@ -1,0 +1,160 @@
+// The full fail-closed path on this machine, each part its own process: redis-server on loopback
+// with its append-only file fsynced on every write (appendfsync always, for use state and ledger
+// alike; everysec on request, to see what fsync costs), the ledger sequencer
+// (ledger/sequencer-main.ts) and the enforcement point (authz-server/main.ts), both started from
+// the production-shaped development deployment (cli/dev-setup.ts). What the authority would
+// have published before the first Check is put in the registry here instead of running it: the
+// issuer key record, the policy version, one signed heartbeat. The enforcement point's freshness
+// bounds are an hour, so that one heartbeat covers any run.
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { keyFromPem, signSync } from '../../core/keys.js';
+import { signHeartbeat, type KeyRecord } from '../../core/registry.js';
+import { formatMillis, formatSeconds } from '../../core/time.js';
+import { DEV_ISSUER, writeDevDeployment } from '../../cli/dev-setup.js';
+import { closeRedis, connectRedis } from '../../store/redis-connection.js';
+import { RedisRegistryStore } from '../../store/registry-redis.js';
+import { nodeCommand, packageModule, startChild, type ChildServer } from './server-process.js';
+import { builtinPolicy, type RunningTarget } from './targets.js';
+
+/** Redis appendfsync: always (a write is on disk before Redis answers) or everysec. */
+export type Fsync = 'always' | 'everysec';
+
+export interface FullPath {
+  running: RunningTarget;
+  /** The deployment's issuer key: the benchmark's artifacts are signed with it. */
+  issuer: { kid: string; key: KeyObject };
+}
+
+const HEALTHY_TIMEOUT_MS = 15_000;
+const FRESHNESS = { keysSeconds: 3600, revocationsSeconds: 3600, ledgerCommitWindowMs: 2000 };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** What the authority publishes before the first artifact: issuer key record, policy version, heartbeat. */
+async function publishAuthorityRecords(
+  redisUrl: string,
+  issuerRecord: KeyRecord,
+  issuerKey: KeyObject,
+): Promise<void> {
+  const redis = await connectRedis({ mode: 'standalone', url: redisUrl }, () => undefined);
+  try {
+    const registry = new RedisRegistryStore(redis);
+    await registry.putKeyRecord(issuerRecord);
+    const policy = builtinPolicy();
+    const publishedAt = formatSeconds(Date.now() / 1000);
+    await registry.putPolicyVersion({
+      ref: policy.ref,
+      hash: policy.hash,
+      document: policy.document,
+      published_at: publishedAt,
+    });
+    await registry.activatePolicy(policy.ref, policy.hash);
+    const heartbeat = { v: '1' as const, issuer: DEV_ISSUER, time: formatMillis(Date.now()), revocations: 0 };
+    await registry.putHeartbeat(
+      signHeartbeat(heartbeat, issuerRecord.kid, (message) => signSync(issuerKey, message)),
+    );
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+async function waitHealthy(httpPort: number): Promise<void> {
+  const deadline = Date.now() + HEALTHY_TIMEOUT_MS;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline)
+      throw new Error(`authz-server /healthz answered ${status} for ${HEALTHY_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A pino line with this message, as the services log when they are up. */
+const logged =
+  <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
+  (line: string) => {
+    if (!line.startsWith('{')) return undefined;
+    const log = JSON.parse(line) as Record<string, unknown>;
+    return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
+  };
+
+export async function startFullPath(workDir: string, fsync: Fsync): Promise<FullPath> {
+  const dir = join(workDir, 'full-path');
+  const children: ChildServer<unknown>[] = [];
+  const stop = async () => {
+    for (const child of children.reverse()) await child.stop();
+  };
+  try {
+    const redisPort = await freePort();
+    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', workDir, '--save', ''];
+    const redis = await startChild(
+      'redis-server',
+      [...redisArgs, '--appendonly', 'yes', '--appendfsync', fsync],
+      (line) => (line.includes('Ready to accept connections') ? true : undefined),
+    );
+    children.push(redis);
+
+    const deployment = writeDevDeployment(dir, {
+      ports: { authzGrpc: 0, authzHttp: 0 },
+      redisUrl,
+      freshness: FRESHNESS,
+      // The production default: every decision is logged.
+      logLevel: 'info',
+    });
+    const { issuer } = parseYaml(readFileSync(deployment.files.authorityConfig, 'utf8')) as {
+      issuer: { keyFile: string; certificateFile: string };
+    };
+    const issuerRecord = JSON.parse(readFileSync(issuer.certificateFile, 'utf8')) as KeyRecord;
+    const issuerKey = keyFromPem(readFileSync(issuer.keyFile, 'utf8'));
+    await publishAuthorityRecords(redisUrl, issuerRecord, issuerKey);
+
+    const sequencer = await startChild(
+      ...nodeCommand(packageModule('ledger/sequencer-main'), []),
+      logged('sequencer for log', () => true),
+      { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
+    );
+    children.push(sequencer);
+    const server = await startChild(
+      ...nodeCommand(packageModule('authz-server/main'), ['--config', deployment.files.authzConfig]),
+      logged('authz server listening', (log) => ({
+        grpcPort: Number(log.grpcPort),
+        httpPort: Number(log.httpPort),
+      })),
+    );
+    children.push(server);
+    await waitHealthy(server.ready.httpPort);
+    return {
+      running: {
+        target: {
+          name: fsync === 'always' ? 'full' : `full-fsync-${fsync}`,
+          enforcement: 'full',
+          address: `127.0.0.1:${server.ready.grpcPort}`,
+          pid: server.pid,
+          companions: { redis: redis.pid, sequencer: sequencer.pid },
+        },
+        stop,
+      },
+      issuer: { kid: issuerRecord.kid, key: issuerKey },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
