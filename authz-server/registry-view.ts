@@ -8,6 +8,7 @@
 import { LIMITS } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import type { KeyLookup, PolicyLookup, RevocationLookup } from '../core/decision.js';
+import { base64urlEncode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
 import {
   verifyHeartbeat,
@@ -149,7 +150,7 @@ export class RegistryView {
     const now = this.options.clock() / 1000;
     const skew = this.options.skewSeconds;
     if (now < key.notBefore - skew || now > key.notAfter + LIMITS.lifetimeSeconds + skew) return undefined;
-    return key.publicKey;
+    return { publicKey: key.publicKey, issuer: key.subject };
   };
 
   readonly revocations: RevocationLookup = {
@@ -240,9 +241,23 @@ export class RegistryView {
     const started = this.options.clock();
     const records = await this.options.store.listKeyRecords();
     const keys = new Map<string, VerifiedKey>();
+    const kidsOfKey = new Map<string, string[]>();
     for (const record of records) {
       const key = this.certify(record);
-      if (key !== undefined && key.role === 'issuer') keys.set(key.kid, key);
+      if (key === undefined || key.role !== 'issuer') continue;
+      keys.set(key.kid, key);
+      const raw = base64urlEncode(key.publicKey);
+      kidsOfKey.set(raw, [...(kidsOfKey.get(raw) ?? []), key.kid]);
+    }
+    // kid sits outside the signed payload and revocation works by kid, so one public key under
+    // two kids would let an artifact of a revoked kid be relabelled with the other: refuse both.
+    for (const kids of kidsOfKey.values()) {
+      if (kids.length < 2) continue;
+      for (const kid of kids) keys.delete(kid);
+      this.options.onProblem?.(
+        'key',
+        `one public key is certified under several kids (${kids.join(', ')}); none is trusted`,
+      );
     }
     this.issuerKeys = keys;
     this.keysLoadedAt = started;

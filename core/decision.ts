@@ -24,7 +24,13 @@ export interface RequestedOperation extends Operation {
   policy: string;
 }
 
-export type KeyLookup = (kid: string) => Uint8Array | undefined;
+/** An issuer key the verifier trusts, and the issuer (`iss`) its key record certifies it for. */
+export interface TrustedKey {
+  publicKey: Uint8Array;
+  issuer: string;
+}
+
+export type KeyLookup = (kid: string) => TrustedKey | undefined;
 
 export interface RevocationLookup {
   isArtifactRevoked(artifactId: string): boolean;
@@ -118,6 +124,14 @@ export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, ke
   const { artifact } = decoded;
   const key = registryLookup(() => keys(artifact.sig.kid), 'issuer key lookup failed');
   if (key === undefined) throw new GovernanceError('artifact.signature.invalid', 'unknown kid');
+  // A key speaks only for the issuer its record names; otherwise any trusted key could mint
+  // artifacts in another authority's name.
+  if (key.issuer !== artifact.iss) {
+    throw new GovernanceError(
+      'artifact.signature.invalid',
+      'the signing key is not certified for this issuer',
+    );
+  }
   const digest = suite.sha3_512(decoded.payloadBytes);
   if (artifact.chash !== contentHash(digest)) {
     throw new GovernanceError('artifact.signature.invalid', 'chash is not the SHA3-512 of the payload');
@@ -125,7 +139,7 @@ export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, ke
   if (artifact.id !== artifactIdFromDigest(digest)) {
     throw new GovernanceError('artifact.signature.invalid', 'id is not derived from the payload digest');
   }
-  if (!suite.verifyEd25519(key, decoded.payloadBytes, decoded.signature)) {
+  if (!suite.verifyEd25519(key.publicKey, decoded.payloadBytes, decoded.signature)) {
     throw new GovernanceError('artifact.signature.invalid', 'Ed25519 signature does not verify');
   }
 }

@@ -38,6 +38,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface VerifyOptions {
   key: string[];
+  issuer?: string;
   now?: string;
   identity?: string;
   operation?: string;
@@ -91,6 +92,10 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
     )
     .argument('<header>', 'the header value, @file, or - for standard input')
     .requiredOption('--key <kid=file>', 'a trusted issuer public key (PEM), repeatable', collect, [])
+    .option(
+      '--issuer <iss>',
+      'the issuer the keys are certified for (default: the issuer the artifact names)',
+    )
     .option('--now <time>', 'RFC 3339 UTC, whole seconds (default: now)')
     .option('--identity <id>', 'caller identity to check against sub')
     .option('--operation <name>', 'operation name to check')
@@ -147,7 +152,10 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
         {
           suite: portableCrypto,
           skewSeconds: skew,
-          keys: (kid) => keys.get(kid),
+          keys: (kid) => {
+            const publicKey = keys.get(kid);
+            return publicKey && { publicKey, issuer: opts.issuer ?? a?.iss ?? '' };
+          },
           revocations: {
             isArtifactRevoked: (id) => opts.revoked.includes(id),
             isKeyRevoked: (kid) => opts.revoked.includes(kid),

@@ -62,6 +62,19 @@ describe('registry view', () => {
     expect(view.policies('policy://medical/inference/v3', world.policyHash)).toBe(true);
   });
 
+  it('trusts a key only for the issuer its record names', async () => {
+    const { world, view } = await started();
+    expect(view.keys(world.issuerKid)).toMatchObject({ issuer: ISSUER });
+  });
+
+  it('refuses every kid of a public key certified under several kids (a revoked kid cannot be relabelled)', async () => {
+    const { world, problems, view } = await started();
+    await store.putKeyRecord(world.keyRecord('key:11-11/test/alias', world.issuerKey, 'issuer'));
+    expect(await eventually(() => problems.includes('key'))).toBe(true);
+    expect(await eventually(() => view.keys(world.issuerKid) === undefined)).toBe(true);
+    expect(view.keys('key:11-11/test/alias')).toBeUndefined();
+  });
+
   it('ignores a revocation that no certified issuer key signed', async () => {
     const { problems, view } = await started();
     const rogue = generatePrivateKey();

@@ -37,7 +37,8 @@ const input: DecisionInput = {
 function context(overrides: Partial<DecisionContext> = {}): DecisionContext {
   return {
     suite: nodeCrypto,
-    keys: (kid) => (kid === 'key:test' ? rawPublicKey(key) : undefined),
+    keys: (kid) =>
+      kid === 'key:test' ? { publicKey: rawPublicKey(key), issuer: basePayload.iss } : undefined,
     revocations: { isArtifactRevoked: () => false, isKeyRevoked: () => false },
     policies: () => true,
     consume: () => true,
@@ -95,7 +96,10 @@ describe('decide', () => {
   });
 
   it('marks facts as unverified when the signature fails', async () => {
-    const decision = await decide(input, context({ keys: () => rawPublicKey(generatePrivateKey()) }));
+    const decision = await decide(
+      input,
+      context({ keys: () => ({ publicKey: rawPublicKey(generatePrivateKey()), issuer: basePayload.iss }) }),
+    );
     expect(decision).toMatchObject({
       allow: false,
       reason: 'artifact.signature.invalid',

@@ -46,7 +46,7 @@ const input: DecisionInput = {
 
 const context: DecisionContext = {
   suite: nodeCrypto,
-  keys: (kid) => (kid === 'key:fuzz' ? rawPublicKey(key) : undefined),
+  keys: (kid) => (kid === 'key:fuzz' ? { publicKey: rawPublicKey(key), issuer: basePayload.iss } : undefined),
   revocations: { isArtifactRevoked: () => false, isKeyRevoked: () => false },
   policies: (ref, hash) => ref === basePayload.pol.ref && hash === basePayload.pol.hash,
   consume: () => true,

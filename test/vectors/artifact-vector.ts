@@ -17,6 +17,8 @@ export interface ArtifactVector {
   artifact: string | null;
   /** kid → base64url of the raw 32-byte Ed25519 public key. */
   keys: Record<string, string>;
+  /** The issuer (`iss`) every key in `keys` is certified for. */
+  issuer: string;
   context: {
     identity: string;
     operation: { name: string; params: Record<string, string>; scope: string[]; policy: string };
@@ -69,7 +71,8 @@ export async function evaluateVector(vector: ArtifactVector, suite: CryptoSuite)
       keys: (kid) => {
         if (ctx.issuer_unavailable) unavailable();
         const raw = Object.hasOwn(vector.keys, kid) ? vector.keys[kid] : undefined;
-        return raw === undefined ? undefined : base64urlDecode(raw);
+        const publicKey = raw === undefined ? undefined : base64urlDecode(raw);
+        return publicKey === undefined ? undefined : { publicKey, issuer: vector.issuer };
       },
       revocations: {
         isArtifactRevoked: (id) => (ctx.issuer_unavailable ? unavailable() : ctx.revoked.includes(id)),

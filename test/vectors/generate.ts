@@ -347,6 +347,12 @@ export async function buildCases(): Promise<Case[]> {
       want: 'artifact.signature.invalid',
     },
     {
+      name: 'signature-issuer-mismatch',
+      desc: 'signed by a trusted key, but in the name of an issuer the key is not certified for',
+      artifact: encodeArtifact(await sign((p) => (p.iss = 'governance://11-11/authority/other'))),
+      want: 'artifact.signature.invalid',
+    },
+    {
       name: 'signature-zero',
       desc: 'an all-zero signature',
       artifact: tampered(single, (a) => (a.sig.val = base64urlEncode(new Uint8Array(64)))),
@@ -492,7 +498,7 @@ export async function generateArtifactVectors(): Promise<Map<string, string>> {
   for (const c of await buildCases()) {
     const context = baseContext();
     c.context?.(context);
-    const vector: ArtifactVector = { desc: c.desc, artifact: c.artifact, keys, context, want: c.want };
+    const vector: ArtifactVector = { desc: c.desc, artifact: c.artifact, keys, issuer: basePayload.iss, context, want: c.want };
     if (files.has(`${c.name}.json`)) throw new Error(`duplicate vector name ${c.name}`);
     files.set(`${c.name}.json`, JSON.stringify(vector, null, 2) + '\n');
   }

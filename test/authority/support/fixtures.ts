@@ -98,15 +98,15 @@ export async function enforce(
   registry: RegistryStore,
   input: Omit<DecisionInput, 'now'> & { now?: number },
 ): Promise<Decision> {
-  const keys = new Map<string, Uint8Array>();
+  const keys = new Map<string, { publicKey: Uint8Array; issuer: string }>();
   for (const record of await registry.listKeyRecords()) {
     const key = verifyKeyRecord(portableCrypto, record, roots.byKid);
-    if (key.role === 'issuer') keys.set(key.kid, key.publicKey);
+    if (key.role === 'issuer') keys.set(key.kid, { publicKey: key.publicKey, issuer: key.subject });
   }
   const revoked = new Set<string>();
   for (const record of await registry.listRevocations()) {
     const key = keys.get(record.sig.kid);
-    if (key && verifyRevocation(portableCrypto, record, key)) {
+    if (key && verifyRevocation(portableCrypto, record, key.publicKey)) {
       revoked.add('artifact_id' in record.target ? record.target.artifact_id : record.target.kid);
     }
   }
