@@ -236,6 +236,7 @@ export class Sequencer {
         }
       }
       await settle();
+      if (lost) this.log('warn', `lease lost (fencing token ${lease.fence}); waiting to lead again`);
       if (this.stopping && !lost && state.seq > signedSeq) await this.publishHead(lease, state);
       if (this.stopping) await this.store.releaseLease(lease);
     } finally {

@@ -180,6 +180,15 @@ export class RedisLedgerStore implements LedgerStore {
   private connect(): Redis {
     const client = new Redis(this.options.url, CONNECTION);
     client.on('error', () => undefined); // surfaced through the failing command
+    // Without resending, ioredis forgets the commands that were awaiting a reply when the
+    // connection closed: their promises would never settle. Reject them: their outcome is
+    // unknown, and every caller fails closed on a rejection.
+    client.on('close', () =>
+      (client as unknown as { flushQueue(error: Error, options: object): void }).flushQueue(
+        new Error('connection to Redis lost before the reply'),
+        { offlineQueue: false },
+      ),
+    );
     return client;
   }
 

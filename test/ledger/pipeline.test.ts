@@ -16,6 +16,7 @@ import {
   verifyStore,
   type VerifyOptions,
 } from '../../ledger/verify.js';
+import type { LedgerStore } from '../../store/ledger-types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
   AUDIT_KID,
@@ -191,6 +192,45 @@ for (const [name, stores] of [
       ledger.sequencer();
       await until(() => writer.commitLagMs() === 0, 5000, 'the lag to clear');
       expect(writer.halted()).toBe(false);
+    });
+
+    it('fences the commit of a leader that stalled past its lease', async () => {
+      ledger = new TestLedger(stores());
+      // The first leader's commits and renewals pass through a gate the test can close.
+      let gate: Promise<void> | undefined;
+      let open = () => undefined as void;
+      const gated: (keyof LedgerStore)[] = ['commit', 'renewLease'];
+      const stalled = new Proxy(ledger.newStore(), {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          const method = (value as (...args: unknown[]) => unknown).bind(target);
+          if (!gated.includes(prop as keyof LedgerStore)) return method;
+          return async (...args: unknown[]) => {
+            await gate;
+            return method(...args);
+          };
+        },
+      });
+      const logs: string[] = [];
+      ledger.sequencer({ store: stalled, leaseMs: 300, log: (_, message) => logs.push(message) });
+      const writer = await ledger.writer();
+      await writer.appendAndWait([testEvent(1)]);
+      gate = new Promise<void>((resolve) => (open = resolve));
+      await writer.append([testEvent(2)]);
+      const second = ledger.sequencer({ owner: 'second', leaseMs: 300 });
+      await until(() => second.chained === 1, 5000, 'the second sequencer to take over');
+      open();
+      await until(
+        () => logs.some((m) => /fencing token 1 is stale/.test(m)),
+        5000,
+        'the stale commit to be fenced',
+      );
+      await until(async () => (await ledger.store.tip()).signedSeq === 2, 5000, 'a head');
+      const records = await new StoreLedgerReader(ledger.store).range(1, 2);
+      expect(records.map((r) => r.event.request_id)).toEqual(['req-1', 'req-2']);
+      expect((await ledger.store.tip()).seq).toBe(2);
+      expect((await verifyStore(ledger.store, verifyOptions())).ok).toBe(true);
     });
 
     it('lets a waiting sequencer take over when the leader stops', async () => {

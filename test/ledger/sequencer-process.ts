@@ -45,15 +45,21 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
   };
 }
 
+export interface SequencerProcess {
+  child: ChildProcess;
+  /** Its log so far (the last 64 KiB). */
+  output(): string;
+}
+
 /** Starts `node --import tsx ledger/sequencer-main.ts` and resolves once it has started. */
-export async function spawnSequencer(env: Record<string, string>): Promise<ChildProcess> {
+export async function spawnSequencer(env: Record<string, string>): Promise<SequencerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'ledger/sequencer-main.ts'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const collect = (chunk: Buffer) => (output += chunk.toString());
+  const collect = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536));
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   await new Promise<void>((resolve, reject) => {
@@ -67,12 +73,7 @@ export async function spawnSequencer(env: Record<string, string>): Promise<Child
     child.stdout!.on('data', started);
     child.once('exit', failed);
   });
-  // From now on its output is drained and dropped.
-  child.stdout!.off('data', collect);
-  child.stderr!.off('data', collect);
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
+  return { child, output: () => output };
 }
 
 /** Sends a signal and waits for the process to exit. */

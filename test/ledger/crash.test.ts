@@ -1,0 +1,210 @@
+// Crash safety against a real Redis: a sequencer process killed with SIGKILL in the middle of a
+// burst, two sequencer processes racing for the lease (one paused with SIGSTOP until it is stale),
+// and Redis itself killed after acknowledged appends (appendfsync always). In every case each
+// event is chained exactly once and the chain verifies.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import type { ChainRecord } from '../../core/event.js';
+import { StoreLedgerReader } from '../../ledger/reader.js';
+import type { LedgerWriter } from '../../ledger/types.js';
+import { verifyStore } from '../../ledger/verify.js';
+import { createLedgerWriter } from '../../ledger/writer.js';
+import { RedisLedgerStore, ledgerKeys } from '../../store/ledger-redis.js';
+import type { LedgerStore } from '../../store/ledger-types.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import {
+  sequencerDeployment,
+  signalAndWait,
+  spawnSequencer,
+  type SequencerProcess,
+} from './sequencer-process.js';
+import { TestLedger, ledgerKeys as testKeys, redisStores, testEvent, until } from './support.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Appends events 0..total-1 from several writers, `perAppend` at a time; returns the request ids
+ * whose append was acknowledged. Stops early (without failing) once `stop()` says so.
+ */
+async function burst(writers: LedgerWriter[], total: number, perAppend: number, stop = () => false) {
+  const acknowledged: string[] = [];
+  let next = 0;
+  await Promise.all(
+    writers.map(async (writer) => {
+      while (next < total && !stop()) {
+        const events = Array.from({ length: Math.min(perAppend, total - next) }, () => testEvent(next++));
+        try {
+          await writer.append(events);
+          acknowledged.push(...events.map((e) => e.request_id!));
+        } catch {
+          // Not acknowledged: the caller would have denied. It may or may not be chained.
+        }
+      }
+    }),
+  );
+  return acknowledged;
+}
+
+async function chainedRecords(store: LedgerStore): Promise<ChainRecord[]> {
+  const reader = new StoreLedgerReader(store, { maxRecords: 100_000 });
+  const tip = await store.tip();
+  return tip.seq === 0 ? [] : reader.range(1, tip.seq);
+}
+
+/** Request ids in chain order; the test events carry one each. */
+const requestIds = (records: ChainRecord[]) => records.map((r) => r.event.request_id);
+
+describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  async function setup(name: string) {
+    const deployment = sequencerDeployment(join(dir, name), redis.url);
+    const prefix = `${redis.prefix}${randomBytes(4).toString('hex')}:`;
+    const env = { ...deployment.env, LEDGER_KEY_PREFIX: prefix, LEASE_MS: '1000', HEAD_INTERVAL_MS: '200' };
+    const stores: LedgerStore[] = [];
+    const newStore = () => {
+      const store = new RedisLedgerStore({ url: redis.url, log: deployment.log, prefix });
+      stores.push(store);
+      return store;
+    };
+    const writers = await Promise.all(
+      [1, 2, 3].map(() => createLedgerWriter({ store: newStore(), ...deployment.producer, maxBatch: 32 })),
+    );
+    const processes: SequencerProcess[] = [];
+    return {
+      deployment,
+      prefix,
+      store: newStore(),
+      writers,
+      processes,
+      spawn: async () => {
+        const sequencer = await spawnSequencer(env);
+        processes.push(sequencer);
+        return sequencer;
+      },
+      close: async () => {
+        for (const p of processes) await signalAndWait(p.child, 'SIGKILL');
+        await Promise.all(writers.map((w) => w.close()));
+        await Promise.all(stores.map((s) => s.close()));
+      },
+    };
+  }
+
+  it('loses, duplicates and forks nothing when the sequencer is killed mid-burst and restarted', async () => {
+    const ledger = await setup('kill');
+    try {
+      const first = await ledger.spawn();
+      const appending = burst(ledger.writers, 10_000, 25);
+      await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');
+      await signalAndWait(first.child, 'SIGKILL');
+      const atKill = (await ledger.store.tip()).seq;
+      expect(atKill).toBeLessThan(10_000);
+      await ledger.spawn();
+      const acknowledged = await appending;
+      expect(acknowledged).toHaveLength(10_000);
+      await until(async () => (await ledger.store.tip()).seq >= 10_000, 60_000, 'the restarted sequencer');
+      await until(async () => (await ledger.store.tip()).signedSeq === 10_000, 5000, 'a head over all');
+      const ids = requestIds(await chainedRecords(ledger.store));
+      expect(ids).toHaveLength(10_000);
+      expect(new Set(ids)).toEqual(new Set(acknowledged));
+      const result = await verifyStore(ledger.store, { suite: nodeCrypto, keys: ledger.deployment.keys });
+      expect(result.failures).toEqual([]);
+      expect(result).toMatchObject({ ok: true, records: 10_000 });
+      await until(
+        () => ledger.writers.every((w) => w.commitLagMs() === 0),
+        5000,
+        'writers to see every commit',
+      );
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  it('lets one of two racing sequencers lead, fails over from a paused one, and fences it', async () => {
+    const ledger = await setup('race');
+    const admin = new Redis(redis.url);
+    const keys = ledgerKeys(ledger.deployment.log, ledger.prefix);
+    try {
+      const sequencers = await Promise.all([ledger.spawn(), ledger.spawn()]);
+      const holder = async () => ((await admin.get(keys.lease)) ?? '').split(':');
+      await until(async () => (await holder()).length > 1, 10_000, 'a lease holder');
+      const [, leaderPid, , firstFence] = await holder();
+      const leader = sequencers.find((s) => String(s.child.pid) === leaderPid)!;
+      const follower = sequencers.find((s) => s !== leader)!;
+      const appending = burst(ledger.writers, 3000, 20);
+      await until(async () => (await ledger.store.tip()).seq >= 500, 30_000, 'the leader to chain');
+      leader.child.kill('SIGSTOP');
+      await until(
+        async () => (await holder())[1] === String(follower.child.pid),
+        10_000,
+        'the follower to take over',
+      );
+      const [, , , secondFence] = await holder();
+      expect(Number(secondFence)).toBeGreaterThan(Number(firstFence));
+      leader.child.kill('SIGCONT');
+      const acknowledged = await appending;
+      await until(async () => (await ledger.store.tip()).seq >= 3000, 60_000, 'all events chained');
+      await until(() => /stale|lease lost/.test(leader.output()), 10_000, 'the stale leader to notice');
+      expect((await holder())[1]).toBe(String(follower.child.pid));
+      await until(async () => (await ledger.store.tip()).signedSeq === 3000, 5000, 'a head over all');
+      const ids = requestIds(await chainedRecords(ledger.store));
+      expect(ids).toHaveLength(3000);
+      expect(new Set(ids)).toEqual(new Set(acknowledged));
+      expect(
+        (await verifyStore(ledger.store, { suite: nodeCrypto, keys: ledger.deployment.keys })).failures,
+      ).toEqual([]);
+    } finally {
+      admin.disconnect();
+      await ledger.close();
+    }
+  });
+});
+
+describe('Redis killed with SIGKILL (appendonly, appendfsync always)', () => {
+  it('keeps every acknowledged append across a restart from the AOF', async () => {
+    const redis = await startRedis({ local: true, appendonly: true, appendfsync: 'always' });
+    const ledger = new TestLedger(redisStores(redis.url));
+    try {
+      ledger.sequencer({ log: () => undefined });
+      const writers = await Promise.all([1, 2].map(() => ledger.writer({ maxBatch: 32 })));
+      let killed = false;
+      const appending = burst(writers, 20_000, 25, () => killed);
+      await until(async () => (await ledger.store.tip()).seq >= 1000, 30_000, 'chaining to start');
+      redis.process!.kill('SIGKILL');
+      killed = true;
+      const acknowledged = await appending;
+      expect(acknowledged.length).toBeGreaterThan(1000);
+      await redis.restart();
+      await until(
+        async () => {
+          const tip = await ledger.store.tip();
+          const backlog = await ledger.store.readIngest('0-0', 1, 0);
+          return backlog.length === 0 && tip.seq > 0 && tip.signedSeq === tip.seq;
+        },
+        30_000,
+        'the sequencer to chain the backlog after the restart',
+      );
+      const ids = requestIds(await chainedRecords(ledger.store));
+      expect(new Set(ids).size).toBe(ids.length);
+      const chained = new Set(ids);
+      expect(acknowledged.filter((id) => !chained.has(id))).toEqual([]);
+      const result = await verifyStore(ledger.store, { suite: nodeCrypto, keys: testKeys });
+      expect(result.failures).toEqual([]);
+    } finally {
+      await ledger.close();
+      await redis.stop();
+    }
+  });
+});
