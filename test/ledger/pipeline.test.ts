@@ -197,8 +197,7 @@ for (const [name, stores] of [
     it('fences the commit of a leader that stalled past its lease', async () => {
       ledger = new TestLedger(stores());
       // The first leader's commits and renewals pass through a gate the test can close.
-      let gate: Promise<void> | undefined;
-      let open = () => undefined as void;
+      const gate = { closed: Promise.resolve(), open: () => undefined as void };
       const gated: (keyof LedgerStore)[] = ['commit', 'renewLease'];
       const stalled = new Proxy(ledger.newStore(), {
         get(target, prop, receiver) {
@@ -207,7 +206,7 @@ for (const [name, stores] of [
           const method = (value as (...args: unknown[]) => unknown).bind(target);
           if (!gated.includes(prop as keyof LedgerStore)) return method;
           return async (...args: unknown[]) => {
-            await gate;
+            await gate.closed;
             return method(...args);
           };
         },
@@ -216,11 +215,11 @@ for (const [name, stores] of [
       ledger.sequencer({ store: stalled, leaseMs: 300, log: (_, message) => logs.push(message) });
       const writer = await ledger.writer();
       await writer.appendAndWait([testEvent(1)]);
-      gate = new Promise<void>((resolve) => (open = resolve));
+      gate.closed = new Promise<void>((resolve) => (gate.open = resolve));
       await writer.append([testEvent(2)]);
       const second = ledger.sequencer({ owner: 'second', leaseMs: 300 });
       await until(() => second.chained === 1, 5000, 'the second sequencer to take over');
-      open();
+      gate.open();
       await until(
         () => logs.some((m) => /fencing token 1 is stale/.test(m)),
         5000,
