@@ -3,7 +3,7 @@
 // caller, hand over the request as received, and map the outcome. Every outcome — issue, denial,
 // admin allow or deny — is written to the ledger before the caller hears it; a denial whose
 // ledger write fails is still a denial.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import {
   encodeArtifact,
@@ -163,6 +163,25 @@ function eventText(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 480);
 }
 
+/**
+ * Random bytes drawn from a 4 KiB pool refilled from the CSPRNG: one system call per 256 nonces
+ * instead of one per artifact. Each call gets its own copy.
+ */
+function pooledRandom(): (bytes: number) => Uint8Array {
+  const pool = Buffer.alloc(4096);
+  let offset = pool.length;
+  return (bytes) => {
+    if (bytes > pool.length) return new Uint8Array(randomBytes(bytes));
+    if (offset + bytes > pool.length) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    const out = new Uint8Array(pool.subarray(offset, offset + bytes));
+    offset += bytes;
+    return out;
+  };
+}
+
 export class Authority {
   readonly metrics: AuthorityMetrics;
   private readonly state: RegistryState;
@@ -175,7 +194,7 @@ export class Authority {
 
   constructor(private readonly deps: AuthorityDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.random = deps.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.random = deps.random ?? pooledRandom();
     this.log = deps.logger ?? pino({ level: 'silent' });
     this.metrics = deps.metrics ?? new AuthorityMetrics();
     this.runtimes = deps.runtimes ?? new MemoryRuntimeRegistry();

@@ -302,12 +302,13 @@ async function main(): Promise<void> {
       const started = performance.now();
       await drive(issue, SECONDS, tally);
       const elapsed = (performance.now() - started) / 1000;
-      const cpu = Object.entries(deployment.pids)
-        .map(
-          ([name, pid]) =>
-            `${name} ${(((processCpuMicros(pid) - cpuBefore[name]!) / 1e6 / elapsed) * 100).toFixed(0)}%`,
-        )
-        .concat(`bench clients ${(((ownCpuMicros() - clientCpuBefore) / 1e6 / elapsed) * 100).toFixed(0)}%`);
+      const cpuMicros: Record<string, number> = Object.fromEntries(
+        Object.entries(deployment.pids).map(([name, pid]) => [
+          name,
+          processCpuMicros(pid) - cpuBefore[name]!,
+        ]),
+      );
+      cpuMicros['bench clients'] = ownCpuMicros() - clientCpuBefore;
       // Every issuance was ledgered before its answer; wait for the sequencer to chain them all.
       const deadline = Date.now() + 30_000;
       let chained = 0;
@@ -329,7 +330,22 @@ async function main(): Promise<void> {
         `    denied ${[...tally.denied].map(([r, n]) => `${r}=${n}`).join(', ') || 0}, transport errors ${tally.errors}`,
       );
       console.log(`    ledger: ${chained} events chained for ${tally.issued} issued`);
-      console.log(`    CPU (100% = one core): ${cpu.join(', ')}`);
+      // CPU time per artifact is what this machine's load does not distort: the capacity of a
+      // process is one core divided by it.
+      const entries = Object.entries(cpuMicros);
+      const perArtifact = (micros: number) => micros / Math.max(1, tally.issued);
+      const total = perArtifact(entries.reduce((sum, [, micros]) => sum + micros, 0));
+      console.log(
+        `    CPU (100% = one core): ${entries.map(([n, us]) => `${n} ${((us / 1e6 / elapsed) * 100).toFixed(0)}%`).join(', ')}`,
+      );
+      console.log(
+        `    CPU per artifact: ${entries.map(([n, us]) => `${n} ${perArtifact(us).toFixed(0)} µs`).join(', ')}; ` +
+          `total ${total.toFixed(0)} µs`,
+      );
+      console.log(
+        `    so at most ${Math.round(1e6 / perArtifact(cpuMicros.authority!))}/s per authority core, ` +
+          `${Math.round((machine.nproc * 1e6) / total)}/s for the whole pipeline on ${machine.nproc} idle cores`,
+      );
     }
   } finally {
     await deployment.stop();
