@@ -15,7 +15,7 @@ export class AuthorityMetrics {
 
   readonly issueSeconds = new Histogram({
     name: 'governance_authority_issue_seconds',
-    help: 'Time from a validated artifact request to its ledgered answer.',
+    help: 'Time from an artifact request to its ledgered issuance.',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });

@@ -125,7 +125,7 @@ export class PolicyError extends GovernanceError {
 }
 
 function formatProblem(p: PolicyProblem): string {
-  return `${p.line > 0 ? `${p.line}:${p.column} ` : ''}${p.path}: ${p.message}`;
+  return `${p.line > 0 ? `${p.line}:${p.column} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
 function pathText(path: readonly PropertyKey[]): string {
