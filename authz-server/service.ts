@@ -1,0 +1,119 @@
+// The enforcement point's wiring from a loaded configuration, shared by main.ts (Redis) and the
+// dev mode (cli/dev-mode.ts, in memory or on Redis): the same keys, certificate, ledger writer
+// and server; only the stores differ between callers.
+import { pino, type Logger } from 'pino';
+import { nodeCrypto } from '../core/crypto-node.js';
+import { GovernanceError } from '../core/errors.js';
+import { createLedgerWriter } from '../ledger/writer.js';
+import type { LedgerStore } from '../store/ledger-types.js';
+import { RedisLedgerStore } from '../store/ledger-redis.js';
+import { closeRedis, connectRedis } from '../store/redis-connection.js';
+import { RedisRegistryStore } from '../store/registry-redis.js';
+import type { RegistryStore, UseStateStore } from '../store/types.js';
+import { RedisUseStateStore } from '../store/use-state-redis.js';
+import type { LoadedConfig } from './config.js';
+import { loadProducer, loadRootKeys, type ProducerIdentity } from './keys.js';
+import type { RootKeys } from './registry-view.js';
+import { createAuthzServer, type AuthzServer } from './server.js';
+
+export interface AuthzKeys {
+  roots: RootKeys;
+  producer: ProducerIdentity;
+}
+
+export interface AuthzStores {
+  registry: RegistryStore;
+  useState: UseStateStore;
+  ledger: LedgerStore;
+}
+
+export interface RunningAuthz {
+  server: AuthzServer;
+  grpcPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+export function authzLogger(config: LoadedConfig): Logger {
+  return pino({ level: config.logLevel, base: { service: 'authz-server', producer: config.producer.id } });
+}
+
+/** The pinned roots and this enforcement point's root-certified producer key; throws config.invalid. */
+export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
+  const roots = loadRootKeys(config.trust.rootKeys);
+  return { roots, producer: loadProducer(nodeCrypto, config.producer, roots) };
+}
+
+/** The production stores: registry and use state share one connection, the ledger has its own. */
+export async function openRedisStores(
+  config: LoadedConfig,
+  logger: Logger,
+): Promise<AuthzStores & { close(): Promise<void> }> {
+  if (config.redis.mode !== 'standalone') {
+    // store/ledger-redis.ts connects by URL only; see docs/authz-server.md.
+    throw new GovernanceError(
+      'config.invalid',
+      `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
+    );
+  }
+  const redis = await connectRedis(config.redis, (e) =>
+    logger.warn({ problem: e.message }, 'redis connection error'),
+  );
+  const registry = new RedisRegistryStore(redis);
+  const ledger = new RedisLedgerStore({
+    url: config.redis.url,
+    log: config.ledger.log,
+    prefix: config.redis.keyPrefix,
+  });
+  return {
+    registry,
+    useState: new RedisUseStateStore(redis),
+    ledger,
+    async close() {
+      await registry.close();
+      await ledger.close();
+      await closeRedis(redis);
+    },
+  };
+}
+
+/** Publishes the producer certificate, opens the ledger writer and serves; stop() undoes it (not the stores). */
+export async function startAuthzService(
+  config: LoadedConfig,
+  keys: AuthzKeys,
+  stores: AuthzStores,
+  logger: Logger,
+): Promise<RunningAuthz> {
+  await stores.registry.putKeyRecord(keys.producer.record);
+  const ledger = await createLedgerWriter({
+    store: stores.ledger,
+    kid: keys.producer.kid,
+    privateKey: keys.producer.privateKey,
+    commitWindowMs: config.freshness.ledgerCommitWindowMs,
+  });
+  const server = createAuthzServer({
+    config,
+    registryStore: stores.registry,
+    useState: stores.useState,
+    ledger,
+    roots: keys.roots,
+    producer: keys.producer,
+    logger,
+  });
+  let ports: { grpcPort: number; httpPort: number };
+  try {
+    ports = await server.start();
+  } catch (e) {
+    await server.stop();
+    await ledger.close();
+    throw e;
+  }
+  return {
+    server,
+    ...ports,
+    async stop() {
+      await server.stop();
+      await ledger.close();
+    },
+  };
+}

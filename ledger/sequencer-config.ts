@@ -1,0 +1,84 @@
+// The sequencer's configuration from its environment, shared by sequencer-main.ts and the dev
+// mode (cli/dev-mode.ts), which runs the sequencer in-process from the same variables:
+//   LEDGER_LOG           the log id (names the chain and its genesis)
+//   AUDIT_KEY_FILE       PKCS#8 PEM of the audit key (signs heads and ledger.rejected events)
+//   AUDIT_KID            its kid
+//   ROOT_KEYS            pinned root keys: "kid=base64url-public-key[,kid=…]"
+//   PRODUCER_KEYS_FILE   JSON array of key records (core/registry.ts) certified by a root; those with
+//                        role "producer" are accepted; re-read when an unknown kid shows up
+//   LEDGER_KEY_PREFIX    optional Redis key prefix; LEASE_MS, HEAD_INTERVAL_MS optional
+import { readFile } from 'node:fs/promises';
+import { nodeCrypto } from '../core/crypto-node.js';
+import { base64urlDecode } from '../core/encoding.js';
+import { GovernanceError } from '../core/errors.js';
+import { keyFromPem } from '../core/keys.js';
+import { verifyKeyRecord, type KeyRecord } from '../core/registry.js';
+import type { SequencerOptions } from './sequencer.js';
+
+export interface SequencerConfig {
+  log: string;
+  prefix: string;
+  /** Everything the Sequencer needs but its store and its log sink. */
+  options: Omit<SequencerOptions, 'store' | 'log'>;
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (!value) throw new GovernanceError('config.invalid', `${name} must be set`);
+  return value;
+}
+
+function optionalMs(env: Env, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    throw new GovernanceError('config.invalid', `${name} must be a positive integer`);
+  return ms;
+}
+
+function parseRoots(text: string): Map<string, Uint8Array> {
+  const roots = new Map<string, Uint8Array>();
+  for (const item of text.split(',')) {
+    const [kid, key] = item.split('=');
+    const raw = key === undefined ? undefined : base64urlDecode(key.trim());
+    if (!kid || raw?.length !== 32)
+      throw new GovernanceError('config.invalid', 'ROOT_KEYS is "kid=base64url,…"');
+    roots.set(kid.trim(), raw);
+  }
+  return roots;
+}
+
+async function loadProducerKeys(
+  path: string,
+  roots: Map<string, Uint8Array>,
+): Promise<Map<string, Uint8Array>> {
+  const records = JSON.parse(await readFile(path, 'utf8')) as KeyRecord[];
+  if (!Array.isArray(records))
+    throw new GovernanceError('config.invalid', 'PRODUCER_KEYS_FILE must hold an array');
+  const keys = new Map<string, Uint8Array>();
+  for (const record of records) {
+    const key = verifyKeyRecord(nodeCrypto, record, roots);
+    if (key.role === 'producer') keys.set(key.kid, key.publicKey);
+  }
+  return keys;
+}
+
+/** Reads and validates the variables above (REDIS_URL is the caller's: the dev mode may not use Redis). */
+export async function loadSequencerConfig(env: Env): Promise<SequencerConfig> {
+  const roots = parseRoots(required(env, 'ROOT_KEYS'));
+  const producerKeysFile = required(env, 'PRODUCER_KEYS_FILE');
+  return {
+    log: required(env, 'LEDGER_LOG'),
+    prefix: env.LEDGER_KEY_PREFIX ?? '',
+    options: {
+      auditKid: required(env, 'AUDIT_KID'),
+      auditKey: keyFromPem(await readFile(required(env, 'AUDIT_KEY_FILE'), 'utf8')),
+      producerKeys: () => loadProducerKeys(producerKeysFile, roots),
+      leaseMs: optionalMs(env, 'LEASE_MS'),
+      headIntervalMs: optionalMs(env, 'HEAD_INTERVAL_MS'),
+    },
+  };
+}
