@@ -42,7 +42,13 @@ import {
   type PolicyProblem,
 } from './policy.js';
 import { RegistryState } from './registry-state.js';
-import { adminSchemas, parseExecuteRequest, parseRequest, type ExecuteRequest } from './request.js';
+import {
+  adminSchemas,
+  parseExecuteRequest,
+  parseRequest,
+  POLICY_HASH,
+  type ExecuteRequest,
+} from './request.js';
 
 export interface RuntimeRecord {
   runtime: string;
@@ -281,7 +287,12 @@ export class Authority {
   /** Decides an artifact request; the body is what the caller sent, unvalidated. */
   async execute(caller: Caller, body: unknown): Promise<Outcome<Issued>> {
     const started = performance.now();
-    const outcome = await this.decideExecute(caller, body);
+    const outcome = await this.decideExecute(caller, body).catch((e: unknown) => {
+      this.log.error({ err: (e as Error).message }, 'unexpected error deciding an artifact request');
+      return this.denyIssue('internal.error', 'unexpected error', {
+        ...(caller.authenticated ? { caller: caller.identity } : { transport: caller.transport }),
+      });
+    });
     this.metrics.decisions.inc({
       kind: 'issue',
       decision: outcome.ok ? 'allow' : 'deny',
@@ -816,6 +827,7 @@ export class Authority {
   }
 
   async proofPolicy(hash: string): Promise<PolicyVersion | undefined> {
+    if (!POLICY_HASH.test(hash)) throw new GovernanceError('request.invalid', 'not a policy hash');
     return this.deps.registry.getPolicyVersion(hash);
   }
 

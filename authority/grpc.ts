@@ -21,7 +21,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { canonicalize } from '../core/canonical.js';
 import { isGovernanceError, type Code } from '../core/errors.js';
-import type { Authority, Outcome } from './authority.js';
+import type { Authority, Denied, Outcome } from './authority.js';
 import { authenticate, type Caller, type IdentityOptions } from './identity.js';
 
 export const PROTO_FILE = 'proto/governance/v1/authority.proto';
@@ -89,7 +89,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type Handler = (caller: Caller, request: Record<string, unknown>) => Promise<Outcome<object>>;
+/** A denial may carry its own status (a proof read that found nothing is NOT_FOUND). */
+type HandlerOutcome = Outcome<object> | (Denied & { code: status });
+type Handler = (caller: Caller, request: Record<string, unknown>) => Promise<HandlerOutcome>;
 
 /** Empty proto3 strings mean "not given". */
 function given(value: unknown): string | undefined {
@@ -175,7 +177,14 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
       },
       GetPolicy: async (_caller, req) => {
         const version = typeof req.hash === 'string' ? await authority.proofPolicy(req.hash) : undefined;
-        if (!version) return { ok: false, reason: 'policy.unknown', message: 'no such policy version' };
+        if (!version) {
+          return {
+            ok: false,
+            reason: 'policy.unknown',
+            message: 'no such policy version',
+            code: status.NOT_FOUND,
+          };
+        }
         const { document, ...meta } = version;
         return ok({ ...meta, document_json: json(document) });
       },
@@ -244,15 +253,15 @@ export async function startGrpcServer(
         );
         handler(caller, call.request ?? {}).then(
           (outcome) =>
-            outcome.ok ? callback(null, outcome.value) : callback(failure(outcome.reason, outcome.message)),
+            outcome.ok
+              ? callback(null, outcome.value)
+              : callback(
+                  failure(outcome.reason, outcome.message, 'code' in outcome ? outcome.code : undefined),
+                ),
           (e: unknown) =>
             callback(
               isGovernanceError(e)
-                ? failure(
-                    e.code,
-                    e.message,
-                    e.code === 'request.invalid' ? status.INVALID_ARGUMENT : undefined,
-                  )
+                ? failure(e.code, e.message)
                 : failure('internal.error', 'unexpected error'),
             ),
         );

@@ -366,6 +366,16 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
     expect(reply).toMatchObject({ status: expected, body: { reason: 'request.invalid' } });
   });
 
+  it('answers a read of an unknown policy version with NOT_FOUND and 404', async () => {
+    const hash = `sha3-512:${'0'.repeat(128)}`;
+    const reply = await unary(stack.grpcClient('Proof', tls('GATEWAY')), 'GetPolicy', { hash });
+    expect(reply).toMatchObject({ ok: false, code: status.NOT_FOUND, reason: 'policy.unknown' });
+    expect(await http('GET', `/v1/proof/policies/${hash}`)).toMatchObject({
+      status: 404,
+      body: { reason: 'policy.unknown' },
+    });
+  });
+
   it('exposes /healthz and Prometheus /metrics', async () => {
     expect((await http('GET', '/healthz')).body).toEqual({ status: 'serving' });
     const metrics = (await http('GET', '/metrics')).body.text as string;
