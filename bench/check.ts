@@ -57,7 +57,7 @@ interface CliOptions {
   principal: string;
   route: string;
   host: string;
-  context: string[];
+  context?: string[];
   artifactsFile?: string;
   signingKey?: string;
   kid?: string;
@@ -81,7 +81,7 @@ const list =
   <T>(item: (text: string) => T) =>
   (value: string): T[] =>
     value === '' || value === 'none' ? [] : value.split(',').map((part) => item(part.trim()));
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 const DEFAULT_KID = 'key:bench/issuer';
 
 function program(): Command {
@@ -155,7 +155,6 @@ function program(): Command {
       '--context <key=value>',
       'a context_extensions entry, repeatable (default: the template environment)',
       collect,
-      [],
     )
     .option('--artifacts-file <path>', 'pre-issued x-execution-artifact values, one per line, each used once')
     .option('--signing-key <file>', 'an issuer private key the target trusts (PKCS#8 PEM or JWK)')
@@ -191,7 +190,7 @@ function loadTemplate(opts: CliOptions): PayloadTemplate {
 }
 
 function contextExtensions(opts: CliOptions, template: PayloadTemplate): Record<string, string> {
-  if (opts.context.length === 0) return { ...template.env };
+  if (opts.context === undefined) return { ...template.env };
   return Object.fromEntries(
     opts.context.map((pair) => {
       const at = pair.indexOf('=');

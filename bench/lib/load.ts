@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { checkRequest, type RequestShape } from './check-request.js';
 import type { CheckCall, Outcome } from './envoy-client.js';
 import { latencyHistogram, type Histogram } from './latency.js';
-import { startPacer } from './pacer.js';
+import { createPacer } from './pacer.js';
 import { TRAFFIC_KINDS, type Traffic, type TrafficItem, type TrafficKind } from './traffic.js';
 
 export type LoadMode = { kind: 'closed'; concurrency: number } | { kind: 'open'; rate: number };
@@ -61,12 +61,21 @@ export async function runLoad(
   settings: LoadSettings,
   hooks: LoadHooks,
 ): Promise<LoadResult> {
+  const { mode } = settings;
+  // Started before the clock, so that the thread's start-up is not charged to the first requests.
+  const pacer =
+    mode.kind === 'open'
+      ? await createPacer(
+          mode.rate,
+          Math.ceil((mode.rate * (settings.warmupMs + settings.durationMs)) / 1000),
+        )
+      : undefined;
   const origin = process.hrtime.bigint();
   const measureStartUs = settings.warmupMs * 1000;
   const measureEndUs = measureStartUs + settings.durationMs * 1000;
   const outcomes = Object.fromEntries(TRAFFIC_KINDS.map((kind) => [kind, {}])) as LoadResult['outcomes'];
   const latency = latencyHistogram();
-  const sendLag = settings.mode.kind === 'open' ? latencyHistogram() : undefined;
+  const sendLag = pacer ? latencyHistogram() : undefined;
   const requests = { warmup: 0, measured: 0 };
   let inFlight = 0;
   let completed = 0;
@@ -107,7 +116,7 @@ export async function runLoad(
   };
 
   try {
-    if (settings.mode.kind === 'closed') {
+    if (mode.kind === 'closed') {
       const worker = async () => {
         for (;;) {
           const intendedUs = nowUs(origin);
@@ -120,16 +129,15 @@ export async function runLoad(
           await send(item, intendedUs);
         }
       };
-      await Promise.all(Array.from({ length: settings.mode.concurrency }, worker));
+      await Promise.all(Array.from({ length: mode.concurrency }, worker));
     } else {
-      const total = Math.ceil((settings.mode.rate * (settings.warmupMs + settings.durationMs)) / 1000);
       const pending = new Set<Promise<void>>();
       let stopEarly!: () => void;
       const stoppedEarly = new Promise<void>((resolve) => (stopEarly = resolve));
       let cursor = 0;
-      const pacer = startPacer(origin, settings.mode.rate, total, (released) => {
+      pacer!.start(origin, (released) => {
         for (; cursor < released && exhaustedAtUs === undefined; cursor++) {
-          const intendedUs = Number(pacer.dueAt(cursor) - origin) / 1000;
+          const intendedUs = Number(pacer!.dueAt(cursor) - origin) / 1000;
           const item = traffic.next();
           if (item === undefined) {
             exhaustedAtUs = intendedUs;
@@ -148,9 +156,9 @@ export async function runLoad(
         }
       });
       try {
-        await Promise.race([pacer.done, stoppedEarly]);
+        await Promise.race([pacer!.done, stoppedEarly]);
       } finally {
-        await pacer.stop();
+        await pacer!.stop();
       }
       await Promise.all(pending);
     }

@@ -289,9 +289,12 @@ async function runH2loadBody(
   return { ...run, result, ...serverCpuPerCheck(target, used, result.requests.total) };
 }
 
+/** Throughput ratios of the closed-loop and h2load runs (an open loop's throughput is its set rate). */
 function ratios(report: BenchReport): Ratio[] {
   const rows = [
-    ...report.scenarios.map((s) => ({ scenario: s.scenario, target: s.target, throughput: s.throughput })),
+    ...report.scenarios
+      .filter((s) => s.mode.kind === 'closed')
+      .map((s) => ({ scenario: s.scenario, target: s.target, throughput: s.throughput })),
     ...report.h2load
       .filter((h) => h.result !== undefined)
       .map((h) => ({
