@@ -3,6 +3,7 @@
 // sent: they follow from the events, so the sequencer derives them while it checks the batch,
 // and every chained record carries its own.
 import type { KeyObject } from 'node:crypto';
+import { KID_PATTERN } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { base64urlDecode, base64urlEncode, utf8Decode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
@@ -15,7 +16,7 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { signSync } from '../core/keys.js';
-import { batchSignatureText, KID, nodeRefs, parseJson, type SignerKey } from './records.js';
+import { batchSignatureText, nodeRefs, parseJson, type SignerKey } from './records.js';
 
 /** The largest ingest entry the sequencer reads: a full batch of maximal events. */
 export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
@@ -59,7 +60,7 @@ export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey
   const extra = Object.keys(value).find((k) => k !== 'events' && k !== 'kid' && k !== 'val');
   if (extra !== undefined) invalid(`ingest entry member ${extra.slice(0, 64)} is not allowed`);
   const { events, kid, val } = value;
-  if (typeof kid !== 'string' || !KID.test(kid)) invalid('ingest entry kid is malformed');
+  if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) invalid('ingest entry kid is malformed');
   const signature = typeof val === 'string' ? base64urlDecode(val) : undefined;
   if (signature?.length !== 64) invalid('ingest entry val is not a base64url Ed25519 signature');
   if (!Array.isArray(events) || events.length === 0 || events.length > EVENT_LIMITS.batchSize)

@@ -1,6 +1,7 @@
 // The ledger's stored and exported objects (docs/spec/ledger.md): strict shape checks for chain
 // records and signed heads read from untrusted places, and the sequencer's record encoder.
 import { createHash } from 'node:crypto';
+import { KID_PATTERN } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
 import {
   EVENT_LIMITS,
@@ -16,7 +17,6 @@ import { LOG_ID } from '../store/ledger-types.js';
 
 export const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
 export const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
-export const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 /** base64url of a 64-byte Ed25519 signature. */
 const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 /** Deepest Merkle path a batch of EVENT_LIMITS.batchSize leaves can have. */
@@ -65,7 +65,7 @@ function checkBatchSignature(sig: unknown): void {
   if (!isObject(sig)) invalid('record.sig must be an object');
   checkMembers(sig, 'sig', ['alg', 'kid', 'size', 'index', 'path', 'val']);
   if (sig.alg !== 'ed25519') invalid('sig.alg must be "ed25519"');
-  if (typeof sig.kid !== 'string' || !KID.test(sig.kid)) invalid('sig.kid is malformed');
+  if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('sig.kid is malformed');
   if (!isCount(sig.size, 1, EVENT_LIMITS.batchSize)) invalid('sig.size is out of range');
   if (!isCount(sig.index, 0, sig.size - 1)) invalid('sig.index is out of range');
   if (!Array.isArray(sig.path) || sig.path.length > MAX_PATH) invalid('sig.path is malformed');
@@ -115,7 +115,7 @@ export function checkHead(value: unknown): SignedHead {
   if (!isObject(sig)) invalid('head.sig must be an object');
   checkMembers(sig, 'head.sig', ['alg', 'kid', 'val']);
   if (sig.alg !== 'ed25519') invalid('head.sig.alg must be "ed25519"');
-  if (typeof sig.kid !== 'string' || !KID.test(sig.kid)) invalid('head.sig.kid is malformed');
+  if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('head.sig.kid is malformed');
   if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))
     invalid('head.sig.val is not a base64url signature');
   return value as unknown as SignedHead;

@@ -137,11 +137,9 @@ class ChainCheck {
     }
   }
 
-  /** A line that is not a record at all: counted as the expected record, whose hashes are then unknown. */
+  /** A line that is not JSON: reported at the next seq; a missing record there is reported again. */
   unreadable(message: string): void {
     this.fail('ledger.event.invalid', this.lastSeq + 1, message);
-    this.lastSeq += 1;
-    this.stateKnown = false;
   }
 
   record(value: unknown): void {
@@ -157,33 +155,21 @@ class ChainCheck {
     const { record } = checked;
     this.records++;
     this.firstSeq ??= record.seq;
-    if (record.seq !== expected) {
+    if (record.seq < expected) {
+      // A record out of place: reported, its signature checked, but the chain goes on without it.
       this.fail(
         'ledger.sequence.invalid',
-        expected,
-        record.seq > expected
-          ? `record ${expected}${record.seq - 1 > expected ? `..${record.seq - 1}` : ''} missing (found ${record.seq})`
-          : `record ${record.seq} out of order (expected ${expected})`,
+        record.seq,
+        `record ${record.seq} out of order (after ${expected - 1})`,
       );
+      this.checkSignature(record);
+      return;
+    }
+    if (record.seq > expected) {
+      const missing = record.seq - 1 > expected ? `${expected}..${record.seq - 1}` : `${expected}`;
+      this.fail('ledger.sequence.invalid', expected, `record ${missing} missing (found ${record.seq})`);
     } else if (this.stateKnown) {
-      const { record: recomputed } = chainRecord(
-        this.options.suite,
-        this.state,
-        { event: record.event, sig: record.sig },
-        record.lineage_prev,
-      );
-      if (recomputed.event_hash !== record.event_hash)
-        this.fail(
-          'ledger.hash.mismatch',
-          record.seq,
-          `event_hash of record ${record.seq} does not recompute`,
-        );
-      if (recomputed.event_hash_alt !== record.event_hash_alt)
-        this.fail(
-          'ledger.hash.mismatch',
-          record.seq,
-          `event_hash_alt of record ${record.seq} does not recompute`,
-        );
+      this.checkHashes(record);
     }
     this.adopt(record, expected);
     this.checkSignature(record);
@@ -197,6 +183,15 @@ class ChainCheck {
           given.seq,
           `the given head ${given.seq} does not match record ${given.seq}`,
         );
+    }
+  }
+
+  private checkHashes(record: ChainRecord): void {
+    const { event, sig, lineage_prev } = record;
+    const { record: recomputed } = chainRecord(this.options.suite, this.state, { event, sig }, lineage_prev);
+    for (const member of ['event_hash', 'event_hash_alt'] as const) {
+      if (recomputed[member] !== record[member])
+        this.fail('ledger.hash.mismatch', record.seq, `${member} of record ${record.seq} does not recompute`);
     }
   }
 

@@ -1,0 +1,98 @@
+// The ledger vectors (test/vectors/ledger/): every case with both crypto suites, the generator
+// reproduces them byte for byte, and the annotated example in docs/spec/ledger.md is theirs.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { portableCrypto } from '../../core/crypto-portable.js';
+import { base64urlDecode } from '../../core/encoding.js';
+import type { SignedHead } from '../../core/event.js';
+import type { LedgerKeys } from '../../ledger/records.js';
+import { verifyExportFile } from '../../ledger/verify.js';
+import { PROJECT_ROOT } from '../support/shared.js';
+import { LEDGER_VECTOR_DIR, generateLedgerVectors } from '../vectors/generate-ledger.js';
+
+interface VectorCase {
+  desc: string;
+  file: string;
+  wantErr: string | null;
+  wantSeq: number | null;
+}
+
+const read = (name: string) => readFileSync(join(LEDGER_VECTOR_DIR, name), 'utf8');
+const cases = Object.entries(JSON.parse(read('cases.json')) as Record<string, VectorCase>).map(
+  ([name, c]) => ({
+    name,
+    ...c,
+  }),
+);
+const raw = JSON.parse(read('keys.json')) as {
+  producers: Record<string, string>;
+  audit: Record<string, string>;
+};
+const toMap = (keys: Record<string, string>) =>
+  new Map(Object.entries(keys).map(([kid, key]) => [kid, base64urlDecode(key)!]));
+const keys: LedgerKeys = { producers: toMap(raw.producers), audit: toMap(raw.audit) };
+
+describe('ledger vectors', () => {
+  for (const suite of [nodeCrypto, portableCrypto]) {
+    describe(suite.name, () => {
+      it.each(cases)('$name: $desc', async ({ file, wantErr, wantSeq }) => {
+        const result = await verifyExportFile(join(LEDGER_VECTOR_DIR, file), { suite, keys });
+        if (wantErr === null) {
+          expect(result.failures).toEqual([]);
+          expect(result).toMatchObject({ ok: true, records: 10, lastSeq: 10, heads: 2 });
+        } else {
+          expect(result.ok).toBe(false);
+          expect(result.failures[0]).toMatchObject({ code: wantErr, seq: wantSeq });
+        }
+      });
+
+      it('the latest head (head.json), given independently, covers the valid chain', async () => {
+        const head = JSON.parse(read('head.json')) as SignedHead;
+        const result = await verifyExportFile(join(LEDGER_VECTOR_DIR, 'valid.jsonl'), { suite, keys, head });
+        expect(result.failures).toEqual([]);
+        const cut = await verifyExportFile(join(LEDGER_VECTOR_DIR, 'truncated-tail.jsonl'), {
+          suite,
+          keys,
+          head,
+        });
+        expect(cut.failures.map((f) => f.code)).toContain('ledger.head.mismatch');
+      });
+    });
+  }
+
+  it('cover every ledger failure code', () => {
+    const wanted = new Set(cases.map((c) => c.wantErr));
+    for (const code of [
+      'ledger.event.invalid',
+      'ledger.hash.mismatch',
+      'ledger.signature.invalid',
+      'ledger.sequence.invalid',
+      'ledger.head.mismatch',
+      'ledger.lineage.invalid',
+    ]) {
+      expect(wanted.has(code), code).toBe(true);
+    }
+  });
+
+  it('are exactly what the committed generator produces (no diff)', () => {
+    const generated = generateLedgerVectors();
+    expect([...generated.keys()].sort()).toEqual(readdirSync(LEDGER_VECTOR_DIR).sort());
+    for (const [name, content] of generated) expect(read(name), name).toBe(content);
+  });
+
+  it('match the annotated example of docs/spec/ledger.md', () => {
+    const spec = readFileSync(join(PROJECT_ROOT, 'docs', 'spec', 'ledger.md'), 'utf8');
+    const example = JSON.parse(read('example.json')) as Record<string, string>;
+    // Each value appears in the spec in a block introduced by `<!-- example:NAME -->`.
+    const blocks = new Map(
+      [...spec.matchAll(/<!-- example:([a-z0-9_]+) -->\s*```[a-z]*\n([\s\S]*?)\n```/g)].map((m) => [
+        m[1]!,
+        m[2]!,
+      ]),
+    );
+    expect([...blocks.keys()].sort()).toEqual(Object.keys(example).sort());
+    for (const [name, value] of Object.entries(example)) expect(blocks.get(name), name).toBe(value);
+  });
+});

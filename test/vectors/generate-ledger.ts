@@ -1,0 +1,313 @@
+// Generates the ledger test vectors (test/vectors/ledger/) from fixed seeds and fixed times, with
+// the generic constructions of core/event.ts (signEventBatch, chainRecord, signHead): a small
+// valid chain as an export file, its keys and latest head, and named tampered variants, each with
+// the failure a verifier must report first ({desc, wantErr, wantSeq} in cases.json). Also
+// example.json, the annotated example of docs/spec/ledger.md.
+// `npx tsx test/vectors/generate-ledger.ts` rewrites the folder; test/ledger/vectors.test.ts
+// checks that regenerating gives no diff.
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalize } from '../../core/canonical.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { base64urlEncode, hexEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
+import {
+  batchStatement,
+  chainRecord,
+  genesis,
+  headStatement,
+  leafHash,
+  merkleTree,
+  recordBytes,
+  signEventBatch,
+  signHead,
+  validateEvent,
+  type ChainRecord,
+  type LedgerEvent,
+  type SignedEvent,
+  type SignedHead,
+} from '../../core/event.js';
+import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
+import { EXPORT_FORMAT } from '../../ledger/export.js';
+
+export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
+
+const sha3 = (text: string) => nodeCrypto.sha3_512(utf8Encode(text));
+const seededKey = (name: string) =>
+  privateKeyFromSeed(sha3(`execution-governance/test-vectors/ledger/key/${name}`).subarray(0, 32));
+
+export const VECTOR_LOG = 'governance-vectors';
+const KEYS = {
+  authority: { kid: 'producer:authority/1', key: seededKey('authority') },
+  authz: { kid: 'producer:authz/1', key: seededKey('authz') },
+  audit: { kid: 'audit:ledger/1', key: seededKey('audit') },
+  stranger: { kid: 'producer:unknown/1', key: seededKey('stranger') },
+};
+type Signer = (typeof KEYS)[keyof typeof KEYS];
+
+const LINEAGE = 'lineage://op/01HZK9R2P3M7F8B4';
+const COMMON = {
+  identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
+  operation: 'model.invoke',
+  policy_required: 'policy://medical/inference/v3',
+  issuer: 'governance://11-11/authority/prod',
+  runtime: 'k8s://cluster-east-1/ns/inference',
+};
+const at = (ms: number) => new Date(Date.UTC(2026, 4, 12, 17, 4, 11, 0) + ms).toISOString();
+const event = (ms: number, fields: Partial<LedgerEvent> & Pick<LedgerEvent, 'type' | 'producer'>): LedgerEvent => ({
+  v: '1',
+  time: at(ms),
+  ...COMMON,
+  ...fields,
+});
+
+/** The batches, in chain order: each one producer's events sealed with one signature. */
+const BATCHES: { signer: Signer; events: LedgerEvent[] }[] = [
+  {
+    signer: KEYS.authority,
+    events: [
+      event(0, { type: 'authorization.issued', producer: 'authority://prod', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4' }),
+      event(3, { type: 'authorization.denied', producer: 'authority://prod', reason: 'policy.denied', request_id: 'req-7' }),
+    ],
+  },
+  {
+    signer: KEYS.authz,
+    events: [
+      event(402, { type: 'execution.denied', producer: 'authz-server://pod-7f9c', reason: 'artifact.signature.invalid', artifact_id: 'auth_01HZ0000000000000', request_id: 'req-8' }),
+      event(410, { type: 'authorization.consumed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4' }),
+      event(411, { type: 'admission.granted', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4' }),
+    ],
+  },
+  {
+    signer: KEYS.authz,
+    events: [
+      event(520, { type: 'execution.started', producer: 'authz-server://pod-7f9c', lineage: LINEAGE }),
+      event(1830, { type: 'attestation.signed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, data: { runtime_attestation: 'sha3-512:' + '0'.repeat(128) } }),
+      event(1831, { type: 'execution.completed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, data: { status: 200 } }),
+      event(1835, { type: 'evidence.committed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE }),
+    ],
+  },
+  {
+    signer: KEYS.authority,
+    events: [event(5000, { type: 'key.rotated', producer: 'authority://prod', data: { from: 'key:11-11/prod/2026-q2', to: 'key:11-11/prod/2026-q3' } })],
+  },
+];
+/** Heads are signed after these seqs. */
+const HEAD_SEQS = [2, 10];
+const HEAD_TIME = (seq: number) => at(6000 + seq);
+
+interface ChainOptions {
+  /** The log whose genesis the chain starts from (default VECTOR_LOG). */
+  genesisLog?: string;
+  /** Replaces one batch's signer (an uncertified key). */
+  signerOf?: (batch: number) => Signer | undefined;
+  /** Edits a signed event before it is chained (seq from 1). */
+  editSigned?: (seq: number, signed: SignedEvent) => SignedEvent;
+  /** Replaces the lineage_prev the chain would assign. */
+  lineagePrev?: (seq: number, prev: string | null | undefined) => string | null | undefined;
+}
+
+function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads: SignedHead[] } {
+  let state = genesis(nodeCrypto, options.genesisLog ?? VECTOR_LOG);
+  const tails = new Map<string, string>();
+  const records: ChainRecord[] = [];
+  const heads: SignedHead[] = [];
+  BATCHES.forEach(({ signer: defaultSigner, events }, b) => {
+    const signer = options.signerOf?.(b) ?? defaultSigner;
+    for (const signed of signEventBatch(nodeCrypto, signer.kid, (m) => signSync(signer.key, m), events)) {
+      const seq = state.seq + 1;
+      const edited = options.editSigned?.(seq, signed) ?? signed;
+      const lineage = edited.event.lineage;
+      const natural = lineage === undefined ? undefined : (tails.get(lineage) ?? null);
+      const next = chainRecord(nodeCrypto, state, edited, options.lineagePrev ? options.lineagePrev(seq, natural) : natural);
+      records.push(next.record);
+      state = next.state;
+      if (lineage !== undefined) tails.set(lineage, next.record.event_hash);
+      if (HEAD_SEQS.includes(seq)) {
+        heads.push(
+          signHead(
+            { v: '1', log: VECTOR_LOG, seq, event_hash: next.record.event_hash, event_hash_alt: next.record.event_hash_alt, time: HEAD_TIME(seq) },
+            KEYS.audit.kid,
+            (m) => signSync(KEYS.audit.key, m),
+          ),
+        );
+      }
+    }
+  });
+  return { records, heads };
+}
+
+type Line = { record: ChainRecord } | { head: SignedHead } | { raw: string };
+
+/** Export lines: each head right after the record it covers. */
+function exportLines({ records, heads }: { records: ChainRecord[]; heads: SignedHead[] }): Line[] {
+  const lines: Line[] = [];
+  for (const record of records) {
+    lines.push({ record });
+    for (const head of heads) if (head.seq === record.seq) lines.push({ head });
+  }
+  return lines;
+}
+
+function exportText(lines: Line[], log = VECTOR_LOG, to = 10): string {
+  const header = { anchor: null, format: EXPORT_FORMAT, from: 1, log, to };
+  const text = (line: Line) => ('raw' in line ? line.raw : canonicalize('record' in line ? line.record : line.head));
+  return [canonicalize(header), ...lines.map(text)].join('\n') + '\n';
+}
+
+/** Flips the last hex digit of a hash reference. */
+const flipHex = (ref: string) => ref.slice(0, -1) + (ref.endsWith('0') ? '1' : '0');
+/** Changes the first character of a base64url signature (stays in the alphabet). */
+const flipSignature = (val: string) => (val.startsWith('A') ? 'B' : 'A') + val.slice(1);
+
+interface Case {
+  desc: string;
+  wantErr: string | null;
+  wantSeq: number | null;
+  text: string;
+}
+
+function buildCases(): Map<string, Case> {
+  const valid = buildChain();
+  const lines = exportLines(valid);
+  const recordLine = (seq: number) => lines.findIndex((l) => 'record' in l && l.record.seq === seq);
+  const replaceRecord = (seq: number, edit: (r: ChainRecord) => ChainRecord): Line[] =>
+    lines.map((l) => ('record' in l && l.record.seq === seq ? { record: edit(structuredClone(l.record)) } : l));
+  const without = (...seqs: number[]) => lines.filter((l) => !('record' in l && seqs.includes(l.record.seq)));
+  const swapped = [...lines];
+  [swapped[recordLine(7)], swapped[recordLine(8)]] = [swapped[recordLine(8)]!, swapped[recordLine(7)]!];
+  const last = valid.records.at(-1)!;
+  const overClaim = signHead(
+    { v: '1', log: VECTOR_LOG, seq: 12, event_hash: last.event_hash, event_hash_alt: last.event_hash_alt, time: HEAD_TIME(12) },
+    KEYS.audit.kid,
+    (m) => signSync(KEYS.audit.key, m),
+  );
+  const finalHead = valid.heads.at(-1)!;
+  const cases: [string, Case][] = [
+    ['valid', { desc: 'a valid chain of 10 records in 4 batches with heads at 2 and 10', wantErr: null, wantSeq: null, text: exportText(lines) }],
+    [
+      'edited-event',
+      { desc: 'record 4 event.operation changed after chaining', wantErr: 'ledger.hash.mismatch', wantSeq: 4, text: exportText(replaceRecord(4, (r) => ({ ...r, event: { ...r.event, operation: 'model.train' } }))) },
+    ],
+    ['deleted-record', { desc: 'record 6 removed', wantErr: 'ledger.sequence.invalid', wantSeq: 6, text: exportText(without(6)) }],
+    ['reordered-records', { desc: 'records 7 and 8 swapped', wantErr: 'ledger.sequence.invalid', wantSeq: 7, text: exportText(swapped) }],
+    [
+      'truncated-tail',
+      { desc: 'records 9 and 10 removed; the head at 10 kept', wantErr: 'ledger.head.mismatch', wantSeq: 9, text: exportText(without(9, 10)) },
+    ],
+    [
+      'head-claims-more',
+      { desc: 'a validly signed head claims seq 12 of a chain of 10', wantErr: 'ledger.head.mismatch', wantSeq: 11, text: exportText([...lines, { head: overClaim }], VECTOR_LOG, 12) },
+    ],
+    [
+      'bad-producer-signature',
+      {
+        desc: 'record 3 chained with a corrupted batch signature (hashes and heads recomputed over it)',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 3,
+        text: exportText(exportLines(buildChain({ editSigned: (seq, s) => (seq === 3 ? { ...s, sig: { ...s.sig, val: flipSignature(s.sig.val) } } : s) }))),
+      },
+    ],
+    [
+      'unknown-producer-kid',
+      {
+        desc: 'batch 4 (record 10) signed by a key that is not a certified producer',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 10,
+        text: exportText(exportLines(buildChain({ signerOf: (b) => (b === 3 ? { ...KEYS.stranger, kid: KEYS.authority.kid } : undefined) }))),
+      },
+    ],
+    [
+      'bad-head-signature',
+      {
+        desc: 'the head at 10 with a corrupted signature',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 10,
+        text: exportText(lines.map((l) => ('head' in l && l.head.seq === 10 ? { head: { ...finalHead, sig: { ...finalHead.sig, val: flipSignature(finalHead.sig.val) } } } : l))),
+      },
+    ],
+    [
+      'broken-lineage-prev',
+      {
+        desc: 'record 5 links to record 1 instead of record 4 (hashes and heads recomputed over it)',
+        wantErr: 'ledger.lineage.invalid',
+        wantSeq: 5,
+        text: exportText(exportLines(buildChain({ lineagePrev: (seq, prev) => (seq === 5 ? valid.records[0]!.event_hash : prev) }))),
+      },
+    ],
+    ['wrong-alt-hash-only', { desc: 'record 6 event_hash_alt changed, event_hash intact', wantErr: 'ledger.hash.mismatch', wantSeq: 6, text: exportText(replaceRecord(6, (r) => ({ ...r, event_hash_alt: flipHex(r.event_hash_alt) }))) }],
+    [
+      'wrong-genesis-log',
+      {
+        desc: 'a chain hashed from the genesis of another log, under heads signed for this one',
+        wantErr: 'ledger.hash.mismatch',
+        wantSeq: 1,
+        text: exportText(exportLines(buildChain({ genesisLog: 'governance-other' }))),
+      },
+    ],
+    ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'ledger.event.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
+    [
+      'record-extra-member',
+      { desc: 'record 2 carries a member no hash covers', wantErr: 'ledger.event.invalid', wantSeq: 2, text: exportText(replaceRecord(2, (r) => ({ ...r, note: 'x' }) as ChainRecord)) },
+    ],
+  ];
+  return new Map(cases);
+}
+
+/** The values docs/spec/ledger.md shows for the first batch, records 1 and 2 and the head at 2. */
+function example(): Record<string, string> {
+  const { records, heads } = buildChain();
+  const first = BATCHES[0]!;
+  const eventBytes = first.events.map((e) => validateEvent(e));
+  const leaves = eventBytes.map((e) => leafHash(nodeCrypto, e));
+  const { root } = merkleTree(nodeCrypto, leaves);
+  const start = genesis(nodeCrypto, VECTOR_LOG);
+  const text = (bytes: Uint8Array) => utf8Decode(bytes)!;
+  const [r1, r2] = records as [ChainRecord, ChainRecord];
+  const { event_hash: _h1, event_hash_alt: _a1, ...body1 } = r1;
+  const { event_hash: _h2, event_hash_alt: _a2, ...body2 } = r2;
+  const head = heads[0]!;
+  const { sig: _sig, ...headBody } = head;
+  return {
+    log: VECTOR_LOG,
+    genesis_seed: `governance-ledger:v1:genesis:${VECTOR_LOG}`,
+    genesis_sha3: hexEncode(start.hash),
+    genesis_blake2b: hexEncode(start.alt),
+    event_1: text(eventBytes[0]!),
+    event_2: text(eventBytes[1]!),
+    leaf_1: hexEncode(leaves[0]!),
+    leaf_2: hexEncode(leaves[1]!),
+    batch_root: hexEncode(root),
+    batch_statement: text(batchStatement(first.signer.kid, 2, root)),
+    batch_signature: records[0]!.sig.val,
+    producer_public_key: base64urlEncode(rawPublicKey(first.signer.key)),
+    record_1_bytes: text(recordBytes(body1)),
+    record_1: canonicalize(r1),
+    record_2_bytes: text(recordBytes(body2)),
+    record_2: canonicalize(r2),
+    head_statement: text(headStatement(headBody)),
+    head: canonicalize(head),
+    audit_public_key: base64urlEncode(rawPublicKey(KEYS.audit.key)),
+  };
+}
+
+export function generateLedgerVectors(): Map<string, string> {
+  const files = new Map<string, string>();
+  const cases = buildCases();
+  const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+  const publicKeys = (signers: Signer[]) => Object.fromEntries(signers.map((s) => [s.kid, base64urlEncode(rawPublicKey(s.key))]));
+  files.set('keys.json', json({ log: VECTOR_LOG, producers: publicKeys([KEYS.authority, KEYS.authz]), audit: publicKeys([KEYS.audit]) }));
+  files.set('head.json', json(buildChain().heads.at(-1)));
+  files.set('cases.json', json(Object.fromEntries([...cases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.jsonl`, wantErr, wantSeq }]))));
+  for (const [name, c] of cases) files.set(`${name}.jsonl`, c.text);
+  files.set('example.json', json(example()));
+  return files;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const files = generateLedgerVectors();
+  rmSync(LEDGER_VECTOR_DIR, { recursive: true, force: true });
+  mkdirSync(LEDGER_VECTOR_DIR, { recursive: true });
+  for (const [name, content] of files) writeFileSync(join(LEDGER_VECTOR_DIR, name), content);
+  console.log(`wrote ${files.size} files to ${LEDGER_VECTOR_DIR} (${readdirSync(LEDGER_VECTOR_DIR).length} files)`);
+}
