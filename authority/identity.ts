@@ -52,7 +52,8 @@ export class TokenTable {
 /** The token of an `Authorization: Bearer <token>` header value, if that is what it is. */
 export function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined || header.length > MAX_TOKEN_CHARS + 7) return undefined;
-  const match = /^Bearer ([\x21-\x7e]+)$/.exec(header);
+  // The scheme is case-insensitive (RFC 9110 §11.1).
+  const match = /^bearer ([\x21-\x7e]+)$/i.exec(header);
   return match?.[1];
 }
 

@@ -1,7 +1,7 @@
 // The authority with in-memory stores: issuance, denials, governed administration, keys and
 // revocation. Every artifact is checked the way an enforcement point would, with the portable
 // verifier and only what the registry publishes.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeArtifact } from '../../core/artifact.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey } from '../../core/keys.js';
@@ -364,6 +364,41 @@ rules:
       expect.objectContaining({ runtime: 'k8s://cluster-east-1/ns/new' }),
     ]);
     expect(await authority.listRuntimes()).toHaveLength(1);
+  });
+});
+
+describe('replicas', () => {
+  it('follow activations and revocations made by another replica through the registry', async () => {
+    await withAdminPolicy();
+    const replica = await startAuthority({
+      registry,
+      ledger,
+      reader: ledger,
+      keyring,
+      bootstrapPolicies: [],
+    });
+    try {
+      const shorter = example('medical-inference-v3').replace('ttl_seconds: 300', 'ttl_seconds: 60');
+      const published = await authority.publishPolicy(as(OPERATOR), { source: shorter });
+      if (!published.ok) throw new Error(published.message);
+      await authority.activatePolicy(as(OPERATOR), published.value);
+      const { artifact } = issued(await authority.execute(as(GATEWAY), summarize));
+      await authority.revokeArtifact(as(SECURITY), {
+        artifact_id: artifact.id,
+        reason: 'test',
+        attributes: { incident: 'INC-9' },
+      });
+      await vi.waitFor(async () => {
+        expect(issued(await replica.execute(as(GATEWAY), summarize)).artifact.pol.hash).toBe(
+          published.value.hash,
+        );
+        expect((await replica.publishHeartbeat())!.revocations).toBe(1);
+      });
+    } finally {
+      const stopped = replica.stop();
+      registry.close();
+      await stopped;
+    }
   });
 });
 

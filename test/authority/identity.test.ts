@@ -20,6 +20,12 @@ describe('bearer tokens', () => {
     });
   });
 
+  it('accept the scheme in any case', () => {
+    expect(authenticate({ transport: 'http', authorization: 'bearer token-a' }, options)).toMatchObject({
+      identity: 'spiffe://dev.local/ns/demo/sa/a',
+    });
+  });
+
   it.each([
     ['an unknown token', 'Bearer token-c'],
     ['another scheme', 'Basic dG9rZW4tYQ=='],
