@@ -137,7 +137,7 @@ class ChainCheck {
     }
   }
 
-  /** A line that is not JSON: reported at the next seq; a missing record there is reported again. */
+  /** A line that is not a record or head: reported at the next seq (a missing record there is reported again). */
   unreadable(message: string): void {
     this.fail('ledger.event.invalid', this.lastSeq + 1, message);
   }
@@ -403,14 +403,17 @@ export async function verifyLines(
         check.unreadable(`the line after record ${check.lastSeq} is not valid JSON`);
         continue;
       }
-      if (value !== null && typeof value === 'object' && 'event' in value) {
+      const kind = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
+      if ('event' in kind) {
         check.record(value);
         if (check.records - reported >= every) {
           reported = check.records;
           report();
         }
-      } else {
+      } else if ('log' in kind) {
         check.headLine(value);
+      } else {
+        check.unreadable(`the line after record ${check.lastSeq} is neither a record nor a head`);
       }
     }
     if (!check || !header)

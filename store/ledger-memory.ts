@@ -91,6 +91,7 @@ export class MemoryLedgerStore implements LedgerStore {
       },
       close: () => {
         closed = true;
+        this.noticeSignal.notify();
       },
     };
   }

@@ -1,0 +1,162 @@
+// The sequencer's fast record encoder against core's generic construction, and the checks an
+// ingest entry must pass before anything of it is chained.
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect, it } from 'vitest';
+import { canonicalize } from '../../core/canonical.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { isGovernanceError, type Code } from '../../core/errors.js';
+import { hexEncode } from '../../core/encoding.js';
+import {
+  EVENT_LIMITS,
+  chainRecord,
+  genesis,
+  validateEvent,
+  type ChainState,
+  type LedgerEvent,
+} from '../../core/event.js';
+import { rawPublicKey } from '../../core/keys.js';
+import { openBatch, sealBatch } from '../../ledger/ingest.js';
+import { linkRecord, signerKeyOf } from '../../ledger/records.js';
+import {
+  AUDIT_KID,
+  PRODUCER_KID,
+  auditKey,
+  ledgerKeys,
+  producerKey,
+  strangerKey,
+  testEvent,
+} from './support.js';
+
+const signer = signerKeyOf(ledgerKeys);
+const seal = (events: LedgerEvent[], kid = PRODUCER_KID, key = producerKey) =>
+  sealBatch(
+    nodeCrypto,
+    kid,
+    key,
+    events.map((e) => validateEvent(e)),
+  );
+
+const text = fc.string({ unit: fc.constantFrom(...[...' !"\\/azAZ09é\u2028😀']), maxLength: 12 });
+const arbitraryEvent = fc.record(
+  {
+    i: fc.nat({ max: 1_000_000 }),
+    lineage: fc.option(fc.constantFrom('lineage://op/a', 'lineage://op/b', 'lineage://op/c'), {
+      nil: undefined,
+    }),
+    note: text,
+    n: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+  },
+  { requiredKeys: ['i', 'note', 'n'] },
+);
+
+describe('linkRecord (the sequencer) and core chainRecord spell the same records', () => {
+  test.prop(
+    [fc.array(fc.array(arbitraryEvent, { minLength: 1, maxLength: 9 }), { minLength: 1, maxLength: 4 })],
+    {
+      numRuns: 60,
+    },
+  )('for any batches, lineages and data', (batches) => {
+    let fast = genesis(nodeCrypto, 'prop-log');
+    let generic = fast;
+    const tails = new Map<string, string>();
+    for (const batch of batches) {
+      const events = batch.map(({ i, lineage, note, n }) =>
+        testEvent(i, 'execution.started', { ...(lineage ? { lineage } : {}), data: { note, n } }),
+      );
+      const opened = openBatch(nodeCrypto, seal(events), signer);
+      opened.forEach((event, i) => {
+        const prev = event.lineage === undefined ? undefined : (tails.get(event.lineage) ?? null);
+        const linked = linkRecord(fast, event.eventText, event.sigText, prev);
+        const reference = chainRecord(
+          nodeCrypto,
+          generic,
+          JSON.parse(`{"event":${event.eventText},"sig":${event.sigText}}`),
+          prev,
+        );
+        expect(linked.record.text).toBe(canonicalize(reference.record));
+        expect(JSON.parse(event.eventText)).toEqual(JSON.parse(canonicalize(events[i]!)));
+        const hex = ({ seq, hash, alt }: ChainState) => [seq, hexEncode(hash), hexEncode(alt)];
+        expect(hex(linked.state)).toEqual(hex(reference.state));
+        fast = linked.state;
+        generic = reference.state;
+        if (event.lineage !== undefined) tails.set(event.lineage, linked.record.eventHash);
+      });
+    }
+  });
+});
+
+describe('openBatch refuses before chaining anything', () => {
+  const valid = seal([testEvent(1), testEvent(2)]);
+  const entry = JSON.parse(valid) as { events: LedgerEvent[]; kid: string; val: string };
+  const cases: [string, string, Code][] = [
+    ['not JSON', '{"events":[', 'ledger.event.invalid'],
+    ['not an object', '[1]', 'ledger.event.invalid'],
+    ['an extra member', JSON.stringify({ ...entry, note: 1 }), 'ledger.event.invalid'],
+    ['a malformed kid', JSON.stringify({ ...entry, kid: '../etc' }), 'ledger.event.invalid'],
+    ['a short signature', JSON.stringify({ ...entry, val: entry.val.slice(0, 80) }), 'ledger.event.invalid'],
+    ['no events', JSON.stringify({ ...entry, events: [] }), 'ledger.event.invalid'],
+    [
+      'an invalid event',
+      JSON.stringify({ ...entry, events: [entry.events[0], { ...entry.events[1], v: '2' }] }),
+      'ledger.event.invalid',
+    ],
+    ['an unknown kid', seal([testEvent(1)], 'producer:unknown', strangerKey), 'ledger.signature.invalid'],
+    [
+      'a signature by another key',
+      seal([testEvent(1)], PRODUCER_KID, strangerKey),
+      'ledger.signature.invalid',
+    ],
+    [
+      'an event left out after signing',
+      JSON.stringify({ ...entry, events: [entry.events[0]] }),
+      'ledger.signature.invalid',
+    ],
+    [
+      'an event edited after signing',
+      JSON.stringify({ ...entry, events: [entry.events[0], { ...entry.events[1], request_id: 'x' }] }),
+      'ledger.signature.invalid',
+    ],
+    [
+      'a producer claiming a ledger.rejected event',
+      seal([testEvent(1, 'ledger.rejected')]),
+      'ledger.signature.invalid',
+    ],
+    [
+      'the audit key signing a producer event',
+      seal([testEvent(1)], AUDIT_KID, auditKey),
+      'ledger.signature.invalid',
+    ],
+    [
+      'too long an entry',
+      ' '.repeat(EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 257),
+      'ledger.event.invalid',
+    ],
+  ];
+  it.each(cases)('%s', (_name, text, code) => {
+    let error: unknown;
+    try {
+      openBatch(nodeCrypto, text, signer);
+    } catch (e) {
+      error = e;
+    }
+    expect(isGovernanceError(error, code), String(error)).toBe(true);
+  });
+
+  it('accepts the audit key only for ledger.rejected events, and only when told to', () => {
+    const own = seal([testEvent(1, 'ledger.rejected')], AUDIT_KID, auditKey);
+    const ownSigner = signerKeyOf({
+      producers: new Map(),
+      audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
+    });
+    expect(openBatch(nodeCrypto, own, ownSigner)).toHaveLength(1);
+    expect(() => openBatch(nodeCrypto, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }))).toThrow(
+      /may not sign/,
+    );
+  });
+
+  it('names the failing event', () => {
+    expect(() =>
+      openBatch(nodeCrypto, JSON.stringify({ ...entry, events: [entry.events[0], { x: 1 }] }), signer),
+    ).toThrow(/^event 1: /);
+  });
+});

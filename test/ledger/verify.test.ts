@@ -1,0 +1,208 @@
+// The verifier reads attacker-supplied files: every malformed input ends in a named failure,
+// never a throw, and memory stays bounded by the line limit.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { base64urlDecode } from '../../core/encoding.js';
+import type { SignedHead } from '../../core/event.js';
+import { exportLines } from '../../ledger/export.js';
+import type { LedgerKeys } from '../../ledger/records.js';
+import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
+import { LEDGER_VECTOR_DIR } from '../vectors/generate-ledger.js';
+import { TestLedger, ledgerKeys, memoryStores, testEvent, until } from './support.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const raw = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'keys.json'), 'utf8')) as Record<
+  string,
+  Record<string, string>
+>;
+const toMap = (keys: Record<string, string>) =>
+  new Map(Object.entries(keys).map(([kid, key]) => [kid, base64urlDecode(key)!]));
+const vectorKeys: LedgerKeys = { producers: toMap(raw.producers!), audit: toMap(raw.audit!) };
+const valid = readFileSync(join(LEDGER_VECTOR_DIR, 'valid.jsonl'), 'utf8').trimEnd().split('\n');
+const options = (extra: Partial<VerifyOptions> = {}): VerifyOptions => ({
+  suite: nodeCrypto,
+  keys: vectorKeys,
+  ...extra,
+});
+
+let files = 0;
+function file(content: string | Buffer): string {
+  const path = join(dir, `${files++}.jsonl`);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** The valid export with line `i` (0 is the header) replaced. */
+const replaced = (i: number, line: string) => valid.map((l, j) => (j === i ? line : l)).join('\n') + '\n';
+/** Record 3 of the valid export (after the head at seq 2) and its line. */
+const at3 = valid.findIndex((l) => l.includes('"seq":3,"sig"'));
+const record3 = valid[at3]!;
+
+describe('verifying hostile export files', () => {
+  it.each([
+    ['an empty file', '', 'ledger.event.invalid', null],
+    ['a header only', valid[0]! + '\n', 'ledger.head.mismatch', 1],
+    [
+      'a header with an extra member',
+      replaced(0, valid[0]!.replace('{', '{"x":1,')),
+      'ledger.event.invalid',
+      null,
+    ],
+    [
+      'a header of another format',
+      replaced(0, valid[0]!.replace('export.v1', 'export.v9')),
+      'ledger.event.invalid',
+      null,
+    ],
+    ['a JSON array for a record', replaced(at3, '[1,2,3]'), 'ledger.event.invalid', 3],
+    [
+      'JSON nested 100,000 deep',
+      replaced(at3, '['.repeat(100_000) + ']'.repeat(100_000)),
+      'ledger.event.invalid',
+      3,
+    ],
+    [
+      'a record with seq 1e400',
+      replaced(at3, record3.replace('"seq":3', '"seq":1e400')),
+      'ledger.event.invalid',
+      3,
+    ],
+    [
+      'a record with a negative index',
+      replaced(at3, record3.replace('"index":0', '"index":-1')),
+      'ledger.event.invalid',
+      3,
+    ],
+    [
+      'a record with a 13-deep path',
+      replaced(
+        at3,
+        record3.replace(/"path":\[("[^"]+")/, (_, p: string) => `"path":[${Array(13).fill(p).join(',')}`),
+      ),
+      'ledger.event.invalid',
+      3,
+    ],
+    [
+      'a record with an upper-case hash',
+      replaced(
+        at3,
+        record3.replace(
+          /"event_hash":"sha3-512:(.)/,
+          (_, c: string) => `"event_hash":"sha3-512:${c.toUpperCase() === c ? 'A' : c.toUpperCase()}`,
+        ),
+      ),
+      'ledger.event.invalid',
+      3,
+    ],
+    ['a blank line', replaced(at3, ''), 'ledger.event.invalid', 3],
+  ])('%s', async (_name, content, code, seq) => {
+    const result = await verifyExportFile(file(content), options());
+    expect(result.ok).toBe(false);
+    expect(result.failures[0]).toMatchObject({ code, seq });
+  });
+
+  it('reads no line longer than the limit, whatever the file holds', async () => {
+    const huge = file(valid.slice(0, 3).join('\n') + '\n' + 'x'.repeat(5_000_000) + '\n');
+    const result = await verifyExportFile(huge, options({ maxLineBytes: 65_536 }));
+    expect(result.failures).toEqual([expect.objectContaining({ code: 'ledger.event.invalid', seq: 3 })]);
+    expect(result.failures[0]!.message).toMatch(/longer than 65536 bytes/);
+  });
+
+  it('rejects bytes that are not UTF-8', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from(valid.slice(0, 2).join('\n') + '\n'),
+      Buffer.from([0xc3, 0x28, 0x0a]),
+    ]);
+    expect((await verifyExportFile(file(bytes), options())).failures[0]).toMatchObject({
+      code: 'ledger.event.invalid',
+      seq: 2,
+    });
+  });
+
+  it('names a missing file instead of throwing', async () => {
+    expect((await verifyExportFile(join(dir, 'absent.jsonl'), options())).failures).toEqual([
+      expect.objectContaining({ code: 'ledger.event.invalid', seq: null }),
+    ]);
+  });
+
+  it('stops after maxFailures', async () => {
+    const garbage = file([valid[0], ...Array<string>(500).fill('{')].join('\n') + '\n');
+    const result = await verifyExportFile(garbage, options({ maxFailures: 10 }));
+    expect(result.failures).toHaveLength(11);
+    expect(result.failures.at(-1)!.message).toMatch(/too many failures/);
+  });
+
+  it('checks the log the caller expects', async () => {
+    const result = await verifyExportFile(file(valid.join('\n') + '\n'), options({ log: 'another-log' }));
+    expect(result.failures[0]).toMatchObject({ code: 'ledger.head.mismatch', seq: null });
+  });
+
+  it('refuses a given head that the chain does not contain', async () => {
+    const head = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'head.json'), 'utf8')) as SignedHead;
+    const forged = { ...head, event_hash: head.event_hash.replace(/.$/, (c) => (c === '0' ? '1' : '0')) };
+    const result = await verifyExportFile(file(valid.join('\n') + '\n'), options({ head: forged }));
+    expect(result.failures.map((f) => f.code)).toEqual(['ledger.signature.invalid', 'ledger.head.mismatch']);
+  });
+
+  it('reports progress in records and bytes', async () => {
+    const path = file(valid.join('\n') + '\n');
+    const seen: { records: number; bytes?: number; totalBytes?: number }[] = [];
+    await verifyExportFile(path, options({ progressEvery: 4, onProgress: (p) => seen.push(p) }));
+    expect(seen.map((p) => p.records)).toEqual([4, 8, 10]);
+    expect(seen.at(-1)!.bytes).toBe(seen.at(-1)!.totalBytes);
+  });
+});
+
+describe('verifying ranges and stores', () => {
+  let ledger: TestLedger;
+  beforeAll(async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer({ headIntervalMs: 20 });
+    const writer = await ledger.writer();
+    for (let i = 0; i < 5; i++) await writer.appendAndWait([testEvent(2 * i), testEvent(2 * i + 1)]);
+    await until(async () => (await ledger.store.tip()).signedSeq === 10, 5000, 'a head over the chain');
+  });
+  afterAll(async () => {
+    await ledger.close();
+  });
+
+  const collect = async (lines: AsyncIterable<string>) => {
+    const out: string[] = [];
+    for await (const line of lines) out.push(line);
+    return out;
+  };
+
+  it('verifies a range export from its anchor only when asked to', async () => {
+    const lines = await collect(exportLines(ledger.store, { from: 6 }));
+    expect(JSON.parse(lines[0]!)).toMatchObject({ from: 6, to: 10, anchor: { seq: 5 } });
+    const asked = await verifyLines(lines, { suite: nodeCrypto, keys: ledgerKeys, allowRange: true });
+    expect(asked).toMatchObject({ ok: true, records: 5, firstSeq: 6, lastSeq: 10 });
+    const whole = await verifyLines(lines, { suite: nodeCrypto, keys: ledgerKeys });
+    expect(whole.failures).toEqual([expect.objectContaining({ code: 'ledger.sequence.invalid', seq: 1 })]);
+  });
+
+  it('fails a range whose anchor was altered', async () => {
+    const lines = await collect(exportLines(ledger.store, { from: 6 }));
+    const header = JSON.parse(lines[0]!) as { anchor: { event_hash: string } };
+    header.anchor.event_hash = header.anchor.event_hash.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    const result = await verifyLines([JSON.stringify(header), ...lines.slice(1)], {
+      suite: nodeCrypto,
+      keys: ledgerKeys,
+      allowRange: true,
+    });
+    expect(result.failures[0]).toMatchObject({ code: 'ledger.hash.mismatch', seq: 6 });
+  });
+
+  it('names an empty ledger as unproven', async () => {
+    const result = await verifyStore(new TestLedger(memoryStores('empty-log')).store, {
+      suite: nodeCrypto,
+      keys: ledgerKeys,
+    });
+    expect(result.failures).toEqual([expect.objectContaining({ code: 'ledger.head.mismatch', seq: null })]);
+  });
+});

@@ -1,0 +1,85 @@
+// The writer's batching, failure and lag behaviour (in-memory store; the Redis paths are covered
+// by pipeline.test.ts and crash.test.ts).
+import { afterEach, describe, expect, it } from 'vitest';
+import { GovernanceError, isGovernanceError } from '../../core/errors.js';
+import type { LedgerEvent } from '../../core/event.js';
+import { MemoryLedgerStore } from '../../store/ledger-memory.js';
+import { TestLedger, memoryStores, testEvent, until } from './support.js';
+
+const codeOf = async (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'resolved',
+    (e: unknown) => (isGovernanceError(e) ? e.code : String(e)),
+  );
+
+describe('ledger writer', () => {
+  let ledger: TestLedger;
+  afterEach(async () => {
+    await ledger.close();
+  });
+
+  it('seals everything appended in one turn with one signature, at most maxBatch events each', async () => {
+    ledger = new TestLedger(memoryStores());
+    const writer = await ledger.writer({ maxBatch: 64 });
+    await Promise.all([
+      writer.append([testEvent(1)]),
+      writer.append([testEvent(2)]),
+      writer.append([testEvent(3)]),
+    ]);
+    await writer.append(Array.from({ length: 150 }, (_, i) => testEvent(10 + i)));
+    const entries = await ledger.store.readIngest('0-0', 100, 0);
+    const sizes = entries.map((e) => (JSON.parse(e.batch) as { events: unknown[] }).events.length);
+    expect(sizes).toEqual([3, 64, 64, 22]);
+  });
+
+  it('rejects a call with an invalid event without failing the others of its turn', async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer();
+    const writer = await ledger.writer();
+    const bad = { ...testEvent(2), type: 'execution.teleported' } as unknown as LedgerEvent;
+    const results = await Promise.all([
+      codeOf(writer.appendAndWait([testEvent(1)])),
+      codeOf(writer.append([bad])),
+      codeOf(writer.appendAndWait([testEvent(3)])),
+    ]);
+    expect(results).toEqual(['resolved', 'ledger.event.invalid', 'resolved']);
+    expect((await ledger.store.tip()).seq).toBe(2);
+    expect(writer.commitLagMs()).toBe(0);
+  });
+
+  it('fails closed when the store fails, and when nothing chains in time', async () => {
+    ledger = new TestLedger(memoryStores());
+    const failing = new MemoryLedgerStore('test-log');
+    failing.appendIngest = () => Promise.reject(new GovernanceError('ledger.unavailable', 'store down'));
+    const broken = await ledger.writer({ store: failing });
+    expect(await codeOf(broken.append([testEvent(1)]))).toBe('ledger.unavailable');
+    const waiting = await ledger.writer();
+    expect(await codeOf(waiting.appendAndWait([testEvent(2)], 100))).toBe('ledger.unavailable');
+  });
+
+  it('rejects what still waits when closed, and every append after', async () => {
+    ledger = new TestLedger(memoryStores());
+    const writer = await ledger.writer();
+    const pending = codeOf(writer.appendAndWait([testEvent(1)], 10_000));
+    await until(() => writer.commitLagMs() > 0, 1000, 'the append');
+    await writer.close();
+    expect(await pending).toBe('ledger.unavailable');
+    expect(await codeOf(writer.append([testEvent(2)]))).toBe('ledger.unavailable');
+  });
+
+  it('counts lag from the oldest unchained event, including one still being written', async () => {
+    let now = 1_000_000;
+    ledger = new TestLedger(memoryStores());
+    const writer = await ledger.writer({ now: () => now, commitWindowMs: 2000 });
+    expect(writer.commitLagMs()).toBe(0);
+    void writer.append([testEvent(1)]);
+    now += 1500;
+    expect(writer.commitLagMs()).toBe(1500);
+    expect(writer.halted()).toBe(false);
+    now += 600;
+    expect(writer.halted()).toBe(true);
+    ledger.sequencer();
+    await until(() => writer.commitLagMs() === 0, 5000, 'the event to be chained');
+    expect(writer.halted()).toBe(false);
+  });
+});
