@@ -7,6 +7,7 @@
 //   PRODUCER_KEYS_FILE   JSON array of key records (core/registry.ts) certified by a root; those with
 //                        role "producer" are accepted; re-read when an unknown kid shows up
 //   LEDGER_KEY_PREFIX    optional Redis key prefix; LEASE_MS, HEAD_INTERVAL_MS optional
+//   WAIT_REPLICAS        optional: replicas that must hold a head's records before it is published
 import { readFile } from 'node:fs/promises';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { base64urlDecode } from '../core/encoding.js';
@@ -18,6 +19,8 @@ import type { SequencerOptions } from './sequencer.js';
 export interface SequencerConfig {
   log: string;
   prefix: string;
+  /** For the Redis store: replicas a head waits for (docs/spec/ledger.md §12). */
+  replicas: number | undefined;
   /** Everything the Sequencer needs but its store and its log sink. */
   options: Omit<SequencerOptions, 'store' | 'log'>;
 }
@@ -30,13 +33,13 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-function optionalMs(env: Env, name: string): number | undefined {
+function optionalPositive(env: Env, name: string): number | undefined {
   const value = env[name];
   if (value === undefined) return undefined;
-  const ms = Number(value);
-  if (!Number.isSafeInteger(ms) || ms <= 0)
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number <= 0)
     throw new GovernanceError('config.invalid', `${name} must be a positive integer`);
-  return ms;
+  return number;
 }
 
 function parseRoots(text: string): Map<string, Uint8Array> {
@@ -73,12 +76,13 @@ export async function loadSequencerConfig(env: Env): Promise<SequencerConfig> {
   return {
     log: required(env, 'LEDGER_LOG'),
     prefix: env.LEDGER_KEY_PREFIX ?? '',
+    replicas: optionalPositive(env, 'WAIT_REPLICAS'),
     options: {
       auditKid: required(env, 'AUDIT_KID'),
       auditKey: keyFromPem(await readFile(required(env, 'AUDIT_KEY_FILE'), 'utf8')),
       producerKeys: () => loadProducerKeys(producerKeysFile, roots),
-      leaseMs: optionalMs(env, 'LEASE_MS'),
-      headIntervalMs: optionalMs(env, 'HEAD_INTERVAL_MS'),
+      leaseMs: optionalPositive(env, 'LEASE_MS'),
+      headIntervalMs: optionalPositive(env, 'HEAD_INTERVAL_MS'),
     },
   };
 }

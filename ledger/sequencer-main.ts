@@ -11,7 +11,12 @@ const logger = pino({ name: 'ledger-sequencer' });
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl) throw new GovernanceError('config.invalid', 'REDIS_URL must be set');
 const config = await loadSequencerConfig(process.env);
-const store = new RedisLedgerStore({ url: redisUrl, log: config.log, prefix: config.prefix });
+const store = new RedisLedgerStore({
+  url: redisUrl,
+  log: config.log,
+  prefix: config.prefix,
+  replicas: config.replicas,
+});
 const sequencer = new Sequencer({
   store,
   ...config.options,

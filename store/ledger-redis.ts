@@ -30,7 +30,11 @@ export interface RedisLedgerStoreOptions {
    */
   replicas?: number;
   replicaTimeoutMs?: number;
-  /** Commit notices kept for writers (approximate; notices are not evidence). */
+  /**
+   * Commit notices kept for writers (approximate; notices are not evidence). One notice per commit,
+   * ~4 KB at full load; a writer that falls further behind never learns of its commits and stays
+   * halted (default 10,000: ~40 MB, minutes of history).
+   */
   noticeHistory?: number;
 }
 
@@ -169,7 +173,7 @@ export class RedisLedgerStore implements LedgerStore {
     this.redis = this.connect();
     this.replicas = options.replicas ?? 0;
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
-    this.noticeHistory = options.noticeHistory ?? 100_000;
+    this.noticeHistory = options.noticeHistory ?? 10_000;
     this.redis.defineCommand('ledgerAcquire', { numberOfKeys: 2, lua: ACQUIRE });
     this.redis.defineCommand('ledgerRenew', { numberOfKeys: 2, lua: RENEW });
     this.redis.defineCommand('ledgerRelease', { numberOfKeys: 1, lua: RELEASE });

@@ -1,0 +1,67 @@
+// With replicas configured, an ingest append is acknowledged, and a head published, only once a
+// replica has the writes (WAIT): a failover then cannot lose an acknowledged event or a record a
+// published head covers. Two real redis-servers, one replicating the other.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isGovernanceError } from '../../core/errors.js';
+import { RedisLedgerStore } from '../../store/ledger-redis.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { until } from './support.js';
+
+describe('Redis ledger store with a replica', () => {
+  let primary: TestRedis;
+  let replica: TestRedis;
+  let store: RedisLedgerStore;
+  beforeAll(async () => {
+    [primary, replica] = await Promise.all([startRedis({ local: true }), startRedis({ local: true })]);
+    const client = new Redis(replica.url);
+    const { port } = new URL(primary.url);
+    await client.call('REPLICAOF', '127.0.0.1', port);
+    await until(
+      async () => /master_link_status:up/.test(await client.info('replication')),
+      10_000,
+      'the replica',
+    );
+    client.disconnect();
+    store = new RedisLedgerStore({ url: primary.url, log: 'replicated', replicas: 1, replicaTimeoutMs: 300 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  it('acknowledges once the replica has the writes, and fails closed when it does not', async () => {
+    const lease = (await store.acquireLease('seq', 10_000))!;
+    const [id] = await store.appendIngest(['batch']);
+    await store.commit({
+      lease,
+      expect: { seq: 0, eventHash: '' },
+      records: ['r1'],
+      eventHash: 'h1',
+      eventHashAlt: 'a1',
+      lineage: [],
+      consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
+    });
+    await store.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
+    expect((await store.latestHead())?.text).toBe('head-1');
+
+    await replica.stop();
+    const append = await store.appendIngest(['late']).catch((e: unknown) => e);
+    expect(isGovernanceError(append, 'ledger.unavailable')).toBe(true);
+    await store.commit({
+      lease,
+      expect: { seq: 1, eventHash: 'h1' },
+      records: ['r2'],
+      eventHash: 'h2',
+      eventHashAlt: 'a2',
+      lineage: [],
+      consumed: [],
+    });
+    const head = await store
+      .publishHead(lease, { seq: 2, eventHash: 'h2', text: 'head-2' })
+      .catch((e: unknown) => e);
+    expect(isGovernanceError(head, 'ledger.unavailable')).toBe(true);
+    expect((await store.latestHead())?.text).toBe('head-1');
+  });
+});
