@@ -140,6 +140,11 @@ describe('Dockerfile', () => {
     ],
     ['one stage', (t) => t.replace(/^FROM node:20-bookworm-slim$/m, ''), /must be multi-stage/],
     [
+      'the proto files left out',
+      (t) => t.replace(/^COPY --from=build \/app\/proto .*$/m, ''),
+      /must copy proto\//,
+    ],
+    [
       'another base image',
       (t) => t.replace(/^FROM node:20-bookworm-slim$/m, 'FROM node:20'),
       /node:20-bookworm-slim/,

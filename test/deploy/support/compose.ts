@@ -173,6 +173,8 @@ function instructions(dockerfile: string): Array<{ op: string; args: string }> {
     });
 }
 
+export const RUNTIME_FOLDERS = ['dist', 'proto'];
+
 export function dockerfileProblems(dockerfile: string, dockerignore: string, ports: number[]): string[] {
   const problems = new Problems('Dockerfile: ');
   const steps = instructions(dockerfile);
@@ -202,6 +204,14 @@ export function dockerfileProblems(dockerfile: string, dockerignore: string, por
     .filter((step) => step.op === 'EXPOSE')
     .flatMap((step) => step.args.split(/\s+/).map(Number));
   for (const port of ports) problems.need(exposed.includes(port), `must EXPOSE ${port}`);
+  // Folders the services read at run time, beside dist/ (the authority loads its .proto file).
+  const copied = last.filter((step) => step.op === 'COPY').map((step) => step.args);
+  for (const folder of RUNTIME_FOLDERS) {
+    problems.need(
+      copied.some((args) => args.includes(`/app/${folder} `)),
+      `the final stage must copy ${folder}/ (read at run time)`,
+    );
+  }
   for (const step of steps.filter((entry) => ['COPY', 'ADD'].includes(entry.op))) {
     problems.need(
       !/(keys|tls|\.pem|\.key)\b/.test(step.args),
