@@ -7,8 +7,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../cli/dev-setup.js';
 
-export { PROJECT_ROOT };
-
 /** Where this package's modules are: the repository from source, dist/ once built. */
 const MODULE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODULE_EXTENSION = extname(fileURLToPath(import.meta.url));
