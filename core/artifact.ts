@@ -283,8 +283,11 @@ export async function signArtifact(
   signer: Signer,
   suite: CryptoSuite,
 ): Promise<Artifact> {
+  // canonicalBytes first: it refuses anything that is not plain JSON, so the field checks below
+  // see exactly what a verifier will parse.
   const payloadBytes = canonicalBytes(payload);
-  validatePayloadFields(parseCanonical(payloadBytes) as Obj);
+  validatePayloadFields(payload as unknown as Obj);
+  if (!KID_PATTERN.test(signer.kid)) malformed('the signer kid is not a valid kid');
   const digest = suite.sha3_512(payloadBytes);
   const signature = await signer.sign(payloadBytes);
   const artifact: Artifact = {
@@ -294,6 +297,8 @@ export async function signArtifact(
     sig: { alg: 'ed25519', kid: signer.kid, val: base64urlEncode(signature) },
   };
   // Field limits alone allow artifacts whose header exceeds the header limit; check the whole.
-  decodeArtifact(encodeArtifact(artifact));
+  if (encodeArtifact(artifact).length > LIMITS.headerChars) {
+    malformed(`header longer than ${LIMITS.headerChars} characters`);
+  }
   return artifact;
 }
