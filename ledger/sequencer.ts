@@ -49,6 +49,9 @@ export interface SequencerOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/** Ingest entries read at once at most (one commit's worth is read when their size is known). */
+const MAX_ENTRIES_PER_READ = 256;
+
 /** Dead letters keep at most this much of a rejected entry; its hash covers all of it. */
 const DEAD_LETTER_CHARS = 65_536;
 
@@ -209,14 +212,22 @@ export class Sequencer {
     try {
       let { state, ingestId, signedSeq } = await this.resume();
       let lastHeadAt = this.now();
+      let entriesPerRead = MAX_ENTRIES_PER_READ;
       const tails = new LineageTails(
         Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords),
       );
       while (!lost && !this.stopping) {
-        const entries = await this.store.readIngest(ingestId, 256, inFlight ? 0 : this.headIntervalMs);
+        const entries = await this.store.readIngest(
+          ingestId,
+          entriesPerRead,
+          inFlight ? 0 : this.headIntervalMs,
+        );
         if (lost) break;
         if (entries.length > 0) {
           const plan = await this.plan(entries, state, tails);
+          // Read about one commit's worth next time (entries hold one batch of any size each).
+          const perEntry = plan.records.length / plan.consumed.length;
+          entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitRecords / perEntry));
           await settle();
           tails.trim();
           inFlight = this.commit(lease, state, plan);

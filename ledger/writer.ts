@@ -134,8 +134,8 @@ class BatchingLedgerWriter implements LedgerWriter {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
     this.closed = true;
+    await this.flush();
     this.subscription.close();
     await this.listening;
     const error = new GovernanceError('ledger.unavailable', 'ledger writer closed');
@@ -198,20 +198,22 @@ class BatchingLedgerWriter implements LedgerWriter {
       }
     }
     seal();
+    let ids: string[];
     try {
-      const ids = await this.options.store.appendIngest(texts);
-      batches.forEach((batch, i) => this.byIngestId.set(ids[i]!, batch));
-      for (const call of calls) call.appended.resolve();
-      for (const id of ids) {
-        const notice = this.earlyNotices.get(id);
-        if (notice) await this.onNotice(notice);
-      }
+      ids = await this.options.store.appendIngest(texts);
     } catch (e) {
       for (const batch of batches) this.outstanding.delete(batch);
       for (const call of calls) {
         call.appended.reject(e);
         call.chained?.reject(e);
       }
+      return;
+    }
+    batches.forEach((batch, i) => this.byIngestId.set(ids[i]!, batch));
+    for (const call of calls) call.appended.resolve();
+    for (const id of ids) {
+      const notice = this.earlyNotices.get(id);
+      if (notice) await this.onNotice(notice);
     }
   }
 

@@ -80,6 +80,8 @@ if seq ~= tonumber(ARGV[2]) or (tip[2] or '') ~= ARGV[3] then
   return redis.error_reply('LEDGER_TIP the chain tip is seq ' .. seq .. ', not the expected ' .. ARGV[2])
 end`;
 
+// Stream ids are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches
+// to an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
 // KEYS: tip fence chain ingest dead commits lineage...
 // ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nRecords records...
 //       nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
@@ -87,7 +89,7 @@ const COMMIT = `${GUARD}
 local n = tonumber(ARGV[9])
 local i = 10
 for k = 1, n do
-  redis.call('XADD', KEYS[3], string.format('%d-0', seq + k), 'r', ARGV[i])
+  redis.call('XADD', KEYS[3], (seq + k) .. '-0', 'r', ARGV[i])
   i = i + 1
 end
 local lineages = tonumber(ARGV[i]); i = i + 1
@@ -113,7 +115,7 @@ return seq + n`;
 // KEYS: tip fence heads. ARGV: fence seq eventHash text.
 const PUBLISH_HEAD = `${GUARD}
 if tonumber(tip[3] or '0') >= seq then return 0 end
-redis.call('XADD', KEYS[3], string.format('%d-0', seq), 'h', ARGV[4])
+redis.call('XADD', KEYS[3], seq .. '-0', 'h', ARGV[4])
 redis.call('HSET', KEYS[1], 'signed', seq)
 return 1`;
 
@@ -126,6 +128,9 @@ function field(fields: Fields, name: string): string {
 }
 
 const seqOfId = (id: string) => Number(id.slice(0, id.indexOf('-')));
+
+/** The last seq one log can hold (see COMMIT): about a century at 25,000 records per second. */
+const MAX_SEQ = 1e14 - 1;
 
 /** Script errors carry a tag naming the ledger code; anything else means the store is unavailable. */
 function storeError(e: unknown): GovernanceError {
@@ -345,6 +350,11 @@ export class RedisLedgerStore implements LedgerStore {
 
   commit(commit: LedgerCommit): Promise<void> {
     return guarded(async () => {
+      if (commit.expect.seq + commit.records.length > MAX_SEQ)
+        throw new GovernanceError(
+          'ledger.sequence.invalid',
+          `log ${this.log} is full (seq ${MAX_SEQ}); start a new log`,
+        );
       const lineageKeys = [...new Set(commit.lineage.map(([lineage]) => lineage))];
       const keyIndex = new Map(lineageKeys.map((l, i) => [l, i + 1]));
       const dead = commit.consumed.flatMap((c) =>
