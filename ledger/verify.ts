@@ -117,6 +117,8 @@ class ChainCheck {
   private lineagesDropped = false;
   /** False after an unreadable record: the next record's hashes cannot be recomputed. */
   private stateKnown = true;
+  /** The head the caller obtained independently, once checked, and whether the chain reached it. */
+  private readonly given: SignedHead | undefined;
   private givenHeadSeen = false;
 
   constructor(
@@ -130,7 +132,21 @@ class ChainCheck {
     this.signerKey = signerKeyOf(options.keys);
     if (options.log !== undefined && options.log !== log)
       this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
-    if (options.head) this.checkHeadSignature(options.head);
+    if (options.head) this.given = this.checkGivenHead(options.head);
+  }
+
+  private checkGivenHead(value: unknown): SignedHead | undefined {
+    let head: SignedHead;
+    try {
+      head = checkHead(value);
+    } catch (e) {
+      this.fail('ledger.head.mismatch', null, `the given head is malformed: ${(e as Error).message}`);
+      return undefined;
+    }
+    if (!this.checkHeadSignature(head)) return undefined;
+    if (head.log === this.log) return head;
+    this.fail('ledger.head.mismatch', head.seq, `the given head is for log ${head.log}, not ${this.log}`);
+    return undefined;
   }
 
   fail(code: Code, seq: number | null, message: string): void {
@@ -152,8 +168,9 @@ class ChainCheck {
     try {
       checked = checkRecord(value);
     } catch (e) {
-      this.fail('ledger.event.invalid', seqOf(value) ?? expected, (e as Error).message);
-      this.adopt(value as Partial<ChainRecord>, expected);
+      // Taken as the expected record, whatever seq it claims.
+      this.fail('ledger.event.invalid', expected, (e as Error).message);
+      this.adopt(expected, value as Partial<ChainRecord>);
       return;
     }
     const { record, eventBytes } = checked;
@@ -176,10 +193,10 @@ class ChainCheck {
     } else if (this.stateKnown) {
       recomputed = this.checkHashes(record);
     }
-    this.adopt(record, expected, recomputed);
+    this.adopt(record.seq, record, recomputed);
     this.checkSignature(record, eventBytes);
     this.checkLineage(record);
-    const given = this.options.head;
+    const given = this.given;
     if (given && given.seq === record.seq) {
       this.givenHeadSeen = true;
       if (given.event_hash !== record.event_hash || given.event_hash_alt !== record.event_hash_alt)
@@ -204,15 +221,15 @@ class ChainCheck {
     return matches ? next.state : undefined;
   }
 
-  /** Continues from the recomputed state, or else from the record's own hashes (checked by the next record and the heads). */
-  private adopt(record: Partial<ChainRecord>, expected: number, recomputed?: ChainState): void {
-    this.lastSeq = seqOf(record) ?? expected;
+  /** Continues at `seq` from the recomputed state, or else from the record's own hashes (checked by the next record and the heads). */
+  private adopt(seq: number, record: Partial<ChainRecord>, recomputed?: ChainState): void {
+    this.lastSeq = seq;
     const state =
       recomputed ??
       chainStateOf({
-        seq: this.lastSeq,
-        event_hash: record.event_hash!,
-        event_hash_alt: record.event_hash_alt!,
+        seq,
+        event_hash: record?.event_hash as string,
+        event_hash_alt: record?.event_hash_alt as string,
       });
     this.stateKnown = state !== undefined;
     if (state) this.state = state;
@@ -350,7 +367,7 @@ class ChainCheck {
         `records ${this.head.seq + 1}..${this.lastSeq} are not covered by a signed head`,
       );
     }
-    const given = this.options.head;
+    const given = this.given;
     if (given && !this.givenHeadSeen) {
       this.fail(
         'ledger.head.mismatch',

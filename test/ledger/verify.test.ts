@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode } from '../../core/encoding.js';
-import type { SignedHead } from '../../core/event.js';
+import { signHead, type SignedHead } from '../../core/event.js';
+import { signSync } from '../../core/keys.js';
 import { exportLines } from '../../ledger/export.js';
 import type { LedgerKeys } from '../../ledger/records.js';
 import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
 import { LEDGER_VECTOR_DIR } from '../vectors/generate-ledger.js';
-import { TestLedger, ledgerKeys, memoryStores, testEvent, until } from './support.js';
+import { AUDIT_KID, TestLedger, auditKey, ledgerKeys, memoryStores, testEvent, until } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,11 +143,17 @@ describe('verifying hostile export files', () => {
     expect(result.failures[0]).toMatchObject({ code: 'ledger.head.mismatch', seq: null });
   });
 
-  it('refuses a given head that the chain does not contain', async () => {
+  it('refuses a given head that is malformed or not signed by an audit key', async () => {
     const head = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'head.json'), 'utf8')) as SignedHead;
     const forged = { ...head, event_hash: head.event_hash.replace(/.$/, (c) => (c === '0' ? '1' : '0')) };
-    const result = await verifyExportFile(file(valid.join('\n') + '\n'), options({ head: forged }));
-    expect(result.failures.map((f) => f.code)).toEqual(['ledger.signature.invalid', 'ledger.head.mismatch']);
+    const path = file(valid.join('\n') + '\n');
+    expect((await verifyExportFile(path, options({ head: forged }))).failures).toEqual([
+      expect.objectContaining({ code: 'ledger.signature.invalid', seq: 10 }),
+    ]);
+    const unsigned = { ...head, sig: undefined } as unknown as SignedHead;
+    expect((await verifyExportFile(path, options({ head: unsigned }))).failures).toEqual([
+      expect.objectContaining({ code: 'ledger.head.mismatch', seq: null }),
+    ]);
   });
 
   it('reports progress in records and bytes', async () => {
@@ -196,6 +203,37 @@ describe('verifying ranges and stores', () => {
       allowRange: true,
     });
     expect(result.failures[0]).toMatchObject({ code: 'ledger.hash.mismatch', seq: 6 });
+  });
+
+  it('refuses a validly signed given head that the chain does not contain', async () => {
+    const [stored] = await ledger.store.records(5, 5);
+    const record = JSON.parse(stored!.text) as { event_hash: string; event_hash_alt: string };
+    const sign = (event_hash: string) =>
+      signHead(
+        {
+          v: '1',
+          log: 'test-log',
+          seq: 5,
+          event_hash,
+          event_hash_alt: record.event_hash_alt,
+          time: '2026-05-12T17:05:00.000Z',
+        },
+        AUDIT_KID,
+        (m) => signSync(auditKey, m),
+      );
+    const ok = await verifyStore(ledger.store, {
+      suite: nodeCrypto,
+      keys: ledgerKeys,
+      head: sign(record.event_hash),
+    });
+    expect(ok.failures).toEqual([]);
+    const other = record.event_hash.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    const forked = await verifyStore(ledger.store, {
+      suite: nodeCrypto,
+      keys: ledgerKeys,
+      head: sign(other),
+    });
+    expect(forked.failures).toEqual([expect.objectContaining({ code: 'ledger.head.mismatch', seq: 5 })]);
   });
 
   it('names an empty ledger as unproven', async () => {
