@@ -31,14 +31,11 @@ export interface ExportRange {
 const PAGE = 1000;
 
 /** The record's hashes, as the anchor of a range that starts after it. */
-async function anchorAt(store: LedgerStore, seq: number): Promise<ChainAnchor> {
+export async function anchorAt(store: LedgerStore, seq: number): Promise<ChainAnchor> {
   const [stored] = await store.records(seq, seq);
   const record = stored && (parseJson(stored.text, `record ${seq}`) as Partial<ChainAnchor>);
   if (typeof record?.event_hash !== 'string' || typeof record.event_hash_alt !== 'string') {
-    throw new GovernanceError(
-      'ledger.sequence.invalid',
-      `record ${seq} (the anchor of the range) is missing`,
-    );
+    throw new GovernanceError('ledger.sequence.invalid', `record ${seq} (the anchor of a range) is missing`);
   }
   return { seq, event_hash: record.event_hash, event_hash_alt: record.event_hash_alt };
 }

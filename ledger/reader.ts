@@ -5,7 +5,8 @@ import { GovernanceError } from '../core/errors.js';
 import type { ChainRecord, SignedHead } from '../core/event.js';
 import type { LedgerStore, StoredText } from '../store/ledger-types.js';
 import { checkHead, checkRecord, parseJson } from './records.js';
-import type { ChainAnchor, LedgerProofReader, LineageProof, LineageSegment } from './types.js';
+import { anchorAt } from './export.js';
+import type { LedgerProofReader, LineageProof, LineageSegment } from './types.js';
 
 export interface LedgerReaderOptions {
   /** Most records one range() or lineage() call returns (default 10,000). */
@@ -86,15 +87,9 @@ export class StoreLedgerReader implements LedgerProofReader {
           `the proof of record ${seq} would exceed ${this.maxRecords} records`,
         );
       const records = (await this.store.records(seq, head.seq)).map(parseStoredRecord);
-      segments.push({ anchor: seq === 1 ? null : await this.anchor(seq - 1), records, head });
+      segments.push({ anchor: seq === 1 ? null : await anchorAt(this.store, seq - 1), records, head });
       end = head.seq;
     }
     return { lineage, segments };
-  }
-
-  private async anchor(seq: number): Promise<ChainAnchor> {
-    const [record] = await this.range(seq, seq);
-    if (!record) throw new GovernanceError('ledger.sequence.invalid', `record ${seq} is missing`);
-    return { seq, event_hash: record.event_hash, event_hash_alt: record.event_hash_alt };
   }
 }
