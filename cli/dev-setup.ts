@@ -4,7 +4,7 @@
 // shapes production uses. Dev mode (`npm start`), the demo and the fault-injection tests all
 // start from it, so they exercise the production loaders rather than a parallel wiring.
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -73,6 +73,12 @@ export interface DevDeployment {
     authzConfig: string;
     producerRecords: string;
     auditKey: string;
+    /** The audit key's certified record: what a verifier of signed heads needs. */
+    auditRecord: string;
+    issuerKey: string;
+    issuerRecord: string;
+    /** One file per role holding its bearer token, for `govctl --token-file`. */
+    tokens: Record<keyof typeof DEV_IDENTITIES, string>;
   };
   /** Environment for ledger/sequencer-main.ts (REDIS_URL added by the caller). */
   sequencerEnv: Record<string, string>;
@@ -87,7 +93,20 @@ export interface DevSetupOptions {
   /** Freshness bounds of the enforcement point. */
   freshness?: { keysSeconds: number; revocationsSeconds: number; ledgerCommitWindowMs: number };
   logLevel?: string;
+  /** Prefix of every Redis key of this deployment, so deployments can share one Redis. */
+  redisKeyPrefix?: string;
+  /**
+   * Enables the enforcement point's runtime API (/runtime/admit, /runtime/attest) for the
+   * sample operation, with the workload identity fixed: a development stand-in for the XFCC
+   * header a workload's sidecar would set.
+   */
+  runtimeApi?: boolean;
 }
+
+/** The sample route's operation as /runtime/admit admits it (runtimeApi option). */
+export const DEV_ADMISSIBLE = { operation: DEV_ROUTE.operation, policy: DEV_ROUTE.policy };
+
+const MANIFEST = 'deployment.json';
 
 const VALIDITY_DAYS = 30;
 
@@ -152,9 +171,19 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
     Object.keys(DEV_IDENTITIES).map((role) => [role, `dev-${role}-${randomBytes(18).toString('base64url')}`]),
   ) as DevDeployment['tokens'];
   writeSecret(at('tokens.json'), JSON.stringify(tokens, null, 2) + '\n');
+  mkdirSync(at('tokens'), { recursive: true, mode: 0o700 });
+  const tokenFiles = Object.fromEntries(
+    Object.keys(DEV_IDENTITIES).map((role) => [role, at('tokens', `${role}.token`)]),
+  ) as DevDeployment['files']['tokens'];
+  for (const [role, path] of Object.entries(tokenFiles))
+    writeSecret(path, tokens[role as keyof typeof tokens] + '\n');
   const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-  const redis = { mode: 'standalone', url: options.redisUrl ?? 'redis://127.0.0.1:6379' };
+  const redis = {
+    mode: 'standalone',
+    url: options.redisUrl ?? 'redis://127.0.0.1:6379',
+    ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}),
+  };
   const logLevel = options.logLevel ?? 'warn';
   const rootKeys = [{ kid: DEV_ROOT_KID, file: at('keys', 'root.pub.pem') }];
   const authorityConfig = {
@@ -187,13 +216,21 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
     clockSkewSeconds: 5,
     freshness: options.freshness ?? { keysSeconds: 30, revocationsSeconds: 10, ledgerCommitWindowMs: 2000 },
     routes: [DEV_ROUTE],
+    ...(options.runtimeApi
+      ? {
+          runtimeApi: {
+            identity: { source: 'fixed', identity: DEV_IDENTITIES.workload },
+            admit: [DEV_ADMISSIBLE],
+          },
+        }
+      : {}),
     logLevel,
   };
   writeFileSync(at('authority.yaml'), stringify(authorityConfig));
   writeFileSync(at('authz.yaml'), stringify(authzConfig));
 
   const rootPublicKey = base64urlEncode(rawPublicKey(root));
-  return {
+  const deployment: DevDeployment = {
     dir,
     ports,
     tokens,
@@ -204,6 +241,10 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       authzConfig: at('authz.yaml'),
       producerRecords: at('keys', 'producers.json'),
       auditKey: audit.key,
+      auditRecord: audit.cert,
+      issuerKey: issuer.key,
+      issuerRecord: issuer.cert,
+      tokens: tokenFiles,
     },
     auditKid,
     sequencerEnv: {
@@ -212,6 +253,16 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       AUDIT_KID: auditKid,
       ROOT_KEYS: `${DEV_ROOT_KID}=${rootPublicKey}`,
       PRODUCER_KEYS_FILE: at('keys', 'producers.json'),
+      ...(options.redisKeyPrefix ? { LEDGER_KEY_PREFIX: options.redisKeyPrefix } : {}),
     },
   };
+  // Holds the tokens, like tokens.json.
+  writeSecret(at(MANIFEST), JSON.stringify(deployment, null, 2) + '\n');
+  return deployment;
+}
+
+/** The deployment written earlier into `dir`, or undefined when there is none. */
+export function readDevDeployment(dir: string): DevDeployment | undefined {
+  const path = join(dir, MANIFEST);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as DevDeployment) : undefined;
 }

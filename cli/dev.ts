@@ -1,7 +1,120 @@
-// `npm start`: dev mode. The one-process dev mode (authority, ext_authz server and ledger on an
-// in-memory store) arrives with issue #7; until then this says so plainly.
-console.error(
-  'dev mode is not built yet: the authority, ext_authz server and ledger land in later issues.\n' +
-    'What works today: `npm test` (protocol core: canonical bytes, artifact v1, both verifiers, vectors).',
-);
-process.exit(1);
+#!/usr/bin/env node
+// `npm start`: dev mode (cli/dev-mode.ts) with a banner saying what runs where; Ctrl-C stops it.
+import { Command } from 'commander';
+import { GovernanceError } from '../core/errors.js';
+import { DEFAULT_PORTS, type DevPorts } from './dev-setup.js';
+import { DEFAULT_DEV_DIR, startDevMode, type DevMode } from './dev-mode.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 65_535) throw new Error(`not a port: ${value}`);
+  return n;
+}
+
+const program = new Command('npm start --')
+  .description(
+    'run the authority, the ext_authz enforcement point and the ledger sequencer in one process, ' +
+      'from a generated development deployment (production-shaped configs, dev keys and tokens)',
+  )
+  .option('--dir <folder>', 'where the deployment (keys, tokens, configs) is written', DEFAULT_DEV_DIR)
+  .option(
+    '--authority-grpc-port <port>',
+    'authority gRPC port (0: any free port)',
+    port,
+    DEFAULT_PORTS.authorityGrpc,
+  )
+  .option('--authority-http-port <port>', 'authority HTTP port', port, DEFAULT_PORTS.authorityHttp)
+  .option('--authz-grpc-port <port>', 'ext_authz gRPC port (Envoy Check)', port, DEFAULT_PORTS.authzGrpc)
+  .option(
+    '--authz-http-port <port>',
+    'ext_authz HTTP port (health, metrics, runtime API)',
+    port,
+    DEFAULT_PORTS.authzHttp,
+  )
+  .option('--redis-url <url>', 'keep all state in this Redis instead of in memory (default: $REDIS_URL)')
+  .option('--log-level <level>', 'log level of the three services', 'warn')
+  .parse();
+
+const opts = program.opts<{
+  dir: string;
+  authorityGrpcPort: number;
+  authorityHttpPort: number;
+  authzGrpcPort: number;
+  authzHttpPort: number;
+  redisUrl?: string;
+  logLevel: string;
+}>();
+const ports: DevPorts = {
+  authorityGrpc: opts.authorityGrpcPort,
+  authorityHttp: opts.authorityHttpPort,
+  authzGrpc: opts.authzGrpcPort,
+  authzHttp: opts.authzHttpPort,
+};
+
+function banner(dev: DevMode, startMs: number): string {
+  const { deployment: d, urls } = dev;
+  const store =
+    dev.store === 'memory'
+      ? [
+          'in memory: NOT durable, all state (artifacts, use state, ledger) is lost on exit',
+          '(set REDIS_URL to keep it in Redis)',
+        ]
+      : [`Redis (${dev.fresh ? 'new deployment' : 'deployment reused from the folder'})`];
+  return [
+    `execution governance: dev mode, ready in ${startMs} ms`,
+    '',
+    `  authority    gRPC ${urls.authorityGrpc}   HTTP ${urls.authorityHttp}  (proof: /v1/proof/head, /v1/proof/lineage/<id>)`,
+    `  ext_authz    gRPC ${urls.authzGrpc}   HTTP ${urls.authzHttp}  (/healthz, /metrics, /runtime/admit, /runtime/attest)`,
+    '  ledger       sequencer in this process; signed heads every second',
+    `  store        ${store[0]}`,
+    ...store.slice(1).map((line) => `               ${line}`),
+    '  policies     policy://medical/inference/v3, policy://governance/admin/v1 (examples/policies/)',
+    `  deployment   ${d.dir}  (production-shaped configs: authority.yaml, authz.yaml)`,
+    `  dev tokens   ${d.dir}/tokens.json  (one file per role in ${d.dir}/tokens/)`,
+    `  root key     ${d.files.rootPublicKey}  (pin it to verify anything)`,
+    '',
+    'Next, in another terminal:',
+    `  npm run demo${d.dir === DEFAULT_DEV_DIR ? '' : ` -- --dir ${d.dir}`}       the whole lifecycle, step by step`,
+    `  npx govctl ledger verify --url ${urls.authorityHttp} --root ${d.files.rootPublicKey}`,
+    '',
+    'Ctrl-C stops everything.',
+  ].join('\n');
+}
+
+const started = performance.now();
+let dev: DevMode;
+try {
+  dev = await startDevMode({
+    dir: opts.dir,
+    ports,
+    redisUrl: opts.redisUrl ?? process.env.REDIS_URL,
+    logLevel: opts.logLevel,
+  });
+} catch (e) {
+  const message = e instanceof GovernanceError ? `${e.code}: ${e.message}` : (e as Error).message;
+  const inUse = /EADDRINUSE|No address added/.test(message);
+  process.stderr.write(
+    `dev mode: cannot start: ${message}\n` +
+      (inUse
+        ? 'A port is taken: is dev mode already running? Choose others with --authority-grpc-port etc.\n'
+        : ''),
+  );
+  process.exit(1);
+}
+console.log(banner(dev, Math.round(performance.now() - started)));
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130); // a second Ctrl-C does not wait
+    stopping = true;
+    console.log('\nstopping…');
+    void dev.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`dev mode: stop failed: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  });
+}

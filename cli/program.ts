@@ -1,9 +1,14 @@
 // govctl: the operator's and auditor's terminal for the governance layer (entry: cli/govctl.ts).
 import { Command, CommanderError } from 'commander';
 import { isGovernanceError } from '../core/errors.js';
+import { GovernanceClientError } from '../client/errors.js';
 import { registerArtifactCommands } from './commands/artifact.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerLedgerCommands } from './commands/ledger.js';
+import { registerPolicyCommands } from './commands/policy.js';
+import { registerProofCommands } from './commands/proof.js';
+import { registerRevokeCommand } from './commands/revoke.js';
 import { CliError, EXIT, type OutputOptions } from './output.js';
 
 export function buildProgram(): Command {
@@ -14,8 +19,18 @@ export function buildProgram(): Command {
     .exitOverride();
   const output = (): OutputOptions => program.opts<OutputOptions>();
   registerKeyCommands(program, output);
+  registerPolicyCommands(program, output);
   registerArtifactCommands(program, output);
   registerCheckCommand(program, output);
+  registerRevokeCommand(program, output);
+  registerProofCommands(program, output);
+  registerLedgerCommands(program, output);
+  // Every subcommand reports its own usage errors the same way (exit 2, help shown).
+  const configure = (command: Command) => {
+    command.showHelpAfterError().exitOverride();
+    command.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 
@@ -30,6 +45,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CliError) {
       process.stderr.write(`govctl: ${e.message}\n`);
       return e.exitCode;
+    }
+    if (e instanceof GovernanceClientError) {
+      // A server's refusal is a negative answer; no answer at all is unavailability.
+      process.stderr.write(`govctl: ${e.message}\n`);
+      return e.reason === 'unreachable' ? EXIT.unavailable : EXIT.negative;
     }
     if (isGovernanceError(e)) {
       process.stderr.write(`govctl: ${e.code}: ${e.message}\n`);

@@ -1,6 +1,8 @@
 // Enforces the dependency direction of DEVELOPERS.md:
 //   core ← store ← ledger ← authority | authz-server ← cli, bench
-// authority/ and authz-server/ never import each other; nothing shipped imports test/;
+//   core ← client ← cli
+// authority/ and authz-server/ never import each other; the workload client library (client/)
+// depends on the protocol core only, so a workload pulls in no server code; nothing shipped imports test/;
 // core/ imports no I/O modules; the portable verifier (core/portable.ts and everything it
 // reaches) imports no Node built-in at all, so it runs in a browser.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,7 +18,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   ledger: ['core', 'store', 'ledger'],
   authority: ['core', 'store', 'ledger', 'authority'],
   'authz-server': ['core', 'store', 'ledger', 'authz-server'],
-  cli: ['core', 'store', 'ledger', 'authority', 'authz-server', 'cli'],
+  client: ['core', 'client'],
+  cli: ['core', 'store', 'ledger', 'authority', 'authz-server', 'client', 'cli'],
   bench: ['core', 'store', 'ledger', 'authority', 'authz-server', 'cli', 'bench'],
 };
 /** Packages core/ may use: hashing, signatures and nothing that performs I/O. */

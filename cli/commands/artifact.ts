@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   ARTIFACT_HEADER,
@@ -12,6 +12,7 @@ import {
   type Environment,
 } from '../../core/portable.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
+import { addAuthorityOptions, collect, pairs, withAuthority, type AuthorityOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 
 /** The header value from an argument, a file (@path) or standard input (-). */
@@ -26,15 +27,18 @@ export function readHeader(source: string): string {
   return text;
 }
 
-function pairs(values: string[], flag: string): [string, string][] {
-  return values.map((v) => {
-    const i = v.indexOf('=');
-    if (i <= 0) throw new CliError(`${flag} takes name=value, got ${JSON.stringify(v)}`);
-    return [v.slice(0, i), v.slice(i + 1)];
-  });
+interface RequestOptions extends AuthorityOptions {
+  op: string;
+  param: string[];
+  scope: string[];
+  identity?: string;
+  runtime?: string;
+  region?: string;
+  tenancy?: string;
+  policy?: string;
+  attribute: string[];
+  out?: string;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface VerifyOptions {
   key: string[];
@@ -54,7 +58,60 @@ interface VerifyOptions {
 }
 
 export function registerArtifactCommands(program: Command, output: () => OutputOptions): void {
-  const artifact = program.command('artifact').description('inspect and verify authorization artifacts');
+  const artifact = program
+    .command('artifact')
+    .description('request, inspect and verify authorization artifacts');
+
+  addAuthorityOptions(
+    artifact
+      .command('request')
+      .description(
+        'ask the authority for an artifact for one operation (through the client library, over gRPC or HTTP)',
+      )
+      .requiredOption('--op <name>', 'operation name, e.g. model.invoke')
+      .option('--param <name=value>', 'an operation parameter, repeatable', collect, [])
+      .option('--scope <entry>', 'a scope entry, repeatable', collect, [])
+      .option('--identity <id>', "the identity the artifact is for (default: the caller's own)")
+      .option('--runtime <runtime>', 'where it will run (may be fixed by the policy rule)')
+      .option('--region <region>', 'region')
+      .option('--tenancy <tenancy>', 'tenancy')
+      .option('--policy <ref>', 'the policy to decide under (default: the one governing the operation)')
+      .option('--attribute <name=value>', 'a request attribute the policy sees, repeatable', collect, [])
+      .option('--out <file>', 'also write the header value to this file (for --artifact @file)'),
+  ).action(async (opts: RequestOptions) => {
+    const environment = Object.fromEntries(
+      (['runtime', 'region', 'tenancy'] as const).flatMap((k) => (opts[k] ? [[k, opts[k]]] : [])),
+    );
+    const issued = await withAuthority(opts, (client) =>
+      client.requestArtifact({
+        operation: {
+          name: opts.op,
+          params: Object.fromEntries(pairs(opts.param, '--param')),
+          scope: opts.scope,
+        },
+        environment,
+        attributes: Object.fromEntries(pairs(opts.attribute, '--attribute')),
+        ...(opts.identity ? { identity: opts.identity } : {}),
+        ...(opts.policy ? { policy: opts.policy } : {}),
+      }),
+    );
+    if (opts.out) writeFileSync(opts.out, issued.header + '\n');
+    emit(
+      output(),
+      {
+        artifact_id: issued.id,
+        lineage: issued.lineage,
+        expires_at: issued.expiresAt,
+        artifact_header: issued.header,
+        artifact: issued.artifact,
+      },
+      () =>
+        [
+          `issued ${issued.id}  ${issued.lineage}  expires ${issued.expiresAt}`,
+          opts.out ? `header written to ${opts.out}` : issued.header,
+        ].join('\n'),
+    );
+  });
 
   artifact
     .command('inspect')

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { ARTIFACT_HEADER } from '../../core/artifact.js';
 import { loadEnvoyAuthProto, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
 import { readHeader } from './artifact.js';
+import { collect, defaults, pairs } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 
-interface CheckOptions {
+export interface CheckOptions {
   target: string;
   method: string;
   path: string;
@@ -29,16 +30,9 @@ type CheckClient = {
   close(): void;
 };
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function pairs(values: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const i = v.indexOf('=');
-    if (i <= 0) throw new CliError(`${flag} takes name=value, got ${JSON.stringify(v)}`);
-    out[v.slice(0, i).toLowerCase()] = v.slice(i + 1);
-  }
-  return out;
+/** name=value flags as an object with lowercase names (header names and context keys). */
+function lowercased(values: string[], flag: string): Record<string, string> {
+  return Object.fromEntries(pairs(values, flag).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
 /** The CheckRequest Envoy would send for this HTTP request (envoy.service.auth.v3). */
@@ -48,7 +42,7 @@ export function buildCheckRequest(opts: CheckOptions, requestId: string) {
     ':path': opts.path,
     ':authority': opts.host,
     'x-request-id': requestId,
-    ...pairs(opts.header, '--header'),
+    ...lowercased(opts.header, '--header'),
   };
   if (opts.artifact !== undefined) headers[ARTIFACT_HEADER] = readHeader(opts.artifact);
   return {
@@ -65,7 +59,7 @@ export function buildCheckRequest(opts: CheckOptions, requestId: string) {
           headers,
         },
       },
-      context_extensions: pairs(opts.context, '--context'),
+      context_extensions: lowercased(opts.context, '--context'),
     },
   };
 }
@@ -85,11 +79,60 @@ function parseBody(body: string | undefined): unknown {
   }
 }
 
+export interface CheckResult {
+  decision: 'allow' | 'deny';
+  request_id: string;
+  grpc_status: number | null;
+  http_status: number | null;
+  reason: string | null;
+  artifact_id: string | null;
+  lineage: string | null;
+  body: unknown;
+}
+
+/** Sends the CheckRequest Envoy would send and reads the decision; rejects only when no answer came. */
+export async function sendCheck(opts: CheckOptions): Promise<CheckResult> {
+  const requestId = opts.requestId ?? randomUUID();
+  const request = buildCheckRequest(opts, requestId);
+  const { packageDefinition } = loadEnvoyAuthProto();
+  const grpcObject = loadPackageDefinition(packageDefinition) as unknown as {
+    envoy: {
+      service: { auth: { v3: { Authorization: new (target: string, creds: unknown) => CheckClient } } };
+    };
+  };
+  const client = new grpcObject.envoy.service.auth.v3.Authorization(
+    opts.target,
+    credentials.createInsecure(),
+  );
+  const response = await new Promise<CheckResponseMessage>((resolve, reject) => {
+    client.Check(
+      request,
+      new Metadata(),
+      { deadline: Date.now() + Number(opts.timeout) },
+      (error, message) =>
+        error
+          ? reject(new CliError(`${opts.target}: ${error.details || error.message}`, EXIT.unavailable))
+          : resolve(message),
+    );
+  }).finally(() => client.close());
+  const allowed = response.status?.code === 0 && response.ok_response !== undefined;
+  return {
+    decision: allowed ? 'allow' : 'deny',
+    request_id: requestId,
+    grpc_status: response.status?.code ?? null,
+    http_status: response.denied_response?.status?.code ?? null,
+    reason: headerValue(response, 'x-execution-denied') ?? null,
+    artifact_id: headerValue(response, 'x-execution-artifact-id') ?? null,
+    lineage: headerValue(response, 'x-execution-lineage') ?? null,
+    body: parseBody(response.denied_response?.body),
+  };
+}
+
 export function registerCheckCommand(program: Command, output: () => OutputOptions): void {
   program
     .command('check')
     .description('send a CheckRequest to an ext_authz server the way Envoy would, and print the decision')
-    .option('--target <host:port>', 'ext_authz gRPC address', '127.0.0.1:9191')
+    .option('--target <host:port>', 'ext_authz gRPC address (default: $GOVCTL_AUTHZ)', defaults.authz())
     .option('--method <method>', 'HTTP method', 'POST')
     .requiredOption('--path <path>', 'HTTP path, e.g. /v1/models/clinical-summary-v4:invoke')
     .option('--host <host>', 'HTTP :authority', 'governed.local')
@@ -103,45 +146,12 @@ export function registerCheckCommand(program: Command, output: () => OutputOptio
     )
     .option('--timeout <ms>', 'deadline in milliseconds', '2000')
     .action(async (opts: CheckOptions) => {
-      const requestId = opts.requestId ?? randomUUID();
-      const request = buildCheckRequest(opts, requestId);
-      const { packageDefinition } = loadEnvoyAuthProto();
-      const grpcObject = loadPackageDefinition(packageDefinition) as unknown as {
-        envoy: {
-          service: { auth: { v3: { Authorization: new (target: string, creds: unknown) => CheckClient } } };
-        };
-      };
-      const client = new grpcObject.envoy.service.auth.v3.Authorization(
-        opts.target,
-        credentials.createInsecure(),
-      );
-      const response = await new Promise<CheckResponseMessage>((resolve, reject) => {
-        client.Check(
-          request,
-          new Metadata(),
-          { deadline: Date.now() + Number(opts.timeout) },
-          (error, message) =>
-            error
-              ? reject(new CliError(`${opts.target}: ${error.details || error.message}`, EXIT.unavailable))
-              : resolve(message),
-        );
-      }).finally(() => client.close());
-      const allowed = response.status?.code === 0 && response.ok_response !== undefined;
-      const result = {
-        decision: allowed ? 'allow' : 'deny',
-        request_id: requestId,
-        grpc_status: response.status?.code ?? null,
-        http_status: response.denied_response?.status?.code ?? null,
-        reason: headerValue(response, 'x-execution-denied') ?? null,
-        artifact_id: headerValue(response, 'x-execution-artifact-id') ?? null,
-        lineage: headerValue(response, 'x-execution-lineage') ?? null,
-        body: parseBody(response.denied_response?.body),
-      };
+      const result = await sendCheck(opts);
       emit(output(), result, () =>
-        allowed
-          ? `ALLOW  ${result.artifact_id}  ${result.lineage}  (request ${requestId})`
-          : `DENY   ${result.http_status} ${result.reason}  (request ${requestId})`,
+        result.decision === 'allow'
+          ? `ALLOW  ${result.artifact_id}  ${result.lineage}  (request ${result.request_id})`
+          : `DENY   ${result.http_status} ${result.reason}  (request ${result.request_id})`,
       );
-      if (!allowed) process.exitCode = EXIT.negative;
+      if (result.decision !== 'allow') process.exitCode = EXIT.negative;
     });
 }

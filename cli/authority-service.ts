@@ -1,0 +1,212 @@
+// The authority's wiring from a loaded configuration, for the dev mode: the same keys, policies,
+// ledger writer and servers as authority/main.ts, from the authority's exported pieces; only
+// the stores differ. (It belongs in authority/ next to main.ts, which would then use it too; see
+// docs/cli.md "Dev mode".)
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { GovernanceError } from '../core/errors.js';
+import { StoreLedgerReader } from '../ledger/reader.js';
+import { createLedgerWriter } from '../ledger/writer.js';
+import type { LedgerStore } from '../store/ledger-types.js';
+import { RedisLedgerStore } from '../store/ledger-redis.js';
+import { closeRedis, connectRedis } from '../store/redis-connection.js';
+import { RedisRegistryStore } from '../store/registry-redis.js';
+import type { RegistryStore } from '../store/types.js';
+import { createAuthority, type Authority } from '../authority/authority.js';
+import type { AuthorityConfig } from '../authority/config.js';
+import { startGrpcServer } from '../authority/grpc.js';
+import { startHttpServer } from '../authority/http.js';
+import { TokenTable } from '../authority/identity.js';
+import {
+  holdKey,
+  IssuerKeyring,
+  readKeyRecord,
+  readPrivateKey,
+  readRoots,
+  type HeldKey,
+  type KeyExpectation,
+  type PinnedRoots,
+} from '../authority/keys.js';
+import { AuthorityMetrics } from '../authority/metrics.js';
+
+/** Everything read from files before any store is touched, so a bad file fails fast. */
+export interface AuthorityMaterial {
+  roots: PinnedRoots;
+  active: HeldKey;
+  standby: HeldKey[];
+  producer: { privateKey: KeyObject; held: HeldKey };
+  policies: { name: string; source: string }[];
+}
+
+export interface AuthorityStores {
+  registry: RegistryStore;
+  ledger: LedgerStore;
+}
+
+export interface RunningAuthority {
+  authority: Authority;
+  grpcPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new GovernanceError(
+      'config.invalid',
+      `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+function tlsFiles(tls: AuthorityConfig['grpc']['tls']) {
+  return (
+    tls && {
+      key: readFile(tls.keyFile, 'TLS key'),
+      cert: readFile(tls.certFile, 'TLS certificate'),
+      ca: readFile(tls.clientCaFile, 'client CA'),
+    }
+  );
+}
+
+/** A key file with its certificate; problems name both files. */
+function loadKey(
+  files: { keyFile: string; certificateFile: string },
+  expect: Omit<KeyExpectation, 'subject'> & { subject?: string | undefined },
+) {
+  try {
+    const record = readKeyRecord(files.certificateFile);
+    const privateKey = readPrivateKey(files.keyFile);
+    return {
+      privateKey,
+      held: holdKey(privateKey, record, { ...expect, subject: expect.subject ?? record.subject }),
+    };
+  } catch (e) {
+    throw new GovernanceError(
+      'config.invalid',
+      `${files.keyFile} / ${files.certificateFile}: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Keys (each certified by a pinned root, valid now) and policy files; throws config.invalid. */
+export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMaterial {
+  const roots = readRoots(config.trust.rootKeys);
+  const now = Date.now() / 1000;
+  const issuer = { role: 'issuer' as const, subject: config.issuer.id, roots, now };
+  return {
+    roots,
+    active: loadKey(config.issuer, issuer).held,
+    standby: config.issuer.standby.map((files) => loadKey(files, issuer).held),
+    producer: loadKey(config.audit, { role: 'producer', subject: config.producerId, roots, now }),
+    policies: config.policies.map((path) => ({
+      name: path,
+      source: readFile(path, 'policy file').toString('utf8'),
+    })),
+  };
+}
+
+export function authorityLogger(config: AuthorityConfig, material: AuthorityMaterial): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'authority', producer: material.producer.held.key.subject },
+  });
+}
+
+/** The production stores: the registry on the shared connection, the ledger on its own. */
+export async function openAuthorityRedisStores(
+  config: AuthorityConfig,
+  logger: Logger,
+): Promise<AuthorityStores & { close(): Promise<void> }> {
+  if (config.redis.mode !== 'standalone') {
+    // store/ledger-redis.ts connects by URL only.
+    throw new GovernanceError(
+      'config.invalid',
+      `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
+    );
+  }
+  const redis = await connectRedis(config.redis, (e) =>
+    logger.warn({ problem: e.message }, 'redis connection error'),
+  );
+  const registry = new RedisRegistryStore(redis);
+  const ledger = new RedisLedgerStore({
+    url: config.redis.url,
+    log: config.ledger.log,
+    prefix: config.redis.keyPrefix,
+  });
+  return {
+    registry,
+    ledger,
+    async close() {
+      await registry.close();
+      await ledger.close();
+      await closeRedis(redis);
+    },
+  };
+}
+
+/** Starts the authority (key records, bootstrap policies, heartbeat) and its gRPC and HTTP servers. */
+export async function startAuthorityService(
+  config: AuthorityConfig,
+  material: AuthorityMaterial,
+  stores: AuthorityStores,
+  logger: Logger,
+): Promise<RunningAuthority> {
+  const { producer, active, standby } = material;
+  const ledger = await createLedgerWriter({
+    store: stores.ledger,
+    kid: producer.held.key.kid,
+    privateKey: producer.privateKey,
+    commitWindowMs: config.ledger.commitWindowMs,
+  });
+  const authority = createAuthority({
+    issuerId: config.issuer.id,
+    producerId: producer.held.key.subject,
+    registry: stores.registry,
+    ledger,
+    reader: new StoreLedgerReader(stores.ledger),
+    keyring: new IssuerKeyring(active, standby),
+    roots: material.roots,
+    adminPolicy: config.admin.policy,
+    logger,
+    metrics: new AuthorityMetrics({ processMetrics: true }),
+    heartbeatMs: config.heartbeatMs,
+    maxRegistryAgeMs: config.maxRegistryAgeMs,
+    bootstrapPolicies: material.policies,
+    keyRecords: [producer.held.record, ...standby.map((k) => k.record)],
+  });
+  const servers: { close(): Promise<void> }[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await authority.stop();
+    await ledger.close();
+  };
+  try {
+    await authority.start();
+    const identity = {
+      tokens: new TokenTable(config.identity.devTokens),
+      trustDomains: config.identity.trustDomains,
+    };
+    if (identity.tokens.size > 0) logger.warn('development bearer tokens are configured');
+    const grpc = await startGrpcServer(authority, {
+      ...config.grpc,
+      tls: tlsFiles(config.grpc.tls),
+      identity,
+    });
+    servers.push(grpc);
+    const http = await startHttpServer(authority, {
+      ...config.http,
+      tls: tlsFiles(config.http.tls),
+      identity,
+    });
+    servers.push(http);
+    logger.info({ grpc: grpc.port, http: http.port, kid: active.key.kid }, 'authority serving');
+    return { authority, grpcPort: grpc.port, httpPort: http.port, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -1,0 +1,224 @@
+// govctl ledger export and govctl ledger verify: the whole chain from the authority's public proof
+// endpoints, a Redis, or an export file (docs/spec/ledger.md §Export), verified by
+// ledger/verify.ts: both hash chains, every producer signature, every signed head.
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Command } from 'commander';
+import { canonicalize } from '../../core/canonical.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import type { ChainRecord, SignedHead } from '../../core/event.js';
+import type { KeyRecord } from '../../core/registry.js';
+import { EXPORT_FORMAT, exportLines, type ExportHeader } from '../../ledger/export.js';
+import {
+  verifyExportFile,
+  verifyLines,
+  verifyStore,
+  type VerifyOptions,
+  type VerifyResult,
+} from '../../ledger/verify.js';
+import { RedisLedgerStore } from '../../store/ledger-redis.js';
+import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
+import { RedisRegistryStore } from '../../store/registry-redis.js';
+import { addProofOptions, proofGet, type ProofOptions } from '../options.js';
+import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
+import { progressBar } from '../progress.js';
+import { addTrustOptions, buildTrust, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
+import { failureLines, uncertifiedNote } from './proof.js';
+
+interface SourceOptions extends ProofOptions {
+  redis?: string;
+  log?: string;
+  prefix: string;
+}
+
+function addSourceOptions(command: Command): Command {
+  return addProofOptions(command)
+    .option('--redis <url>', 'read the ledger from this Redis instead of the proof endpoints')
+    .option('--log <id>', 'the log id (with --redis), e.g. governance-dev')
+    .option('--prefix <prefix>', 'Redis key prefix (with --redis)', '');
+}
+
+function redisLedger(opts: SourceOptions): RedisLedgerStore {
+  if (!opts.log) throw new CliError('--redis needs --log');
+  return new RedisLedgerStore({ url: opts.redis!, log: opts.log, prefix: opts.prefix });
+}
+
+/** Canonical record texts start with their first member, "event" (members are sorted). */
+const isRecordLine = (line: string) => line.startsWith('{"event":');
+
+/**
+ * An export built from the public endpoints: the latest signed head, every record up to it (a
+ * page at a time), then that head. The records are re-encoded canonically, which is what their
+ * hashes cover.
+ */
+async function* proofExportLines(opts: ProofOptions, head: SignedHead): AsyncGenerator<string> {
+  const header: ExportHeader = { format: EXPORT_FORMAT, log: head.log, from: 1, to: head.seq, anchor: null };
+  yield canonicalize(header);
+  for (let from = 1; from <= head.seq;) {
+    const page = await proofGet<{ records: ChainRecord[]; next?: number }>(
+      opts,
+      `/v1/proof/ledger?from=${from}&to=${head.seq}`,
+    );
+    for (const record of page.records) yield canonicalize(record);
+    // A page that does not advance ends the export; the verifier then names the missing records.
+    if (page.next === undefined || page.next <= from) break;
+    from = page.next;
+  }
+  yield canonicalize(head);
+}
+
+async function latestHead(opts: ProofOptions): Promise<SignedHead> {
+  const { head } = await proofGet<{ head: SignedHead | null }>(opts, '/v1/proof/head');
+  if (!head) throw new CliError('the ledger has no signed head yet', EXIT.negative);
+  return head;
+}
+
+/** Counts records going by, for the progress bar. */
+async function* counted(lines: AsyncIterable<string>, onRecord: () => void): AsyncGenerator<string> {
+  for await (const line of lines) {
+    if (isRecordLine(line)) onRecord();
+    yield line;
+  }
+}
+
+async function writeLines(lines: AsyncIterable<string>, path: string): Promise<number> {
+  const out = createWriteStream(path, { flags: 'wx' });
+  let records = 0;
+  try {
+    for await (const line of lines) {
+      if (!out.write(line + '\n')) await once(out, 'drain');
+      if (isRecordLine(line)) records++;
+    }
+  } finally {
+    out.end();
+    await once(out, 'close');
+  }
+  return records;
+}
+
+/**
+ * Verifies everything the proof endpoints serve up to their latest signed head, which must be
+ * exactly what the chain recomputes to.
+ */
+export async function verifyFromProof(
+  opts: ProofOptions,
+  trust: Trust,
+  options: (keys: Trust, total?: number) => VerifyOptions = (keys) => ({ suite: nodeCrypto, keys }),
+): Promise<VerifyResult> {
+  const head = await latestHead(opts);
+  return verifyLines(proofExportLines(opts, head), { ...options(trust, head.seq), head });
+}
+
+export function summary(result: VerifyResult): string[] {
+  if (!result.ok)
+    return [`ledger NOT verified: ${result.failures.length} problem(s)`, ...failureLines(result.failures)];
+  return [
+    `verified ${result.records} records (seq ${result.firstSeq}..${result.lastSeq}) of log ${result.log}, ` +
+      `${result.heads} signed head(s); head ${result.head!.seq} signed by ${result.head!.sig.kid}`,
+    ...(result.lineageUnchecked > 0
+      ? [`note: lineage links of ${result.lineageUnchecked} record(s) could not be checked`]
+      : []),
+  ];
+}
+
+export function registerLedgerCommands(program: Command, output: () => OutputOptions): void {
+  const ledger = program.command('ledger').description('export and verify the audit ledger');
+
+  addSourceOptions(
+    ledger
+      .command('export')
+      .description(
+        'write the chain and its signed heads to a JSON Lines export (from the proof endpoints or Redis)',
+      )
+      .requiredOption('--out <file>', 'the export file to create'),
+  ).action(async (opts: SourceOptions & { out: string }) => {
+    const progress = progressBar('export', 'records');
+    let done = 0;
+    const tick = (total: number) => () => progress.update(++done, total);
+    let records: number;
+    try {
+      if (opts.redis) {
+        const store = redisLedger(opts);
+        try {
+          const total = Number((await store.latestHead())?.seq ?? 0);
+          records = await writeLines(counted(exportLines(store), tick(total)), opts.out);
+        } finally {
+          await store.close();
+        }
+      } else {
+        const head = await latestHead(opts);
+        records = await writeLines(counted(proofExportLines(opts, head), tick(head.seq)), opts.out);
+      }
+    } finally {
+      progress.stop();
+    }
+    emit(
+      output(),
+      { file: opts.out, records },
+      () => `wrote ${records} records and their signed heads to ${opts.out}`,
+    );
+  });
+
+  addTrustOptions(
+    addSourceOptions(
+      ledger
+        .command('verify')
+        .description(
+          'verify the whole ledger (both hash chains, every producer signature, every signed head); ' +
+            'exits 1 naming the sequence number of each problem',
+        )
+        .option('--file <export>', 'verify an export file (key records from --key-records, else from --url)'),
+    ),
+  ).action(async (opts: SourceOptions & TrustOptions & { file?: string }) => {
+    const progress = progressBar('verify', opts.file ? 'bytes' : 'records');
+    const options = (keys: VerifyOptions['keys'], total?: number): VerifyOptions => ({
+      suite: nodeCrypto,
+      keys,
+      progressEvery: 1000,
+      onProgress: (p) => progress.update(p.bytes ?? p.records, p.totalBytes ?? total),
+    });
+    let result: VerifyResult;
+    let trust;
+    try {
+      if (opts.file) {
+        trust = opts.keyRecords.length > 0 ? buildTrust(opts) : await trustFromProof(opts);
+        result = await verifyExportFile(opts.file, options(trust));
+      } else if (opts.redis) {
+        const store = redisLedger(opts);
+        let redis: RedisClient | undefined;
+        try {
+          // The key records the ledger's producers and auditor registered, next to the ledger.
+          redis = await connectRedis({ mode: 'standalone', url: opts.redis, keyPrefix: opts.prefix });
+          const records: KeyRecord[] = await new RedisRegistryStore(redis).listKeyRecords();
+          trust = buildTrust(opts, records);
+          const total = Number((await store.latestHead())?.seq ?? 0);
+          result = await verifyStore(store, options(trust, total));
+        } finally {
+          await store.close();
+          if (redis) await closeRedis(redis);
+        }
+      } else {
+        trust = await trustFromProof(opts);
+        result = await verifyFromProof(opts, trust, options);
+      }
+    } finally {
+      progress.stop();
+    }
+    emit(
+      output(),
+      {
+        ok: result.ok,
+        log: result.log,
+        records: result.records,
+        first_seq: result.firstSeq ?? null,
+        last_seq: result.lastSeq ?? null,
+        heads: result.heads,
+        head_seq: result.head?.seq ?? null,
+        failures: result.failures,
+        uncertified_keys: trust.uncertified,
+      },
+      () => [...summary(result), ...uncertifiedNote(trust)].join('\n'),
+    );
+    if (!result.ok) process.exitCode = EXIT.negative;
+  });
+}

@@ -1,0 +1,45 @@
+// govctl revoke: revoke an artifact (by id) or an issuer key (by kid) through the admin API. The
+// revocation is signed by the authority, stored, ledgered, and followed by every enforcement
+// point within its freshness bound; it is never removed.
+import type { Command } from 'commander';
+import type { RevocationRecord } from '../../core/registry.js';
+import { addAuthorityOptions, collect, pairs, withAuthority, type AuthorityOptions } from '../options.js';
+import { emit, type OutputOptions } from '../output.js';
+
+const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
+
+export function registerRevokeCommand(program: Command, output: () => OutputOptions): void {
+  addAuthorityOptions(
+    program
+      .command('revoke')
+      .description('revoke an artifact (auth_…) or a key (its kid: everything it signed is refused)')
+      .argument('<target>', 'an artifact id or a kid')
+      .requiredOption('--reason <text>', 'why (printable ASCII; part of the signed revocation record)')
+      .option(
+        '--attribute <name=value>',
+        'request attribute the admin policy sees, e.g. incident=INC-1234, repeatable',
+        collect,
+        [],
+      ),
+  ).action(async (target: string, opts: AuthorityOptions & { reason: string; attribute: string[] }) => {
+    const isArtifact = ARTIFACT_ID.test(target);
+    const attributes = Object.fromEntries(pairs(opts.attribute, '--attribute'));
+    const answer = await withAuthority(opts, (client) =>
+      client
+        .connection()
+        .call<{ revocation_json: string; added: boolean }>(
+          'Admin',
+          isArtifact ? 'RevokeArtifact' : 'RevokeKey',
+          isArtifact
+            ? { artifact_id: target, reason: opts.reason, attributes }
+            : { kid: target, reason: opts.reason, attributes },
+        ),
+    );
+    const revocation = JSON.parse(answer.revocation_json) as RevocationRecord;
+    emit(output(), { revocation, added: answer.added }, () =>
+      answer.added
+        ? `revoked ${isArtifact ? 'artifact' : 'key'} ${target} by ${revocation.by} at ${revocation.time}`
+        : `${target} was already revoked (${revocation.time}); the earlier record stands`,
+    );
+  });
+}

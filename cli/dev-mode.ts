@@ -1,0 +1,208 @@
+// Dev mode (`npm start`): the authority, the ext_authz enforcement point and the ledger
+// sequencer in one process, started from a development deployment (cli/dev-setup.ts) through
+// the production loaders and wiring. Only the stores differ: in memory by default (nothing is
+// durable), or Redis when a URL is given — the same store classes the contract suites test.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { KeyRecord } from '../core/registry.js';
+import { loadConfig as loadAuthorityConfig } from '../authority/config.js';
+import { loadConfig as loadAuthzConfig } from '../authz-server/config.js';
+import {
+  authzLogger,
+  loadAuthzKeys,
+  openRedisStores,
+  startAuthzService,
+  type AuthzStores,
+  type RunningAuthz,
+} from '../authz-server/service.js';
+import { loadSequencerConfig } from '../ledger/sequencer-config.js';
+import { Sequencer } from '../ledger/sequencer.js';
+import { MemoryLedgerStore } from '../store/ledger-memory.js';
+import { RedisLedgerStore } from '../store/ledger-redis.js';
+import type { LedgerStore } from '../store/ledger-types.js';
+import { MemoryRegistryStore } from '../store/registry-memory.js';
+import { MemoryUseStateStore } from '../store/use-state-memory.js';
+import {
+  authorityLogger,
+  loadAuthorityMaterial,
+  openAuthorityRedisStores,
+  startAuthorityService,
+  type AuthorityStores,
+} from './authority-service.js';
+import {
+  DEFAULT_PORTS,
+  readDevDeployment,
+  writeDevDeployment,
+  type DevDeployment,
+  type DevPorts,
+} from './dev-setup.js';
+
+/** Where dev mode keeps its deployment unless told otherwise; govctl and the demo look there too. */
+export const DEFAULT_DEV_DIR = join(tmpdir(), 'governance-dev');
+
+export interface DevModeOptions {
+  /** The deployment folder (default DEFAULT_DEV_DIR). */
+  dir?: string;
+  /** 0 picks a free port. */
+  ports?: Partial<DevPorts>;
+  /** Keep state in this Redis instead of in memory. */
+  redisUrl?: string | undefined;
+  logLevel?: string;
+  /** Cadence of signed heads (default the sequencer's, 1000 ms). */
+  headIntervalMs?: number;
+  /** Longest wait for the enforcement point to report SERVING (default 10 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface DevMode {
+  deployment: DevDeployment;
+  store: 'memory' | 'redis';
+  /** Whether the deployment was written now (false: an earlier one reused, with Redis). */
+  fresh: boolean;
+  /** The ports actually bound. */
+  ports: DevPorts;
+  urls: { authorityGrpc: string; authorityHttp: string; authzGrpc: string; authzHttp: string };
+  stop(): Promise<void>;
+}
+
+interface Stores {
+  authority: AuthorityStores;
+  authz: AuthzStores;
+  sequencer: LedgerStore;
+}
+
+/** Overrides the loaders apply like any deployment's environment (authority/config.ts, authz-server/config.ts). */
+function environment(
+  ports: DevPorts,
+  redisUrl: string | undefined,
+  logLevel: string | undefined,
+): Record<string, string> {
+  return {
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    ...(logLevel ? { GOV_AUTHORITY_LOG_LEVEL: logLevel, GOV_AUTHZ_LOG_LEVEL: logLevel } : {}),
+    GOV_AUTHORITY_GRPC_PORT: String(ports.authorityGrpc),
+    GOV_AUTHORITY_HTTP_PORT: String(ports.authorityHttp),
+    GOV_AUTHZ_GRPC_PORT: String(ports.authzGrpc),
+    GOV_AUTHZ_HTTP_PORT: String(ports.authzHttp),
+  };
+}
+
+async function waitServing(authz: RunningAuthz, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const report = authz.server.health();
+    if (report.serving) return;
+    if (Date.now() > deadline)
+      throw new Error(`the enforcement point is not serving: ${report.problems.join('; ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export async function startDevMode(options: DevModeOptions = {}): Promise<DevMode> {
+  const dir = options.dir ?? DEFAULT_DEV_DIR;
+  const ports = { ...DEFAULT_PORTS, ...options.ports };
+  const redisUrl = options.redisUrl;
+  // On Redis, state outlives the process, so the keys that signed it are kept: an earlier
+  // deployment in the folder is reused. Its own key prefix keeps it apart from other deployments.
+  const earlier = redisUrl ? readDevDeployment(dir) : undefined;
+  const deployment =
+    earlier ??
+    writeDevDeployment(dir, {
+      ports,
+      ...(redisUrl ? { redisUrl } : {}),
+      redisKeyPrefix: `gov-dev:${randomBytes(6).toString('hex')}:`,
+      runtimeApi: true,
+    });
+  const env = environment(ports, redisUrl, options.logLevel);
+  const authorityConfig = loadAuthorityConfig(deployment.files.authorityConfig, env);
+  const authzConfig = loadAuthzConfig(deployment.files.authzConfig, env);
+  const material = loadAuthorityMaterial(authorityConfig);
+  const authzKeys = loadAuthzKeys(authzConfig);
+  const sequencerConfig = await loadSequencerConfig({
+    ...deployment.sequencerEnv,
+    ...(options.headIntervalMs ? { HEAD_INTERVAL_MS: String(options.headIntervalMs) } : {}),
+  });
+  const authorityLog = authorityLogger(authorityConfig, material);
+  const authzLog = authzLogger(authzConfig);
+
+  const started: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of started.splice(0).reverse()) await step();
+  };
+  try {
+    let stores: Stores;
+    if (redisUrl) {
+      const authority = await openAuthorityRedisStores(authorityConfig, authorityLog);
+      started.push(() => authority.close());
+      const authz = await openRedisStores(authzConfig, authzLog);
+      started.push(() => authz.close());
+      const sequencer = new RedisLedgerStore({
+        url: redisUrl,
+        log: sequencerConfig.log,
+        prefix: sequencerConfig.prefix,
+      });
+      started.push(() => sequencer.close());
+      stores = { authority, authz, sequencer };
+    } else {
+      // One instance of each, shared: in memory, the services meet only through them.
+      const registry = new MemoryRegistryStore();
+      const ledger = new MemoryLedgerStore(sequencerConfig.log);
+      const useState = new MemoryUseStateStore();
+      started.push(async () => {
+        useState.close();
+        registry.close();
+        await ledger.close();
+      });
+      stores = {
+        authority: { registry, ledger },
+        authz: { registry, useState, ledger },
+        sequencer: ledger,
+      };
+    }
+
+    const sequencerLog = pino({ name: 'ledger-sequencer', level: authorityConfig.logLevel });
+    const sequencer = new Sequencer({
+      store: stores.sequencer,
+      ...sequencerConfig.options,
+      log: (level, message) => sequencerLog[level](message),
+    });
+    sequencer.start();
+    started.push(() => sequencer.stop());
+    // The audit key's certificate, published where verifiers find key records (/v1/proof/issuers),
+    // so that the ledger's signed heads can be verified from the public endpoints alone.
+    const auditRecord = JSON.parse(readFileSync(deployment.files.auditRecord, 'utf8')) as KeyRecord;
+    await stores.authority.registry.putKeyRecord(auditRecord);
+
+    const authority = await startAuthorityService(authorityConfig, material, stores.authority, authorityLog);
+    started.push(() => authority.stop());
+    const authz = await startAuthzService(authzConfig, authzKeys, stores.authz, authzLog);
+    started.push(() => authz.stop());
+    await waitServing(authz, options.readyTimeoutMs ?? 10_000);
+
+    const bound: DevPorts = {
+      authorityGrpc: authority.grpcPort,
+      authorityHttp: authority.httpPort,
+      authzGrpc: authz.grpcPort,
+      authzHttp: authz.httpPort,
+    };
+    return {
+      deployment,
+      store: redisUrl ? 'redis' : 'memory',
+      fresh: earlier === undefined,
+      ports: bound,
+      urls: {
+        authorityGrpc: `127.0.0.1:${bound.authorityGrpc}`,
+        authorityHttp: `http://127.0.0.1:${bound.authorityHttp}`,
+        authzGrpc: `127.0.0.1:${bound.authzGrpc}`,
+        authzHttp: `http://127.0.0.1:${bound.authzHttp}`,
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
