@@ -192,11 +192,14 @@ export class RedisLedgerStore implements LedgerStore {
     // Without resending, ioredis forgets the commands that were awaiting a reply when the
     // connection closed: their promises would never settle. Reject them: their outcome is
     // unknown, and every caller fails closed on a rejection.
+    const internals = client as unknown as { flushQueue?: (error: Error, options: object) => void };
+    if (typeof internals.flushQueue !== 'function')
+      throw new GovernanceError(
+        'config.invalid',
+        'this ioredis version has no flushQueue (see store/ledger-redis.ts)',
+      );
     client.on('close', () =>
-      (client as unknown as { flushQueue(error: Error, options: object): void }).flushQueue(
-        new Error('connection to Redis lost before the reply'),
-        { offlineQueue: false },
-      ),
+      internals.flushQueue!(new Error('connection to Redis lost before the reply'), { offlineQueue: false }),
     );
     return client;
   }
