@@ -251,6 +251,7 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       LEDGER_LOG: DEV_LOG,
       AUDIT_KEY_FILE: audit.key,
       AUDIT_KID: auditKid,
+      AUDIT_CERT_FILE: audit.cert,
       ROOT_KEYS: `${DEV_ROOT_KID}=${rootPublicKey}`,
       PRODUCER_KEYS_FILE: at('keys', 'producers.json'),
       ...(options.redisKeyPrefix ? { LEDGER_KEY_PREFIX: options.redisKeyPrefix } : {}),

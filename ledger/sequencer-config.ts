@@ -3,6 +3,8 @@
 //   LEDGER_LOG           the log id (names the chain and its genesis)
 //   AUDIT_KEY_FILE       PKCS#8 PEM of the audit key (signs heads and ledger.rejected events)
 //   AUDIT_KID            its kid
+//   AUDIT_CERT_FILE      its key record (role audit, certified by a root): published to the registry
+//                        so that third parties find the key that signs heads (/v1/proof/issuers)
 //   ROOT_KEYS            pinned root keys: "kid=base64url-public-key[,kid=…]"
 //   PRODUCER_KEYS_FILE   JSON array of key records (core/registry.ts) certified by a root; those with
 //                        role "producer" are accepted; re-read when an unknown kid shows up
@@ -10,9 +12,9 @@
 //   WAIT_REPLICAS        optional: replicas that must hold a head's records before it is published
 import { readFile } from 'node:fs/promises';
 import { nodeCrypto } from '../core/crypto-node.js';
-import { base64urlDecode } from '../core/encoding.js';
+import { base64urlDecode, bytesEqual } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
-import { keyFromPem } from '../core/keys.js';
+import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import { verifyKeyRecord, type KeyRecord } from '../core/registry.js';
 import type { SequencerOptions } from './sequencer.js';
 
@@ -21,6 +23,8 @@ export interface SequencerConfig {
   prefix: string;
   /** For the Redis store: replicas a head waits for (docs/spec/ledger.md §12). */
   replicas: number | undefined;
+  /** The audit key's certified record, checked against the roots and the key. */
+  auditRecord: KeyRecord;
   /** Everything the Sequencer needs but its store and its log sink. */
   options: Omit<SequencerOptions, 'store' | 'log'>;
 }
@@ -73,13 +77,28 @@ async function loadProducerKeys(
 export async function loadSequencerConfig(env: Env): Promise<SequencerConfig> {
   const roots = parseRoots(required(env, 'ROOT_KEYS'));
   const producerKeysFile = required(env, 'PRODUCER_KEYS_FILE');
+  const auditKid = required(env, 'AUDIT_KID');
+  const auditKey = keyFromPem(await readFile(required(env, 'AUDIT_KEY_FILE'), 'utf8'));
+  const auditRecord = JSON.parse(await readFile(required(env, 'AUDIT_CERT_FILE'), 'utf8')) as KeyRecord;
+  const certified = verifyKeyRecord(nodeCrypto, auditRecord, roots);
+  if (
+    certified.role !== 'audit' ||
+    certified.kid !== auditKid ||
+    !bytesEqual(certified.publicKey, rawPublicKey(auditKey))
+  ) {
+    throw new GovernanceError(
+      'config.invalid',
+      'AUDIT_CERT_FILE must certify AUDIT_KEY_FILE as audit key AUDIT_KID',
+    );
+  }
   return {
+    auditRecord,
     log: required(env, 'LEDGER_LOG'),
     prefix: env.LEDGER_KEY_PREFIX ?? '',
     replicas: optionalPositive(env, 'WAIT_REPLICAS'),
     options: {
-      auditKid: required(env, 'AUDIT_KID'),
-      auditKey: keyFromPem(await readFile(required(env, 'AUDIT_KEY_FILE'), 'utf8')),
+      auditKid,
+      auditKey,
       producerKeys: () => loadProducerKeys(producerKeysFile, roots),
       leaseMs: optionalPositive(env, 'LEASE_MS'),
       headIntervalMs: optionalPositive(env, 'HEAD_INTERVAL_MS'),

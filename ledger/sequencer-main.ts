@@ -4,6 +4,8 @@
 import { pino } from 'pino';
 import { GovernanceError } from '../core/errors.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
+import { closeRedis, connectRedis } from '../store/redis-connection.js';
+import { RedisRegistryStore } from '../store/registry-redis.js';
 import { loadSequencerConfig } from './sequencer-config.js';
 import { Sequencer } from './sequencer.js';
 
@@ -11,6 +13,10 @@ const logger = pino({ name: 'ledger-sequencer' });
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl) throw new GovernanceError('config.invalid', 'REDIS_URL must be set');
 const config = await loadSequencerConfig(process.env);
+// Third parties find the key that signs heads among the registry's certified records.
+const registryClient = await connectRedis({ mode: 'standalone', url: redisUrl, keyPrefix: config.prefix });
+await new RedisRegistryStore(registryClient).putKeyRecord(config.auditRecord);
+await closeRedis(registryClient);
 const store = new RedisLedgerStore({
   url: redisUrl,
   log: config.log,

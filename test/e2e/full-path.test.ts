@@ -1,0 +1,72 @@
+// The whole production path, each service its own process on a real Redis: the authority issues
+// over its real HTTP API, the enforcement point allows the artifact once and denies its replay,
+// and a third party verifies the operation's lineage from the public proof endpoints alone, with
+// the portable verifier and nothing but the pinned root key.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portableCrypto } from '../../core/crypto-portable.js';
+import { base64urlDecode } from '../../core/encoding.js';
+import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
+import { lineageOf } from '../../core/artifact.js';
+import { verifyLineageProof } from '../../ledger/verify.js';
+import { DEV_ROOT_KID } from '../../cli/dev-setup.js';
+import { artifactIdOf, Cluster } from '../support/cluster.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+let redis: TestRedis;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  cluster = await Cluster.start({ redis });
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await redis?.stop();
+});
+
+async function proof(path: string): Promise<unknown> {
+  const response = await cluster.authorityFetch(path);
+  expect(response.status, path).toBe(200);
+  return response.json();
+}
+
+describe('authority → enforcement point → ledger → third-party verification', () => {
+  it('allows a freshly issued artifact once, denies its replay, and proves the lineage', async () => {
+    const [header] = await cluster.issue(1);
+    const replica = cluster.replicas[0]!;
+
+    const first = await cluster.check(replica, { artifact: header });
+    expect(first).toMatchObject({ decision: 'allow' });
+    const replay = await cluster.check(replica, { artifact: header });
+    expect(replay).toMatchObject({ decision: 'deny', reason: 'artifact.replayed' });
+
+    await cluster.settleLedger();
+    // A third party pins only the root key; every other key comes from the proof endpoint and
+    // is accepted only with a record the root signed.
+    const issuers = (await proof('/v1/proof/issuers')) as { keys: KeyRecord[] };
+    const roots = new Map([[DEV_ROOT_KID, base64urlDecode(cluster.deployment.rootPublicKey)!]]);
+    const certified = issuers.keys.map((record) => verifyKeyRecord(portableCrypto, record, roots));
+    const byRole = (role: string) =>
+      new Map(certified.filter((k) => k.role === role).map((k) => [k.kid, k.publicKey]));
+
+    const id = artifactIdOf(header!);
+    const lineage = lineageOf(id);
+    const result = verifyLineageProof(
+      await proof(`/v1/proof/lineage/${lineage.slice('lineage://op/'.length)}`),
+      {
+        suite: portableCrypto,
+        keys: { producers: byRole('producer'), audit: byRole('audit') },
+      },
+    );
+    expect(result.failures).toEqual([]);
+    expect(result.ok).toBe(true);
+    const types = result.records.map((r) => r.event.type);
+    expect(types.slice(0, 3)).toEqual([
+      'authorization.issued',
+      'authorization.consumed',
+      'admission.granted',
+    ]);
+    expect(result.records.every((r) => r.event.artifact_id === id)).toBe(true);
+  });
+});
