@@ -16,7 +16,7 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { signSync } from '../core/keys.js';
-import { batchSignatureText, nodeRefs, parseJson, type SignerKey } from './records.js';
+import { batchSignatureText, checkObject, nodeRefs, parseJson, type SignerKey } from './records.js';
 
 /** The largest ingest entry the sequencer reads: a full batch of maximal events. */
 export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
@@ -54,12 +54,11 @@ function invalid(message: string): never {
  */
 export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey): OpenedEvent[] {
   if (text.length > MAX_INGEST_CHARS) invalid(`ingest entry longer than ${MAX_INGEST_CHARS} characters`);
-  const value = parseJson(text, 'ingest entry') as { events?: unknown; kid?: unknown; val?: unknown };
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    invalid('ingest entry must be an object');
-  const extra = Object.keys(value).find((k) => k !== 'events' && k !== 'kid' && k !== 'val');
-  if (extra !== undefined) invalid(`ingest entry member ${extra.slice(0, 64)} is not allowed`);
-  const { events, kid, val } = value;
+  const { events, kid, val } = checkObject(parseJson(text, 'ingest entry'), 'ingest entry', [
+    'events',
+    'kid',
+    'val',
+  ]);
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) invalid('ingest entry kid is malformed');
   const signature = typeof val === 'string' ? base64urlDecode(val) : undefined;
   if (signature?.length !== 64) invalid('ingest entry val is not a base64url Ed25519 signature');

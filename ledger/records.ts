@@ -40,30 +40,32 @@ function invalid(message: string): never {
   throw new GovernanceError('ledger.event.invalid', message);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** Exactly these members: an unknown one could carry data no hash or signature covers. */
-function checkMembers(
-  value: Record<string, unknown>,
+/**
+ * An object with exactly these members (an unknown one could carry data no hash or signature
+ * covers); throws ledger.event.invalid naming `what`.
+ */
+export function checkObject(
+  value: unknown,
   what: string,
   required: string[],
   optional: string[] = [],
-) {
-  for (const key of required) if (!Object.hasOwn(value, key)) invalid(`${what}.${key} is missing`);
-  for (const key of Object.keys(value)) {
+): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    invalid(`${what} must be an object`);
+  const object = value as Record<string, unknown>;
+  for (const key of required) if (!Object.hasOwn(object, key)) invalid(`${what}.${key} is missing`);
+  for (const key of Object.keys(object)) {
     if (!required.includes(key) && !optional.includes(key))
       invalid(`${what}.${key.slice(0, 64)} is not allowed`);
   }
+  return object;
 }
 
 const isCount = (value: unknown, min: number, max: number): value is number =>
   Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
 
-function checkBatchSignature(sig: unknown): void {
-  if (!isObject(sig)) invalid('record.sig must be an object');
-  checkMembers(sig, 'sig', ['alg', 'kid', 'size', 'index', 'path', 'val']);
+function checkBatchSignature(value: unknown): void {
+  const sig = checkObject(value, 'sig', ['alg', 'kid', 'size', 'index', 'path', 'val']);
   if (sig.alg !== 'ed25519') invalid('sig.alg must be "ed25519"');
   if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('sig.kid is malformed');
   if (!isCount(sig.size, 1, EVENT_LIMITS.batchSize)) invalid('sig.size is out of range');
@@ -79,9 +81,13 @@ function checkBatchSignature(sig: unknown): void {
  * Checks a parsed chain record member by member; throws ledger.event.invalid. Returns the
  * record and the canonical bytes of its event (needed for the Merkle leaf).
  */
-export function checkRecord(value: unknown): { record: ChainRecord; eventBytes: Uint8Array } {
-  if (!isObject(value)) invalid('record must be an object');
-  checkMembers(value, 'record', ['seq', 'event', 'sig', 'event_hash', 'event_hash_alt'], ['lineage_prev']);
+export function checkRecord(input: unknown): { record: ChainRecord; eventBytes: Uint8Array } {
+  const value = checkObject(
+    input,
+    'record',
+    ['seq', 'event', 'sig', 'event_hash', 'event_hash_alt'],
+    ['lineage_prev'],
+  );
   if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('record.seq must be a positive integer');
   const eventBytes = validateEvent(value.event);
   checkBatchSignature(value.sig);
@@ -99,9 +105,16 @@ export function checkRecord(value: unknown): { record: ChainRecord; eventBytes: 
 }
 
 /** Checks a parsed signed head member by member (its signature is checked by core verifyHead). */
-export function checkHead(value: unknown): SignedHead {
-  if (!isObject(value)) invalid('head must be an object');
-  checkMembers(value, 'head', ['v', 'log', 'seq', 'event_hash', 'event_hash_alt', 'time', 'sig']);
+export function checkHead(input: unknown): SignedHead {
+  const value = checkObject(input, 'head', [
+    'v',
+    'log',
+    'seq',
+    'event_hash',
+    'event_hash_alt',
+    'time',
+    'sig',
+  ]);
   if (value.v !== EVENT_VERSION) invalid('head.v must be "1"');
   if (typeof value.log !== 'string' || !LOG_ID.test(value.log)) invalid('head.log is malformed');
   if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('head.seq must be a positive integer');
@@ -111,9 +124,7 @@ export function checkHead(value: unknown): SignedHead {
     invalid('head.event_hash_alt is malformed');
   if (typeof value.time !== 'string' || parseMillis(value.time) === undefined)
     invalid('head.time must be RFC 3339 UTC with milliseconds');
-  const sig = value.sig;
-  if (!isObject(sig)) invalid('head.sig must be an object');
-  checkMembers(sig, 'head.sig', ['alg', 'kid', 'val']);
+  const sig = checkObject(value.sig, 'head.sig', ['alg', 'kid', 'val']);
   if (sig.alg !== 'ed25519') invalid('head.sig.alg must be "ed25519"');
   if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('head.sig.kid is malformed');
   if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))

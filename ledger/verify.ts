@@ -28,6 +28,7 @@ import type { ChainAnchor, LineageProof } from './types.js';
 import {
   BLAKE_REF,
   checkHead,
+  checkObject,
   checkRecord,
   parseJson,
   SHA3_REF,
@@ -88,7 +89,6 @@ export interface VerifyResult {
   lineageUnchecked: number;
 }
 
-const HEADER_MEMBERS = ['anchor', 'format', 'from', 'log', 'to'];
 const VERIFIED_BATCHES = 1024;
 
 class StopVerification extends Error {}
@@ -391,20 +391,19 @@ function checkHeader(value: unknown): ExportHeader {
   const bad = (message: string): never => {
     throw new GovernanceError('ledger.event.invalid', `export header: ${message}`);
   };
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('not an object');
-  const header = value as Record<string, unknown>;
-  if (Object.keys(header).sort().join() !== HEADER_MEMBERS.join())
-    bad(`members must be ${HEADER_MEMBERS.join(', ')}`);
+  const header = checkObject(value, 'export header', ['anchor', 'format', 'from', 'log', 'to']);
   if (header.format !== EXPORT_FORMAT) bad(`format must be ${EXPORT_FORMAT}`);
   if (typeof header.log !== 'string' || !LOG_ID.test(header.log)) bad('log is malformed');
   const from = header.from as number;
   if (!Number.isSafeInteger(from) || from < 1) bad('from must be a positive integer');
   if (!Number.isSafeInteger(header.to) || (header.to as number) < from) bad('to must be an integer ≥ from');
-  const anchor = header.anchor as ChainAnchor | null;
-  if ((from === 1) !== (anchor === null)) bad('anchor must be null exactly when from is 1');
-  if (anchor !== null) {
-    if (typeof anchor !== 'object' || Object.keys(anchor).sort().join() !== 'event_hash,event_hash_alt,seq')
-      bad('anchor must have seq, event_hash, event_hash_alt');
+  if ((from === 1) !== (header.anchor === null)) bad('anchor must be null exactly when from is 1');
+  if (header.anchor !== null) {
+    const anchor = checkObject(header.anchor, 'export header anchor', [
+      'event_hash',
+      'event_hash_alt',
+      'seq',
+    ]);
     if (anchor.seq !== from - 1) bad('anchor.seq must be from − 1');
   }
   return header as unknown as ExportHeader;
