@@ -420,7 +420,7 @@ export function chainStateOf(
 // Signed heads
 
 export function headStatement(head: ChainHead): Uint8Array {
-  return canonicalBytes({ kind: 'governance.chain-head.v1', ...head });
+  return canonicalBytes({ ...head, kind: 'governance.chain-head.v1' });
 }
 
 export function signHead(

@@ -46,11 +46,11 @@ export interface RevocationRecord extends RevocationBody {
 const PRINTABLE = /^[\x21-\x7e]{1,256}$/;
 
 function keyStatement(body: KeyRecordBody): Uint8Array {
-  return canonicalBytes({ kind: 'governance.key-record.v1', ...body });
+  return canonicalBytes({ ...body, kind: 'governance.key-record.v1' });
 }
 
 function revocationStatement(body: RevocationBody): Uint8Array {
-  return canonicalBytes({ kind: 'governance.revocation.v1', ...body });
+  return canonicalBytes({ ...body, kind: 'governance.revocation.v1' });
 }
 
 export function certifyKey(
@@ -169,7 +169,7 @@ export interface RegistryHeartbeat extends RegistryHeartbeatBody {
 }
 
 function heartbeatStatement(body: RegistryHeartbeatBody): Uint8Array {
-  return canonicalBytes({ kind: 'governance.registry-heartbeat.v1', ...body });
+  return canonicalBytes({ ...body, kind: 'governance.registry-heartbeat.v1' });
 }
 
 export function signHeartbeat(
