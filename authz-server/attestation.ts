@@ -58,7 +58,7 @@ export function attestationId(
 }
 
 export function attestationStatement(body: AttestationBody): Uint8Array {
-  return canonicalBytes({ kind: ATTESTATION_KIND, ...body });
+  return canonicalBytes({ ...body, kind: ATTESTATION_KIND });
 }
 
 export function signAttestation(
