@@ -1,26 +1,22 @@
 #!/usr/bin/env node
 // `npm run demo`: the guided lifecycle (cli/demo-lifecycle.ts) against the dev mode answering on
-// the default ports, or against one started here, in-process, when none answers.
+// the given ports (by default dev mode's), or against one started here, in-process, when none
+// answers.
 import { Command } from 'commander';
-import { DEFAULT_PORTS, readDevDeployment } from './dev-setup.js';
+import { readDevDeployment } from './dev-setup.js';
 import { runDemo, type DemoTarget } from './demo-lifecycle.js';
-import { DEFAULT_DEV_DIR, startDevMode, type DevMode } from './dev-mode.js';
+import { addPortOptions, DEFAULT_DEV_DIR, devUrls, portsOf, startDevMode, type DevMode } from './dev-mode.js';
 
-const program = new Command('npm run demo --')
-  .description('walk one artifact through its whole life against the dev mode, checking every step')
-  .option('--dir <folder>', "the running dev mode's deployment folder", DEFAULT_DEV_DIR)
-  .parse();
-const { dir } = program.opts<{ dir: string }>();
+const program = addPortOptions(
+  new Command('npm run demo --')
+    .description('walk artifacts through their whole life against the dev mode, checking every step')
+    .option('--dir <folder>', "the dev mode's deployment folder", DEFAULT_DEV_DIR),
+).parse();
+const opts = program.opts<Parameters<typeof portsOf>[0] & { dir: string }>();
+const ports = portsOf(opts);
+const urls = devUrls(ports);
 
-const local = (port: number) => `127.0.0.1:${port}`;
-const urls = {
-  authorityGrpc: local(DEFAULT_PORTS.authorityGrpc),
-  authorityHttp: `http://${local(DEFAULT_PORTS.authorityHttp)}`,
-  authzGrpc: local(DEFAULT_PORTS.authzGrpc),
-  authzHttp: `http://${local(DEFAULT_PORTS.authzHttp)}`,
-};
-
-/** The pinned root the dev mode on the default ports serves, or undefined when none answers. */
+/** The root key the authority on these ports pins, or undefined when nothing answers. */
 async function runningRoot(): Promise<string | undefined> {
   try {
     const response = await fetch(`${urls.authorityHttp}/v1/proof/issuers`, {
@@ -38,27 +34,28 @@ const root = await runningRoot();
 let target: DemoTarget;
 let dev: DevMode | undefined;
 if (root !== undefined) {
-  const deployment = readDevDeployment(dir);
-  if (!deployment || deployment.rootPublicKey !== root) {
+  // The demo signs with the deployment's keys and uses its tokens: they must be the running one's.
+  const deployment = readDevDeployment(opts.dir);
+  if (deployment?.rootPublicKey !== root) {
     process.stderr.write(
-      `demo: the dev mode on ${urls.authorityHttp} was not started from ${dir}; give its folder with --dir\n`,
+      `demo: the dev mode on ${urls.authorityHttp} was not started from ${opts.dir}; give its folder with --dir\n`,
     );
     process.exit(2);
   }
-  console.log(`Against the dev mode running from ${dir}.`);
+  console.log(`Against the dev mode running from ${opts.dir}.`);
   target = { deployment, urls };
 } else {
-  console.log('No dev mode answers on the default ports: starting one in this process (in memory).');
-  dev = await startDevMode({ dir });
+  console.log(`No dev mode answers on ${urls.authorityHttp}: starting one in this process (in memory).`);
+  dev = await startDevMode({ dir: opts.dir, ports, logLevel: 'error' });
   target = dev;
 }
 const steps = await runDemo(target, (line) => console.log(line));
 await dev?.stop();
-const failed = steps.filter((s) => !s.ok);
+const failed = steps.find((s) => !s.ok);
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(
-  failed.length === 0
-    ? `\nAll ${steps.length} steps gave the expected result (${seconds} s).`
-    : `\nStep "${failed[0]!.title}" did not give the expected result (${seconds} s).`,
+  failed
+    ? `\nStep "${failed.title}" did not give the expected result (${seconds} s).`
+    : `\nAll ${steps.length} steps gave the expected result (${seconds} s).`,
 );
-process.exit(failed.length === 0 ? 0 : 1);
+process.exit(failed ? 1 : 0);

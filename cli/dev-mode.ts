@@ -3,11 +3,10 @@
 // the production loaders and wiring. Only the stores differ: in memory by default (nothing is
 // durable), or Redis when a URL is given — the same store classes the contract suites test.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { pino } from 'pino';
-import type { KeyRecord } from '../core/registry.js';
 import { loadConfig as loadAuthorityConfig } from '../authority/config.js';
 import { loadConfig as loadAuthzConfig } from '../authz-server/config.js';
 import {
@@ -42,6 +41,55 @@ import {
 
 /** Where dev mode keeps its deployment unless told otherwise; govctl and the demo look there too. */
 export const DEFAULT_DEV_DIR = join(tmpdir(), 'governance-dev');
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 65_535) throw new Error(`not a port: ${value}`);
+  return n;
+}
+
+/** The four port flags of `npm start` and `npm run demo`. */
+export function addPortOptions(command: Command): Command {
+  return command
+    .option(
+      '--authority-grpc-port <port>',
+      'authority gRPC port (0: any free port)',
+      port,
+      DEFAULT_PORTS.authorityGrpc,
+    )
+    .option('--authority-http-port <port>', 'authority HTTP port', port, DEFAULT_PORTS.authorityHttp)
+    .option('--authz-grpc-port <port>', 'ext_authz gRPC port (Envoy Check)', port, DEFAULT_PORTS.authzGrpc)
+    .option(
+      '--authz-http-port <port>',
+      'ext_authz HTTP port (health, metrics, runtime API)',
+      port,
+      DEFAULT_PORTS.authzHttp,
+    );
+}
+
+export function portsOf(opts: {
+  authorityGrpcPort: number;
+  authorityHttpPort: number;
+  authzGrpcPort: number;
+  authzHttpPort: number;
+}): DevPorts {
+  return {
+    authorityGrpc: opts.authorityGrpcPort,
+    authorityHttp: opts.authorityHttpPort,
+    authzGrpc: opts.authzGrpcPort,
+    authzHttp: opts.authzHttpPort,
+  };
+}
+
+/** Where the services on these ports answer (all on loopback). */
+export function devUrls(ports: DevPorts): DevMode['urls'] {
+  return {
+    authorityGrpc: `127.0.0.1:${ports.authorityGrpc}`,
+    authorityHttp: `http://127.0.0.1:${ports.authorityHttp}`,
+    authzGrpc: `127.0.0.1:${ports.authzGrpc}`,
+    authzHttp: `http://127.0.0.1:${ports.authzHttp}`,
+  };
+}
 
 export interface DevModeOptions {
   /** The deployment folder (default DEFAULT_DEV_DIR). */
@@ -143,6 +191,7 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
         url: redisUrl,
         log: sequencerConfig.log,
         prefix: sequencerConfig.prefix,
+        replicas: sequencerConfig.replicas,
       });
       started.push(() => sequencer.close());
       stores = { authority, authz, sequencer };
@@ -171,10 +220,8 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
     });
     sequencer.start();
     started.push(() => sequencer.stop());
-    // The audit key's certificate, published where verifiers find key records (/v1/proof/issuers),
-    // so that the ledger's signed heads can be verified from the public endpoints alone.
-    const auditRecord = JSON.parse(readFileSync(deployment.files.auditRecord, 'utf8')) as KeyRecord;
-    await stores.authority.registry.putKeyRecord(auditRecord);
+    // As sequencer-main.ts does: verifiers find the key that signs heads at /v1/proof/issuers.
+    await stores.authority.registry.putKeyRecord(sequencerConfig.auditRecord);
 
     const authority = await startAuthorityService(authorityConfig, material, stores.authority, authorityLog);
     started.push(() => authority.stop());
@@ -193,12 +240,7 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
       store: redisUrl ? 'redis' : 'memory',
       fresh: earlier === undefined,
       ports: bound,
-      urls: {
-        authorityGrpc: `127.0.0.1:${bound.authorityGrpc}`,
-        authorityHttp: `http://127.0.0.1:${bound.authorityHttp}`,
-        authzGrpc: `127.0.0.1:${bound.authzGrpc}`,
-        authzHttp: `http://127.0.0.1:${bound.authzHttp}`,
-      },
+      urls: devUrls(bound),
       stop,
     };
   } catch (e) {

@@ -73,8 +73,6 @@ export interface DevDeployment {
     authzConfig: string;
     producerRecords: string;
     auditKey: string;
-    /** The audit key's certified record: what a verifier of signed heads needs. */
-    auditRecord: string;
     issuerKey: string;
     issuerRecord: string;
     /** One file per role holding its bearer token, for `govctl --token-file`. */
@@ -241,7 +239,6 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       authzConfig: at('authz.yaml'),
       producerRecords: at('keys', 'producers.json'),
       auditKey: audit.key,
-      auditRecord: audit.cert,
       issuerKey: issuer.key,
       issuerRecord: issuer.cert,
       tokens: tokenFiles,

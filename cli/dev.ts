@@ -2,35 +2,14 @@
 // `npm start`: dev mode (cli/dev-mode.ts) with a banner saying what runs where; Ctrl-C stops it.
 import { Command } from 'commander';
 import { GovernanceError } from '../core/errors.js';
-import { DEFAULT_PORTS, type DevPorts } from './dev-setup.js';
-import { DEFAULT_DEV_DIR, startDevMode, type DevMode } from './dev-mode.js';
+import { addPortOptions, DEFAULT_DEV_DIR, portsOf, startDevMode, type DevMode } from './dev-mode.js';
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!/^\d{1,5}$/.test(value) || n > 65_535) throw new Error(`not a port: ${value}`);
-  return n;
-}
-
-const program = new Command('npm start --')
+const program = addPortOptions(new Command('npm start --'))
   .description(
     'run the authority, the ext_authz enforcement point and the ledger sequencer in one process, ' +
       'from a generated development deployment (production-shaped configs, dev keys and tokens)',
   )
   .option('--dir <folder>', 'where the deployment (keys, tokens, configs) is written', DEFAULT_DEV_DIR)
-  .option(
-    '--authority-grpc-port <port>',
-    'authority gRPC port (0: any free port)',
-    port,
-    DEFAULT_PORTS.authorityGrpc,
-  )
-  .option('--authority-http-port <port>', 'authority HTTP port', port, DEFAULT_PORTS.authorityHttp)
-  .option('--authz-grpc-port <port>', 'ext_authz gRPC port (Envoy Check)', port, DEFAULT_PORTS.authzGrpc)
-  .option(
-    '--authz-http-port <port>',
-    'ext_authz HTTP port (health, metrics, runtime API)',
-    port,
-    DEFAULT_PORTS.authzHttp,
-  )
   .option('--redis-url <url>', 'keep all state in this Redis instead of in memory (default: $REDIS_URL)')
   .option('--log-level <level>', 'log level of the three services', 'warn')
   .parse();
@@ -44,13 +23,6 @@ const opts = program.opts<{
   redisUrl?: string;
   logLevel: string;
 }>();
-const ports: DevPorts = {
-  authorityGrpc: opts.authorityGrpcPort,
-  authorityHttp: opts.authorityHttpPort,
-  authzGrpc: opts.authzGrpcPort,
-  authzHttp: opts.authzHttpPort,
-};
-
 function banner(dev: DevMode, startMs: number): string {
   const { deployment: d, urls } = dev;
   const store =
@@ -86,7 +58,7 @@ let dev: DevMode;
 try {
   dev = await startDevMode({
     dir: opts.dir,
-    ports,
+    ports: portsOf(opts),
     redisUrl: opts.redisUrl ?? process.env.REDIS_URL,
     logLevel: opts.logLevel,
   });

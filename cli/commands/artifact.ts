@@ -27,6 +27,16 @@ export function readHeader(source: string): string {
   return text;
 }
 
+/** An id (or lineage) as given, or the id of an artifact given as a header value (@file, -). */
+export function idOrHeader(source: string): string {
+  if (source !== '-' && !source.startsWith('@')) return source;
+  try {
+    return decodeArtifact(readHeader(source)).artifact.id;
+  } catch (e) {
+    throw new CliError(`${source} does not hold an artifact: ${(e as Error).message}`);
+  }
+}
+
 interface RequestOptions extends AuthorityOptions {
   op: string;
   param: string[];

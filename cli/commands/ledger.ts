@@ -2,7 +2,7 @@
 // endpoints, a Redis, or an export file (docs/spec/ledger.md §Export), verified by
 // ledger/verify.ts: both hash chains, every producer signature, every signed head.
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
 import type { Command } from 'commander';
 import { canonicalize } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
@@ -82,7 +82,14 @@ async function* counted(lines: AsyncIterable<string>, onRecord: () => void): Asy
 }
 
 async function writeLines(lines: AsyncIterable<string>, path: string): Promise<number> {
-  const out = createWriteStream(path, { flags: 'wx' });
+  // Opened here, so that an existing file (never overwritten) is refused before anything is read.
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    throw new CliError(`cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const out = createWriteStream(path, { fd });
   let records = 0;
   try {
     for await (const line of lines) {

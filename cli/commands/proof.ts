@@ -1,7 +1,6 @@
 // govctl head and govctl lineage: what the authority's public proof endpoints say, verified here
 // against the keys the caller trusts (a pinned root, or an audit key given directly).
 import type { Command } from 'commander';
-import { decodeArtifact } from '../../core/artifact.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { verifyHead, type ChainRecord, type SignedHead } from '../../core/event.js';
 import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js';
@@ -10,7 +9,7 @@ import { verifyLineageProof, type VerifyFailure } from '../../ledger/verify.js';
 import { addProofOptions, positiveInteger, proofGet, type ProofOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { addTrustOptions, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
-import { readHeader } from './artifact.js';
+import { idOrHeader } from './artifact.js';
 
 type Options = ProofOptions & TrustOptions;
 
@@ -57,16 +56,6 @@ export function lineageTree(lineage: string, records: ChainRecord[]): string {
         `+- ${String(i + 1).padStart(2, '0')} ${r.event.type.padEnd(width)}  chash=${shortHash(r.event_hash)}  seq ${r.seq}`,
     ),
   ].join('\n');
-}
-
-/** An artifact id or lineage as given, or the id of an artifact given as a header (@file, -). */
-function operationOf(source: string): string {
-  if (source !== '-' && !source.startsWith('@')) return source;
-  try {
-    return decodeArtifact(readHeader(source)).artifact.id;
-  } catch (e) {
-    throw new CliError(`${source} does not hold an artifact: ${(e as Error).message}`);
-  }
 }
 
 export function registerProofCommands(program: Command, output: () => OutputOptions): void {
@@ -129,7 +118,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         ),
     ),
   ).action(async (source: string, opts: Options & { wait: string }) => {
-    const answer = await fetchLineage(opts, operationOf(source), positiveInteger(opts.wait, '--wait'));
+    const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
     if (answer.records.length === 0) throw new CliError(`${answer.lineage} has no records`, EXIT.negative);
     const tree = lineageTree(answer.lineage, answer.records);
     if (answer.pending) {

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { RevocationRecord } from '../../core/registry.js';
 import { addAuthorityOptions, collect, pairs, withAuthority, type AuthorityOptions } from '../options.js';
 import { emit, type OutputOptions } from '../output.js';
+import { idOrHeader } from './artifact.js';
 
 const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
 
@@ -13,7 +14,7 @@ export function registerRevokeCommand(program: Command, output: () => OutputOpti
     program
       .command('revoke')
       .description('revoke an artifact (auth_…) or a key (its kid: everything it signed is refused)')
-      .argument('<target>', 'an artifact id or a kid')
+      .argument('<target>', 'an artifact id, a kid, or an artifact header (@file, - for standard input)')
       .requiredOption('--reason <text>', 'why (printable ASCII; part of the signed revocation record)')
       .option(
         '--attribute <name=value>',
@@ -21,7 +22,8 @@ export function registerRevokeCommand(program: Command, output: () => OutputOpti
         collect,
         [],
       ),
-  ).action(async (target: string, opts: AuthorityOptions & { reason: string; attribute: string[] }) => {
+  ).action(async (source: string, opts: AuthorityOptions & { reason: string; attribute: string[] }) => {
+    const target = idOrHeader(source);
     const isArtifact = ARTIFACT_ID.test(target);
     const attributes = Object.fromEntries(pairs(opts.attribute, '--attribute'));
     const answer = await withAuthority(opts, (client) =>

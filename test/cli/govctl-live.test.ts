@@ -1,0 +1,413 @@
+// Every govctl command against real servers: a dev mode in this process on free ports (real
+// gRPC and HTTP), reached the way an operator reaches a deployment (GOVCTL_* environment).
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeArtifact } from '../../core/artifact.js';
+import { buildProgram } from '../../cli/program.js';
+import { EXIT } from '../../cli/output.js';
+import { govctl } from '../support/govctl.js';
+import { PROJECT_ROOT } from '../support/shared.js';
+import {
+  GATEWAY,
+  INFERENCE_RUNTIME,
+  MODEL_PATH,
+  startTestDevMode,
+  type TestDevMode,
+} from '../dev/support.js';
+
+const MEDICAL = join(PROJECT_ROOT, 'examples/policies/medical-inference-v3.yaml');
+const ADMIN = join(PROJECT_ROOT, 'examples/policies/governance-admin-v1.yaml');
+const dir = mkdtempSync(join(tmpdir(), 'govctl-live-'));
+const at = (name: string) => join(dir, name);
+let dev: TestDevMode;
+const saved = { ...process.env };
+
+beforeAll(async () => {
+  dev = await startTestDevMode();
+  process.env.GOVCTL_AUTHORITY = dev.urls.authorityGrpc;
+  process.env.GOVCTL_PROOF_URL = dev.urls.authorityHttp;
+  process.env.GOVCTL_AUTHZ = dev.urls.authzGrpc;
+});
+afterAll(async () => {
+  process.env = saved;
+  await dev?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const token = (role: 'workload' | 'security' | 'policyOperator') => [
+  '--token-file',
+  dev.deployment.files.tokens[role],
+];
+const root = () => ['--root', dev.deployment.files.rootPublicKey];
+const requestArgs = (...extra: string[]) => [
+  'artifact',
+  'request',
+  ...token('workload'),
+  '--op',
+  'model.invoke',
+  '--param',
+  'model=clinical-summary-v4',
+  '--scope',
+  'phi.read',
+  '--scope',
+  'phi.no_export',
+  '--runtime',
+  INFERENCE_RUNTIME,
+  ...extra,
+];
+const checkArgs = (artifact: string) => [
+  'check',
+  '--path',
+  MODEL_PATH,
+  '--principal',
+  GATEWAY,
+  '--artifact',
+  artifact,
+];
+
+/** A fresh artifact's header, written to a file; returns @file and its id. */
+async function requested(name: string): Promise<{ file: string; id: string }> {
+  const run = await govctl(...requestArgs('--out', at(name)));
+  expect(run.code, run.stderr).toBe(EXIT.ok);
+  return { file: `@${at(name)}`, id: decodeArtifact(readFileSync(at(name), 'utf8').trim()).artifact.id };
+}
+
+describe('--help', () => {
+  const paths: string[][] = [];
+  const walk = (command: Command, path: string[]) => {
+    for (const sub of command.commands) {
+      paths.push([...path, sub.name()]);
+      walk(sub, [...path, sub.name()]);
+    }
+  };
+  walk(buildProgram(), []);
+
+  it('covers the commands of issue #7', () => {
+    const names = paths.map((p) => p.join(' '));
+    for (const name of [
+      'policy hash',
+      'policy validate',
+      'policy publish',
+      'policy activate',
+      'artifact request',
+      'artifact inspect',
+      'artifact verify',
+      'keys generate',
+      'check',
+      'revoke',
+      'head',
+      'lineage',
+      'ledger export',
+      'ledger verify',
+    ])
+      expect(names).toContain(name);
+  });
+
+  it.each(paths.map((p) => [p.join(' '), p]))('govctl %s --help', async (_name, path) => {
+    const run = await govctl(...(path as string[]), '--help');
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.stdout).toContain(`Usage: govctl ${(path as string[]).join(' ')}`);
+  });
+});
+
+describe('govctl policy', () => {
+  it('hash gives the hash the running authority computed for the same document', async () => {
+    const run = await govctl('--json', 'policy', 'hash', MEDICAL);
+    expect(run.code).toBe(EXIT.ok);
+    const { ref, hash } = JSON.parse(run.stdout) as { ref: string; hash: string };
+    const served = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/policies`)).json()) as {
+      active: Record<string, string>;
+    };
+    expect(served.active[ref]).toBe(hash);
+  });
+
+  it('validate accepts the sample policies and names line and column of each problem', async () => {
+    expect((await govctl('policy', 'validate', MEDICAL, ADMIN)).code).toBe(EXIT.ok);
+    const bad = at('bad.yaml');
+    writeFileSync(
+      bad,
+      [
+        'policy: policy://demo/v1',
+        'operations: [model.invoke]',
+        'rules:',
+        '  - id: ok',
+        '    effect: allow',
+        '    when: identity == "a" &&',
+        '    colour: blue',
+      ].join('\n'),
+    );
+    const run = await govctl('policy', 'validate', MEDICAL, bad);
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stdout).toContain(`${MEDICAL}: valid`);
+    // The unknown field is on line 7, column 5; the unfinished CEL expression on line 6.
+    expect(run.stdout).toContain(`${bad}:7:5: rules[0].colour: is not a field of a policy document`);
+    const json = JSON.parse((await govctl('--json', 'policy', 'validate', bad)).stdout) as {
+      problems: { line: number }[];
+    }[];
+    expect(json[0]!.problems.map((p) => p.line)).toEqual([7]);
+  });
+
+  it('validate reports a CEL error at its position', async () => {
+    const bad = at('bad-cel.yaml');
+    writeFileSync(
+      bad,
+      'policy: policy://demo/v1\noperations: [model.invoke]\nrules:\n  - id: r\n    effect: allow\n    when: identity ==\n',
+    );
+    const run = await govctl('policy', 'validate', bad);
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stdout).toMatch(new RegExp(`^${bad}:6:\\d+: rules\\[0\\]\\.when: `, 'm'));
+  });
+
+  it('publish and activate go through the admin API, governed by the admin policy', async () => {
+    const next = at('medical-next.yaml');
+    writeFileSync(next, readFileSync(MEDICAL, 'utf8').replace('ttl_seconds: 300', 'ttl_seconds: 240'));
+    const hash = (JSON.parse((await govctl('--json', 'policy', 'hash', next)).stdout) as { hash: string })
+      .hash;
+
+    const denied = await govctl('policy', 'publish', next, ...token('workload'));
+    expect(denied.code).toBe(EXIT.negative);
+    expect(denied.stderr).toMatch(/policy\.denied/);
+
+    const published = await govctl('policy', 'publish', next, ...token('policyOperator'));
+    expect(published.code, published.stderr).toBe(EXIT.ok);
+    const policies = async () =>
+      (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/policies`)).json()) as {
+        active: Record<string, string>;
+        versions: { hash: string }[];
+      };
+    expect((await policies()).versions.map((v) => v.hash)).toContain(hash);
+    expect((await policies()).active['policy://medical/inference/v3']).not.toBe(hash);
+
+    const activated = await govctl('policy', 'activate', next, ...token('policyOperator'));
+    expect(activated.code, activated.stderr).toBe(EXIT.ok);
+    expect((await policies()).active['policy://medical/inference/v3']).toBe(hash);
+    // Artifacts are now issued under the new version, with its 240 s lifetime.
+    const issued = JSON.parse((await govctl('--json', ...requestArgs())).stdout) as {
+      artifact: { nbf: string; exp: string; pol: { hash: string } };
+    };
+    expect(issued.artifact.pol.hash).toBe(hash);
+    expect(Date.parse(issued.artifact.exp) - Date.parse(issued.artifact.nbf)).toBe(240_000);
+  });
+
+  it('publish refuses an invalid document before calling the authority', async () => {
+    const run = await govctl('policy', 'publish', at('bad-cel.yaml'), '--authority', '127.0.0.1:1');
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stderr).toMatch(/policy\.invalid\n.*bad-cel\.yaml:6:/);
+  });
+});
+
+describe('govctl artifact request and check', () => {
+  it('requests over gRPC and over HTTP through the client library', async () => {
+    const grpc = JSON.parse((await govctl('--json', ...requestArgs())).stdout) as {
+      artifact_id: string;
+      artifact_header: string;
+      lineage: string;
+    };
+    expect(decodeArtifact(grpc.artifact_header).artifact.id).toBe(grpc.artifact_id);
+    expect(grpc.lineage).toBe(`lineage://op/${grpc.artifact_id.slice(5)}`);
+    const http = await govctl('--json', ...requestArgs('--authority', dev.urls.authorityHttp));
+    expect(http.code, http.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(http.stdout)).toMatchObject({ artifact: { sub: GATEWAY } });
+  });
+
+  it('a denial exits 1 with its reason; no authority exits 3', async () => {
+    const denied = await govctl(...requestArgs('--param', 'model=clinical-summary-v3'));
+    expect(denied.code).toBe(EXIT.negative);
+    expect(denied.stderr).toMatch(/govctl: policy\.denied: denied by rule frozen-models/);
+    const anonymous = await govctl('artifact', 'request', '--op', 'model.invoke');
+    expect(anonymous.code).toBe(EXIT.negative);
+    expect(anonymous.stderr).toMatch(/identity\.unauthenticated/);
+    const nobody = await govctl(...requestArgs('--authority', '127.0.0.1:1', '--timeout', '1000'));
+    expect(nobody.code).toBe(EXIT.unavailable);
+    expect(nobody.stderr).toMatch(/unreachable/);
+  });
+
+  it('check allows once, then reports the replay', async () => {
+    const { file, id } = await requested('check.txt');
+    const allowed = await govctl(...checkArgs(file));
+    expect(allowed.code).toBe(EXIT.ok);
+    expect(allowed.stdout).toMatch(new RegExp(`^ALLOW  ${id}`));
+    const replayed = await govctl(...checkArgs(file));
+    expect(replayed.code).toBe(EXIT.negative);
+    expect(replayed.stdout).toMatch(/^DENY {3}403 artifact\.replayed/);
+  });
+});
+
+describe('govctl revoke', () => {
+  it('revokes an artifact given as a header file; the enforcement point then denies it', async () => {
+    const { file, id } = await requested('revoke.txt');
+    const denied = await govctl('revoke', file, '--reason', 'test', ...token('workload'));
+    expect(denied.code).toBe(EXIT.negative);
+    expect(denied.stderr).toMatch(/policy\.denied/);
+
+    const run = await govctl(
+      '--json',
+      'revoke',
+      file,
+      '--reason',
+      'leaked in a log',
+      '--attribute',
+      'incident=INC-9',
+      ...token('security'),
+    );
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      added: true,
+      revocation: { target: { artifact_id: id }, reason: 'leaked in a log' },
+    });
+    const again = await govctl(
+      'revoke',
+      id,
+      '--reason',
+      'again',
+      '--attribute',
+      'incident=INC-9',
+      ...token('security'),
+    );
+    expect(again.stdout).toMatch(/already revoked/);
+
+    // Once the authority's signed heartbeat counts it, no enforcement point may allow the artifact.
+    await expect
+      .poll(async () => {
+        const { heartbeat } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/head`)).json()) as {
+          heartbeat: { revocations: number };
+        };
+        return heartbeat.revocations;
+      })
+      .toBeGreaterThanOrEqual(1);
+    const check = await govctl(...checkArgs(file));
+    expect(check.stdout).toMatch(/DENY {3}403 artifact\.revoked/);
+  });
+
+  it('a kid revokes the key (admin.key.revoke), which the admin policy also governs', async () => {
+    const run = await govctl('revoke', 'key:dev/issuer/1', '--reason', 'test', ...token('workload'));
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stderr).toMatch(
+      /policy\.denied: no rule of policy:\/\/governance\/admin\/v1 allows admin\.key\.revoke/,
+    );
+  });
+});
+
+describe('govctl head and lineage', () => {
+  it('head verifies the signed head against the root, or a given audit key', async () => {
+    const run = await govctl('head', ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(/signed +key:dev\/audit\/1 +verified/);
+    expect(run.stdout).toMatch(/heartbeat +governance:\/\/dev\/authority .* verified/);
+    // Trusting the audit key directly (its public half, as `keys show` prints it).
+    const shown = await govctl('--json', 'keys', 'show', join(dev.deployment.dir, 'keys', 'audit.key.pem'));
+    writeFileSync(at('audit.pub.pem'), (JSON.parse(shown.stdout) as { pem: string }).pem);
+    const direct = await govctl('head', '--audit-key', `key:dev/audit/1=${at('audit.pub.pem')}`);
+    expect(direct.code, direct.stdout).toBe(EXIT.ok);
+    expect(direct.stdout).toMatch(/signed +key:dev\/audit\/1 +verified/);
+    const foreign = await govctl(
+      'head',
+      '--root',
+      join(PROJECT_ROOT, 'test/cli/fixtures/other-root.pub.pem'),
+    );
+    expect(foreign.code).toBe(EXIT.negative);
+    expect(foreign.stdout).toMatch(/NOT VERIFIED/);
+  });
+
+  it('lineage shows the stages as a tree and verifies them', async () => {
+    const { file, id } = await requested('lineage.txt');
+    expect((await govctl(...checkArgs(file))).code).toBe(EXIT.ok);
+    const run = await govctl('lineage', file, ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toBe(`lineage://op/${id.slice(5)}`);
+    expect(lines.slice(1, 4)).toEqual([
+      expect.stringMatching(/^\+- 01 authorization\.issued +chash=[0-9a-f]{4}\.\.\.[0-9a-f]{4} {2}seq \d+$/),
+      expect.stringMatching(/^\+- 02 authorization\.consumed +chash=/),
+      expect.stringMatching(/^\+- 03 admission\.granted +chash=/),
+    ]);
+    expect(run.stdout).toMatch(/verified: 3 records linked from the first/);
+  });
+
+  it('lineage fails against a root that certified none of the keys, and for an unknown operation', async () => {
+    const { file } = await requested('lineage-foreign.txt');
+    const foreign = await govctl(
+      'lineage',
+      file,
+      '--root',
+      join(PROJECT_ROOT, 'test/cli/fixtures/other-root.pub.pem'),
+    );
+    expect(foreign.code).toBe(EXIT.negative);
+    expect(foreign.stdout).toMatch(/FAILED {2}seq \d+ {2}ledger\.signature\.invalid/);
+    const unknown = await govctl('lineage', 'auth_00000000000000000000000000000000', ...root());
+    expect(unknown.code).toBe(EXIT.negative);
+    expect(unknown.stderr).toMatch(/has no records/);
+  });
+});
+
+describe('govctl ledger', () => {
+  it('exports from the proof endpoints and verifies the export, online and offline', async () => {
+    const file = at('ledger.jsonl');
+    const exported = await govctl('ledger', 'export', '--out', file);
+    expect(exported.code, exported.stderr).toBe(EXIT.ok);
+    const records = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{"event":')).length;
+    expect(exported.stdout).toContain(`wrote ${records} records`);
+    expect((await govctl('ledger', 'export', '--out', file)).code).not.toBe(EXIT.ok); // never overwrites
+
+    const online = await govctl('ledger', 'verify', '--file', file, ...root());
+    expect(online.code, online.stdout).toBe(EXIT.ok);
+    expect(online.stdout).toMatch(new RegExp(`^verified ${records} records \\(seq 1\\.\\.${records}\\)`));
+    const keys = join(dev.deployment.dir, 'keys');
+    const offline = await govctl(
+      'ledger',
+      'verify',
+      '--file',
+      file,
+      '--url',
+      'http://127.0.0.1:1',
+      '--key-records',
+      join(keys, 'producers.json'),
+      '--key-records',
+      join(keys, 'audit.cert.json'),
+      ...root(),
+    );
+    expect(offline.code, offline.stdout + offline.stderr).toBe(EXIT.ok);
+  });
+
+  it('names the sequence number of a tampered record', async () => {
+    const file = at('ledger.jsonl');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const index = lines.findIndex((l) => l.includes('"type":"authorization.issued"'));
+    const seq = (JSON.parse(lines[index]!) as { seq: number }).seq;
+    lines[index] = lines[index]!.replace('"type":"authorization.issued"', '"type":"authorization.denied"');
+    writeFileSync(at('tampered.jsonl'), lines.join('\n'));
+    const run = await govctl('ledger', 'verify', '--file', at('tampered.jsonl'), ...root());
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stdout).toContain(
+      `FAILED  seq ${seq}  ledger.hash.mismatch  event_hash of record ${seq} does not recompute`,
+    );
+    const json = JSON.parse(
+      (await govctl('--json', 'ledger', 'verify', '--file', at('tampered.jsonl'), ...root())).stdout,
+    ) as {
+      ok: boolean;
+      failures: { seq: number }[];
+    };
+    expect(json.ok).toBe(false);
+    expect(json.failures.map((f) => f.seq)).toContain(seq);
+  });
+
+  it('verifies the whole ledger from the public proof endpoints', async () => {
+    const run = await govctl('--json', 'ledger', 'verify', ...root());
+    expect(run.code, run.stdout).toBe(EXIT.ok);
+    const result = JSON.parse(run.stdout) as { ok: boolean; records: number; head_seq: number };
+    expect(result.ok).toBe(true);
+    expect(result.records).toBe(result.head_seq);
+    expect(result.records).toBeGreaterThan(10);
+  });
+
+  it('needs something to trust', async () => {
+    const run = await govctl('ledger', 'verify');
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toMatch(/--root/);
+  });
+});

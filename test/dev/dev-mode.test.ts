@@ -1,0 +1,290 @@
+// Dev mode: one process serving the full fail-closed path on free ports, in memory and on a real
+// Redis, through the production loaders; and `npm start` itself (cli/dev.ts) as a process.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthorityClient } from '../../client/authority.js';
+import { sendCheck } from '../../cli/commands/check.js';
+import { DEV_IDENTITIES, DEV_LOG } from '../../cli/dev-setup.js';
+import { EXIT } from '../../cli/output.js';
+import { RedisLedgerStore } from '../../store/ledger-redis.js';
+import { govctl } from '../support/govctl.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { PROJECT_ROOT } from '../support/shared.js';
+import {
+  GATEWAY,
+  INFERENCE_RUNTIME,
+  MODEL_PATH,
+  SAMPLE_OPERATION,
+  startTestDevMode,
+  type TestDevMode,
+} from './support.js';
+
+const check = (dev: TestDevMode, artifact: string | undefined, principal = GATEWAY) =>
+  sendCheck({
+    target: dev.urls.authzGrpc,
+    method: 'POST',
+    path: MODEL_PATH,
+    host: 'governed.local',
+    principal,
+    ...(artifact !== undefined ? { artifact } : {}),
+    header: [],
+    context: [],
+    timeout: '5000',
+  });
+
+/** Request → Check allows → replay denied → lineage holds issue, consume and admission. */
+async function fullPath(dev: TestDevMode) {
+  const client = new AuthorityClient({
+    target: dev.urls.authorityGrpc,
+    token: dev.deployment.tokens.workload,
+  });
+  try {
+    const issued = await client.requestArtifact({
+      operation: SAMPLE_OPERATION,
+      environment: { runtime: INFERENCE_RUNTIME },
+    });
+    expect(issued.artifact.sub).toBe(DEV_IDENTITIES.workload);
+    expect(await check(dev, issued.header)).toMatchObject({ decision: 'allow', artifact_id: issued.id });
+    expect(await check(dev, issued.header)).toMatchObject({ decision: 'deny', reason: 'artifact.replayed' });
+    const lineage = (await (
+      await fetch(`${dev.urls.authorityHttp}/v1/proof/lineage/${issued.id}`)
+    ).json()) as {
+      records: { event: { type: string } }[];
+    };
+    expect(lineage.records.map((r) => r.event.type).slice(0, 3)).toEqual([
+      'authorization.issued',
+      'authorization.consumed',
+      'admission.granted',
+    ]);
+    return issued;
+  } finally {
+    client.close();
+  }
+}
+
+describe('dev mode in memory', () => {
+  let dev: TestDevMode;
+  beforeAll(async () => {
+    dev = await startTestDevMode();
+  });
+  afterAll(() => dev?.close());
+
+  it('binds free ports and keeps everything in memory', () => {
+    expect(dev.store).toBe('memory');
+    for (const port of Object.values(dev.ports)) expect(port).toBeGreaterThan(0);
+    expect(new Set(Object.values(dev.ports)).size).toBe(4);
+  });
+
+  it('serves the full path: issue, allow, replay denied, ledgered', async () => {
+    await fullPath(dev);
+  });
+
+  it('fails closed like production: no token, no artifact, another caller', async () => {
+    const anonymous = new AuthorityClient({ target: dev.urls.authorityGrpc });
+    await expect(
+      anonymous.requestArtifact({ operation: SAMPLE_OPERATION, environment: { runtime: INFERENCE_RUNTIME } }),
+    ).rejects.toMatchObject({ reason: 'identity.unauthenticated' });
+    anonymous.close();
+    expect(await check(dev, undefined)).toMatchObject({
+      decision: 'deny',
+      http_status: 401,
+      reason: 'artifact.missing',
+    });
+    const client = new AuthorityClient({
+      target: dev.urls.authorityGrpc,
+      token: dev.deployment.tokens.workload,
+    });
+    const issued = await client.requestArtifact({
+      operation: SAMPLE_OPERATION,
+      environment: { runtime: INFERENCE_RUNTIME },
+    });
+    client.close();
+    expect(await check(dev, issued.header, DEV_IDENTITIES.security)).toMatchObject({
+      decision: 'deny',
+      reason: 'identity.mismatch',
+    });
+  });
+
+  it('wrote a production-shaped deployment with the runtime API and per-role token files', () => {
+    const { files, tokens } = dev.deployment;
+    expect(readFileSync(files.tokens.workload, 'utf8').trim()).toBe(tokens.workload);
+    expect(readFileSync(files.authzConfig, 'utf8')).toMatch(/runtimeApi:/);
+    expect(existsSync(files.rootPublicKey)).toBe(true);
+  });
+});
+
+describe('dev mode on Redis', () => {
+  let redis: TestRedis;
+  const dir = mkdtempSync(join(tmpdir(), 'gov-dev-redis-'));
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the full path, and a restart reuses the deployment and continues the ledger', async () => {
+    const first = await startTestDevMode({ dir, redisUrl: redis.url });
+    expect(first.store).toBe('redis');
+    expect(first.fresh).toBe(true);
+    const issued = await fullPath(first).finally(() => first.close());
+
+    const second = await startTestDevMode({ dir, redisUrl: redis.url });
+    try {
+      expect(second.fresh).toBe(false);
+      expect(second.deployment.rootPublicKey).toBe(first.deployment.rootPublicKey);
+      // Use state survived the restart: the artifact is still spent.
+      expect(await check(second, issued.header)).toMatchObject({ reason: 'artifact.replayed' });
+      await fullPath(second);
+      const prefix = second.deployment.sequencerEnv.LEDGER_KEY_PREFIX!;
+      const run = await govctl(
+        '--json',
+        'ledger',
+        'verify',
+        '--redis',
+        redis.url,
+        '--log',
+        DEV_LOG,
+        '--prefix',
+        prefix,
+        '--root',
+        second.deployment.files.rootPublicKey,
+      );
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(EXIT.ok);
+      const verified = JSON.parse(run.stdout) as { records: number };
+      const file = join(dir, 'export.jsonl');
+      const exported = await govctl(
+        'ledger',
+        'export',
+        '--redis',
+        redis.url,
+        '--log',
+        DEV_LOG,
+        '--prefix',
+        prefix,
+        '--out',
+        file,
+      );
+      expect(exported.code, exported.stderr).toBe(EXIT.ok);
+      const fromFile = await govctl(
+        '--json',
+        'ledger',
+        'verify',
+        '--file',
+        file,
+        '--url',
+        second.urls.authorityHttp,
+        '--root',
+        second.deployment.files.rootPublicKey,
+      );
+      expect(fromFile.code, fromFile.stdout).toBe(EXIT.ok);
+      expect((JSON.parse(fromFile.stdout) as { records: number }).records).toBeGreaterThanOrEqual(
+        verified.records,
+      );
+      const store = new RedisLedgerStore({ url: redis.url, log: DEV_LOG, prefix });
+      try {
+        expect(verified.records).toBeGreaterThanOrEqual(8);
+        expect(verified.records).toBeLessThanOrEqual((await store.tip()).seq);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('npm start (cli/dev.ts)', () => {
+  const TSX = join(PROJECT_ROOT, 'node_modules/.bin/tsx');
+  const start = (dir: string, ...args: string[]) => {
+    const child = spawn(TSX, [join(PROJECT_ROOT, 'cli/dev.ts'), '--dir', dir, ...args], {
+      env: { ...process.env, REDIS_URL: '' },
+      stdio: 'pipe',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const lines = createInterface({ input: child.stdout });
+    const ready = new Promise<void>((resolve) =>
+      lines.on('line', (line) => {
+        stdout += line + '\n';
+        if (line.startsWith('Ctrl-C')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, ready, exited, stdout: () => stdout, stderr: () => stderr };
+  };
+
+  it('prints what runs where, serves, and stops cleanly on Ctrl-C', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
+    const p = start(
+      dir,
+      '--authority-grpc-port',
+      '0',
+      '--authority-http-port',
+      '0',
+      '--authz-grpc-port',
+      '0',
+      '--authz-http-port',
+      '0',
+    );
+    try {
+      await p.ready;
+      const banner = p.stdout();
+      expect(banner).toMatch(/ready in \d+ ms/);
+      expect(banner).toMatch(/NOT durable/);
+      expect(banner).toContain(join(dir, 'tokens.json'));
+      expect(banner).toContain(join(dir, 'keys', 'root.pub.pem'));
+      expect(banner).toContain('npm run demo');
+      const http = /authority +gRPC \S+ +HTTP (\S+)/.exec(banner)![1]!;
+      const health = await fetch(`${http}/healthz`);
+      expect(health.status).toBe(200);
+      p.child.kill('SIGINT');
+      expect(await p.exited).toBe(0);
+      expect(p.stdout()).toContain('stopping');
+    } finally {
+      p.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 with a hint when a port is taken', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as { port: number }).port);
+    const p = start(
+      dir,
+      '--authority-grpc-port',
+      '0',
+      '--authority-http-port',
+      port,
+      '--authz-grpc-port',
+      '0',
+      '--authz-http-port',
+      '0',
+    );
+    try {
+      expect(await p.exited).toBe(1);
+      expect(p.stderr()).toMatch(/cannot start: .*EADDRINUSE[\s\S]*port is taken/);
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('prints its options with --help', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
+    const p = start(dir, '--help');
+    expect(await p.exited).toBe(0);
+    expect(p.stdout()).toMatch(/--authority-grpc-port[\s\S]*--redis-url/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

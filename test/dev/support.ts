@@ -1,0 +1,41 @@
+// Dev mode in this process on free ports, in a folder of its own, for the dev, CLI and client tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevMode, type DevMode, type DevModeOptions } from '../../cli/dev-mode.js';
+
+export const FREE_PORTS = { authorityGrpc: 0, authorityHttp: 0, authzGrpc: 0, authzHttp: 0 };
+
+export interface TestDevMode extends DevMode {
+  /** Stops it and removes its folder. */
+  close(): Promise<void>;
+}
+
+export async function startTestDevMode(options: DevModeOptions = {}): Promise<TestDevMode> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gov-dev-test-'));
+  const dev = await startDevMode({
+    ports: FREE_PORTS,
+    // Heads every 100 ms, so lineage proofs are complete soon after the events.
+    headIntervalMs: 100,
+    logLevel: 'silent',
+    ...options,
+    dir,
+  });
+  return {
+    ...dev,
+    async close() {
+      await dev.stop();
+      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The sample request: the gateway invoking the approved model (docs/cli.md). */
+export const GATEWAY = 'spiffe://prod.example.org/ns/inference/sa/gateway';
+export const MODEL_PATH = '/v1/models/clinical-summary-v4:invoke';
+export const INFERENCE_RUNTIME = 'k8s://cluster-east-1/ns/inference';
+export const SAMPLE_OPERATION = {
+  name: 'model.invoke',
+  params: { model: 'clinical-summary-v4' },
+  scope: ['phi.read', 'phi.no_export'],
+};
