@@ -30,7 +30,7 @@ import {
   openAuthorityRedisStores,
   startAuthorityService,
   type AuthorityStores,
-} from './authority-service.js';
+} from '../authority/service.js';
 import {
   DEFAULT_PORTS,
   readDevDeployment,

@@ -1,7 +1,6 @@
-// The authority's wiring from a loaded configuration, for the dev mode: the same keys, policies,
-// ledger writer and servers as authority/main.ts, from the authority's exported pieces; only
-// the stores differ. (It belongs in authority/ next to main.ts, which would then use it too; see
-// docs/cli.md "Dev mode".)
+// The authority's wiring from a loaded configuration, shared by main.ts (Redis) and the dev mode
+// (cli/dev-mode.ts, in memory or on Redis): the same keys, policies, ledger writer and servers;
+// only the stores differ between callers.
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
@@ -13,11 +12,11 @@ import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import { RedisRegistryStore } from '../store/registry-redis.js';
 import type { RegistryStore } from '../store/types.js';
-import { createAuthority, type Authority } from '../authority/authority.js';
-import type { AuthorityConfig } from '../authority/config.js';
-import { startGrpcServer } from '../authority/grpc.js';
-import { startHttpServer } from '../authority/http.js';
-import { TokenTable } from '../authority/identity.js';
+import { createAuthority, type Authority } from './authority.js';
+import type { AuthorityConfig } from './config.js';
+import { startGrpcServer } from './grpc.js';
+import { startHttpServer } from './http.js';
+import { TokenTable } from './identity.js';
 import {
   holdKey,
   IssuerKeyring,
@@ -27,8 +26,8 @@ import {
   type HeldKey,
   type KeyExpectation,
   type PinnedRoots,
-} from '../authority/keys.js';
-import { AuthorityMetrics } from '../authority/metrics.js';
+} from './keys.js';
+import { AuthorityMetrics } from './metrics.js';
 
 /** Everything read from files before any store is touched, so a bad file fails fast. */
 export interface AuthorityMaterial {
