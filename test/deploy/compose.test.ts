@@ -71,6 +71,11 @@ describe('the compose checks flag', () => {
       /bind mount source \.\/config\/authz\.yml does not exist/,
     ],
     [
+      'a key file nobody is told to make',
+      (c) => ((service(c, 'sequencer').volumes as Obj[])[0]!.source = './keys/sequencer.key.pem'),
+      /sequencer: bind mount source \.\/keys\/sequencer\.key\.pem does not exist \(nor does its folder's README list it\)/,
+    ],
+    [
       'keys not mounted',
       (c) => (service(c, 'authority').volumes as string[]).splice(1, 1),
       /authority: \/etc\/governance\/keys\/issuer\.key\.pem is not mounted/,

@@ -6,7 +6,8 @@ import { posix } from 'node:path';
 import AjvModule from 'ajv';
 import { clustersOf, endpointsOf, listenerPorts } from './envoy-config.js';
 import { Problems } from './problems.js';
-import { isObject, repoFileExists } from './repo.js';
+import { isObject, isRepoFolder, readRepoText, repoFileExists, repoFilesIn } from './repo.js';
+import type { SequencerView } from './sequencer.js';
 
 type Obj = Record<string, unknown>;
 const obj = (value: unknown): Obj => (isObject(value) ? value : {});
@@ -36,14 +37,42 @@ export function composeSchemaProblems(compose: unknown): string[] {
 interface Mount {
   source: string;
   target: string;
+  readOnly: boolean;
 }
 
-/** Short-syntax volumes (`source:target[:mode]`); bind mounts have a ./ or ../ source. */
+/** Short-syntax (`source:target[:mode]`) and long-syntax volumes; bind mounts have a ./ or ../ source. */
 function mountsOf(service: Obj): Mount[] {
-  return strings(service.volumes).map((volume) => {
-    const [source = '', target = ''] = volume.split(':');
-    return { source, target };
+  const volumes: unknown[] = Array.isArray(service.volumes) ? service.volumes : [];
+  return volumes.map((volume) => {
+    if (isObject(volume)) {
+      return {
+        source: String(volume.source ?? ''),
+        target: String(volume.target ?? ''),
+        readOnly: volume.read_only === true,
+      };
+    }
+    const [source = '', target = '', mode = ''] = String(volume).split(':');
+    return { source, target, readOnly: mode.split(',').includes('ro') };
   });
+}
+
+const isBind = (mount: Mount): boolean => /^\.\.?\//.test(mount.source);
+
+/** The files an operator folder's README lists (the first, back-quoted column of its tables). */
+export function documentedFiles(folder: string): string[] {
+  const readme = posix.join(folder, 'README.md');
+  if (!repoFileExists(readme)) return [];
+  return [...readRepoText(readme).matchAll(/^\|\s*`([^`]+)`/gm)].map((match) => match[1]!);
+}
+
+/**
+ * Whether a bind mount source (relative to the compose folder) will be there: a file of the
+ * repository, or one the operator makes in a folder of the repository whose README lists it
+ * (keys, TLS files: never committed).
+ */
+function bindSourceExists(folder: string, source: string): boolean {
+  const path = posix.join(folder, source);
+  return repoFileExists(path) || documentedFiles(posix.dirname(path)).includes(posix.basename(path));
 }
 
 /** The container paths a config names under `root` (key files, TLS files, policies). */
@@ -72,10 +101,10 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
   const mounted = (name: string, path: string): Mount | undefined =>
     mountsOf(service(name)).find((mount) => path === mount.target || path.startsWith(`${mount.target}/`));
   for (const [name, entry] of Object.entries(services)) {
-    for (const { source } of mountsOf(obj(entry)).filter((mount) => /^\.\.?\//.test(mount.source))) {
+    for (const { source } of mountsOf(obj(entry)).filter(isBind)) {
       problems.need(
-        repoFileExists(posix.join(context.folder, source)),
-        `${name}: bind mount source ${source} does not exist`,
+        bindSourceExists(context.folder, source),
+        `${name}: bind mount source ${source} does not exist (nor does its folder's README list it)`,
       );
     }
   }
@@ -229,4 +258,70 @@ export function dockerfileProblems(dockerfile: string, dockerignore: string, por
     problems.need(ignored.includes(entry), `.dockerignore must exclude ${entry}`);
   }
   return problems.list;
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The variables an env file the operator makes holds (as its folder's README says to make it). */
+export type OperatorEnvFiles = Record<string, readonly string[]>;
+
+/** The sequencer service as test/deploy/support/sequencer.ts checks it; file names are repository paths. */
+export function composeSequencerView(
+  compose: Obj,
+  folder: string,
+  envFiles: OperatorEnvFiles,
+): SequencerView {
+  const service = obj(obj(compose.services).sequencer);
+  const problems: string[] = [];
+  const env = new Map<string, string | undefined>();
+  const environment = service.environment;
+  const entries = Array.isArray(environment)
+    ? environment.map((entry) => String(entry).split(/=(.*)/s).slice(0, 2))
+    : Object.entries(obj(environment));
+  for (const [name, value] of entries) {
+    // A variable without a value passes the one of the shell running Compose through, if any.
+    if (value !== undefined && value !== null) env.set(String(name), String(value));
+  }
+  const envFileEntries: unknown[] =
+    service.env_file === undefined
+      ? []
+      : Array.isArray(service.env_file)
+        ? service.env_file
+        : [service.env_file];
+  for (const entry of envFileEntries) {
+    const file = isObject(entry) ? String(entry.path) : String(entry);
+    const path = posix.join(folder, file);
+    const variables = envFiles[path];
+    if (isObject(entry) && entry.required === false) problems.push(`env_file ${file} must be required`);
+    if (!variables) {
+      problems.push(`env_file ${file} is not an env file the operator is told to make`);
+      continue;
+    }
+    const readme = posix.join(posix.dirname(path), 'README.md');
+    const text = repoFileExists(readme) ? readRepoText(readme) : '';
+    for (const variable of variables) {
+      const told = new RegExp(`${variable}=.*> *${escapeRegExp(posix.basename(path))}`).test(text);
+      if (told) env.set(variable, undefined);
+      else problems.push(`env_file ${file}: ${readme} does not show how to write ${variable} into it`);
+    }
+  }
+  const mounts = mountsOf(service).filter(isBind);
+  const sourcePath = (mount: Mount): string => posix.join(folder, mount.source);
+  const fileAt = (path: string): string | undefined => {
+    const mount = mounts
+      .filter((entry) => path === entry.target || path.startsWith(`${entry.target}/`))
+      .sort((a, b) => b.target.length - a.target.length)[0];
+    if (!mount) return undefined;
+    const file = posix.join(sourcePath(mount), path.slice(mount.target.length));
+    return bindSourceExists('.', file) ? file : undefined;
+  };
+  const exposed = mounts.flatMap((mount) => {
+    if (!mount.readOnly) problems.push(`mount of ${mount.source} must be read-only`);
+    const path = sourcePath(mount);
+    if (!isRepoFolder(path)) return [path];
+    // A whole folder: everything its README tells the operator to put there, and what is there.
+    const present = repoFilesIn(path).filter((file) => !file.endsWith('/README.md'));
+    return [...new Set([...documentedFiles(path).map((file) => posix.join(path, file)), ...present])];
+  });
+  return { env, fileAt, exposed, problems };
 }

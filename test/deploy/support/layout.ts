@@ -25,3 +25,9 @@ export const KUSTOMIZATION = 'istio/kustomization.yaml';
 export const MESH_CONFIG = 'istio/mesh-config.yaml';
 export const MANIFESTS_DIR = 'istio/manifests';
 export const TEMPLATES_DIR = 'istio/templates';
+
+/**
+ * Env files the operator makes for Docker Compose (never committed), and the variables each
+ * holds: their folder's README shows how to write them.
+ */
+export const OPERATOR_ENV_FILES = { 'envoy/keys/root-keys.env': ['ROOT_KEYS'] } as const;

@@ -6,6 +6,7 @@ import { durationNanos } from './envoy-schema.js';
 import { HEALTH_PATHS } from './envoy-config.js';
 import { KUSTOMIZATION, MANIFESTS_DIR, MESH_CONFIG, SERVER_CONFIGS, TEMPLATES_DIR } from './layout.js';
 import { Problems } from './problems.js';
+import type { SequencerView } from './sequencer.js';
 import { isObject, readRepoText, readYaml, readYamlDocuments, repoFileExists, repoFilesIn } from './repo.js';
 
 type Obj = Record<string, unknown>;
@@ -173,22 +174,42 @@ function mountedSource(
   );
   const mount = mounts.sort((a, b) => String(b.mountPath).length - String(a.mountPath).length)[0];
   if (!mount) return { key: path };
-  const volume = list(podSpec(workload).volumes).find((entry) => entry.name === mount.name) ?? {};
   const key =
     path === mount.mountPath ? String(mount.subPath) : path.slice(String(mount.mountPath).length + 1);
-  const ref = isObject(volume.configMap)
-    ? { kind: 'ConfigMap', name: volume.configMap.name }
-    : isObject(volume.secret)
-      ? { kind: 'Secret', name: volume.secret.secretName }
-      : undefined;
-  const source = [...bundle.objects, ...bundle.generated, ...bundle.templates].find(
+  return { source: mountSource(bundle, workload, mount), key };
+}
+
+/** The ConfigMap or Secret (applied, generated or a template) in a workload's namespace. */
+function findSource(bundle: Bundle, workload: Obj, kind: string, name: unknown): Obj | undefined {
+  return [...bundle.objects, ...bundle.generated, ...bundle.templates].find(
     (object) =>
-      ref !== undefined &&
-      object.kind === ref.kind &&
-      nameOf(object) === ref.name &&
-      meta(object).namespace === meta(workload).namespace,
+      object.kind === kind && nameOf(object) === name && meta(object).namespace === meta(workload).namespace,
   );
-  return { source, key };
+}
+
+/** The ConfigMap or Secret a volume mount of a workload shows, if it exists. */
+function mountSource(bundle: Bundle, workload: Obj, mount: Obj): Obj | undefined {
+  const volume = list(podSpec(workload).volumes).find((entry) => entry.name === mount.name) ?? {};
+  if (isObject(volume.configMap)) return findSource(bundle, workload, 'ConfigMap', volume.configMap.name);
+  if (isObject(volume.secret)) return findSource(bundle, workload, 'Secret', volume.secret.secretName);
+  return undefined;
+}
+
+/** What is wrong with an env entry's valueFrom: a ConfigMap or Secret key that nobody creates. */
+function envSourceProblem(bundle: Bundle, workload: Obj, entry: Obj): string | undefined {
+  const from = obj(entry.valueFrom);
+  const [kind, ref] = isObject(from.configMapKeyRef)
+    ? ['ConfigMap', from.configMapKeyRef]
+    : isObject(from.secretKeyRef)
+      ? ['Secret', from.secretKeyRef]
+      : [];
+  if (!kind || !ref) return undefined;
+  const where = `env ${String(entry.name)}: ${kind} ${String(ref.name)}`;
+  if (ref.optional === true) return `${where} must not be optional`;
+  const source = findSource(bundle, workload, kind, ref.name);
+  return source !== undefined && String(ref.key) in obj(source.data)
+    ? undefined
+    : `${where} key ${String(ref.key)} is neither applied nor a template`;
 }
 
 /** Absolute paths a server config names (key files, policies): each must be mounted. */
@@ -275,6 +296,10 @@ export function workloadProblems(bundle: Bundle): string[] {
           `REDIS_URL ${String(env.value)} names no Service port`,
         );
       }
+      for (const entry of list(container.env)) {
+        const problem = envSourceProblem(bundle, workload, entry);
+        need(problem === undefined, problem ?? '');
+      }
       const command = strings(container.command);
       const configFile = command[command.indexOf('--config') + 1];
       if (command.includes('--config') && configFile) {
@@ -291,6 +316,37 @@ export function workloadProblems(bundle: Bundle): string[] {
     }
   }
   return problems.list;
+}
+
+/** The sequencer Deployment as test/deploy/support/sequencer.ts checks it; file names are ConfigMap or Secret keys. */
+export function k8sSequencerView(bundle: Bundle): SequencerView {
+  const workload =
+    ofKind(bundle.objects, 'Deployment').find((deployment) => nameOf(deployment) === 'sequencer') ?? {};
+  const container = containers(workload).find((entry) => entry.name === 'sequencer') ?? {};
+  const problems: string[] = [];
+  if (!isObject(workload.spec)) problems.push('no Deployment sequencer');
+  if ('envFrom' in container) problems.push('envFrom hides what the sequencer gets: name each variable');
+  const env = new Map<string, string | undefined>();
+  for (const entry of list(container.env)) {
+    const name = String(entry.name);
+    if (typeof entry.value === 'string' && entry.value !== '') env.set(name, entry.value);
+    else if (isObject(entry.valueFrom)) {
+      const problem = envSourceProblem(bundle, workload, entry);
+      if (problem) problems.push(problem);
+      else env.set(name, undefined);
+    }
+  }
+  const fileAt = (path: string): string | undefined => {
+    const { source, key } = mountedSource(bundle, workload, container, path);
+    return source !== undefined && key in obj(source.data) ? key : undefined;
+  };
+  const exposed = list(container.volumeMounts).flatMap((mount) => {
+    const source = mountSource(bundle, workload, mount);
+    if (!source) return [];
+    if (mount.readOnly !== true) problems.push(`volume mount ${String(mount.name)} must be read-only`);
+    return typeof mount.subPath === 'string' ? [mount.subPath] : Object.keys(obj(source.data));
+  });
+  return { env, fileAt, exposed, problems };
 }
 
 export function serviceProblems(bundle: Bundle): string[] {

@@ -1,7 +1,7 @@
 // Reading the repository's deployment files strictly: a YAML file with a parse error, a warning,
 // a duplicate key or a non-string map key fails here, before any schema sees it (kubectl, for
 // one, cannot turn a YAML map with integer keys into JSON).
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPair, isScalar, parseAllDocuments, visit } from 'yaml';
@@ -14,6 +14,10 @@ export function repoPath(relative: string): string {
 
 export function repoFileExists(relative: string): boolean {
   return existsSync(repoPath(relative));
+}
+
+export function isRepoFolder(relative: string): boolean {
+  return existsSync(repoPath(relative)) && statSync(repoPath(relative)).isDirectory();
 }
 
 export function readRepoText(relative: string): string {
