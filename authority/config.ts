@@ -53,7 +53,7 @@ export const configSchema = z.strictObject({
   /** This authority's ledger producer key (role producer, subject producerId). */
   audit: z.strictObject({
     keyFile: file,
-    certificateFile: file.default(`${KEYS_DIR}/audit.cert.json`),
+    certificateFile: file.default(`${KEYS_DIR}/authority-producer.cert.json`),
   }),
   /** The `producer` of this authority's ledger events; by default the audit certificate's subject. */
   producerId: printable.optional(),
