@@ -56,8 +56,13 @@ export async function openRedisStores(
       `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
     );
   }
-  const redis = await connectRedis(config.redis, (e) =>
-    logger.warn({ problem: e.message }, 'redis connection error'),
+  // Auto-pipelining: the use-state scripts of the Checks arriving in one turn go out in one write
+  // (one syscall instead of one per Check; see docs/performance.md). Each keeps its own reply,
+  // error and command timeout, so every failure still reaches its own decision as a DENY.
+  const redis = await connectRedis(
+    config.redis,
+    (e) => logger.warn({ problem: e.message }, 'redis connection error'),
+    { autoPipelining: true },
   );
   const registry = new RedisRegistryStore(redis);
   const ledger = new RedisLedgerStore({

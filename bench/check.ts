@@ -65,6 +65,7 @@ interface CliOptions {
   h2load: string | false;
   h2loadBodies: string[];
   out: string;
+  profile?: string;
 }
 
 const positiveInt = (value: string) => {
@@ -168,7 +169,11 @@ function program(): Command {
       list(String),
       ['allow', 'missing'],
     )
-    .option('--out <dir>', 'where the JSON report goes', '.bench-out');
+    .option('--out <dir>', 'where the JSON report goes', '.bench-out')
+    .option(
+      '--profile <dir>',
+      "write V8 CPU profiles (node --cpu-prof) of the full path's authz-server and sequencer into <dir>",
+    );
 }
 
 /** The issuer key artifacts are signed with: --signing-key, or one made for this run. */
@@ -287,7 +292,7 @@ async function main(): Promise<number> {
   try {
     let issuer = loadIssuer(opts);
     if (fullPath) {
-      const full = await startFullPath(settings.workDir, opts.fsync);
+      const full = await startFullPath(settings.workDir, opts.fsync, opts.profile);
       running.push(full.running);
       issuer = full.issuer;
     }

@@ -79,8 +79,19 @@ function describeTarget(config: RedisConfig): string {
   }
 }
 
-function nodeOptions(config: RedisConfig): RedisOptions {
+export interface ConnectOptions {
+  /**
+   * ioredis auto-pipelining: the commands issued within one turn of the event loop go out in one
+   * write (one pipeline per node, the next one once its replies are in), instead of one write
+   * per command. Each command still has its own reply, error and command timeout. Off by default;
+   * never on the blocking connection (a blocked read would hold the pipeline behind it back).
+   */
+  autoPipelining?: boolean;
+}
+
+function nodeOptions(config: RedisConfig, connect: ConnectOptions = {}): RedisOptions {
   return {
+    enableAutoPipelining: connect.autoPipelining === true,
     lazyConnect: true,
     enableOfflineQueue: false,
     commandTimeout: config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
@@ -94,24 +105,30 @@ function nodeOptions(config: RedisConfig): RedisOptions {
   };
 }
 
-function createClient(config: RedisConfig): RedisClient {
+function createClient(config: RedisConfig, connect: ConnectOptions): RedisClient {
   const keyPrefix = config.keyPrefix ?? '';
   switch (config.mode) {
     case 'standalone':
-      return new Redis(config.url, { ...nodeOptions(config), keyPrefix });
+      return new Redis(config.url, { ...nodeOptions(config, connect), keyPrefix });
     case 'sentinel':
       return new Redis({
-        ...nodeOptions(config),
+        ...nodeOptions(config, connect),
         keyPrefix,
         sentinels: config.sentinels,
         name: config.name,
         sentinelRetryStrategy: reconnectDelay,
       });
     case 'cluster': {
-      const { retryStrategy: _perNode, enableOfflineQueue: _queue, ...redisOptions } = nodeOptions(config);
+      const {
+        retryStrategy: _perNode,
+        enableOfflineQueue: _queue,
+        enableAutoPipelining,
+        ...redisOptions
+      } = nodeOptions(config, connect);
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
+        enableAutoPipelining,
         keyPrefix,
         scaleReads: 'master',
         clusterRetryStrategy: reconnectDelay,
@@ -164,9 +181,10 @@ async function open(client: RedisClient, what: string): Promise<RedisClient> {
 export async function connectRedis(
   input: RedisConfig,
   onError: RedisErrorListener = () => undefined,
+  connect: ConnectOptions = {},
 ): Promise<RedisClient> {
   const config = parseRedisConfig(input);
-  const client = createClient(config);
+  const client = createClient(config, connect);
   listen(client, onError);
   return open(client, describeTarget(config));
 }
@@ -178,8 +196,12 @@ export async function connectRedis(
 export async function connectBlocking(client: RedisClient): Promise<RedisClient> {
   const blocking =
     client instanceof Cluster
-      ? client.duplicate([], { lazyConnect: true, redisOptions: { commandTimeout: undefined } })
-      : client.duplicate({ lazyConnect: true, commandTimeout: undefined });
+      ? client.duplicate([], {
+          lazyConnect: true,
+          enableAutoPipelining: false,
+          redisOptions: { commandTimeout: undefined },
+        })
+      : client.duplicate({ lazyConnect: true, enableAutoPipelining: false, commandTimeout: undefined });
   listen(blocking, errorListeners.get(client) ?? (() => undefined));
   return open(blocking, 'redis (blocking connection)');
 }

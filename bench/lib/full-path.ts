@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { keyFromPem, signSync } from '../../core/keys.js';
 import { signHeartbeat, type KeyRecord } from '../../core/registry.js';
@@ -94,7 +94,12 @@ const logged =
     return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
   };
 
-export async function startFullPath(workDir: string, fsync: Fsync): Promise<FullPath> {
+/**
+ * `profileDir`: the authz-server and the sequencer run under `node --cpu-prof` and write their
+ * V8 CPU profiles (CPU.<date>.<pid>…cpuprofile; the pids are in the JSON report) there on exit.
+ */
+export async function startFullPath(workDir: string, fsync: Fsync, profileDir?: string): Promise<FullPath> {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(profileDir)];
   const dir = join(workDir, 'full-path');
   const children: ChildServer<unknown>[] = [];
   const stop = async () => {
@@ -126,13 +131,13 @@ export async function startFullPath(workDir: string, fsync: Fsync): Promise<Full
     await publishAuthorityRecords(redisUrl, issuerRecord, issuerKey);
 
     const sequencer = await startChild(
-      ...nodeCommand(packageModule('ledger/sequencer-main'), []),
+      ...nodeCommand(packageModule('ledger/sequencer-main'), [], profile),
       logged('sequencer for log', () => true),
       { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
     );
     children.push(sequencer);
     const server = await startChild(
-      ...nodeCommand(packageModule('authz-server/main'), ['--config', deployment.files.authzConfig]),
+      ...nodeCommand(packageModule('authz-server/main'), ['--config', deployment.files.authzConfig], profile),
       logged('authz server listening', (log) => ({
         grpcPort: Number(log.grpcPort),
         httpPort: Number(log.httpPort),

@@ -30,9 +30,9 @@ export function packageModule(path: string): string {
  * The command running a module with this Node: TypeScript through tsx as a loader of the same
  * process, so that the pid is the server's own and not a wrapper's.
  */
-export function nodeCommand(modulePath: string, args: string[]): [string, string[]] {
+export function nodeCommand(modulePath: string, args: string[], nodeArgs: string[] = []): [string, string[]] {
   const loader = extname(modulePath) === '.ts' ? ['--import', 'tsx'] : [];
-  return [process.execPath, [...loader, modulePath, ...args]];
+  return [process.execPath, [...nodeArgs, ...loader, modulePath, ...args]];
 }
 
 /**

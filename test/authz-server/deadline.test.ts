@@ -1,0 +1,73 @@
+// The decision deadline (authz-server/enforcer.ts underDeadline): whichever stage it catches, the
+// answer is a DENY naming that stage's store, a use that lands after it records no admission,
+// and an ALLOW is only ever the in-time outcome of decide() and the ledger append.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { UseRequest, UseStateStore } from '../../store/types.js';
+import { MemoryUseStateStore } from '../../store/use-state-memory.js';
+import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
+import { requestId, startHarness, type Harness } from './support/harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const DEADLINE_MS = 100;
+
+function invoke(artifact: string | undefined): Promise<CheckAnswer> {
+  return h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }));
+}
+
+function expectDenied(answer: CheckAnswer, reason: string): void {
+  expect(answer.okResponse).toBeUndefined();
+  expect(answer.status?.code).toBe(7);
+  expect(headerOf(answer, 'x-execution-denied')).toBe(reason);
+}
+
+/** A real store whose answers arrive `delayMs` late (the use is spent either way). */
+function slowUseState(delayMs: number): UseStateStore & { spent: boolean[]; close(): void } {
+  const inner = new MemoryUseStateStore();
+  const spent: boolean[] = [];
+  return {
+    spent,
+    async consume(request: UseRequest): Promise<boolean> {
+      const allowed = await inner.consume(request);
+      await new Promise((r) => setTimeout(r, delayMs));
+      spent.push(allowed);
+      return allowed;
+    },
+    close: () => inner.close(),
+  };
+}
+
+describe('decision deadline', () => {
+  it('denies ledger.unavailable when the admission append outlasts the deadline', async () => {
+    h = await startHarness({ config: { decisionDeadlineMs: DEADLINE_MS } });
+    h.ledger.delayMs = 3 * DEADLINE_MS;
+    const started = Date.now();
+    expectDenied(await invoke(await h.world.issue()), 'ledger.unavailable');
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
+  });
+
+  it('denies state.unavailable when the use lands after the deadline, and records no admission', async () => {
+    const useState = slowUseState(3 * DEADLINE_MS);
+    h = await startHarness({ useState, config: { decisionDeadlineMs: DEADLINE_MS } });
+    expectDenied(await invoke(await h.world.issue()), 'state.unavailable');
+    // Let the late use land: the enforcer must not append admission events for it.
+    await new Promise((r) => setTimeout(r, 4 * DEADLINE_MS));
+    expect(useState.spent).toEqual([true]);
+    const types = h.ledger.events.map((e) => e.type);
+    expect(types).not.toContain('authorization.consumed');
+    expect(types).not.toContain('admission.granted');
+    expect(types).toContain('execution.denied');
+  });
+
+  it('allows within the deadline, many at once, each with its own timer cleared', async () => {
+    h = await startHarness({ config: { decisionDeadlineMs: 2_000 } });
+    const artifacts = await Promise.all(Array.from({ length: 32 }, () => h!.world.issue()));
+    const answers = await Promise.all(artifacts.map((a) => invoke(a)));
+    for (const answer of answers) expect(answer.okResponse).toBeDefined();
+    expect(h.ledger.events.filter((e) => e.type === 'admission.granted')).toHaveLength(32);
+  });
+});
