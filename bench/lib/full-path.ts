@@ -120,7 +120,7 @@ export async function startFullPath(workDir: string, fsync: Fsync, profileDir?: 
       ports: { authzGrpc: 0, authzHttp: 0 },
       redisUrl,
       freshness: FRESHNESS,
-      // The production default: every decision is logged.
+      // The production default: denials are logged, allows only at debug (all are in the ledger).
       logLevel: 'info',
     });
     const { issuer } = parseYaml(readFileSync(deployment.files.authorityConfig, 'utf8')) as {
