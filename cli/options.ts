@@ -19,6 +19,11 @@ export function pairs(values: string[], flag: string): [string, string][] {
   });
 }
 
+/** name=value flags as an object (a later flag wins). */
+export function namedValues(values: string[], flag: string): Record<string, string> {
+  return Object.fromEntries(pairs(values, flag));
+}
+
 export function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');

@@ -12,7 +12,14 @@ import {
   type Environment,
 } from '../../core/portable.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
-import { addAuthorityOptions, collect, pairs, withAuthority, type AuthorityOptions } from '../options.js';
+import {
+  addAuthorityOptions,
+  collect,
+  namedValues,
+  pairs,
+  withAuthority,
+  type AuthorityOptions,
+} from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 
 /** The header value from an argument, a file (@path) or standard input (-). */
@@ -96,11 +103,11 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
       client.requestArtifact({
         operation: {
           name: opts.op,
-          params: Object.fromEntries(pairs(opts.param, '--param')),
+          params: namedValues(opts.param, '--param'),
           scope: opts.scope,
         },
         environment,
-        attributes: Object.fromEntries(pairs(opts.attribute, '--attribute')),
+        attributes: namedValues(opts.attribute, '--attribute'),
         ...(opts.identity ? { identity: opts.identity } : {}),
         ...(opts.policy ? { policy: opts.policy } : {}),
       }),
@@ -204,7 +211,7 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
       const operation = opts.operation
         ? {
             name: opts.operation,
-            params: Object.fromEntries(pairs(opts.param, '--param')),
+            params: namedValues(opts.param, '--param'),
             scope: opts.scope,
           }
         : (claimed?.operation ?? { name: '', params: {}, scope: [] });

@@ -10,7 +10,7 @@ import {
 import {
   addAuthorityOptions,
   collect,
-  pairs,
+  namedValues,
   readText,
   withAuthority,
   type AuthorityOptions,
@@ -53,7 +53,7 @@ interface AdminOptions extends AuthorityOptions {
   attribute: string[];
 }
 
-const attributes = (opts: AdminOptions) => Object.fromEntries(pairs(opts.attribute, '--attribute'));
+const attributes = (opts: AdminOptions) => namedValues(opts.attribute, '--attribute');
 
 export function registerPolicyCommands(program: Command, output: () => OutputOptions): void {
   const policy = program

@@ -3,7 +3,13 @@
 // point within its freshness bound; it is never removed.
 import type { Command } from 'commander';
 import type { RevocationRecord } from '../../core/registry.js';
-import { addAuthorityOptions, collect, pairs, withAuthority, type AuthorityOptions } from '../options.js';
+import {
+  addAuthorityOptions,
+  collect,
+  namedValues,
+  withAuthority,
+  type AuthorityOptions,
+} from '../options.js';
 import { emit, type OutputOptions } from '../output.js';
 import { idOrHeader } from './artifact.js';
 
@@ -25,7 +31,7 @@ export function registerRevokeCommand(program: Command, output: () => OutputOpti
   ).action(async (source: string, opts: AuthorityOptions & { reason: string; attribute: string[] }) => {
     const target = idOrHeader(source);
     const isArtifact = ARTIFACT_ID.test(target);
-    const attributes = Object.fromEntries(pairs(opts.attribute, '--attribute'));
+    const attributes = namedValues(opts.attribute, '--attribute');
     const answer = await withAuthority(opts, (client) =>
       client
         .connection()

@@ -24,7 +24,7 @@ import {
   type TestDevMode,
 } from './support.js';
 
-const check = (dev: TestDevMode, artifact: string | undefined, principal = GATEWAY) =>
+const check = (dev: TestDevMode, artifact: string | undefined, principal: string = GATEWAY) =>
   sendCheck({
     target: dev.urls.authzGrpc,
     method: 'POST',

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevMode, type DevMode, type DevModeOptions } from '../../cli/dev-mode.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../cli/dev-setup.js';
 
 export const FREE_PORTS = { authorityGrpc: 0, authorityHttp: 0, authzGrpc: 0, authzHttp: 0 };
 
@@ -31,9 +32,9 @@ export async function startTestDevMode(options: DevModeOptions = {}): Promise<Te
 }
 
 /** The sample request: the gateway invoking the approved model (docs/cli.md). */
-export const GATEWAY = 'spiffe://prod.example.org/ns/inference/sa/gateway';
+export const GATEWAY = DEV_IDENTITIES.workload;
 export const MODEL_PATH = '/v1/models/clinical-summary-v4:invoke';
-export const INFERENCE_RUNTIME = 'k8s://cluster-east-1/ns/inference';
+export const INFERENCE_RUNTIME = DEV_ENVIRONMENT.runtime;
 export const SAMPLE_OPERATION = {
   name: 'model.invoke',
   params: { model: 'clinical-summary-v4' },
