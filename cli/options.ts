@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AuthorityClient } from '../client/authority.js';
+import type { GrpcConnection } from '../client/grpc.js';
 import { httpJson } from '../client/http.js';
 import { CliError } from './output.js';
 
@@ -88,6 +89,15 @@ export function authorityClient(opts: AuthorityOptions): AuthorityClient {
     return new AuthorityClient({ target, token, tls, timeoutMs: positiveInteger(opts.timeout, '--timeout') });
   } catch (e) {
     throw new CliError((e as Error).message);
+  }
+}
+
+/** The gRPC connection for the Admin service: the HTTP API has no administration. */
+export function adminConnection(client: AuthorityClient): GrpcConnection {
+  try {
+    return client.connection();
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}: administration is gRPC only (host:port or grpcs://)`);
   }
 }
 

@@ -9,6 +9,7 @@ import {
 } from '../../authority/policy.js';
 import {
   addAuthorityOptions,
+  adminConnection,
   collect,
   namedValues,
   readText,
@@ -100,7 +101,7 @@ export function registerPolicyCommands(program: Command, output: () => OutputOpt
     const source = readText(file, 'policy file');
     const { ref, hash } = compiled(file);
     const result = await withAuthority(opts, async (client) => {
-      const admin = client.connection();
+      const admin = adminConnection(client);
       const published = await admin.call<{ ref: string; hash: string }>('Admin', 'PublishPolicy', {
         source,
         attributes: attributes(opts),
@@ -126,7 +127,7 @@ export function registerPolicyCommands(program: Command, output: () => OutputOpt
     const version = file ? compiled(file) : { ref: opts.ref, hash: opts.hash };
     if (!version.ref || !version.hash) throw new CliError('give the policy file, or --ref and --hash');
     const request = { ref: version.ref, hash: version.hash, attributes: attributes(opts) };
-    await withAuthority(opts, (client) => client.connection().call('Admin', 'ActivatePolicy', request));
+    await withAuthority(opts, (client) => adminConnection(client).call('Admin', 'ActivatePolicy', request));
     emit(
       output(),
       { ref: request.ref, hash: request.hash, activated: true },

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { RevocationRecord } from '../../core/registry.js';
 import {
   addAuthorityOptions,
+  adminConnection,
   collect,
   namedValues,
   withAuthority,
@@ -33,15 +34,13 @@ export function registerRevokeCommand(program: Command, output: () => OutputOpti
     const isArtifact = ARTIFACT_ID.test(target);
     const attributes = namedValues(opts.attribute, '--attribute');
     const answer = await withAuthority(opts, (client) =>
-      client
-        .connection()
-        .call<{ revocation_json: string; added: boolean }>(
-          'Admin',
-          isArtifact ? 'RevokeArtifact' : 'RevokeKey',
-          isArtifact
-            ? { artifact_id: target, reason: opts.reason, attributes }
-            : { kid: target, reason: opts.reason, attributes },
-        ),
+      adminConnection(client).call<{ revocation_json: string; added: boolean }>(
+        'Admin',
+        isArtifact ? 'RevokeArtifact' : 'RevokeKey',
+        isArtifact
+          ? { artifact_id: target, reason: opts.reason, attributes }
+          : { kid: target, reason: opts.reason, attributes },
+      ),
     );
     const revocation = JSON.parse(answer.revocation_json) as RevocationRecord;
     emit(output(), { revocation, added: answer.added }, () =>

@@ -282,6 +282,19 @@ describe('govctl revoke', () => {
     expect(check.stdout).toMatch(/DENY {3}403 artifact\.revoked/);
   });
 
+  it('refuses the HTTP API for administration (it has none)', async () => {
+    const run = await govctl(
+      'revoke',
+      'auth_00000000000000000000000000000000',
+      '--reason',
+      'x',
+      '--authority',
+      dev.urls.authorityHttp,
+    );
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toMatch(/administration is gRPC only/);
+  });
+
   it('a kid revokes the key (admin.key.revoke), which the admin policy also governs', async () => {
     const run = await govctl('revoke', 'key:dev/issuer/1', '--reason', 'test', ...token('workload'));
     expect(run.code).toBe(EXIT.negative);
