@@ -62,6 +62,16 @@ describe('registry view', () => {
     expect(view.policies('policy://medical/inference/v3', world.policyHash)).toBe(true);
   });
 
+  it('is stale when its clock is behind the heartbeat by more than the skew allowance', async () => {
+    const { view } = await started();
+    const now = Date.now();
+    expect(view.freshness(now - 4000).fresh).toBe(true);
+    expect(view.freshness(now - 7000)).toMatchObject({
+      fresh: false,
+      problem: expect.stringMatching(/behind/),
+    });
+  });
+
   it('trusts a key only for the issuer its record names', async () => {
     const { world, view } = await started();
     expect(view.keys(world.issuerKid)).toMatchObject({ issuer: ISSUER });

@@ -47,11 +47,8 @@ it('denies every Check while the clocks are 60 s ahead, and recovers when they a
 });
 
 it('denies every Check while the clocks are 60 s behind, and recovers when they are right', async () => {
-  const fault = skew('clock-back-60s', -60_000, [
-    'artifact.expired',
-    'artifact.missing',
-    'artifact.signature.invalid',
-  ]);
+  // The authority's heartbeat is then in this clock's future: the view is stale, nothing is decided.
+  const fault = skew('clock-back-60s', -60_000, ['issuer.unavailable']);
   expectSurvived(await runFaultScenario(cluster, fault, options), fault, options);
 });
 
@@ -72,12 +69,10 @@ describe('an artifact expired in true time, presented with the clock set back be
     });
   });
 
-  // FAIL-OPEN (reported): authz-server/registry-view.ts:126-131 bounds the heartbeat's age
-  // (now − heartbeat.time) from above only, so after the clock jumps back the last verified
-  // heartbeat looks younger than zero — fresh — for (jump + revocationsSeconds), and newer
-  // heartbeats are dropped as "in the future" (registry-view.ts:328) instead of revealing the
-  // skew. Meanwhile an artifact that expired in true time beyond the allowance is ALLOWED.
-  it.fails('is denied when the clock is set back to its nbf (beyond the allowance)', async () => {
+  // Once a fail-open: the view bounded the heartbeat's age from above only, so after the clock
+  // jumped back the last heartbeat looked fresh and an expired artifact was allowed. A heartbeat
+  // more than the allowance in the future now makes the view stale (registry-view.ts freshness).
+  it('is denied when the clock is set back to its nbf (beyond the allowance)', async () => {
     const replica = cluster.replicas[0]!;
     const back = nbfMs - Date.now();
     expect(-back).toBeGreaterThan(SKEW_ALLOWANCE_S * 1000);
