@@ -315,6 +315,15 @@ export class RegistryView {
     const verified = this.verifyHeartbeat(heartbeat);
     if (verified === undefined) return;
     if (this.heartbeat === undefined || verified.timeMs >= this.heartbeat.timeMs) this.heartbeat = verified;
+    // Heartbeats only move forward, so a replayed older one can never hide a revocation. The
+    // exception: one that is in this clock's future (the clock was wrong, or is now) gives way
+    // to an older one that counts at least as many revocations, so the view recovers once the
+    // clocks agree instead of waiting for real time to pass the future heartbeat.
+    else if (
+      this.heartbeat.timeMs > this.options.clock() + this.options.skewSeconds * 1000 &&
+      verified.revocations >= this.heartbeat.revocations
+    )
+      this.heartbeat = verified;
   }
 
   private verifyHeartbeat(heartbeat: RegistryHeartbeat): { timeMs: number; revocations: number } | undefined {

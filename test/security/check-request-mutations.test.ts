@@ -50,9 +50,11 @@ beforeAll(async () => {
   const spent = await w.issue();
   wrong = await Promise.all([
     w.issue({ use: bounded(), sub: 'spiffe://governance.example/ns/inference/sa/other' }),
+    // A model no path mutation names: an artifact for a model a mutated path does name is
+    // rightly allowed on that path.
     w.issue({
       use: bounded(),
-      op: { name: 'model.invoke', model: 'clinical-summary-v3', scope: ['phi.read'] },
+      op: { name: 'model.invoke', model: 'clinical-summary-v9', scope: ['phi.read'] },
     }),
     w.issue({ use: bounded(), op: { name: 'model.batch', model: MODEL, scope: ['phi.read'] } }),
     w.issue({ use: bounded(), env: { region: 'eu-west-1' } }),
