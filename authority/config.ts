@@ -3,6 +3,7 @@
 // message naming the field. The shape extends the provisional one of envoy/config/authority.yaml
 // (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
 // shipped key layout (envoy/keys/README.md), so that file stays valid as written.
+import { LOG_ID } from '../store/ledger-types.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -86,7 +87,7 @@ export const configSchema = z.strictObject({
     .default({ trustDomains: [], devTokens: [] }),
   ledger: z
     .strictObject({
-      log: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/),
+      log: z.string().regex(LOG_ID),
       commitWindowMs: z.number().int().min(100).max(600_000).default(2000),
     })
     .default({ log: 'governance', commitWindowMs: 2000 }),

@@ -2,7 +2,7 @@
 // the artifact's (core/artifact.ts LIMITS), so whatever passes here can be signed, and the CEL
 // cost bounds (policy-cel.ts) hold for every input a rule can see.
 import { z } from 'zod';
-import { LIMITS, type Environment, type Operation } from '../core/artifact.js';
+import { KID_PATTERN as KID, LIMITS, type Environment, type Operation } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
 import { ATTRIBUTE_LIMITS } from './policy-cel.js';
 
@@ -14,7 +14,6 @@ const PARAM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const SCOPE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const ATTRIBUTE_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 export const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
-export const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 export const POLICY_HASH = /^sha3-512:[0-9a-f]{128}$/;
 
 /** Operation names under this prefix are administrative and never get an artifact. */

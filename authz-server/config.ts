@@ -2,6 +2,7 @@
 // validated strictly at start-up. Anything unknown, missing or out of range stops the process
 // with a message naming the field; there is no permissive fallback and no setting that turns
 // denial off.
+import { LOG_ID } from '../store/ledger-types.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
@@ -134,9 +135,7 @@ export const configSchema = z.strictObject({
       certificateFile: '/etc/governance/keys/authz-producer.cert.json',
     }),
   /** The audit log this enforcement point appends to (the sequencer's log id). */
-  ledger: z
-    .strictObject({ log: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/) })
-    .default({ log: 'governance' }),
+  ledger: z.strictObject({ log: z.string().regex(LOG_ID) }).default({ log: 'governance' }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
   freshness: z.strictObject({
     keysSeconds: z.number().int().min(1).max(3600),

@@ -2,6 +2,7 @@
 // are validated here (a store is not trusted, so signatures are verified by the enforcement
 // point against its pinned roots, not here), and every record is kept as canonical JSON so that
 // "the same record again" is a byte comparison.
+import { KID_PATTERN } from '../core/artifact.js';
 import { z } from 'zod';
 import { canonicalize, type JsonValue } from '../core/canonical.js';
 import { nodeCrypto } from '../core/crypto-node.js';
@@ -24,7 +25,6 @@ export const DEFAULT_CHANGE_CAP = 100_000;
 export const MAX_CHANGES_PER_READ = 1_000;
 export const MAX_BLOCK_MS = 60_000;
 
-const KID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
 const PRINTABLE_ID = /^[\x21-\x7e]{1,256}$/;
 const PRINTABLE_TEXT = /^[\x20-\x7e]{1,1024}$/;
@@ -32,7 +32,7 @@ const PUBLIC_KEY = /^[A-Za-z0-9_-]{43}$/;
 const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
 const POLICY_HASH = /^sha3-512:[0-9a-f]{128}$/;
 
-const kid = z.string().regex(KID);
+const kid = z.string().regex(KID_PATTERN);
 const printableId = z.string().regex(PRINTABLE_ID);
 const secondsTime = z.string().refine((t) => parseSeconds(t) !== undefined, 'must be YYYY-MM-DDTHH:MM:SSZ');
 // Revocations and heartbeats are stamped to the second or to the millisecond.
