@@ -4,8 +4,7 @@
 // (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
 // shipped key layout (envoy/keys/README.md), so that file stays valid as written.
 import { LOG_ID } from '../store/ledger-types.js';
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { applyServiceEnvironment, readConfigFile, validateConfig } from '../store/service-process.js';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
@@ -103,69 +102,29 @@ function invalid(message: string): never {
   throw new GovernanceError('config.invalid', message);
 }
 
-function portFromEnv(name: string, text: string): number {
-  if (!/^\d{1,5}$/.test(text)) invalid(`${name} must be a port number, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
-
 /**
- * Environment overrides, applied before validation so they are validated like the file:
- * REDIS_URL, GOV_AUTHORITY_GRPC_HOST/PORT, GOV_AUTHORITY_HTTP_HOST/PORT, GOV_AUTHORITY_PRODUCER_ID,
- * GOV_AUTHORITY_LOG_LEVEL.
+ * Environment overrides (store/service-process.ts): REDIS_URL, GOV_AUTHORITY_GRPC_HOST/PORT,
+ * GOV_AUTHORITY_HTTP_HOST/PORT, GOV_AUTHORITY_LOG_LEVEL, and GOV_AUTHORITY_PRODUCER_ID.
  */
-function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...raw };
-  const section = (key: string): Record<string, unknown> => {
-    const value = out[key];
-    const copy = value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
-    out[key] = copy;
-    return copy;
-  };
-  if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
-  if (env.GOV_AUTHORITY_GRPC_HOST) section('grpc').host = env.GOV_AUTHORITY_GRPC_HOST;
-  if (env.GOV_AUTHORITY_GRPC_PORT)
-    section('grpc').port = portFromEnv('GOV_AUTHORITY_GRPC_PORT', env.GOV_AUTHORITY_GRPC_PORT);
-  if (env.GOV_AUTHORITY_HTTP_HOST) section('http').host = env.GOV_AUTHORITY_HTTP_HOST;
-  if (env.GOV_AUTHORITY_HTTP_PORT)
-    section('http').port = portFromEnv('GOV_AUTHORITY_HTTP_PORT', env.GOV_AUTHORITY_HTTP_PORT);
+function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const { out } = applyServiceEnvironment(raw, env, 'GOV_AUTHORITY');
   if (env.GOV_AUTHORITY_PRODUCER_ID) out.producerId = env.GOV_AUTHORITY_PRODUCER_ID;
-  if (env.GOV_AUTHORITY_LOG_LEVEL) out.logLevel = env.GOV_AUTHORITY_LOG_LEVEL;
   return out;
 }
 
 /** Validates a parsed configuration (after environment overrides). Throws config.invalid. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AuthorityConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-    invalid('the configuration must be a mapping');
-  const result = configSchema.safeParse(applyEnvironment(raw as Record<string, unknown>, env));
-  if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
-    );
-    invalid(`invalid configuration: ${problems.join('; ')}`);
-  }
+  const config = validateConfig(configSchema, applyEnvironment(raw, env));
   let redis: RedisConfig;
   try {
-    redis = parseRedisConfig(result.data.redis);
+    redis = parseRedisConfig(config.redis);
   } catch (e) {
     invalid(`invalid configuration: ${(e as Error).message}`);
   }
-  return { ...result.data, redis };
+  return { ...config, redis };
 }
 
 /** Reads, parses and validates the YAML file at `path`. Throws config.invalid. */
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): AuthorityConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    invalid(`cannot read configuration file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { uniqueKeys: true, maxAliasCount: 16 });
-  } catch (e) {
-    invalid(`configuration file ${path} is not valid YAML: ${(e as Error).message}`);
-  }
-  return parseConfig(raw, env);
+  return parseConfig(readConfigFile(path), env);
 }

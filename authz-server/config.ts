@@ -3,9 +3,8 @@
 // with a message naming the field; there is no permissive fallback and no setting that turns
 // denial off.
 import { LOG_ID } from '../store/ledger-types.js';
-import { readFileSync } from 'node:fs';
+import { applyServiceEnvironment, readConfigFile, validateConfig } from '../store/service-process.js';
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
@@ -175,51 +174,19 @@ function invalid(message: string): never {
   throw new GovernanceError('config.invalid', message);
 }
 
-function portFromEnv(name: string, text: string): number {
-  if (!/^\d{1,5}$/.test(text)) invalid(`${name} must be a port number, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
-
 /**
- * Environment overrides, applied before validation so they are validated like the file:
- * REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT, GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_PRODUCER_ID,
- * GOV_AUTHZ_LOG_LEVEL.
+ * Environment overrides (store/service-process.ts): REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT,
+ * GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_LOG_LEVEL, and GOV_AUTHZ_PRODUCER_ID.
  */
-function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...raw };
-  const section = (key: string): Record<string, unknown> => {
-    const value = out[key];
-    const copy = value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
-    out[key] = copy;
-    return copy;
-  };
-  // REDIS_URL names one server, so it overrides the url of a standalone connection only.
-  const redis = out.redis as Record<string, unknown> | undefined;
-  if (env.REDIS_URL && (redis?.mode ?? 'standalone') === 'standalone') section('redis').url = env.REDIS_URL;
-  if (env.GOV_AUTHZ_GRPC_HOST) section('grpc').host = env.GOV_AUTHZ_GRPC_HOST;
-  if (env.GOV_AUTHZ_GRPC_PORT)
-    section('grpc').port = portFromEnv('GOV_AUTHZ_GRPC_PORT', env.GOV_AUTHZ_GRPC_PORT);
-  if (env.GOV_AUTHZ_HTTP_HOST) section('http').host = env.GOV_AUTHZ_HTTP_HOST;
-  if (env.GOV_AUTHZ_HTTP_PORT)
-    section('http').port = portFromEnv('GOV_AUTHZ_HTTP_PORT', env.GOV_AUTHZ_HTTP_PORT);
+function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const { out, section } = applyServiceEnvironment(raw, env, 'GOV_AUTHZ');
   if (env.GOV_AUTHZ_PRODUCER_ID) section('producer').id = env.GOV_AUTHZ_PRODUCER_ID;
-  if (env.GOV_AUTHZ_LOG_LEVEL) out.logLevel = env.GOV_AUTHZ_LOG_LEVEL;
   return out;
-}
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
 }
 
 /** Validates a parsed configuration object (after environment overrides). Throws config.invalid. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): LoadedConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-    invalid('the configuration must be a mapping');
-  const result = configSchema.safeParse(applyEnvironment(raw as Record<string, unknown>, env));
-  if (!result.success) invalid(`invalid configuration: ${describeIssues(result.error)}`);
-  const config = result.data;
+  const config = validateConfig(configSchema, applyEnvironment(raw, env));
   let redis: RedisConfig;
   try {
     redis = parseRedisConfig(config.redis);
@@ -237,17 +204,5 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): LoadedCo
 
 /** Reads, parses and validates the YAML file at `path`. Throws config.invalid. */
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    invalid(`cannot read configuration file ${path}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { uniqueKeys: true, maxAliasCount: 16 });
-  } catch (e) {
-    invalid(`configuration file ${path} is not valid YAML: ${(e as Error).message}`);
-  }
-  return parseConfig(raw, env);
+  return parseConfig(readConfigFile(path), env);
 }
