@@ -143,6 +143,11 @@ export const configSchema = z.strictObject({
   }),
   /** Every Check is answered within this budget; past it the answer is DENY. */
   decisionDeadlineMs: z.number().int().min(10).max(10_000).default(200),
+  /**
+   * Verified signatures of bounded and rate artifacts kept, so a reused artifact skips only its
+   * Ed25519 verification (never the window, bindings, revocation or use); 0 turns it off.
+   */
+  signatureCacheEntries: z.number().int().min(0).max(1_000_000).default(10_000),
   /** A Check retried with the same Envoy request id within this window gets the same decision. */
   requestIdRetryWindowMs: z.number().int().min(0).max(60_000).default(1000),
   limits: z

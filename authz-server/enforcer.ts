@@ -9,6 +9,7 @@ import { decodeArtifact, lineageOf, type Artifact, type Environment } from '../c
 import type { CryptoSuite } from '../core/crypto.js';
 import {
   decide,
+  VerifiedSignatures,
   type ArtifactFacts,
   type DecisionContext,
   type DecisionInput,
@@ -49,6 +50,8 @@ export interface EnforcerSettings {
   skewSeconds: number;
   deadlineMs: number;
   retryWindowMs: number;
+  /** Verified signatures of reusable artifacts kept (core VerifiedSignatures); 0 turns it off. */
+  signatureCacheEntries: number;
   /** Operations /runtime/admit may admit; undefined disables admission. */
   admissible: RuntimeApiConfig['admit'] | undefined;
 }
@@ -127,10 +130,13 @@ function unverifiedFacts(header: string | undefined): ArtifactFacts | undefined 
 export class Enforcer {
   private readonly baseEnvironment: Environment;
   private readonly pendingDenials = new Set<Promise<void>>();
+  private readonly verified: VerifiedSignatures | undefined;
 
   constructor(private readonly deps: EnforcerDeps) {
     const { runtime, region, tenancy } = deps.settings.environment;
     this.baseEnvironment = { runtime, region, tenancy };
+    const entries = deps.settings.signatureCacheEntries;
+    this.verified = entries > 0 ? new VerifiedSignatures(entries) : undefined;
   }
 
   /** Answers one Envoy Check. Never rejects. */
@@ -392,6 +398,7 @@ export class Enforcer {
       revocations: registry.revocations,
       policies: registry.policies,
       skewSeconds: settings.skewSeconds,
+      verified: this.verified,
       consume: async (claim) => {
         // A use spent after the answer was given would burn the artifact for nothing.
         if (run.settled) throw new GovernanceError('state.unavailable', 'decision deadline passed');

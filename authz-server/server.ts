@@ -94,6 +94,7 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       skewSeconds: config.clockSkewSeconds,
       deadlineMs: config.decisionDeadlineMs,
       retryWindowMs: config.requestIdRetryWindowMs,
+      signatureCacheEntries: config.signatureCacheEntries,
       admissible: config.runtimeApi?.admit,
     },
     suite,

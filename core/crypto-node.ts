@@ -48,4 +48,18 @@ export const nodeCrypto: CryptoSuite = {
       return false;
     }
   },
+  verifyEd25519Async(publicKey, message, signature) {
+    if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES || signature.length !== ED25519_SIGNATURE_BYTES) {
+      return Promise.resolve(false);
+    }
+    const key = publicKeyObject(publicKey);
+    if (key === null) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      try {
+        verify(null, message, key, signature, (error, valid) => resolve(error === null && valid));
+      } catch {
+        resolve(false);
+      }
+    });
+  },
 };

@@ -11,6 +11,12 @@ export interface CryptoSuite {
    * false for any malformed key or signature, never a throw.
    */
   verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * The same verification, off the calling thread where the platform has one to spare (node:crypto
+   * uses libuv's thread pool), so a server's event loop keeps answering while it runs. Same
+   * result as verifyEd25519 for every input; never rejects.
+   */
+  verifyEd25519Async?(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
 /** A one-method signer, so that a KMS or HSM can replace the file-based key. */

@@ -70,6 +70,8 @@ export interface DecisionContext {
   consume: UseConsumer;
   /** Clock-skew allowance in seconds (0 to LIMITS.maxClockSkewSeconds), applied to both ends of the window. */
   skewSeconds: number;
+  /** Signatures of reusable artifacts already verified (optional; skips only the Ed25519 step). */
+  verified?: VerifiedSignatures;
 }
 
 /** What the denial record may say about the artifact; `verified` tells whether its signature held. */
@@ -119,8 +121,8 @@ function registryLookup<T>(lookup: () => T, message: string): T {
   }
 }
 
-/** Steps up to and including the signature; throws GovernanceError with the denial reason. */
-export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, keys: KeyLookup): void {
+/** The key, content hash and id steps: the key the signature must verify under. Throws the denial. */
+function signingKeyFor(decoded: DecodedArtifact, suite: CryptoSuite, keys: KeyLookup): TrustedKey {
   const { artifact } = decoded;
   const key = registryLookup(() => keys(artifact.sig.kid), 'issuer key lookup failed');
   if (key === undefined) throw new GovernanceError('artifact.signature.invalid', 'unknown kid');
@@ -139,9 +141,66 @@ export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, ke
   if (artifact.id !== artifactIdFromDigest(digest)) {
     throw new GovernanceError('artifact.signature.invalid', 'id is not derived from the payload digest');
   }
-  if (!suite.verifyEd25519(key.publicKey, decoded.payloadBytes, decoded.signature)) {
-    throw new GovernanceError('artifact.signature.invalid', 'Ed25519 signature does not verify');
+  return key;
+}
+
+const badSignature = () =>
+  new GovernanceError('artifact.signature.invalid', 'Ed25519 signature does not verify');
+
+/** Steps up to and including the signature; throws GovernanceError with the denial reason. */
+export function verifySignature(decoded: DecodedArtifact, suite: CryptoSuite, keys: KeyLookup): void {
+  const key = signingKeyFor(decoded, suite, keys);
+  if (!suite.verifyEd25519(key.publicKey, decoded.payloadBytes, decoded.signature)) throw badSignature();
+}
+
+/**
+ * Signatures of reusable (bounded and rate) artifacts that verified, so that presenting one
+ * again skips the Ed25519 step and nothing else. An entry is keyed by the content hash (which
+ * decide recomputes from the presented payload every time), the signature as presented and the
+ * kid, and holds the public key it verified under: a hit needs all four to be identical, so it
+ * stands for exactly the verification it replaces. Single-use artifacts are never cached (their
+ * second presentation is a replay anyway). Bounded; the oldest entry goes first.
+ */
+export class VerifiedSignatures {
+  private readonly entries = new Map<string, Uint8Array>();
+  constructor(readonly limit: number) {}
+
+  private static keyOf(artifact: Artifact): string {
+    return `${artifact.chash} ${artifact.sig.kid} ${artifact.sig.val}`;
   }
+
+  has(artifact: Artifact, publicKey: Uint8Array): boolean {
+    const cached = this.entries.get(VerifiedSignatures.keyOf(artifact));
+    return cached !== undefined && sameBytes(cached, publicKey);
+  }
+
+  add(artifact: Artifact, publicKey: Uint8Array): void {
+    if (this.limit <= 0 || artifact.use.mode === 'single') return;
+    if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(VerifiedSignatures.keyOf(artifact), publicKey.slice());
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** verifySignature, with the Ed25519 step off the event loop when the suite can, and the cache. */
+async function verifySignatureFor(decoded: DecodedArtifact, ctx: DecisionContext): Promise<void> {
+  const { suite, verified } = ctx;
+  const key = signingKeyFor(decoded, suite, ctx.keys);
+  if (verified?.has(decoded.artifact, key.publicKey)) return;
+  const valid = suite.verifyEd25519Async
+    ? await suite.verifyEd25519Async(key.publicKey, decoded.payloadBytes, decoded.signature)
+    : suite.verifyEd25519(key.publicKey, decoded.payloadBytes, decoded.signature);
+  if (!valid) throw badSignature();
+  verified?.add(decoded.artifact, key.publicKey);
 }
 
 const CONSUMER_REASONS = new Set<string>(['state.unavailable', 'ledger.unavailable']);
@@ -165,7 +224,7 @@ export async function decide(input: DecisionInput, ctx: DecisionContext): Promis
     verified: false,
   };
   try {
-    verifySignature(decoded, ctx.suite, ctx.keys);
+    await verifySignatureFor(decoded, ctx);
     facts.verified = true;
 
     // Written as "inside the window" so that a NaN anywhere is outside it.

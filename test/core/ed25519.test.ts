@@ -42,6 +42,10 @@ describe.skipIf(!data)(
         expect(verdict).toBe(result === 'valid');
       });
     }
+    it.each(cases)(`node:crypto off the event loop: $label`, async ({ pk, msg, sig, result }) => {
+      const verdict = await nodeCrypto.verifyEd25519Async!(hexDecode(pk)!, hexDecode(msg)!, hexDecode(sig)!);
+      expect(verdict).toBe(result === 'valid');
+    });
   },
 );
 
@@ -96,7 +100,7 @@ describe('the two verifiers agree on adversarial keys and signatures', () => {
     return Point.fromBytes(rawPublicKey(honestKey));
   }
 
-  it(`on ${publicKeys.length * rValues.length * sValues.length} combinations`, () => {
+  it(`on ${publicKeys.length * rValues.length * sValues.length} combinations`, async () => {
     const accepted = new Set<string>();
     for (const pub of publicKeys) {
       for (const r of rValues) {
@@ -107,6 +111,7 @@ describe('the two verifiers agree on adversarial keys and signatures', () => {
             portableCrypto.verifyEd25519(pub, message, sig),
             `pub ${hexEncode(pub)} sig ${hexEncode(sig)}`,
           ).toBe(verdict);
+          expect(await nodeCrypto.verifyEd25519Async!(pub, message, sig), 'off the event loop').toBe(verdict);
           if (verdict) accepted.add(hexEncode(pub) + hexEncode(sig));
         }
       }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nodeCrypto } from '../../core/index.js';
+import { nodeCrypto, type CryptoSuite } from '../../core/index.js';
 import { portableCrypto } from '../../core/portable.js';
 import { CODES } from '../../core/errors.js';
 import { evaluateVector, outcome, type ArtifactVector } from '../vectors/artifact-vector.js';
@@ -15,8 +15,16 @@ const vectors = names.map((name) => ({
   vector: JSON.parse(readFileSync(join(ARTIFACT_VECTOR_DIR, name), 'utf8')) as ArtifactVector,
 }));
 
+/** node:crypto verifying on the event loop (nodeCrypto itself verifies artifacts off it, in decide). */
+const nodeCryptoSync: CryptoSuite = {
+  name: 'node:crypto (synchronous)',
+  sha3_512: nodeCrypto.sha3_512,
+  blake2b_512: nodeCrypto.blake2b_512,
+  verifyEd25519: nodeCrypto.verifyEd25519,
+};
+
 describe('artifact vectors', () => {
-  for (const suite of [nodeCrypto, portableCrypto]) {
+  for (const suite of [nodeCrypto, nodeCryptoSync, portableCrypto]) {
     describe(suite.name, () => {
       it.each(vectors)('$name', async ({ vector }) => {
         const decision = await evaluateVector(vector, suite);
