@@ -1,6 +1,6 @@
 // The ledger's stored and exported objects (docs/spec/ledger.md): strict shape checks for chain
 // records and signed heads read from untrusted places, and the sequencer's record encoder.
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { KID_PATTERN } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
 import {
@@ -144,6 +144,15 @@ export function parseJson(text: string, what: string): unknown {
 const hex = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
+let scratch = Buffer.allocUnsafe(16_384);
+
+/** Writes `body` as UTF-8 into the scratch buffer, leaving room for a 64-byte hash after it. */
+function writeBody(body: string): number {
+  const needed = body.length * 3 + 64;
+  if (scratch.length < needed) scratch = Buffer.allocUnsafe(needed);
+  return scratch.write(body, 0, 'utf8');
+}
+
 /** A record as the sequencer stores it: canonical JSON text plus its two hashes. */
 export interface LinkedRecord {
   seq: number;
@@ -171,8 +180,13 @@ export function linkRecord(
     lineagePrev === undefined ? '' : `,"lineage_prev":${lineagePrev === null ? 'null' : `"${lineagePrev}"`}`;
   const rest = `${prev},"seq":${seq},"sig":${sigText}}`;
   const body = `{"event":${eventText}${rest}`;
-  const hash = createHash('sha3-512').update(body, 'utf8').update(state.hash).digest();
-  const alt = createHash('blake2b512').update(body, 'utf8').update(state.alt).digest();
+  // One UTF-8 encoding into a reused buffer, each chain's previous hash after it in turn, two
+  // one-shot digests: no Hash objects and no second encoding of the ~2 KB record.
+  const written = writeBody(body);
+  scratch.set(state.hash, written);
+  const hash = oneShotHash('sha3-512', scratch.subarray(0, written + state.hash.length), 'buffer');
+  scratch.set(state.alt, written);
+  const alt = oneShotHash('blake2b512', scratch.subarray(0, written + state.alt.length), 'buffer');
   const eventHash = 'sha3-512:' + hash.toString('hex');
   const eventHashAlt = 'blake2b-512:' + alt.toString('hex');
   const text = `{"event":${eventText},"event_hash":"${eventHash}","event_hash_alt":"${eventHashAlt}"${rest}`;
