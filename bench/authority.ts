@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { decodeArtifact } from '../core/artifact.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from '../cli/dev-setup.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from './lib/dev-deployment.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { loadAuthorityProto } from '../authority/grpc.js';
 import { latencyHistogram, summarize, type Histogram } from './lib/latency.js';
@@ -86,8 +86,8 @@ interface Deployment {
 }
 
 /**
- * The production-shaped development deployment (cli/dev-setup.ts: root-certified keys, dev
- * tokens, configuration files), then redis-server, the sequencer and the authority.
+ * The production-shaped development deployment (bench/lib/dev-deployment.ts: root-certified
+ * keys, dev tokens, configuration files), then redis-server, the sequencer and the authority.
  */
 async function deploy(): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-authority-'));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import { writeDevDeployment } from '../cli/dev-setup.js';
+import { writeDevDeployment } from './lib/dev-deployment.js';
 import type { LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
@@ -124,7 +124,8 @@ async function startRedisServer(dir: string, fsync: string): Promise<{ url: stri
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
 const redis = await startRedisServer(dir, options.fsync!);
 const admin = new Redis(redis.url);
-// A development deployment (cli/dev-setup.ts): root-certified producer keys and the audit key.
+// A development deployment (bench/lib/dev-deployment.ts): root-certified producer keys and the
+// audit key.
 const deployment = writeDevDeployment(join(dir, 'deployment'), { redisUrl: redis.url });
 const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
   producer: { keyFile: string; certificateFile: string };

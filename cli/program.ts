@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isGovernanceError } from '../core/errors.js';
 import { GovernanceClientError } from '../client/errors.js';
 import { registerArtifactCommands } from './commands/artifact.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerLedgerCommands } from './commands/ledger.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRevokeCommand(program, output);
   registerProofCommands(program, output);
   registerLedgerCommands(program, output);
+  registerBenchCommand(program, output);
   // Every subcommand reports its own usage errors the same way (exit 2, help shown).
   const configure = (command: Command) => {
     command.showHelpAfterError().exitOverride();

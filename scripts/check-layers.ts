@@ -1,5 +1,5 @@
 // Enforces the dependency direction of DEVELOPERS.md:
-//   core ← store ← ledger ← authority | authz-server ← cli, bench
+//   core ← store ← ledger ← authority | authz-server ← bench ← cli
 //   core ← client ← cli
 // authority/ and authz-server/ never import each other; the workload client library (client/)
 // depends on the protocol core only, so a workload pulls in no server code; nothing shipped imports test/;
@@ -19,8 +19,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   authority: ['core', 'store', 'ledger', 'authority'],
   'authz-server': ['core', 'store', 'ledger', 'authz-server'],
   client: ['core', 'client'],
-  cli: ['core', 'store', 'ledger', 'authority', 'authz-server', 'client', 'cli'],
-  bench: ['core', 'store', 'ledger', 'authority', 'authz-server', 'cli', 'bench'],
+  // cli → bench: `govctl bench` runs the Check benchmark's harness (bench/lib/check-command.ts)
+  // against any ext_authz address, and `govctl check` builds its CheckRequest with the harness's
+  // builder (bench/lib/check-request.ts), so there is one of each. bench/ imports nothing from
+  // cli/: the development deployment writer both start from is bench/lib/dev-deployment.ts.
+  cli: ['core', 'store', 'ledger', 'authority', 'authz-server', 'client', 'bench', 'cli'],
+  bench: ['core', 'store', 'ledger', 'authority', 'authz-server', 'bench'],
 };
 /** Packages core/ may use: hashing, signatures and nothing that performs I/O. */
 const CORE_PACKAGES = [/^node:crypto$/, /^@noble\//];

@@ -1,16 +1,29 @@
 // CheckRequests shaped as Envoy's ext_authz filter sends them (gRPC, transport_api_version V3):
 // the caller's verified SPIFFE ID in source.principal, the HTTP request with its pseudo-headers
-// in request.http, and the route's context_extensions.
+// in request.http, and the route's context_extensions. The one builder for the benchmarks and
+// `govctl check` (cli/commands/check.ts).
 import { ARTIFACT_HEADER } from '../../core/artifact.js';
 
 /** What every request of a run shares: who calls, which route, and what the route adds. */
 export interface RequestShape {
-  principal: string;
+  /** attributes.source.principal; undefined sends none (no mTLS identity). */
+  principal: string | undefined;
   method: string;
   path: string;
   host: string;
   contextExtensions: Record<string, string>;
+  /**
+   * The client's own request headers (lowercase names), besides the pseudo-headers,
+   * x-forwarded-proto, x-request-id and the artifact; default CLIENT_HEADERS.
+   */
+  headers?: Record<string, string>;
 }
+
+/** The benchmark client's request headers. */
+export const CLIENT_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'application/json',
+  'user-agent': 'governance-bench',
+};
 
 interface SocketAddress {
   socket_address: { address: string; port_value: number };
@@ -19,7 +32,7 @@ interface SocketAddress {
 /** The CheckRequest fields Envoy fills for an HTTP request (proto field names). */
 export interface EnvoyCheckRequest {
   attributes: {
-    source: { address: SocketAddress; principal: string };
+    source: { address: SocketAddress; principal?: string };
     destination: { address: SocketAddress };
     request: {
       time: { seconds: string; nanos: number };
@@ -61,11 +74,10 @@ export function checkRequest(
     ':method': shape.method,
     ':path': shape.path,
     ':scheme': 'https',
-    'content-type': 'application/json',
-    'user-agent': 'governance-bench',
     'x-forwarded-proto': 'https',
   };
   if (requestId !== undefined) headers['x-request-id'] = requestId;
+  Object.assign(headers, shape.headers ?? CLIENT_HEADERS);
   if (artifact !== undefined) headers[ARTIFACT_HEADER] = artifact;
   const http: EnvoyCheckRequest['attributes']['request']['http'] = {
     method: shape.method,
@@ -81,7 +93,7 @@ export function checkRequest(
     attributes: {
       source: {
         address: { socket_address: { address: '127.0.0.1', port_value: 43_210 } },
-        principal: shape.principal,
+        ...(shape.principal === undefined ? {} : { principal: shape.principal }),
       },
       destination: { address: { socket_address: { address: '127.0.0.1', port_value: 10_000 } } },
       request: { time: { seconds: String(Math.floor(Date.now() / 1000)), nanos: 0 }, http },

@@ -2,9 +2,9 @@
 // with its append-only file fsynced on every write (appendfsync always, for use state and ledger
 // alike; everysec on request, to see what fsync costs), the ledger sequencer
 // (ledger/sequencer-main.ts) and the enforcement point (authz-server/main.ts), both started from
-// the production-shaped development deployment (cli/dev-setup.ts). What the authority would
-// have published before the first Check is put in the registry here instead of running it: the
-// issuer key record, the policy version, one signed heartbeat. The enforcement point's freshness
+// the production-shaped development deployment (dev-deployment.ts). What the authority would have
+// published before the first Check is put in the registry here instead of running it: the issuer
+// key record, the policy version, one signed heartbeat. The enforcement point's freshness
 // bounds are an hour, so that one heartbeat covers any run.
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
@@ -14,7 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { keyFromPem, signSync } from '../../core/keys.js';
 import { signHeartbeat, type KeyRecord } from '../../core/registry.js';
 import { formatMillis, formatSeconds } from '../../core/time.js';
-import { DEV_ISSUER, writeDevDeployment } from '../../cli/dev-setup.js';
+import { DEV_ISSUER, writeDevDeployment } from './dev-deployment.js';
 import { closeRedis, connectRedis } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
 import { nodeCommand, packageModule, startChild, type ChildServer } from './server-process.js';

@@ -1,5 +1,10 @@
 // Latency histograms (HDR, microseconds, 3 significant digits) and their summary.
-import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import {
+  build,
+  decodeFromCompressedBase64,
+  encodeIntoCompressedBase64,
+  type Histogram,
+} from 'hdr-histogram-js';
 
 export type { Histogram };
 
@@ -34,4 +39,11 @@ export function summarize(histogram: Histogram): LatencySummary {
     maxUs,
     hdr: encodeIntoCompressedBase64(histogram),
   };
+}
+
+/** The summary of several runs' histograms together (each summary's `hdr`, merged). */
+export function mergeSummaries(summaries: LatencySummary[]): LatencySummary {
+  const merged = latencyHistogram();
+  for (const summary of summaries) merged.add(decodeFromCompressedBase64(summary.hdr));
+  return summarize(merged);
 }

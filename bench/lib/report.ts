@@ -2,24 +2,37 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LatencySummary } from './latency.js';
+import type { MachineInfo } from './proc-stats.js';
 import type { BenchReport } from './run.js';
 
-export function writeJsonReport(report: BenchReport, outDir: string): string {
+/** Writes `<outDir>/<benchmark>-<startedAt>.json` and returns its path. */
+export function writeJsonReport(report: { startedAt: string }, outDir: string, benchmark = 'check'): string {
   mkdirSync(outDir, { recursive: true });
-  const path = join(outDir, `check-${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  const path = join(outDir, `${benchmark}-${report.startedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
   return path;
 }
 
-const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
-const latencyCells = (l: LatencySummary) => [l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.maxUs].map(ms);
-const optional = (value: number | undefined) => (value === undefined ? '–' : String(value));
-const companions = (cpu: Record<string, number>) =>
+/** Microseconds as milliseconds with two decimals below 10 ms, one above. */
+export const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
+/** p50, p90, p99, p99.9 and max in milliseconds. */
+export const latencyCells = (l: LatencySummary) => [l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.maxUs].map(ms);
+export const optional = (value: number | undefined) => (value === undefined ? '–' : String(value));
+/** Companion CPU per Check, as "redis 50, sequencer 103". */
+export const companions = (cpu: Record<string, number>) =>
   Object.entries(cpu)
     .map(([name, micros]) => `${name} ${micros}`)
     .join(', ') || '–';
 
-function table(header: string[], rows: string[][]): string[] {
+/** The machine line every benchmark prints first. */
+export function machineLine(machine: MachineInfo): string {
+  return (
+    `${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, ` +
+    `load average ${machine.loadAverage1m.toFixed(2)} at start`
+  );
+}
+
+export function table(header: string[], rows: string[][]): string[] {
   return [
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,
@@ -30,8 +43,7 @@ function table(header: string[], rows: string[][]): string[] {
 export function markdownSummary(report: BenchReport): string {
   const { machine } = report;
   const lines = [
-    `Check benchmark, ${report.startedAt}: ${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, ` +
-      `load average ${machine.loadAverage1m.toFixed(2)} at start; warm-up ${report.settings.warmupMs / 1000} s, ` +
+    `Check benchmark, ${report.startedAt}: ${machineLine(machine)}; warm-up ${report.settings.warmupMs / 1000} s, ` +
       `duration ${report.settings.durationMs / 1000} s, grpc-js client on ${report.settings.connections} connection(s).`,
     '',
     ...table(

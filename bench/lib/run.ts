@@ -63,6 +63,12 @@ export interface BenchSettings {
   workDir: string;
 }
 
+/** What one scenario (one load mode against one target) needs of the settings. */
+export type ScenarioSettings = Pick<
+  BenchSettings,
+  'shape' | 'mix' | 'warmupMs' | 'durationMs' | 'deadlineMs' | 'maxRate' | 'maxInFlight'
+>;
+
 export interface ScenarioResult {
   target: string;
   enforcement: Enforcement;
@@ -172,13 +178,17 @@ function serverCpuPerCheck(target: Target, used: Record<string, number>, checks:
   };
 }
 
-async function runScenario(
+/**
+ * One load run against one target: issues its artifacts, presents the replay artifacts once,
+ * drives the load and judges every answer. `notes` gets what the run noticed on the way.
+ */
+export async function runScenario(
   target: Target,
   client: CheckClient,
   source: ArtifactSource,
   mode: LoadMode,
-  settings: BenchSettings,
-  report: BenchReport,
+  settings: ScenarioSettings,
+  notes: string[],
   onProgress: ProgressCallback | undefined,
 ): Promise<ScenarioResult> {
   const scenario = scenarioName(mode);
@@ -194,7 +204,7 @@ async function runScenario(
   const issueMs = Math.round(performance.now() - issueStart);
   const primed = await prime(client, settings.shape, traffic.toPrime, settings.deadlineMs);
   if (Object.keys(primed).some((outcome) => outcome !== ALLOW)) {
-    report.notes.push(
+    notes.push(
       `${target.name} ${scenario}: replay artifacts on first presentation: ${JSON.stringify(primed)}`,
     );
   }
@@ -289,6 +299,19 @@ async function runH2loadBody(
   return { ...run, result, ...serverCpuPerCheck(target, used, result.requests.total) };
 }
 
+/** What a scenario's result makes of the run: failures (an invalid allow) and notes. */
+export function scenarioFindings(result: ScenarioResult): { failures: string[]; notes: string[] } {
+  const label = `${result.target} ${result.scenario}`;
+  const failures: string[] = [];
+  const notes: string[] = [];
+  if (result.invalidAllows > 0)
+    failures.push(`${label}: ${result.invalidAllows} requests that must be denied were allowed`);
+  if (result.endedEarly) notes.push(`${label}: ${result.endedEarly}`);
+  if (Object.keys(result.unexpected).length > 0)
+    notes.push(`${label}: unexpected outcomes ${JSON.stringify(result.unexpected)}`);
+  return { failures, notes };
+}
+
 /** Throughput ratios of the closed-loop and h2load runs (an open loop's throughput is its set rate). */
 function ratios(report: BenchReport): Ratio[] {
   const rows = [
@@ -354,21 +377,13 @@ export async function runBench(
           source,
           mode,
           settings,
-          report,
+          report.notes,
           onProgress,
         );
         report.scenarios.push(result);
-        if (result.invalidAllows > 0) {
-          report.failures.push(
-            `${target.name} ${result.scenario}: ${result.invalidAllows} requests that must be denied were allowed`,
-          );
-        }
-        if (result.endedEarly) report.notes.push(`${target.name} ${result.scenario}: ${result.endedEarly}`);
-        if (Object.keys(result.unexpected).length > 0) {
-          report.notes.push(
-            `${target.name} ${result.scenario}: unexpected outcomes ${JSON.stringify(result.unexpected)}`,
-          );
-        }
+        const findings = scenarioFindings(result);
+        report.failures.push(...findings.failures);
+        report.notes.push(...findings.notes);
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       }
     }

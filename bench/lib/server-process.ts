@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { PROJECT_ROOT } from '../../cli/dev-setup.js';
+import { PROJECT_ROOT } from './dev-deployment.js';
 
 /** Where this package's modules are: the repository from source, dist/ once built. */
 const MODULE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

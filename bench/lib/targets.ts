@@ -1,13 +1,13 @@
 // The servers a run can measure: the two baselines, spawned here, the full path (full-path.ts)
 // and an ext_authz address given with --target. The built-in request and artifact template are
-// those of the development deployment (cli/dev-setup.ts), which the full path runs.
+// those of the development deployment (dev-deployment.ts), which the full path runs.
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { compilePolicy, type CompiledPolicy } from '../../authority/policy.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ISSUER, DEV_ROUTE, PROJECT_ROOT } from '../../cli/dev-setup.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ISSUER, DEV_ROUTE, PROJECT_ROOT } from './dev-deployment.js';
 import { BASELINES, type Baseline } from './baseline-server.js';
 import type { Target } from './run.js';
 import { nodeCommand, packageModule, startChild } from './server-process.js';

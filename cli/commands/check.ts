@@ -3,6 +3,7 @@ import { credentials, loadPackageDefinition, Metadata, type ServiceError } from 
 import type { Command } from 'commander';
 import { ARTIFACT_HEADER } from '../../core/artifact.js';
 import { loadEnvoyAuthProto, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
+import { checkRequest, type EnvoyCheckRequest } from '../../bench/lib/check-request.js';
 import { readHeader } from './artifact.js';
 import { collect, defaults, pairs } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
@@ -35,33 +36,20 @@ function lowercased(values: string[], flag: string): Record<string, string> {
   return Object.fromEntries(pairs(values, flag).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
-/** The CheckRequest Envoy would send for this HTTP request (envoy.service.auth.v3). */
-export function buildCheckRequest(opts: CheckOptions, requestId: string) {
-  const headers: Record<string, string> = {
-    ':method': opts.method,
-    ':path': opts.path,
-    ':authority': opts.host,
-    'x-request-id': requestId,
-    ...lowercased(opts.header, '--header'),
+/**
+ * The CheckRequest Envoy would send for this HTTP request (envoy.service.auth.v3), built by the
+ * same function as the benchmark's requests.
+ */
+export function buildCheckRequest(opts: CheckOptions, requestId: string): EnvoyCheckRequest {
+  const shape = {
+    principal: opts.principal || undefined,
+    method: opts.method,
+    path: opts.path,
+    host: opts.host,
+    contextExtensions: lowercased(opts.context, '--context'),
+    headers: { 'user-agent': 'govctl', ...lowercased(opts.header, '--header') },
   };
-  if (opts.artifact !== undefined) headers[ARTIFACT_HEADER] = readHeader(opts.artifact);
-  return {
-    attributes: {
-      ...(opts.principal ? { source: { principal: opts.principal } } : {}),
-      request: {
-        http: {
-          id: requestId,
-          method: opts.method,
-          path: opts.path,
-          host: opts.host,
-          scheme: 'https',
-          protocol: 'HTTP/2',
-          headers,
-        },
-      },
-      context_extensions: lowercased(opts.context, '--context'),
-    },
-  };
+  return checkRequest(shape, requestId, opts.artifact === undefined ? undefined : readHeader(opts.artifact));
 }
 
 function headerValue(response: CheckResponseMessage, name: string): string | undefined {

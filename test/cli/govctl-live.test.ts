@@ -102,6 +102,7 @@ describe('--help', () => {
       'lineage',
       'ledger export',
       'ledger verify',
+      'bench',
     ])
       expect(names).toContain(name);
   });
