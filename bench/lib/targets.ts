@@ -9,6 +9,7 @@ import { base64urlEncode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ISSUER, DEV_ROUTE, PROJECT_ROOT } from './dev-deployment.js';
 import { BASELINES, type Baseline } from './baseline-server.js';
+import { parseRoute, type RequestShape } from './check-request.js';
 import type { Target } from './run.js';
 import { nodeCommand, packageModule, startChild } from './server-process.js';
 import type { PayloadTemplate } from './traffic.js';
@@ -37,6 +38,16 @@ export function builtinTemplate(principal: string): PayloadTemplate {
     op: { name: DEV_ROUTE.operation, model: 'clinical-summary-v4', scope: ['phi.read'] },
     pol: { ref: policy.ref, hash: policy.hash },
     env: { ...DEV_ENVIRONMENT },
+  };
+}
+
+/** The built-in request: the dev route's model invocation by the workload, from the template's environment. */
+export function builtinShape(template: PayloadTemplate): RequestShape {
+  return {
+    principal: template.sub,
+    ...parseRoute(BUILTIN_ROUTE),
+    host: BUILTIN_HOST,
+    contextExtensions: { ...template.env },
   };
 }
 
