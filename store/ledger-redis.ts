@@ -1,10 +1,16 @@
-// The ledger store on Redis Streams. Every key of one log shares the hash tag {gov:ledger:<log>},
-// so each Lua script touches a single slot and runs unchanged on Redis Cluster. Scripts check
-// everything before their first write (Redis does not roll a script back), and their first write
-// is the one that could still fail (an XADD with an explicit id), so a failing script writes
-// nothing.
-import { Redis, type RedisOptions } from 'ioredis';
-import { GovernanceError, type Code } from '../core/errors.js';
+// The ledger store on Redis Streams, on a standalone server, through Sentinel or on a Cluster
+// (store/redis-connection.ts). Every key of one log shares the hash tag {gov:ledger:<log>}, so
+// each Lua script and each MULTI touches a single slot and runs unchanged on Redis Cluster.
+// Scripts check everything before their first write (Redis does not roll a script back), and
+// their first write is the one that could still fail (an XADD with an explicit id), so a failing
+// script writes nothing.
+//
+// A command whose reply is lost is never sent again (a replayed XADD would duplicate evidence):
+// it fails, in every mode (see redis-connection.ts). WAIT (replicas > 0) has no key, so it is
+// sent directly on the connection that carries the ledger's slot — the current master, or on a
+// Cluster the master owning the slot — and only if that connection has not closed since the
+// writes it is to cover: on a new connection WAIT would return at once, covering nothing.
+import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   EMPTY_TIP,
   LOG_ID,
@@ -18,17 +24,26 @@ import {
   type LedgerTip,
   type StoredText,
 } from './ledger-types.js';
+import {
+  closeRedis,
+  connectBlocking,
+  connectRedis,
+  linkFor,
+  parseRedisConfig,
+  sameLink,
+  type Link,
+  type RedisClient,
+  type RedisConfig,
+  type RedisErrorListener,
+} from './redis-connection.js';
 
-export interface RedisLedgerStoreOptions {
-  url: string;
+interface LedgerSettings {
   log: string;
-  /** Prepended to every key (tests sharing one server). Must not contain braces. */
-  prefix?: string;
   /**
    * Replicas that must acknowledge (WAIT) an ingest append and everything a signed head covers
-   * before it is published; 0 (default) for a standalone server. See docs/spec/ledger.md.
+   * before it is published; 0 (default) for a server without replicas. See docs/spec/ledger.md.
    */
-  replicas?: number;
+  replicas?: number | undefined;
   replicaTimeoutMs?: number;
   /**
    * Commit notices kept for writers (approximate; notices are not evidence). One notice per commit,
@@ -36,7 +51,28 @@ export interface RedisLedgerStoreOptions {
    * halted (default 10,000: ~40 MB, minutes of history).
    */
   noticeHistory?: number;
+  /** Connection errors after the first connect (the failing operations reject on their own). */
+  onError?: RedisErrorListener;
 }
+
+export type RedisLedgerStoreOptions = LedgerSettings &
+  (
+    | {
+        /** A standalone server. */
+        url: string;
+        /** Prepended to every key (tests sharing one server). Must not contain braces. */
+        prefix?: string | undefined;
+      }
+    | {
+        /**
+         * Any connection config the other stores take: standalone, Sentinel or Cluster. Its
+         * keyPrefix is prepended to every ledger key; commandTimeoutMs does not apply (the
+         * ledger's connections have none: a commit may take longer, and WAIT blocks up to
+         * replicaTimeoutMs).
+         */
+        redis: RedisConfig;
+      }
+  );
 
 export function ledgerKeys(log: string, prefix = '') {
   if (!LOG_ID.test(log))
@@ -155,69 +191,117 @@ async function guarded<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
-const CONNECTION: RedisOptions = {
-  protocol: 2,
-  // Never replay a command whose reply was lost: a replayed XADD would duplicate evidence.
-  autoResendUnfulfilledCommands: false,
-  maxRetriesPerRequest: 2,
-  retryStrategy: (times) => Math.min(50 * times, 500),
-};
+/** The main connection with the scripts defined on it. */
+interface Connection {
+  client: RedisClient;
+  call(script: Script, ...args: (string | number)[]): Promise<unknown>;
+}
+
+type Script = 'ledgerAcquire' | 'ledgerRenew' | 'ledgerRelease' | 'ledgerCommit' | 'ledgerPublishHead';
+
+const SCRIPTS: [Script, string, number | undefined][] = [
+  ['ledgerAcquire', ACQUIRE, 2],
+  ['ledgerRenew', RENEW, 2],
+  ['ledgerRelease', RELEASE, 1],
+  // Any number of keys (one per lineage): the call passes the count first.
+  ['ledgerCommit', COMMIT, undefined],
+  ['ledgerPublishHead', PUBLISH_HEAD, 3],
+];
+
+const unavailable = (e: unknown) =>
+  isGovernanceError(e, 'ledger.unavailable')
+    ? e
+    : new GovernanceError(
+        'ledger.unavailable',
+        `ledger store: ${e instanceof Error ? e.message : String(e)}`,
+        {
+          cause: e,
+        },
+      );
 
 export class RedisLedgerStore implements LedgerStore {
   readonly log: string;
-  private readonly redis: Redis;
+  private readonly config: RedisConfig;
   private readonly keys: ReturnType<typeof ledgerKeys>;
-  private blockingClient: Redis | undefined;
   private readonly replicas: number;
   private readonly replicaTimeoutMs: number;
   private readonly noticeHistory: number;
+  private readonly onError: RedisErrorListener;
+  private main: Promise<Connection> | undefined;
+  private blockingClient: Promise<RedisClient> | undefined;
+  /** The connection of the latest write known to have propagated (what a WAIT can cover). */
+  private lastWrite: Link | undefined;
+  private closed = false;
 
-  constructor(private readonly options: RedisLedgerStoreOptions) {
+  /** Validates the options (config.invalid); connects on first use. */
+  constructor(options: RedisLedgerStoreOptions) {
     this.log = options.log;
-    this.keys = ledgerKeys(options.log, options.prefix);
-    this.redis = this.connect();
+    const given = 'redis' in options ? options.redis : { mode: 'standalone' as const, url: options.url };
+    const { keyPrefix, ...config } = parseRedisConfig(given);
+    // The store prefixes its own keys: the commit script's key count varies, and every key it
+    // builds must keep the {gov:ledger:<log>} tag first.
+    this.keys = ledgerKeys(options.log, 'redis' in options ? (keyPrefix ?? '') : (options.prefix ?? ''));
+    this.config = config;
     this.replicas = options.replicas ?? 0;
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
     this.noticeHistory = options.noticeHistory ?? 10_000;
-    this.redis.defineCommand('ledgerAcquire', { numberOfKeys: 2, lua: ACQUIRE });
-    this.redis.defineCommand('ledgerRenew', { numberOfKeys: 2, lua: RENEW });
-    this.redis.defineCommand('ledgerRelease', { numberOfKeys: 1, lua: RELEASE });
-    this.redis.defineCommand('ledgerCommit', { lua: COMMIT });
-    this.redis.defineCommand('ledgerPublishHead', { numberOfKeys: 3, lua: PUBLISH_HEAD });
+    this.onError = options.onError ?? (() => undefined);
   }
 
-  private connect(): Redis {
-    const client = new Redis(this.options.url, CONNECTION);
-    client.on('error', () => undefined); // surfaced through the failing command
-    // Without resending, ioredis forgets the commands that were awaiting a reply when the
-    // connection closed: their promises would never settle. Reject them: their outcome is
-    // unknown, and every caller fails closed on a rejection.
-    const internals = client as unknown as { flushQueue?: (error: Error, options: object) => void };
-    if (typeof internals.flushQueue !== 'function')
-      throw new GovernanceError(
-        'config.invalid',
-        'this ioredis version has no flushQueue (see store/ledger-redis.ts)',
-      );
-    client.on('close', () =>
-      internals.flushQueue!(new Error('connection to Redis lost before the reply'), { offlineQueue: false }),
-    );
-    return client;
+  private connect(): Promise<RedisClient> {
+    return connectRedis(this.config, this.onError, { unbounded: true, queueWhileReconnecting: true });
+  }
+
+  /** The main connection, opened on first use (and again after a failed attempt). */
+  private connection(): Promise<Connection> {
+    if (this.closed) return Promise.reject(new GovernanceError('ledger.unavailable', 'ledger store closed'));
+    const opening = (this.main ??= this.connect().then(
+      (client) => {
+        for (const [name, lua, numberOfKeys] of SCRIPTS)
+          client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+        const commands = client as unknown as Record<Script, (...a: (string | number)[]) => Promise<unknown>>;
+        return { client, call: (script, ...args) => commands[script].call(client, ...args) };
+      },
+      (e: unknown) => {
+        if (this.main === opening) this.main = undefined;
+        throw unavailable(e);
+      },
+    ));
+    return opening;
   }
 
   /** Blocking reads get their own connection so they never delay a commit. */
-  private blocking(): Redis {
-    this.blockingClient ??= this.connect();
-    return this.blockingClient;
+  private blocking(): Promise<RedisClient> {
+    const opening = (this.blockingClient ??= this.connection()
+      .then(({ client }) => connectBlocking(client))
+      .catch((e: unknown) => {
+        if (this.blockingClient === opening) this.blockingClient = undefined;
+        throw unavailable(e);
+      }));
+    return opening;
   }
 
-  private script(name: string, ...args: (string | number)[]): Promise<unknown> {
-    const commands = this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>;
-    return commands[name]!.call(this.redis, ...args);
+  /** Notes a write that reached Redis (and so its replication stream) over the ledger's link. */
+  private wrote(client: RedisClient): Link | undefined {
+    this.lastWrite = linkFor(client, this.keys.tip);
+    return this.lastWrite;
   }
 
-  private async waitReplicas(): Promise<void> {
+  /**
+   * WAIT on the link of the writes to cover, for `replicas` acknowledgements. Refused when that
+   * link has closed since (a new connection has written nothing, so WAIT would count replicas
+   * that have none of those writes): the caller fails closed and tries again after a new write.
+   */
+  private async waitReplicas(client: RedisClient, written: Link | undefined): Promise<void> {
     if (this.replicas === 0) return;
-    const acknowledged = Number(await this.redis.call('WAIT', this.replicas, this.replicaTimeoutMs));
+    const link = linkFor(client, this.keys.tip);
+    if (!sameLink(written, link)) {
+      throw new GovernanceError(
+        'ledger.unavailable',
+        "the connection to the ledger's Redis master changed since the writes to confirm; WAIT cannot cover them",
+      );
+    }
+    const acknowledged = Number(await link!.connection.call('WAIT', this.replicas, this.replicaTimeoutMs));
     if (acknowledged < this.replicas) {
       throw new GovernanceError(
         'ledger.unavailable',
@@ -229,7 +313,8 @@ export class RedisLedgerStore implements LedgerStore {
   appendIngest(batches: string[]): Promise<string[]> {
     return guarded(async () => {
       if (batches.length === 0) return [];
-      const multi = this.redis.multi();
+      const { client } = await this.connection();
+      const multi = client.multi();
       for (const batch of batches) multi.xadd(this.keys.ingest, '*', 'b', batch);
       const replies = await multi.exec();
       if (!replies) throw new Error('transaction aborted');
@@ -237,17 +322,28 @@ export class RedisLedgerStore implements LedgerStore {
         if (error) throw error;
         return id as string;
       });
-      await this.waitReplicas();
+      await this.waitReplicas(client, this.wrote(client));
       return ids;
     });
   }
 
   async subscribeCommits(): Promise<CommitSubscription> {
-    const client = this.connect();
-    let cursor = await guarded(async () => {
-      const last = (await client.xrevrange(this.keys.commits, '+', '-', 'COUNT', 1)) as StreamEntries;
-      return last[0]?.[0] ?? '0-0';
+    const client = await guarded(async () => {
+      const { client: main } = await this.connection();
+      return connectBlocking(main).catch((e: unknown) => {
+        throw unavailable(e);
+      });
     });
+    let cursor: string;
+    try {
+      cursor = await guarded(async () => {
+        const last = (await client.xrevrange(this.keys.commits, '+', '-', 'COUNT', 1)) as StreamEntries;
+        return last[0]?.[0] ?? '0-0';
+      });
+    } catch (e) {
+      client.disconnect();
+      throw e;
+    }
     return {
       next: (blockMs) =>
         guarded(async () => {
@@ -274,35 +370,36 @@ export class RedisLedgerStore implements LedgerStore {
 
   acquireLease(owner: string, ttlMs: number): Promise<LedgerLease | undefined> {
     return guarded(async () => {
-      const fence = await this.script('ledgerAcquire', this.keys.lease, this.keys.fence, owner, ttlMs);
-      return fence === null ? undefined : { owner, fence: Number(fence) };
+      const { client, call } = await this.connection();
+      const fence = await call('ledgerAcquire', this.keys.lease, this.keys.fence, owner, ttlMs);
+      if (fence === null) return undefined;
+      this.wrote(client);
+      return { owner, fence: Number(fence) };
     });
   }
 
   renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean> {
     return guarded(async () => {
+      const { client, call } = await this.connection();
       const value = `${lease.owner}:${lease.fence}`;
-      const renewed = await this.script(
-        'ledgerRenew',
-        this.keys.lease,
-        this.keys.fence,
-        lease.fence,
-        value,
-        ttlMs,
-      );
-      return renewed === 1;
+      const renewed = await call('ledgerRenew', this.keys.lease, this.keys.fence, lease.fence, value, ttlMs);
+      if (renewed !== 1) return false;
+      this.wrote(client);
+      return true;
     });
   }
 
   releaseLease(lease: LedgerLease): Promise<void> {
     return guarded(async () => {
-      await this.script('ledgerRelease', this.keys.lease, `${lease.owner}:${lease.fence}`);
+      const { call } = await this.connection();
+      await call('ledgerRelease', this.keys.lease, `${lease.owner}:${lease.fence}`);
     });
   }
 
   tip(): Promise<LedgerTip> {
     return guarded(async () => {
-      const [seq, hash, alt, ingest, signed] = await this.redis.hmget(
+      const { client } = await this.connection();
+      const [seq, hash, alt, ingest, signed] = await client.hmget(
         this.keys.tip,
         'seq',
         'hash',
@@ -323,15 +420,10 @@ export class RedisLedgerStore implements LedgerStore {
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
     return guarded(async () => {
       const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
-      const reply = (await this.blocking().call(
-        'XREAD',
-        'COUNT',
-        count,
-        ...block,
-        'STREAMS',
-        this.keys.ingest,
-        afterId,
-      )) as [string, StreamEntries][] | null;
+      const reply = (await (
+        await this.blocking()
+      ).call('XREAD', 'COUNT', count, ...block, 'STREAMS', this.keys.ingest, afterId)) as
+        [string, StreamEntries][] | null;
       return (reply?.[0]?.[1] ?? []).map(([id, fields]) => ({ id, batch: field(fields, 'b') }));
     });
   }
@@ -340,7 +432,8 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       const tails = new Map<string, string>();
       if (lineages.length === 0) return tails;
-      const seqs = await Promise.all(lineages.map((l) => this.redis.lindex(this.keys.lineage(l), -1)));
+      const { client } = await this.connection();
+      const seqs = await Promise.all(lineages.map((l) => client.lindex(this.keys.lineage(l), -1)));
       const found = lineages.flatMap((l, i) => (seqs[i] === null ? [] : [[l, seqs[i]!] as const]));
       const records = await Promise.all(found.map(([, seq]) => this.records(Number(seq), Number(seq))));
       found.forEach(([lineage], i) => {
@@ -386,15 +479,20 @@ export class RedisLedgerStore implements LedgerStore {
         dead.length / 4,
         ...dead,
       ];
-      await this.script('ledgerCommit', keys.length, ...keys, ...args);
+      const { client, call } = await this.connection();
+      await call('ledgerCommit', keys.length, ...keys, ...args);
+      this.wrote(client);
     });
   }
 
   publishHead(lease: LedgerLease, head: { seq: number; eventHash: string; text: string }): Promise<void> {
     return guarded(async () => {
-      await this.waitReplicas();
+      const { client, call } = await this.connection();
+      // Covers every commit of this store so far (they all went before it on the same link);
+      // the script then checks that the head's seq and hash are still the tip.
+      await this.waitReplicas(client, this.lastWrite);
       const k = this.keys;
-      await this.script(
+      const published = await call(
         'ledgerPublishHead',
         k.tip,
         k.fence,
@@ -404,13 +502,15 @@ export class RedisLedgerStore implements LedgerStore {
         head.eventHash,
         head.text,
       );
+      if (published === 1) this.wrote(client);
     });
   }
 
   records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
     return guarded(async () => {
       if (toSeq < fromSeq || toSeq < 1) return [];
-      const entries = await this.redis.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
+      const { client } = await this.connection();
+      const entries = await client.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
       return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
     });
   }
@@ -419,31 +519,31 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       if (toSeq < fromSeq || toSeq < 1) return [];
       const to = Number.isFinite(toSeq) ? `${toSeq}-0` : '+';
-      const entries = await this.redis.xrange(
-        this.keys.heads,
-        `${Math.max(1, fromSeq)}-0`,
-        to,
-        'COUNT',
-        count,
-      );
+      const { client } = await this.connection();
+      const entries = await client.xrange(this.keys.heads, `${Math.max(1, fromSeq)}-0`, to, 'COUNT', count);
       return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'h') }));
     });
   }
 
   latestHead(): Promise<StoredText | undefined> {
     return guarded(async () => {
-      const [entry] = (await this.redis.xrevrange(this.keys.heads, '+', '-', 'COUNT', 1)) as StreamEntries;
+      const { client } = await this.connection();
+      const [entry] = (await client.xrevrange(this.keys.heads, '+', '-', 'COUNT', 1)) as StreamEntries;
       return entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') };
     });
   }
 
   lineageSeqs(lineage: string): Promise<number[]> {
-    return guarded(async () => (await this.redis.lrange(this.keys.lineage(lineage), 0, -1)).map(Number));
+    return guarded(async () => {
+      const { client } = await this.connection();
+      return (await client.lrange(this.keys.lineage(lineage), 0, -1)).map(Number);
+    });
   }
 
   deadLetters(count: number): Promise<DeadLetter[]> {
     return guarded(async () => {
-      const entries = await this.redis.xrange(this.keys.dead, '-', '+', 'COUNT', count);
+      const { client } = await this.connection();
+      const entries = await client.xrange(this.keys.dead, '-', '+', 'COUNT', count);
       return entries.map(([id, fields]) => ({
         id,
         ingestId: field(fields, 'ingest'),
@@ -454,8 +554,18 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
+  /** Closes the store's connections (commit subscriptions are closed by their holders). */
   async close(): Promise<void> {
-    this.blockingClient?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    this.closed = true;
+    const [main, blocking] = [this.main, this.blockingClient];
+    this.main = this.blockingClient = undefined;
+    await blocking?.then(
+      (client) => client.disconnect(),
+      () => undefined,
+    );
+    await main?.then(
+      ({ client }) => closeRedis(client),
+      () => undefined,
+    );
   }
 }

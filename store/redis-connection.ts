@@ -2,6 +2,13 @@
 // disconnected fails at once (no offline queue), a command the server does not answer within
 // the command timeout fails, and nothing is retried behind the caller's back. Every such failure
 // reaches the caller as a rejection, which the enforcement point turns into a DENY.
+//
+// "Nothing is retried" includes a command whose reply was lost: when a connection closes, every
+// command still waiting for its reply is rejected (its outcome is unknown) and never sent again,
+// in all three modes — on a Cluster too, whose client would otherwise resend such a command to
+// the slot's node (see guardConnection). What a Cluster client still sends again is what never
+// ran: a command it had not yet written to a node whose connection was lost, and one the server
+// refused unexecuted (MOVED, ASK, TRYAGAIN, CLUSTERDOWN).
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
@@ -81,6 +88,18 @@ function describeTarget(config: RedisConfig): string {
 
 export interface ConnectOptions {
   /**
+   * No command timeout (the config's commandTimeoutMs is not applied): for the ledger, whose
+   * commits can outlast the use-state timeout and whose WAIT blocks for its own timeout. The
+   * caller bounds the wait instead (the ledger writer's commit window, the sequencer's lease).
+   */
+  unbounded?: boolean;
+  /**
+   * A command issued while the connection is being re-established waits for the next attempt
+   * (and fails if that attempt fails) instead of failing at once. It has not been sent, so
+   * sending it later is no replay. For the ledger, whose callers have their own deadlines.
+   */
+  queueWhileReconnecting?: boolean;
+  /**
    * ioredis auto-pipelining: the commands issued within one turn of the event loop go out in one
    * write (one pipeline per node, the next one once its replies are in), instead of one write
    * per command. Each command still has its own reply, error and command timeout. Off by default;
@@ -93,8 +112,8 @@ function nodeOptions(config: RedisConfig, connect: ConnectOptions = {}): RedisOp
   return {
     enableAutoPipelining: connect.autoPipelining === true,
     lazyConnect: true,
-    enableOfflineQueue: false,
-    commandTimeout: config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    enableOfflineQueue: connect.queueWhileReconnecting === true,
+    commandTimeout: connect.unbounded ? undefined : (config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     // A command that may already have run must never be sent again on reconnect.
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
@@ -127,7 +146,7 @@ function createClient(config: RedisConfig, connect: ConnectOptions): RedisClient
       } = nodeOptions(config, connect);
       const options: ClusterOptions = {
         lazyConnect: true,
-        enableOfflineQueue: false,
+        enableOfflineQueue: connect.queueWhileReconnecting === true,
         enableAutoPipelining,
         keyPrefix,
         scaleReads: 'master',
@@ -143,10 +162,55 @@ export type RedisErrorListener = (error: Error) => void;
 
 const errorListeners = new WeakMap<RedisClient, RedisErrorListener>();
 
+/** How often each connection (a standalone or Sentinel client, a Cluster node) has closed. */
+const closes = new WeakMap<Redis, number>();
+
+type Internals = {
+  stream?: NodeJS.EventEmitter;
+  flushQueue?: (error: Error, options: { offlineQueue: boolean }) => void;
+};
+
+/** What a command gets whose reply was lost: it may have run, so it must not be sent again. */
+export const LOST_REPLY = 'connection to Redis lost before the reply';
+
+/**
+ * Counts the connection's closes, and when its socket closes rejects every command still
+ * awaiting a reply with LOST_REPLY, before ioredis handles the close. ioredis would reject them
+ * too (maxRetriesPerRequest 0; a Cluster node does not reconnect), but with "Connection is
+ * closed.", which a Cluster client takes as "not sent" and sends again after
+ * retryDelayOnFailover: right for the commands it never wrote (those stay in the offline queue
+ * and keep that error), wrong for a written one — it could run twice.
+ */
+function guardConnection(connection: Redis): void {
+  if (closes.has(connection)) return;
+  closes.set(connection, 0);
+  const internals = connection as unknown as Internals;
+  if (typeof internals.flushQueue !== 'function')
+    throw new GovernanceError(
+      'config.invalid',
+      'this ioredis version has no flushQueue (see store/redis-connection.ts)',
+    );
+  // 'connect': the socket is up and ioredis has attached its own close handler, which this one
+  // now precedes.
+  connection.on('connect', () => {
+    internals.stream?.prependOnceListener('close', () =>
+      internals.flushQueue!.call(connection, new Error(LOST_REPLY), { offlineQueue: false }),
+    );
+  });
+  connection.on('close', () => closes.set(connection, (closes.get(connection) ?? 0) + 1));
+}
+
 function listen(client: RedisClient, onError: RedisErrorListener): void {
   errorListeners.set(client, onError);
   // Without a listener, ioredis re-emits connection errors as unhandled 'error' events.
   client.on('error', onError);
+  if (client instanceof Cluster) {
+    // Node connections never reconnect: a lost node is replaced by a new connection (+node).
+    client.on('+node', (node: Redis) => guardConnection(node));
+    for (const node of client.nodes()) guardConnection(node);
+  } else {
+    guardConnection(client);
+  }
 }
 
 /** Connects within CONNECT_TIMEOUT_MS: a paused server accepts TCP but never answers the handshake. */
@@ -211,13 +275,75 @@ export function commandTimeoutOf(client: RedisClient): number {
   return options?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
 }
 
-/** Closes politely when the server answers, and at once when it does not. */
+const QUIT_MS = 1_000;
+
+/**
+ * Closes politely when the server answers (QUIT after the replies already due), and at once when
+ * it does not, or not within a second (a paused server, a connection without command timeout).
+ */
 export async function closeRedis(client: RedisClient): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer to QUIT')), QUIT_MS);
+  });
   try {
-    await client.quit();
+    await Promise.race([client.quit(), late]);
   } catch {
     client.disconnect();
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/**
+ * Redis Cluster's hash slot of a key (CRC16/XMODEM of its hash tag, or of the whole key when it
+ * has no non-empty `{…}`), as the server computes it (CLUSTER KEYSLOT).
+ */
+export function hashSlot(key: string): number {
+  let tagged = Buffer.from(key, 'utf8');
+  const open = tagged.indexOf(0x7b);
+  if (open >= 0) {
+    const close = tagged.indexOf(0x7d, open + 1);
+    if (close > open + 1) tagged = tagged.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of tagged) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16_384;
+}
+
+/** One connection at one point of its life: equal links mean no close in between. */
+export interface Link {
+  connection: Redis;
+  closes: number;
+}
+
+/**
+ * The connection the client sends `key`'s commands through, now: the client itself in standalone
+ * and Sentinel mode (Sentinel mode connects to the current master, and reconnects to the new one
+ * after a failover); on a Cluster, the connection to the master that owns the key's hash slot in
+ * the client's slot map (undefined while it has none). A command sent directly on it — WAIT,
+ * which has no key a Cluster client could route by — reaches the server that ran the key's
+ * writes, as long as the link is unchanged (sameLink) since them.
+ */
+export function linkFor(client: RedisClient, key: string): Link | undefined {
+  let connection: Redis | undefined;
+  if (client instanceof Cluster) {
+    const owner = client.slots[hashSlot((client.options.keyPrefix ?? '') + key)]?.[0];
+    connection = client.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner);
+  } else {
+    connection = client;
+  }
+  if (connection === undefined) return undefined;
+  guardConnection(connection);
+  return { connection, closes: closes.get(connection)! };
+}
+
+export function sameLink(a: Link | undefined, b: Link | undefined): boolean {
+  return a !== undefined && b !== undefined && a.connection === b.connection && a.closes === b.closes;
 }
 
 export type ScriptCall = (keys: readonly string[], args: readonly string[]) => Promise<unknown>;

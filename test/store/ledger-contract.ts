@@ -2,6 +2,7 @@
 // test/ledger/store.test.ts. Record and head texts are opaque to the store, so plain strings do.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGovernanceError, type Code } from '../../core/errors.js';
+import { RedisLedgerStore, type RedisLedgerStoreOptions } from '../../store/ledger-redis.js';
 import { EMPTY_TIP, type LedgerLease, type LedgerStore } from '../../store/ledger-types.js';
 
 export interface StoreFixture {
@@ -17,6 +18,22 @@ async function expectCode(promise: Promise<unknown>, code: Code): Promise<void> 
     (e: unknown) => e,
   );
   expect(isGovernanceError(error, code), String(error)).toBe(true);
+}
+
+/** Redis ledger stores on the same options (give each call its own key prefix); all closed by cleanup. */
+export function redisLedgerFixture(options: RedisLedgerStoreOptions): StoreFixture {
+  const stores = [new RedisLedgerStore(options)];
+  return {
+    store: stores[0]!,
+    other: () => {
+      const other = new RedisLedgerStore(options);
+      stores.push(other);
+      return other;
+    },
+    cleanup: async () => {
+      await Promise.all(stores.map((s) => s.close()));
+    },
+  };
 }
 
 const hashRef = (n: number) => `sha3-512:${String(n).padStart(128, '0')}`;

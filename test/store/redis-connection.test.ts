@@ -1,24 +1,35 @@
 // Redis connections: config validation, failing fast (refused, paused, killed), the dedicated
-// blocking connection, and the stores in Sentinel and Cluster mode on real local servers.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// blocking connection, a lost reply never sent again, and the stores (use state, registry,
+// ledger) in Sentinel and Cluster mode on real local servers.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
+import { ledgerKeys, RedisLedgerStore } from '../../store/ledger-redis.js';
 import {
   closeRedis,
   connectBlocking,
   connectRedis,
   defineScript,
+  hashSlot,
+  LOST_REPLY,
   parseRedisConfig,
   type RedisClient,
   type RedisConfig,
 } from '../../store/redis-connection.js';
-import { freePort, startRedis, waitForRedis, type TestRedis } from '../support/redis.js';
+import { freePort, startRedis, type TestRedis } from '../support/redis.js';
+import {
+  adminConnection,
+  haveRedisTools,
+  startCluster,
+  startSentinel,
+  type LocalCluster,
+  type LocalSentinel,
+} from '../support/redis-topology.js';
 import { RedisUseStateStore } from '../../store/use-state-redis.js';
 import { describeStoreContract, newArtifactId, presentation, redisStores } from './contract.js';
+import { ledgerStoreContract, redisLedgerFixture } from './ledger-contract.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -178,107 +189,144 @@ describe('a connection to a local server', () => {
   });
 });
 
-// Sentinel and Cluster need several local servers; they run when redis-server and redis-cli
-// are on PATH (CI installs them), and say why they skip otherwise.
-const haveBinaries = ['redis-server', 'redis-cli'].every(
-  (command) => spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0,
-);
-
-class LocalServers {
-  private readonly processes: ChildProcess[] = [];
-  readonly dir = mkdtempSync(join(tmpdir(), 'gov-redis-topology-'));
-
-  async start(args: string[]): Promise<number> {
-    const port = await freePort();
-    const child = spawn(
-      'redis-server',
-      [...args, '--port', String(port), '--bind', '127.0.0.1', '--save', ''],
-      {
-        cwd: this.dir,
-        stdio: 'ignore',
-      },
-    );
-    this.processes.push(child);
-    await waitForRedis(`redis://127.0.0.1:${port}`);
-    return port;
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.processes.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
 const prefixed = () => `t${randomBytes(4).toString('hex')}:`;
 
-describe.skipIf(!haveBinaries)('sentinel mode (needs redis-server, redis-cli)', () => {
-  const servers = new LocalServers();
-  let sentinelPort: number;
-  beforeAll(async () => {
-    const masterPort = await servers.start([]);
-    const conf = join(servers.dir, 'sentinel.conf');
-    writeFileSync(conf, `sentinel monitor gov-master 127.0.0.1 ${masterPort} 1\n`);
-    sentinelPort = await servers.start([conf, '--sentinel']);
-  });
-  afterAll(() => servers.stop());
+/**
+ * Sends a write while the server holds writes (CLIENT PAUSE WRITE), kills every client
+ * connection but the admin's while the write waits for its reply, and returns how the write
+ * ended once the pause is over: a client that sent it again has by then had it run.
+ */
+async function loseReply(admin: Redis, send: () => Promise<unknown>): Promise<Error> {
+  await admin.call('CLIENT', 'PAUSE', '600', 'WRITE');
+  const outcome = failure(send());
+  await sleep(150);
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+  const error = await outcome;
+  await sleep(900);
+  return error;
+}
 
-  const connectSentinel = () =>
-    connectRedis({
-      mode: 'sentinel',
-      sentinels: [{ host: '127.0.0.1', port: sentinelPort }],
-      name: 'gov-master',
-      keyPrefix: prefixed(),
+/** A command whose reply is lost is rejected and never run again: a plain client, then the ledger. */
+function describeLostReplies(
+  mode: string,
+  setup: () => Promise<{ config: (keyPrefix: string) => RedisConfig; adminFor(key: string): Promise<Redis> }>,
+): void {
+  describe(`a lost reply (${mode})`, () => {
+    let topology: Awaited<ReturnType<typeof setup>>;
+    beforeAll(async () => {
+      topology = await setup();
     });
-  describeStoreContract('redis sentinel', redisStores(connectSentinel), 'use-state');
-  describeStoreContract('redis sentinel', redisStores(connectSentinel), 'registry');
+
+    it('rejects the command and never sends it again', async () => {
+      const keyPrefix = prefixed();
+      const client = await connectRedis(topology.config(keyPrefix));
+      const admin = await topology.adminFor(`${keyPrefix}counter`);
+      try {
+        const error = await loseReply(admin, () => client.incr('counter'));
+        expect(error.message).toBe(LOST_REPLY);
+        expect(await admin.get(`${keyPrefix}counter`)).toBeNull();
+        expect(await client.incr('counter')).toBe(1);
+      } finally {
+        admin.disconnect();
+        await closeRedis(client);
+      }
+    });
+
+    it('fails a ledger append whose reply is lost, and never appends it', async () => {
+      const keyPrefix = prefixed();
+      const store = new RedisLedgerStore({ redis: topology.config(keyPrefix), log: 'lost-reply' });
+      const ingest = ledgerKeys('lost-reply', keyPrefix).ingest;
+      const admin = await topology.adminFor(ingest);
+      try {
+        await store.appendIngest(['first']);
+        const error = await loseReply(admin, () => store.appendIngest(['lost']));
+        expect(isGovernanceError(error, 'ledger.unavailable'), String(error)).toBe(true);
+        expect(error.message).toContain(LOST_REPLY);
+        expect((await store.readIngest('0-0', 10, 0)).map((e) => e.batch)).toEqual(['first']);
+        await store.appendIngest(['after']);
+        expect((await store.readIngest('0-0', 10, 0)).map((e) => e.batch)).toEqual(['first', 'after']);
+      } finally {
+        admin.disconnect();
+        await store.close();
+      }
+    });
+  });
+}
+
+describe('a local server, for lost replies', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis({ local: true });
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  describeLostReplies('standalone', async () => ({
+    config: (keyPrefix) => ({ mode: 'standalone', url: redis.url, keyPrefix }),
+    adminFor: async () => adminConnection(Number(new URL(redis.url).port)),
+  }));
 });
 
-describe.skipIf(!haveBinaries)('cluster mode (needs redis-server, redis-cli)', () => {
-  const servers = new LocalServers();
-  const nodes: { host: string; port: number }[] = [];
+// Sentinel and Cluster need several local servers; they run when redis-server and redis-cli
+// are on PATH (CI installs them), and say why they skip otherwise.
+describe.skipIf(!haveRedisTools)('sentinel mode (needs redis-server, redis-cli)', () => {
+  let sentinel: LocalSentinel;
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) {
-      const port = await servers.start([
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        `nodes-${i}.conf`,
-        '--appendonly',
-        'no',
-      ]);
-      nodes.push({ host: '127.0.0.1', port });
-    }
-    const create = spawnSync(
-      'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-yes'],
-      { encoding: 'utf8', timeout: 20_000 },
-    );
-    if (create.status !== 0) throw new Error(`cluster create failed: ${create.stdout}${create.stderr}`);
-    for (const node of nodes) {
-      for (let tries = 0; ; tries++) {
-        const info = spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], {
-          encoding: 'utf8',
-        });
-        if (info.stdout.includes('cluster_state:ok')) break;
-        if (tries > 200) throw new Error(`cluster node ${node.port} did not become ready`);
-        await sleep(50);
-      }
-    }
+    sentinel = await startSentinel();
   }, 60_000);
-  afterAll(() => servers.stop());
+  afterAll(() => sentinel?.stop());
 
-  const connectCluster = () => connectRedis({ mode: 'cluster', nodes, keyPrefix: prefixed() });
+  const connectSentinel = () => connectRedis(sentinel.config(prefixed()));
+  describeStoreContract('redis sentinel', redisStores(connectSentinel), 'use-state');
+  describeStoreContract('redis sentinel', redisStores(connectSentinel), 'registry');
+  ledgerStoreContract('redis sentinel', async () =>
+    redisLedgerFixture({ redis: sentinel.config(prefixed()), log: 'test-log' }),
+  );
+  describeLostReplies('sentinel', async () => ({
+    config: (keyPrefix) => sentinel.config(keyPrefix),
+    adminFor: async () => adminConnection(await sentinel.currentMasterPort()),
+  }));
+});
+
+describe.skipIf(!haveRedisTools)('cluster mode (needs redis-server, redis-cli)', () => {
+  let cluster: LocalCluster;
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 60_000);
+  afterAll(() => cluster?.stop());
+
+  const connectCluster = () => connectRedis(cluster.config(prefixed()));
   describeStoreContract('redis cluster', redisStores(connectCluster), 'use-state');
   describeStoreContract('redis cluster', redisStores(connectCluster), 'registry');
+  ledgerStoreContract('redis cluster', async () =>
+    redisLedgerFixture({ redis: cluster.config(prefixed()), log: 'test-log' }),
+  );
+  describeLostReplies('cluster', async () => ({
+    config: (keyPrefix) => cluster.config(keyPrefix),
+    adminFor: async (key) => adminConnection(await cluster.ownerOf(hashSlot(key))),
+  }));
+
+  it('computes the hash slot of a key as the server does', async () => {
+    const admin = adminConnection(cluster.masters[0]!.port);
+    try {
+      const keys = [
+        '',
+        'a',
+        'gov:use:{auth_X}',
+        '{gov:ledger:governance}:tip',
+        'p:{}x',
+        '{}{a}',
+        'x{y',
+        'é{ü}z',
+      ];
+      for (let i = 0; i < 40; i++) keys.push(randomBytes(1 + (i % 17)).toString('base64'));
+      for (const key of keys) {
+        expect(hashSlot(key), key).toBe(Number(await admin.call('CLUSTER', 'KEYSLOT', key)));
+      }
+    } finally {
+      admin.disconnect();
+    }
+  });
 
   it('spreads use state over the shards', async () => {
     const client = await connectCluster();
@@ -295,7 +343,7 @@ describe.skipIf(!haveBinaries)('cluster mode (needs redis-server, redis-cli)', (
         expect(await store.consume(request)).toBe(true);
       }
       const perShard = await Promise.all(
-        nodes.map((n) => {
+        cluster.masters.map((n) => {
           const out = spawnSync('redis-cli', ['-p', String(n.port), 'dbsize'], { encoding: 'utf8' });
           return Number(out.stdout.trim());
         }),
@@ -303,6 +351,37 @@ describe.skipIf(!haveBinaries)('cluster mode (needs redis-server, redis-cli)', (
       expect(perShard.every((count) => count > 0)).toBe(true);
     } finally {
       await closeRedis(client);
+    }
+  });
+
+  it('keeps every key of a ledger in one slot', async () => {
+    const keyPrefix = prefixed();
+    const fixture = redisLedgerFixture({ redis: cluster.config(keyPrefix), log: 'one-slot' });
+    try {
+      const { store } = fixture;
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const [id] = await store.appendIngest(['b']);
+      await store.commit({
+        lease,
+        expect: { seq: 0, eventHash: '' },
+        records: ['r1'],
+        eventHash: 'h1',
+        eventHashAlt: 'a1',
+        lineage: [['lineage://op/x', 1]],
+        consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
+      });
+      await store.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
+      const slot = hashSlot(ledgerKeys('one-slot', keyPrefix).tip);
+      const owner = adminConnection(await cluster.ownerOf(slot));
+      try {
+        const keys = await owner.keys(`${keyPrefix}*`);
+        expect(keys.length).toBeGreaterThanOrEqual(7);
+        expect(new Set(keys.map(hashSlot))).toEqual(new Set([slot]));
+      } finally {
+        owner.disconnect();
+      }
+    } finally {
+      await fixture.cleanup();
     }
   });
 });
