@@ -70,7 +70,7 @@ export interface RssGrowth {
   baselineKiB: number;
   endKiB: number;
   growthPercent: number;
-  /** The largest sample of the measured phase. */
+  /** The largest of the compared samples. */
   maxKiB: number;
 }
 
@@ -81,7 +81,7 @@ export interface SoakReport {
   target: Target;
   processes: Record<string, number>;
   samples: RssSample[];
-  /** How many samples each median takes: the first after the warm-up, and the last. */
+  /** How many samples each median takes: the first under load after the warm-up, and the last. */
   window: number;
   /** By process name; undefined when there were too few samples. */
   growth: Record<string, RssGrowth>;
@@ -120,9 +120,19 @@ export function medianWindow(measuredSamples: number): number {
   return Math.max(1, Math.min(MEDIAN_WINDOW, Math.floor(measuredSamples / 3)));
 }
 
-/** Baseline, end and growth of one process over the measured samples. */
+/**
+ * The samples baseline and end are taken from: after the warm-up, while the load was being sent
+ * (not while a chunk's artifacts were issued), or all after the warm-up when fewer than two were.
+ */
+export function comparedSamples(samples: RssSample[]): RssSample[] {
+  const measured = samples.filter((s) => s.phase === 'measured');
+  const loaded = measured.filter((s) => s.loaded);
+  return loaded.length >= 2 ? loaded : measured;
+}
+
+/** Baseline, end and growth of one process over the compared samples. */
 export function rssGrowth(samples: RssSample[], name: string, window: number): RssGrowth | undefined {
-  const values = samples.filter((s) => s.phase === 'measured').map((s) => s.rssKiB[name]!);
+  const values = comparedSamples(samples).map((s) => s.rssKiB[name]!);
   if (values.length < 2) return undefined;
   const baselineKiB = median(values.slice(0, window));
   const endKiB = median(values.slice(-window));
@@ -287,7 +297,7 @@ export async function runSoak(
   }
   sample();
   if (gone !== undefined) report.failures.push(gone);
-  const measuredSamples = report.samples.filter((s) => s.phase === 'measured').length;
+  const measuredSamples = comparedSamples(report.samples).length;
   report.window = medianWindow(measuredSamples);
   for (const name of Object.keys(processes)) {
     const growth = rssGrowth(report.samples, name, report.window);
@@ -304,6 +314,28 @@ export async function runSoak(
   }
   report.totals = totals(report.chunks);
   report.loadAverage1m = loadavg()[0]!;
+  const unanswered = report.chunks
+    .filter((c) => c.phase === 'measured')
+    .reduce(
+      (sum, c) =>
+        sum +
+        TRAFFIC_KINDS.reduce(
+          (n, kind) =>
+            n +
+            Object.entries(c.result.outcomes[kind])
+              .filter(([outcome]) => outcome.startsWith('error:'))
+              .reduce((a, [, count]) => a + count, 0),
+          0,
+        ),
+      0,
+    );
+  if (unanswered > report.totals.requests / 100) {
+    report.notes.push(
+      `the target did not keep up with ${settings.rate} req/s: ${unanswered} of the measured requests got no ` +
+        `answer in time (gRPC errors, deadline ${settings.deadlineMs} ms); RSS under a growing queue is not ` +
+        'RSS under a steady load: lower --rate, or run on a quieter machine',
+    );
+  }
   return report;
 }
 
@@ -349,7 +381,7 @@ export function soakSummary(report: SoakReport): string {
       `**${report.gated} RSS: baseline ${mib(gated.baselineKiB)} MiB, end ${mib(gated.endKiB)} MiB, ` +
         `growth ${signed(gated.growthPercent)}** (allowed ${settings.maxGrowthPercent} %: ` +
         `${gated.growthPercent > settings.maxGrowthPercent ? 'FAILED' : 'ok'}); medians of the first and ` +
-        `the last ${report.window} samples after the warm-up, largest ${mib(gated.maxKiB)} MiB.`,
+        `the last ${report.window} samples taken under load after the warm-up, largest ${mib(gated.maxKiB)} MiB.`,
     );
   }
   const others = names

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySigner } from '../../core/keys.js';
 import { startFullPath, type FullPath } from '../../bench/lib/full-path.js';
 import {
+  comparedSamples,
   GATED_PROCESS,
   median,
   medianWindow,
@@ -58,6 +59,20 @@ describe('soak arithmetic', () => {
     expect(sparkline([1, 1, 1])).toBe('▁▁▁');
     expect(sparkline([0, 7])).toBe('▁█');
     expect(sparkline(Array.from({ length: 600 }, (_, i) => i))).toHaveLength(60);
+    const at = (t: number, phase: 'warmup' | 'measured', loaded: boolean) => ({
+      t,
+      phase,
+      loaded,
+      rssKiB: {},
+    });
+    const samples = [
+      at(0, 'warmup', true),
+      at(1, 'measured', false),
+      at(2, 'measured', true),
+      at(3, 'measured', true),
+    ];
+    expect(comparedSamples(samples).map((s) => s.t)).toEqual([2, 3]);
+    expect(comparedSamples(samples.slice(0, 3)).map((s) => s.t)).toEqual([1, 2]);
   });
 });
 
@@ -81,8 +96,9 @@ describe.skipIf(!redis)('soak benchmark (full path)', () => {
     expect(report.failures).toEqual([]);
     expect(Object.keys(report.processes).sort()).toEqual([GATED_PROCESS, 'redis', 'sequencer']);
     expect(report.chunks.map((c) => c.phase)).toEqual(['warmup', 'measured', 'measured']);
-    const measured = report.samples.filter((s) => s.phase === 'measured');
-    expect(measured.length).toBeGreaterThanOrEqual(4);
+    const measured = comparedSamples(report.samples);
+    expect(measured.length).toBeGreaterThanOrEqual(3);
+    expect(measured.every((s) => s.phase === 'measured' && s.loaded)).toBe(true);
     expect(report.samples[0]!.phase).toBe('warmup');
     for (const sample of report.samples) {
       for (const name of Object.keys(report.processes)) expect(sample.rssKiB[name]).toBeGreaterThan(0);
