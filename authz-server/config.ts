@@ -133,6 +133,11 @@ export const configSchema = z.strictObject({
       keyFile: '/etc/governance/keys/authz-producer.key.pem',
       certificateFile: '/etc/governance/keys/authz-producer.cert.json',
     }),
+  /**
+   * Enforcement-point processes sharing the ports (node:cluster, authz-server/workers.ts): one
+   * per core the process may use. 1 runs a single process.
+   */
+  workers: z.number().int().min(1).max(64).default(1),
   /** The audit log this enforcement point appends to (the sequencer's log id). */
   ledger: z.strictObject({ log: z.string().regex(LOG_ID) }).default({ log: 'governance' }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
@@ -181,11 +186,17 @@ function invalid(message: string): never {
 
 /**
  * Environment overrides (store/service-process.ts): REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT,
- * GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_LOG_LEVEL, and GOV_AUTHZ_PRODUCER_ID.
+ * GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_LOG_LEVEL, GOV_AUTHZ_PRODUCER_ID and GOV_AUTHZ_WORKERS.
  */
 function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const { out, section } = applyServiceEnvironment(raw, env, 'GOV_AUTHZ');
   if (env.GOV_AUTHZ_PRODUCER_ID) section('producer').id = env.GOV_AUTHZ_PRODUCER_ID;
+  const workers = env.GOV_AUTHZ_WORKERS;
+  if (workers) {
+    if (!/^\d{1,2}$/.test(workers))
+      invalid(`GOV_AUTHZ_WORKERS must be a number of processes, got ${JSON.stringify(workers)}`);
+    out.workers = Number(workers);
+  }
   return out;
 }
 

@@ -59,7 +59,7 @@ export function createHttpApi(deps: HttpApiDeps): Server {
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
-      const text = await deps.metrics.registry.metrics();
+      const text = await deps.metrics.text();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       res.end(text);
       return;

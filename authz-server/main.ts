@@ -4,13 +4,23 @@
 import { runService } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
+import { isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
 
 runService('authz-server', async (path) => {
   const config = loadConfig(path);
   const logger = authzLogger(config);
+  if (config.workers > 1 && !isWorkerProcess()) {
+    const group = await superviseWorkers(config.workers, logger);
+    return { logger, stop: group.stop };
+  }
   const keys = loadAuthzKeys(config);
   const stores = await openRedisStores(config, logger);
   const service = await startAuthzService(config, keys, stores, logger);
+  if (isWorkerProcess()) {
+    const { metrics } = service.server;
+    const { grpcPort, httpPort } = service;
+    metrics.mergeThrough(joinSupervisor({ grpcPort, httpPort }, () => metrics.registry.getMetricsAsJSON()));
+  }
   return {
     logger,
     stop: async () => {

@@ -15,6 +15,7 @@ export class AuthzMetrics {
   private readonly checkSeconds: Histogram<'result'>;
   private readonly registryProblems: Counter<'kind'>;
   private readonly ledgerFailures: Counter;
+  private textSource = () => this.registry.metrics();
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -48,6 +49,8 @@ export class AuthzMetrics {
       name: 'governance_ledger_commit_lag_seconds',
       help: 'Age of the oldest event this enforcement point appended that is not yet chained.',
       registers,
+      // Merged over the workers of one process group (authz-server/workers.ts): the worst one.
+      aggregator: 'max',
       collect() {
         this.set(sources.ledgerCommitLagMs() / 1000);
       },
@@ -57,6 +60,7 @@ export class AuthzMetrics {
       help: 'Age of the registry view: keys (last sync) and revocations (newest verified heartbeat).',
       labelNames: ['view'],
       registers,
+      aggregator: 'max',
       collect() {
         const ages = sources.registryAgesMs();
         // An age that was never established reports as -1 rather than +Inf, which many tools mishandle.
@@ -66,6 +70,16 @@ export class AuthzMetrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** What GET /metrics answers: this process's metrics, or those merged over its worker group. */
+  text(): Promise<string> {
+    return this.textSource();
+  }
+
+  /** Answers GET /metrics from `source` (the worker group's merged metrics) from now on. */
+  mergeThrough(source: () => Promise<string>): void {
+    this.textSource = source;
   }
 
   decision(reason: DenialReason | undefined, seconds: number): void {

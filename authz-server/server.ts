@@ -172,6 +172,10 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
     registry,
     health,
     async start() {
+      // The registry is loaded before the ports open: a process (or a worker of a group, which
+      // gets connections as soon as it listens) does not take Checks it could only deny as
+      // issuer.unavailable. A failed first load is retried by the follower; the ports open anyway.
+      await registry.start();
       const grpcPort = await new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(
           `${config.grpc.host}:${config.grpc.port}`,
@@ -185,7 +189,6 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
           resolve((httpServer.address() as AddressInfo).port),
         );
       });
-      await registry.start();
       updateHealth();
       healthTimer = setInterval(updateHealth, deps.healthIntervalMs ?? 500);
       healthTimer.unref();

@@ -99,6 +99,10 @@ export class ServiceProcess {
     this.child = child;
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -177,7 +181,11 @@ type AuthorizationClient = {
   close(): void;
 };
 
-type GrpcCtor<T> = new (target: string, creds: ReturnType<typeof credentials.createInsecure>) => T;
+type GrpcCtor<T> = new (
+  target: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options?: Record<string, unknown>,
+) => T;
 
 const envoyPackage = loadPackageDefinition(loadEnvoyAuthProto().packageDefinition) as unknown as {
   envoy: { service: { auth: { v3: { Authorization: GrpcCtor<AuthorizationClient> } } } };
@@ -205,10 +213,12 @@ const healthPackage = loadPackageDefinition(
 export class CheckClient {
   private readonly client: AuthorizationClient;
 
-  constructor(port: number) {
+  /** `ownConnection`: never share grpc-js's pooled connection to the same address with another client. */
+  constructor(port: number, ownConnection = false) {
     this.client = new envoyPackage.envoy.service.auth.v3.Authorization(
       `127.0.0.1:${port}`,
       credentials.createInsecure(),
+      ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {},
     );
   }
 
@@ -296,6 +306,8 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   /** Start replicas with test/support/clock-shim.ts preloaded. */
   clockShim?: boolean;
+  /** Processes per replica (its `workers` setting; default 1). */
+  workers?: number;
   /** Sequencer lease and head cadence (ms). */
   leaseMs?: number;
   headIntervalMs?: number;
@@ -339,7 +351,7 @@ export class Cluster {
     readonly deployment: DevDeployment,
     readonly redis: TestRedis,
     private readonly client: RedisClient,
-    options: ClusterOptions,
+    private readonly options: ClusterOptions,
   ) {
     const env = { ...process.env, REDIS_URL: redis.url };
     const tsx = ['--import', 'tsx'];
@@ -465,6 +477,7 @@ export class Cluster {
         GOV_AUTHZ_GRPC_PORT: String(grpcPort),
         GOV_AUTHZ_HTTP_PORT: String(httpPort),
         GOV_TEST_CLOCK_OFFSET_FILE: clockFile,
+        GOV_AUTHZ_WORKERS: String(this.options.workers ?? 1),
       },
     );
     process_.start();
