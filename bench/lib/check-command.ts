@@ -44,6 +44,8 @@ export interface CheckCommandOptions {
   fullPath?: boolean;
   fsync?: Fsync;
   profile?: string;
+  authzWorkers?: number;
+  signatureCache?: boolean;
   baselines: string[];
   concurrency: number[];
   rate: number[];
@@ -143,6 +145,16 @@ export function addCheckOptions(command: Command, defaults: CheckCommandDefaults
       .option(
         '--profile <dir>',
         "write V8 CPU profiles (node --cpu-prof) of the full path's authz-server and sequencer into <dir>",
+      )
+      .option(
+        '--authz-workers <n>',
+        "the full path's authz-server processes (its workers setting)",
+        positiveInt,
+        1,
+      )
+      .option(
+        '--signature-cache',
+        "keep the full path's verified-signature cache (off by default: every Check verifies, like the crypto floor)",
       );
   }
   return command
@@ -323,7 +335,11 @@ export async function runCheckCommand(
   const progress = progressReporter({ linesWhenPiped: defaults.progressLinesWhenPiped });
   try {
     if (fullPath) {
-      const full = await startFullPath(settings.workDir, fsync, opts.profile);
+      const full = await startFullPath(settings.workDir, fsync, {
+        profileDir: opts.profile,
+        workers: opts.authzWorkers,
+        signatureCache: opts.signatureCache,
+      });
       running.push(full.running);
       issuer = full.issuer;
     }

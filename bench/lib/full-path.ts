@@ -6,11 +6,11 @@
 // published before the first Check is put in the registry here instead of running it: the issuer
 // key record, the policy version, one signed heartbeat. The enforcement point's freshness
 // bounds are an hour, so that one heartbeat covers any run.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { keyFromPem, signSync } from '../../core/keys.js';
 import { signHeartbeat, type KeyRecord } from '../../core/registry.js';
 import { formatMillis, formatSeconds } from '../../core/time.js';
@@ -98,7 +98,23 @@ const logged =
  * `profileDir`: the authz-server and the sequencer run under `node --cpu-prof` and write their
  * V8 CPU profiles (CPU.<date>.<pid>…cpuprofile; the pids are in the JSON report) there on exit.
  */
-export async function startFullPath(workDir: string, fsync: Fsync, profileDir?: string): Promise<FullPath> {
+export interface FullPathOptions {
+  /** `--cpu-prof` output directory for the authz-server and the sequencer. */
+  profileDir?: string | undefined;
+  /** authz-server processes sharing its ports (its `workers` setting; default 1). */
+  workers?: number | undefined;
+  /**
+   * Keep the verified-signature cache of bounded and rate artifacts (default off: every Check
+   * then verifies its signature, as the crypto floor does, whatever artifact it carries).
+   */
+  signatureCache?: boolean | undefined;
+}
+
+export async function startFullPath(
+  workDir: string,
+  fsync: Fsync,
+  { profileDir, workers = 1, signatureCache = false }: FullPathOptions = {},
+): Promise<FullPath> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(profileDir)];
   const dir = join(workDir, 'full-path');
   const children: ChildServer<unknown>[] = [];
@@ -123,6 +139,13 @@ export async function startFullPath(workDir: string, fsync: Fsync, profileDir?: 
       // The production default: denials are logged, allows only at debug (all are in the ledger).
       logLevel: 'info',
     });
+    const authzConfig = parseYaml(readFileSync(deployment.files.authzConfig, 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    authzConfig.workers = workers;
+    if (!signatureCache) authzConfig.signatureCacheEntries = 0;
+    writeFileSync(deployment.files.authzConfig, stringifyYaml(authzConfig));
     const { issuer } = parseYaml(readFileSync(deployment.files.authorityConfig, 'utf8')) as {
       issuer: { keyFile: string; certificateFile: string };
     };
@@ -148,7 +171,12 @@ export async function startFullPath(workDir: string, fsync: Fsync, profileDir?: 
     return {
       running: {
         target: {
-          name: fsync === 'always' ? 'full' : `full-fsync-${fsync}`,
+          name: [
+            'full',
+            ...(fsync === 'always' ? [] : [`fsync-${fsync}`]),
+            ...(workers > 1 ? [`${workers}-workers`] : []),
+            ...(signatureCache ? ['signature-cache'] : []),
+          ].join('-'),
           enforcement: 'full',
           address: `127.0.0.1:${server.ready.grpcPort}`,
           pid: server.pid,
