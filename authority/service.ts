@@ -8,9 +8,7 @@ import { GovernanceError } from '../core/errors.js';
 import { StoreLedgerReader } from '../ledger/reader.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { RedisLedgerStore } from '../store/ledger-redis.js';
-import { closeRedis, connectRedis } from '../store/redis-connection.js';
-import { RedisRegistryStore } from '../store/registry-redis.js';
+import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
 import { createAuthority, type Authority } from './authority.js';
 import type { AuthorityConfig } from './config.js';
@@ -115,36 +113,20 @@ export function authorityLogger(config: AuthorityConfig, material: AuthorityMate
   });
 }
 
-/** The production stores: the registry on the shared connection, the ledger on its own. */
+/**
+ * The production stores on the configured Redis (standalone, Sentinel or Cluster): the registry
+ * on the shared connection, the ledger on its own (store/redis-stores.ts).
+ */
 export async function openAuthorityRedisStores(
   config: AuthorityConfig,
   logger: Logger,
 ): Promise<AuthorityStores & { close(): Promise<void> }> {
-  if (config.redis.mode !== 'standalone') {
-    // store/ledger-redis.ts connects by URL only.
-    throw new GovernanceError(
-      'config.invalid',
-      `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
-    );
-  }
-  const redis = await connectRedis(config.redis, (e) =>
-    logger.warn({ problem: e.message }, 'redis connection error'),
-  );
-  const registry = new RedisRegistryStore(redis);
-  const ledger = new RedisLedgerStore({
-    url: config.redis.url,
-    log: config.ledger.log,
-    prefix: config.redis.keyPrefix,
+  const { registry, ledger, close } = await openRedisStores({
+    redis: config.redis,
+    ledgerLog: config.ledger.log,
+    onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
   });
-  return {
-    registry,
-    ledger,
-    async close() {
-      await registry.close();
-      await ledger.close();
-      await closeRedis(redis);
-    },
-  };
+  return { registry, ledger, close };
 }
 
 /** Starts the authority (key records, bootstrap policies, heartbeat) and its gRPC and HTTP servers. */

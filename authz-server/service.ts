@@ -3,14 +3,10 @@
 // and server; only the stores differ between callers.
 import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
-import { GovernanceError } from '../core/errors.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { RedisLedgerStore } from '../store/ledger-redis.js';
-import { closeRedis, connectRedis } from '../store/redis-connection.js';
-import { RedisRegistryStore } from '../store/registry-redis.js';
+import { openRedisStores as openStores } from '../store/redis-stores.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
-import { RedisUseStateStore } from '../store/use-state-redis.js';
 import type { LoadedConfig } from './config.js';
 import { loadProducer, loadRootKeys, type ProducerIdentity } from './keys.js';
 import type { RootKeys } from './registry-view.js';
@@ -44,42 +40,23 @@ export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
   return { roots, producer: loadProducer(nodeCrypto, config.producer, roots) };
 }
 
-/** The production stores: registry and use state share one connection, the ledger has its own. */
+/**
+ * The production stores on the configured Redis (standalone, Sentinel or Cluster): registry and
+ * use state share one connection, the ledger has its own (store/redis-stores.ts).
+ */
 export async function openRedisStores(
   config: LoadedConfig,
   logger: Logger,
 ): Promise<AuthzStores & { close(): Promise<void> }> {
-  if (config.redis.mode !== 'standalone') {
-    // store/ledger-redis.ts connects by URL only; see docs/authz-server.md.
-    throw new GovernanceError(
-      'config.invalid',
-      `redis.mode ${config.redis.mode}: the ledger store supports standalone only`,
-    );
-  }
   // Auto-pipelining: the use-state scripts of the Checks arriving in one turn go out in one write
   // (one syscall instead of one per Check; see docs/performance.md). Each keeps its own reply,
   // error and command timeout, so every failure still reaches its own decision as a DENY.
-  const redis = await connectRedis(
-    config.redis,
-    (e) => logger.warn({ problem: e.message }, 'redis connection error'),
-    { autoPipelining: true },
-  );
-  const registry = new RedisRegistryStore(redis);
-  const ledger = new RedisLedgerStore({
-    url: config.redis.url,
-    log: config.ledger.log,
-    prefix: config.redis.keyPrefix,
+  return openStores({
+    redis: config.redis,
+    ledgerLog: config.ledger.log,
+    onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
+    autoPipelining: true,
   });
-  return {
-    registry,
-    useState: new RedisUseStateStore(redis),
-    ledger,
-    async close() {
-      await registry.close();
-      await ledger.close();
-      await closeRedis(redis);
-    },
-  };
 }
 
 /** Publishes the producer certificate, opens the ledger writer and serves; stop() undoes it (not the stores). */

@@ -10,6 +10,9 @@
 //                        role "producer" are accepted; re-read when an unknown kid shows up
 //   LEDGER_KEY_PREFIX    optional Redis key prefix; LEASE_MS, HEAD_INTERVAL_MS optional
 //   WAIT_REPLICAS        optional: replicas that must hold a head's records before it is published
+// The Redis connection (REDIS_URL, or REDIS_MODE with REDIS_SENTINELS and REDIS_SENTINEL_NAME or
+// REDIS_CLUSTER_NODES) is read by the caller, with store/service-process.ts's
+// redisConfigFromEnvironment: the dev mode may run without Redis.
 import { readFile } from 'node:fs/promises';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { base64urlDecode, bytesEqual } from '../core/encoding.js';
@@ -73,7 +76,7 @@ async function loadProducerKeys(
   return keys;
 }
 
-/** Reads and validates the variables above (REDIS_URL is the caller's: the dev mode may not use Redis). */
+/** Reads and validates the variables above (the Redis ones are the caller's: the dev mode may not use Redis). */
 export async function loadSequencerConfig(env: Env): Promise<SequencerConfig> {
   const roots = parseRoots(required(env, 'ROOT_KEYS'));
   const producerKeysFile = required(env, 'PRODUCER_KEYS_FILE');

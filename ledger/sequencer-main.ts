@@ -1,28 +1,27 @@
 // Production entry point of the sequencer: `node dist/ledger/sequencer-main.js`.
-// Configuration: REDIS_URL (redis://… of the ledger's Redis) and the variables read by
+// Configuration: the ledger's Redis — REDIS_URL (standalone), or REDIS_MODE sentinel with
+// REDIS_SENTINELS and REDIS_SENTINEL_NAME, or REDIS_MODE cluster with REDIS_CLUSTER_NODES
+// (store/service-process.ts, redisConfigFromEnvironment) — and the variables read by
 // sequencer-config.ts (log id, audit key, pinned roots, producer key records).
 import { pino } from 'pino';
-import { GovernanceError } from '../core/errors.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import { RedisRegistryStore } from '../store/registry-redis.js';
+import { redisConfigFromEnvironment } from '../store/service-process.js';
 import { loadSequencerConfig } from './sequencer-config.js';
 import { Sequencer } from './sequencer.js';
 
 const logger = pino({ name: 'ledger-sequencer' });
-const redisUrl = process.env.REDIS_URL;
-if (!redisUrl) throw new GovernanceError('config.invalid', 'REDIS_URL must be set');
+// Checked first: without it nothing else matters.
+redisConfigFromEnvironment(process.env);
 const config = await loadSequencerConfig(process.env);
+const redis = redisConfigFromEnvironment(process.env, config.prefix);
+const onError = (e: Error) => logger.warn({ problem: e.message }, 'redis connection error');
 // Third parties find the key that signs heads among the registry's certified records.
-const registryClient = await connectRedis({ mode: 'standalone', url: redisUrl, keyPrefix: config.prefix });
+const registryClient = await connectRedis(redis, onError);
 await new RedisRegistryStore(registryClient).putKeyRecord(config.auditRecord);
 await closeRedis(registryClient);
-const store = new RedisLedgerStore({
-  url: redisUrl,
-  log: config.log,
-  prefix: config.prefix,
-  replicas: config.replicas,
-});
+const store = new RedisLedgerStore({ redis, log: config.log, replicas: config.replicas, onError });
 const sequencer = new Sequencer({
   store,
   ...config.options,

@@ -289,8 +289,11 @@ export class RedisLedgerStore implements LedgerStore {
 
   /**
    * WAIT on the link of the writes to cover, for `replicas` acknowledgements. Refused when that
-   * link has closed since (a new connection has written nothing, so WAIT would count replicas
-   * that have none of those writes): the caller fails closed and tries again after a new write.
+   * link has closed since: WAIT counts from the offset of its own connection's last write (Redis
+   * 7.2 and later; 7.0 from its last command), so on a new connection that has not written it
+   * returns at once, covering none of the writes made before. The caller fails closed; after a
+   * write on the new connection (the sequencer renews its lease every third of its TTL) WAIT
+   * covers everything the master holds, those writes included if the master still has them.
    */
   private async waitReplicas(client: RedisClient, written: Link | undefined): Promise<void> {
     if (this.replicas === 0) return;

@@ -136,6 +136,10 @@ function createClient(config: RedisConfig, connect: ConnectOptions): RedisClient
         sentinels: config.sentinels,
         name: config.name,
         sentinelRetryStrategy: reconnectDelay,
+        // Reconnect as soon as a Sentinel announces a new master (+switch-master): the old master
+        // keeps accepting writes until the Sentinels reconfigure it, which can take seconds, and
+        // everything written there in between is lost (and WAIT on it fails: its replicas left).
+        failoverDetector: true,
       });
     case 'cluster': {
       const {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
+import { parseRedisConfig, type RedisConfig } from './redis-connection.js';
 
 export interface RunningService {
   logger: { info(fields: object, message: string): void };
@@ -98,6 +99,55 @@ export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, pr
   const logLevel = env[`${prefix}_LOG_LEVEL`];
   if (logLevel) out.logLevel = logLevel;
   return { out, section };
+}
+
+/** `host:port[,host:port…]` (an IPv6 host in brackets: `[::1]:6379`). */
+function endpoints(name: string, text: string): { host: string; port: number }[] {
+  return text.split(',').map((item) => {
+    const match = /^\s*(?:\[([^\]]+)\]|([^\s:,[\]]+)):(\d{1,5})\s*$/.exec(item);
+    if (!match) invalid(`${name} must be host:port[,host:port…], got ${JSON.stringify(item)}`);
+    return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+  });
+}
+
+/**
+ * A Redis connection from the environment alone, for a process without a configuration file
+ * (the ledger sequencer), named like the services' override REDIS_URL:
+ *   REDIS_MODE           standalone (default), sentinel or cluster
+ *   REDIS_URL            standalone: the server, redis://… or rediss://…
+ *   REDIS_SENTINELS      sentinel: host:port[,host:port…] of the Sentinels
+ *   REDIS_SENTINEL_NAME  sentinel: the name of the master they monitor
+ *   REDIS_CLUSTER_NODES  cluster: host:port[,host:port…] of some of its nodes
+ * The other mode's variables must not be set (config.invalid names them), so that a deployment
+ * never connects somewhere other than it says. `keyPrefix` comes from the caller's own variable.
+ */
+export function redisConfigFromEnvironment(env: NodeJS.ProcessEnv, keyPrefix?: string): RedisConfig {
+  const mode = env.REDIS_MODE || 'standalone';
+  const variables: Record<string, string[]> = {
+    standalone: ['REDIS_URL'],
+    sentinel: ['REDIS_SENTINELS', 'REDIS_SENTINEL_NAME'],
+    cluster: ['REDIS_CLUSTER_NODES'],
+  };
+  const own = variables[mode];
+  if (!own) invalid(`REDIS_MODE must be standalone, sentinel or cluster, got ${JSON.stringify(mode)}`);
+  for (const name of own) if (!env[name]) invalid(`${name} must be set (REDIS_MODE ${mode})`);
+  const foreign = Object.values(variables)
+    .flat()
+    .filter((name) => !own.includes(name) && env[name]);
+  if (foreign.length > 0) invalid(`${foreign.join(', ')} cannot be used with REDIS_MODE ${mode}`);
+  const prefix = keyPrefix ? { keyPrefix } : {};
+  const config =
+    mode === 'sentinel'
+      ? {
+          mode,
+          sentinels: endpoints('REDIS_SENTINELS', env.REDIS_SENTINELS!),
+          name: env.REDIS_SENTINEL_NAME,
+          ...prefix,
+        }
+      : mode === 'cluster'
+        ? { mode, nodes: endpoints('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES!), ...prefix }
+        : { mode, url: env.REDIS_URL, ...prefix };
+  return parseRedisConfig(config);
 }
 
 /** Validates with a zod schema; every problem is named by its path in one config.invalid. */

@@ -1,6 +1,7 @@
 // With replicas configured, an ingest append is acknowledged, and a head published, only once a
 // replica has the writes (WAIT): a failover then cannot lose an acknowledged event or a record a
-// published head covers. Two real redis-servers, one replicating the other.
+// published head covers; and only a WAIT on the connection that made the writes counts. Two real
+// redis-servers, one replicating the other (Sentinel and Cluster: topologies.test.ts).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
@@ -29,6 +30,57 @@ describe('Redis ledger store with a replica', () => {
     await store?.close();
     await replica?.stop();
     await primary?.stop();
+  });
+
+  it('never lets a WAIT on a new connection confirm writes made on an earlier one', async () => {
+    const reconnecting = new RedisLedgerStore({
+      url: primary.url,
+      log: 'reconnected',
+      replicas: 1,
+      replicaTimeoutMs: 300,
+    });
+    const admin = new Redis(primary.url);
+    try {
+      const lease = (await reconnecting.acquireLease('seq', 10_000))!;
+      replica.process!.kill('SIGSTOP');
+      await reconnecting.commit({
+        lease,
+        expect: { seq: 0, eventHash: '' },
+        records: ['r1'],
+        eventHash: 'h1',
+        eventHashAlt: 'a1',
+        lineage: [],
+        consumed: [],
+      });
+      // The store's connections close and reopen. On the new one, WAIT counts from that
+      // connection's own last write (Redis 7.2 and later: none yet, so it would count the paused
+      // replica at once; 7.0 counts from its last command of any kind): refused in any case.
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await until(
+        () =>
+          reconnecting.tip().then(
+            ({ seq }) => seq === 1,
+            () => false,
+          ),
+        5000,
+        'a new connection',
+      );
+      const head = await reconnecting
+        .publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' })
+        .catch((e: unknown) => e);
+      expect(isGovernanceError(head, 'ledger.unavailable'), String(head)).toBe(true);
+      expect((head as Error).message).toMatch(/changed since the writes/);
+      expect(await reconnecting.latestHead()).toBeUndefined();
+      // A write on the new connection, then WAIT covers the commit too (same master, later offset).
+      replica.process!.kill('SIGCONT');
+      expect(await reconnecting.renewLease(lease, 10_000)).toBe(true);
+      await reconnecting.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
+      expect((await reconnecting.latestHead())?.text).toBe('head-1');
+    } finally {
+      replica.process!.kill('SIGCONT');
+      admin.disconnect();
+      await reconnecting.close();
+    }
   });
 
   it('acknowledges once the replica has the writes, and fails closed when it does not', async () => {

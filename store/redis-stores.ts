@@ -1,0 +1,50 @@
+// The production stores of a service on one Redis config (standalone, Sentinel or Cluster), as
+// the authority and the enforcement point open them: the registry and the use state share one
+// connection; the ledger store has its own (it never times a command out, and its blocking
+// reads and commit subscriptions open further ones).
+import { RedisLedgerStore } from './ledger-redis.js';
+import { closeRedis, connectRedis, type RedisConfig, type RedisErrorListener } from './redis-connection.js';
+import { RedisRegistryStore } from './registry-redis.js';
+import { RedisUseStateStore } from './use-state-redis.js';
+
+export interface RedisStoresOptions {
+  redis: RedisConfig;
+  /** The ledger log the service's writer appends to. */
+  ledgerLog: string;
+  /** Connection errors after the first connect (the failing operations reject on their own). */
+  onError?: RedisErrorListener;
+  /** Auto-pipelining on the shared connection (see ConnectOptions in redis-connection.ts). */
+  autoPipelining?: boolean;
+}
+
+export interface RedisStores {
+  registry: RedisRegistryStore;
+  useState: RedisUseStateStore;
+  ledger: RedisLedgerStore;
+  /** Closes every connection the stores opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects the shared connection (rejects with state.unavailable when Redis does not answer, or
+ * config.invalid) and builds the stores on it; the ledger store connects on first use, which the
+ * service's ledger writer makes at start-up.
+ */
+export async function openRedisStores(options: RedisStoresOptions): Promise<RedisStores> {
+  const onError = options.onError ?? (() => undefined);
+  const shared = await connectRedis(options.redis, onError, {
+    autoPipelining: options.autoPipelining === true,
+  });
+  const registry = new RedisRegistryStore(shared);
+  const ledger = new RedisLedgerStore({ redis: options.redis, log: options.ledgerLog, onError });
+  return {
+    registry,
+    useState: new RedisUseStateStore(shared),
+    ledger,
+    async close() {
+      await registry.close();
+      await ledger.close();
+      await closeRedis(shared);
+    },
+  };
+}
