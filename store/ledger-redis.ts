@@ -9,7 +9,8 @@
 // it fails, in every mode (see redis-connection.ts). WAIT (replicas > 0) has no key, so it is
 // sent directly on the connection that carries the ledger's slot — the current master, or on a
 // Cluster the master owning the slot — and only if that connection has not closed since the
-// writes it is to cover: on a new connection WAIT would return at once, covering nothing.
+// writes it is to cover: on a connection that has not written yet, WAIT returns at once (Redis
+// 7.2 and later), covering nothing.
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   EMPTY_TIP,
