@@ -17,6 +17,10 @@ describe('Redis ledger store with a replica', () => {
     [primary, replica] = await Promise.all([startRedis({ local: true }), startRedis({ local: true })]);
     const client = new Redis(replica.url);
     const { port } = new URL(primary.url);
+    // The first sync starts at once (the default waits 5 s for more replicas to join).
+    const admin = new Redis(primary.url);
+    await admin.config('SET', 'repl-diskless-sync-delay', '0');
+    admin.disconnect();
     await client.call('REPLICAOF', '127.0.0.1', port);
     await until(
       async () => /master_link_status:up/.test(await client.info('replication')),

@@ -197,12 +197,12 @@ const prefixed = () => `t${randomBytes(4).toString('hex')}:`;
  * ended once the pause is over: a client that sent it again has by then had it run.
  */
 async function loseReply(admin: Redis, send: () => Promise<unknown>): Promise<Error> {
-  await admin.call('CLIENT', 'PAUSE', '600', 'WRITE');
+  await admin.call('CLIENT', 'PAUSE', '400', 'WRITE');
   const outcome = failure(send());
-  await sleep(150);
+  await sleep(100);
   await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
   const error = await outcome;
-  await sleep(900);
+  await sleep(600);
   return error;
 }
 

@@ -25,7 +25,9 @@ export class LocalServers {
   /** Starts a redis-server with these arguments on a free port; resolves once it answers. */
   async start(args: string[]): Promise<number> {
     const port = await freePort();
-    const child = spawn('redis-server', [...args, '--port', String(port), '--bind', HOST, '--save', ''], {
+    // A replica's first sync starts at once (the default waits 5 s for more replicas to join).
+    const own = ['--port', String(port), '--bind', HOST, '--save', '', '--repl-diskless-sync-delay', '0'];
+    const child = spawn('redis-server', [...args, ...own], {
       cwd: this.dir,
       stdio: 'ignore',
     });
