@@ -1,4 +1,4 @@
-// Enforces the dependency direction of DEVELOPERS.md:
+// Enforces the dependency direction README.md describes ("Layout"):
 //   core ← store ← ledger ← authority | authz-server ← bench ← cli
 //   core ← client ← cli
 // authority/ and authz-server/ never import each other; the workload client library (client/)
