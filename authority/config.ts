@@ -4,7 +4,7 @@
 // (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
 // shipped key layout (envoy/keys/README.md), so that file stays valid as written.
 import { LOG_ID } from '../store/ledger-types.js';
-import { applyServiceEnvironment, readConfigFile, validateConfig } from '../store/service-process.js';
+import { applyServiceEnvironment, ledgerReplication, readConfigFile, validateConfig } from '../store/service-process.js';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
@@ -88,8 +88,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       log: z.string().regex(LOG_ID),
       commitWindowMs: z.number().int().min(100).max(600_000).default(2000),
+      ...ledgerReplication,
     })
-    .default({ log: 'governance', commitWindowMs: 2000 }),
+    .default({ log: 'governance', commitWindowMs: 2000, replicas: 0, replicaTimeoutMs: 1000 }),
   heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
   /** Above this age of its registry view the authority issues nothing. */
   maxRegistryAgeMs: z.number().int().min(1000).max(600_000).default(10_000),

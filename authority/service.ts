@@ -124,6 +124,8 @@ export async function openAuthorityRedisStores(
   const { registry, ledger, close } = await openRedisStores({
     redis: config.redis,
     ledgerLog: config.ledger.log,
+    ledgerReplicas: config.ledger.replicas,
+    ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
     onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
   });
   return { registry, ledger, close };

@@ -3,7 +3,12 @@
 // with a message naming the field; there is no permissive fallback and no setting that turns
 // denial off.
 import { LOG_ID } from '../store/ledger-types.js';
-import { applyServiceEnvironment, readConfigFile, validateConfig } from '../store/service-process.js';
+import {
+  applyServiceEnvironment,
+  ledgerReplication,
+  readConfigFile,
+  validateConfig,
+} from '../store/service-process.js';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
@@ -139,7 +144,12 @@ export const configSchema = z.strictObject({
    */
   workers: z.number().int().min(1).max(64).default(1),
   /** The audit log this enforcement point appends to (the sequencer's log id). */
-  ledger: z.strictObject({ log: z.string().regex(LOG_ID) }).default({ log: 'governance' }),
+  ledger: z
+    .strictObject({
+      log: z.string().regex(LOG_ID),
+      ...ledgerReplication,
+    })
+    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000 }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
   freshness: z.strictObject({
     keysSeconds: z.number().int().min(1).max(3600),

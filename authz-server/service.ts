@@ -54,6 +54,8 @@ export async function openRedisStores(
   return openStores({
     redis: config.redis,
     ledgerLog: config.ledger.log,
+    ledgerReplicas: config.ledger.replicas,
+    ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
     onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
     autoPipelining: true,
   });

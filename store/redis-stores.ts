@@ -11,6 +11,9 @@ export interface RedisStoresOptions {
   redis: RedisConfig;
   /** The ledger log the service's writer appends to. */
   ledgerLog: string;
+  /** Replicas that must acknowledge each ingest append (WAIT), and the wait; 0 by default. */
+  ledgerReplicas?: number;
+  ledgerReplicaTimeoutMs?: number;
   /** Connection errors after the first connect (the failing operations reject on their own). */
   onError?: RedisErrorListener;
   /** Auto-pipelining on the shared connection (see ConnectOptions in redis-connection.ts). */
@@ -36,7 +39,13 @@ export async function openRedisStores(options: RedisStoresOptions): Promise<Redi
     autoPipelining: options.autoPipelining === true,
   });
   const registry = new RedisRegistryStore(shared);
-  const ledger = new RedisLedgerStore({ redis: options.redis, log: options.ledgerLog, onError });
+  const ledger = new RedisLedgerStore({
+    redis: options.redis,
+    log: options.ledgerLog,
+    onError,
+    replicas: options.ledgerReplicas,
+    replicaTimeoutMs: options.ledgerReplicaTimeoutMs,
+  });
   return {
     registry,
     useState: new RedisUseStateStore(shared),

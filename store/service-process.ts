@@ -4,7 +4,7 @@
 // and an orderly stop on SIGTERM or SIGINT.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
 import { parseRedisConfig, type RedisConfig } from './redis-connection.js';
 
@@ -149,6 +149,16 @@ export function redisConfigFromEnvironment(env: NodeJS.ProcessEnv, keyPrefix?: s
         : { mode, url: env.REDIS_URL, ...prefix };
   return parseRedisConfig(config);
 }
+
+/**
+ * The `ledger` settings every service's writer shares: replicas that must acknowledge (Redis
+ * WAIT) each ingest append before it counts as written, and how long to wait for them. 0 (the
+ * default) for a Redis without replicas; see docs/spec/ledger.md §12.
+ */
+export const ledgerReplication = {
+  replicas: z.number().int().min(0).max(16).default(0),
+  replicaTimeoutMs: z.number().int().min(10).max(60_000).default(1000),
+};
 
 /** Validates with a zod schema; every problem is named by its path in one config.invalid. */
 export function validateConfig<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {

@@ -2,7 +2,17 @@
 // replica has the writes (WAIT): a failover then cannot lose an acknowledged event or a record a
 // published head covers; and only a WAIT on the connection that made the writes counts. Two real
 // redis-servers, one replicating the other (Sentinel and Cluster: topologies.test.ts).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig as parseAuthorityConfig } from '../../authority/config.js';
+import { openAuthorityRedisStores } from '../../authority/service.js';
+import { parseConfig as parseAuthzConfig } from '../../authz-server/config.js';
+import { openRedisStores as openAuthzStores } from '../../authz-server/service.js';
+import { writeDevDeployment } from '../../bench/lib/dev-deployment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
@@ -85,6 +95,38 @@ describe('Redis ledger store with a replica', () => {
       admin.disconnect();
       await reconnecting.close();
     }
+  });
+
+  it("takes the services' ledger.replicas from their configuration (enforcement point and authority)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gov-replicas-'));
+    const deployment = writeDevDeployment(dir, { redisUrl: primary.url });
+    const logger = pino({ level: 'silent' });
+    const withReplicas = (file: string) => {
+      const raw = parseYaml(readFileSync(file, 'utf8')) as { ledger?: object };
+      return { ...raw, ledger: { ...raw.ledger, replicas: 1, replicaTimeoutMs: 300 } };
+    };
+    const opened = [
+      await openAuthzStores(parseAuthzConfig(withReplicas(deployment.files.authzConfig)), logger),
+      await openAuthorityRedisStores(
+        parseAuthorityConfig(withReplicas(deployment.files.authorityConfig)),
+        logger,
+      ),
+    ];
+    try {
+      for (const { ledger } of opened) expect(await ledger.appendIngest(['acknowledged'])).toHaveLength(1);
+      replica.process!.kill('SIGSTOP');
+      for (const { ledger } of opened) {
+        const append = await ledger.appendIngest(['unacknowledged']).catch((e: unknown) => e);
+        expect(isGovernanceError(append, 'ledger.unavailable'), String(append)).toBe(true);
+      }
+    } finally {
+      replica.process!.kill('SIGCONT');
+      for (const stores of opened) await stores.close();
+    }
+    // Without the setting nothing waits for a replica (0, the default).
+    expect(
+      parseAuthzConfig(parseYaml(readFileSync(deployment.files.authzConfig, 'utf8'))).ledger.replicas,
+    ).toBe(0);
   });
 
   it('acknowledges once the replica has the writes, and fails closed when it does not', async () => {
