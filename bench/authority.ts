@@ -10,7 +10,6 @@
 // Prints the settings, the machine, throughput, latency percentiles and each process's CPU.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +20,13 @@ import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { loadAuthorityProto } from '../authority/grpc.js';
 import { latencyHistogram, summarize, type Histogram } from './lib/latency.js';
 import { machineInfo, processCpuMicros, ownCpuMicros } from './lib/proc-stats.js';
-import { nodeCommand, packageModule, startChild, type ChildServer } from './lib/server-process.js';
+import {
+  nodeCommand,
+  packageModule,
+  startChild,
+  startRedisServer,
+  type ChildServer,
+} from './lib/server-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,17 +61,6 @@ const GRPC_REQUEST = {
   environment: { runtime: DEV_ENVIRONMENT.runtime },
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /** A pino line with this message, as the services log when they are up. */
 const logged =
   <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
@@ -97,26 +91,8 @@ async function deploy(): Promise<Deployment> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const redisPort = await freePort();
-    const redisUrl = `redis://127.0.0.1:${redisPort}`;
-    const redis = await startChild(
-      'redis-server',
-      [
-        '--port',
-        String(redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        args.fsync!,
-      ],
-      (line) => (line.includes('Ready to accept connections') ? true : undefined),
-    );
+    const redis = await startRedisServer(dir, args.fsync as 'always' | 'everysec');
+    const redisUrl = redis.url;
     children.push(redis);
     const deployment = writeDevDeployment(join(dir, 'deployment'), {
       ports: { authorityGrpc: 0, authorityHttp: 0 },

@@ -3,15 +3,16 @@
 // this process appending as fast as the ledger chains (each backs off while its commit lag is
 // above 1 s), and prints the events chained per second in the measured window with the settings
 // used, plus Redis memory per event.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { writeDevDeployment } from './lib/dev-deployment.js';
+import { startRedisServer } from './lib/server-process.js';
 import type { LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
@@ -76,53 +77,8 @@ async function cpuSeconds(admin: Redis, sequencerPid: number) {
   return { redis: redisCpu, sequencer: sequencerCpu, writers: (own.user + own.system) / 1e6 };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A redis-server of our own (appendonly yes), answering PING before we go on. */
-async function startRedisServer(dir: string, fsync: string): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      fsync,
-    ],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const up = await probe.connect().then(
-      () => probe.ping(),
-      () => undefined,
-    );
-    probe.disconnect();
-    if (up === 'PONG') return { url, process: child };
-    if (attempt > 200) throw new Error('redis-server did not start (is it on PATH?)');
-    await sleep(25);
-  }
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
-const redis = await startRedisServer(dir, options.fsync!);
+const redis = await startRedisServer(dir, options.fsync as 'always' | 'everysec' | 'no');
 const admin = new Redis(redis.url);
 // A development deployment (bench/lib/dev-deployment.ts): root-certified producer keys and the
 // audit key.
@@ -218,11 +174,10 @@ try {
   );
   await Promise.all([...stores, tipStore].map((s) => s.close()));
 } finally {
-  for (const child of [sequencer, redis.process]) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  const exited = new Promise((r) => sequencer.once('exit', r));
+  sequencer.kill('SIGTERM');
+  await exited;
+  await redis.stop();
   admin.disconnect();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,16 +1,18 @@
 // Sequential consume() latency of the use-state stores: 10,000 calls per use mode, one at a time,
 // on Redis over loopback and in memory. Prints figures; asserts nothing.
 // Usage: npx tsx bench/use-state.ts   (REDIS_URL if set, else a redis-server from PATH)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { UseTerms } from '../core/artifact.js';
 import { crockford32Encode } from '../core/encoding.js';
-import { closeRedis, connectRedis, type RedisClient } from '../store/redis-connection.js';
+import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import type { UseRequest, UseStateStore } from '../store/types.js';
 import { MemoryUseStateStore } from '../store/use-state-memory.js';
 import { RedisUseStateStore } from '../store/use-state-redis.js';
+import { startRedisServer } from './lib/server-process.js';
 
 const CALLS = 10_000;
 const WARMUP = 1_000;
@@ -72,45 +74,18 @@ async function run(name: string, store: UseStateStore): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** REDIS_URL, or a throwaway redis-server on a free loopback port. */
-async function redisTarget(): Promise<{ url: string; server?: ChildProcess }> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL };
-  const port = await freePort();
-  const server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
+/** REDIS_URL, or a throwaway redis-server (persistence off) on a free loopback port. */
+async function redisTarget(): Promise<{ url: string; stop(): Promise<void> }> {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
+  const dir = mkdtempSync(join(tmpdir(), 'bench-use-state-'));
+  const server = await startRedisServer(dir);
+  return {
+    url: server.url,
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
-  );
-  server.once('error', (e) => {
-    console.error(`cannot start redis-server (${e.message}); set REDIS_URL`);
-    process.exit(1);
-  });
-  return { url: `redis://127.0.0.1:${port}`, server };
-}
-
-async function connectWithRetry(url: string): Promise<RedisClient> {
-  const keyPrefix = `bench:${randomBytes(4).toString('hex')}:`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await connectRedis({ mode: 'standalone', url, keyPrefix });
-    } catch (error) {
-      if (attempt >= 100) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  };
 }
 
 async function main(): Promise<void> {
@@ -121,9 +96,13 @@ async function main(): Promise<void> {
   } finally {
     memory.close();
   }
-  const { url, server } = await redisTarget();
+  const { url, stop } = await redisTarget();
   try {
-    const client = await connectWithRetry(url);
+    const client = await connectRedis({
+      mode: 'standalone',
+      url,
+      keyPrefix: `bench:${randomBytes(4).toString('hex')}:`,
+    });
     try {
       const info = await client.info('server');
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
@@ -135,7 +114,7 @@ async function main(): Promise<void> {
       await closeRedis(client);
     }
   } finally {
-    server?.kill('SIGTERM');
+    await stop();
   }
 }
 

@@ -8,7 +8,6 @@
 // bounds are an hour, so that one heartbeat covers any run.
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { keyFromPem, signSync } from '../../core/keys.js';
@@ -17,7 +16,13 @@ import { formatMillis, formatSeconds } from '../../core/time.js';
 import { DEV_ISSUER, writeDevDeployment } from './dev-deployment.js';
 import { closeRedis, connectRedis } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
-import { nodeCommand, packageModule, startChild, type ChildServer } from './server-process.js';
+import {
+  nodeCommand,
+  packageModule,
+  startChild,
+  startRedisServer,
+  type ChildServer,
+} from './server-process.js';
 import { builtinPolicy, type RunningTarget } from './targets.js';
 
 /** Redis appendfsync: always (a write is on disk before Redis answers) or everysec. */
@@ -31,17 +36,6 @@ export interface FullPath {
 
 const HEALTHY_TIMEOUT_MS = 15_000;
 const FRESHNESS = { keysSeconds: 3600, revocationsSeconds: 3600, ledgerCommitWindowMs: 2000 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** What the authority publishes before the first artifact: issuer key record, policy version, heartbeat. */
 async function publishAuthorityRecords(
@@ -122,14 +116,8 @@ export async function startFullPath(
     for (const child of children.reverse()) await child.stop();
   };
   try {
-    const redisPort = await freePort();
-    const redisUrl = `redis://127.0.0.1:${redisPort}`;
-    const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', workDir, '--save', ''];
-    const redis = await startChild(
-      'redis-server',
-      [...redisArgs, '--appendonly', 'yes', '--appendfsync', fsync],
-      (line) => (line.includes('Ready to accept connections') ? true : undefined),
-    );
+    const redis = await startRedisServer(workDir, fsync);
+    const redisUrl = redis.url;
     children.push(redis);
 
     const deployment = writeDevDeployment(dir, {

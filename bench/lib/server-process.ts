@@ -2,6 +2,7 @@
 // apart from the load generator's, and they do not outlive the benchmark (each is stopped at the
 // end, and our own Node modules also exit when their stdin closes).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -84,4 +85,36 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * A redis-server of the benchmark's own on a free loopback port, its files in `dir`: with
+ * `appendonly yes` and the given `appendfsync`, or with persistence off (`fsync` undefined).
+ * Resolves once it accepts connections.
+ */
+export async function startRedisServer(
+  dir: string,
+  fsync?: 'always' | 'everysec' | 'no',
+): Promise<ChildServer<true> & { url: string }> {
+  const port = await freePort();
+  const persistence =
+    fsync === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', fsync];
+  const server = await startChild(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence],
+    (line) => (line.includes('Ready to accept connections') ? true : undefined),
+  );
+  return { ...server, url: `redis://127.0.0.1:${port}` };
 }
