@@ -4,7 +4,12 @@
 // (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
 // shipped key layout (envoy/keys/README.md), so that file stays valid as written.
 import { LOG_ID } from '../store/ledger-types.js';
-import { applyServiceEnvironment, ledgerReplication, readConfigFile, validateConfig } from '../store/service-process.js';
+import {
+  applyServiceEnvironment,
+  ledgerReplication,
+  readConfigFile,
+  validateConfig,
+} from '../store/service-process.js';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
