@@ -38,7 +38,12 @@ describe('Redis ledger store with a replica', () => {
       'the replica',
     );
     client.disconnect();
-    store = new RedisLedgerStore({ url: primary.url, log: 'replicated', replicas: 1, replicaTimeoutMs: 300 });
+    store = new RedisLedgerStore({
+      url: primary.url,
+      log: 'replicated',
+      replicas: 1,
+      replicaTimeoutMs: 1000,
+    });
   });
   afterAll(async () => {
     await store?.close();
@@ -51,7 +56,7 @@ describe('Redis ledger store with a replica', () => {
       url: primary.url,
       log: 'reconnected',
       replicas: 1,
-      replicaTimeoutMs: 300,
+      replicaTimeoutMs: 3000,
     });
     const admin = new Redis(primary.url);
     try {
@@ -85,7 +90,8 @@ describe('Redis ledger store with a replica', () => {
       expect(isGovernanceError(head, 'ledger.unavailable'), String(head)).toBe(true);
       expect((head as Error).message).toMatch(/changed since the writes/);
       expect(await reconnecting.latestHead()).toBeUndefined();
-      // A write on the new connection, then WAIT covers the commit too (same master, later offset).
+      // A write on the new connection, then WAIT covers the commit too (same master, later offset);
+      // the resumed replica may take a moment to acknowledge on a busy machine (3 s allowed).
       replica.process!.kill('SIGCONT');
       expect(await reconnecting.renewLease(lease, 10_000)).toBe(true);
       await reconnecting.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
@@ -103,7 +109,7 @@ describe('Redis ledger store with a replica', () => {
     const logger = pino({ level: 'silent' });
     const withReplicas = (file: string) => {
       const raw = parseYaml(readFileSync(file, 'utf8')) as { ledger?: object };
-      return { ...raw, ledger: { ...raw.ledger, replicas: 1, replicaTimeoutMs: 300 } };
+      return { ...raw, ledger: { ...raw.ledger, replicas: 1, replicaTimeoutMs: 1000 } };
     };
     const opened = [
       await openAuthzStores(parseAuthzConfig(withReplicas(deployment.files.authzConfig)), logger),
