@@ -69,10 +69,15 @@ export interface Overrides {
   section(key: string): Record<string, unknown>;
 }
 
+/** The members of a Redis config that say where Redis is (store/redis-connection.ts). */
+const TOPOLOGY_KEYS = ['mode', 'url', 'sentinels', 'name', 'nodes'] as const;
+
 /**
- * The environment overrides every service accepts, applied before validation: REDIS_URL (for a
- * standalone connection only: it names one server), <PREFIX>_GRPC_HOST/PORT,
- * <PREFIX>_HTTP_HOST/PORT and <PREFIX>_LOG_LEVEL.
+ * The environment overrides every service accepts, applied before validation: REDIS_MODE with
+ * the sequencer's variables (redisConfigFromEnvironment: the whole Redis topology, so all three
+ * processes of a deployment can share one set), or REDIS_URL alone (for a standalone connection
+ * only: it names one server), <PREFIX>_GRPC_HOST/PORT, <PREFIX>_HTTP_HOST/PORT and
+ * <PREFIX>_LOG_LEVEL.
  */
 export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, prefix: string): Overrides {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
@@ -85,7 +90,15 @@ export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, pr
     return copy;
   };
   const redis = out.redis as Record<string, unknown> | undefined;
-  if (env.REDIS_URL && (redis?.mode ?? 'standalone') === 'standalone') section('redis').url = env.REDIS_URL;
+  if (env.REDIS_MODE) {
+    // The sequencer's variables (redisConfigFromEnvironment) name the whole topology; the file's
+    // other Redis settings (key prefix, timeouts, TLS) stay.
+    const topology = redisConfigFromEnvironment(env) as Record<string, unknown>;
+    const target = section('redis');
+    for (const key of TOPOLOGY_KEYS) delete target[key];
+    for (const key of TOPOLOGY_KEYS) if (topology[key] !== undefined) target[key] = topology[key];
+  } else if (env.REDIS_URL && (redis?.mode ?? 'standalone') === 'standalone')
+    section('redis').url = env.REDIS_URL;
   for (const listener of ['grpc', 'http'] as const) {
     const name = `${prefix}_${listener.toUpperCase()}`;
     const host = env[`${name}_HOST`];

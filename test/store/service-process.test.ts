@@ -1,7 +1,8 @@
-// The Redis connection of a process configured by its environment only (the ledger sequencer).
+// The Redis connection of a process configured by its environment only (the ledger sequencer), and
+// the same variables overriding a service's configuration file.
 import { describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
-import { redisConfigFromEnvironment } from '../../store/service-process.js';
+import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../store/service-process.js';
 
 describe('redisConfigFromEnvironment', () => {
   it('reads each mode, with the caller key prefix', () => {
@@ -63,5 +64,49 @@ describe('redisConfigFromEnvironment', () => {
     }
     expect(isGovernanceError(error, 'config.invalid'), String(error)).toBe(true);
     expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe('applyServiceEnvironment: the Redis topology', () => {
+  const file = {
+    redis: { mode: 'standalone', url: 'redis://file:6379', keyPrefix: 'eu:', commandTimeoutMs: 400 },
+  };
+  const redisOf = (env: NodeJS.ProcessEnv) => applyServiceEnvironment(file, env, 'GOV_TEST').out.redis;
+
+  it("REDIS_MODE replaces where Redis is and keeps the file's other Redis settings", () => {
+    expect(redisOf({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' })).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: 'redis-0', port: 6379 },
+        { host: 'redis-1', port: 6379 },
+      ],
+      keyPrefix: 'eu:',
+      commandTimeoutMs: 400,
+    });
+    expect(
+      redisOf({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's-0:26379', REDIS_SENTINEL_NAME: 'gov' }),
+    ).toEqual({
+      mode: 'sentinel',
+      sentinels: [{ host: 's-0', port: 26379 }],
+      name: 'gov',
+      keyPrefix: 'eu:',
+      commandTimeoutMs: 400,
+    });
+  });
+
+  it('REDIS_URL alone still overrides a standalone file, and REDIS_MODE refuses mixed variables', () => {
+    expect(redisOf({ REDIS_URL: 'redis://env:6379' })).toMatchObject({
+      mode: 'standalone',
+      url: 'redis://env:6379',
+    });
+    expect(redisOf({})).toEqual(file.redis);
+    let error: unknown;
+    try {
+      redisOf({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'redis-0:6379', REDIS_URL: 'redis://env:6379' });
+    } catch (e) {
+      error = e;
+    }
+    expect(isGovernanceError(error, 'config.invalid')).toBe(true);
+    expect((error as Error).message).toMatch(/REDIS_URL cannot be used with REDIS_MODE cluster/);
   });
 });
