@@ -16,6 +16,7 @@ import {
   type UseTerms,
 } from './artifact.js';
 import type { CryptoSuite } from './crypto.js';
+import { bytesEqual } from './encoding.js';
 import { GovernanceError, isDenialReason, isGovernanceError, type DenialReason } from './errors.js';
 
 /** The operation the request asks for, plus the policy reference its route requires. */
@@ -171,7 +172,7 @@ export class VerifiedSignatures {
 
   has(artifact: Artifact, publicKey: Uint8Array): boolean {
     const cached = this.entries.get(VerifiedSignatures.keyOf(artifact));
-    return cached !== undefined && sameBytes(cached, publicKey);
+    return cached !== undefined && bytesEqual(cached, publicKey);
   }
 
   add(artifact: Artifact, publicKey: Uint8Array): void {
@@ -183,12 +184,6 @@ export class VerifiedSignatures {
   get size(): number {
     return this.entries.size;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** verifySignature, with the Ed25519 step off the event loop when the suite can, and the cache. */
