@@ -4,11 +4,18 @@
 import { runService } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
-import { isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
+import { isForeignWorker, isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
+import { GovernanceError } from '../core/errors.js';
 
 runService('authz-server', async (path) => {
   const config = loadConfig(path);
   const logger = authzLogger(config);
+  if (config.workers > 1 && isForeignWorker()) {
+    throw new GovernanceError(
+      'config.invalid',
+      'workers > 1 under another cluster manager: let it run the processes, with workers: 1',
+    );
+  }
   if (config.workers > 1 && !isWorkerProcess()) {
     const group = await superviseWorkers(config.workers, logger);
     return { logger, stop: group.stop };

@@ -28,6 +28,8 @@ const METRICS_WAIT_MS = 1000;
 /** A replacement for a worker that died is started after this pause (no hot restart loop). */
 const RESTART_DELAY_MS = 1000;
 const STOP_WAIT_MS = 10_000;
+/** Set in the environment of the workers this module forks: the supervisor's pid. */
+const WORKER_OF = 'GOV_AUTHZ_WORKER_OF';
 
 export interface Supervisor {
   grpcPort: number;
@@ -82,7 +84,7 @@ export async function superviseWorkers(count: number, logger: Logger): Promise<S
 
   const fork = (): Promise<{ grpcPort: number; httpPort: number }> =>
     new Promise((resolve, reject) => {
-      const worker = cluster.fork();
+      const worker = cluster.fork({ [WORKER_OF]: String(process.pid) });
       listen(worker);
       let serving = false;
       worker.on('message', (message: unknown) => {
@@ -184,4 +186,11 @@ export function joinSupervisor(
     });
 }
 
-export const isWorkerProcess = () => cluster.isWorker;
+/**
+ * True in a worker this module's supervisor forked. A node:cluster worker of another process
+ * manager (pm2's cluster mode, for one) is not one: it serves alone, asks no primary for metrics.
+ */
+export const isWorkerProcess = () => cluster.isWorker && process.env[WORKER_OF] === String(process.ppid);
+
+/** True under another cluster manager, where this process cannot start workers of its own. */
+export const isForeignWorker = () => cluster.isWorker && !isWorkerProcess();
