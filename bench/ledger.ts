@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { writeDevDeployment } from './lib/dev-deployment.js';
 import { startRedisServer } from './lib/server-process.js';
-import type { LedgerEvent } from '../core/event.js';
+import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
 import { createLedgerWriter } from '../ledger/writer.js';
@@ -32,22 +32,12 @@ const options = new Command()
   .opts<Record<string, string>>();
 const num = (name: string) => Number(options[name]);
 
-const STAGES = [
-  'authorization.issued',
-  'authorization.consumed',
-  'admission.granted',
-  'execution.started',
-  'attestation.signed',
-  'execution.completed',
-  'evidence.committed',
-] as const;
-
 /** Events shaped like the white paper's records (§4.4, §6.4): every one belongs to an operation's lineage. */
 function benchEvent(writer: number, i: number): LedgerEvent {
-  const op = Math.floor(i / STAGES.length);
+  const op = Math.floor(i / LINEAGE_STAGES.length);
   return {
     v: '1',
-    type: STAGES[i % STAGES.length]!,
+    type: LINEAGE_STAGES[i % LINEAGE_STAGES.length]!,
     time: formatMillis(Date.now()),
     producer: `authz-server://bench-${writer}`,
     lineage: `lineage://op/w${writer}-${op}`,
