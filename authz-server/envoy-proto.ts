@@ -3,7 +3,14 @@
 // writes. Field names are the proto names (keepCase), as in Envoy's documentation.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  type ChannelOptions,
+  type Metadata,
+  type ServiceDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 
 const require = createRequire(import.meta.url);
@@ -23,6 +30,34 @@ export function loadEnvoyAuthProto(): { packageDefinition: PackageDefinition; se
   });
   const service = packageDefinition[AUTHORIZATION_SERVICE] as unknown as ServiceDefinition;
   return { packageDefinition, service };
+}
+
+/** A plaintext client of Authorization/Check, as Envoy calls it (govctl check, the tests). */
+export interface AuthorizationClient {
+  Check(
+    request: unknown,
+    metadata: Metadata,
+    options: { deadline: number },
+    callback: (error: ServiceError | null, response: CheckResponseMessage) => void,
+  ): void;
+  close(): void;
+}
+
+type AuthorizationConstructor = new (
+  target: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options: ChannelOptions,
+) => AuthorizationClient;
+let authorizationConstructor: AuthorizationConstructor | undefined;
+
+/** A client for `target` (host:port) built from the same protos as the server (loaded once). */
+export function authorizationClient(target: string, options: ChannelOptions = {}): AuthorizationClient {
+  authorizationConstructor ??= (
+    loadPackageDefinition(loadEnvoyAuthProto().packageDefinition) as unknown as {
+      envoy: { service: { auth: { v3: { Authorization: AuthorizationConstructor } } } };
+    }
+  ).envoy.service.auth.v3.Authorization;
+  return new authorizationConstructor(target, credentials.createInsecure(), options);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { ARTIFACT_HEADER } from '../../core/artifact.js';
-import { loadEnvoyAuthProto, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
+import { authorizationClient, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
 import { checkRequest, type EnvoyCheckRequest } from '../../bench/lib/check-request.js';
 import { readHeader } from './artifact.js';
 import { collect, defaults, pairs } from '../options.js';
@@ -20,16 +20,6 @@ export interface CheckOptions {
   requestId?: string;
   timeout: string;
 }
-
-type CheckClient = {
-  Check(
-    request: unknown,
-    metadata: Metadata,
-    options: { deadline: number },
-    callback: (error: ServiceError | null, response: CheckResponseMessage) => void,
-  ): void;
-  close(): void;
-};
 
 /** name=value flags as an object with lowercase names (header names and context keys). */
 function lowercased(values: string[], flag: string): Record<string, string> {
@@ -82,16 +72,7 @@ export interface CheckResult {
 export async function sendCheck(opts: CheckOptions): Promise<CheckResult> {
   const requestId = opts.requestId ?? randomUUID();
   const request = buildCheckRequest(opts, requestId);
-  const { packageDefinition } = loadEnvoyAuthProto();
-  const grpcObject = loadPackageDefinition(packageDefinition) as unknown as {
-    envoy: {
-      service: { auth: { v3: { Authorization: new (target: string, creds: unknown) => CheckClient } } };
-    };
-  };
-  const client = new grpcObject.envoy.service.auth.v3.Authorization(
-    opts.target,
-    credentials.createInsecure(),
-  );
+  const client = authorizationClient(opts.target);
   const response = await new Promise<CheckResponseMessage>((resolve, reject) => {
     client.Check(
       request,

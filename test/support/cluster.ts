@@ -16,7 +16,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  loadEnvoyAuthProto,
+  authorizationClient,
+  type AuthorizationClient,
   type CheckRequestMessage,
   type CheckResponseMessage,
 } from '../../authz-server/envoy-proto.js';
@@ -171,25 +172,12 @@ export interface CheckOutcome {
   reason: string | undefined;
 }
 
-type AuthorizationClient = {
-  Check(
-    request: unknown,
-    metadata: Metadata,
-    options: { deadline: number },
-    callback: (error: ServiceError | null, response: CheckResponseMessage) => void,
-  ): void;
-  close(): void;
-};
-
 type GrpcCtor<T> = new (
   target: string,
   creds: ReturnType<typeof credentials.createInsecure>,
   options?: Record<string, unknown>,
 ) => T;
 
-const envoyPackage = loadPackageDefinition(loadEnvoyAuthProto().packageDefinition) as unknown as {
-  envoy: { service: { auth: { v3: { Authorization: GrpcCtor<AuthorizationClient> } } } };
-};
 const healthPackage = loadPackageDefinition(
   loadSync(healthProtoPath, { keepCase: true, enums: String }),
 ) as unknown as {
@@ -215,9 +203,8 @@ export class CheckClient {
 
   /** `ownConnection`: never share grpc-js's pooled connection to the same address with another client. */
   constructor(port: number, ownConnection = false) {
-    this.client = new envoyPackage.envoy.service.auth.v3.Authorization(
+    this.client = authorizationClient(
       `127.0.0.1:${port}`,
-      credentials.createInsecure(),
       ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {},
     );
   }
