@@ -32,8 +32,6 @@ const STOP_WAIT_MS = 10_000;
 const WORKER_OF = 'GOV_AUTHZ_WORKER_OF';
 
 export interface Supervisor {
-  grpcPort: number;
-  httpPort: number;
   stop(): Promise<void>;
 }
 
@@ -134,12 +132,13 @@ export async function superviseWorkers(count: number, logger: Logger): Promise<S
   };
 
   try {
-    const ports = await Promise.all(Array.from({ length: count }, fork));
+    // The workers share the ports, so the first one's are the group's.
+    const [ports] = await Promise.all(Array.from({ length: count }, fork));
     logger.info(
-      { workers: count, pids: Object.values(cluster.workers ?? {}).map((w) => w?.process.pid) },
+      { workers: count, ...ports, pids: Object.values(cluster.workers ?? {}).map((w) => w?.process.pid) },
       'authz workers serving',
     );
-    return { ...ports[0]!, stop };
+    return { stop };
   } catch (e) {
     await stop();
     throw e;
