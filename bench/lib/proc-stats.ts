@@ -25,7 +25,7 @@ function statFields(pid: number): string[] {
 }
 
 /** Live processes whose parent is `pid`: node:cluster workers (authz-server `workers`), a loader's helper. */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -2,8 +2,9 @@
 // real processes on a real Redis: connections are spread over the workers, every Check is still
 // decided exactly once (a replay is denied whichever worker sees it), GET /metrics answers for
 // the whole group, and a worker killed with SIGKILL is replaced while the other keeps serving.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf } from '../../bench/lib/proc-stats.js';
 import { CheckClient, Cluster, checkRequest } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -21,21 +22,16 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Pids of the worker processes of the enforcement point `pid` (from /proc; tsx's esbuild is not one). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+/** Pids of the worker processes of the enforcement point `pid` (tsx's esbuild child is not one). */
+function workersOf(pid: number): number[] {
+  const isWorker = (child: number) => {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (parent === pid && command.includes('authz-server/main')) children.push(Number(entry));
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('authz-server/main');
     } catch {
-      // the process ended while we looked
+      return false; // ended while we looked
     }
-  }
-  return children.sort();
+  };
+  return childrenOf(pid).filter(isWorker).sort();
 }
 
 /** One Check on a connection of its own, so that node:cluster hands it to the next worker. */
@@ -65,7 +61,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_00
 describe('authz-server with workers: 2', () => {
   it('runs two workers, decides each Check once across them and merges their metrics', async () => {
     const replica = cluster.replicas[0]!;
-    const workers = childrenOf(replica.process.pid!);
+    const workers = workersOf(replica.process.pid!);
     expect(workers).toHaveLength(2);
 
     const headers = await cluster.issue(8);
@@ -80,10 +76,10 @@ describe('authz-server with workers: 2', () => {
 
   it('replaces a worker killed with SIGKILL while the other keeps serving', async () => {
     const replica = cluster.replicas[0]!;
-    const before = childrenOf(replica.process.pid!);
+    const before = workersOf(replica.process.pid!);
     expect(before).toHaveLength(2);
     process.kill(before[0]!, 'SIGKILL');
-    await waitFor('the worker to exit', () => !childrenOf(replica.process.pid!).includes(before[0]!));
+    await waitFor('the worker to exit', () => !workersOf(replica.process.pid!).includes(before[0]!));
     // The primary drops the dead worker from its round-robin once it sees the IPC channel close,
     // a moment after the exit; a connection handed over in between is lost with the worker.
     await new Promise((r) => setTimeout(r, 500));
@@ -93,8 +89,8 @@ describe('authz-server with workers: 2', () => {
       decision: 'deny',
       reason: 'artifact.missing',
     });
-    await waitFor('a replacement worker', () => childrenOf(replica.process.pid!).length === 2);
-    const after = childrenOf(replica.process.pid!);
+    await waitFor('a replacement worker', () => workersOf(replica.process.pid!).length === 2);
+    const after = workersOf(replica.process.pid!);
     expect(after).toContain(before[1]);
     expect(after).not.toContain(before[0]);
     // Once it serves, connections reach it again: a round of new connections is all answered.
