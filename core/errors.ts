@@ -71,6 +71,14 @@ export const CODES = {
   },
   'ledger.head.mismatch': { kind: 'failure', summary: 'the signed head does not cover exactly the chain' },
   'ledger.lineage.invalid': { kind: 'failure', summary: 'an operation lineage is broken' },
+  'ledger.batch.replayed': {
+    kind: 'failure',
+    summary: 'a producer batch is chained again (a copy of events already in the chain)',
+  },
+  'ledger.batch.incomplete': {
+    kind: 'failure',
+    summary: "a producer batch's events are not chained together, all of them, in index order",
+  },
   'ledger.fenced': { kind: 'failure', summary: 'a stale sequencer was fenced off' },
 } as const satisfies Record<string, CodeInfo>;
 

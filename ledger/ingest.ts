@@ -43,6 +43,12 @@ export interface OpenedEvent {
   sigText: string;
 }
 
+/** A checked batch: its signature (`val`, which names the batch: chained once, §4) and its events in index order. */
+export interface OpenedBatch {
+  val: string;
+  events: OpenedEvent[];
+}
+
 function invalid(message: string): never {
   throw new GovernanceError('ledger.event.invalid', message);
 }
@@ -52,7 +58,7 @@ function invalid(message: string): never {
  * returns its events with their inclusion paths. Throws ledger.event.invalid or
  * ledger.signature.invalid; nothing of a failing entry is chained.
  */
-export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey): OpenedEvent[] {
+export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey): OpenedBatch {
   if (text.length > MAX_INGEST_CHARS) invalid(`ingest entry longer than ${MAX_INGEST_CHARS} characters`);
   const { events, kid, val } = checkObject(parseJson(text, 'ingest entry'), 'ingest entry', [
     'events',
@@ -82,9 +88,12 @@ export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey
   if (!suite.verifyEd25519(publicKey, batchStatement(kid, events.length, root), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
   const ref = nodeRefs();
-  return canonical.map((bytes, i) => ({
-    eventText: utf8Decode(bytes)!,
-    lineage: (events[i] as LedgerEvent).lineage,
-    sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
-  }));
+  return {
+    val: val as string,
+    events: canonical.map((bytes, i) => ({
+      eventText: utf8Decode(bytes)!,
+      lineage: (events[i] as LedgerEvent).lineage,
+      sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
+    })),
+  };
 }

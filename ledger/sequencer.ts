@@ -2,7 +2,8 @@
 // One instance leads at a time, under a lease with a fencing token; others wait and take over
 // when the lease expires. Each commit (records, tip, lineage index, ingest deletion, dead
 // letters, notices) is one atomic store operation guarded by the fencing token and the tip it
-// extends, so a killed, paused or stale sequencer can never lose, duplicate or fork a record.
+// extends, so a killed, paused or stale sequencer can never lose, duplicate or fork a record; and
+// each producer batch is chained once, so a copied ingest entry is refused, not chained again.
 import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,7 @@ import {
 import { rawPublicKey, signSync } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
-import { openBatch, sealBatch, type OpenedEvent } from './ingest.js';
+import { openBatch, sealBatch, type OpenedBatch, type OpenedEvent } from './ingest.js';
 import { linkRecord, parseJson, signerKeyOf, type LinkedRecord, type SignerKey } from './records.js';
 
 export interface SequencerOptions {
@@ -82,7 +83,15 @@ interface Plan {
   records: LinkedRecord[];
   lineage: [string, number][];
   consumed: ConsumedEntry[];
+  /** The signatures of the batches chained (each batch is chained once, docs/spec/ledger.md §4). */
+  batches: string[];
   state: ChainState;
+}
+
+/** An ingest entry and what opening it gave. */
+interface Opened {
+  entry: IngestEntry;
+  result: OpenedBatch | GovernanceError;
 }
 
 export class Sequencer {
@@ -213,6 +222,7 @@ export class Sequencer {
       let { state, ingestId, signedSeq } = await this.resume();
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
+      let committing: ReadonlySet<string> = new Set();
       const tails = new LineageTails(
         Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords),
       );
@@ -224,13 +234,14 @@ export class Sequencer {
         );
         if (lost) break;
         if (entries.length > 0) {
-          const plan = await this.plan(entries, state, tails);
+          const plan = await this.plan(entries, state, tails, committing);
           // Read about one commit's worth next time (entries hold one batch of any size each).
           const perEntry = plan.records.length / plan.consumed.length;
           entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitRecords / perEntry));
           await settle();
           tails.trim();
           inFlight = this.commit(lease, state, plan);
+          committing = new Set(plan.batches);
           // Attached now so that a failure is never unhandled; settle() rethrows it.
           inFlight.catch(() => undefined);
           state = plan.state;
@@ -266,6 +277,7 @@ export class Sequencer {
       eventHashAlt: last?.eventHashAlt ?? '',
       lineage: plan.lineage,
       consumed: plan.consumed,
+      batches: plan.batches,
     });
     this.chained += plan.records.length;
   }
@@ -291,7 +303,7 @@ export class Sequencer {
   }
 
   /** Opens an entry; a failure caused by an unknown kid reloads the producer keys once and retries. */
-  private async open(entry: IngestEntry): Promise<OpenedEvent[] | GovernanceError> {
+  private async open(entry: IngestEntry): Promise<OpenedBatch | GovernanceError> {
     for (let attempt = 0; ; attempt++) {
       let unknownKid = false;
       const signer: SignerKey = (kid, type) => {
@@ -326,33 +338,30 @@ export class Sequencer {
     };
   }
 
-  private async plan(entries: IngestEntry[], start: ChainState, tails: LineageTails): Promise<Plan> {
-    const opened: { entry: IngestEntry; result: OpenedEvent[] | GovernanceError }[] = [];
+  /**
+   * Opens entries up to one commit's worth and lays out their records: the accepted batches in
+   * ingest order, each as one run of records, then one batch of ledger.rejected events (signed
+   * by the audit key) for the refused entries. `committing` holds the batches of the commit
+   * still in flight.
+   */
+  private async plan(
+    entries: IngestEntry[],
+    start: ChainState,
+    tails: LineageTails,
+    committing: ReadonlySet<string>,
+  ): Promise<Plan> {
+    const opened: Opened[] = [];
     let count = 0;
     for (const entry of entries) {
       const result = await this.open(entry);
-      const size = result instanceof GovernanceError ? 1 : result.length;
+      const size = result instanceof GovernanceError ? 1 : result.events.length;
       if (count > 0 && count + size > this.maxCommitRecords) break;
       opened.push({ entry, result });
       count += size;
     }
-    // One audit-key signature covers every rejection of this commit.
-    const failures = opened.filter((o) => o.result instanceof GovernanceError);
-    const rejectionEvents =
-      failures.length === 0
-        ? []
-        : openBatch(
-            this.suite,
-            sealBatch(
-              this.suite,
-              this.options.auditKid,
-              this.options.auditKey,
-              failures.map((f) => validateEvent(this.rejection(f.entry, f.result as GovernanceError))),
-            ),
-            this.ownSigner,
-          );
+    await this.refuseReplays(opened, committing);
     await this.preloadTails(opened, tails);
-    const plan: Plan = { records: [], lineage: [], consumed: [], state: start };
+    const plan: Plan = { records: [], lineage: [], consumed: [], batches: [], state: start };
     const append = (event: OpenedEvent) => {
       const prev = event.lineage === undefined ? undefined : tails.get(event.lineage);
       if (prev === undefined && event.lineage !== undefined)
@@ -365,10 +374,10 @@ export class Sequencer {
         plan.lineage.push([event.lineage, record.seq]);
       }
     };
-    let rejected = 0;
+    const refused: { entry: IngestEntry; error: GovernanceError }[] = [];
     for (const { entry, result } of opened) {
       if (result instanceof GovernanceError) {
-        append(rejectionEvents[rejected++]!);
+        refused.push({ entry, error: result });
         const raw = entry.batch.slice(0, DEAD_LETTER_CHARS);
         plan.consumed.push({
           ingestId: entry.id,
@@ -377,22 +386,56 @@ export class Sequencer {
         this.log('warn', `rejected ingest entry ${entry.id}: ${result.code}: ${result.message}`);
       } else {
         const firstSeq = plan.state.seq + 1;
-        result.forEach(append);
-        plan.consumed.push({ ingestId: entry.id, firstSeq, count: result.length });
+        result.events.forEach(append);
+        plan.batches.push(result.val);
+        plan.consumed.push({ ingestId: entry.id, firstSeq, count: result.events.length });
       }
+    }
+    if (refused.length > 0) {
+      // One audit-key signature covers every rejection of this commit.
+      const rejections = openBatch(
+        this.suite,
+        sealBatch(
+          this.suite,
+          this.options.auditKid,
+          this.options.auditKey,
+          refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
+        ),
+        this.ownSigner,
+      );
+      rejections.events.forEach(append);
+      plan.batches.push(rejections.val);
     }
     return plan;
   }
 
+  /**
+   * Refuses (ledger.batch.replayed) an entry whose batch is already chained, is in the commit in
+   * flight, or came earlier in these entries: a copy of a genuine entry carries a valid signature,
+   * so only its batch's identity (the signature) tells it apart.
+   */
+  private async refuseReplays(opened: Opened[], committing: ReadonlySet<string>): Promise<void> {
+    const accepted = opened.filter((o) => !(o.result instanceof GovernanceError));
+    const vals = accepted.map((o) => (o.result as OpenedBatch).val);
+    const chained = await this.store.chainedBatches(vals);
+    const named = new Set(committing);
+    accepted.forEach((o, i) => {
+      const val = vals[i]!;
+      if (chained[i] || named.has(val))
+        o.result = new GovernanceError(
+          'ledger.batch.replayed',
+          `batch ${val.slice(0, 16)}… is already chained`,
+        );
+      named.add(val);
+    });
+  }
+
   /** Makes sure every lineage in these entries has its tail in the cache (null: a new lineage). */
-  private async preloadTails(
-    opened: { result: OpenedEvent[] | GovernanceError }[],
-    tails: LineageTails,
-  ): Promise<void> {
+  private async preloadTails(opened: Opened[], tails: LineageTails): Promise<void> {
     const missing = new Set<string>();
     for (const { result } of opened) {
       if (result instanceof GovernanceError) continue;
-      for (const { lineage } of result)
+      for (const { lineage } of result.events)
         if (lineage !== undefined && tails.get(lineage) === undefined) missing.add(lineage);
     }
     if (missing.size === 0) return;

@@ -69,6 +69,11 @@ export interface VerifyOptions {
   maxFailures?: number;
   /** Lineages whose last record is remembered for lineage_prev checks (default 100,000). */
   lineageWindow?: number;
+  /**
+   * Producer batches remembered to tell a replayed batch (default 1,000,000: about 130 MB at
+   * most). A replay of a batch older than the window goes unnoticed; batchesForgotten counts them.
+   */
+  batchWindow?: number;
   onProgress?: (progress: VerifyProgress) => void;
   /** Records between progress callbacks (default 10,000). */
   progressEvery?: number;
@@ -87,6 +92,8 @@ export interface VerifyResult {
   failures: VerifyFailure[];
   /** Records whose lineage_prev could not be checked: their lineage had left the lineage window. */
   lineageUnchecked: number;
+  /** Batches that left the batch window: a later copy of one of them would not have been noticed. */
+  batchesForgotten: number;
 }
 
 const VERIFIED_BATCHES = 1024;
@@ -110,6 +117,13 @@ class ChainCheck {
   lastSeq: number;
   head: SignedHead | undefined;
   lineageUnchecked = 0;
+  batchesForgotten = 0;
+  /** Batch signatures seen (their first seq), to refuse a batch chained again. */
+  private readonly seenBatches = new Map<string, number>();
+  /** The batch whose records are being read: its events must follow in index order. */
+  private run: { val: string; size: number; next: number; firstSeq: number } | undefined;
+  /** Whether the next record is the first one read; it may continue a batch begun before the range. */
+  private firstRecord: boolean;
   /** Batch statements verified lately (a batch's records are consecutive, so a few suffice). */
   private readonly batches = new Set<string>();
   private readonly signerKey;
@@ -129,6 +143,7 @@ class ChainCheck {
     private readonly fromGenesis: boolean,
   ) {
     this.lastSeq = state.seq;
+    this.firstRecord = !fromGenesis;
     this.signerKey = signerKeyOf(options.keys);
     if (options.log !== undefined && options.log !== log)
       this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
@@ -194,7 +209,8 @@ class ChainCheck {
       recomputed = this.checkHashes(record);
     }
     this.adopt(record.seq, record, recomputed);
-    this.checkSignature(record, eventBytes);
+    if (this.checkSignature(record, eventBytes)) this.checkBatch(record);
+    this.firstRecord = false;
     this.checkLineage(record);
     const given = this.given;
     if (given && given.seq === record.seq) {
@@ -240,7 +256,7 @@ class ChainCheck {
    * signed. The same check as core verifyEventSignature (with the same cache key), on the event
    * bytes checkRecord already produced and with a native hex decoder, because it runs per record.
    */
-  private checkSignature(record: ChainRecord, eventBytes: Uint8Array): void {
+  private checkSignature(record: ChainRecord, eventBytes: Uint8Array): boolean {
     const { sig } = record;
     const suite = this.options.suite;
     const key = this.signerKey(sig.kid, record.event.type);
@@ -250,7 +266,7 @@ class ChainCheck {
         record.seq,
         `record ${record.seq}: kid ${sig.kid} is not a known signer`,
       );
-      return;
+      return false;
     }
     const path = sig.path.map((ref) => Buffer.from(ref.slice(9), 'hex'));
     const root = rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
@@ -269,6 +285,61 @@ class ChainCheck {
       this.batches.add(cacheKey);
       if (this.batches.size > VERIFIED_BATCHES) this.batches.delete(this.batches.values().next().value!);
     }
+    return ok;
+  }
+
+  /**
+   * A batch is chained once, as one run of records with its events in index order (§4): a batch
+   * seen before is a replay, and a run that skips or stops short of its last event has lost
+   * events. Only the first record read may continue a batch begun before it (a range or segment).
+   */
+  private checkBatch(record: ChainRecord): void {
+    const { val, index, size } = record.sig;
+    const seq = record.seq;
+    const run = this.run;
+    if (run?.val === val) {
+      if (index < run.next)
+        this.fail(
+          'ledger.batch.replayed',
+          seq,
+          `record ${seq}: event ${index} of its batch is chained again`,
+        );
+      else if (index > run.next)
+        this.fail(
+          'ledger.batch.incomplete',
+          seq,
+          `record ${seq}: events ${run.next}..${index - 1} of its batch are missing`,
+        );
+      run.next = Math.max(run.next, index + 1);
+      if (run.next >= size) this.run = undefined;
+      return;
+    }
+    if (run) this.batchCutShort(run, seq);
+    this.run = index + 1 < size ? { val, size, next: index + 1, firstSeq: seq } : undefined;
+    const before = this.seenBatches.get(val);
+    if (before !== undefined) {
+      this.fail(
+        'ledger.batch.replayed',
+        seq,
+        `record ${seq}: its batch was chained before, from record ${before}`,
+      );
+      return;
+    }
+    if (index !== 0 && !this.firstRecord)
+      this.fail('ledger.batch.incomplete', seq, `record ${seq}: its batch begins at event ${index}, not 0`);
+    this.seenBatches.set(val, seq);
+    if (this.seenBatches.size > (this.options.batchWindow ?? 1_000_000)) {
+      this.seenBatches.delete(this.seenBatches.keys().next().value!);
+      this.batchesForgotten++;
+    }
+  }
+
+  private batchCutShort(run: NonNullable<ChainCheck['run']>, seq: number): void {
+    this.fail(
+      'ledger.batch.incomplete',
+      seq,
+      `the batch chained from record ${run.firstSeq} stops after ${run.next} of its ${run.size} events`,
+    );
   }
 
   private checkLineage(record: ChainRecord): void {
@@ -356,8 +427,12 @@ class ChainCheck {
     return true;
   }
 
-  /** The last head must cover the last record, and the given head must have been reached. */
+  /**
+   * The last head must cover the last record, the given head must have been reached, and the
+   * last batch must be complete (a head is signed between commits, so after a whole batch).
+   */
   finish(): void {
+    if (this.run) this.batchCutShort(this.run, this.lastSeq + 1);
     if (!this.head) {
       this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no signed head covers the chain');
     } else if (this.lastSeq > this.head.seq) {
@@ -420,6 +495,7 @@ function emptyResult(failure: VerifyFailure): VerifyResult {
     head: undefined,
     failures: [failure],
     lineageUnchecked: 0,
+    batchesForgotten: 0,
   };
 }
 
@@ -489,6 +565,7 @@ export async function verifyLines(
     head: check!.head,
     failures: check!.failures,
     lineageUnchecked: check!.lineageUnchecked,
+    batchesForgotten: check!.batchesForgotten,
   };
 }
 

@@ -45,6 +45,7 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly chain = new Map<number, string>();
   private readonly headHistory: StoredText[] = [];
   private readonly lineages = new Map<string, number[]>();
+  private readonly batches = new Set<string>();
   private readonly dead: DeadLetter[] = [];
   private readonly notices: { id: number; notices: CommitNotice[] }[] = [];
   private tipState: LedgerTip = { ...EMPTY_TIP };
@@ -141,6 +142,10 @@ export class MemoryLedgerStore implements LedgerStore {
     return tails;
   }
 
+  async chainedBatches(vals: string[]): Promise<boolean[]> {
+    return vals.map((val) => this.batches.has(val));
+  }
+
   private guard(lease: LedgerLease, expect: { seq: number; eventHash: string }): void {
     if (lease.fence !== this.fence)
       throw new GovernanceError('ledger.fenced', `fencing token ${lease.fence} is stale`);
@@ -154,6 +159,13 @@ export class MemoryLedgerStore implements LedgerStore {
 
   async commit(commit: LedgerCommit): Promise<void> {
     this.guard(commit.lease, commit.expect);
+    const named = new Set<string>();
+    for (const val of commit.batches) {
+      if (this.batches.has(val) || named.has(val))
+        throw new GovernanceError('ledger.batch.replayed', `batch ${val.slice(0, 16)}… is already chained`);
+      named.add(val);
+    }
+    for (const val of named) this.batches.add(val);
     const base = this.tipState.seq;
     commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));
     for (const [lineage, seq] of commit.lineage) {

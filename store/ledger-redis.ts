@@ -89,6 +89,7 @@ export function ledgerKeys(log: string, prefix = '') {
     heads: base + 'heads',
     dead: base + 'dead',
     commits: base + 'commits',
+    batches: base + 'batches',
     lineage: (lineage: string) => base + 'lineage:' + lineage,
   };
 }
@@ -119,19 +120,29 @@ end`;
 
 // Stream ids are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches
 // to an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
-// KEYS: tip fence chain ingest dead commits lineage...
-// ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nRecords records...
-//       nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
+// KEYS: tip fence chain ingest dead commits batches lineage...
+// ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nBatches vals...
+//       nRecords records... nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
+// The batch signatures are checked with the guard, before any write: a batch chained before (or
+// named twice) refuses the whole commit.
 const COMMIT = `${GUARD}
-local n = tonumber(ARGV[9])
-local i = 10
+local b = tonumber(ARGV[9])
+local named = {}
+for k = 10, 9 + b do
+  if named[ARGV[k]] or redis.call('SISMEMBER', KEYS[7], ARGV[k]) == 1 then
+    return redis.error_reply('LEDGER_REPLAYED batch ' .. string.sub(ARGV[k], 1, 16) .. '... is already chained')
+  end
+  named[ARGV[k]] = true
+end
+local i = 10 + b
+local n = tonumber(ARGV[i]); i = i + 1
 for k = 1, n do
   redis.call('XADD', KEYS[3], (seq + k) .. '-0', 'r', ARGV[i])
   i = i + 1
 end
 local lineages = tonumber(ARGV[i]); i = i + 1
 for k = 1, lineages do
-  redis.call('RPUSH', KEYS[6 + tonumber(ARGV[i])], ARGV[i + 1])
+  redis.call('RPUSH', KEYS[7 + tonumber(ARGV[i])], ARGV[i + 1])
   i = i + 2
 end
 local ids = tonumber(ARGV[i]); i = i + 1
@@ -143,6 +154,9 @@ local dead = tonumber(ARGV[i]); i = i + 1
 for k = 1, dead do
   redis.call('XADD', KEYS[5], '*', 'ingest', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'entry', ARGV[i + 3])
   i = i + 4
+end
+for k = 10, 9 + b, 500 do
+  redis.call('SADD', KEYS[7], unpack(ARGV, k, math.min(k + 499, 9 + b)))
 end
 if n > 0 then redis.call('HSET', KEYS[1], 'seq', seq + n, 'hash', ARGV[4], 'alt', ARGV[5]) end
 if ids > 0 then redis.call('HSET', KEYS[1], 'ingest', ARGV[6]) end
@@ -176,6 +190,7 @@ function storeError(e: unknown): GovernanceError {
   const tagged: [string, Code][] = [
     ['LEDGER_FENCED ', 'ledger.fenced'],
     ['LEDGER_TIP ', 'ledger.head.mismatch'],
+    ['LEDGER_REPLAYED ', 'ledger.batch.replayed'],
   ];
   for (const [tag, code] of tagged) {
     const at = message.indexOf(tag);
@@ -448,6 +463,22 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
+  chainedBatches(vals: string[]): Promise<boolean[]> {
+    return guarded(async () => {
+      if (vals.length === 0) return [];
+      const { client } = await this.connection();
+      // One SISMEMBER each, in one pipeline (SMISMEMBER would need Redis 6.2).
+      const pipeline = client.pipeline();
+      for (const val of vals) pipeline.sismember(this.keys.batches, val);
+      const replies = (await pipeline.exec()) ?? [];
+      return vals.map((_, i) => {
+        const [error, member] = replies[i] ?? [new Error('no reply')];
+        if (error) throw error;
+        return member === 1;
+      });
+    });
+  }
+
   commit(commit: LedgerCommit): Promise<void> {
     return guarded(async () => {
       if (commit.expect.seq + commit.records.length > MAX_SEQ)
@@ -464,7 +495,16 @@ export class RedisLedgerStore implements LedgerStore {
         'rejected' in c ? { ingestId: c.ingestId, rejected: c.rejected.code } : c,
       );
       const k = this.keys;
-      const keys = [k.tip, k.fence, k.chain, k.ingest, k.dead, k.commits, ...lineageKeys.map(k.lineage)];
+      const keys = [
+        k.tip,
+        k.fence,
+        k.chain,
+        k.ingest,
+        k.dead,
+        k.commits,
+        k.batches,
+        ...lineageKeys.map(k.lineage),
+      ];
       const args = [
         commit.lease.fence,
         commit.expect.seq,
@@ -474,6 +514,8 @@ export class RedisLedgerStore implements LedgerStore {
         commit.consumed.at(-1)?.ingestId ?? '',
         JSON.stringify(notices),
         this.noticeHistory,
+        commit.batches.length,
+        ...commit.batches,
         commit.records.length,
         ...commit.records,
         commit.lineage.length,

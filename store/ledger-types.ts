@@ -5,8 +5,8 @@
 //
 // Every mutating operation is atomic. The sequencer's commit is guarded by its lease's fencing
 // token AND by the chain tip it extends, so a stale or killed sequencer can never lose,
-// duplicate or fork records. Failures throw GovernanceError: ledger.fenced, ledger.head.mismatch,
-// ledger.unavailable (the store could not be reached).
+// duplicate or fork records, nor chain a batch twice. Failures throw GovernanceError: ledger.fenced,
+// ledger.head.mismatch, ledger.batch.replayed, ledger.unavailable (the store could not be reached).
 import type { Code } from '../core/errors.js';
 
 /** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
@@ -56,6 +56,11 @@ export interface LedgerCommit {
   lineage: [string, number][];
   /** Ingest entries consumed by this commit, in stream order; they are deleted from the ingest stream. */
   consumed: ConsumedEntry[];
+  /**
+   * The batch signatures (`val`) of the batches these records belong to. Each is chained once:
+   * a commit naming one already chained fails with ledger.batch.replayed and writes nothing.
+   */
+  batches: string[];
 }
 
 /** A stored record or head, with the seq its storage position claims (not its content). */
@@ -100,6 +105,8 @@ export interface LedgerStore {
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
   /** Text of the last record of each lineage that has one. */
   lineageTails(lineages: string[]): Promise<Map<string, string>>;
+  /** For each batch signature, whether a commit has chained its batch (in the order given). */
+  chainedBatches(vals: string[]): Promise<boolean[]>;
   commit(commit: LedgerCommit): Promise<void>;
   /**
    * Appends a signed head (its JSON text) to the head history. It must describe the current tip

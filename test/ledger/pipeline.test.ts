@@ -6,9 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { signEventBatch, type ChainRecord } from '../../core/event.js';
+import { signEventBatch, validateEvent, type ChainRecord, type LedgerEvent } from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
 import { exportToFile } from '../../ledger/export.js';
+import { sealBatch } from '../../ledger/ingest.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
 import {
   verifyExportFile,
@@ -26,6 +27,7 @@ import {
   ledgerKeys,
   lineageEvents,
   memoryStores,
+  producerKey,
   redisStores,
   strangerKey,
   testEvent,
@@ -162,6 +164,9 @@ for (const [name, stores] of [
         JSON.stringify({ events: [forged[0]!.event], kid: PRODUCER_KID, val: forged[0]!.sig.val }),
         '{"events": [',
       ]);
+      // Refused entries are chained after the accepted ones of their commit: let these two be
+      // refused before the honest entry is appended, so that the order below is fixed.
+      await until(async () => (await ledger.store.deadLetters(10)).length === 3, 5000, 'the refusals');
       const honest = await ledger.writer();
       await honest.appendAndWait([testEvent(3)]);
       const dead = await ledger.store.deadLetters(10);
@@ -179,6 +184,50 @@ for (const [name, stores] of [
         ['execution.denied', 'artifact.signature.invalid', PRODUCER_KID],
       ]);
       expect(records[2]!.event.data).toMatchObject({ ingest_id: notJson, entry_chars: 12 });
+      expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
+    });
+
+    it('refuses a copied ingest entry: each producer batch is chained once', async () => {
+      ledger = new TestLedger(stores());
+      ledger.sequencer();
+      // Ed25519 is deterministic: sealing the same events again gives the very same entry, as a
+      // copy made by anyone who can write to the ingest stream would be.
+      const seal = (...events: LedgerEvent[]) =>
+        sealBatch(
+          nodeCrypto,
+          PRODUCER_KID,
+          producerKey,
+          events.map((e) => validateEvent(e)),
+        );
+      const first = seal(testEvent(1), testEvent(2));
+      const second = seal(testEvent(3), testEvent(4));
+      expect(seal(testEvent(1), testEvent(2))).toBe(first);
+      const [original] = await ledger.store.appendIngest([first]);
+      await until(async () => (await ledger.store.tip()).seq === 2, 5000, 'the first batch');
+      // Copies of a chained batch, and a new batch with its copy in the same read.
+      const copies = await ledger.store.appendIngest([first, second, second, first]);
+      await until(async () => (await ledger.store.deadLetters(10)).length === 3, 5000, 'the refusals');
+      const dead = await ledger.store.deadLetters(10);
+      expect(dead.map((d) => [d.ingestId, d.code])).toEqual([
+        [copies[0], 'ledger.batch.replayed'],
+        [copies[2], 'ledger.batch.replayed'],
+        [copies[3], 'ledger.batch.replayed'],
+      ]);
+      await until(async () => (await ledger.store.tip()).signedSeq === 7, 5000, 'a head');
+      const records = await new StoreLedgerReader(ledger.store).range(1, 7);
+      expect(
+        records.map((r) => (r.event.type === 'ledger.rejected' ? r.event.reason : r.event.request_id)),
+      ).toEqual([
+        testEvent(1).request_id,
+        testEvent(2).request_id,
+        testEvent(3).request_id,
+        testEvent(4).request_id,
+        'ledger.batch.replayed',
+        'ledger.batch.replayed',
+        'ledger.batch.replayed',
+      ]);
+      expect(records.slice(4).map((r) => r.event.data?.ingest_id)).toEqual([copies[0], copies[2], copies[3]]);
+      expect(original).not.toBe(copies[0]);
       expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
     });
 

@@ -64,7 +64,8 @@ describe('linkRecord (the sequencer) and core chainRecord spell the same records
         testEvent(i, 'execution.started', { ...(lineage ? { lineage } : {}), data: { note, n } }),
       );
       const opened = openBatch(nodeCrypto, seal(events), signer);
-      opened.forEach((event, i) => {
+      expect(opened.val).toBe((JSON.parse(seal(events)) as { val: string }).val);
+      opened.events.forEach((event, i) => {
         const prev = event.lineage === undefined ? undefined : (tails.get(event.lineage) ?? null);
         const linked = linkRecord(fast, event.eventText, event.sigText, prev);
         const reference = chainRecord(
@@ -148,7 +149,7 @@ describe('openBatch refuses before chaining anything', () => {
       producers: new Map(),
       audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
     });
-    expect(openBatch(nodeCrypto, own, ownSigner)).toHaveLength(1);
+    expect(openBatch(nodeCrypto, own, ownSigner).events).toHaveLength(1);
     expect(() => openBatch(nodeCrypto, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }))).toThrow(
       /may not sign/,
     );

@@ -70,6 +70,7 @@ describe('Redis ledger store with a replica', () => {
         eventHashAlt: 'a1',
         lineage: [],
         consumed: [],
+        batches: [],
       });
       // The store's connections close and reopen. On the new one, WAIT counts from that
       // connection's own last write (Redis 7.2 and later: none yet, so it would count the paused
@@ -146,6 +147,7 @@ describe('Redis ledger store with a replica', () => {
       eventHashAlt: 'a1',
       lineage: [],
       consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
+      batches: [],
     });
     await store.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
     expect((await store.latestHead())?.text).toBe('head-1');
@@ -161,6 +163,7 @@ describe('Redis ledger store with a replica', () => {
       eventHashAlt: 'a2',
       lineage: [],
       consumed: [],
+      batches: [],
     });
     const head = await store
       .publishHead(lease, { seq: 2, eventHash: 'h2', text: 'head-2' })

@@ -175,6 +175,7 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
               eventHashAlt: `a${round + 1}`,
               lineage: [],
               consumed: [],
+              batches: [],
             })
             .then(() =>
               store.publishHead(lease, { seq: round + 1, eventHash: `h${round + 1}`, text: 'head' }),

@@ -57,6 +57,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       texts: string[],
       ingestIds: string[],
       lineage: [string, number][] = [],
+      batches: string[] = [],
     ) {
       const tip = await store.tip();
       await store.commit({
@@ -67,6 +68,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         eventHashAlt: altRef(tip.seq + texts.length),
         lineage,
         consumed: ingestIds.map((ingestId, i) => ({ ingestId, firstSeq: tip.seq + i + 1, count: 1 })),
+        batches,
       });
     }
 
@@ -140,7 +142,9 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
           { ingestId: ids[0]!, firstSeq: 1, count: 2 },
           { ingestId: ids[1]!, rejected: { code: 'ledger.signature.invalid', message: 'bad', entry: 'y' } },
         ],
+        batches: ['val-x', 'val-rejections'],
       });
+      expect(await store.chainedBatches(['val-rejections', 'val-y', 'val-x'])).toEqual([true, false, true]);
       expect(await store.tip()).toEqual({
         seq: 3,
         eventHash: hashRef(3),
@@ -186,6 +190,28 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect((await store.tip()).seq).toBe(1);
     });
 
+    it('chains each batch once: a commit naming a chained batch, or one batch twice, changes nothing', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      expect(await store.chainedBatches([])).toEqual([]);
+      const [first, copy, other] = await store.appendIngest(['a', 'a-copy', 'b']);
+      await commitRecords(lease, ['r1'], [first!], [], ['val-a']);
+      const tip = await store.tip();
+      await expectCode(
+        commitRecords(lease, ['r2'], [copy!], [], ['val-b', 'val-a']),
+        'ledger.batch.replayed',
+      );
+      await expectCode(
+        commitRecords(lease, ['r2', 'r3'], [copy!, other!], [], ['val-b', 'val-b']),
+        'ledger.batch.replayed',
+      );
+      expect(await store.tip()).toEqual(tip);
+      expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+      expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([copy, other]);
+      expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, false]);
+      await commitRecords(lease, ['r2'], [other!], [], ['val-b']);
+      expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, true]);
+    });
+
     it('refuses a commit that does not extend the current tip', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       await commitRecords(lease, ['r1'], []);
@@ -197,6 +223,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         eventHashAlt: altRef(2),
         lineage: [],
         consumed: [],
+        batches: [],
       };
       await expectCode(
         store.commit({ ...commit, expect: { seq: 0, eventHash: '' } }),
