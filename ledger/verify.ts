@@ -100,6 +100,15 @@ const VERIFIED_BATCHES = 1024;
 
 class StopVerification extends Error {}
 
+/** A batch's records being read; `replay` when they repeat a batch already reported as replayed. */
+interface BatchRun {
+  val: string;
+  size: number;
+  next: number;
+  firstSeq: number;
+  replay: boolean;
+}
+
 const seqOf = (value: unknown): number | undefined => {
   const seq = (value as { seq?: unknown } | null)?.seq;
   return Number.isSafeInteger(seq) && (seq as number) > 0 ? (seq as number) : undefined;
@@ -118,10 +127,10 @@ class ChainCheck {
   head: SignedHead | undefined;
   lineageUnchecked = 0;
   batchesForgotten = 0;
-  /** Batch signatures seen (their first seq), to refuse a batch chained again. */
+  /** Batch signatures seen, with the index after the last event of each chained so far. */
   private readonly seenBatches = new Map<string, number>();
   /** The batch whose records are being read: its events must follow in index order. */
-  private run: { val: string; size: number; next: number; firstSeq: number } | undefined;
+  private run: BatchRun | undefined;
   /** Whether the next record is the first one read; it may continue a batch begun before the range. */
   private firstRecord: boolean;
   /** Batch statements verified lately (a batch's records are consecutive, so a few suffice). */
@@ -289,57 +298,69 @@ class ChainCheck {
   }
 
   /**
-   * A batch is chained once, as one run of records with its events in index order (§4): a batch
-   * seen before is a replay, and a run that skips or stops short of its last event has lost
-   * events. Only the first record read may continue a batch begun before it (a range or segment).
+   * A batch is chained once, as one run of records with its events in index order (§4): an event
+   * of a batch seen before is a replay (reported once per replayed run), and a run that skips or
+   * stops short of its last event has lost events. Only the first record read may continue a
+   * batch begun before it (a range or a lineage segment).
    */
   private checkBatch(record: ChainRecord): void {
     const { val, index, size } = record.sig;
     const seq = record.seq;
     const run = this.run;
     if (run?.val === val) {
-      if (index < run.next)
+      if (index < run.next && !run.replay)
         this.fail(
           'ledger.batch.replayed',
           seq,
           `record ${seq}: event ${index} of its batch is chained again`,
         );
-      else if (index > run.next)
-        this.fail(
-          'ledger.batch.incomplete',
-          seq,
-          `record ${seq}: events ${run.next}..${index - 1} of its batch are missing`,
-        );
-      run.next = Math.max(run.next, index + 1);
-      if (run.next >= size) this.run = undefined;
+      else if (index > run.next) this.eventsMissing(seq, run.next, index);
+      this.advance(run, index);
       return;
     }
-    if (run) this.batchCutShort(run, seq);
-    this.run = index + 1 < size ? { val, size, next: index + 1, firstSeq: seq } : undefined;
-    const before = this.seenBatches.get(val);
-    if (before !== undefined) {
+    if (run) this.stopsShort(run, seq);
+    const next = this.seenBatches.get(val);
+    if (next !== undefined && index < next) {
       this.fail(
         'ledger.batch.replayed',
         seq,
-        `record ${seq}: its batch was chained before, from record ${before}`,
+        `record ${seq}: event ${index} of its batch was chained before`,
       );
+      this.advance({ val, size, next: index, firstSeq: seq, replay: true }, index);
       return;
     }
-    if (index !== 0 && !this.firstRecord)
-      this.fail('ledger.batch.incomplete', seq, `record ${seq}: its batch begins at event ${index}, not 0`);
-    this.seenBatches.set(val, seq);
-    if (this.seenBatches.size > (this.options.batchWindow ?? 1_000_000)) {
+    // A new batch, or one resuming after a cut already reported.
+    const expected = next ?? (this.firstRecord ? index : 0);
+    if (index > expected) this.eventsMissing(seq, expected, index);
+    this.advance({ val, size, next: expected, firstSeq: seq, replay: false }, index);
+  }
+
+  /** Moves a run past `index`; remembers how far a batch got, and keeps the run open until its last event. */
+  private advance(run: BatchRun, index: number): void {
+    run.next = Math.max(run.next, index + 1);
+    this.run = run.next < run.size ? run : undefined;
+    if (run.replay) return;
+    const known = this.seenBatches.has(run.val);
+    this.seenBatches.set(run.val, run.next);
+    if (!known && this.seenBatches.size > (this.options.batchWindow ?? 1_000_000)) {
       this.seenBatches.delete(this.seenBatches.keys().next().value!);
       this.batchesForgotten++;
     }
   }
 
-  private batchCutShort(run: NonNullable<ChainCheck['run']>, seq: number): void {
+  /** A batch's run ended (at `seq`: another batch's record, or the end) before its last event. */
+  private stopsShort(run: BatchRun, seq: number): void {
+    if (run.replay) return;
     this.fail(
       'ledger.batch.incomplete',
       seq,
-      `the batch chained from record ${run.firstSeq} stops after ${run.next} of its ${run.size} events`,
+      `the batch chained from record ${run.firstSeq} stops before its event ${run.next} (it has ${run.size})`,
     );
+  }
+
+  private eventsMissing(seq: number, from: number, to: number): void {
+    const events = to - 1 > from ? `events ${from}..${to - 1}` : `event ${from}`;
+    this.fail('ledger.batch.incomplete', seq, `record ${seq}: ${events} of its batch missing before it`);
   }
 
   private checkLineage(record: ChainRecord): void {
@@ -432,7 +453,7 @@ class ChainCheck {
    * last batch must be complete (a head is signed between commits, so after a whole batch).
    */
   finish(): void {
-    if (this.run) this.batchCutShort(this.run, this.lastSeq + 1);
+    if (this.run) this.stopsShort(this.run, this.lastSeq + 1);
     if (!this.head) {
       this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no signed head covers the chain');
     } else if (this.lastSeq > this.head.seq) {

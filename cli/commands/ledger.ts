@@ -125,6 +125,11 @@ export function summary(result: VerifyResult): string[] {
     ...(result.lineageUnchecked > 0
       ? [`note: lineage links of ${result.lineageUnchecked} record(s) could not be checked`]
       : []),
+    ...(result.batchesForgotten > 0
+      ? [
+          `note: ${result.batchesForgotten} batch(es) left the replay window; a copy of one of them would not have been noticed`,
+        ]
+      : []),
   ];
 }
 

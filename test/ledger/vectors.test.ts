@@ -71,6 +71,8 @@ describe('ledger vectors', () => {
       'ledger.sequence.invalid',
       'ledger.head.mismatch',
       'ledger.lineage.invalid',
+      'ledger.batch.replayed',
+      'ledger.batch.incomplete',
     ]) {
       expect(wanted.has(code), code).toBe(true);
     }

@@ -6,13 +6,34 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode } from '../../core/encoding.js';
-import { signHead, type SignedHead } from '../../core/event.js';
+import { canonicalize } from '../../core/canonical.js';
+import { hexEncode } from '../../core/encoding.js';
+import {
+  chainRecord,
+  eventHashRef,
+  genesis,
+  signEventBatch,
+  signHead,
+  type ChainRecord,
+  type SignedEvent,
+  type SignedHead,
+} from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
-import { exportLines } from '../../ledger/export.js';
+import { EXPORT_FORMAT, exportLines } from '../../ledger/export.js';
 import type { LedgerKeys } from '../../ledger/records.js';
 import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
 import { LEDGER_VECTOR_DIR } from '../vectors/generate-ledger.js';
-import { AUDIT_KID, TestLedger, auditKey, ledgerKeys, memoryStores, testEvent, until } from './support.js';
+import {
+  AUDIT_KID,
+  PRODUCER_KID,
+  TestLedger,
+  auditKey,
+  ledgerKeys,
+  memoryStores,
+  producerKey,
+  testEvent,
+  until,
+} from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -242,5 +263,100 @@ describe('verifying ranges and stores', () => {
       keys: ledgerKeys,
     });
     expect(result.failures).toEqual([expect.objectContaining({ code: 'ledger.head.mismatch', seq: null })]);
+  });
+});
+
+describe('verifying that each batch is chained once, whole and in order', () => {
+  const sign = (m: Uint8Array) => signSync(producerKey, m);
+  const batch = (...ids: number[]) =>
+    signEventBatch(
+      nodeCrypto,
+      PRODUCER_KID,
+      sign,
+      ids.map((i) => testEvent(i)),
+    );
+
+  /** An export of these signed events chained in this order, as a sequencer holding the audit key would write it. */
+  function exported(sequence: SignedEvent[]): string[] {
+    let state = genesis(nodeCrypto, 'test-log');
+    const lines = sequence.map((signed) => {
+      const next = chainRecord(nodeCrypto, state, signed, undefined);
+      state = next.state;
+      return canonicalize(next.record);
+    });
+    const head = signHead(
+      {
+        v: '1',
+        log: 'test-log',
+        seq: state.seq,
+        event_hash: eventHashRef(state.hash),
+        event_hash_alt: 'blake2b-512:' + hexEncode(state.alt),
+        time: '2026-05-12T17:05:00.000Z',
+      },
+      AUDIT_KID,
+      (m) => signSync(auditKey, m),
+    );
+    const header = { anchor: null, format: EXPORT_FORMAT, from: 1, log: 'test-log', to: state.seq };
+    return [canonicalize(header), ...lines, canonicalize(head)];
+  }
+  const verify = (sequence: SignedEvent[], extra: Partial<VerifyOptions> = {}) =>
+    verifyLines(exported(sequence), { suite: nodeCrypto, keys: ledgerKeys, ...extra });
+  const failures = async (sequence: SignedEvent[]) =>
+    (await verify(sequence)).failures.map(({ code, seq }) => [code, seq]);
+
+  const [a0, a1, a2] = batch(1, 2, 3) as [SignedEvent, SignedEvent, SignedEvent];
+  const [b0, b1] = batch(4, 5) as [SignedEvent, SignedEvent];
+  const [c0] = batch(6) as [SignedEvent];
+
+  it('passes whole batches, one after the other', async () => {
+    expect(await failures([a0, a1, a2, b0, b1, c0])).toEqual([]);
+  });
+
+  it('names a whole batch chained again, once, at its first record', async () => {
+    expect(await failures([a0, a1, a2, b0, b1, a0, a1, a2])).toEqual([['ledger.batch.replayed', 6]]);
+    expect(await failures([c0, c0])).toEqual([['ledger.batch.replayed', 2]]);
+  });
+
+  it('names an event chained again inside its own batch', async () => {
+    expect(await failures([a0, a1, a1, a2])).toEqual([['ledger.batch.replayed', 3]]);
+  });
+
+  it('names events left out: inside a batch, at its start, at its end, and at the end of the chain', async () => {
+    expect(await failures([a0, a2, b0, b1])).toEqual([['ledger.batch.incomplete', 2]]);
+    expect(await failures([c0, a1, a2])).toEqual([['ledger.batch.incomplete', 2]]);
+    expect(await failures([a0, a1, b0, b1])).toEqual([['ledger.batch.incomplete', 3]]);
+    expect(await failures([c0, a0, a1])).toEqual([['ledger.batch.incomplete', 4]]);
+  });
+
+  it('names two batches interleaved at each cut, not as replays', async () => {
+    expect(await failures([a0, b0, a1, b1, a2])).toEqual([
+      ['ledger.batch.incomplete', 2],
+      ['ledger.batch.incomplete', 3],
+      ['ledger.batch.incomplete', 4],
+    ]);
+  });
+
+  it('passes a range that begins inside a batch', async () => {
+    const lines = exported([a0, a1, a2, b0, b1, c0]);
+    const { seq, event_hash, event_hash_alt } = JSON.parse(lines[2]!) as ChainRecord;
+    const header = {
+      anchor: { event_hash, event_hash_alt, seq },
+      format: EXPORT_FORMAT,
+      from: 3,
+      log: 'test-log',
+      to: 6,
+    };
+    const range = await verifyLines([canonicalize(header), ...lines.slice(3)], {
+      suite: nodeCrypto,
+      keys: ledgerKeys,
+      allowRange: true,
+    });
+    expect(range).toMatchObject({ ok: true, firstSeq: 3, records: 4 });
+  });
+
+  it('forgets batches beyond batchWindow, and says how many', async () => {
+    const replay = [c0, b0, b1, c0];
+    expect(await verify(replay)).toMatchObject({ ok: false, batchesForgotten: 0 });
+    expect(await verify(replay, { batchWindow: 1 })).toMatchObject({ ok: true, batchesForgotten: 2 });
   });
 });

@@ -92,8 +92,8 @@ const BATCHES: { signer: Signer; events: LedgerEvent[] }[] = [
     events: [event(5000, { type: 'key.rotated', producer: 'authority://prod', data: { from: 'key:11-11/prod/2026-q2', to: 'key:11-11/prod/2026-q3' } })],
   },
 ];
-/** Heads are signed after these seqs. */
-const HEAD_SEQS = [2, 10];
+/** Heads are signed after seq 2 and after the last record. */
+const FIRST_HEAD_SEQ = 2;
 const HEAD_TIME = (seq: number) => at(6000 + seq);
 
 interface ChainOptions {
@@ -105,6 +105,8 @@ interface ChainOptions {
   editSigned?: (seq: number, signed: SignedEvent) => SignedEvent;
   /** Replaces the lineage_prev the chain would assign. */
   lineagePrev?: (seq: number, prev: string | null | undefined) => string | null | undefined;
+  /** The signed events in the order a (malicious) sequencer chains them; by default each batch in turn. */
+  sequence?: (batches: SignedEvent[][]) => SignedEvent[];
 }
 
 function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads: SignedHead[] } {
@@ -112,9 +114,12 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
   const tails = new Map<string, string>();
   const records: ChainRecord[] = [];
   const heads: SignedHead[] = [];
-  BATCHES.forEach(({ signer: defaultSigner, events }, b) => {
+  const batches = BATCHES.map(({ signer: defaultSigner, events }, b) => {
     const signer = options.signerOf?.(b) ?? defaultSigner;
-    for (const signed of signEventBatch(nodeCrypto, signer.kid, (m) => signSync(signer.key, m), events)) {
+    return signEventBatch(nodeCrypto, signer.kid, (m) => signSync(signer.key, m), events);
+  });
+  const sequence = options.sequence?.(batches) ?? batches.flat();
+  for (const signed of sequence) {
       const seq = state.seq + 1;
       const edited = options.editSigned?.(seq, signed) ?? signed;
       const lineage = edited.event.lineage;
@@ -123,7 +128,7 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
       records.push(next.record);
       state = next.state;
       if (lineage !== undefined) tails.set(lineage, next.record.event_hash);
-      if (HEAD_SEQS.includes(seq)) {
+      if (seq === FIRST_HEAD_SEQ || seq === sequence.length) {
         heads.push(
           signHead(
             { v: '1', log: VECTOR_LOG, seq, event_hash: next.record.event_hash, event_hash_alt: next.record.event_hash_alt, time: HEAD_TIME(seq) },
@@ -132,8 +137,7 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
           ),
         );
       }
-    }
-  });
+  }
   return { records, heads };
 }
 
@@ -243,6 +247,24 @@ function buildCases(): Map<string, Case> {
         wantErr: 'ledger.hash.mismatch',
         wantSeq: 1,
         text: exportText(exportLines(buildChain({ genesisLog: 'governance-other' }))),
+      },
+    ],
+    [
+      'replayed-batch',
+      {
+        desc: 'batch 1 (records 1 and 2) chained again as records 11 and 12 by a sequencer holding the audit key (hashes and heads recomputed)',
+        wantErr: 'ledger.batch.replayed',
+        wantSeq: 11,
+        text: exportText(exportLines(buildChain({ sequence: (batches) => [...batches.flat(), ...batches[0]!] })), VECTOR_LOG, 12),
+      },
+    ],
+    [
+      'dropped-event',
+      {
+        desc: 'event 1 of batch 2 (record 4) left out by a sequencer holding the audit key (hashes and heads recomputed)',
+        wantErr: 'ledger.batch.incomplete',
+        wantSeq: 4,
+        text: exportText(exportLines(buildChain({ sequence: (batches) => batches.flat().filter((e) => !(e.sig.val === batches[1]![0]!.sig.val && e.sig.index === 1)) })), VECTOR_LOG, 9),
       },
     ],
     ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'ledger.event.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
