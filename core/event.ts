@@ -5,7 +5,6 @@
 // a Merkle tree (RFC 6962 shape, SHA3-512, leaf prefix 0x00, node prefix 0x01) whose root is
 // signed once. Each event carries its inclusion path, so every event still verifies on its own,
 // but a busy enforcement point pays one signature per batch instead of one per event.
-import { KID_PATTERN } from './artifact.js';
 import { canonicalBytes, type JsonValue } from './canonical.js';
 import type { CryptoSuite } from './crypto.js';
 import {
@@ -277,11 +276,15 @@ export function rootFromPath(
   return sn === 0 ? r : undefined;
 }
 
-/** The bytes a producer signs for a batch: domain-separated, so they can never be an artifact or head. */
-export function batchStatement(kid: string, size: number, root: Uint8Array): Uint8Array {
+/**
+ * The bytes a producer signs for a batch: domain-separated, so they can never be an artifact or
+ * head, and naming the log, so a batch signed for one log is no batch of another.
+ */
+export function batchStatement(log: string, kid: string, size: number, root: Uint8Array): Uint8Array {
   return canonicalBytes({
     kind: 'governance.event-batch.v1',
     kid,
+    log,
     root: 'sha3-512:' + hexEncode(root),
     size,
   });
@@ -293,6 +296,7 @@ export function batchStatement(kid: string, size: number, root: Uint8Array): Uin
  */
 export function signEventBatch(
   suite: CryptoSuite,
+  log: string,
   kid: string,
   sign: (message: Uint8Array) => Uint8Array,
   events: LedgerEvent[],
@@ -301,7 +305,7 @@ export function signEventBatch(
   if (events.length > EVENT_LIMITS.batchSize) invalid('ledger.event.invalid', 'batch too large');
   const leaves = events.map((e) => leafHash(suite, validateEvent(e)));
   const { root, paths } = merkleTree(suite, leaves);
-  const val = base64urlEncode(sign(batchStatement(kid, events.length, root)));
+  const val = base64urlEncode(sign(batchStatement(log, kid, events.length, root)));
   // Paths share nodes: encode each node once.
   const refs = new Map<Uint8Array, string>();
   const ref = (h: Uint8Array) => refs.get(h) ?? refs.set(h, 'sha3-512:' + hexEncode(h)).get(h)!;
@@ -314,54 +318,6 @@ export function signEventBatch(
 function hashFromRef(ref: unknown, pattern: RegExp): Uint8Array | undefined {
   if (typeof ref !== 'string' || !pattern.test(ref)) return undefined;
   return hexDecode(ref.slice(ref.indexOf(':') + 1));
-}
-
-/** The batch root an event's signature covers, or undefined if the signature object is malformed. */
-export function batchRootOf(suite: CryptoSuite, signed: SignedEvent): Uint8Array | undefined {
-  const sig = signed.sig as unknown;
-  if (!isObject(sig) || sig.alg !== 'ed25519' || typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid))
-    return undefined;
-  if (typeof sig.size !== 'number' || typeof sig.index !== 'number' || sig.size > EVENT_LIMITS.batchSize)
-    return undefined;
-  if (!Array.isArray(sig.path) || sig.path.length > 16) return undefined;
-  const path: Uint8Array[] = [];
-  for (const p of sig.path) {
-    const h = hashFromRef(p, SHA3_REF);
-    if (!h) return undefined;
-    path.push(h);
-  }
-  let eventBytes: Uint8Array;
-  try {
-    eventBytes = validateEvent(signed.event);
-  } catch {
-    return undefined;
-  }
-  return rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
-}
-
-/**
- * Verifies a producer signature. `publicKey` is the producer's key for sig.kid. `verified`
- * may cache statements already checked (keyed by kid, root and signature), so a batch costs
- * one Ed25519 verification however many of its events are checked.
- */
-export function verifyEventSignature(
-  suite: CryptoSuite,
-  signed: SignedEvent,
-  publicKey: Uint8Array,
-  verified?: Set<string>,
-): boolean {
-  const root = batchRootOf(suite, signed);
-  if (!root) return false;
-  const signature = typeof signed.sig.val === 'string' ? base64urlDecode(signed.sig.val) : undefined;
-  if (!signature || signature.length !== 64) return false;
-  const statement = batchStatement(signed.sig.kid, signed.sig.size, root);
-  // The key holds everything the statement covers: one root verifies under several sizes
-  // (RFC 6962 paths), so a key without the size would vouch for a size that was never signed.
-  const cacheKey = `${signed.sig.kid}|${signed.sig.size}|${hexEncode(root)}|${signed.sig.val}`;
-  if (verified?.has(cacheKey)) return true;
-  const ok = suite.verifyEd25519(publicKey, statement, signature);
-  if (ok) verified?.add(cacheKey);
-  return ok;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventByte
 /** Seals canonical events (from validateEvent) into one ingest entry with one signature. */
 export function sealBatch(
   suite: CryptoSuite,
+  log: string,
   kid: string,
   privateKey: KeyObject,
   events: Uint8Array[],
@@ -32,7 +33,7 @@ export function sealBatch(
     suite,
     events.map((e) => leafHash(suite, e)),
   );
-  const val = base64urlEncode(signSync(privateKey, batchStatement(kid, events.length, root)));
+  const val = base64urlEncode(signSync(privateKey, batchStatement(log, kid, events.length, root)));
   return `{"events":[${events.map((e) => utf8Decode(e)!).join(',')}],"kid":${JSON.stringify(kid)},"val":"${val}"}`;
 }
 
@@ -58,7 +59,7 @@ function invalid(message: string): never {
  * returns its events with their inclusion paths. Throws ledger.event.invalid or
  * ledger.signature.invalid; nothing of a failing entry is chained.
  */
-export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey): OpenedBatch {
+export function openBatch(suite: CryptoSuite, log: string, text: string, signerKey: SignerKey): OpenedBatch {
   if (text.length > MAX_INGEST_CHARS) invalid(`ingest entry longer than ${MAX_INGEST_CHARS} characters`);
   const { events, kid, val } = checkObject(parseJson(text, 'ingest entry'), 'ingest entry', [
     'events',
@@ -85,7 +86,7 @@ export function openBatch(suite: CryptoSuite, text: string, signerKey: SignerKey
     suite,
     canonical.map((e) => leafHash(suite, e)),
   );
-  if (!suite.verifyEd25519(publicKey, batchStatement(kid, events.length, root), signature!))
+  if (!suite.verifyEd25519(publicKey, batchStatement(log, kid, events.length, root), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
   const ref = nodeRefs();
   return {

@@ -312,7 +312,7 @@ export class Sequencer {
         return key;
       };
       try {
-        return openBatch(this.suite, entry.batch, signer);
+        return openBatch(this.suite, this.store.log, entry.batch, signer);
       } catch (e) {
         const error = isGovernanceError(e) ? e : new GovernanceError('ledger.event.invalid', String(e));
         if (!unknownKid || attempt > 0 || this.now() - this.producersLoadedAt < 1000) return error;
@@ -395,8 +395,10 @@ export class Sequencer {
       // One audit-key signature covers every rejection of this commit.
       const rejections = openBatch(
         this.suite,
+        this.store.log,
         sealBatch(
           this.suite,
+          this.store.log,
           this.options.auditKid,
           this.options.auditKey,
           refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),

@@ -181,7 +181,9 @@ class BatchingLedgerWriter implements LedgerWriter {
     let sealed: Uint8Array[] = [];
     const seal = () => {
       if (!current) return;
-      texts.push(sealBatch(this.suite, this.options.kid, this.options.privateKey, sealed));
+      texts.push(
+        sealBatch(this.suite, this.options.store.log, this.options.kid, this.options.privateKey, sealed),
+      );
       batches.push(current);
       this.outstanding.add(current);
       current = undefined;

@@ -157,7 +157,7 @@ for (const [name, stores] of [
       expect(isGovernanceError(rejected, 'ledger.signature.invalid')).toBe(true);
       await until(() => stranger.halted(), 2000, 'the rejected writer to halt');
 
-      const forged = signEventBatch(nodeCrypto, PRODUCER_KID, (m) => signSync(strangerKey, m), [
+      const forged = signEventBatch(nodeCrypto, 'test-log', PRODUCER_KID, (m) => signSync(strangerKey, m), [
         testEvent(2),
       ]);
       const [badSignature, notJson] = await ledger.store.appendIngest([
@@ -195,6 +195,7 @@ for (const [name, stores] of [
       const seal = (...events: LedgerEvent[]) =>
         sealBatch(
           nodeCrypto,
+          'test-log',
           PRODUCER_KID,
           producerKey,
           events.map((e) => validateEvent(e)),

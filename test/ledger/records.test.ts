@@ -27,10 +27,12 @@ import {
   testEvent,
 } from './support.js';
 
+const LOG = 'test-log';
 const signer = signerKeyOf(ledgerKeys);
 const seal = (events: LedgerEvent[], kid = PRODUCER_KID, key = producerKey) =>
   sealBatch(
     nodeCrypto,
+    LOG,
     kid,
     key,
     events.map((e) => validateEvent(e)),
@@ -63,7 +65,7 @@ describe('linkRecord (the sequencer) and core chainRecord spell the same records
       const events = batch.map(({ i, lineage, note, n }) =>
         testEvent(i, 'execution.started', { ...(lineage ? { lineage } : {}), data: { note, n } }),
       );
-      const opened = openBatch(nodeCrypto, seal(events), signer);
+      const opened = openBatch(nodeCrypto, LOG, seal(events), signer);
       expect(opened.val).toBe((JSON.parse(seal(events)) as { val: string }).val);
       opened.events.forEach((event, i) => {
         const prev = event.lineage === undefined ? undefined : (tails.get(event.lineage) ?? null);
@@ -118,6 +120,11 @@ describe('openBatch refuses before chaining anything', () => {
       'ledger.signature.invalid',
     ],
     [
+      'a batch sealed for another log',
+      sealBatch(nodeCrypto, 'other-log', PRODUCER_KID, producerKey, [validateEvent(testEvent(1))]),
+      'ledger.signature.invalid',
+    ],
+    [
       'a producer claiming a ledger.rejected event',
       seal([testEvent(1, 'ledger.rejected')]),
       'ledger.signature.invalid',
@@ -136,7 +143,7 @@ describe('openBatch refuses before chaining anything', () => {
   it.each(cases)('%s', (_name, text, code) => {
     let error: unknown;
     try {
-      openBatch(nodeCrypto, text, signer);
+      openBatch(nodeCrypto, LOG, text, signer);
     } catch (e) {
       error = e;
     }
@@ -149,15 +156,15 @@ describe('openBatch refuses before chaining anything', () => {
       producers: new Map(),
       audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
     });
-    expect(openBatch(nodeCrypto, own, ownSigner).events).toHaveLength(1);
-    expect(() => openBatch(nodeCrypto, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }))).toThrow(
+    expect(openBatch(nodeCrypto, LOG, own, ownSigner).events).toHaveLength(1);
+    expect(() => openBatch(nodeCrypto, LOG, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }))).toThrow(
       /may not sign/,
     );
   });
 
   it('names the failing event', () => {
     expect(() =>
-      openBatch(nodeCrypto, JSON.stringify({ ...entry, events: [entry.events[0], { x: 1 }] }), signer),
+      openBatch(nodeCrypto, LOG, JSON.stringify({ ...entry, events: [entry.events[0], { x: 1 }] }), signer),
     ).toThrow(/^event 1: /);
   });
 });

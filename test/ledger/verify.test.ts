@@ -271,6 +271,7 @@ describe('verifying that each batch is chained once, whole and in order', () => 
   const batch = (...ids: number[]) =>
     signEventBatch(
       nodeCrypto,
+      'test-log',
       PRODUCER_KID,
       sign,
       ids.map((i) => testEvent(i)),

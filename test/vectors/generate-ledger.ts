@@ -116,7 +116,7 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
   const heads: SignedHead[] = [];
   const batches = BATCHES.map(({ signer: defaultSigner, events }, b) => {
     const signer = options.signerOf?.(b) ?? defaultSigner;
-    return signEventBatch(nodeCrypto, signer.kid, (m) => signSync(signer.key, m), events);
+    return signEventBatch(nodeCrypto, VECTOR_LOG, signer.kid, (m) => signSync(signer.key, m), events);
   });
   const sequence = options.sequence?.(batches) ?? batches.flat();
   for (const signed of sequence) {
@@ -300,7 +300,7 @@ function example(): Record<string, string> {
     leaf_1: hexEncode(leaves[0]!),
     leaf_2: hexEncode(leaves[1]!),
     batch_root: hexEncode(root),
-    batch_statement: text(batchStatement(first.signer.kid, 2, root)),
+    batch_statement: text(batchStatement(VECTOR_LOG, first.signer.kid, 2, root)),
     batch_signature: records[0]!.sig.val,
     producer_public_key: base64urlEncode(rawPublicKey(first.signer.key)),
     record_1_bytes: text(recordBytes(body1)),

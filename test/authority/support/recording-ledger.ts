@@ -61,9 +61,13 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     let state = genesis(nodeCrypto, LOG);
     const tails = new Map<string, string>();
     return this.events.map((event) => {
-      const [signed] = signEventBatch(nodeCrypto, 'producer:test', (m) => signSync(this.producerKey, m), [
-        event,
-      ]);
+      const [signed] = signEventBatch(
+        nodeCrypto,
+        LOG,
+        'producer:test',
+        (m) => signSync(this.producerKey, m),
+        [event],
+      );
       const prev = event.lineage === undefined ? undefined : (tails.get(event.lineage) ?? null);
       const next = chainRecord(nodeCrypto, state, signed!, prev);
       state = next.state;
