@@ -2,7 +2,9 @@
 // Starts its own redis-server (appendonly yes) and a sequencer process, runs several writers in
 // this process appending as fast as the ledger chains (each backs off while its commit lag is
 // above 1 s), and prints the events chained per second in the measured window with the settings
-// used, plus Redis memory per event.
+// used, plus Redis memory per event. With --drain N the writers first fill the ingest stream with
+// N events and only then is the sequencer started: the rate is then the sequencer's and Redis's
+// alone, as where the producers run on other machines.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 
@@ -27,6 +29,7 @@ const options = new Command()
   .option('--seconds <n>', 'measured window', '10')
   .option('--warmup <n>', 'seconds before measuring', '2')
   .option('--fsync <policy>', 'appendfsync: always | everysec | no', 'everysec')
+  .option('--drain <n>', 'append n events first, then start the sequencer and time it chaining them')
   .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
   .parse()
   .opts<Record<string, string>>();
@@ -81,21 +84,24 @@ const producer = {
   privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
 };
 const LOG = deployment.sequencerEnv.LEDGER_LOG!;
-const sequencer = spawn(
-  process.execPath,
-  [
-    // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
-    '--max-semi-space-size=64',
-    ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
-    '--import',
-    'tsx',
-    'ledger/sequencer-main.ts',
-  ],
-  {
-    env: { ...process.env, ...deployment.sequencerEnv, REDIS_URL: redis.url, HEAD_INTERVAL_MS: '1000' },
-    stdio: 'ignore',
-  },
-);
+const drain = options.drain === undefined ? undefined : num('drain');
+const startSequencer = () =>
+  spawn(
+    process.execPath,
+    [
+      // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
+      '--max-semi-space-size=64',
+      ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
+      '--import',
+      'tsx',
+      'ledger/sequencer-main.ts',
+    ],
+    {
+      env: { ...process.env, ...deployment.sequencerEnv, REDIS_URL: redis.url, HEAD_INTERVAL_MS: '1000' },
+      stdio: 'ignore',
+    },
+  );
+let sequencer = drain === undefined ? startSequencer() : undefined;
 try {
   const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
   const memoryBefore = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
@@ -111,8 +117,8 @@ try {
   let appended = 0;
   const loops = writers.flatMap((writer, w) =>
     Array.from({ length: num('concurrency') }, async (_, c) => {
-      for (let i = c * 1_000_000; running;) {
-        if (writer.commitLagMs() > 1000) {
+      for (let i = c * 1_000_000; running && (drain === undefined || appended < drain);) {
+        if (drain === undefined && writer.commitLagMs() > 1000) {
           await sleep(5);
           continue;
         }
@@ -122,20 +128,29 @@ try {
       }
     }),
   );
-  await sleep(num('warmup') * 1000);
-  const start = {
+  const sample = async () => ({
     seq: (await tipStore.tip()).seq,
     at: performance.now(),
-    cpu: await cpuSeconds(admin, sequencer.pid!),
-  };
-  await sleep(num('seconds') * 1000);
-  const end = {
-    seq: (await tipStore.tip()).seq,
-    at: performance.now(),
-    cpu: await cpuSeconds(admin, sequencer.pid!),
-  };
-  running = false;
-  await Promise.all(loops);
+    cpu: await cpuSeconds(admin, sequencer!.pid!),
+  });
+  let start: Awaited<ReturnType<typeof sample>>;
+  let end: typeof start;
+  if (drain === undefined) {
+    await sleep(num('warmup') * 1000);
+    start = await sample();
+    await sleep(num('seconds') * 1000);
+    end = await sample();
+    running = false;
+    await Promise.all(loops);
+  } else {
+    await Promise.all(loops);
+    sequencer = startSequencer();
+    // Measured from its first commit (start-up and taking the lease left out) to the last.
+    while ((await tipStore.tip()).seq === 0) await sleep(5);
+    start = await sample();
+    while ((await tipStore.tip()).seq < appended) await sleep(20);
+    end = await sample();
+  }
   await Promise.all(writers.map((w) => w.close()));
   const rate = ((end.seq - start.seq) * 1000) / (end.at - start.at);
   const keys = ledgerKeys(LOG);
@@ -145,7 +160,10 @@ try {
   const backlog = await admin.xlen(keys.ingest);
   console.log(
     [
-      `ledger benchmark: ${Math.round(rate).toLocaleString('en')} events chained/s over ${options.seconds} s`,
+      `ledger benchmark: ${Math.round(rate).toLocaleString('en')} events chained/s over ` +
+        (drain === undefined
+          ? `${options.seconds} s`
+          : `${((end.at - start.at) / 1000).toFixed(1)} s, draining ${appended.toLocaleString('en')} events appended before the sequencer started`),
       `  writers ${options.writers} × ${options.concurrency} appends in flight × ${options.events} events; ` +
         `producer batch ≤ ${options.batch} events per signature; sequencer commits ≤ 2048 records`,
       `  redis ${version}, appendonly yes, appendfsync ${options.fsync}; node ${process.version}; events appended ${appended.toLocaleString('en')}`,
@@ -164,9 +182,11 @@ try {
   );
   await Promise.all([...stores, tipStore].map((s) => s.close()));
 } finally {
-  const exited = new Promise((r) => sequencer.once('exit', r));
-  sequencer.kill('SIGTERM');
-  await exited;
+  if (sequencer) {
+    const exited = new Promise((r) => sequencer!.once('exit', r));
+    sequencer.kill('SIGTERM');
+    await exited;
+  }
   await redis.stop();
   admin.disconnect();
   rmSync(dir, { recursive: true, force: true });
