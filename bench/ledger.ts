@@ -29,6 +29,7 @@ const options = new Command()
   .option('--seconds <n>', 'measured window', '10')
   .option('--warmup <n>', 'seconds before measuring', '2')
   .option('--fsync <policy>', 'appendfsync: always | everysec | no', 'everysec')
+  .option('--open-workers <n>', "the sequencer's worker threads opening ingest entries (OPEN_WORKERS)", '0')
   .option('--drain <n>', 'append n events first, then start the sequencer and time it chaining them')
   .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
   .parse()
@@ -97,7 +98,13 @@ const startSequencer = () =>
       'ledger/sequencer-main.ts',
     ],
     {
-      env: { ...process.env, ...deployment.sequencerEnv, REDIS_URL: redis.url, HEAD_INTERVAL_MS: '1000' },
+      env: {
+        ...process.env,
+        ...deployment.sequencerEnv,
+        REDIS_URL: redis.url,
+        HEAD_INTERVAL_MS: '1000',
+        ...(num('openWorkers') > 0 ? { OPEN_WORKERS: options.openWorkers } : {}),
+      },
       stdio: 'ignore',
     },
   );
@@ -165,7 +172,8 @@ try {
           ? `${options.seconds} s`
           : `${((end.at - start.at) / 1000).toFixed(1)} s, draining ${appended.toLocaleString('en')} events appended before the sequencer started`),
       `  writers ${options.writers} × ${options.concurrency} appends in flight × ${options.events} events; ` +
-        `producer batch ≤ ${options.batch} events per signature; sequencer commits ≤ 2048 records`,
+        `producer batch ≤ ${options.batch} events per signature; sequencer commits ≤ 2048 records, ` +
+        `${options.openWorkers} open worker(s)`,
       `  redis ${version}, appendonly yes, appendfsync ${options.fsync}; node ${process.version}; events appended ${appended.toLocaleString('en')}`,
       `  chained ${tip.seq.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
       `  CPU per chained event: ` +

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { KID_PATTERN } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { base64urlDecode, base64urlEncode, utf8Decode } from '../core/encoding.js';
-import { GovernanceError } from '../core/errors.js';
+import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   EVENT_LIMITS,
   batchStatement,
@@ -16,7 +16,14 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { signSync } from '../core/keys.js';
-import { batchSignatureText, checkObject, nodeRefs, parseJson, type SignerKey } from './records.js';
+import {
+  batchSignatureText,
+  checkObject,
+  nodeRefs,
+  parseJson,
+  signerKeyOf,
+  type SignerKey,
+} from './records.js';
 
 /** The largest ingest entry the sequencer reads: a full batch of maximal events. */
 export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
@@ -97,4 +104,32 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
       sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
     })),
   };
+}
+
+/**
+ * What opening an ingest entry with the given producer keys gave: the batch, or why it is refused
+ * and whether its kid was unknown (fresher producer keys might then open it). Plain data, so that
+ * it crosses from a worker thread (ledger/open-pool.ts) unchanged.
+ */
+export type OpenResult = { batch: OpenedBatch } | { code: Code; message: string; unknownKid: boolean };
+
+export function openEntry(
+  suite: CryptoSuite,
+  log: string,
+  text: string,
+  producers: ReadonlyMap<string, Uint8Array>,
+): OpenResult {
+  let unknownKid = false;
+  const producerKey = signerKeyOf({ producers, audit: new Map() });
+  const signer: SignerKey = (kid, type) => {
+    const key = producerKey(kid, type);
+    unknownKid ||= key === undefined && type !== 'ledger.rejected';
+    return key;
+  };
+  try {
+    return { batch: openBatch(suite, log, text, signer) };
+  } catch (e) {
+    const error = isGovernanceError(e) ? e : new GovernanceError('ledger.event.invalid', String(e));
+    return { code: error.code, message: error.message, unknownKid };
+  }
 }

@@ -10,6 +10,8 @@
 //                        role "producer" are accepted; re-read when an unknown kid shows up
 //   LEDGER_KEY_PREFIX    optional Redis key prefix; LEASE_MS, HEAD_INTERVAL_MS optional
 //   WAIT_REPLICAS        optional: replicas that must hold a head's records before it is published
+//   OPEN_WORKERS         optional: worker threads that open ingest entries while the sequencer's
+//                        thread chains (default none; give it the cores Redis and the thread leave)
 // The Redis connection (REDIS_URL, or REDIS_MODE with REDIS_SENTINELS and REDIS_SENTINEL_NAME or
 // REDIS_CLUSTER_NODES) is read by the caller, with store/service-process.ts's
 // redisConfigFromEnvironment: the dev mode may run without Redis.
@@ -105,6 +107,7 @@ export async function loadSequencerConfig(env: Env): Promise<SequencerConfig> {
       producerKeys: () => loadProducerKeys(producerKeysFile, roots),
       leaseMs: optionalPositive(env, 'LEASE_MS'),
       headIntervalMs: optionalPositive(env, 'HEAD_INTERVAL_MS'),
+      openWorkers: optionalPositive(env, 'OPEN_WORKERS'),
     },
   };
 }

@@ -38,4 +38,4 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 sequencer.start();
-logger.info(`sequencer for log ${store.log} started`);
+logger.info(`sequencer for log ${store.log} started, ${config.options.openWorkers ?? 0} open worker(s)`);

@@ -25,7 +25,8 @@ import {
 import { rawPublicKey, signSync } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
-import { openBatch, sealBatch, type OpenedBatch, type OpenedEvent } from './ingest.js';
+import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from './ingest.js';
+import { OpenPool } from './open-pool.js';
 import { linkRecord, parseJson, signerKeyOf, type LinkedRecord, type SignerKey } from './records.js';
 
 export interface SequencerOptions {
@@ -46,12 +47,20 @@ export interface SequencerOptions {
   maxCommitRecords?: number;
   /** Lineage tails kept in memory; older ones are read back from the store (default 100,000). */
   lineageCache?: number;
+  /**
+   * Worker threads that open ingest entries (parse, validate, hash, verify) while this thread
+   * chains (default 0: it opens them itself). Worth it when a core is free for them.
+   */
+  openWorkers?: number;
   now?: () => number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
 /** Ingest entries read at once at most (one commit's worth is read when their size is known). */
 const MAX_ENTRIES_PER_READ = 256;
+
+/** Reads made and opened ahead of the one being chained: enough to keep open workers busy. */
+const READ_AHEAD = 2;
 
 /** Dead letters keep at most this much of a rejected entry; its hash covers all of it. */
 const DEAD_LETTER_CHARS = 65_536;
@@ -105,6 +114,7 @@ export class Sequencer {
   private readonly ownSigner: SignerKey;
   private producers: ReadonlyMap<string, Uint8Array> = new Map();
   private producersLoadedAt = -Infinity;
+  private pool: OpenPool | undefined;
   private stopping = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -151,6 +161,18 @@ export class Sequencer {
 
   private async run(): Promise<void> {
     await this.loadProducers();
+    const workers = this.options.openWorkers ?? 0;
+    if (workers > 0) this.pool = new OpenPool(workers, this.store.log, this.producers);
+    try {
+      // Takes no lease before it can open entries.
+      await this.pool?.ready();
+      await this.runLeading();
+    } finally {
+      await this.pool?.close();
+    }
+  }
+
+  private async runLeading(): Promise<void> {
     while (!this.stopping) {
       let lease: LedgerLease | undefined;
       try {
@@ -179,6 +201,7 @@ export class Sequencer {
     this.producersLoadedAt = this.now();
     try {
       this.producers = await this.options.producerKeys();
+      this.pool?.setProducers(this.producers);
     } catch (e) {
       this.log('error', `producer keys: ${(e as Error).message}`);
     }
@@ -218,23 +241,41 @@ export class Sequencer {
       inFlight = undefined;
       await committing;
     };
+    // Reads being made and opened ahead of the one being chained, in read order.
+    const ahead: Promise<Opened[]>[] = [];
     try {
-      let { state, ingestId, signedSeq } = await this.resume();
+      let { state, ingestId: cursor, signedSeq } = await this.resume();
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
       let committing: ReadonlySet<string> = new Set();
+      let carry: Opened[] = [];
       const tails = new LineageTails(
         Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords),
       );
+      // Each read starts after the last entry of the read before it; opening overlaps the next read.
+      let reading: Promise<unknown> = Promise.resolve();
+      const readAhead = (blockMs: number): Promise<Opened[]> => {
+        const read = reading.then(async () => {
+          const entries = await this.store.readIngest(cursor, entriesPerRead, blockMs);
+          if (entries.length > 0) cursor = entries.at(-1)!.id;
+          return entries;
+        });
+        reading = read.catch(() => undefined);
+        const opened = read.then((entries) => this.openAll(entries));
+        opened.catch(() => undefined);
+        return opened;
+      };
       while (!lost && !this.stopping) {
-        const entries = await this.store.readIngest(
-          ingestId,
-          entriesPerRead,
-          inFlight ? 0 : this.headIntervalMs,
-        );
+        let pending = carry;
+        carry = [];
+        if (pending.length === 0)
+          pending = await (ahead.shift() ?? readAhead(inFlight ? 0 : this.headIntervalMs));
         if (lost) break;
-        if (entries.length > 0) {
-          const plan = await this.plan(entries, state, tails, committing);
+        if (pending.length > 0) {
+          // The next entries are read and opened (on the open workers, if any) while these are chained.
+          while (ahead.length < READ_AHEAD) ahead.push(readAhead(0));
+          const { plan, rest } = await this.plan(pending, state, tails, committing);
+          carry = rest;
           // Read about one commit's worth next time (entries hold one batch of any size each).
           const perEntry = plan.records.length / plan.consumed.length;
           entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitRecords / perEntry));
@@ -245,11 +286,10 @@ export class Sequencer {
           // Attached now so that a failure is never unhandled; settle() rethrows it.
           inFlight.catch(() => undefined);
           state = plan.state;
-          ingestId = plan.consumed.at(-1)!.ingestId;
         }
         if (
           state.seq > signedSeq &&
-          (entries.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs)
+          (pending.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs)
         ) {
           await settle();
           await this.publishHead(lease, state);
@@ -263,7 +303,7 @@ export class Sequencer {
       if (this.stopping) await this.store.releaseLease(lease);
     } finally {
       clearInterval(renewal);
-      await inFlight?.catch(() => undefined);
+      await Promise.all([inFlight, ...ahead].map((p) => p?.catch(() => undefined)));
     }
   }
 
@@ -302,23 +342,29 @@ export class Sequencer {
     });
   }
 
-  /** Opens an entry; a failure caused by an unknown kid reloads the producer keys once and retries. */
-  private async open(entry: IngestEntry): Promise<OpenedBatch | GovernanceError> {
-    for (let attempt = 0; ; attempt++) {
-      let unknownKid = false;
-      const signer: SignerKey = (kid, type) => {
-        const key = signerKeyOf({ producers: this.producers, audit: new Map() })(kid, type);
-        unknownKid ||= key === undefined && type !== 'ledger.rejected';
-        return key;
-      };
-      try {
-        return openBatch(this.suite, this.store.log, entry.batch, signer);
-      } catch (e) {
-        const error = isGovernanceError(e) ? e : new GovernanceError('ledger.event.invalid', String(e));
-        if (!unknownKid || attempt > 0 || this.now() - this.producersLoadedAt < 1000) return error;
-        await this.loadProducers();
-      }
+  /**
+   * Opens entries (on the open workers when there are some). An entry refused for an unknown kid
+   * is opened again once with reloaded producer keys, at most once a second: a producer may have
+   * been certified since they were loaded.
+   */
+  private async openAll(entries: IngestEntry[]): Promise<Opened[]> {
+    if (entries.length === 0) return [];
+    const texts = entries.map((e) => e.batch);
+    const results = this.pool
+      ? await this.pool.open(texts)
+      : texts.map((text) => openEntry(this.suite, this.store.log, text, this.producers));
+    const retry = results.some((r) => 'unknownKid' in r && r.unknownKid);
+    if (retry && this.now() - this.producersLoadedAt >= 1000) {
+      await this.loadProducers();
+      results.forEach((r, i) => {
+        if ('unknownKid' in r && r.unknownKid)
+          results[i] = openEntry(this.suite, this.store.log, texts[i]!, this.producers);
+      });
     }
+    return entries.map((entry, i) => {
+      const r = results[i]!;
+      return { entry, result: 'batch' in r ? r.batch : new GovernanceError(r.code, r.message) };
+    });
   }
 
   /** The ledger's own record of a refused entry; the entry itself goes to the dead-letter stream. */
@@ -339,26 +385,26 @@ export class Sequencer {
   }
 
   /**
-   * Opens entries up to one commit's worth and lays out their records: the accepted batches in
-   * ingest order, each as one run of records, then one batch of ledger.rejected events (signed
-   * by the audit key) for the refused entries. `committing` holds the batches of the commit
-   * still in flight.
+   * Lays out the records of opened entries, up to one commit's worth (the rest is returned): the
+   * accepted batches in ingest order, each as one run of records, then one batch of
+   * ledger.rejected events (signed by the audit key) for the refused entries. `committing` holds
+   * the batches of the commit still in flight.
    */
   private async plan(
-    entries: IngestEntry[],
+    entries: Opened[],
     start: ChainState,
     tails: LineageTails,
     committing: ReadonlySet<string>,
-  ): Promise<Plan> {
-    const opened: Opened[] = [];
+  ): Promise<{ plan: Plan; rest: Opened[] }> {
+    let taken = 0;
     let count = 0;
-    for (const entry of entries) {
-      const result = await this.open(entry);
+    for (const { result } of entries) {
       const size = result instanceof GovernanceError ? 1 : result.events.length;
       if (count > 0 && count + size > this.maxCommitRecords) break;
-      opened.push({ entry, result });
+      taken++;
       count += size;
     }
+    const opened = entries.slice(0, taken);
     await this.refuseReplays(opened, committing);
     await this.preloadTails(opened, tails);
     const plan: Plan = { records: [], lineage: [], consumed: [], batches: [], state: start };
@@ -408,7 +454,7 @@ export class Sequencer {
       rejections.events.forEach(append);
       plan.batches.push(rejections.val);
     }
-    return plan;
+    return { plan, rest: entries.slice(taken) };
   }
 
   /**

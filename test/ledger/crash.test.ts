@@ -89,8 +89,8 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
       store: newStore(),
       writers,
       processes,
-      spawn: async () => {
-        const sequencer = await spawnSequencer(env);
+      spawn: async (extra: Record<string, string> = {}) => {
+        const sequencer = await spawnSequencer({ ...env, ...extra });
         processes.push(sequencer);
         return sequencer;
       },
@@ -105,7 +105,8 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
   it('loses, duplicates and forks nothing when the sequencer is killed mid-burst and restarted', async () => {
     const ledger = await setup('kill');
     try {
-      const first = await ledger.spawn();
+      // The first one opens entries on two worker threads (ledger/open-pool.ts), the second itself.
+      const first = await ledger.spawn({ OPEN_WORKERS: '2' });
       const appending = burst(ledger.writers, 10_000, 25);
       await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');
       await signalAndWait(first.child, 'SIGKILL');

@@ -17,6 +17,7 @@ import {
   verifyStore,
   type VerifyOptions,
 } from '../../ledger/verify.js';
+import type { SequencerOptions } from '../../ledger/sequencer.js';
 import type { LedgerStore } from '../../store/ledger-types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
@@ -47,10 +48,12 @@ afterAll(async () => {
 
 const verifyOptions = (suite = nodeCrypto): VerifyOptions => ({ suite, keys: ledgerKeys });
 
-for (const [name, stores] of [
-  ['memory', () => memoryStores()],
-  ['redis', () => redisStores(redis.url)],
-] as [string, () => StoreFactory][]) {
+for (const [name, stores, sequencerOptions] of [
+  ['memory', () => memoryStores(), {}],
+  ['redis', () => redisStores(redis.url), {}],
+  // Entries opened on worker threads (ledger/open-pool.ts) while the sequencer's thread chains.
+  ['redis with 2 open workers', () => redisStores(redis.url), { openWorkers: 2 }],
+] as [string, () => StoreFactory, Partial<SequencerOptions>][]) {
   describe(`ledger pipeline on ${name}`, () => {
     let ledger: TestLedger;
     afterEach(async () => {
@@ -58,7 +61,7 @@ for (const [name, stores] of [
     });
 
     it('chains appended events exactly once, with receipts, signed heads and a verifiable chain', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       const writers = await Promise.all([1, 2, 3].map(() => ledger.writer({ maxBatch: 16 })));
       const appends = writers.flatMap((writer, w) =>
@@ -106,7 +109,7 @@ for (const [name, stores] of [
     });
 
     it('links each lineage by lineage_prev and proves it against signed heads', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       const writer = await ledger.writer();
       const [a, b] = [lineageEvents('A'), lineageEvents('B', 100)];
@@ -146,14 +149,14 @@ for (const [name, stores] of [
     });
 
     it('dead-letters an entry that fails its checks and records the rejection in the chain', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       const stranger = await ledger.writer({
         kid: 'producer:unknown',
         privateKey: strangerKey,
         commitWindowMs: 200,
       });
-      const rejected = await stranger.appendAndWait([testEvent(1)]).catch((e: unknown) => e);
+      const rejected = await stranger.appendAndWait([testEvent(1)], 5000).catch((e: unknown) => e);
       expect(isGovernanceError(rejected, 'ledger.signature.invalid')).toBe(true);
       await until(() => stranger.halted(), 2000, 'the rejected writer to halt');
 
@@ -188,7 +191,7 @@ for (const [name, stores] of [
     });
 
     it('refuses a copied ingest entry: each producer batch is chained once', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       // Ed25519 is deterministic: sealing the same events again gives the very same entry, as a
       // copy made by anyone who can write to the ingest stream would be.
@@ -232,8 +235,29 @@ for (const [name, stores] of [
       expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
     });
 
+    it('reloads the producer keys for an unknown kid (at most once a second) and chains the entry', async () => {
+      let certified: ReadonlyMap<string, Uint8Array> = new Map();
+      let loads = 0;
+      ledger = new TestLedger(stores(), sequencerOptions);
+      ledger.sequencer({
+        producerKeys: async () => {
+          loads++;
+          return certified;
+        },
+      });
+      await until(() => loads === 1, 2000, 'the first load');
+      // Certified after the sequencer loaded its keys, and used more than a second later.
+      certified = ledgerKeys.producers;
+      await new Promise((r) => setTimeout(r, 1100));
+      const writer = await ledger.writer();
+      const [receipt] = await writer.appendAndWait([testEvent(1)], 5000);
+      expect(receipt!.seq).toBe(1);
+      expect(loads).toBe(2);
+      expect(await ledger.store.deadLetters(10)).toEqual([]);
+    });
+
     it('halts a writer while the sequencer is down and recovers when it is back', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       const writer = await ledger.writer({ commitWindowMs: 300 });
       await writer.append([testEvent(1)]);
       expect(writer.halted()).toBe(false);
@@ -245,7 +269,7 @@ for (const [name, stores] of [
     });
 
     it('fences the commit of a leader that stalled past its lease', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       // The first leader's commits and renewals pass through a gate the test can close.
       const gate = { closed: Promise.resolve(), open: () => undefined as void };
       const gated: (keyof LedgerStore)[] = ['commit', 'renewLease'];
@@ -283,7 +307,7 @@ for (const [name, stores] of [
     });
 
     it('lets a waiting sequencer take over when the leader stops', async () => {
-      ledger = new TestLedger(stores());
+      ledger = new TestLedger(stores(), sequencerOptions);
       const first = ledger.sequencer({ owner: 'first' });
       const second = ledger.sequencer({ owner: 'second' });
       const writer = await ledger.writer();

@@ -85,7 +85,11 @@ export class TestLedger {
   private readonly closers: (() => Promise<void>)[] = [];
   readonly store: LedgerStore;
 
-  constructor(private readonly stores: StoreFactory) {
+  constructor(
+    private readonly stores: StoreFactory,
+    /** Options every sequencer of this ledger gets (before those given to sequencer()). */
+    private readonly sequencerDefaults: Partial<SequencerOptions> = {},
+  ) {
     this.store = this.newStore();
   }
 
@@ -114,6 +118,7 @@ export class TestLedger {
       producerKeys: async () => ledgerKeys.producers,
       leaseMs: 1000,
       headIntervalMs: 200,
+      ...this.sequencerDefaults,
       ...options,
     });
     sequencer.start();

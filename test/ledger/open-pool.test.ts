@@ -1,0 +1,72 @@
+// The sequencer's open workers (ledger/open-pool.ts): the same results as opening on the
+// sequencer's thread, in order, with the producer keys it is given; a worker that goes away
+// fails the calls it holds and is replaced.
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { validateEvent } from '../../core/event.js';
+import { openEntry, sealBatch } from '../../ledger/ingest.js';
+import { OpenPool } from '../../ledger/open-pool.js';
+import { PRODUCER_KID, ledgerKeys, producerKey, strangerKey, testEvent } from './support.js';
+
+const LOG = 'test-log';
+const seal = (first: number, count: number, key = producerKey, kid = PRODUCER_KID) =>
+  sealBatch(
+    nodeCrypto,
+    LOG,
+    kid,
+    key,
+    Array.from({ length: count }, (_, i) => validateEvent(testEvent(first + i))),
+  );
+const entries = [
+  seal(1, 3),
+  '{"events": [',
+  seal(10, 1, strangerKey),
+  seal(20, 5),
+  seal(30, 1, strangerKey, 'producer:unknown'),
+  seal(40, 2),
+  sealBatch(nodeCrypto, 'other-log', PRODUCER_KID, producerKey, [validateEvent(testEvent(50))]),
+];
+
+describe('OpenPool', () => {
+  let pool: OpenPool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+  });
+
+  it('gives what openEntry gives on the calling thread, in order, over several workers', async () => {
+    pool = new OpenPool(3, LOG, ledgerKeys.producers);
+    await pool.ready();
+    const inline = entries.map((text) => openEntry(nodeCrypto, LOG, text, ledgerKeys.producers));
+    expect(await pool.open(entries)).toEqual(inline);
+    expect(inline.map((r) => ('batch' in r ? r.batch.events.length : r.code))).toEqual([
+      3,
+      'ledger.event.invalid',
+      'ledger.signature.invalid',
+      5,
+      'ledger.signature.invalid',
+      2,
+      'ledger.signature.invalid',
+    ]);
+    expect(inline[4]).toMatchObject({ unknownKid: true });
+    expect(inline[2]).toMatchObject({ unknownKid: false });
+  });
+
+  it('opens with the producer keys it was last given', async () => {
+    pool = new OpenPool(2, LOG, new Map());
+    const [before] = await pool.open([seal(1, 2)]);
+    expect(before).toMatchObject({ code: 'ledger.signature.invalid', unknownKid: true });
+    pool.setProducers(ledgerKeys.producers);
+    const after = await pool.open([seal(1, 2), seal(3, 1)]);
+    expect(after.map((r) => 'batch' in r)).toEqual([true, true]);
+  });
+
+  it('fails the calls a worker holds when it goes away, and starts a new one for the next call', async () => {
+    pool = new OpenPool(1, LOG, ledgerKeys.producers);
+    await pool.ready();
+    const held = pool.open(Array.from({ length: 64 }, (_, i) => seal(100 * i, 64)));
+    await pool.close();
+    await expect(held).rejects.toThrow(/open worker exited/);
+    const [again] = await pool.open([seal(1, 1)]);
+    expect(again).toHaveProperty('batch');
+  });
+});
