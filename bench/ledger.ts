@@ -17,6 +17,7 @@ import { writeDevDeployment } from './lib/dev-deployment.js';
 import { startRedisServer } from './lib/server-process.js';
 import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
+import type { KeyRecord } from '../core/registry.js';
 import { formatMillis } from '../core/time.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import { RedisLedgerStore, ledgerKeys } from '../store/ledger-redis.js';
@@ -43,7 +44,7 @@ function benchEvent(writer: number, i: number): LedgerEvent {
     v: '1',
     type: LINEAGE_STAGES[i % LINEAGE_STAGES.length]!,
     time: formatMillis(Date.now()),
-    producer: `authz-server://bench-${writer}`,
+    producer: producer.subject,
     lineage: `lineage://op/w${writer}-${op}`,
     identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
     operation: 'model.invoke',
@@ -80,8 +81,11 @@ const deployment = writeDevDeployment(join(dir, 'deployment'), { redisUrl: redis
 const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
   producer: { keyFile: string; certificateFile: string };
 };
+const certificate = JSON.parse(readFileSync(authz.producer.certificateFile, 'utf8')) as KeyRecord;
+/** The key every writer signs with, and the producer its record certifies it for (the events' `producer`). */
 const producer = {
-  kid: (JSON.parse(readFileSync(authz.producer.certificateFile, 'utf8')) as { kid: string }).kid,
+  kid: certificate.kid,
+  subject: certificate.subject,
   privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
 };
 const LOG = deployment.sequencerEnv.LEDGER_LOG!;

@@ -24,6 +24,8 @@ const options = new Command()
   .opts<{ events: string; batch: string }>();
 const total = Number(options.events);
 
+const PRODUCER_ID = 'authz-server://bench';
+
 /** Events shaped like the white paper's records (§4.4, §6.4), in 7-event lineages. */
 function benchEvent(i: number): LedgerEvent {
   const op = Math.floor(i / LINEAGE_STAGES.length);
@@ -31,7 +33,7 @@ function benchEvent(i: number): LedgerEvent {
     v: '1',
     type: LINEAGE_STAGES[i % LINEAGE_STAGES.length]!,
     time: formatMillis(Date.UTC(2026, 4, 12) + i),
-    producer: 'authz-server://bench',
+    producer: PRODUCER_ID,
     lineage: `lineage://op/${String(op).padStart(16, '0')}`,
     identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
     operation: 'model.invoke',
@@ -44,13 +46,16 @@ function benchEvent(i: number): LedgerEvent {
 }
 
 const producer = { kid: 'producer:bench/1', privateKey: generatePrivateKey() };
+const producerKeys = new Map([
+  [producer.kid, { publicKey: rawPublicKey(producer.privateKey), subject: PRODUCER_ID }],
+]);
 const audit = { kid: 'audit:bench/1', key: generatePrivateKey() };
 const store = new MemoryLedgerStore('bench-verify');
 const sequencer = new Sequencer({
   store,
   auditKid: audit.kid,
   auditKey: audit.key,
-  producerKeys: async () => new Map([[producer.kid, rawPublicKey(producer.privateKey)]]),
+  producerKeys: async () => producerKeys,
   headIntervalMs: 1000,
 });
 sequencer.start();
@@ -73,7 +78,7 @@ try {
       `(${Math.round(bytes / total)} B/record); node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
   );
   const keys = {
-    producers: new Map([[producer.kid, rawPublicKey(producer.privateKey)]]),
+    producers: producerKeys,
     audit: new Map([[audit.kid, rawPublicKey(audit.key)]]),
   };
   for (const suite of [nodeCrypto, portableCrypto]) {

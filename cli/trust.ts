@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import type { KeyRecord, VerifiedKey } from '../core/registry.js';
-import type { LedgerKeys } from '../ledger/records.js';
+import { ledgerKeysOf, type LedgerKeys } from '../ledger/records.js';
 import { readRoots, verifyCertified } from '../authority/keys.js';
 import { collect, pairs, proofGet, readText, type ProofOptions } from './options.js';
 import { CliError } from './output.js';
@@ -64,12 +64,11 @@ export function buildTrust(opts: TrustOptions, fetched: KeyRecord[] = []): Trust
       uncertified.push(String(record?.kid));
     }
   }
-  const byRole = (role: VerifiedKey['role']) =>
-    new Map([...keys.values()].filter((k) => k.role === role).map((k) => [k.kid, k.publicKey]));
-  const audit = byRole('audit');
+  const { producers, audit } = ledgerKeysOf(keys.values());
+  const trustedAudit = new Map(audit);
   for (const [kid, file] of pairs(opts.auditKey, '--audit-key'))
-    audit.set(kid, rawPublicKey(keyFromPem(readText(file, 'audit key'))));
-  return { keys, uncertified, producers: byRole('producer'), audit };
+    trustedAudit.set(kid, rawPublicKey(keyFromPem(readText(file, 'audit key'))));
+  return { keys, uncertified, producers, audit: trustedAudit };
 }
 
 /** Trust from the roots given and the key records the authority publishes (/v1/proof/issuers). */

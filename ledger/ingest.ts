@@ -22,6 +22,7 @@ import {
   nodeRefs,
   parseJson,
   signerKeyOf,
+  type ProducerKey,
   type SignerKey,
 } from './records.js';
 
@@ -85,15 +86,21 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
       return invalid(`event ${i}: ${(e as Error).message}`);
     }
   });
-  const keys = (events as LedgerEvent[]).map((e) => signerKey(kid, e.type));
-  const publicKey = keys[0];
-  if (!publicKey || keys.some((k) => k !== publicKey))
-    throw new GovernanceError('ledger.signature.invalid', `kid ${kid} may not sign these events`);
+  // One key signs the batch: an audit key for ledger.rejected events, else a producer's (§8).
+  const rejections = (events as LedgerEvent[]).filter((e) => e.type === 'ledger.rejected').length;
+  if (rejections !== 0 && rejections !== events.length)
+    throw new GovernanceError('ledger.signature.invalid', `kid ${kid} may not sign these events together`);
+  let publicKey: Uint8Array | undefined;
+  for (const event of events as LedgerEvent[]) {
+    const signer = signerKey(kid, event);
+    if ('refused' in signer) throw new GovernanceError('ledger.signature.invalid', signer.refused);
+    publicKey = signer.key;
+  }
   const { root, paths } = merkleTree(
     suite,
     canonical.map((e) => leafHash(suite, e)),
   );
-  if (!suite.verifyEd25519(publicKey, batchStatement(log, kid, events.length, root), signature!))
+  if (!suite.verifyEd25519(publicKey!, batchStatement(log, kid, events.length, root), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
   const ref = nodeRefs();
   return {
@@ -117,14 +124,13 @@ export function openEntry(
   suite: CryptoSuite,
   log: string,
   text: string,
-  producers: ReadonlyMap<string, Uint8Array>,
+  producers: ReadonlyMap<string, ProducerKey>,
 ): OpenResult {
   let unknownKid = false;
-  const producerKey = signerKeyOf({ producers, audit: new Map() });
-  const signer: SignerKey = (kid, type) => {
-    const key = producerKey(kid, type);
-    unknownKid ||= key === undefined && type !== 'ledger.rejected';
-    return key;
+  const producerKey = signerKeyOf({ producers, audit: new Map() }, log);
+  const signer: SignerKey = (kid, event) => {
+    unknownKid ||= event.type !== 'ledger.rejected' && !producers.has(kid);
+    return producerKey(kid, event);
   };
   try {
     return { batch: openBatch(suite, log, text, signer) };

@@ -5,14 +5,15 @@
 // stops leading and starts again), and is replaced on the next call.
 import { Worker } from 'node:worker_threads';
 import type { OpenResult } from './ingest.js';
+import type { ProducerKey } from './records.js';
 
 export interface OpenWorkerData {
   log: string;
-  producers: [string, Uint8Array][];
+  producers: [string, ProducerKey][];
 }
 
 export type OpenWorkerMessage =
-  { kind: 'open'; id: number; texts: string[] } | { kind: 'producers'; producers: [string, Uint8Array][] };
+  { kind: 'open'; id: number; texts: string[] } | { kind: 'producers'; producers: [string, ProducerKey][] };
 
 /** What a worker posts back: once that it has loaded, then the results of each open message. */
 export type OpenWorkerReply = { ready: true } | { id: number; results: OpenResult[] };
@@ -96,13 +97,13 @@ class PoolWorker {
 
 export class OpenPool {
   private readonly workers: PoolWorker[];
-  private producers: [string, Uint8Array][];
+  private producers: [string, ProducerKey][];
 
   /** Starts `size` workers at once (they load while the sequencer gets ready). */
   constructor(
     size: number,
     private readonly log: string,
-    producers: ReadonlyMap<string, Uint8Array>,
+    producers: ReadonlyMap<string, ProducerKey>,
   ) {
     this.producers = [...producers];
     this.workers = Array.from(
@@ -116,7 +117,7 @@ export class OpenPool {
     await Promise.all(this.workers.map((w) => w.ready()));
   }
 
-  setProducers(producers: ReadonlyMap<string, Uint8Array>): void {
+  setProducers(producers: ReadonlyMap<string, ProducerKey>): void {
     this.producers = [...producers];
     for (const worker of this.workers) worker.post({ kind: 'producers', producers: this.producers });
   }

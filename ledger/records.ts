@@ -9,9 +9,10 @@ import {
   validateEvent,
   type ChainRecord,
   type ChainState,
-  type EventType,
+  type LedgerEvent,
   type SignedHead,
 } from '../core/event.js';
+import type { VerifiedKey } from '../core/registry.js';
 import { parseMillis } from '../core/time.js';
 import { LOG_ID } from '../store/ledger-types.js';
 
@@ -22,18 +23,56 @@ const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 /** Deepest Merkle path a batch of EVENT_LIMITS.batchSize leaves can have. */
 const MAX_PATH = Math.ceil(Math.log2(EVENT_LIMITS.batchSize));
 
-/** Public keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
+/** A producer key as its key record certifies it: the producer it speaks for is its subject. */
+export interface ProducerKey {
+  publicKey: Uint8Array;
+  subject: string;
+}
+
+/** Keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
 export interface LedgerKeys {
-  producers: ReadonlyMap<string, Uint8Array>;
+  producers: ReadonlyMap<string, ProducerKey>;
   audit: ReadonlyMap<string, Uint8Array>;
 }
 
-/** The public key that must have signed a batch holding an event of this type, if any. */
-export type SignerKey = (kid: string, type: EventType) => Uint8Array | undefined;
+/** The ledger's keys among certified ones: each producer key with the producer it speaks for, and the audit keys. */
+export function ledgerKeysOf(certified: Iterable<VerifiedKey>): LedgerKeys {
+  const keys = [...certified];
+  return {
+    producers: new Map(
+      keys
+        .filter((k) => k.role === 'producer')
+        .map((k) => [k.kid, { publicKey: k.publicKey, subject: k.subject }]),
+    ),
+    audit: new Map(keys.filter((k) => k.role === 'audit').map((k) => [k.kid, k.publicKey])),
+  };
+}
 
-/** Events the ledger records about itself (ledger.rejected) are signed by an audit key, all others by a producer. */
-export function signerKeyOf(keys: LedgerKeys): SignerKey {
-  return (kid, type) => (type === 'ledger.rejected' ? keys.audit : keys.producers).get(kid);
+/** The public key that must have signed this event under this kid, or why no key may. */
+export type SignerKey = (
+  kid: string,
+  event: Pick<LedgerEvent, 'type' | 'producer'>,
+) => { key: Uint8Array } | { refused: string };
+
+/**
+ * Events the ledger records about itself (ledger.rejected, producer `ledger://<log>`) are signed
+ * by an audit key; every other event by the producer key certified for its `producer`.
+ */
+export function signerKeyOf(keys: LedgerKeys, log: string): SignerKey {
+  return (kid, { type, producer }) => {
+    if (type === 'ledger.rejected') {
+      const key = keys.audit.get(kid);
+      if (!key) return { refused: `kid ${kid} is not an audit key` };
+      if (producer !== `ledger://${log}`)
+        return { refused: `a ledger.rejected event's producer must be ledger://${log}` };
+      return { key };
+    }
+    const certified = keys.producers.get(kid);
+    if (!certified) return { refused: `kid ${kid} is not a certified producer` };
+    if (certified.subject !== producer)
+      return { refused: `kid ${kid} speaks for ${certified.subject}, not for ${producer.slice(0, 128)}` };
+    return { key: certified.publicKey };
+  };
 }
 
 function invalid(message: string): never {

@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { base64urlDecode, bytesEqual } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
+import { ledgerKeysOf, type ProducerKey } from './records.js';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import { verifyKeyRecord, type KeyRecord } from '../core/registry.js';
 import type { SequencerOptions } from './sequencer.js';
@@ -66,16 +67,11 @@ function parseRoots(text: string): Map<string, Uint8Array> {
 async function loadProducerKeys(
   path: string,
   roots: Map<string, Uint8Array>,
-): Promise<Map<string, Uint8Array>> {
+): Promise<ReadonlyMap<string, ProducerKey>> {
   const records = JSON.parse(await readFile(path, 'utf8')) as KeyRecord[];
   if (!Array.isArray(records))
     throw new GovernanceError('config.invalid', 'PRODUCER_KEYS_FILE must hold an array');
-  const keys = new Map<string, Uint8Array>();
-  for (const record of records) {
-    const key = verifyKeyRecord(nodeCrypto, record, roots);
-    if (key.role === 'producer') keys.set(key.kid, key.publicKey);
-  }
-  return keys;
+  return ledgerKeysOf(records.map((record) => verifyKeyRecord(nodeCrypto, record, roots))).producers;
 }
 
 /** Reads and validates the variables above (the Redis ones are the caller's: the dev mode may not use Redis). */

@@ -27,7 +27,14 @@ import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from './ingest.js';
 import { OpenPool } from './open-pool.js';
-import { linkRecord, parseJson, signerKeyOf, type LinkedRecord, type SignerKey } from './records.js';
+import {
+  linkRecord,
+  parseJson,
+  signerKeyOf,
+  type LinkedRecord,
+  type ProducerKey,
+  type SignerKey,
+} from './records.js';
 
 export interface SequencerOptions {
   store: LedgerStore;
@@ -36,7 +43,7 @@ export interface SequencerOptions {
   auditKid: string;
   auditKey: KeyObject;
   /** Certified producer public keys by kid; asked again (at most once a second) when an unknown kid appears. */
-  producerKeys: () => Promise<ReadonlyMap<string, Uint8Array>>;
+  producerKeys: () => Promise<ReadonlyMap<string, ProducerKey>>;
   /** Lease owner id (default host:pid:random). */
   owner?: string;
   /** Lease time to live; a dead sequencer is replaced after at most this long (default 3000 ms). */
@@ -112,7 +119,7 @@ export class Sequencer {
   private readonly maxCommitRecords: number;
   private readonly now: () => number;
   private readonly ownSigner: SignerKey;
-  private producers: ReadonlyMap<string, Uint8Array> = new Map();
+  private producers: ReadonlyMap<string, ProducerKey> = new Map();
   private producersLoadedAt = -Infinity;
   private pool: OpenPool | undefined;
   private stopping = false;
@@ -130,7 +137,7 @@ export class Sequencer {
     this.maxCommitRecords = options.maxCommitRecords ?? 2048;
     this.now = options.now ?? Date.now;
     const audit = new Map([[options.auditKid, rawPublicKey(options.auditKey)]]);
-    this.ownSigner = signerKeyOf({ producers: new Map(), audit });
+    this.ownSigner = signerKeyOf({ producers: new Map(), audit }, options.store.log);
   }
 
   start(): void {

@@ -153,7 +153,7 @@ class ChainCheck {
   ) {
     this.lastSeq = state.seq;
     this.firstRecord = !fromGenesis;
-    this.signerKey = signerKeyOf(options.keys);
+    this.signerKey = signerKeyOf(options.keys, log);
     if (options.log !== undefined && options.log !== log)
       this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
     if (options.head) this.given = this.checkGivenHead(options.head);
@@ -268,15 +268,12 @@ class ChainCheck {
   private checkSignature(record: ChainRecord, eventBytes: Uint8Array): boolean {
     const { sig } = record;
     const suite = this.options.suite;
-    const key = this.signerKey(sig.kid, record.event.type);
-    if (!key) {
-      this.fail(
-        'ledger.signature.invalid',
-        record.seq,
-        `record ${record.seq}: kid ${sig.kid} is not a known signer`,
-      );
+    const signer = this.signerKey(sig.kid, record.event);
+    if ('refused' in signer) {
+      this.fail('ledger.signature.invalid', record.seq, `record ${record.seq}: ${signer.refused}`);
       return false;
     }
+    const key = signer.key;
     const path = sig.path.map((ref) => Buffer.from(ref.slice(9), 'hex'));
     const root = rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
     const cacheKey = root && `${sig.kid}|${sig.size}|${Buffer.from(root).toString('hex')}|${sig.val}`;

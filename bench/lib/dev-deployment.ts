@@ -36,6 +36,8 @@ export const PROJECT_ROOT = findProjectRoot();
 
 export const DEV_ISSUER = 'governance://dev/authority';
 export const DEV_LOG = 'governance-dev';
+/** The enforcement points' producer id: the subject of their producer key and their events' `producer`. */
+export const DEV_AUTHZ_PRODUCER = 'authz-server://dev';
 export const DEV_ROOT_KID = 'root:dev';
 export const DEV_ENVIRONMENT = {
   runtime: 'k8s://cluster-east-1/ns/inference',
@@ -157,7 +159,7 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
     'producer',
     'authority://dev',
   );
-  const authzProducer = certified('authz-producer', 'key:dev/authz/1', 'producer', 'authz-server://dev');
+  const authzProducer = certified('authz-producer', 'key:dev/authz/1', 'producer', DEV_AUTHZ_PRODUCER);
   const auditKid = 'key:dev/audit/1';
   const audit = certified('audit', auditKid, 'audit', DEV_LOG);
   writeFileSync(
@@ -217,7 +219,7 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
     environment: DEV_ENVIRONMENT,
     identity: { source: 'peer-principal' },
     trust: { rootKeys },
-    producer: { id: 'authz-server://dev', keyFile: authzProducer.key, certificateFile: authzProducer.cert },
+    producer: { id: DEV_AUTHZ_PRODUCER, keyFile: authzProducer.key, certificateFile: authzProducer.cert },
     ledger: { log: DEV_LOG },
     clockSkewSeconds: 5,
     freshness: options.freshness ?? { keysSeconds: 30, revocationsSeconds: 10, ledgerCommitWindowMs: 2000 },

@@ -21,6 +21,7 @@ import { base64urlDecode } from '../../core/encoding.js';
 import type { ChainRecord, SignedHead } from '../../core/event.js';
 import { verifyHead } from '../../core/event.js';
 import { policyHash, verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
+import { ledgerKeysOf } from '../../ledger/records.js';
 import { verifyLineageProof } from '../../ledger/verify.js';
 import type { KeyPair, TestPki } from './support/pki.js';
 import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from './support/pki.js';
@@ -308,8 +309,6 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
     ]);
     const pinned = new Map([['root:test', base64urlDecode(issuers.roots[0]!.public_key)!]]);
     const keys = issuers.keys.map((record) => verifyKeyRecord(portableCrypto, record, pinned));
-    const byRole = (role: string) =>
-      new Map(keys.filter((k) => k.role === role).map((k) => [k.kid, k.publicKey]));
 
     const proof = await eventually(async () => {
       const reply = (await http('GET', `/v1/proof/lineage/${artifactId}`)).body;
@@ -317,14 +316,14 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
     });
     const verified = verifyLineageProof(proof, {
       suite: portableCrypto,
-      keys: { producers: byRole('producer'), audit: byRole('audit') },
+      keys: ledgerKeysOf(keys),
       log: LOG,
     });
     expect(verified.failures).toEqual([]);
     expect(verified.records.map((r) => r.event.type)).toEqual(['authorization.issued']);
 
     const { head } = (await http('GET', '/v1/proof/head')).body as { head: SignedHead };
-    expect(verifyHead(portableCrypto, head, byRole('audit').get(head.sig.kid)!)).toBe(true);
+    expect(verifyHead(portableCrypto, head, ledgerKeysOf(keys).audit.get(head.sig.kid)!)).toBe(true);
 
     const policies = (await http('GET', '/v1/proof/policies')).body as { active: Record<string, string> };
     const hash = policies.active['policy://medical/inference/v3']!;

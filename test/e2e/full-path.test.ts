@@ -7,6 +7,7 @@ import { portableCrypto } from '../../core/crypto-portable.js';
 import { base64urlDecode } from '../../core/encoding.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { lineageOf } from '../../core/artifact.js';
+import { ledgerKeysOf } from '../../ledger/records.js';
 import { verifyLineageProof } from '../../ledger/verify.js';
 import { DEV_ROOT_KID } from '../../cli/dev-setup.js';
 import { artifactIdOf, Cluster } from '../support/cluster.js';
@@ -47,8 +48,6 @@ describe('authority → enforcement point → ledger → third-party verificatio
     const issuers = (await proof('/v1/proof/issuers')) as { keys: KeyRecord[] };
     const roots = new Map([[DEV_ROOT_KID, base64urlDecode(cluster.deployment.rootPublicKey)!]]);
     const certified = issuers.keys.map((record) => verifyKeyRecord(portableCrypto, record, roots));
-    const byRole = (role: string) =>
-      new Map(certified.filter((k) => k.role === role).map((k) => [k.kid, k.publicKey]));
 
     const id = artifactIdOf(header!);
     const lineage = lineageOf(id);
@@ -56,7 +55,7 @@ describe('authority → enforcement point → ledger → third-party verificatio
       await proof(`/v1/proof/lineage/${lineage.slice('lineage://op/'.length)}`),
       {
         suite: portableCrypto,
-        keys: { producers: byRole('producer'), audit: byRole('audit') },
+        keys: ledgerKeysOf(certified),
       },
     );
     expect(result.failures).toEqual([]);

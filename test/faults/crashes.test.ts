@@ -4,6 +4,7 @@
 // every acknowledged event is chained exactly once and the chain verifies.
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEV_AUTHZ_PRODUCER } from '../../cli/dev-setup.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 import { testEvent } from '../ledger/support.js';
 import { Cluster } from '../support/cluster.js';
@@ -26,7 +27,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Appends events first..first+count-1 (request ids req-<i>) in calls of 50, one call every
- * 5 ms; resolves with the ids whose append was acknowledged and those whose append failed.
+ * 5 ms, as the enforcement points' producer; resolves with the ids whose append was acknowledged
+ * and those whose append failed.
  */
 async function burst(
   writer: LedgerWriter,
@@ -35,7 +37,9 @@ async function burst(
 ): Promise<{ acknowledged: string[]; failed: string[] }> {
   const calls: Promise<{ ids: string[]; ok: boolean }>[] = [];
   for (let from = first; from < first + count; from += 50) {
-    const events = Array.from({ length: Math.min(50, first + count - from) }, (_, i) => testEvent(from + i));
+    const events = Array.from({ length: Math.min(50, first + count - from) }, (_, i) =>
+      testEvent(from + i, 'execution.denied', { producer: DEV_AUTHZ_PRODUCER }),
+    );
     const ids = events.map((e) => e.request_id!);
     calls.push(
       writer.append(events).then(

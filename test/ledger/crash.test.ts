@@ -23,22 +23,29 @@ import {
   spawnSequencer,
   type SequencerProcess,
 } from './sequencer-process.js';
-import { TestLedger, ledgerKeys as testKeys, redisStores, testEvent, until } from './support.js';
+import { PRODUCER_ID, TestLedger, ledgerKeys as testKeys, redisStores, testEvent, until } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
- * Appends events 0..total-1 from several writers, `perAppend` at a time; returns the request ids
- * whose append was acknowledged. Stops early (without failing) once `stop()` says so.
+ * Appends events 0..total-1 of `producer` from several writers, `perAppend` at a time; returns the
+ * request ids whose append was acknowledged. Stops early (without failing) once `stop()` says so.
  */
-async function burst(writers: LedgerWriter[], total: number, perAppend: number, stop = () => false) {
+async function burst(
+  writers: LedgerWriter[],
+  total: number,
+  perAppend: number,
+  { producer = PRODUCER_ID, stop = () => false }: { producer?: string; stop?: () => boolean } = {},
+) {
   const acknowledged: string[] = [];
   let next = 0;
   await Promise.all(
     writers.map(async (writer) => {
       while (next < total && !stop()) {
-        const events = Array.from({ length: Math.min(perAppend, total - next) }, () => testEvent(next++));
+        const events = Array.from({ length: Math.min(perAppend, total - next) }, () =>
+          testEvent(next++, 'execution.denied', { producer }),
+        );
         try {
           await writer.append(events);
           acknowledged.push(...events.map((e) => e.request_id!));
@@ -107,7 +114,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
     try {
       // The first one opens entries on two worker threads (ledger/open-pool.ts), the second itself.
       const first = await ledger.spawn({ OPEN_WORKERS: '2' });
-      const appending = burst(ledger.writers, 10_000, 25);
+      const appending = burst(ledger.writers, 10_000, 25, { producer: ledger.deployment.producer.subject });
       await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');
       await signalAndWait(first.child, 'SIGKILL');
       const atKill = (await ledger.store.tip()).seq;
@@ -144,7 +151,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
       const [, leaderPid, , firstFence] = await holder();
       const leader = sequencers.find((s) => String(s.child.pid) === leaderPid)!;
       const follower = sequencers.find((s) => s !== leader)!;
-      const appending = burst(ledger.writers, 3000, 20);
+      const appending = burst(ledger.writers, 3000, 20, { producer: ledger.deployment.producer.subject });
       await until(async () => (await ledger.store.tip()).seq >= 500, 30_000, 'the leader to chain');
       leader.child.kill('SIGSTOP');
       await until(
@@ -181,7 +188,7 @@ describe('Redis killed with SIGKILL (appendonly, appendfsync always)', () => {
       ledger.sequencer({ log: () => undefined });
       const writers = await Promise.all([1, 2].map(() => ledger.writer({ maxBatch: 32 })));
       let killed = false;
-      const appending = burst(writers, 20_000, 25, () => killed);
+      const appending = burst(writers, 20_000, 25, { stop: () => killed });
       await until(async () => (await ledger.store.tip()).seq >= 1000, 30_000, 'chaining to start');
       redis.process!.kill('SIGKILL');
       killed = true;

@@ -236,7 +236,7 @@ for (const [name, stores, sequencerOptions] of [
     });
 
     it('reloads the producer keys for an unknown kid (at most once a second) and chains the entry', async () => {
-      let certified: ReadonlyMap<string, Uint8Array> = new Map();
+      let certified: typeof ledgerKeys.producers = new Map();
       let loads = 0;
       ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer({

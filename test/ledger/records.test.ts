@@ -28,7 +28,7 @@ import {
 } from './support.js';
 
 const LOG = 'test-log';
-const signer = signerKeyOf(ledgerKeys);
+const signer = signerKeyOf(ledgerKeys, LOG);
 const seal = (events: LedgerEvent[], kid = PRODUCER_KID, key = producerKey) =>
   sealBatch(
     nodeCrypto,
@@ -120,6 +120,11 @@ describe('openBatch refuses before chaining anything', () => {
       'ledger.signature.invalid',
     ],
     [
+      'an event whose producer is not the one the key speaks for',
+      seal([testEvent(1), testEvent(2, 'execution.denied', { producer: 'authority://prod' })]),
+      'ledger.signature.invalid',
+    ],
+    [
       'a batch sealed for another log',
       sealBatch(nodeCrypto, 'other-log', PRODUCER_KID, producerKey, [validateEvent(testEvent(1))]),
       'ledger.signature.invalid',
@@ -150,16 +155,21 @@ describe('openBatch refuses before chaining anything', () => {
     expect(isGovernanceError(error, code), String(error)).toBe(true);
   });
 
-  it('accepts the audit key only for ledger.rejected events, and only when told to', () => {
-    const own = seal([testEvent(1, 'ledger.rejected')], AUDIT_KID, auditKey);
-    const ownSigner = signerKeyOf({
-      producers: new Map(),
-      audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
-    });
-    expect(openBatch(nodeCrypto, LOG, own, ownSigner).events).toHaveLength(1);
-    expect(() => openBatch(nodeCrypto, LOG, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }))).toThrow(
-      /may not sign/,
+  it("accepts the audit key only for ledger.rejected events of this log's ledger, and only when told to", () => {
+    const rejected = (producer: string) => testEvent(1, 'ledger.rejected', { producer });
+    const own = seal([rejected(`ledger://${LOG}`)], AUDIT_KID, auditKey);
+    const ownSigner = signerKeyOf(
+      { producers: new Map(), audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]) },
+      LOG,
     );
+    expect(openBatch(nodeCrypto, LOG, own, ownSigner).events).toHaveLength(1);
+    expect(() =>
+      openBatch(nodeCrypto, LOG, own, signerKeyOf({ ...ledgerKeys, audit: new Map() }, LOG)),
+    ).toThrow(/not an audit key/);
+    const otherLedger = seal([rejected('ledger://other-log')], AUDIT_KID, auditKey);
+    expect(() => openBatch(nodeCrypto, LOG, otherLedger, ownSigner)).toThrow(/must be ledger:\/\/test-log/);
+    const mixed = seal([rejected(`ledger://${LOG}`), testEvent(2)], AUDIT_KID, auditKey);
+    expect(() => openBatch(nodeCrypto, LOG, mixed, ownSigner)).toThrow(/may not sign these events together/);
   });
 
   it('names the failing event', () => {

@@ -15,8 +15,8 @@ export interface SequencerDeployment {
   /** Environment for sequencer-main (add LEDGER_KEY_PREFIX, LEASE_MS… as needed). */
   env: Record<string, string>;
   log: string;
-  /** The enforcement point's producer key, to write with. */
-  producer: { kid: string; privateKey: KeyObject };
+  /** The enforcement point's producer key, to write with, and the producer it is certified for. */
+  producer: { kid: string; subject: string; privateKey: KeyObject };
   /** Public keys for the verifier. */
   keys: LedgerKeys;
 }
@@ -36,10 +36,13 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
     log: deployment.sequencerEnv.LEDGER_LOG!,
     producer: {
       kid: readJson<KeyRecord>(authz.producer.certificateFile).kid,
+      subject: readJson<KeyRecord>(authz.producer.certificateFile).subject,
       privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
     },
     keys: {
-      producers: new Map(producerRecords.map((r) => [r.kid, publicKeyOf(r)])),
+      producers: new Map(
+        producerRecords.map((r) => [r.kid, { publicKey: publicKeyOf(r), subject: r.subject }]),
+      ),
       audit: new Map([[deployment.auditKid, rawPublicKey(auditKey)]]),
     },
   };

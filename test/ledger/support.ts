@@ -26,8 +26,11 @@ export const producerKey = seededKey('producer');
 export const auditKey = seededKey('audit');
 export const strangerKey = seededKey('stranger');
 
+/** The producer the test producer key is certified for: the `producer` of the test events. */
+export const PRODUCER_ID = 'authz-server://pod-test';
+
 export const ledgerKeys: LedgerKeys = {
-  producers: new Map([[PRODUCER_KID, rawPublicKey(producerKey)]]),
+  producers: new Map([[PRODUCER_KID, { publicKey: rawPublicKey(producerKey), subject: PRODUCER_ID }]]),
   audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
 };
 
@@ -40,7 +43,7 @@ export function testEvent(
     v: '1',
     type,
     time: formatMillis(Date.UTC(2026, 4, 12, 17, 4, 11) + i),
-    producer: 'authz-server://pod-test',
+    producer: PRODUCER_ID,
     ...(type === 'execution.denied' ? { reason: 'artifact.signature.invalid' } : {}),
     identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
     operation: 'model.invoke',

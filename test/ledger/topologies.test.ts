@@ -100,20 +100,21 @@ class Ledger {
 let next = 0;
 
 /**
- * Appends `count` events from the writers, a few per call; returns the request ids acknowledged.
+ * Appends `count` events of `producer` from the writers, a few per call; returns the request ids acknowledged.
  * Failed appends are retried with new events until `count` are acknowledged (a failover makes
  * some fail): an unacknowledged event may or may not be chained, never twice.
  */
 async function append(
   writers: LedgerWriter[],
   count: number,
+  producer: string,
 ): Promise<{ acknowledged: string[]; failed: number }> {
   const acknowledged: string[] = [];
   let failed = 0;
   await Promise.all(
     writers.map(async (writer) => {
       while (acknowledged.length < count) {
-        const events = Array.from({ length: 5 }, () => testEvent(next++));
+        const events = Array.from({ length: 5 }, () => testEvent(next++, 'execution.denied', { producer }));
         try {
           await writer.append(events);
           acknowledged.push(...events.map((e) => e.request_id!));
@@ -213,11 +214,14 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
     });
     try {
       const writers = [await ledger.writer(1), await ledger.writer(0)];
-      const { acknowledged, failed } = await append(writers, 400);
+      const { acknowledged, failed } = await append(writers, 400, deployment.producer.subject);
       expect(failed).toBe(0);
       await ledger.settle('the sequencer to chain and sign everything', acknowledged.length);
       await expectChained(ledger, deployment, acknowledged);
-      const receipts = await writers[0]!.appendAndWait([testEvent(next++)], 10_000);
+      const receipts = await writers[0]!.appendAndWait(
+        [testEvent(next++, 'execution.denied', { producer: deployment.producer.subject })],
+        10_000,
+      );
       expect(receipts).toHaveLength(1);
       // Every ledger key lives on the owner of the log's slot.
       const owner = adminConnection(replicatedMaster);
@@ -261,7 +265,7 @@ describe.skipIf(!haveRedisTools)('the ledger through Redis Sentinel (needs redis
     });
     try {
       const writers = [await ledger.writer(1), await ledger.writer(1)];
-      const before = await append(writers, 200);
+      const before = await append(writers, 200, deployment.producer.subject);
       expect(before.failed).toBe(0);
       await ledger.settle('the sequencer to chain and sign everything', before.acknowledged.length);
 
@@ -291,7 +295,7 @@ describe.skipIf(!haveRedisTools)('the ledger through Redis Sentinel (needs redis
       } finally {
         old.disconnect();
       }
-      const after = await append(writers, 200);
+      const after = await append(writers, 200, deployment.producer.subject);
       const total = before.acknowledged.length + after.acknowledged.length;
       await ledger.settle('the sequencer to chain and sign everything after the failover', total);
       await expectChained(ledger, deployment, [...before.acknowledged, ...after.acknowledged]);

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
-import { base64urlDecode } from '../../core/encoding.js';
 import type { SignedHead } from '../../core/event.js';
-import type { LedgerKeys } from '../../ledger/records.js';
 import { verifyExportFile } from '../../ledger/verify.js';
 import { PROJECT_ROOT } from '../support/shared.js';
-import { LEDGER_VECTOR_DIR, generateLedgerVectors } from '../vectors/generate-ledger.js';
+import {
+  LEDGER_VECTOR_DIR,
+  generateLedgerVectors,
+  readLedgerVectorKeys,
+} from '../vectors/generate-ledger.js';
 
 interface VectorCase {
   desc: string;
@@ -26,13 +28,7 @@ const cases = Object.entries(JSON.parse(read('cases.json')) as Record<string, Ve
     ...c,
   }),
 );
-const raw = JSON.parse(read('keys.json')) as {
-  producers: Record<string, string>;
-  audit: Record<string, string>;
-};
-const toMap = (keys: Record<string, string>) =>
-  new Map(Object.entries(keys).map(([kid, key]) => [kid, base64urlDecode(key)!]));
-const keys: LedgerKeys = { producers: toMap(raw.producers), audit: toMap(raw.audit) };
+const keys = readLedgerVectorKeys();
 
 describe('ledger vectors', () => {
   for (const suite of [nodeCrypto, portableCrypto]) {

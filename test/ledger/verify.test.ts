@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { base64urlDecode } from '../../core/encoding.js';
 import { canonicalize } from '../../core/canonical.js';
 import { hexEncode } from '../../core/encoding.js';
 import {
@@ -20,9 +19,8 @@ import {
 } from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
 import { EXPORT_FORMAT, exportLines } from '../../ledger/export.js';
-import type { LedgerKeys } from '../../ledger/records.js';
 import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
-import { LEDGER_VECTOR_DIR } from '../vectors/generate-ledger.js';
+import { LEDGER_VECTOR_DIR, readLedgerVectorKeys } from '../vectors/generate-ledger.js';
 import {
   AUDIT_KID,
   PRODUCER_KID,
@@ -38,13 +36,7 @@ import {
 const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const raw = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'keys.json'), 'utf8')) as Record<
-  string,
-  Record<string, string>
->;
-const toMap = (keys: Record<string, string>) =>
-  new Map(Object.entries(keys).map(([kid, key]) => [kid, base64urlDecode(key)!]));
-const vectorKeys: LedgerKeys = { producers: toMap(raw.producers!), audit: toMap(raw.audit!) };
+const vectorKeys = readLedgerVectorKeys();
 const valid = readFileSync(join(LEDGER_VECTOR_DIR, 'valid.jsonl'), 'utf8').trimEnd().split('\n');
 const options = (extra: Partial<VerifyOptions> = {}): VerifyOptions => ({
   suite: nodeCrypto,

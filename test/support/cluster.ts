@@ -37,7 +37,7 @@ import type { LedgerEvent } from '../../core/event.js';
 import { keyFromPem } from '../../core/keys.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { verifyStore, type VerifyResult } from '../../ledger/verify.js';
-import type { LedgerKeys } from '../../ledger/records.js';
+import { ledgerKeysOf, type LedgerKeys } from '../../ledger/records.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 import { createLedgerWriter } from '../../ledger/writer.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
@@ -363,10 +363,7 @@ export class Cluster {
       (record) => verifyKeyRecord(nodeCrypto, record, roots),
     );
     const audit = verified(join(dir, 'keys', 'audit.cert.json'));
-    this.ledgerKeys = {
-      producers: new Map(producers.map((k) => [k.kid, k.publicKey])),
-      audit: new Map([[audit.kid, audit.publicKey]]),
-    };
+    this.ledgerKeys = ledgerKeysOf([...producers, audit]);
   }
 
   /** Writes a dev deployment on free ports and starts sequencer, authority and replicas; resolves when every replica serves. */

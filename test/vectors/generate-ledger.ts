@@ -5,12 +5,12 @@
 // example.json, the annotated example of docs/spec/ledger.md.
 // `npx tsx test/vectors/generate-ledger.ts` rewrites the folder; test/ledger/vectors.test.ts
 // checks that regenerating gives no diff.
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalize } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { base64urlEncode, hexEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
+import { base64urlDecode, base64urlEncode, hexEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
 import {
   batchStatement,
   chainRecord,
@@ -29,19 +29,35 @@ import {
 } from '../../core/event.js';
 import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
+import type { LedgerKeys } from '../../ledger/records.js';
 
 export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
+
+/** keys.json as a verifier takes it: producers (public key and subject) and audit keys by kid. */
+export function readLedgerVectorKeys(): LedgerKeys {
+  const raw = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'keys.json'), 'utf8')) as {
+    producers: Record<string, { public_key: string; subject: string }>;
+    audit: Record<string, string>;
+  };
+  return {
+    producers: new Map(
+      Object.entries(raw.producers).map(([kid, p]) => [kid, { publicKey: base64urlDecode(p.public_key)!, subject: p.subject }]),
+    ),
+    audit: new Map(Object.entries(raw.audit).map(([kid, key]) => [kid, base64urlDecode(key)!])),
+  };
+}
 
 const sha3 = (text: string) => nodeCrypto.sha3_512(utf8Encode(text));
 const seededKey = (name: string) =>
   privateKeyFromSeed(sha3(`execution-governance/test-vectors/ledger/key/${name}`).subarray(0, 32));
 
 export const VECTOR_LOG = 'governance-vectors';
+/** Signing keys; a producer key's subject is the producer its key record certifies it for. */
 const KEYS = {
-  authority: { kid: 'producer:authority/1', key: seededKey('authority') },
-  authz: { kid: 'producer:authz/1', key: seededKey('authz') },
-  audit: { kid: 'audit:ledger/1', key: seededKey('audit') },
-  stranger: { kid: 'producer:unknown/1', key: seededKey('stranger') },
+  authority: { kid: 'producer:authority/1', key: seededKey('authority'), subject: 'authority://prod' },
+  authz: { kid: 'producer:authz/1', key: seededKey('authz'), subject: 'authz-server://pod-7f9c' },
+  audit: { kid: 'audit:ledger/1', key: seededKey('audit'), subject: VECTOR_LOG },
+  stranger: { kid: 'producer:unknown/1', key: seededKey('stranger'), subject: 'authz-server://stranger' },
 };
 type Signer = (typeof KEYS)[keyof typeof KEYS];
 
@@ -267,6 +283,15 @@ function buildCases(): Map<string, Case> {
         text: exportText(exportLines(buildChain({ sequence: (batches) => batches.flat().filter((e) => !(e.sig.val === batches[1]![0]!.sig.val && e.sig.index === 1)) })), VECTOR_LOG, 9),
       },
     ],
+    [
+      'producer-not-key-subject',
+      {
+        desc: 'batch 1 (producer authority://prod) signed by the key certified for authz-server://pod-7f9c',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 1,
+        text: exportText(exportLines(buildChain({ signerOf: (b) => (b === 0 ? KEYS.authz : undefined) }))),
+      },
+    ],
     ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'ledger.event.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
     [
       'record-extra-member',
@@ -317,8 +342,9 @@ export function generateLedgerVectors(): Map<string, string> {
   const files = new Map<string, string>();
   const cases = buildCases();
   const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
-  const publicKeys = (signers: Signer[]) => Object.fromEntries(signers.map((s) => [s.kid, base64urlEncode(rawPublicKey(s.key))]));
-  files.set('keys.json', json({ log: VECTOR_LOG, producers: publicKeys([KEYS.authority, KEYS.authz]), audit: publicKeys([KEYS.audit]) }));
+  const publicKey = (s: Signer) => base64urlEncode(rawPublicKey(s.key));
+  const producers = Object.fromEntries([KEYS.authority, KEYS.authz].map((s) => [s.kid, { public_key: publicKey(s), subject: s.subject }]));
+  files.set('keys.json', json({ log: VECTOR_LOG, producers, audit: { [KEYS.audit.kid]: publicKey(KEYS.audit) } }));
   files.set('head.json', json(buildChain().heads.at(-1)));
   files.set('cases.json', json(Object.fromEntries([...cases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.jsonl`, wantErr, wantSeq }]))));
   for (const [name, c] of cases) files.set(`${name}.jsonl`, c.text);

@@ -43,8 +43,6 @@ export interface Stack {
   authority: Authority;
   grpc: RunningServer;
   http: RunningServer;
-  producerKeys: Map<string, Uint8Array>;
-  auditKeys: Map<string, Uint8Array>;
   httpUrl: string;
   /** A client of one of the governance.v1 services. */
   grpcClient(service: 'Authority' | 'Admin' | 'Proof', credentials?: ChannelCredentials): Client;
@@ -72,8 +70,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const auditKey = generatePrivateKey();
   const auditRecord = certify(auditKey, 'audit:test', { role: 'audit', subject: LOG });
-  const producerKeys = new Map([[producerRecord.kid, rawPublicKey(producerKey)]]);
-  const auditKeys = new Map([[auditRecord.kid, rawPublicKey(auditKey)]]);
+  const producerKeys = new Map([
+    [producerRecord.kid, { publicKey: rawPublicKey(producerKey), subject: PRODUCER }],
+  ]);
   const ledger = await createLedgerWriter({
     store: ledgerStore,
     kid: producerRecord.kid,
@@ -140,8 +139,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     authority,
     grpc,
     http,
-    producerKeys,
-    auditKeys,
     httpUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${http.port}`,
     grpcClient(service, credentials = grpcCredentials.createInsecure()) {
       const made = new proto.governance.v1[service]!(`127.0.0.1:${grpc.port}`, credentials);
