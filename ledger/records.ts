@@ -13,7 +13,7 @@ import {
   type SignedHead,
 } from '../core/event.js';
 import type { VerifiedKey } from '../core/registry.js';
-import { parseMillis } from '../core/time.js';
+import { formatSeconds, parseMillis } from '../core/time.js';
 import { LOG_ID } from '../store/ledger-types.js';
 
 export const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
@@ -27,6 +27,8 @@ const MAX_PATH = Math.ceil(Math.log2(EVENT_LIMITS.batchSize));
 export interface ProducerKey {
   publicKey: Uint8Array;
   subject: string;
+  /** The record's not_before and not_after (epoch seconds); absent for a key trusted at any time. */
+  validity?: { notBefore: number; notAfter: number };
 }
 
 /** Keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
@@ -42,7 +44,14 @@ export function ledgerKeysOf(certified: Iterable<VerifiedKey>): LedgerKeys {
     producers: new Map(
       keys
         .filter((k) => k.role === 'producer')
-        .map((k) => [k.kid, { publicKey: k.publicKey, subject: k.subject }]),
+        .map((k) => [
+          k.kid,
+          {
+            publicKey: k.publicKey,
+            subject: k.subject,
+            validity: { notBefore: k.notBefore, notAfter: k.notAfter },
+          },
+        ]),
     ),
     audit: new Map(keys.filter((k) => k.role === 'audit').map((k) => [k.kid, k.publicKey])),
   };
@@ -51,15 +60,16 @@ export function ledgerKeysOf(certified: Iterable<VerifiedKey>): LedgerKeys {
 /** The public key that must have signed this event under this kid, or why no key may. */
 export type SignerKey = (
   kid: string,
-  event: Pick<LedgerEvent, 'type' | 'producer'>,
+  event: Pick<LedgerEvent, 'type' | 'producer' | 'time'>,
 ) => { key: Uint8Array } | { refused: string };
 
 /**
  * Events the ledger records about itself (ledger.rejected, producer `ledger://<log>`) are signed
- * by an audit key; every other event by the producer key certified for its `producer`.
+ * by an audit key; every other event by the producer key certified for its `producer`, at a
+ * `time` within the key's validity.
  */
 export function signerKeyOf(keys: LedgerKeys, log: string): SignerKey {
-  return (kid, { type, producer }) => {
+  return (kid, { type, producer, time }) => {
     if (type === 'ledger.rejected') {
       const key = keys.audit.get(kid);
       if (!key) return { refused: `kid ${kid} is not an audit key` };
@@ -71,6 +81,12 @@ export function signerKeyOf(keys: LedgerKeys, log: string): SignerKey {
     if (!certified) return { refused: `kid ${kid} is not a certified producer` };
     if (certified.subject !== producer)
       return { refused: `kid ${kid} speaks for ${certified.subject}, not for ${producer.slice(0, 128)}` };
+    const validity = certified.validity;
+    const at = parseMillis(time);
+    if (validity && (at === undefined || at < validity.notBefore * 1000 || at > validity.notAfter * 1000)) {
+      const window = `${formatSeconds(validity.notBefore)} to ${formatSeconds(validity.notAfter)}`;
+      return { refused: `kid ${kid} is valid from ${window}, not at ${time.slice(0, 32)}` };
+    }
     return { key: certified.publicKey };
   };
 }

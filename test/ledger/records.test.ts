@@ -14,6 +14,7 @@ import {
   type ChainState,
   type LedgerEvent,
 } from '../../core/event.js';
+import { formatMillis } from '../../core/time.js';
 import { rawPublicKey } from '../../core/keys.js';
 import { openBatch, sealBatch } from '../../ledger/ingest.js';
 import { linkRecord, signerKeyOf } from '../../ledger/records.js';
@@ -170,6 +171,27 @@ describe('openBatch refuses before chaining anything', () => {
     expect(() => openBatch(nodeCrypto, LOG, otherLedger, ownSigner)).toThrow(/must be ledger:\/\/test-log/);
     const mixed = seal([rejected(`ledger://${LOG}`), testEvent(2)], AUDIT_KID, auditKey);
     expect(() => openBatch(nodeCrypto, LOG, mixed, ownSigner)).toThrow(/may not sign these events together/);
+  });
+
+  it("accepts a producer's events only at times within its key's validity, bounds included", () => {
+    const at = (ms: number) => testEvent(1, 'execution.denied', { time: formatMillis(ms) });
+    const producer = ledgerKeys.producers.get(PRODUCER_KID)!;
+    const notBefore = Date.UTC(2026, 4, 12) / 1000;
+    const notAfter = notBefore + 3600;
+    const windowed = signerKeyOf(
+      {
+        ...ledgerKeys,
+        producers: new Map([[PRODUCER_KID, { ...producer, validity: { notBefore, notAfter } }]]),
+      },
+      LOG,
+    );
+    const open = (ms: number) => () => openBatch(nodeCrypto, LOG, seal([at(ms)]), windowed);
+    expect(open(notBefore * 1000)().events).toHaveLength(1);
+    expect(open(notAfter * 1000)().events).toHaveLength(1);
+    expect(open(notBefore * 1000 - 1)).toThrow(
+      /is valid from 2026-05-12T00:00:00Z to 2026-05-12T01:00:00Z, not at/,
+    );
+    expect(open(notAfter * 1000 + 1)).toThrow(/not at 2026-05-12T01:00:00.001Z/);
   });
 
   it('names the failing event', () => {

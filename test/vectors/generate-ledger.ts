@@ -28,6 +28,7 @@ import {
   type SignedHead,
 } from '../../core/event.js';
 import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
+import { parseSeconds } from '../../core/time.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
 import type { LedgerKeys } from '../../ledger/records.js';
 
@@ -36,12 +37,19 @@ export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), '
 /** keys.json as a verifier takes it: producers (public key and subject) and audit keys by kid. */
 export function readLedgerVectorKeys(): LedgerKeys {
   const raw = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'keys.json'), 'utf8')) as {
-    producers: Record<string, { public_key: string; subject: string }>;
+    producers: Record<string, { public_key: string; subject: string; not_before: string; not_after: string }>;
     audit: Record<string, string>;
   };
   return {
     producers: new Map(
-      Object.entries(raw.producers).map(([kid, p]) => [kid, { publicKey: base64urlDecode(p.public_key)!, subject: p.subject }]),
+      Object.entries(raw.producers).map(([kid, p]) => [
+        kid,
+        {
+          publicKey: base64urlDecode(p.public_key)!,
+          subject: p.subject,
+          validity: { notBefore: parseSeconds(p.not_before)!, notAfter: parseSeconds(p.not_after)! },
+        },
+      ]),
     ),
     audit: new Map(Object.entries(raw.audit).map(([kid, key]) => [kid, base64urlDecode(key)!])),
   };
@@ -52,6 +60,8 @@ const seededKey = (name: string) =>
   privateKeyFromSeed(sha3(`execution-governance/test-vectors/ledger/key/${name}`).subarray(0, 32));
 
 export const VECTOR_LOG = 'governance-vectors';
+/** The producer keys' validity (their records' not_before and not_after): the day of the events. */
+const VALIDITY = { not_before: '2026-05-12T00:00:00Z', not_after: '2026-05-12T23:59:59Z' };
 /** Signing keys; a producer key's subject is the producer its key record certifies it for. */
 const KEYS = {
   authority: { kid: 'producer:authority/1', key: seededKey('authority'), subject: 'authority://prod' },
@@ -117,6 +127,8 @@ interface ChainOptions {
   genesisLog?: string;
   /** Replaces one batch's signer (an uncertified key). */
   signerOf?: (batch: number) => Signer | undefined;
+  /** Edits an event before its batch is signed. */
+  editEvent?: (batch: number, index: number, event: LedgerEvent) => LedgerEvent;
   /** Edits a signed event before it is chained (seq from 1). */
   editSigned?: (seq: number, signed: SignedEvent) => SignedEvent;
   /** Replaces the lineage_prev the chain would assign. */
@@ -132,7 +144,8 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
   const heads: SignedHead[] = [];
   const batches = BATCHES.map(({ signer: defaultSigner, events }, b) => {
     const signer = options.signerOf?.(b) ?? defaultSigner;
-    return signEventBatch(nodeCrypto, VECTOR_LOG, signer.kid, (m) => signSync(signer.key, m), events);
+    const edited = events.map((e, i) => options.editEvent?.(b, i, e) ?? e);
+    return signEventBatch(nodeCrypto, VECTOR_LOG, signer.kid, (m) => signSync(signer.key, m), edited);
   });
   const sequence = options.sequence?.(batches) ?? batches.flat();
   for (const signed of sequence) {
@@ -292,6 +305,17 @@ function buildCases(): Map<string, Case> {
         text: exportText(exportLines(buildChain({ signerOf: (b) => (b === 0 ? KEYS.authz : undefined) }))),
       },
     ],
+    [
+      'event-outside-key-validity',
+      {
+        desc: 'event 0 of batch 2 (record 3) timed after its producer key expired (2026-05-12T23:59:59Z), validly signed',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 3,
+        text: exportText(
+          exportLines(buildChain({ editEvent: (b, i, e) => (b === 1 && i === 0 ? { ...e, time: '2026-05-13T00:00:00.000Z' } : e) })),
+        ),
+      },
+    ],
     ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'ledger.event.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
     [
       'record-extra-member',
@@ -343,7 +367,9 @@ export function generateLedgerVectors(): Map<string, string> {
   const cases = buildCases();
   const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
   const publicKey = (s: Signer) => base64urlEncode(rawPublicKey(s.key));
-  const producers = Object.fromEntries([KEYS.authority, KEYS.authz].map((s) => [s.kid, { public_key: publicKey(s), subject: s.subject }]));
+  const producers = Object.fromEntries(
+    [KEYS.authority, KEYS.authz].map((s) => [s.kid, { public_key: publicKey(s), subject: s.subject, ...VALIDITY }]),
+  );
   files.set('keys.json', json({ log: VECTOR_LOG, producers, audit: { [KEYS.audit.kid]: publicKey(KEYS.audit) } }));
   files.set('head.json', json(buildChain().heads.at(-1)));
   files.set('cases.json', json(Object.fromEntries([...cases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.jsonl`, wantErr, wantSeq }]))));
