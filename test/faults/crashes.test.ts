@@ -4,6 +4,7 @@
 // every acknowledged event is chained exactly once and the chain verifies.
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatMillis } from '../../core/time.js';
 import { DEV_AUTHZ_PRODUCER } from '../../cli/dev-setup.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 import { testEvent } from '../ledger/support.js';
@@ -38,7 +39,10 @@ async function burst(
   const calls: Promise<{ ids: string[]; ok: boolean }>[] = [];
   for (let from = first; from < first + count; from += 50) {
     const events = Array.from({ length: Math.min(50, first + count - from) }, (_, i) =>
-      testEvent(from + i, 'execution.denied', { producer: DEV_AUTHZ_PRODUCER }),
+      testEvent(from + i, 'execution.denied', {
+        producer: DEV_AUTHZ_PRODUCER,
+        time: formatMillis(Date.now()),
+      }),
     );
     const ids = events.map((e) => e.request_id!);
     calls.push(

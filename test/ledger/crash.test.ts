@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatMillis } from '../../core/time.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import type { ChainRecord } from '../../core/event.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
@@ -44,7 +45,8 @@ async function burst(
     writers.map(async (writer) => {
       while (next < total && !stop()) {
         const events = Array.from({ length: Math.min(perAppend, total - next) }, () =>
-          testEvent(next++, 'execution.denied', { producer }),
+          // Now: the deployment's producer key is valid from its creation on.
+          testEvent(next++, 'execution.denied', { producer, time: formatMillis(Date.now()) }),
         );
         try {
           await writer.append(events);

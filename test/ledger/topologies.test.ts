@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatMillis } from '../../core/time.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
@@ -114,7 +115,9 @@ async function append(
   await Promise.all(
     writers.map(async (writer) => {
       while (acknowledged.length < count) {
-        const events = Array.from({ length: 5 }, () => testEvent(next++, 'execution.denied', { producer }));
+        const events = Array.from({ length: 5 }, () =>
+          testEvent(next++, 'execution.denied', { producer, time: formatMillis(Date.now()) }),
+        );
         try {
           await writer.append(events);
           acknowledged.push(...events.map((e) => e.request_id!));
@@ -219,7 +222,12 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
       await ledger.settle('the sequencer to chain and sign everything', acknowledged.length);
       await expectChained(ledger, deployment, acknowledged);
       const receipts = await writers[0]!.appendAndWait(
-        [testEvent(next++, 'execution.denied', { producer: deployment.producer.subject })],
+        [
+          testEvent(next++, 'execution.denied', {
+            producer: deployment.producer.subject,
+            time: formatMillis(Date.now()),
+          }),
+        ],
         10_000,
       );
       expect(receipts).toHaveLength(1);
