@@ -1,4 +1,5 @@
-// A worker thread of ledger/open-pool.ts: opens ingest entries (openEntry) for the sequencer.
+// A worker thread of ledger/open-pool.ts: opens ingest entries (openEntry) for the sequencer,
+// with node:crypto whatever suite the sequencer was given (the suites agree on every input).
 import { parentPort, workerData } from 'node:worker_threads';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { openEntry } from './ingest.js';

@@ -244,7 +244,7 @@ export class RedisLedgerStore implements LedgerStore {
   private readonly noticeHistory: number;
   private readonly onError: RedisErrorListener;
   private main: Promise<Connection> | undefined;
-  private blockingClient: Promise<RedisClient> | undefined;
+  private readingClient: Promise<RedisClient> | undefined;
   /** The connection of the latest write known to have propagated (what a WAIT can cover). */
   private lastWrite: Link | undefined;
   private closed = false;
@@ -286,12 +286,16 @@ export class RedisLedgerStore implements LedgerStore {
     return opening;
   }
 
-  /** Blocking reads get their own connection so they never delay a commit. */
-  private blocking(): Promise<RedisClient> {
-    const opening = (this.blockingClient ??= this.connection()
+  /**
+   * The sequencer's reads (ingest, lineage tails, chained batches) get their own connection, so
+   * that none waits behind a commit still running on the main one: the sequencer plans the next
+   * commit meanwhile, and keeps what the running commit writes in memory.
+   */
+  private reading(): Promise<RedisClient> {
+    const opening = (this.readingClient ??= this.connection()
       .then(({ client }) => connectBlocking(client))
       .catch((e: unknown) => {
-        if (this.blockingClient === opening) this.blockingClient = undefined;
+        if (this.readingClient === opening) this.readingClient = undefined;
         throw unavailable(e);
       }));
     return opening;
@@ -440,7 +444,7 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
       const reply = (await (
-        await this.blocking()
+        await this.reading()
       ).call('XREAD', 'COUNT', count, ...block, 'STREAMS', this.keys.ingest, afterId)) as
         [string, StreamEntries][] | null;
       return (reply?.[0]?.[1] ?? []).map(([id, fields]) => ({ id, batch: field(fields, 'b') }));
@@ -451,10 +455,12 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       const tails = new Map<string, string>();
       if (lineages.length === 0) return tails;
-      const { client } = await this.connection();
+      const client = await this.reading();
       const seqs = await Promise.all(lineages.map((l) => client.lindex(this.keys.lineage(l), -1)));
       const found = lineages.flatMap((l, i) => (seqs[i] === null ? [] : [[l, seqs[i]!] as const]));
-      const records = await Promise.all(found.map(([, seq]) => this.records(Number(seq), Number(seq))));
+      const records = await Promise.all(
+        found.map(([, seq]) => this.recordsOn(client, Number(seq), Number(seq))),
+      );
       found.forEach(([lineage], i) => {
         const record = records[i]![0];
         if (record) tails.set(lineage, record.text);
@@ -466,7 +472,7 @@ export class RedisLedgerStore implements LedgerStore {
   chainedBatches(vals: string[]): Promise<boolean[]> {
     return guarded(async () => {
       if (vals.length === 0) return [];
-      const { client } = await this.connection();
+      const client = await this.reading();
       // One SISMEMBER each, in one pipeline (SMISMEMBER would need Redis 6.2).
       const pipeline = client.pipeline();
       for (const val of vals) pipeline.sismember(this.keys.batches, val);
@@ -553,12 +559,13 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
-    return guarded(async () => {
-      if (toSeq < fromSeq || toSeq < 1) return [];
-      const { client } = await this.connection();
-      const entries = await client.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
-      return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
-    });
+    return guarded(async () => this.recordsOn((await this.connection()).client, fromSeq, toSeq));
+  }
+
+  private async recordsOn(client: RedisClient, fromSeq: number, toSeq: number): Promise<StoredText[]> {
+    if (toSeq < fromSeq || toSeq < 1) return [];
+    const entries = await client.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
+    return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
   }
 
   heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
@@ -603,8 +610,8 @@ export class RedisLedgerStore implements LedgerStore {
   /** Closes the store's connections (commit subscriptions are closed by their holders). */
   async close(): Promise<void> {
     this.closed = true;
-    const [main, blocking] = [this.main, this.blockingClient];
-    this.main = this.blockingClient = undefined;
+    const [main, blocking] = [this.main, this.readingClient];
+    this.main = this.readingClient = undefined;
     await blocking?.then(
       (client) => client.disconnect(),
       () => undefined,

@@ -103,7 +103,11 @@ export interface LedgerStore {
   tip(): Promise<LedgerTip>;
   /** Ingest entries with id > afterId in order, at most `count`, waiting up to blockMs for the first. */
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
-  /** Text of the last record of each lineage that has one. */
+  /**
+   * Text of the last record of each lineage that has one. Like chainedBatches, it reflects every
+   * commit that has resolved, and may miss one still running (the sequencer plans meanwhile and
+   * keeps what that commit writes in memory).
+   */
   lineageTails(lineages: string[]): Promise<Map<string, string>>;
   /** For each batch signature, whether a commit has chained its batch (in the order given). */
   chainedBatches(vals: string[]): Promise<boolean[]>;
