@@ -287,9 +287,11 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   /**
-   * The sequencer's reads (ingest, lineage tails, chained batches) get their own connection, so
-   * that none waits behind a commit still running on the main one: the sequencer plans the next
-   * commit meanwhile, and keeps what the running commit writes in memory.
+   * The sequencer's ingest reads and batch checks get their own connection, so that none waits
+   * behind a commit still running on the main one: the sequencer plans the next commit meanwhile
+   * and keeps that commit's batches in memory, and the commit script checks the batches again.
+   * Lineage tails are read on the main connection, where the commits go: they are chained as
+   * read, so they must never come from a node the commits have left (after a failover).
    */
   private reading(): Promise<RedisClient> {
     const opening = (this.readingClient ??= this.connection()
@@ -455,12 +457,10 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       const tails = new Map<string, string>();
       if (lineages.length === 0) return tails;
-      const client = await this.reading();
+      const { client } = await this.connection();
       const seqs = await Promise.all(lineages.map((l) => client.lindex(this.keys.lineage(l), -1)));
       const found = lineages.flatMap((l, i) => (seqs[i] === null ? [] : [[l, seqs[i]!] as const]));
-      const records = await Promise.all(
-        found.map(([, seq]) => this.recordsOn(client, Number(seq), Number(seq))),
-      );
+      const records = await Promise.all(found.map(([, seq]) => this.records(Number(seq), Number(seq))));
       found.forEach(([lineage], i) => {
         const record = records[i]![0];
         if (record) tails.set(lineage, record.text);
@@ -559,13 +559,12 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
-    return guarded(async () => this.recordsOn((await this.connection()).client, fromSeq, toSeq));
-  }
-
-  private async recordsOn(client: RedisClient, fromSeq: number, toSeq: number): Promise<StoredText[]> {
-    if (toSeq < fromSeq || toSeq < 1) return [];
-    const entries = await client.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
-    return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
+    return guarded(async () => {
+      if (toSeq < fromSeq || toSeq < 1) return [];
+      const { client } = await this.connection();
+      const entries = await client.xrange(this.keys.chain, `${Math.max(1, fromSeq)}-0`, `${toSeq}-0`);
+      return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'r') }));
+    });
   }
 
   heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {

@@ -103,13 +103,13 @@ export interface LedgerStore {
   tip(): Promise<LedgerTip>;
   /** Ingest entries with id > afterId in order, at most `count`, waiting up to blockMs for the first. */
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
-  /**
-   * Text of the last record of each lineage that has one. Like chainedBatches, it reflects every
-   * commit that has resolved, and may miss one still running (the sequencer plans meanwhile and
-   * keeps what that commit writes in memory).
-   */
+  /** Text of the last record of each lineage that has one. */
   lineageTails(lineages: string[]): Promise<Map<string, string>>;
-  /** For each batch signature, whether a commit has chained its batch (in the order given). */
+  /**
+   * For each batch signature, whether a commit has chained its batch (in the order given). It
+   * reflects every commit that has resolved and may miss one still running: the sequencer keeps
+   * that commit's batches in memory, and commit() refuses a chained batch atomically anyway.
+   */
   chainedBatches(vals: string[]): Promise<boolean[]>;
   commit(commit: LedgerCommit): Promise<void>;
   /**
