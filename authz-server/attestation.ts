@@ -3,9 +3,16 @@
 // plus `kind: "governance.attestation.v1"`, the domain separator that keeps the statement from
 // ever being valid as an artifact, key record, revocation, heartbeat, batch or head
 // (docs/authz-server.md, "Attestations").
+import { randomBytes } from 'node:crypto';
 import { canonicalBytes } from '../core/canonical.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { base64urlDecode, base64urlEncode, crockford32Encode } from '../core/encoding.js';
+import {
+  base64urlDecode,
+  base64urlEncode,
+  crockford32Encode,
+  hexEncode,
+  utf8Encode,
+} from '../core/encoding.js';
 
 export const ATTESTATION_KIND = 'governance.attestation.v1';
 const ADMISSION_KIND = 'governance.admission.v1';
@@ -38,23 +45,33 @@ export interface Attestation extends AttestationBody {
 }
 
 /**
- * The id an admission hands out and the attestation later carries: derived from what was
- * admitted (artifact, subject, workload), so every replica computes the same one without state.
+ * The id an admission hands out and its attestation later carries: 160 random bits, so only the
+ * enforcement point that admitted can produce one, and it names one admission among the uses of
+ * a bounded or rate artifact. The use-state store holds it open until it is attested once.
  */
-export function attestationId(
+export function newAttestationId(): string {
+  return 'att_' + crockford32Encode(randomBytes(20));
+}
+
+/** How admission.granted names the attestation id it handed out: "sha3-512:<hex>" of its ASCII. */
+export function attestationRef(suite: CryptoSuite, attestationId: string): string {
+  return 'sha3-512:' + hexEncode(suite.sha3_512(utf8Encode(attestationId)));
+}
+
+/** What an admission was for (subject, image, runtime): the attestation must present the same. */
+export function admissionBinding(
   suite: CryptoSuite,
-  admitted: { artifactId: string; identity: string; workload: Workload },
+  admitted: { identity: string; workload: Workload },
 ): string {
   const digest = suite.sha3_512(
     canonicalBytes({
       kind: ADMISSION_KIND,
-      artifact_id: admitted.artifactId,
       identity: admitted.identity,
       image: admitted.workload.image,
       runtime: admitted.workload.runtime,
     }),
   );
-  return 'att_' + crockford32Encode(digest.subarray(0, 20));
+  return 'sha3-512:' + hexEncode(digest);
 }
 
 export function attestationStatement(body: AttestationBody): Uint8Array {

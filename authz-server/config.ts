@@ -115,6 +115,8 @@ const runtimeApiSchema = z.strictObject({
   ]),
   /** Operations /runtime/admit may admit, with the policy each must be bound to. */
   admit: z.array(admissibleSchema).min(1),
+  /** How long an admission waits for its one attestation; after that it can no longer be attested. */
+  attestWithinSeconds: z.number().int().min(1).max(604_800).default(3600),
   maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(65_536),
 });
 
@@ -163,8 +165,6 @@ export const configSchema = z.strictObject({
    * Ed25519 verification (never the window, bindings, revocation or use); 0 turns it off.
    */
   signatureCacheEntries: z.number().int().min(0).max(1_000_000).default(10_000),
-  /** A Check retried with the same Envoy request id within this window gets the same decision. */
-  requestIdRetryWindowMs: z.number().int().min(0).max(60_000).default(1000),
   limits: z
     .strictObject({
       headers: z.number().int().min(8).max(1024).default(128),

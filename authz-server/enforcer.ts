@@ -17,8 +17,8 @@ import {
 } from '../core/decision.js';
 import { GovernanceError, type DenialReason } from '../core/errors.js';
 import type { LedgerWriter } from '../ledger/types.js';
-import type { UseStateStore } from '../store/types.js';
-import { attestationId, type Workload } from './attestation.js';
+import type { AdmissionGrant, UseRequest, UseStateStore } from '../store/types.js';
+import { admissionBinding, attestationRef, newAttestationId, type Workload } from './attestation.js';
 import {
   parseCheckRequest,
   resolveEnvironment,
@@ -49,11 +49,10 @@ export interface EnforcerSettings {
   routeTable: RouteTable;
   skewSeconds: number;
   deadlineMs: number;
-  retryWindowMs: number;
   /** Verified signatures of reusable artifacts kept (core VerifiedSignatures); 0 turns it off. */
   signatureCacheEntries: number;
-  /** Operations /runtime/admit may admit; undefined disables admission. */
-  admissible: RuntimeApiConfig['admit'] | undefined;
+  /** What /runtime/admit may admit, and for how long an admission awaits its attestation; undefined disables admission. */
+  runtimeApi: Pick<RuntimeApiConfig, 'admit' | 'attestWithinSeconds'> | undefined;
 }
 
 export interface EnforcerDeps {
@@ -93,6 +92,10 @@ interface Run {
   header: string | undefined;
   stage: Stage;
   settled: boolean;
+  /** The admission a runtime admission opens with its use. */
+  admission: AdmissionGrant | undefined;
+  /** The use this decision took, once the store said so. */
+  spent: UseRequest | undefined;
 }
 
 type Outcome =
@@ -129,7 +132,8 @@ function unverifiedFacts(header: string | undefined): ArtifactFacts | undefined 
 
 export class Enforcer {
   private readonly baseEnvironment: Environment;
-  private readonly pendingDenials = new Set<Promise<void>>();
+  /** Denials being recorded and late uses being given back (drain() waits for them). */
+  private readonly pending = new Set<Promise<void>>();
   private readonly verified: VerifiedSignatures | undefined;
 
   constructor(private readonly deps: EnforcerDeps) {
@@ -153,24 +157,34 @@ export class Enforcer {
     run.subject.requestId = request.requestId;
     run.header = request.header;
     run.subject.runtime = request.workload.runtime;
-    let id = '';
-    const verdict = await this.govern(run, async () => {
-      const outcome = await this.evaluateAdmission(run, request);
-      if (outcome.allow) {
-        id = attestationId(this.deps.suite, {
-          artifactId: outcome.artifact.id,
-          identity: outcome.artifact.sub,
-          workload: request.workload,
-        });
-      }
-      return outcome;
-    });
-    return verdict.allow ? { ...verdict, attestationId: id } : verdict;
+    // Opened with the use, so an attestation can only ever follow an admission that happened.
+    // The caller's identity stands for the artifact subject: the decision allows only if they are equal.
+    const admission: AdmissionGrant = {
+      id: newAttestationId(),
+      binding: admissionBinding(this.deps.suite, {
+        identity: request.identity ?? '',
+        workload: request.workload,
+      }),
+      ttlMs: (this.deps.settings.runtimeApi?.attestWithinSeconds ?? 0) * 1000,
+    };
+    run.admission = admission;
+    const verdict = await this.govern(run, () => this.evaluateAdmission(run, request));
+    return verdict.allow ? { ...verdict, attestationId: admission.id } : verdict;
   }
 
-  /** Waits for the denial events still being appended (on shutdown). */
-  async drain(): Promise<void> {
-    await Promise.all([...this.pendingDenials]);
+  /**
+   * Waits, at most `timeoutMs`, for the denial events still being appended and the late uses
+   * being given back (on shutdown: a store that stopped answering must not hold the process).
+   * Resolves with how many were abandoned.
+   */
+  async drain(timeoutMs = 2_000): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all([...this.pending]), timeout]);
+    clearTimeout(timer);
+    return this.pending.size;
   }
 
   private newRun(): Run {
@@ -189,6 +203,8 @@ export class Enforcer {
       header: undefined,
       stage: 'decision',
       settled: false,
+      admission: undefined,
+      spent: undefined,
     };
   }
 
@@ -279,9 +295,35 @@ export class Enforcer {
           'denial not recorded in the ledger',
         );
       })
-      .finally(() => this.pendingDenials.delete(appended));
-    this.pendingDenials.add(appended);
+      .finally(() => this.pending.delete(appended));
+    this.pending.add(appended);
     return { allow: false, reason, record };
+  }
+
+  /**
+   * Gives back a use the store took after this request was answered DENY (the deadline passed
+   * while the store was slow or paused): nothing was admitted with it, and the ledger records
+   * only the denial, so the use state must not say otherwise. A use whose admission events may
+   * have been appended is never given back (docs/authz-server.md, "How one Check is decided").
+   */
+  private releaseLateUse(run: Run): void {
+    const spent = run.spent;
+    if (spent === undefined) return;
+    run.spent = undefined;
+    const released = this.deps.useState
+      .release(spent)
+      .then(
+        () => this.deps.metrics.useReleased(true),
+        (e: unknown) => {
+          this.deps.metrics.useReleased(false);
+          this.deps.logger.error(
+            { err: e, request_id: run.subject.requestId, artifact_id: spent.artifactId },
+            'a use spent after its request was denied could not be given back',
+          );
+        },
+      )
+      .finally(() => this.pending.delete(released));
+    this.pending.add(released);
   }
 
   /** Preconditions every decision shares: the ledger can record it, and the registry view is fresh. */
@@ -324,7 +366,7 @@ export class Enforcer {
 
   private async evaluateAdmission(run: Run, request: AdmissionRequest): Promise<Outcome> {
     const { settings } = this.deps;
-    if (settings.admissible === undefined)
+    if (settings.runtimeApi === undefined)
       return denied('operation.unmapped', 'runtime admission is not configured');
     const blocked = this.unavailable(run);
     if (blocked) return blocked;
@@ -336,7 +378,7 @@ export class Enforcer {
     } catch (e) {
       return denied('artifact.malformed', (e as Error).message);
     }
-    const entry = settings.admissible.find((a) => a.operation === bound.operation.name);
+    const entry = settings.runtimeApi.admit.find((a) => a.operation === bound.operation.name);
     if (entry === undefined)
       return denied('operation.unmapped', 'the artifact operation is not admissible here');
     run.subject.operation = entry.operation;
@@ -357,7 +399,14 @@ export class Enforcer {
       scope: [...entry.scope].sort(),
       policy: entry.policy,
     };
-    return this.decideAndRecord(run, operation, { ...base, runtime }, { image: request.workload.image });
+    // The admission names its attestation by a hash of the id: the id stays a secret of the
+    // admitted workload until it is attested, and a verifier can still pair the two.
+    return this.decideAndRecord(
+      run,
+      operation,
+      { ...base, runtime },
+      { image: request.workload.image, attestation_ref: attestationRef(this.deps.suite, run.admission!.id) },
+    );
   }
 
   private async decideAndRecord(
@@ -377,7 +426,10 @@ export class Enforcer {
     run.subject.artifact = decision.facts;
     if (!decision.allow) return denied(decision.reason, decision.message);
     // Past the deadline the answer was DENY already; recording an admission would contradict it.
-    if (run.settled) return denied('internal.error', 'decision deadline passed');
+    if (run.settled) {
+      this.releaseLateUse(run);
+      return denied('internal.error', 'decision deadline passed');
+    }
     run.stage = 'ledger';
     try {
       await this.deps.ledger.append(
@@ -403,15 +455,17 @@ export class Enforcer {
         // A use spent after the answer was given would burn the artifact for nothing.
         if (run.settled) throw new GovernanceError('state.unavailable', 'decision deadline passed');
         run.stage = 'use';
+        const request: UseRequest = {
+          artifactId: claim.artifactId,
+          terms: claim.terms,
+          nowMs: run.subject.nowMs,
+          expiresAtMs: claim.exp * 1000,
+          ...(run.admission ? { admission: run.admission } : {}),
+        };
         try {
-          return await useState.consume({
-            artifactId: claim.artifactId,
-            terms: claim.terms,
-            requestId: run.subject.requestId,
-            nowMs: run.subject.nowMs,
-            expiresAtMs: claim.exp * 1000,
-            retryWindowMs: settings.retryWindowMs,
-          });
+          const allowed = await useState.consume(request);
+          if (allowed) run.spent = request;
+          return allowed;
         } finally {
           run.stage = 'decision';
         }

@@ -15,6 +15,7 @@ export class AuthzMetrics {
   private readonly checkSeconds: Histogram<'result'>;
   private readonly registryProblems: Counter<'kind'>;
   private readonly ledgerFailures: Counter;
+  private readonly lateUses: Counter<'result'>;
   private textSource = () => this.registry.metrics();
 
   constructor(sources: MetricSources) {
@@ -45,6 +46,13 @@ export class AuthzMetrics {
       help: 'Ledger appends that failed (an ALLOW is then denied; a denial is still answered).',
       registers,
     });
+    this.lateUses = new Counter({
+      name: 'governance_authz_late_uses_total',
+      help: 'Uses the store took after their request was answered DENY, by whether they were given back (released) or not (failed).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['released', 'failed']) this.lateUses.inc({ result }, 0);
     new Gauge({
       name: 'governance_ledger_commit_lag_seconds',
       help: 'Age of the oldest event this enforcement point appended that is not yet chained.',
@@ -98,5 +106,9 @@ export class AuthzMetrics {
 
   ledgerFailure(): void {
     this.ledgerFailures.inc();
+  }
+
+  useReleased(released: boolean): void {
+    this.lateUses.inc({ result: released ? 'released' : 'failed' });
   }
 }

@@ -4,8 +4,9 @@
 // are small, strictly validated JSON; the caller's identity comes from the configured source.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
 import { z } from 'zod';
-import { LIMITS, decodeArtifact, lineageOf } from '../core/artifact.js';
+import { ATTESTATION_ID_PATTERN, LIMITS, decodeArtifact, lineageOf } from '../core/artifact.js';
 import { canonicalBytes, type JsonValue } from '../core/canonical.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { verifySignature } from '../core/decision.js';
@@ -15,7 +16,8 @@ import type { LedgerEvent } from '../core/event.js';
 import { signSync } from '../core/keys.js';
 import { formatMillis, parseMillis } from '../core/time.js';
 import type { LedgerWriter } from '../ledger/types.js';
-import { attestationId, signAttestation, type Attestation } from './attestation.js';
+import type { UseStateStore } from '../store/types.js';
+import { admissionBinding, signAttestation, type Attestation } from './attestation.js';
 import type { RuntimeApiConfig } from './config.js';
 import type { Enforcer, RegistrySource } from './enforcer.js';
 import { httpStatusOf } from './responses.js';
@@ -31,7 +33,7 @@ const workloadSchema = z.strictObject({ image: z.string().regex(SHA3_REF), runti
 const admitSchema = z.strictObject({ artifact: artifactField, workload: workloadSchema });
 const attestSchema = z.strictObject({
   artifact: artifactField,
-  attestation_id: z.string().regex(/^att_[0-9A-HJKMNP-TV-Z]{32}$/),
+  attestation_id: z.string().regex(ATTESTATION_ID_PATTERN),
   workload: workloadSchema,
   result_digest: z.string().regex(SHA3_REF),
   /** When the workload started, if it knows (RFC 3339 UTC with milliseconds). */
@@ -45,10 +47,29 @@ export interface RuntimeApiDeps {
   config: RuntimeApiConfig;
   enforcer: Enforcer;
   registry: RegistrySource;
+  useState: UseStateStore;
   ledger: LedgerWriter;
   suite: CryptoSuite;
   clock: () => number;
   producer: { id: string; kid: string; privateKey: KeyObject };
+  logger: Logger;
+  /** The decision deadline: how long the use-state store may take to close an admission. */
+  deadlineMs: number;
+}
+
+const LATE = Symbol('late');
+
+/** `promise`'s value, or LATE when it has not settled within `ms`. */
+async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ApiResponse {
@@ -136,7 +157,7 @@ export class RuntimeApi {
   }
 
   async attest(body: unknown, headers: IncomingHttpHeaders): Promise<ApiResponse> {
-    const { registry, ledger, suite, clock, producer } = this.deps;
+    const { registry, ledger, suite, clock, producer, useState, logger } = this.deps;
     const parsed = attestSchema.safeParse(body);
     if (!parsed.success) return invalidBody(parsed.error);
     const request = parsed.data;
@@ -153,32 +174,65 @@ export class RuntimeApi {
     } catch (e) {
       return problem(400, 'artifact.malformed', (e as Error).message);
     }
-    try {
-      verifySignature(decoded, suite, registry.keys);
-    } catch (e) {
-      const reason: DenialReason = isGovernanceError(e, 'issuer.unavailable')
-        ? 'issuer.unavailable'
-        : 'artifact.signature.invalid';
-      return problem(403, reason, 'the artifact does not verify');
-    }
     const { artifact } = decoded;
     const identity = callerIdentity(this.deps.config, headers);
     const fail = (reason: DenialReason, detail: string) => problem(403, reason, detail);
-    // Attesting grants nothing, so the window, revocation and use are not checked again: a
-    // workload admitted before its artifact expired or was revoked still reports what it ran.
+    try {
+      verifySignature(decoded, suite, registry.keys);
+      // The window and the use are not checked again (the admission checked them, and a workload
+      // admitted before its artifact expired still reports what it ran), but revocation is: a
+      // revoked artifact or key attests nothing more.
+      if (
+        registry.revocations.isArtifactRevoked(artifact.id) ||
+        registry.revocations.isKeyRevoked(artifact.sig.kid)
+      )
+        return fail('artifact.revoked', 'artifact or signing key revoked');
+    } catch (e) {
+      if (isGovernanceError(e, 'artifact.signature.invalid'))
+        return fail('artifact.signature.invalid', 'the artifact does not verify');
+      return problem(503, 'issuer.unavailable', 'issuer keys or revocations cannot be resolved');
+    }
     if (identity === undefined || identity !== artifact.sub)
       return fail('identity.mismatch', 'caller is not the artifact subject');
     if (decoded.operation.params.image !== request.workload.image)
       return fail('policy.mismatch', 'workload image is not the bound image');
     if (artifact.env.runtime !== request.workload.runtime)
       return fail('environment.mismatch', 'workload runtime is not the bound runtime');
-    const expectedId = attestationId(suite, {
-      artifactId: artifact.id,
-      identity,
-      workload: request.workload,
-    });
-    if (request.attestation_id !== expectedId)
-      return fail('request.invalid', 'attestation_id is not the one admission gave');
+    // The admission is closed before anything is recorded, so two attestations can never race;
+    // it is opened again if the attestation cannot be recorded, so the workload can retry.
+    const admission = {
+      id: request.attestation_id,
+      binding: admissionBinding(suite, { identity, workload: request.workload }),
+    };
+    const reopen = (ttlMs: number) =>
+      useState
+        .reopenAdmission(artifact.id, { ...admission, ttlMs })
+        .catch((e: unknown) =>
+          logger.error(
+            { err: e, artifact_id: artifact.id },
+            'an admission whose attestation was not recorded could not be reopened',
+          ),
+        );
+    const closing = useState.closeAdmission(artifact.id, admission.id, admission.binding);
+    let closed: number | undefined | typeof LATE;
+    try {
+      closed = await withinDeadline(closing, this.deps.deadlineMs);
+    } catch (e) {
+      return problem(503, 'state.unavailable', `admission could not be checked: ${(e as Error).message}`);
+    }
+    if (closed === LATE) {
+      // Closed after the answer, if at all: open it again so the workload can retry.
+      void closing.then((left) => (left === undefined ? undefined : reopen(left))).catch(() => undefined);
+      return problem(503, 'state.unavailable', `admission not checked within ${this.deps.deadlineMs} ms`);
+    }
+    const leftMs = closed;
+    if (leftMs === undefined) {
+      return fail(
+        'admission.unknown',
+        'no open admission has this attestation_id (never admitted, already attested, expired, or another workload)',
+      );
+    }
+    const expectedId = admission.id;
 
     const lineage = lineageOf(artifact.id);
     const time = formatMillis(nowMs);
@@ -232,6 +286,7 @@ export class RuntimeApi {
     try {
       await ledger.append(events);
     } catch (e) {
+      await reopen(leftMs);
       return problem(503, 'ledger.unavailable', `attestation not recorded: ${(e as Error).message}`);
     }
     return { status: 200, body: { attestation, lineage, lineage_events: events.map((e) => e.type) } };

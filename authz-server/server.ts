@@ -93,9 +93,8 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       routeTable: config.routeTable,
       skewSeconds: config.clockSkewSeconds,
       deadlineMs: config.decisionDeadlineMs,
-      retryWindowMs: config.requestIdRetryWindowMs,
       signatureCacheEntries: config.signatureCacheEntries,
-      admissible: config.runtimeApi?.admit,
+      runtimeApi: config.runtimeApi,
     },
     suite,
     registry,
@@ -113,10 +112,13 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
           config: config.runtimeApi,
           enforcer,
           registry,
+          useState: deps.useState,
           ledger: deps.ledger,
           suite,
           clock,
           producer: deps.producer,
+          logger,
+          deadlineMs: config.decisionDeadlineMs,
         });
 
   const health = (): HealthReport => {
@@ -212,7 +214,8 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
         httpServer.closeAllConnections();
       });
       await registry.stop();
-      await enforcer.drain();
+      const abandoned = await enforcer.drain();
+      if (abandoned > 0) logger.warn({ abandoned }, 'stopped with store writes still unanswered');
     },
   };
 }

@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { openRedisStores as openStores } from '../store/redis-stores.js';
+import { openRedisStores as openStores, openRedisUseState } from '../store/redis-stores.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
 import { loadProducer, loadRootKeys, type ProducerIdentity } from './keys.js';
@@ -41,24 +41,39 @@ export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
 }
 
 /**
- * The production stores on the configured Redis (standalone, Sentinel or Cluster): registry and
- * use state share one connection, the ledger has its own (store/redis-stores.ts).
+ * The production stores on the configured Redis (standalone, Sentinel or Cluster): the registry,
+ * the ledger and the use state each on a connection of their own (store/redis-stores.ts).
  */
 export async function openRedisStores(
   config: LoadedConfig,
   logger: Logger,
 ): Promise<AuthzStores & { close(): Promise<void> }> {
-  // Auto-pipelining: the use-state scripts of the Checks arriving in one turn go out in one write
-  // (one syscall instead of one per Check; see docs/performance.md). Each keeps its own reply,
-  // error and command timeout, so every failure still reaches its own decision as a DENY.
-  return openStores({
+  const onError = (e: Error) => logger.warn({ problem: e.message }, 'redis connection error');
+  const stores = await openStores({
     redis: config.redis,
     ledgerLog: config.ledger.log,
     ledgerReplicas: config.ledger.replicas,
     ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
-    onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
-    autoPipelining: true,
+    onError,
   });
+  try {
+    // Auto-pipelining: the use-state scripts of the Checks arriving in one turn go out in one
+    // write (one syscall instead of one per Check; see docs/performance.md). Each keeps its own
+    // reply and error, so every failure still reaches its own decision as a DENY.
+    const use = await openRedisUseState({ redis: config.redis, onError, autoPipelining: true });
+    return {
+      registry: stores.registry,
+      ledger: stores.ledger,
+      useState: use.useState,
+      async close() {
+        await use.close();
+        await stores.close();
+      },
+    };
+  } catch (e) {
+    await stores.close();
+    throw e;
+  }
 }
 
 /** Publishes the producer certificate, opens the ledger writer and serves; stop() undoes it (not the stores). */

@@ -20,39 +20,31 @@ const NONCE = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 const newArtifactId = () => 'auth_' + crockford32Encode(randomBytes(20));
 
-/** Each scenario makes the i-th presentation; every one of them is allowed. */
-const SCENARIOS: Record<string, () => (i: number) => UseRequest> = {
-  'single (a new artifact each call)': () => (i) =>
-    request(newArtifactId(), { mode: 'single', nonce: NONCE }, i),
+/** Each scenario makes the next presentation; every one of them is allowed. */
+const SCENARIOS: Record<string, () => () => UseRequest> = {
+  'single (a new artifact each call)': () => () => request(newArtifactId(), { mode: 'single', nonce: NONCE }),
   'bounded (one artifact, max 10^6)': () => {
     const id = newArtifactId();
-    return (i) => request(id, { mode: 'bounded', nonce: NONCE, max: 1_000_000 }, i);
+    return () => request(id, { mode: 'bounded', nonce: NONCE, max: 1_000_000 });
   },
   'rate (one artifact, 10^6 per s)': () => {
     const id = newArtifactId();
-    return (i) => request(id, { mode: 'rate', nonce: NONCE, rate: 1_000_000, window: 1 }, i);
+    return () => request(id, { mode: 'rate', nonce: NONCE, rate: 1_000_000, window: 1 });
   },
 };
 
-function request(artifactId: string, terms: UseTerms, i: number): UseRequest {
+function request(artifactId: string, terms: UseTerms): UseRequest {
   const nowMs = Date.now();
-  return {
-    artifactId,
-    terms,
-    requestId: `req-${i}`,
-    nowMs,
-    expiresAtMs: nowMs + 60_000,
-    retryWindowMs: 2_000,
-  };
+  return { artifactId, terms, nowMs, expiresAtMs: nowMs + 60_000 };
 }
 
-async function measure(store: UseStateStore, next: (i: number) => UseRequest): Promise<string> {
-  for (let i = 0; i < WARMUP; i++) await store.consume(next(-i - 1));
+async function measure(store: UseStateStore, next: () => UseRequest): Promise<string> {
+  for (let i = 0; i < WARMUP; i++) await store.consume(next());
   const latencies = new Float64Array(CALLS);
   const started = performance.now();
   for (let i = 0; i < CALLS; i++) {
     const t0 = performance.now();
-    const allowed = await store.consume(next(i));
+    const allowed = await store.consume(next());
     latencies[i] = performance.now() - t0;
     if (!allowed) throw new Error(`presentation ${i} was refused`);
   }

@@ -94,7 +94,10 @@ const SCOPE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 export const KID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const NONCE = /^[A-Za-z0-9_-]{22}$/;
 const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
-const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
+/** Artifact ids: "auth_" and the Crockford base32 of 160 bits of the payload digest. */
+export const ARTIFACT_ID_PATTERN = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
+/** Attestation ids: "att_" and the Crockford base32 of 160 random bits an admission drew. */
+export const ATTESTATION_ID_PATTERN = /^att_[0-9A-HJKMNP-TV-Z]{32}$/;
 const SIG_VAL = /^[A-Za-z0-9_-]{86}$/;
 
 const RESERVED_OP_KEYS = new Set(['name', 'scope']);
@@ -258,7 +261,7 @@ export function decodeArtifact(header: string): DecodedArtifact {
   }
   const obj = object(root, 'artifact', ARTIFACT_FIELDS);
   const { operation, nbf, exp } = validatePayloadFields(obj);
-  text(obj.id, 'id', ARTIFACT_ID, 37);
+  text(obj.id, 'id', ARTIFACT_ID_PATTERN, 37);
   text(obj.chash, 'chash', SHA3_REF, 137);
   const sig = object(obj.sig, 'sig', ['alg', 'kid', 'val']);
   if (sig.alg !== 'ed25519') malformed('sig.alg must be "ed25519"');

@@ -49,6 +49,11 @@ export const CODES = {
     summary: 'the decision cannot be recorded, or the ledger commit lag exceeds its window (halt)',
   },
   'internal.error': { kind: 'denial', summary: 'an unexpected error; fail closed' },
+  'admission.unknown': {
+    kind: 'denial',
+    summary:
+      'an attestation names no open admission (never admitted, already attested, past its window, or another workload)',
+  },
   // Authority decisions.
   'identity.unauthenticated': { kind: 'denial', summary: 'the caller presented no valid credential' },
   'policy.denied': { kind: 'denial', summary: 'no rule of the active policy allows the operation' },

@@ -1,7 +1,7 @@
 // The production stores of a service on one Redis config (standalone, Sentinel or Cluster), as
-// the authority and the enforcement point open them: the registry and the use state share one
-// connection; the ledger store has its own (it never times a command out, and its blocking
-// reads and commit subscriptions open further ones).
+// the authority and the enforcement point open them: the registry on one connection; the ledger
+// store on its own (it never times a command out, and its blocking reads and commit
+// subscriptions open further ones); the enforcement point's use state on a third.
 import { RedisLedgerStore } from './ledger-redis.js';
 import { closeRedis, connectRedis, type RedisConfig, type RedisErrorListener } from './redis-connection.js';
 import { RedisRegistryStore } from './registry-redis.js';
@@ -22,7 +22,6 @@ export interface RedisStoresOptions {
 
 export interface RedisStores {
   registry: RedisRegistryStore;
-  useState: RedisUseStateStore;
   ledger: RedisLedgerStore;
   /** Closes every connection the stores opened. */
   close(): Promise<void>;
@@ -48,7 +47,6 @@ export async function openRedisStores(options: RedisStoresOptions): Promise<Redi
   });
   return {
     registry,
-    useState: new RedisUseStateStore(shared),
     ledger,
     async close() {
       await registry.close();
@@ -56,4 +54,20 @@ export async function openRedisStores(options: RedisStoresOptions): Promise<Redi
       await closeRedis(shared);
     },
   };
+}
+
+/**
+ * The use-state store on a connection of its own without a command timeout: its caller's decision
+ * deadline bounds each wait instead, and a reply that comes after it (a paused server resumed) is
+ * still read, so the enforcement point learns of a use taken after its request was denied and
+ * gives it back (authz-server/enforcer.ts). A command timeout would drop that reply unread.
+ */
+export async function openRedisUseState(
+  options: Pick<RedisStoresOptions, 'redis' | 'onError' | 'autoPipelining'>,
+): Promise<{ useState: RedisUseStateStore; close(): Promise<void> }> {
+  const client = await connectRedis(options.redis, options.onError ?? (() => undefined), {
+    unbounded: true,
+    autoPipelining: options.autoPipelining === true,
+  });
+  return { useState: new RedisUseStateStore(client), close: () => closeRedis(client) };
 }

@@ -11,27 +11,50 @@ import type { KeyRecord, RegistryHeartbeat, RevocationRecord } from '../core/reg
 export interface UseRequest {
   artifactId: string;
   terms: UseTerms;
-  /**
-   * Envoy's request id (attributes.request.http.id). A Check retried for the same request within
-   * `retryWindowMs` of the first decision gets the same answer (Envoy may send Check twice for one
-   * request); after the window it is a replay like any other.
-   */
-  requestId: string | undefined;
   nowMs: number;
   /** When the state may be forgotten: the artifact's exp plus skew (epoch ms). */
   expiresAtMs: number;
-  retryWindowMs: number;
+  /** Opened atomically with the use when it is allowed: a runtime admission awaiting its attestation. */
+  admission?: AdmissionGrant;
+}
+
+/**
+ * An open runtime admission (white paper §10.3): the attestation id the enforcement point drew
+ * at random and handed to the admitted workload, bound to what was admitted. It is the only
+ * thing /runtime/attest accepts, once.
+ */
+export interface AdmissionGrant {
+  /** "att_" + 32 Crockford base32 characters (160 random bits). */
+  id: string;
+  /** "sha3-512:<hex>" of what was admitted (identity, image, runtime). */
+  binding: string;
+  /** How long the admission stays open for its attestation. */
+  ttlMs: number;
 }
 
 export interface UseStateStore {
   /**
-   * Atomically consumes one use. true: this presentation is allowed (a first use, a use within
-   * the bound or the rate, or a retry of an allowed request within the retry window).
-   * single: at most one request id is ever allowed per artifact id.
-   * bounded: at most `max` distinct request ids, ever.
+   * Atomically consumes one use, whatever the request (no request id or retry earns a second
+   * one). true: this presentation is allowed; its admission, if any, is opened in the same step.
+   * single: at most one presentation is ever allowed per artifact id.
+   * bounded: at most `max`, ever.
    * rate: a token bucket of capacity `rate`, refilled continuously at rate/window.
    */
   consume(request: UseRequest): Promise<boolean>;
+  /**
+   * Gives back the use that consume() took for `request`, and drops the admission it opened.
+   * Only for a consume() that answered true after its request had been answered DENY (the
+   * decision deadline passed while the store was slow): that use admitted nothing.
+   */
+  release(request: UseRequest): Promise<void>;
+  /**
+   * Atomically closes the open admission `id` of `artifactId` if its binding is `binding`: the
+   * milliseconds it had left, or undefined (and nothing changes) when no such admission is open
+   * — never admitted, already closed, expired, or bound to something else.
+   */
+  closeAdmission(artifactId: string, id: string, binding: string): Promise<number | undefined>;
+  /** Opens a closed admission again (its attestation could not be recorded); no-op if open. */
+  reopenAdmission(artifactId: string, admission: AdmissionGrant): Promise<void>;
 }
 
 export interface PolicyVersion {

@@ -1,10 +1,18 @@
 // The use-state store in process memory (dev mode, one enforcement point): the same decisions
 // as the Redis scripts in use-state-redis.ts, computed synchronously so each consume is atomic.
-// State is dropped when its artifact expires (on access, and by a periodic sweep), so memory is
-// bounded by the live artifacts.
+// State is dropped when its artifact expires, and an admission when its lifetime ends (on
+// access, and by a periodic sweep), so memory is bounded by the live artifacts and admissions.
 import { GovernanceError } from '../core/errors.js';
-import type { UseRequest, UseStateStore } from './types.js';
-import { bucketOf, presentationOf, refill, type Presentation } from './use-state-rules.js';
+import type { AdmissionGrant, UseRequest, UseStateStore } from './types.js';
+import {
+  admissionKey,
+  bucketOf,
+  checkAdmission,
+  checkArtifactId,
+  presentationOf,
+  refill,
+  type Presentation,
+} from './use-state-rules.js';
 
 interface ArtifactState {
   expiresAtMs: number;
@@ -12,8 +20,12 @@ interface ArtifactState {
   units: number;
   /** rate: when `units` was last refilled (the caller's clock). */
   atMs: number;
-  /** request id → its retry deadline (caller's clock) and when the marker is dropped (store clock). */
-  retries: Map<string, { deadlineMs: number; dropAtMs: number }>;
+}
+
+/** An open admission: its binding, and when it is dropped (store clock). */
+interface OpenAdmission {
+  binding: string;
+  dropAtMs: number;
 }
 
 export interface MemoryUseStateOptions {
@@ -24,6 +36,8 @@ export interface MemoryUseStateOptions {
 
 export class MemoryUseStateStore implements UseStateStore {
   private readonly states = new Map<string, ArtifactState>();
+  /** By admissionKey(), as in Redis. */
+  private readonly admissions = new Map<string, OpenAdmission>();
   private readonly clock: () => number;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
@@ -36,24 +50,53 @@ export class MemoryUseStateStore implements UseStateStore {
 
   async consume(request: UseRequest): Promise<boolean> {
     const p = presentationOf(request);
-    if (this.closed) throw new GovernanceError('state.unavailable', 'use-state store is closed');
+    this.ensureOpen();
     if (!p || this.clock() >= p.expiresAtMs) return false;
-    const state = this.live(p.artifactId);
-    if (p.requestId !== undefined) {
-      const marker = state?.retries.get(p.requestId);
-      if (marker && marker.dropAtMs > this.clock() && p.nowMs <= marker.deadlineMs) return true;
-    }
-    const next = state ?? this.fresh(p);
-    if (!this.take(next, p)) return false;
-    next.expiresAtMs = p.expiresAtMs;
-    if (p.requestId !== undefined) {
-      next.retries.set(p.requestId, {
-        deadlineMs: p.nowMs + p.retryWindowMs,
-        dropAtMs: this.clock() + p.retryWindowMs,
+    const state = this.live(p.artifactId) ?? this.fresh(p);
+    if (!this.take(state, p)) return false;
+    state.expiresAtMs = p.expiresAtMs;
+    this.states.set(p.artifactId, state);
+    if (p.admission) {
+      this.admissions.set(admissionKey(p.artifactId, p.admission.id), {
+        binding: p.admission.binding,
+        dropAtMs: this.clock() + p.admission.ttlMs,
       });
     }
-    this.states.set(p.artifactId, next);
     return true;
+  }
+
+  async release(request: UseRequest): Promise<void> {
+    const p = presentationOf(request);
+    this.ensureOpen();
+    if (!p) return;
+    const state = this.live(p.artifactId);
+    if (state) {
+      if (p.terms.mode === 'rate') {
+        const bucket = bucketOf(p.terms);
+        state.units = Math.min(bucket.capacity, state.units + bucket.cost);
+      } else if (state.units > 0) {
+        state.units -= 1;
+      }
+    }
+    if (p.admission) this.admissions.delete(admissionKey(p.artifactId, p.admission.id));
+  }
+
+  async closeAdmission(artifactId: string, id: string, binding: string): Promise<number | undefined> {
+    const key = admissionKey(checkArtifactId(artifactId), checkAdmission({ id, binding }, false).id);
+    this.ensureOpen();
+    const open = this.liveAdmission(key);
+    if (!open || open.binding !== binding) return undefined;
+    this.admissions.delete(key);
+    return open.dropAtMs - this.clock();
+  }
+
+  async reopenAdmission(artifactId: string, admission: AdmissionGrant): Promise<void> {
+    const { id, binding, ttlMs } = checkAdmission(admission, true);
+    const key = admissionKey(checkArtifactId(artifactId), id);
+    this.ensureOpen();
+    if (this.liveAdmission(key) === undefined) {
+      this.admissions.set(key, { binding, dropAtMs: this.clock() + ttlMs });
+    }
   }
 
   /** When the artifact's state will be dropped, or undefined when there is none. */
@@ -61,20 +104,25 @@ export class MemoryUseStateStore implements UseStateStore {
     return this.live(artifactId)?.expiresAtMs;
   }
 
-  /** Artifacts with state held (expired ones until the next sweep or access). */
+  /** Artifacts and admissions with state held (expired ones until the next sweep or access). */
   get size(): number {
-    return this.states.size;
+    return this.states.size + this.admissions.size;
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
     this.states.clear();
+    this.admissions.clear();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new GovernanceError('state.unavailable', 'use-state store is closed');
   }
 
   private fresh(p: Presentation): ArtifactState {
     const units = p.terms.mode === 'rate' ? bucketOf(p.terms).capacity : 0;
-    return { expiresAtMs: p.expiresAtMs, units, atMs: p.nowMs, retries: new Map() };
+    return { expiresAtMs: p.expiresAtMs, units, atMs: p.nowMs };
   }
 
   /** Takes one use from `state` in place; false when none is left. */
@@ -107,16 +155,22 @@ export class MemoryUseStateStore implements UseStateStore {
     return state;
   }
 
+  private liveAdmission(key: string): OpenAdmission | undefined {
+    const open = this.admissions.get(key);
+    if (open && open.dropAtMs <= this.clock()) {
+      this.admissions.delete(key);
+      return undefined;
+    }
+    return open;
+  }
+
   private sweep(): void {
     const now = this.clock();
     for (const [artifactId, state] of this.states) {
-      if (state.expiresAtMs <= now) {
-        this.states.delete(artifactId);
-        continue;
-      }
-      for (const [requestId, marker] of state.retries) {
-        if (marker.dropAtMs <= now) state.retries.delete(requestId);
-      }
+      if (state.expiresAtMs <= now) this.states.delete(artifactId);
+    }
+    for (const [key, open] of this.admissions) {
+      if (open.dropAtMs <= now) this.admissions.delete(key);
     }
   }
 }

@@ -1,13 +1,12 @@
 // What both use-state stores check and compute before touching state, so that the Redis and
 // the in-memory implementation accept, refuse and reject exactly the same presentations.
-import { LIMITS, type UseTerms } from '../core/artifact.js';
+import { ARTIFACT_ID_PATTERN, ATTESTATION_ID_PATTERN, LIMITS, type UseTerms } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
-import type { UseRequest } from './types.js';
+import type { AdmissionGrant, UseRequest } from './types.js';
 
-const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-/** Envoy re-sends a Check within seconds; a longer window only keeps retry markers alive. */
-export const MAX_RETRY_WINDOW_MS = 60_000;
+const BINDING = /^sha3-512:[0-9a-f]{128}$/;
+/** An admission stays open for its attestation at most a week (runtimeApi.attestWithinSeconds). */
+export const MAX_ADMISSION_TTL_MS = 7 * 86_400_000;
 
 /** A rate bucket in integer units: one token is `cost` units, so continuous refill is exact. */
 export interface Bucket {
@@ -18,14 +17,13 @@ export interface Bucket {
   fullAfterMs: number;
 }
 
-/** A validated presentation. `requestId` is undefined when it earns no retry privilege. */
+/** A validated presentation. */
 export interface Presentation {
   artifactId: string;
   terms: UseTerms;
-  requestId: string | undefined;
   nowMs: number;
   expiresAtMs: number;
-  retryWindowMs: number;
+  admission: AdmissionGrant | undefined;
 }
 
 function invalid(message: string): never {
@@ -58,31 +56,38 @@ function checkTerms(terms: unknown): UseTerms {
   return terms as UseTerms;
 }
 
+export function checkArtifactId(artifactId: unknown): string {
+  if (typeof artifactId !== 'string' || !ARTIFACT_ID_PATTERN.test(artifactId)) {
+    invalid('artifactId is not an artifact id');
+  }
+  return artifactId;
+}
+
+/** Validates an admission's id and binding (and its lifetime, when `withTtl`). */
+export function checkAdmission(admission: unknown, withTtl: boolean): AdmissionGrant {
+  if (admission === null || typeof admission !== 'object') invalid('admission must be an object');
+  const a = admission as Record<string, unknown>;
+  if (typeof a.id !== 'string' || !ATTESTATION_ID_PATTERN.test(a.id)) {
+    invalid('admission.id is not an attestation id');
+  }
+  if (typeof a.binding !== 'string' || !BINDING.test(a.binding)) invalid('admission.binding is malformed');
+  const ttlMs = withTtl ? integerIn(a.ttlMs, 'admission.ttlMs', 1, MAX_ADMISSION_TTL_MS) : 0;
+  return { id: a.id, binding: a.binding, ttlMs };
+}
+
 /**
  * Validates a presentation. Throws GovernanceError('request.invalid') for a malformed one, so it
  * never reaches the store; returns undefined when the state's lifetime is already over, which
  * the caller refuses without writing.
  */
 export function presentationOf(request: UseRequest): Presentation | undefined {
-  const { artifactId, requestId } = request;
-  if (typeof artifactId !== 'string' || !ARTIFACT_ID.test(artifactId)) {
-    invalid('artifactId is not an artifact id');
-  }
+  const artifactId = checkArtifactId(request.artifactId);
   const terms = checkTerms(request.terms);
   const nowMs = integerIn(request.nowMs, 'nowMs', 0, Number.MAX_SAFE_INTEGER);
   const expiresAtMs = integerIn(request.expiresAtMs, 'expiresAtMs', 0, Number.MAX_SAFE_INTEGER);
-  const retryWindowMs = integerIn(request.retryWindowMs, 'retryWindowMs', 0, MAX_RETRY_WINDOW_MS);
+  const admission = request.admission === undefined ? undefined : checkAdmission(request.admission, true);
   if (expiresAtMs <= nowMs) return undefined;
-  // A request id that is absent, empty, oversized or not printable ASCII earns no retry privilege.
-  const retryable = typeof requestId === 'string' && REQUEST_ID.test(requestId) && retryWindowMs > 0;
-  return {
-    artifactId,
-    terms,
-    requestId: retryable ? requestId : undefined,
-    nowMs,
-    expiresAtMs,
-    retryWindowMs: retryable ? retryWindowMs : 0,
-  };
+  return { artifactId, terms, nowMs, expiresAtMs, admission };
 }
 
 /**
@@ -100,9 +105,9 @@ export function useKey(artifactId: string): string {
   return `gov:use:{${artifactId}}`;
 }
 
-/** The retry marker of one request, in the same hash slot as its artifact's state. */
-export function retryKey(artifactId: string, requestId: string): string {
-  return `${useKey(artifactId)}:req:${requestId}`;
+/** An open admission of an artifact, in the same hash slot as the artifact's state. */
+export function admissionKey(artifactId: string, admissionId: string): string {
+  return `${useKey(artifactId)}:adm:${admissionId}`;
 }
 
 /** The bucket's units at `nowMs`; a clock that went backwards neither refills nor rewinds. */

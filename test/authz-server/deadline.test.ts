@@ -2,7 +2,7 @@
 // answer is a DENY naming that stage's store, a use that lands after it records no admission,
 // and an ALLOW is only ever the in-time outcome of decide() and the ledger append.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UseRequest, UseStateStore } from '../../store/types.js';
+import type { UseRequest } from '../../store/types.js';
 import { MemoryUseStateStore } from '../../store/use-state-memory.js';
 import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
 import { requestId, startHarness, type Harness } from './support/harness.js';
@@ -25,20 +25,21 @@ function expectDenied(answer: CheckAnswer, reason: string): void {
   expect(headerOf(answer, 'x-execution-denied')).toBe(reason);
 }
 
-/** A real store whose answers arrive `delayMs` late (the use is spent either way). */
-function slowUseState(delayMs: number): UseStateStore & { spent: boolean[]; close(): void } {
-  const inner = new MemoryUseStateStore();
-  const spent: boolean[] = [];
-  return {
-    spent,
+/** A real store whose consume answers arrive `delayMs` late (the use is spent either way). */
+function slowUseState(delayMs: number): MemoryUseStateStore & { spent: boolean[]; delayMs: number } {
+  const store = new MemoryUseStateStore();
+  const consume = store.consume.bind(store);
+  const slow = Object.assign(store, {
+    spent: [] as boolean[],
+    delayMs,
     async consume(request: UseRequest): Promise<boolean> {
-      const allowed = await inner.consume(request);
-      await new Promise((r) => setTimeout(r, delayMs));
-      spent.push(allowed);
+      const allowed = await consume(request);
+      await new Promise((r) => setTimeout(r, slow.delayMs));
+      slow.spent.push(allowed);
       return allowed;
     },
-    close: () => inner.close(),
-  };
+  });
+  return slow;
 }
 
 describe('decision deadline', () => {
@@ -50,10 +51,11 @@ describe('decision deadline', () => {
     expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
   });
 
-  it('denies state.unavailable when the use lands after the deadline, and records no admission', async () => {
+  it('denies state.unavailable when the use lands after the deadline, records no admission and gives the use back', async () => {
     const useState = slowUseState(3 * DEADLINE_MS);
     h = await startHarness({ useState, config: { decisionDeadlineMs: DEADLINE_MS } });
-    expectDenied(await invoke(await h.world.issue()), 'state.unavailable');
+    const artifact = await h.world.issue();
+    expectDenied(await invoke(artifact), 'state.unavailable');
     // Let the late use land: the enforcer must not append admission events for it.
     await new Promise((r) => setTimeout(r, 4 * DEADLINE_MS));
     expect(useState.spent).toEqual([true]);
@@ -61,6 +63,10 @@ describe('decision deadline', () => {
     expect(types).not.toContain('authorization.consumed');
     expect(types).not.toContain('admission.granted');
     expect(types).toContain('execution.denied');
+    // The ledger says the artifact was not used, and so does the use state: it is allowed, once.
+    useState.delayMs = 0;
+    expect((await invoke(artifact)).okResponse).toBeDefined();
+    expectDenied(await invoke(artifact), 'artifact.replayed');
   });
 
   it('allows within the deadline, many at once, each with its own timer cleared', async () => {

@@ -9,13 +9,16 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { encodeArtifact, lineageOf } from '../../core/artifact.js';
+import { encodeArtifact, lineageOf, type Artifact } from '../../core/artifact.js';
+import { canonicalBytes } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
+import { crockford32Encode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
 import { verifyAttestation, type Attestation } from '../../authz-server/attestation.js';
 import { eventually, requestId, startHarness, type Harness } from './support/harness.js';
 import { fixture } from './support/envoy-client.js';
-import { CALLER, IMAGE, RUNTIME } from './support/world.js';
+import { CALLER, IMAGE, RUNTIME, nonce } from './support/world.js';
+import { newAttestationId } from '../store/contract.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -32,6 +35,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 }
 
 const workloadOp = { name: 'workload.run', image: IMAGE, scope: [] };
+const workload = { image: IMAGE, runtime: RUNTIME };
 const RESULT = 'sha3-512:' + 'cd'.repeat(64);
 
 describe('runtime admission and attestation', () => {
@@ -113,17 +117,101 @@ describe('runtime admission and attestation', () => {
     ]);
   });
 
-  it('refuses an attestation whose id is not the one admission gave', async () => {
-    h = await startHarness();
-    const artifact = await h.world.issue({ op: workloadOp });
-    const { status, body } = await post('/runtime/attest', {
-      artifact,
-      attestation_id: 'att_' + '0'.repeat(32),
-      workload: { image: IMAGE, runtime: RUNTIME },
+  /** Admits `artifact` for the test workload; the attestation id the admission gave. */
+  async function admit(artifact: Artifact): Promise<string> {
+    const admitted = await post('/runtime/admit', { artifact: encodeArtifact(artifact), workload });
+    expect(admitted.status).toBe(200);
+    return admitted.body.attestation_id as string;
+  }
+
+  const attest = (artifact: Artifact, attestationId: string) =>
+    post('/runtime/attest', {
+      artifact: encodeArtifact(artifact),
+      attestation_id: attestationId,
+      workload,
       result_digest: RESULT,
     });
+
+  const lineageTypes = (artifact: Artifact) =>
+    h.ledger.events.filter((e) => e.lineage === lineageOf(artifact.id)).map((e) => e.type);
+
+  it('refuses to attest what was never admitted, whatever id it names (admission.unknown)', async () => {
+    h = await startHarness();
+    const artifact = await h.world.artifact({ op: workloadOp });
+    // An id anyone can compute from the artifact (what v1 of the runtime API checked), an all-zero
+    // id, and a fresh random one: none was handed out by an admission.
+    const derivable =
+      'att_' +
+      crockford32Encode(
+        nodeCrypto
+          .sha3_512(
+            canonicalBytes({
+              kind: 'governance.admission.v1',
+              artifact_id: artifact.id,
+              identity: CALLER,
+              image: IMAGE,
+              runtime: RUNTIME,
+            }),
+          )
+          .subarray(0, 20),
+      );
+    for (const id of [derivable, 'att_' + '0'.repeat(32), newAttestationId()]) {
+      const { status, body } = await attest(artifact, id);
+      expect(status).toBe(403);
+      expect(body.error).toBe('admission.unknown');
+    }
+    expect(h.ledger.events).toEqual([]);
+  });
+
+  it('attests an admission once: the second attestation is refused', async () => {
+    h = await startHarness();
+    const artifact = await h.world.artifact({ op: workloadOp });
+    const id = await admit(artifact);
+    const [first, second] = await Promise.all([attest(artifact, id), attest(artifact, id)]);
+    expect([first.status, second.status].sort()).toEqual([200, 403]);
+    expect((await attest(artifact, id)).body.error).toBe('admission.unknown');
+    expect(lineageTypes(artifact).filter((t) => t === 'attestation.signed')).toHaveLength(1);
+  });
+
+  it('gives each admission of a bounded artifact its own id, each attested once', async () => {
+    h = await startHarness();
+    const artifact = await h.world.artifact({
+      op: workloadOp,
+      use: { mode: 'bounded', nonce: nonce(), max: 2 },
+    });
+    const ids = [await admit(artifact), await admit(artifact)];
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect((await attest(artifact, id)).status).toBe(200);
+    // Each admission.granted names its attestation by hash; each attestation follows its own.
+    const granted = h.ledger.events.filter((e) => e.type === 'admission.granted');
+    expect(granted.map((e) => (e.data as Record<string, string>).attestation_ref)).toEqual(
+      ids.map((id) => 'sha3-512:' + Buffer.from(nodeCrypto.sha3_512(Buffer.from(id))).toString('hex')),
+    );
+  });
+
+  it('refuses to attest once the artifact or its key is revoked', async () => {
+    h = await startHarness();
+    const artifact = await h.world.artifact({ op: workloadOp });
+    const id = await admit(artifact);
+    await h.world.revoke({ artifact_id: artifact.id });
+    expect(await eventually(() => h.server.registry.revocations.isArtifactRevoked(artifact.id))).toBe(true);
+    const { status, body } = await attest(artifact, id);
     expect(status).toBe(403);
-    expect(body.error).toBe('request.invalid');
+    expect(body.error).toBe('artifact.revoked');
+    expect(lineageTypes(artifact)).toEqual(['authorization.consumed', 'admission.granted']);
+  });
+
+  it('keeps the admission open when the attestation cannot be recorded, so the workload can retry', async () => {
+    h = await startHarness();
+    const artifact = await h.world.artifact({ op: workloadOp });
+    const id = await admit(artifact);
+    h.ledger.failing = true;
+    const failed = await attest(artifact, id);
+    expect(failed.status).toBe(503);
+    expect(failed.body.error).toBe('ledger.unavailable');
+    h.ledger.failing = false;
+    expect((await attest(artifact, id)).status).toBe(200);
+    expect((await attest(artifact, id)).body.error).toBe('admission.unknown');
   });
 
   it('refuses an attestation from a caller that is not the artifact subject', async () => {

@@ -1,13 +1,11 @@
 // Races between enforcement-point processes sharing one Redis: one single-use artifact
-// presented 64 times at once is allowed exactly once, and a Check retried by Envoy with the
-// same request id inside the retry window gets the same decision; a bounded artifact (max N)
-// presented 200 times at once is allowed exactly N times. The ledger then holds exactly one
-// use per allow.
+// presented 64 times at once is allowed exactly once — whether the presentations carry one
+// request id (a caller can choose x-request-id), a few, or one each — and never again, whatever
+// request id a later presentation carries; a bounded artifact (max N) presented 200 times at
+// once is allowed exactly N times. The ledger then holds exactly one use per allow.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactIdOf, Cluster, FAULT_MODELS, newRequestId, type CheckOutcome } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-
-const RETRY_WINDOW_MS = 1000; // requestIdRetryWindowMs, the enforcement point's default
 
 let redis: TestRedis;
 let cluster: Cluster;
@@ -31,11 +29,20 @@ interface Presentation {
   answeredAt: number;
 }
 
+/** How the presentations of one burst choose their x-request-id. */
+type RequestIds = 'one each' | 'all the same' | 'four shared';
+
 /** `count` presentations of one artifact at once, alternating between the two processes. */
-async function presentAtOnce(artifact: string, count: number, path?: string): Promise<Presentation[]> {
+async function presentAtOnce(
+  artifact: string,
+  count: number,
+  ids: RequestIds = 'one each',
+  path?: string,
+): Promise<Presentation[]> {
+  const shared = Array.from({ length: ids === 'all the same' ? 1 : 4 }, newRequestId);
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const requestId = newRequestId();
+      const requestId = ids === 'one each' ? newRequestId() : shared[i % shared.length]!;
       const replica = i % 2;
       const outcome = await cluster.check(cluster.replicas[replica]!, {
         artifact,
@@ -80,51 +87,51 @@ async function consumedByArtifact(): Promise<Map<string, string[]>> {
 }
 
 describe('single use across two enforcement points', () => {
-  const ROUNDS = 16;
+  const ROUNDS = 18;
   const PRESENTATIONS = 64;
+  const MODES: RequestIds[] = ['all the same', 'four shared', 'one each'];
 
-  it(`allows each of ${ROUNDS} artifacts exactly once out of ${PRESENTATIONS} simultaneous presentations; retries get the same decision`, async () => {
+  it(`allows each of ${ROUNDS} artifacts exactly once out of ${PRESENTATIONS} simultaneous presentations, whatever their request ids, and never again`, async () => {
     const artifacts = await cluster.issue(ROUNDS);
-    /** Per artifact: the request id that won its use, and how many times it was allowed (retries too). */
+    /** Per artifact: the presentation that won its use, and how many times it was allowed. */
     const winners = new Map<string, { requestId: string; allows: number }>();
-    let retried = 0;
     for (const [round, artifact] of artifacts.entries()) {
-      const { allowed, missed, replayed, others } = outcomes(await presentAtOnce(artifact, PRESENTATIONS));
+      const mode = MODES[round % MODES.length]!;
+      const { allowed, missed, replayed, others } = outcomes(
+        await presentAtOnce(artifact, PRESENTATIONS, mode),
+      );
       expect(others.map((p) => p.outcome)).toEqual([]);
       expect(allowed.length).toBeLessThanOrEqual(1);
-      expect(allowed.length + missed.length).toBe(1);
-      expect(replayed.length).toBe(PRESENTATIONS - 1);
+      // A winner denied at the deadline while its use was in flight is given the use back, which
+      // another presentation of the burst may then win: still at most one allow.
+      expect(allowed.length + missed.length).toBeGreaterThanOrEqual(1);
+      expect(replayed.length).toBe(PRESENTATIONS - allowed.length - missed.length);
       const winner = allowed[0] ?? missed[0]!;
-      const record = { requestId: winner.requestId, allows: allowed.length };
-      winners.set(artifactIdOf(artifact), record);
-      if (allowed.length === 0 || Date.now() - winner.answeredAt > RETRY_WINDOW_MS / 2) continue;
-
-      // Envoy retries on the other process, with the same request id, inside the window.
-      const retry = (p: Presentation) =>
-        cluster.check(cluster.replicas[1 - p.replica]!, { artifact, requestId: p.requestId });
-      expect(await retry(winner)).toEqual({ decision: 'allow', reason: undefined });
-      record.allows++;
-      expect(await retry(replayed[0]!)).toEqual({ decision: 'deny', reason: 'artifact.replayed' });
-      retried++;
-      if (round >= ROUNDS - 2) {
-        // Past the window the same request id is a replay like any other.
-        await new Promise((r) => setTimeout(r, RETRY_WINDOW_MS + 200));
-        expect(await retry(winner)).toEqual({ decision: 'deny', reason: 'artifact.replayed' });
+      winners.set(artifactIdOf(artifact), { requestId: winner.requestId, allows: allowed.length });
+      if (allowed.length === 0) continue;
+      // Presented again on either process, with the winner's own request id or another: a replay.
+      for (const replica of cluster.replicas) {
+        for (const requestId of [winner.requestId, newRequestId()]) {
+          expect(await cluster.check(replica, { artifact, requestId })).toEqual({
+            decision: 'deny',
+            reason: 'artifact.replayed',
+          });
+        }
       }
     }
     const allowedRounds = [...winners.values()].filter((w) => w.allows > 0).length;
     console.log(
-      `[faults] single use: ${ROUNDS} x ${PRESENTATIONS} presentations, ${allowedRounds} allowed once, ${ROUNDS - allowedRounds} winners past the deadline, 0 allowed twice; ${retried} retries matched`,
+      `[faults] single use: ${ROUNDS} x ${PRESENTATIONS} presentations (${MODES.join(', ')} request ids), ${allowedRounds} allowed once, ${ROUNDS - allowedRounds} winners past the deadline, 0 allowed twice`,
     );
-    expect(allowedRounds).toBeGreaterThanOrEqual(ROUNDS - 1);
-    expect(retried).toBeGreaterThanOrEqual(ROUNDS - 2);
-    // Only the winning request ever used the artifact, once per allow (an allowed retry is
-    // recorded again); a winner denied at the deadline may have been recorded (its append landed).
+    expect(allowedRounds).toBeGreaterThanOrEqual(ROUNDS - 2);
+    // Only the winning presentation ever used the artifact, once; a winner denied at the deadline
+    // in its ledger stage may have been recorded (its append landed), one denied in its use stage
+    // was given its use back and recorded nothing.
     const consumed = await consumedByArtifact();
     for (const [artifactId, winner] of winners) {
       const requestIds = consumed.get(artifactId) ?? [];
       expect(requestIds.every((id) => id === winner.requestId)).toBe(true);
-      if (winner.allows > 0) expect(requestIds.length).toBe(winner.allows);
+      if (winner.allows > 0) expect(requestIds.length).toBe(1);
       else expect(requestIds.length).toBeLessThanOrEqual(1);
     }
   });
@@ -137,31 +144,36 @@ describe('bounded use across two enforcement points', () => {
 
   it(`allows each of ${ARTIFACTS} artifacts exactly max=${max} times out of ${PRESENTATIONS} simultaneous presentations`, async () => {
     const artifacts = await cluster.issue(ARTIFACTS, model);
-    const allowedIds = new Map<string, Set<string>>();
+    const allowedIds = new Map<string, string[]>();
     let missedTotal = 0;
     for (const artifact of artifacts) {
       const { allowed, missed, replayed, others } = outcomes(
-        await presentAtOnce(artifact, PRESENTATIONS, `/v1/models/${model}:invoke`),
+        await presentAtOnce(artifact, PRESENTATIONS, 'four shared', `/v1/models/${model}:invoke`),
       );
       expect(others.map((p) => p.outcome)).toEqual([]);
-      expect(allowed.length + missed.length).toBe(max);
-      expect(replayed.length).toBe(PRESENTATIONS - max);
+      expect(allowed.length).toBeLessThanOrEqual(max);
+      expect(allowed.length + missed.length).toBeGreaterThanOrEqual(max);
+      expect(replayed.length).toBe(PRESENTATIONS - allowed.length - missed.length);
       missedTotal += missed.length;
-      allowedIds.set(artifactIdOf(artifact), new Set(allowed.map((p) => p.requestId)));
+      allowedIds.set(
+        artifactIdOf(artifact),
+        allowed.map((p) => p.requestId),
+      );
     }
     console.log(
-      `[faults] bounded use: ${ARTIFACTS} x ${PRESENTATIONS} presentations, ${ARTIFACTS * max - missedTotal} allowed, ${missedTotal} uses past the deadline, 0 over max=${max}`,
+      `[faults] bounded use: ${ARTIFACTS} x ${PRESENTATIONS} presentations (four shared request ids), ${missedTotal} past the deadline, none over max=${max}`,
     );
-    // A "missed" use was spent by a Check answered DENY because the 200 ms decision deadline
+    // A "missed" presentation won a use but was answered DENY because the 200 ms decision deadline
     // passed first (200 presentations at once on two processes sharing two cores): fail-closed,
     // never over max — the assertions above are the safety ones. How many miss depends on the
     // machine's speed, so this only checks that the deadline is the exception, not the rule.
     expect(missedTotal).toBeLessThan((ARTIFACTS * max) / 4);
     const consumed = await consumedByArtifact();
     for (const [artifactId, requestIds] of allowedIds) {
-      const recorded = new Set(consumed.get(artifactId) ?? []);
-      for (const id of requestIds) expect(recorded.has(id)).toBe(true);
-      expect(recorded.size).toBeLessThanOrEqual(max);
+      const recorded = consumed.get(artifactId) ?? [];
+      for (const id of requestIds) expect(recorded).toContain(id);
+      expect(recorded.length).toBeGreaterThanOrEqual(requestIds.length);
+      expect(recorded.length).toBeLessThanOrEqual(max);
     }
   });
 });

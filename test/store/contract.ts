@@ -32,6 +32,7 @@ import type {
   PolicyVersion,
   RegistryChange,
   RegistryStore,
+  AdmissionGrant,
   UseRequest,
   UseStateStore,
 } from '../../store/types.js';
@@ -96,24 +97,24 @@ export function newArtifactId(): string {
 }
 
 const NONCE = 'AAAAAAAAAAAAAAAAAAAAAA';
-const RETRY_WINDOW_MS = 2_000;
 
 export function presentation(
   artifactId: string,
   terms: UseTerms,
-  requestId: string | undefined,
   nowMs: number,
   overrides: Partial<UseRequest> = {},
 ): UseRequest {
-  return {
-    artifactId,
-    terms,
-    requestId,
-    nowMs,
-    expiresAtMs: nowMs + 60_000,
-    retryWindowMs: RETRY_WINDOW_MS,
-    ...overrides,
-  };
+  return { artifactId, terms, nowMs, expiresAtMs: nowMs + 60_000, ...overrides };
+}
+
+export function newAttestationId(): string {
+  return 'att_' + crockford32Encode(randomBytes(20));
+}
+
+/** An admission bound to `what` (any text: the store compares bindings, it does not compute them). */
+export function admission(what = 'workload-a', ttlMs = 60_000): AdmissionGrant {
+  const binding = 'sha3-512:' + Buffer.from(nodeCrypto.sha3_512(Buffer.from(what))).toString('hex');
+  return { id: newAttestationId(), binding, ttlMs };
 }
 
 const single: UseTerms = { mode: 'single', nonce: NONCE };
@@ -212,69 +213,38 @@ export function describeStoreContract(
 
     if (part === 'use-state') {
       describe('single use', () => {
-        it('allows the first presentation and refuses another request id', async () => {
+        it('allows the first presentation and never another', async () => {
           const id = newArtifactId();
           const now = Date.now();
-          expect(await useState.consume(presentation(id, single, 'req-1', now))).toBe(true);
-          expect(await useState.consume(presentation(id, single, 'req-2', now + 1))).toBe(false);
+          expect(await useState.consume(presentation(id, single, now))).toBe(true);
+          expect(await useState.consume(presentation(id, single, now))).toBe(false);
+          expect(await useState.consume(presentation(id, single, now + 1))).toBe(false);
         });
 
-        it('allows a retry of the same request id within the window, and not after it', async () => {
-          const id = newArtifactId();
-          const now = Date.now();
-          expect(await useState.consume(presentation(id, single, 'req-1', now))).toBe(true);
-          expect(await useState.consume(presentation(id, single, 'req-1', now + RETRY_WINDOW_MS))).toBe(true);
-          expect(await useState.consume(presentation(id, single, 'req-1', now + RETRY_WINDOW_MS + 1))).toBe(
-            false,
-          );
-        });
-
-        it('refuses a second presentation without a request id', async () => {
-          const id = newArtifactId();
-          const now = Date.now();
-          expect(await useState.consume(presentation(id, single, undefined, now))).toBe(true);
-          expect(await useState.consume(presentation(id, single, undefined, now))).toBe(false);
-        });
-
-        it('gives no retry privilege to an empty, oversized or non-printable request id', async () => {
-          const now = Date.now();
-          for (const requestId of ['', 'x'.repeat(129), 'req 1', 'req\n1', 'réq']) {
-            const id = newArtifactId();
-            expect(await useState.consume(presentation(id, single, requestId, now))).toBe(true);
-            expect(await useState.consume(presentation(id, single, requestId, now))).toBe(false);
-          }
-          const id = newArtifactId();
-          const longest = '~'.repeat(128);
-          expect(await useState.consume(presentation(id, single, longest, now))).toBe(true);
-          expect(await useState.consume(presentation(id, single, longest, now))).toBe(true);
-        });
-
-        it('scopes the retry privilege to its artifact', async () => {
+        it('keeps the artifacts apart', async () => {
           const a = newArtifactId();
           const b = newArtifactId();
           const now = Date.now();
-          expect(await useState.consume(presentation(a, single, 'req-a', now))).toBe(true);
-          expect(await useState.consume(presentation(b, single, 'req-b', now))).toBe(true);
-          expect(await useState.consume(presentation(b, single, 'req-a', now))).toBe(false);
+          expect(await useState.consume(presentation(a, single, now))).toBe(true);
+          expect(await useState.consume(presentation(b, single, now))).toBe(true);
+          expect(await useState.consume(presentation(b, single, now))).toBe(false);
         });
 
         it('refuses an expired presentation without writing state', async () => {
           const id = newArtifactId();
           const now = Date.now();
           for (const expiresAtMs of [now, now - 1]) {
-            expect(await useState.consume(presentation(id, single, 'req-1', now, { expiresAtMs }))).toBe(
-              false,
-            );
+            expect(await useState.consume(presentation(id, single, now, { expiresAtMs }))).toBe(false);
           }
           expect(await stores.retainedUntil(id)).toBeUndefined();
-          expect(await useState.consume(presentation(id, single, 'req-2', now))).toBe(true);
+          expect(await useState.consume(presentation(id, single, now))).toBe(true);
         });
 
         it('allows exactly one of 64 concurrent presentations', async () => {
           const id = newArtifactId();
           const now = Date.now();
           const results = await Promise.all(
-            Array.from({ length: 64 }, (_, i) => useState.consume(presentation(id, single, `req-${i}`, now))),
+            Array.from({ length: 64 }, () => useState.consume(presentation(id, single, now))),
           );
           expect(countTrue(results)).toBe(1);
         });
@@ -283,47 +253,34 @@ export function describeStoreContract(
           const id = newArtifactId();
           const now = Date.now();
           const expiresAtMs = now + 300;
-          expect(await useState.consume(presentation(id, single, 'req-1', now, { expiresAtMs }))).toBe(true);
+          expect(await useState.consume(presentation(id, single, now, { expiresAtMs }))).toBe(true);
           const until = await stores.retainedUntil(id);
           expect(until).toBeGreaterThan(now);
           expect(until).toBeLessThanOrEqual(expiresAtMs);
           await sleep(expiresAtMs - Date.now() + 50);
           expect(await stores.retainedUntil(id)).toBeUndefined();
           // A caller whose clock lags the store's must still be refused once the state is gone.
-          expect(await useState.consume(presentation(id, single, 'req-2', now, { expiresAtMs }))).toBe(false);
+          expect(await useState.consume(presentation(id, single, now, { expiresAtMs }))).toBe(false);
         });
       });
 
       describe('bounded use', () => {
-        it('allows exactly max of 200 concurrent presentations, and retries of those', async () => {
+        it('allows exactly max of 200 concurrent presentations, and none after', async () => {
           const id = newArtifactId();
           const now = Date.now();
           const max = 7;
           const results = await Promise.all(
-            Array.from({ length: 200 }, (_, i) =>
-              useState.consume(presentation(id, bounded(max), `req-${i}`, now)),
-            ),
+            Array.from({ length: 200 }, () => useState.consume(presentation(id, bounded(max), now))),
           );
           expect(countTrue(results)).toBe(max);
-          const allowedIds = results.flatMap((ok, i) => (ok ? [`req-${i}`] : []));
-          const refusedId = `req-${results.indexOf(false)}`;
-          for (const requestId of allowedIds) {
-            expect(await useState.consume(presentation(id, bounded(max), requestId, now + 10))).toBe(true);
-          }
-          expect(await useState.consume(presentation(id, bounded(max), refusedId, now + 10))).toBe(false);
-          expect(await useState.consume(presentation(id, bounded(max), 'req-new', now + 10))).toBe(false);
-          // After the retry window an allowed request id is a new use, and none is left.
-          expect(
-            await useState.consume(presentation(id, bounded(max), allowedIds[0], now + RETRY_WINDOW_MS + 1)),
-          ).toBe(false);
+          expect(await useState.consume(presentation(id, bounded(max), now + 10_000))).toBe(false);
         });
 
-        it('counts presentations without a request id one by one', async () => {
+        it('counts presentations one by one', async () => {
           const id = newArtifactId();
           const now = Date.now();
           const results: boolean[] = [];
-          for (let i = 0; i < 5; i++)
-            results.push(await useState.consume(presentation(id, bounded(3), undefined, now)));
+          for (let i = 0; i < 5; i++) results.push(await useState.consume(presentation(id, bounded(3), now)));
           expect(results).toEqual([true, true, true, false, false]);
         });
       });
@@ -334,7 +291,7 @@ export function describeStoreContract(
           const now = Date.now();
           const results: boolean[] = [];
           for (let i = 0; i < 6; i++)
-            results.push(await useState.consume(presentation(id, rate(5, 60), undefined, now)));
+            results.push(await useState.consume(presentation(id, rate(5, 60), now)));
           expect(results).toEqual([true, true, true, true, true, false]);
         });
 
@@ -343,14 +300,13 @@ export function describeStoreContract(
           const terms = rate(10, 1); // one token per 100 ms
           const now = Date.now();
           for (let i = 0; i < 10; i++)
-            expect(await useState.consume(presentation(id, terms, undefined, now))).toBe(true);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 99))).toBe(false);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 100))).toBe(true);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 100))).toBe(false);
+            expect(await useState.consume(presentation(id, terms, now))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now + 99))).toBe(false);
+          expect(await useState.consume(presentation(id, terms, now + 100))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now + 100))).toBe(false);
           const later = now + 60_000;
           const results: boolean[] = [];
-          for (let i = 0; i < 11; i++)
-            results.push(await useState.consume(presentation(id, terms, undefined, later)));
+          for (let i = 0; i < 11; i++) results.push(await useState.consume(presentation(id, terms, later)));
           expect(countTrue(results)).toBe(10);
         });
 
@@ -358,35 +314,169 @@ export function describeStoreContract(
           const id = newArtifactId();
           const terms = rate(3, 7); // one token per 2333⅓ ms
           const now = Date.now();
-          for (let i = 0; i < 3; i++)
-            expect(await useState.consume(presentation(id, terms, undefined, now))).toBe(true);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 2333))).toBe(false);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 2334))).toBe(true);
+          for (let i = 0; i < 3; i++) expect(await useState.consume(presentation(id, terms, now))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now + 2333))).toBe(false);
+          expect(await useState.consume(presentation(id, terms, now + 2334))).toBe(true);
           // The third of a ms left over carries: the next token is due at 4666⅔ ms.
-          expect(await useState.consume(presentation(id, terms, undefined, now + 4666))).toBe(false);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 4667))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now + 4666))).toBe(false);
+          expect(await useState.consume(presentation(id, terms, now + 4667))).toBe(true);
         });
 
         it('does not refill when the caller clock goes backwards', async () => {
           const id = newArtifactId();
           const terms = rate(2, 1);
           const now = Date.now();
-          expect(await useState.consume(presentation(id, terms, undefined, now))).toBe(true);
-          expect(await useState.consume(presentation(id, terms, undefined, now))).toBe(true);
-          expect(await useState.consume(presentation(id, terms, undefined, now - 10_000))).toBe(false);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 499))).toBe(false);
-          expect(await useState.consume(presentation(id, terms, undefined, now + 500))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now))).toBe(true);
+          expect(await useState.consume(presentation(id, terms, now - 10_000))).toBe(false);
+          expect(await useState.consume(presentation(id, terms, now + 499))).toBe(false);
+          expect(await useState.consume(presentation(id, terms, now + 500))).toBe(true);
         });
 
         it('allows exactly the rate of a concurrent burst of 100', async () => {
           const id = newArtifactId();
           const now = Date.now();
           const results = await Promise.all(
-            Array.from({ length: 100 }, (_, i) =>
-              useState.consume(presentation(id, rate(10, 60), `req-${i}`, now)),
-            ),
+            Array.from({ length: 100 }, () => useState.consume(presentation(id, rate(10, 60), now))),
           );
           expect(countTrue(results)).toBe(10);
+        });
+      });
+
+      describe('giving a use back', () => {
+        it('makes a single-use artifact usable again, once', async () => {
+          const id = newArtifactId();
+          const now = Date.now();
+          const request = presentation(id, single, now);
+          expect(await useState.consume(request)).toBe(true);
+          await useState.release(request);
+          expect(await useState.consume(presentation(id, single, now + 1))).toBe(true);
+          expect(await useState.consume(presentation(id, single, now + 2))).toBe(false);
+        });
+
+        it('gives back one use of a bounded artifact, and never more than were taken', async () => {
+          const id = newArtifactId();
+          const now = Date.now();
+          const request = presentation(id, bounded(2), now);
+          expect(await useState.consume(request)).toBe(true);
+          expect(await useState.consume(request)).toBe(true);
+          await useState.release(request);
+          expect(await useState.consume(request)).toBe(true);
+          expect(await useState.consume(request)).toBe(false);
+          const fresh = newArtifactId();
+          await useState.release(presentation(fresh, bounded(2), now));
+          expect(await stores.retainedUntil(fresh)).toBeUndefined();
+          const results: boolean[] = [];
+          for (let i = 0; i < 3; i++)
+            results.push(await useState.consume(presentation(fresh, bounded(2), now)));
+          expect(results).toEqual([true, true, false]);
+        });
+
+        it('puts a token back in a rate bucket, never above its capacity', async () => {
+          const id = newArtifactId();
+          const now = Date.now();
+          const terms = rate(2, 60);
+          const request = presentation(id, terms, now);
+          expect(await useState.consume(request)).toBe(true);
+          await useState.release(request);
+          await useState.release(request);
+          const results: boolean[] = [];
+          for (let i = 0; i < 3; i++) results.push(await useState.consume(request));
+          expect(results).toEqual([true, true, false]);
+        });
+
+        it('drops the admission its use opened', async () => {
+          const id = newArtifactId();
+          const now = Date.now();
+          const open = admission();
+          const request = presentation(id, single, now, { admission: open });
+          expect(await useState.consume(request)).toBe(true);
+          await useState.release(request);
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeUndefined();
+        });
+      });
+
+      describe('admissions', () => {
+        it('opens an admission with an allowed use, which closes exactly once', async () => {
+          const id = newArtifactId();
+          const open = admission('workload-a', 60_000);
+          expect(await useState.consume(presentation(id, single, Date.now(), { admission: open }))).toBe(
+            true,
+          );
+          const left = await useState.closeAdmission(id, open.id, open.binding);
+          expect(left).toBeGreaterThan(50_000);
+          expect(left).toBeLessThanOrEqual(60_000);
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeUndefined();
+        });
+
+        it('lets one of 32 concurrent closes through', async () => {
+          const id = newArtifactId();
+          const open = admission();
+          expect(await useState.consume(presentation(id, bounded(3), Date.now(), { admission: open }))).toBe(
+            true,
+          );
+          const closes = await Promise.all(
+            Array.from({ length: 32 }, () => useState.closeAdmission(id, open.id, open.binding)),
+          );
+          expect(closes.filter((left) => left !== undefined)).toHaveLength(1);
+        });
+
+        it('opens nothing for a refused use', async () => {
+          const id = newArtifactId();
+          const now = Date.now();
+          expect(await useState.consume(presentation(id, single, now))).toBe(true);
+          const refused = admission();
+          expect(await useState.consume(presentation(id, single, now, { admission: refused }))).toBe(false);
+          expect(await useState.closeAdmission(id, refused.id, refused.binding)).toBeUndefined();
+        });
+
+        it('closes nothing for an unknown id, another artifact or another binding', async () => {
+          const id = newArtifactId();
+          const open = admission('workload-a');
+          expect(await useState.consume(presentation(id, bounded(5), Date.now(), { admission: open }))).toBe(
+            true,
+          );
+          expect(await useState.closeAdmission(id, newAttestationId(), open.binding)).toBeUndefined();
+          expect(await useState.closeAdmission(newArtifactId(), open.id, open.binding)).toBeUndefined();
+          expect(await useState.closeAdmission(id, open.id, admission('workload-b').binding)).toBeUndefined();
+          // None of those spent it.
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeGreaterThan(0);
+        });
+
+        it('keeps an admission open for its lifetime only', async () => {
+          const id = newArtifactId();
+          const open = admission('workload-a', 300);
+          expect(await useState.consume(presentation(id, bounded(5), Date.now(), { admission: open }))).toBe(
+            true,
+          );
+          await sleep(450);
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeUndefined();
+        });
+
+        it('opens a closed admission again, once, for the time it had left', async () => {
+          const id = newArtifactId();
+          const open = admission();
+          expect(await useState.consume(presentation(id, single, Date.now(), { admission: open }))).toBe(
+            true,
+          );
+          const left = await useState.closeAdmission(id, open.id, open.binding);
+          await useState.reopenAdmission(id, { ...open, ttlMs: left! });
+          await useState.reopenAdmission(id, { ...open, binding: admission('other').binding, ttlMs: left! });
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeGreaterThan(0);
+          expect(await useState.closeAdmission(id, open.id, open.binding)).toBeUndefined();
+        });
+
+        it('rejects a malformed admission id or binding with request.invalid', async () => {
+          const id = newArtifactId();
+          const open = admission();
+          await expectCode(useState.closeAdmission(id, 'att_', open.binding), 'request.invalid');
+          await expectCode(
+            useState.closeAdmission(id, open.id.toLowerCase(), open.binding),
+            'request.invalid',
+          );
+          await expectCode(useState.closeAdmission(id, open.id, 'sha3-512:zz'), 'request.invalid');
+          await expectCode(useState.closeAdmission('auth_x', open.id, open.binding), 'request.invalid');
+          await expectCode(useState.reopenAdmission(id, { ...open, ttlMs: -1 }), 'request.invalid');
         });
       });
 
@@ -404,27 +494,26 @@ export function describeStoreContract(
             'gov:use:' + good,
             42 as unknown as string,
           ]) {
-            await expectCode(
-              useState.consume(presentation(artifactId, single, 'req-1', now)),
-              'request.invalid',
-            );
+            await expectCode(useState.consume(presentation(artifactId, single, now)), 'request.invalid');
           }
         });
 
-        it('rejects malformed terms, times and retry windows with request.invalid', async () => {
+        it('rejects malformed terms, times and admissions with request.invalid', async () => {
           const id = newArtifactId();
           const now = Date.now();
           const bad: UseRequest[] = [
-            presentation(id, { mode: 'unlimited', nonce: NONCE } as unknown as UseTerms, undefined, now),
-            presentation(id, bounded(0), undefined, now),
-            presentation(id, bounded(1.5), undefined, now),
-            presentation(id, rate(10, 0), undefined, now),
-            presentation(id, rate(10, 86_401), undefined, now),
-            presentation(id, rate(1_000_001, 1), undefined, now),
-            presentation(id, single, undefined, Number.NaN),
-            presentation(id, single, undefined, now, { expiresAtMs: Infinity }),
-            presentation(id, single, 'req-1', now, { retryWindowMs: -1 }),
-            presentation(id, single, 'req-1', now, { retryWindowMs: 60_001 }),
+            presentation(id, { mode: 'unlimited', nonce: NONCE } as unknown as UseTerms, now),
+            presentation(id, bounded(0), now),
+            presentation(id, bounded(1.5), now),
+            presentation(id, rate(10, 0), now),
+            presentation(id, rate(10, 86_401), now),
+            presentation(id, rate(1_000_001, 1), now),
+            presentation(id, single, Number.NaN),
+            presentation(id, single, now, { expiresAtMs: Infinity }),
+            presentation(id, single, now, { admission: { ...admission(), id: 'att_0' } }),
+            presentation(id, single, now, { admission: { ...admission(), binding: 'sha3-512:00' } }),
+            presentation(id, single, now, { admission: { ...admission(), ttlMs: 0 } }),
+            presentation(id, single, now, { admission: { ...admission(), ttlMs: 7 * 86_400_000 + 1 } }),
           ];
           for (const request of bad) await expectCode(useState.consume(request), 'request.invalid');
           expect(await stores.retainedUntil(id)).toBeUndefined();

@@ -334,12 +334,7 @@ describe.skipIf(!haveRedisTools)('cluster mode (needs redis-server, redis-cli)',
       const store = new RedisUseStateStore(client);
       const now = Date.now();
       for (let i = 0; i < 60; i++) {
-        const request = presentation(
-          newArtifactId(),
-          { mode: 'single', nonce: 'A'.repeat(22) },
-          undefined,
-          now,
-        );
+        const request = presentation(newArtifactId(), { mode: 'single', nonce: 'A'.repeat(22) }, now);
         expect(await store.consume(request)).toBe(true);
       }
       const perShard = await Promise.all(

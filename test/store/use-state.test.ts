@@ -2,12 +2,13 @@
 // replicas racing on separate connections, a paused server, a lost script cache, the sweep.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
-import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
+import { closeRedis, connectRedis, hashSlot, type RedisClient } from '../../store/redis-connection.js';
 import { MemoryUseStateStore } from '../../store/use-state-memory.js';
 import { RedisUseStateStore } from '../../store/use-state-redis.js';
-import { retryKey, useKey } from '../../store/use-state-rules.js';
+import { admissionKey, useKey } from '../../store/use-state-rules.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
+  admission,
   connectTestRedis,
   describeStoreContract,
   expectCode,
@@ -52,31 +53,33 @@ describe('redis', () => {
         const id = newArtifactId();
         const now = Date.now();
         const results = await Promise.all(
-          Array.from({ length: 32 }, (_, i) =>
-            (i % 2 ? a! : b!).consume(presentation(id, single, `req-${i}`, now)),
-          ),
+          Array.from({ length: 32 }, (_, i) => (i % 2 ? a! : b!).consume(presentation(id, single, now))),
         );
         expect(results.filter(Boolean)).toHaveLength(1);
       }
     });
 
-    it('keeps an artifact in one hash slot with state expiring at expiresAtMs', async () => {
+    it('keeps an artifact in one hash slot with state expiring at expiresAtMs, and its admissions', async () => {
       const client = await connectTestRedis(redis);
       try {
         const store = new RedisUseStateStore(client);
         const id = newArtifactId();
         const now = Date.now();
         const expiresAtMs = now + 30_000;
-        expect(await store.consume(presentation(id, single, 'req-1', now, { expiresAtMs }))).toBe(true);
+        expect(await store.consume(presentation(id, single, now, { expiresAtMs }))).toBe(true);
         const prefix = client.options.keyPrefix!;
-        expect((await client.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).sort()).toEqual([
+        expect((await client.keys(`${prefix}*`)).map((k) => k.slice(prefix.length))).toEqual([
           `gov:use:{${id}}`,
-          `gov:use:{${id}}:req:req-1`,
         ]);
         expect(await client.pexpiretime(useKey(id))).toBe(expiresAtMs);
-        const markerTtl = await client.pttl(retryKey(id, 'req-1'));
-        expect(markerTtl).toBeGreaterThan(0);
-        expect(markerTtl).toBeLessThanOrEqual(2_000);
+        // An admission lives beside its artifact's state (one hash slot) for its own lifetime.
+        const other = newArtifactId();
+        const open = admission('workload', 5_000);
+        expect(await store.consume(presentation(other, single, now, { admission: open }))).toBe(true);
+        expect(hashSlot(admissionKey(other, open.id))).toBe(hashSlot(useKey(other)));
+        const ttl = await client.pttl(admissionKey(other, open.id));
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(5_000);
       } finally {
         await closeRedis(client);
       }
@@ -87,11 +90,11 @@ describe('redis', () => {
       try {
         const store = new RedisUseStateStore(client);
         const now = Date.now();
-        expect(await store.consume(presentation(newArtifactId(), single, undefined, now))).toBe(true);
+        expect(await store.consume(presentation(newArtifactId(), single, now))).toBe(true);
         await client.script('FLUSH');
         const id = newArtifactId();
-        expect(await store.consume(presentation(id, single, undefined, now))).toBe(true);
-        expect(await store.consume(presentation(id, single, undefined, now))).toBe(false);
+        expect(await store.consume(presentation(id, single, now))).toBe(true);
+        expect(await store.consume(presentation(id, single, now))).toBe(false);
       } finally {
         await closeRedis(client);
       }
@@ -118,7 +121,7 @@ describe('redis paused or gone', () => {
     redis.process!.kill('SIGSTOP');
     try {
       const started = Date.now();
-      await expectCode(store.consume(presentation(id, single, 'req-1', Date.now())), 'state.unavailable');
+      await expectCode(store.consume(presentation(id, single, Date.now())), 'state.unavailable');
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(commandTimeoutMs - 5);
       expect(elapsed).toBeLessThan(commandTimeoutMs + 500);
@@ -127,8 +130,8 @@ describe('redis paused or gone', () => {
     }
     // The presentation may have run once the server woke: it is not allowed again either way.
     await new Promise((r) => setTimeout(r, 100));
-    expect(await store.consume(presentation(id, single, 'req-2', Date.now()))).toBe(false);
-    expect(await store.consume(presentation(newArtifactId(), single, 'req-3', Date.now()))).toBe(true);
+    expect(await store.consume(presentation(id, single, Date.now()))).toBe(false);
+    expect(await store.consume(presentation(newArtifactId(), single, Date.now()))).toBe(true);
   });
 
   it('rejects at once while the server is down, and works again after it restarts', async () => {
@@ -139,21 +142,17 @@ describe('redis paused or gone', () => {
     await new Promise((r) => redis.process!.once('exit', r));
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
-    const error = await store
-      .consume(presentation(newArtifactId(), single, 'req-1', Date.now()))
-      .catch((e) => e);
+    const error = await store.consume(presentation(newArtifactId(), single, Date.now())).catch((e) => e);
     expect(isGovernanceError(error, 'state.unavailable')).toBe(true);
     expect(Date.now() - started).toBeLessThan(100);
     await redis.restart();
     const deadline = Date.now() + 10_000;
     let allowed: boolean | undefined;
     while (allowed === undefined && Date.now() < deadline) {
-      allowed = await store
-        .consume(presentation(newArtifactId(), single, 'req-1', Date.now()))
-        .catch(async () => {
-          await new Promise((r) => setTimeout(r, 50));
-          return undefined;
-        });
+      allowed = await store.consume(presentation(newArtifactId(), single, Date.now())).catch(async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        return undefined;
+      });
     }
     expect(allowed).toBe(true);
   });
@@ -165,9 +164,7 @@ describe('memory store lifecycle', () => {
     const store = new MemoryUseStateStore({ clock: () => now, sweepIntervalMs: 10 });
     try {
       for (let i = 0; i < 50; i++) {
-        await store.consume(
-          presentation(newArtifactId(), single, `req-${i}`, now, { expiresAtMs: now + 1_000 + i }),
-        );
+        await store.consume(presentation(newArtifactId(), single, now, { expiresAtMs: now + 1_000 + i }));
       }
       expect(store.size).toBe(50);
       now += 1_025;
@@ -187,12 +184,16 @@ describe('memory store lifecycle', () => {
     try {
       const callerNow = now;
       const id = newArtifactId();
-      const request = (rid: string) =>
-        presentation(id, single, rid, callerNow, { expiresAtMs: callerNow + 1_000 });
-      expect(await store.consume(request('req-1'))).toBe(true);
+      const request = presentation(id, single, callerNow, { expiresAtMs: callerNow + 1_000 });
+      expect(await store.consume(request)).toBe(true);
       now += 1_000;
-      expect(await store.consume(request('req-1'))).toBe(false);
-      expect(await store.consume(request('req-2'))).toBe(false);
+      // The state is gone, and the caller's clock still says the artifact is valid: refused.
+      expect(await store.consume(request)).toBe(false);
+      expect(
+        await store.consume(
+          presentation(newArtifactId(), single, callerNow, { expiresAtMs: callerNow + 1_000 }),
+        ),
+      ).toBe(false);
     } finally {
       store.close();
     }
@@ -201,9 +202,6 @@ describe('memory store lifecycle', () => {
   it('rejects with state.unavailable after close', async () => {
     const store = new MemoryUseStateStore();
     store.close();
-    await expectCode(
-      store.consume(presentation(newArtifactId(), single, undefined, Date.now())),
-      'state.unavailable',
-    );
+    await expectCode(store.consume(presentation(newArtifactId(), single, Date.now())), 'state.unavailable');
   });
 });
