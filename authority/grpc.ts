@@ -116,7 +116,7 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
     Authority: {
       RequestArtifact: async (caller, req) => {
         const op = (req.operation ?? {}) as Record<string, unknown>;
-        const outcome = await authority.execute(caller, {
+        const outcome = await authority.issuance.execute(caller, {
           identity: given(req.identity),
           op: { name: op.name, scope: op.scope, params: op.params },
           env: environmentOf(req.environment),
@@ -136,25 +136,29 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
     },
     Admin: {
       PublishPolicy: (caller, req) =>
-        authority.publishPolicy(caller, { source: req.source, attributes: req.attributes }),
+        authority.admin.publishPolicy(caller, { source: req.source, attributes: req.attributes }),
       ActivatePolicy: (caller, req) =>
-        authority.activatePolicy(caller, { ref: req.ref, hash: req.hash, attributes: req.attributes }),
+        authority.admin.activatePolicy(caller, { ref: req.ref, hash: req.hash, attributes: req.attributes }),
       RotateIssuerKey: (caller, req) =>
-        authority.rotateKey(caller, { kid: req.kid, attributes: req.attributes }),
+        authority.admin.rotateKey(caller, { kid: req.kid, attributes: req.attributes }),
       RevokeKey: async (caller, req) =>
         revocation(
-          await authority.revokeKey(caller, { kid: req.kid, reason: req.reason, attributes: req.attributes }),
+          await authority.admin.revokeKey(caller, {
+            kid: req.kid,
+            reason: req.reason,
+            attributes: req.attributes,
+          }),
         ),
       RevokeArtifact: async (caller, req) =>
         revocation(
-          await authority.revokeArtifact(caller, {
+          await authority.admin.revokeArtifact(caller, {
             artifact_id: req.artifact_id,
             reason: req.reason,
             attributes: req.attributes,
           }),
         ),
       RegisterRuntime: (caller, req) =>
-        authority.registerRuntime(caller, {
+        authority.admin.registerRuntime(caller, {
           runtime: req.runtime,
           region: given(req.region),
           tenancy: given(req.tenancy),
@@ -164,19 +168,19 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
     },
     Proof: {
       GetChainHead: async () => {
-        const { head, heartbeat } = await authority.proofHead();
+        const { head, heartbeat } = await authority.proofs.head();
         return ok({ head_json: json(head), heartbeat_json: json(heartbeat) });
       },
       ListIssuerKeys: async () => {
-        const { roots, keys, active_kid } = await authority.proofIssuers();
+        const { roots, keys, active_kid } = await authority.proofs.issuers();
         return ok({ roots, key_records_json: keys.map(json), active_kid });
       },
       ListPolicies: async () => {
-        const { active, versions } = await authority.proofPolicies();
+        const { active, versions } = await authority.proofs.policies();
         return ok({ versions: versions.map((v) => ({ ...v, active: active[v.ref] === v.hash })) });
       },
       GetPolicy: async (_caller, req) => {
-        const version = typeof req.hash === 'string' ? await authority.proofPolicy(req.hash) : undefined;
+        const version = typeof req.hash === 'string' ? await authority.proofs.policy(req.hash) : undefined;
         if (!version) {
           return {
             ok: false,
@@ -189,9 +193,9 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
         return ok({ ...meta, document_json: json(document) });
       },
       ListRevocations: async () =>
-        ok({ revocations_json: (await authority.proofRevocations()).revocations.map(json) }),
+        ok({ revocations_json: (await authority.proofs.revocations()).revocations.map(json) }),
       GetLineage: async (_caller, req) => {
-        const { lineage, records, segments, pending } = await authority.proofLineage(String(req.op ?? ''));
+        const { lineage, records, segments, pending } = await authority.proofs.lineage(String(req.op ?? ''));
         return ok({
           lineage,
           records_json: records.map(json),
@@ -204,7 +208,7 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
         });
       },
       ReadLedger: async (_caller, req) => {
-        const page = await authority.proofLedger(Number(req.from_seq), Number(req.to_seq));
+        const page = await authority.proofs.ledger(Number(req.from_seq), Number(req.to_seq));
         return ok({ records_json: page.records.map(json), next_seq: page.next ?? 0 });
       },
     },
@@ -212,7 +216,7 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
 }
 
 async function revocation(
-  outcome: Awaited<ReturnType<Authority['revokeKey']>>,
+  outcome: Awaited<ReturnType<Authority['admin']['revokeKey']>>,
 ): Promise<Outcome<{ revocation_json: string; added: boolean }>> {
   return outcome.ok
     ? {

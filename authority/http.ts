@@ -138,7 +138,7 @@ async function route(
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       // Ledgered like any other refusal, then answered with the transport's status.
-      const outcome = await authority.refuse(caller, e.message);
+      const outcome = await authority.issuance.refuse(caller, e.message);
       return sendError(
         res,
         outcome.reason,
@@ -146,7 +146,7 @@ async function route(
         outcome.reason === 'request.invalid' ? e.status : undefined,
       );
     }
-    const outcome = await authority.execute(caller, body);
+    const outcome = await authority.issuance.execute(caller, body);
     if (!outcome.ok)
       return send(res, STATUS_OF[outcome.reason] ?? 500, {
         decision: 'deny',
@@ -167,20 +167,20 @@ async function route(
   if (path === '/metrics') {
     return send(res, 200, await authority.metrics.registry.metrics(), authority.metrics.registry.contentType);
   }
-  if (path === '/v1/proof/head') return send(res, 200, await authority.proofHead());
-  if (path === '/v1/proof/issuers') return send(res, 200, await authority.proofIssuers());
-  if (path === '/v1/proof/policies') return send(res, 200, await authority.proofPolicies());
-  if (path === '/v1/proof/revocations') return send(res, 200, await authority.proofRevocations());
+  if (path === '/v1/proof/head') return send(res, 200, await authority.proofs.head());
+  if (path === '/v1/proof/issuers') return send(res, 200, await authority.proofs.issuers());
+  if (path === '/v1/proof/policies') return send(res, 200, await authority.proofs.policies());
+  if (path === '/v1/proof/revocations') return send(res, 200, await authority.proofs.revocations());
   if (path === '/v1/proof/ledger') {
     const from = url.searchParams.get('from') ?? '';
     const to = url.searchParams.get('to') ?? '';
     if (!SEQ.test(from) || !SEQ.test(to))
       throw new HttpError(400, 'request.invalid', 'from and to must be sequence numbers');
-    return send(res, 200, await authority.proofLedger(Number(from), Number(to)));
+    return send(res, 200, await authority.proofs.ledger(Number(from), Number(to)));
   }
   const policy = /^\/v1\/proof\/policies\/(sha3-512:[0-9a-f]{128})$/.exec(path);
   if (policy) {
-    const version = await authority.proofPolicy(policy[1]!);
+    const version = await authority.proofs.policy(policy[1]!);
     return version
       ? send(res, 200, version)
       : sendError(res, 'policy.unknown', 'no such policy version', 404);
@@ -193,7 +193,7 @@ async function route(
     } catch {
       throw new HttpError(400, 'request.invalid', 'not an artifact id or lineage');
     }
-    return send(res, 200, await authority.proofLineage(op));
+    return send(res, 200, await authority.proofs.lineage(op));
   }
   throw new HttpError(404, 'request.invalid', 'no such endpoint');
 }

@@ -80,7 +80,7 @@ afterEach(async () => {
 
 describe('issuance', () => {
   it('issues an artifact that the portable verifier accepts, and ledgers it first', async () => {
-    const { artifact, header, lineage } = issued(await authority.execute(as(GATEWAY), summarize));
+    const { artifact, header, lineage } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
     expect(decodeArtifact(header).artifact).toEqual(artifact);
     expect(artifact).toMatchObject({ iss: ISSUER, sub: GATEWAY, env: runtime, use: { mode: 'single' } });
     const decision = await enforce(registry, {
@@ -103,12 +103,12 @@ describe('issuance', () => {
   it('binds 128 fresh random bits per artifact', async () => {
     const nonces = new Set<string>();
     for (let i = 0; i < 20; i++)
-      nonces.add(issued(await authority.execute(as(GATEWAY), summarize)).artifact.use.nonce);
+      nonces.add(issued(await authority.issuance.execute(as(GATEWAY), summarize)).artifact.use.nonce);
     expect(nonces.size).toBe(20);
   });
 
   it('denies what the policy does not allow, with its reason, ledgered', async () => {
-    const outcome = await authority.execute(as(GATEWAY), {
+    const outcome = await authority.issuance.execute(as(GATEWAY), {
       ...summarize,
       op: { ...summarize.op, model: 'other' },
     });
@@ -119,7 +119,7 @@ describe('issuance', () => {
   });
 
   it('denies an unauthenticated caller, ledgered', async () => {
-    const outcome = await authority.execute(anonymous, summarize);
+    const outcome = await authority.issuance.execute(anonymous, summarize);
     expect(outcome).toMatchObject({ ok: false, reason: 'identity.unauthenticated' });
     expect(ledger.of('authorization.denied')).toEqual([
       expect.objectContaining({
@@ -136,7 +136,7 @@ describe('issuance', () => {
     ['a reserved admin operation', { op: { name: 'admin.key.rotate' } }],
     ['a non-object body', 'model.invoke'],
   ])('denies %s as request.invalid, ledgered', async (_what, body) => {
-    expect(await authority.execute(as(GATEWAY), body)).toMatchObject({
+    expect(await authority.issuance.execute(as(GATEWAY), body)).toMatchObject({
       ok: false,
       reason: 'request.invalid',
     });
@@ -144,7 +144,7 @@ describe('issuance', () => {
   });
 
   it('denies a request for another identity unless a rule allows it', async () => {
-    const outcome = await authority.execute(as(GATEWAY), {
+    const outcome = await authority.issuance.execute(as(GATEWAY), {
       ...summarize,
       identity: 'spiffe://prod.example.org/ns/x/sa/y',
     });
@@ -152,13 +152,13 @@ describe('issuance', () => {
   });
 
   it('denies an operation no active policy governs as policy.unknown', async () => {
-    const outcome = await authority.execute(as(GATEWAY), { op: { name: 'db.drop' } });
+    const outcome = await authority.issuance.execute(as(GATEWAY), { op: { name: 'db.drop' } });
     expect(outcome).toMatchObject({ ok: false, reason: 'policy.unknown' });
   });
 
   it('withholds the artifact when the issuance cannot be ledgered', async () => {
     ledger.failing = true;
-    expect(await authority.execute(as(GATEWAY), summarize)).toEqual({
+    expect(await authority.issuance.execute(as(GATEWAY), summarize)).toEqual({
       ok: false,
       reason: 'ledger.unavailable',
       message: 'the issuance could not be ledgered',
@@ -167,7 +167,7 @@ describe('issuance', () => {
 
   it('issues nothing while the ledger is halted', async () => {
     ledger.stalled = true;
-    expect(await authority.execute(as(GATEWAY), summarize)).toMatchObject({
+    expect(await authority.issuance.execute(as(GATEWAY), summarize)).toMatchObject({
       ok: false,
       reason: 'ledger.unavailable',
     });
@@ -217,13 +217,13 @@ describe('keys', () => {
 
   it('rotates: old artifacts still verify, new ones carry the new kid, the rotation is ledgered', async () => {
     await withAdminPolicy();
-    const before = issued(await authority.execute(as(GATEWAY), summarize));
-    const rotated = await authority.rotateKey(as(CUSTODIAN), {
+    const before = issued(await authority.issuance.execute(as(GATEWAY), summarize));
+    const rotated = await authority.admin.rotateKey(as(CUSTODIAN), {
       kid: 'key:test/2',
       attributes: { change: 'CHG-7' },
     });
     expect(rotated).toEqual({ ok: true, value: { previous_kid: 'key:test/1', kid: 'key:test/2' } });
-    const after = issued(await authority.execute(as(GATEWAY), summarize));
+    const after = issued(await authority.issuance.execute(as(GATEWAY), summarize));
     expect([before.artifact.sig.kid, after.artifact.sig.kid]).toEqual(['key:test/1', 'key:test/2']);
     for (const { header } of [before, after]) {
       expect(
@@ -239,7 +239,7 @@ describe('keys', () => {
   });
 
   it('publishes a heartbeat signed by the active issuer key', async () => {
-    const heartbeat = (await authority.publishHeartbeat())!;
+    const heartbeat = (await authority.heartbeat.publish())!;
     const record = (await registry.listKeyRecords()).find((r) => r.kid === heartbeat.sig.kid)!;
     expect(verifyHeartbeat(nodeCrypto, heartbeat, Buffer.from(record.public_key, 'base64url'))).toBe(true);
     expect(heartbeat).toMatchObject({ issuer: ISSUER, revocations: 0 });
@@ -249,8 +249,8 @@ describe('keys', () => {
 describe('revocation', () => {
   it('revokes an artifact: a signed record in the registry, ledgered, and counted by the heartbeat', async () => {
     await withAdminPolicy();
-    const { artifact, header } = issued(await authority.execute(as(GATEWAY), summarize));
-    const outcome = await authority.revokeArtifact(as(SECURITY), {
+    const { artifact, header } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
+    const outcome = await authority.admin.revokeArtifact(as(SECURITY), {
       artifact_id: artifact.id,
       reason: 'leaked in a log',
       attributes: { incident: 'INC-42' },
@@ -263,7 +263,7 @@ describe('revocation', () => {
     expect(ledger.of('revocation.added')).toEqual([
       expect.objectContaining({ artifact_id: artifact.id, identity: SECURITY }),
     ]);
-    expect((await authority.publishHeartbeat())!.revocations).toBe(1);
+    expect((await authority.heartbeat.publish())!.revocations).toBe(1);
     expect(
       await enforce(registry, { header, identity: GATEWAY, operation: requested, environment: runtime }),
     ).toMatchObject({
@@ -276,14 +276,16 @@ describe('revocation', () => {
     await withAdminPolicy();
     const attributes = { incident: 'INC-43' };
     expect(
-      await authority.revokeKey(as(SECURITY), { kid: 'key:test/1', reason: 'compromised', attributes }),
+      await authority.admin.revokeKey(as(SECURITY), { kid: 'key:test/1', reason: 'compromised', attributes }),
     ).toMatchObject({ ok: true });
-    expect(await authority.execute(as(GATEWAY), summarize)).toMatchObject({
+    expect(await authority.issuance.execute(as(GATEWAY), summarize)).toMatchObject({
       ok: false,
       reason: 'issuer.unavailable',
     });
-    await authority.rotateKey(as(CUSTODIAN), { kid: 'key:test/2', attributes: { change: 'CHG-8' } });
-    expect(issued(await authority.execute(as(GATEWAY), summarize)).artifact.sig.kid).toBe('key:test/2');
+    await authority.admin.rotateKey(as(CUSTODIAN), { kid: 'key:test/2', attributes: { change: 'CHG-8' } });
+    expect(issued(await authority.issuance.execute(as(GATEWAY), summarize)).artifact.sig.kid).toBe(
+      'key:test/2',
+    );
   });
 });
 
@@ -299,7 +301,9 @@ rules:
 `;
 
   it('denies every admin operation while no admin policy is active, ledgered', async () => {
-    const outcome = await authority.publishPolicy(as(OPERATOR), { source: example('medical-inference-v3') });
+    const outcome = await authority.admin.publishPolicy(as(OPERATOR), {
+      source: example('medical-inference-v3'),
+    });
     expect(outcome).toMatchObject({ ok: false, reason: 'policy.unknown' });
     expect(ledger.of('admin.denied')).toEqual([
       expect.objectContaining({
@@ -313,14 +317,14 @@ rules:
 
   it('denies an admin the admin policy does not allow, ledgered', async () => {
     await withAdminPolicy();
-    const outcome = await authority.rotateKey(as(OPERATOR), { kid: 'key:test/2' });
+    const outcome = await authority.admin.rotateKey(as(OPERATOR), { kid: 'key:test/2' });
     expect(outcome).toMatchObject({ ok: false, reason: 'policy.denied' });
     expect(ledger.of('admin.denied').at(-1)).toMatchObject({ reason: 'policy.denied', identity: OPERATOR });
   });
 
   it('refuses a policy that does not compile, with line and column, and ledgers the refusal', async () => {
     await withAdminPolicy();
-    const outcome = await authority.publishPolicy(as(OPERATOR), { source: bad });
+    const outcome = await authority.admin.publishPolicy(as(OPERATOR), { source: bad });
     expect(outcome).toMatchObject({
       ok: false,
       reason: 'policy.invalid',
@@ -335,12 +339,12 @@ rules:
   it('publishes and activates a new version, which then decides and is bound by new artifacts', async () => {
     await withAdminPolicy();
     const longer = example('medical-inference-v3').replace('ttl_seconds: 300', 'ttl_seconds: 120');
-    const published = await authority.publishPolicy(as(OPERATOR), { source: longer });
+    const published = await authority.admin.publishPolicy(as(OPERATOR), { source: longer });
     if (!published.ok) throw new Error(published.message);
-    const before = issued(await authority.execute(as(GATEWAY), summarize));
+    const before = issued(await authority.issuance.execute(as(GATEWAY), summarize));
     expect(before.artifact.pol.hash).not.toBe(published.value.hash);
-    expect(await authority.activatePolicy(as(OPERATOR), published.value)).toMatchObject({ ok: true });
-    const after = issued(await authority.execute(as(GATEWAY), summarize)).artifact;
+    expect(await authority.admin.activatePolicy(as(OPERATOR), published.value)).toMatchObject({ ok: true });
+    const after = issued(await authority.issuance.execute(as(GATEWAY), summarize)).artifact;
     expect(after.pol.hash).toBe(published.value.hash);
     expect(Date.parse(after.exp) - Date.parse(after.nbf)).toBe(120_000);
     expect(ledger.of('policy.activated').at(-1)).toMatchObject({
@@ -352,7 +356,7 @@ rules:
   it('registers a runtime and ledgers it', async () => {
     await withAdminPolicy();
     const platform = 'spiffe://prod.example.org/ns/platform/sa/deployer';
-    const outcome = await authority.registerRuntime(as(platform), {
+    const outcome = await authority.admin.registerRuntime(as(platform), {
       runtime: 'k8s://cluster-east-1/ns/new',
       region: 'us-east-1',
     });
@@ -363,7 +367,7 @@ rules:
     expect(ledger.of('runtime.registered')).toEqual([
       expect.objectContaining({ runtime: 'k8s://cluster-east-1/ns/new' }),
     ]);
-    expect(await authority.listRuntimes()).toHaveLength(1);
+    expect(await authority.proofs.runtimes()).toHaveLength(1);
   });
 });
 
@@ -379,20 +383,20 @@ describe('replicas', () => {
     });
     try {
       const shorter = example('medical-inference-v3').replace('ttl_seconds: 300', 'ttl_seconds: 60');
-      const published = await authority.publishPolicy(as(OPERATOR), { source: shorter });
+      const published = await authority.admin.publishPolicy(as(OPERATOR), { source: shorter });
       if (!published.ok) throw new Error(published.message);
-      await authority.activatePolicy(as(OPERATOR), published.value);
-      const { artifact } = issued(await authority.execute(as(GATEWAY), summarize));
-      await authority.revokeArtifact(as(SECURITY), {
+      await authority.admin.activatePolicy(as(OPERATOR), published.value);
+      const { artifact } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
+      await authority.admin.revokeArtifact(as(SECURITY), {
         artifact_id: artifact.id,
         reason: 'test',
         attributes: { incident: 'INC-9' },
       });
       await vi.waitFor(async () => {
-        expect(issued(await replica.execute(as(GATEWAY), summarize)).artifact.pol.hash).toBe(
+        expect(issued(await replica.issuance.execute(as(GATEWAY), summarize)).artifact.pol.hash).toBe(
           published.value.hash,
         );
-        expect((await replica.publishHeartbeat())!.revocations).toBe(1);
+        expect((await replica.heartbeat.publish())!.revocations).toBe(1);
       });
     } finally {
       const stopped = replica.stop();
@@ -404,7 +408,7 @@ describe('replicas', () => {
 
 describe('proof', () => {
   it('lists issuer records and the pinned root with its fingerprint', async () => {
-    const issuers = await authority.proofIssuers();
+    const issuers = await authority.proofs.issuers();
     expect(issuers.active_kid).toBe('key:test/1');
     expect(issuers.keys.map((k) => k.kid)).toEqual(['key:test/1']);
     expect(issuers.roots).toEqual([
@@ -416,14 +420,14 @@ describe('proof', () => {
   });
 
   it('serves the lineage of an issued artifact', async () => {
-    const { artifact, lineage } = issued(await authority.execute(as(GATEWAY), summarize));
-    const proof = await authority.proofLineage(artifact.id);
+    const { artifact, lineage } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
+    const proof = await authority.proofs.lineage(artifact.id);
     expect(proof.lineage).toBe(lineage);
     expect(proof.records.map((r) => r.event.type)).toEqual(['authorization.issued']);
   });
 
   it('pages the ledger with a bounded page size', async () => {
-    const page = await authority.proofLedger(1, 10_000);
+    const page = await authority.proofs.ledger(1, 10_000);
     expect(page.records.length).toBeLessThanOrEqual(500);
     expect(page.next).toBe(501);
   });

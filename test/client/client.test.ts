@@ -188,7 +188,7 @@ describe('RuntimeClient', () => {
         resultDigest: sha3Digest('r'),
       }),
     );
-    expect(wrong).toMatchObject({ reason: 'request.invalid', status: 403 });
+    expect(wrong).toMatchObject({ reason: 'admission.unknown', status: 403 });
     const receipt = await runtime.attest({
       artifact: issued,
       attestationId: admission.attestationId,
