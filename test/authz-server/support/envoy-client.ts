@@ -2,7 +2,7 @@
 // ../fixtures use the exact JSON names of envoy.service.auth.v3.CheckRequest) are encoded with
 // Envoy's own protos into wire bytes and sent over a real gRPC channel; responses are decoded
 // back into proto3 JSON names, as Envoy would read them.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,25 @@ function fromProto3Json(type: protobuf.Type, json: { [key: string]: Json }): Rec
   return out;
 }
 
+/** A fixture file: what the request is and shows (`desc`), where its shape comes from, the request. */
+export interface FixtureFile {
+  desc: string;
+  source: string;
+  check_request: { [key: string]: Json };
+}
+
+/** Every fixture file by name (test/authz-server/fixtures/<name>.json). */
+export function fixtureFiles(): Map<string, FixtureFile> {
+  return new Map(
+    readdirSync(FIXTURES)
+      .filter((file) => file.endsWith('.json'))
+      .map((file) => [
+        file.slice(0, -'.json'.length),
+        JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as FixtureFile,
+      ]),
+  );
+}
+
 /**
  * A fixture's CheckRequest in proto3 JSON with its placeholders filled in: "<artifact>",
  * "<other-artifact>", "<request-id>", and each one's "<name-raw>" twin (base64 of the value, as
@@ -72,7 +91,8 @@ export function fixture(
   name: string,
   values: Record<string, string | undefined> = {},
 ): { [key: string]: Json } {
-  const json = JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8')) as { [key: string]: Json };
+  const json = (JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8')) as FixtureFile)
+    .check_request;
   const all: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;
