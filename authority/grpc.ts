@@ -21,12 +21,12 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { canonicalize } from '../core/canonical.js';
 import { isGovernanceError, type Code } from '../core/errors.js';
+import { REASON_TRAILER } from '../core/protocol.js';
 import type { Authority, Denied, Outcome } from './authority.js';
 import { authenticate, type Caller, type IdentityOptions } from './identity.js';
 
 export const PROTO_FILE = 'proto/governance/v1/authority.proto';
 export const SERVICES = ['governance.v1.Authority', 'governance.v1.Admin', 'governance.v1.Proof'] as const;
-export const REASON_METADATA = 'governance-reason';
 /** Big enough for the largest policy document (256 KiB) and a full proof page. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -72,7 +72,7 @@ function failure(
   code: status = STATUS_OF[reason] ?? status.INTERNAL,
 ): GrpcError {
   const metadata = new Metadata();
-  metadata.set(REASON_METADATA, reason);
+  metadata.set(REASON_TRAILER, reason);
   return { code, details: `${reason}: ${message}`, metadata };
 }
 

@@ -2,6 +2,7 @@
 // the trust roots and issuer keys, policies, revocations, one operation's lineage with its chain
 // segments, and pages of chained records. Read-only; anyone may ask.
 import { lineageOf } from '../core/artifact.js';
+import { ID_BODY_PATTERN, LINEAGE_PREFIX } from '../core/protocol.js';
 import { base64urlEncode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import type { ChainRecord, SignedHead } from '../core/event.js';
@@ -81,12 +82,12 @@ export class Proofs {
   async lineage(
     op: string,
   ): Promise<{ lineage: string; records: ChainRecord[]; segments: LineageSegment[]; pending: boolean }> {
-    const suffix = op.startsWith('lineage://op/')
-      ? op.slice('lineage://op/'.length)
+    const suffix = op.startsWith(LINEAGE_PREFIX)
+      ? op.slice(LINEAGE_PREFIX.length)
       : op.startsWith('auth_')
         ? op.slice('auth_'.length)
         : op;
-    if (!/^[0-9A-HJKMNP-TV-Z]{32}$/.test(suffix)) {
+    if (!ID_BODY_PATTERN.test(suffix)) {
       throw new GovernanceError('request.invalid', 'not an artifact id or lineage');
     }
     const lineage = lineageOf('auth_' + suffix);

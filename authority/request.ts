@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { KID_PATTERN as KID, LIMITS, type Environment, type Operation } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
+import { ARTIFACT_ID_PATTERN } from '../core/protocol.js';
 import { ATTRIBUTE_LIMITS } from './policy-cel.js';
 
 // The alphabets of core/artifact.ts, which keeps them private to its decoder.
@@ -13,7 +14,6 @@ const OP_NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
 const PARAM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const SCOPE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const ATTRIBUTE_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
-export const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
 export const POLICY_HASH = /^sha3-512:[0-9a-f]{128}$/;
 
 /** Operation names under this prefix are administrative and never get an artifact. */
@@ -138,7 +138,7 @@ export const adminSchemas = {
     attributes: attributesSchema,
   }),
   revokeArtifact: z.strictObject({
-    artifact_id: z.string().regex(ARTIFACT_ID, 'is not an artifact id'),
+    artifact_id: z.string().regex(ARTIFACT_ID_PATTERN, 'is not an artifact id'),
     reason,
     attributes: attributesSchema,
   }),

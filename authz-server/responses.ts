@@ -1,13 +1,9 @@
 // CheckResponse building. Every outcome that is not ALLOW is a CheckResponse with
 // PERMISSION_DENIED and a DeniedHttpResponse, never a gRPC error: Envoy's failure_mode_allow
 // could turn an error into an allow, but never a denial.
-import { ARTIFACT_HEADER } from '../core/artifact.js';
+import { ARTIFACT_HEADER, ARTIFACT_ID_HEADER, DENIED_HEADER, LINEAGE_HEADER } from '../core/protocol.js';
 import type { CheckResponseMessage } from './envoy-proto.js';
 import type { DenialRecord } from './records.js';
-
-export const ARTIFACT_ID_HEADER = 'x-execution-artifact-id';
-export const LINEAGE_HEADER = 'x-execution-lineage';
-export const DENIED_HEADER = 'x-execution-denied';
 
 const GRPC_OK = 0;
 const GRPC_PERMISSION_DENIED = 7;

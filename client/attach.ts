@@ -3,7 +3,7 @@
 // ext_authz filter hands it to the enforcement point, which removes it before the upstream
 // sees the request.
 import { Metadata } from '@grpc/grpc-js';
-import { ARTIFACT_HEADER } from '../core/artifact.js';
+import { ARTIFACT_HEADER } from '../core/protocol.js';
 import type { IssuedArtifact } from './authority.js';
 
 export { ARTIFACT_HEADER };

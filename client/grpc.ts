@@ -13,10 +13,10 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { REASON_TRAILER } from '../core/protocol.js';
 import { GovernanceClientError, reasonOf } from './errors.js';
 
 const PROTO_FILE = 'proto/governance/v1/authority.proto';
-const REASON_TRAILER = 'governance-reason';
 
 export type GovernanceService = 'Authority' | 'Admin' | 'Proof';
 

@@ -4,9 +4,11 @@ import { canonicalBytes, parseCanonical, type JsonValue } from './canonical.js';
 import type { CryptoSuite, Signer } from './crypto.js';
 import { base64urlDecode, base64urlEncode, crockford32Encode, hexEncode } from './encoding.js';
 import { GovernanceError } from './errors.js';
+import { ARTIFACT_ID_PATTERN, LINEAGE_PREFIX } from './protocol.js';
+// Until every importer names core/protocol.ts (see the restructuring notes).
+export { ARTIFACT_HEADER } from './protocol.js';
 import { parseSeconds } from './time.js';
 
-export const ARTIFACT_HEADER = 'x-execution-artifact';
 export const ARTIFACT_VERSION = '1';
 
 export const LIMITS = {
@@ -94,10 +96,6 @@ const SCOPE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 export const KID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const NONCE = /^[A-Za-z0-9_-]{22}$/;
 const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
-/** Artifact ids: "auth_" and the Crockford base32 of 160 bits of the payload digest. */
-export const ARTIFACT_ID_PATTERN = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
-/** Attestation ids: "att_" and the Crockford base32 of 160 random bits an admission drew. */
-export const ATTESTATION_ID_PATTERN = /^att_[0-9A-HJKMNP-TV-Z]{32}$/;
 const SIG_VAL = /^[A-Za-z0-9_-]{86}$/;
 
 const RESERVED_OP_KEYS = new Set(['name', 'scope']);
@@ -234,7 +232,7 @@ export function artifactIdFromDigest(digest: Uint8Array): string {
 
 /** The lineage of the operation an artifact authorizes shares the artifact id's suffix. */
 export function lineageOf(artifactId: string): string {
-  return 'lineage://op/' + artifactId.slice('auth_'.length);
+  return LINEAGE_PREFIX + artifactId.slice('auth_'.length);
 }
 
 /** Wire shape of an operation: parameters inline beside name and scope. */

@@ -14,6 +14,7 @@ import {
   type RevocationRecord,
 } from '../core/registry.js';
 import { parseMillis, parseSeconds } from '../core/time.js';
+import { ARTIFACT_ID_PATTERN } from '../core/protocol.js';
 import type { PolicyVersion, RegistryChange } from './types.js';
 
 /** Key records, revocations and heartbeats: a few hundred bytes each when well formed. */
@@ -25,7 +26,6 @@ export const DEFAULT_CHANGE_CAP = 100_000;
 export const MAX_CHANGES_PER_READ = 1_000;
 export const MAX_BLOCK_MS = 60_000;
 
-const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
 const PRINTABLE_ID = /^[\x21-\x7e]{1,256}$/;
 const PRINTABLE_TEXT = /^[\x20-\x7e]{1,1024}$/;
 const PUBLIC_KEY = /^[A-Za-z0-9_-]{43}$/;
@@ -62,7 +62,10 @@ const keyRecordSchema = z
 
 const revocationSchema = z.strictObject({
   v: z.literal('1'),
-  target: z.union([z.strictObject({ artifact_id: z.string().regex(ARTIFACT_ID) }), z.strictObject({ kid })]),
+  target: z.union([
+    z.strictObject({ artifact_id: z.string().regex(ARTIFACT_ID_PATTERN) }),
+    z.strictObject({ kid }),
+  ]),
   reason: z.string().regex(PRINTABLE_TEXT),
   time: anyTime,
   by: printableId,

@@ -1,6 +1,7 @@
 // What both use-state stores check and compute before touching state, so that the Redis and
 // the in-memory implementation accept, refuse and reject exactly the same presentations.
-import { ARTIFACT_ID_PATTERN, ATTESTATION_ID_PATTERN, LIMITS, type UseTerms } from '../core/artifact.js';
+import { LIMITS, type UseTerms } from '../core/artifact.js';
+import { ARTIFACT_ID_PATTERN, ATTESTATION_ID_PATTERN } from '../core/protocol.js';
 import { GovernanceError } from '../core/errors.js';
 import type { AdmissionGrant, UseRequest } from './types.js';
 

@@ -20,7 +20,7 @@ import {
   type CheckRequestMessage,
   type CheckResponseMessage,
 } from '../../authz-server/envoy-proto.js';
-import { DENIED_HEADER } from '../../authz-server/responses.js';
+import { DENIED_HEADER } from '../../core/protocol.js';
 
 export const BASELINES = ['noop', 'crypto-floor'] as const;
 export type Baseline = (typeof BASELINES)[number];

@@ -8,7 +8,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadEnvoyAuthProto } from '../../authz-server/envoy-proto.js';
-import { DENIED_HEADER } from '../../authz-server/responses.js';
+import { DENIED_HEADER } from '../../core/protocol.js';
 import type { EnvoyCheckRequest } from './check-request.js';
 
 /** What the generator reads of a CheckResponse; every field may be absent on the wire. */

@@ -10,7 +10,8 @@
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAuthorityProto, REASON_METADATA } from '../../authority/grpc.js';
+import { loadAuthorityProto } from '../../authority/grpc.js';
+import { REASON_TRAILER } from '../../core/protocol.js';
 import { MAX_BODY_BYTES } from '../../authority/http.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../cli/dev-setup.js';
 import { base64urlDecode, utf8Decode } from '../../core/encoding.js';
@@ -263,7 +264,7 @@ function call(method: string, bytes: Buffer, metadata: Metadata): Promise<Grpc> 
           error
             ? {
                 code: error.code,
-                reason: error.metadata?.get(REASON_METADATA)[0] as string | undefined,
+                reason: error.metadata?.get(REASON_TRAILER)[0] as string | undefined,
                 details: error.details,
               }
             : { ok: reply! },
