@@ -76,6 +76,11 @@ export function canonicalBytes(value: unknown): Uint8Array {
 export function parseCanonical(bytes: Uint8Array): JsonValue {
   const text = utf8Decode(bytes);
   if (text === undefined) fail('not valid UTF-8');
+  return parseCanonicalText(text);
+}
+
+/** parseCanonical for text already decoded from strict UTF-8 (e.g. one line of a file). */
+export function parseCanonicalText(text: string): JsonValue {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

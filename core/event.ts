@@ -5,7 +5,7 @@
 // a Merkle tree (RFC 6962 shape, SHA3-512, leaf prefix 0x00, node prefix 0x01) whose root is
 // signed once. Each event carries its inclusion path, so every event still verifies on its own,
 // but a busy enforcement point pays one signature per batch instead of one per event.
-import { canonicalBytes, type JsonValue } from './canonical.js';
+import { canonicalBytes, MAX_JSON_DEPTH, type JsonValue } from './canonical.js';
 import type { CryptoSuite } from './crypto.js';
 import {
   base64urlDecode,
@@ -158,6 +158,26 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/**
+ * Where `data` sits in the chain record that carries its event (record 0, event 1, data 2):
+ * depth is counted from the record, the largest object a verifier parses, so that every event a
+ * writer accepts gives a record within MAX_JSON_DEPTH (docs/spec/ledger.md §3).
+ */
+const DATA_DEPTH = 2;
+
+/** Every number an integer in the safe range, every container above MAX_JSON_DEPTH (spec §3). */
+function checkData(value: unknown, depth: number): void {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value))
+      invalid('ledger.event.invalid', 'event.data numbers must be integers within ±(2^53 − 1)');
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  if (depth >= MAX_JSON_DEPTH)
+    invalid('ledger.event.invalid', `event.data nests deeper than depth ${MAX_JSON_DEPTH - 1} of its record`);
+  for (const item of Array.isArray(value) ? value : Object.values(value)) checkData(item, depth + 1);
+}
+
 function checkString(value: unknown, path: string, pattern = PRINTABLE): string {
   if (typeof value !== 'string' || value.length > EVENT_LIMITS.stringChars || !pattern.test(value)) {
     invalid(
@@ -191,8 +211,10 @@ export function validateEvent(value: unknown): Uint8Array {
   ) {
     invalid('ledger.event.invalid', 'event.reason must be a code of core/errors.ts');
   }
-  if (value.data !== undefined && !isObject(value.data))
-    invalid('ledger.event.invalid', 'event.data must be an object');
+  if (value.data !== undefined) {
+    if (!isObject(value.data)) invalid('ledger.event.invalid', 'event.data must be an object');
+    checkData(value.data, DATA_DEPTH);
+  }
   let bytes: Uint8Array;
   try {
     bytes = canonicalBytes(value);

@@ -2,7 +2,7 @@
 // ingest entry must pass before anything of it is chained.
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { canonicalize } from '../../core/canonical.js';
+import { canonicalize, parseCanonicalText, type JsonValue } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { isGovernanceError, type Code } from '../../core/errors.js';
 import { hexEncode } from '../../core/encoding.js';
@@ -47,7 +47,7 @@ const arbitraryEvent = fc.record(
       nil: undefined,
     }),
     note: text,
-    n: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+    n: fc.oneof(fc.integer(), fc.maxSafeInteger()),
   },
   { requiredKeys: ['i', 'note', 'n'] },
 );
@@ -86,6 +86,32 @@ describe('linkRecord (the sequencer) and core chainRecord spell the same records
         if (event.lineage !== undefined) tails.set(event.lineage, linked.record.eventHash);
       });
     }
+  });
+});
+
+describe('event data: one rule for the writer, the sequencer and the verifier (spec §3)', () => {
+  const nested = (levels: number): JsonValue => (levels === 0 ? 0 : [nested(levels - 1)]);
+  const withData = (data: { [key: string]: JsonValue }) => testEvent(1, 'execution.started', { data });
+  const entry = (event: LedgerEvent) => {
+    const sealed = JSON.parse(seal([testEvent(1)])) as { events: LedgerEvent[] };
+    return JSON.stringify({ ...sealed, events: [event] });
+  };
+
+  it('accepts 29 levels inside data, and its record parses strictly', () => {
+    const opened = openBatch(nodeCrypto, LOG, seal([withData({ nest: nested(29) })]), signer);
+    const [{ eventText, sigText }] = opened.events as [(typeof opened.events)[0]];
+    const { record } = linkRecord(genesis(nodeCrypto, LOG), eventText, sigText, undefined);
+    expect(parseCanonicalText(record.text)).toMatchObject({ seq: 1 });
+  });
+
+  it.each([
+    ['30 levels inside data: depth 32 of the record', { nest: nested(30) }],
+    ['a fraction', { n: 1.5 }],
+    ['2^53', { n: 2 ** 53 }],
+    ['-(2^53)', { deep: [{ n: -(2 ** 53) }] }],
+  ])('refuses %s at the writer and at the sequencer', (_name, data) => {
+    expect(() => validateEvent(withData(data))).toThrow(/event\.data/);
+    expect(() => openBatch(nodeCrypto, LOG, entry(withData(data)), signer)).toThrow(/event 0: event\.data/);
   });
 });
 
