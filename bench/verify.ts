@@ -79,7 +79,7 @@ try {
   );
   const keys = {
     producers: producerKeys,
-    audit: new Map([[audit.kid, rawPublicKey(audit.key)]]),
+    audit: new Map([[audit.kid, { publicKey: rawPublicKey(audit.key) }]]),
   };
   for (const suite of [nodeCrypto, portableCrypto]) {
     const started = performance.now();

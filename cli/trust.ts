@@ -67,7 +67,7 @@ export function buildTrust(opts: TrustOptions, fetched: KeyRecord[] = []): Trust
   const { producers, audit } = ledgerKeysOf(keys.values());
   const trustedAudit = new Map(audit);
   for (const [kid, file] of pairs(opts.auditKey, '--audit-key'))
-    trustedAudit.set(kid, rawPublicKey(keyFromPem(readText(file, 'audit key'))));
+    trustedAudit.set(kid, { publicKey: rawPublicKey(keyFromPem(readText(file, 'audit key'))) });
   return { keys, uncertified, producers, audit: trustedAudit };
 }
 

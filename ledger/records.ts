@@ -23,37 +23,45 @@ const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 /** Deepest Merkle path a batch of EVENT_LIMITS.batchSize leaves can have. */
 const MAX_PATH = Math.ceil(Math.log2(EVENT_LIMITS.batchSize));
 
-/** A producer key as its key record certifies it: the producer it speaks for is its subject. */
-export interface ProducerKey {
+/** A key record's not_before and not_after (epoch seconds), both instants included. */
+export interface KeyValidity {
+  notBefore: number;
+  notAfter: number;
+}
+
+/** An audit key: it signs heads and the ledger's own events, at times within its validity. */
+export interface LedgerKey {
   publicKey: Uint8Array;
+  /** Absent for a key trusted at any time (one given directly, without a key record). */
+  validity?: KeyValidity;
+}
+
+/** A producer key as its key record certifies it: the producer it speaks for is its subject. */
+export interface ProducerKey extends LedgerKey {
   subject: string;
-  /** The record's not_before and not_after (epoch seconds); absent for a key trusted at any time. */
-  validity?: { notBefore: number; notAfter: number };
 }
 
 /** Keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
 export interface LedgerKeys {
   producers: ReadonlyMap<string, ProducerKey>;
-  audit: ReadonlyMap<string, Uint8Array>;
+  audit: ReadonlyMap<string, LedgerKey>;
 }
 
 /** The ledger's keys among certified ones: each producer key with the producer it speaks for, and the audit keys. */
 export function ledgerKeysOf(certified: Iterable<VerifiedKey>): LedgerKeys {
   const keys = [...certified];
+  const validity = (k: VerifiedKey) => ({ notBefore: k.notBefore, notAfter: k.notAfter });
   return {
     producers: new Map(
       keys
         .filter((k) => k.role === 'producer')
-        .map((k) => [
-          k.kid,
-          {
-            publicKey: k.publicKey,
-            subject: k.subject,
-            validity: { notBefore: k.notBefore, notAfter: k.notAfter },
-          },
-        ]),
+        .map((k) => [k.kid, { publicKey: k.publicKey, subject: k.subject, validity: validity(k) }]),
     ),
-    audit: new Map(keys.filter((k) => k.role === 'audit').map((k) => [k.kid, k.publicKey])),
+    audit: new Map(
+      keys
+        .filter((k) => k.role === 'audit')
+        .map((k) => [k.kid, { publicKey: k.publicKey, validity: validity(k) }]),
+    ),
   };
 }
 
@@ -63,32 +71,50 @@ export type SignerKey = (
   event: Pick<LedgerEvent, 'type' | 'producer' | 'time'>,
 ) => { key: Uint8Array } | { refused: string };
 
+/** Why a key may not sign at `time` (outside its validity, bounds included), or undefined. */
+function outsideValidity(kid: string, { validity }: LedgerKey, time: string): string | undefined {
+  if (!validity) return undefined;
+  const at = parseMillis(time);
+  if (at !== undefined && at >= validity.notBefore * 1000 && at <= validity.notAfter * 1000) return undefined;
+  const window = `${formatSeconds(validity.notBefore)} to ${formatSeconds(validity.notAfter)}`;
+  return `kid ${kid} is valid from ${window}, not at ${time.slice(0, 32)}`;
+}
+
 /**
  * Events the ledger records about itself (ledger.rejected, producer `ledger://<log>`) are signed
- * by an audit key; every other event by the producer key certified for its `producer`, at a
- * `time` within the key's validity.
+ * by an audit key; every other event by the producer key certified for its `producer`. Either
+ * way at a `time` within the key's validity.
  */
 export function signerKeyOf(keys: LedgerKeys, log: string): SignerKey {
   return (kid, { type, producer, time }) => {
+    let certified: LedgerKey | undefined;
     if (type === 'ledger.rejected') {
-      const key = keys.audit.get(kid);
-      if (!key) return { refused: `kid ${kid} is not an audit key` };
+      certified = keys.audit.get(kid);
+      if (!certified) return { refused: `kid ${kid} is not an audit key` };
       if (producer !== `ledger://${log}`)
         return { refused: `a ledger.rejected event's producer must be ledger://${log}` };
-      return { key };
+    } else {
+      const producerKey = keys.producers.get(kid);
+      if (!producerKey) return { refused: `kid ${kid} is not a certified producer` };
+      if (producerKey.subject !== producer)
+        return { refused: `kid ${kid} speaks for ${producerKey.subject}, not for ${producer.slice(0, 128)}` };
+      certified = producerKey;
     }
-    const certified = keys.producers.get(kid);
-    if (!certified) return { refused: `kid ${kid} is not a certified producer` };
-    if (certified.subject !== producer)
-      return { refused: `kid ${kid} speaks for ${certified.subject}, not for ${producer.slice(0, 128)}` };
-    const validity = certified.validity;
-    const at = parseMillis(time);
-    if (validity && (at === undefined || at < validity.notBefore * 1000 || at > validity.notAfter * 1000)) {
-      const window = `${formatSeconds(validity.notBefore)} to ${formatSeconds(validity.notAfter)}`;
-      return { refused: `kid ${kid} is valid from ${window}, not at ${time.slice(0, 32)}` };
-    }
-    return { key: certified.publicKey };
+    const outside = outsideValidity(kid, certified, time);
+    return outside === undefined ? { key: certified.publicKey } : { refused: outside };
   };
+}
+
+/** The audit key that must have signed a head: its kid's, at a head `time` within the key's validity. */
+export function headKeyOf(
+  keys: LedgerKeys,
+  head: Pick<SignedHead, 'time' | 'sig'>,
+): { key: Uint8Array } | { refused: string } {
+  const kid = head.sig.kid;
+  const certified = keys.audit.get(kid);
+  if (!certified) return { refused: `kid ${kid.slice(0, 128)} is not an audit key` };
+  const outside = outsideValidity(kid, certified, head.time);
+  return outside === undefined ? { key: certified.publicKey } : { refused: outside };
 }
 
 function invalid(message: string): never {

@@ -136,7 +136,7 @@ export class Sequencer {
     this.headIntervalMs = options.headIntervalMs ?? 1000;
     this.maxCommitRecords = options.maxCommitRecords ?? 2048;
     this.now = options.now ?? Date.now;
-    const audit = new Map([[options.auditKid, rawPublicKey(options.auditKey)]]);
+    const audit = new Map([[options.auditKid, { publicKey: rawPublicKey(options.auditKey) }]]);
     this.ownSigner = signerKeyOf({ producers: new Map(), audit }, options.store.log);
   }
 

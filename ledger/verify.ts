@@ -30,6 +30,7 @@ import {
   checkHead,
   checkObject,
   checkRecord,
+  headKeyOf,
   parseJson,
   SHA3_REF,
   signerKeyOf,
@@ -409,8 +410,12 @@ class ChainCheck {
   }
 
   checkHeadSignature(head: SignedHead): boolean {
-    const key = this.options.keys.audit.get(head.sig.kid);
-    const ok = key !== undefined && verifyHead(this.options.suite, head, key);
+    const signer = headKeyOf(this.options.keys, head);
+    if ('refused' in signer) {
+      this.fail('ledger.signature.invalid', head.seq, `head ${head.seq}: ${signer.refused}`);
+      return false;
+    }
+    const ok = verifyHead(this.options.suite, head, signer.key);
     if (!ok)
       this.fail(
         'ledger.signature.invalid',

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { verifyHead, type ChainRecord, type SignedHead } from '../../core/event.js';
 import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js';
+import { headKeyOf } from '../../ledger/records.js';
 import type { LineageSegment } from '../../ledger/types.js';
 import { verifyLineageProof, type VerifyFailure } from '../../ledger/verify.js';
 import { addProofOptions, positiveInteger, proofGet, type ProofOptions } from '../options.js';
@@ -74,8 +75,8 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
     }>(opts, '/v1/proof/head');
     if (!head) throw new CliError('the ledger has no signed head yet', EXIT.negative);
     const trust = await trustFromProof(opts);
-    const auditKey = trust.audit.get(head.sig.kid);
-    const headVerified = auditKey !== undefined && verifyHead(nodeCrypto, head, auditKey);
+    const auditKey = headKeyOf(trust, head);
+    const headVerified = 'key' in auditKey && verifyHead(nodeCrypto, head, auditKey.key);
     const issuerKey = heartbeat ? trust.keys.get(heartbeat.sig.kid) : undefined;
     const heartbeatVerified =
       heartbeat !== null &&
@@ -90,7 +91,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
           `head       seq ${head.seq}  log ${head.log}  ${head.time}`,
           `           ${head.event_hash}`,
           `           ${head.event_hash_alt}`,
-          `signed     ${head.sig.kid}  ${headVerified ? 'verified' : 'NOT VERIFIED (unknown audit key or bad signature)'}`,
+          `signed     ${head.sig.kid}  ${headVerified ? 'verified' : `NOT VERIFIED (${'refused' in auditKey ? auditKey.refused : 'bad signature'})`}`,
           heartbeat
             ? `heartbeat  ${heartbeat.issuer}  ${heartbeat.time}  revocations ${heartbeat.revocations}  ${heartbeat.sig.kid} ${heartbeatVerified ? 'verified' : 'not verified'}`
             : 'heartbeat  none yet',

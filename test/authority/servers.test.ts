@@ -323,7 +323,9 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
     expect(verified.records.map((r) => r.event.type)).toEqual(['authorization.issued']);
 
     const { head } = (await http('GET', '/v1/proof/head')).body as { head: SignedHead };
-    expect(verifyHead(portableCrypto, head, ledgerKeysOf(keys).audit.get(head.sig.kid)!)).toBe(true);
+    expect(verifyHead(portableCrypto, head, ledgerKeysOf(keys).audit.get(head.sig.kid)!.publicKey)).toBe(
+      true,
+    );
 
     const policies = (await http('GET', '/v1/proof/policies')).body as { active: Record<string, string> };
     const hash = policies.active['policy://medical/inference/v3']!;

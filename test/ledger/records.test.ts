@@ -17,7 +17,7 @@ import {
 import { formatMillis } from '../../core/time.js';
 import { rawPublicKey } from '../../core/keys.js';
 import { openBatch, sealBatch } from '../../ledger/ingest.js';
-import { linkRecord, signerKeyOf } from '../../ledger/records.js';
+import { headKeyOf, linkRecord, signerKeyOf } from '../../ledger/records.js';
 import {
   AUDIT_KID,
   PRODUCER_KID,
@@ -186,7 +186,7 @@ describe('openBatch refuses before chaining anything', () => {
     const rejected = (producer: string) => testEvent(1, 'ledger.rejected', { producer });
     const own = seal([rejected(`ledger://${LOG}`)], AUDIT_KID, auditKey);
     const ownSigner = signerKeyOf(
-      { producers: new Map(), audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]) },
+      { producers: new Map(), audit: new Map([[AUDIT_KID, { publicKey: rawPublicKey(auditKey) }]]) },
       LOG,
     );
     expect(openBatch(nodeCrypto, LOG, own, ownSigner).events).toHaveLength(1);
@@ -218,6 +218,32 @@ describe('openBatch refuses before chaining anything', () => {
       /is valid from 2026-05-12T00:00:00Z to 2026-05-12T01:00:00Z, not at/,
     );
     expect(open(notAfter * 1000 + 1)).toThrow(/not at 2026-05-12T01:00:00.001Z/);
+  });
+
+  it('accepts the audit key, for ledger.rejected events and heads, only at times within its validity', () => {
+    const notBefore = Date.UTC(2026, 4, 12) / 1000;
+    const notAfter = notBefore + 3600;
+    const keys = {
+      producers: new Map(),
+      audit: new Map([[AUDIT_KID, { publicKey: rawPublicKey(auditKey), validity: { notBefore, notAfter } }]]),
+    };
+    const rejected = (ms: number) =>
+      seal(
+        [testEvent(1, 'ledger.rejected', { producer: `ledger://${LOG}`, time: formatMillis(ms) })],
+        AUDIT_KID,
+        auditKey,
+      );
+    const open = (ms: number) => () => openBatch(nodeCrypto, LOG, rejected(ms), signerKeyOf(keys, LOG));
+    expect(open(notAfter * 1000)().events).toHaveLength(1);
+    expect(open(notAfter * 1000 + 1)).toThrow(/not at 2026-05-12T01:00:00.001Z/);
+    const head = (ms: number) => ({
+      time: formatMillis(ms),
+      sig: { alg: 'ed25519' as const, kid: AUDIT_KID, val: '' },
+    });
+    expect(headKeyOf(keys, head(notBefore * 1000))).toEqual({ key: rawPublicKey(auditKey) });
+    expect(headKeyOf(keys, head(notBefore * 1000 - 1))).toEqual({
+      refused: expect.stringMatching(/is valid from 2026-05-12T00:00:00Z to 2026-05-12T01:00:00Z, not at/),
+    });
   });
 
   it('names the failing event', () => {

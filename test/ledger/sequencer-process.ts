@@ -43,7 +43,7 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
       producers: new Map(
         producerRecords.map((r) => [r.kid, { publicKey: publicKeyOf(r), subject: r.subject }]),
       ),
-      audit: new Map([[deployment.auditKid, rawPublicKey(auditKey)]]),
+      audit: new Map([[deployment.auditKid, { publicKey: rawPublicKey(auditKey) }]]),
     },
   };
 }

@@ -31,7 +31,7 @@ export const PRODUCER_ID = 'authz-server://pod-test';
 
 export const ledgerKeys: LedgerKeys = {
   producers: new Map([[PRODUCER_KID, { publicKey: rawPublicKey(producerKey), subject: PRODUCER_ID }]]),
-  audit: new Map([[AUDIT_KID, rawPublicKey(auditKey)]]),
+  audit: new Map([[AUDIT_KID, { publicKey: rawPublicKey(auditKey) }]]),
 };
 
 export function testEvent(

@@ -51,7 +51,7 @@ export function readLedgerVectorKeys(): LedgerKeys {
         },
       ]),
     ),
-    audit: new Map(Object.entries(raw.audit).map(([kid, key]) => [kid, base64urlDecode(key)!])),
+    audit: new Map(Object.entries(raw.audit).map(([kid, key]) => [kid, { publicKey: base64urlDecode(key)! }])),
   };
 }
 
