@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { canonicalize } from '../core/canonical.js';
 import { GovernanceError } from '../core/errors.js';
 import type { LedgerStore, StoredText } from '../store/ledger-types.js';
-import { parseJson } from './records.js';
+import { parseCanonicalJson } from './records.js';
 import type { ChainAnchor } from './types.js';
 
 export const EXPORT_FORMAT = 'governance.ledger-export.v1';
@@ -31,9 +31,9 @@ export interface ExportRange {
 const PAGE = 1000;
 
 /** The record's hashes, as the anchor of a range that starts after it. */
-export async function anchorAt(store: LedgerStore, seq: number): Promise<ChainAnchor> {
+export async function anchorAt(store: Pick<LedgerStore, 'records'>, seq: number): Promise<ChainAnchor> {
   const [stored] = await store.records(seq, seq);
-  const record = stored && (parseJson(stored.text, `record ${seq}`) as Partial<ChainAnchor>);
+  const record = stored && (parseCanonicalJson(stored.text, `record ${seq}`) as Partial<ChainAnchor>);
   if (typeof record?.event_hash !== 'string' || typeof record.event_hash_alt !== 'string') {
     throw new GovernanceError('ledger.sequence.invalid', `record ${seq} (the anchor of a range) is missing`);
   }

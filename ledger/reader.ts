@@ -4,7 +4,7 @@
 import { GovernanceError } from '../core/errors.js';
 import type { ChainRecord, SignedHead } from '../core/event.js';
 import type { LedgerStore, StoredText } from '../store/ledger-types.js';
-import { checkHead, checkRecord, parseJson } from './records.js';
+import { checkHead, checkRecord, parseCanonicalJson } from './records.js';
 import { anchorAt } from './export.js';
 import type { LedgerProofReader, LineageProof, LineageSegment } from './types.js';
 
@@ -14,7 +14,7 @@ export interface LedgerReaderOptions {
 }
 
 function parseStoredRecord(stored: StoredText): ChainRecord {
-  const { record } = checkRecord(parseJson(stored.text, `record ${stored.seq}`));
+  const { record } = checkRecord(parseCanonicalJson(stored.text, `record ${stored.seq}`));
   if (record.seq !== stored.seq)
     throw new GovernanceError(
       'ledger.sequence.invalid',
@@ -23,11 +23,14 @@ function parseStoredRecord(stored: StoredText): ChainRecord {
   return record;
 }
 
+/** What the reader reads: a store's chain, heads and lineage index. */
+export type ChainSource = Pick<LedgerStore, 'records' | 'heads' | 'latestHead' | 'lineageSeqs'>;
+
 export class StoreLedgerReader implements LedgerProofReader {
   private readonly maxRecords: number;
 
   constructor(
-    private readonly store: LedgerStore,
+    private readonly store: ChainSource,
     options: LedgerReaderOptions = {},
   ) {
     this.maxRecords = options.maxRecords ?? 10_000;
@@ -35,7 +38,7 @@ export class StoreLedgerReader implements LedgerProofReader {
 
   async head(): Promise<SignedHead | undefined> {
     const stored = await this.store.latestHead();
-    return stored && checkHead(parseJson(stored.text, `head ${stored.seq}`));
+    return stored && checkHead(parseCanonicalJson(stored.text, `head ${stored.seq}`));
   }
 
   async range(fromSeq: number, toSeq: number): Promise<ChainRecord[]> {
@@ -80,7 +83,7 @@ export class StoreLedgerReader implements LedgerProofReader {
           'ledger.head.mismatch',
           `record ${seq} is not covered by a signed head yet`,
         );
-      const head = checkHead(parseJson(stored.text, `head ${stored.seq}`));
+      const head = checkHead(parseCanonicalJson(stored.text, `head ${stored.seq}`));
       if (head.seq - seq >= this.maxRecords)
         throw new GovernanceError(
           'request.invalid',

@@ -2,6 +2,7 @@
 // records and signed heads read from untrusted places, and the sequencer's record encoder.
 import { hash as oneShotHash } from 'node:crypto';
 import { KID_PATTERN } from '../core/artifact.js';
+import { parseCanonicalText, type JsonValue } from '../core/canonical.js';
 import { GovernanceError } from '../core/errors.js';
 import {
   EVENT_LIMITS,
@@ -213,7 +214,24 @@ export function checkHead(input: unknown): SignedHead {
   return value as unknown as SignedHead;
 }
 
-/** Parses JSON text; a syntax error is ledger.event.invalid. */
+/**
+ * Parses text that must be canonical JSON (RFC 8785, docs/spec/artifact.md §5.2): a duplicate
+ * member, whitespace, another spelling of a string or number, or nesting beyond MAX_JSON_DEPTH
+ * fails as encoding.invalid naming `what`, so that no reader can see other members than these.
+ */
+export function parseCanonicalJson(text: string, what: string): JsonValue {
+  try {
+    return parseCanonicalText(text);
+  } catch (e) {
+    throw new GovernanceError('encoding.invalid', `${what}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Parses JSON text; a syntax error is ledger.event.invalid. Only for texts the sequencer wrote
+ * and reads back for their hashes, and ingest entries, whose events are re-encoded canonically
+ * before anything is signed or chained; what a verifier or a proof reads is parsed canonically.
+ */
 export function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { CryptoSuite } from '../core/crypto.js';
+import { parseCanonicalText } from '../core/canonical.js';
 import { base64urlDecode, utf8Decode } from '../core/encoding.js';
 import { GovernanceError, type Code } from '../core/errors.js';
 import {
@@ -31,7 +32,7 @@ import {
   checkObject,
   checkRecord,
   headKeyOf,
-  parseJson,
+  parseCanonicalJson,
   SHA3_REF,
   signerKeyOf,
   type LedgerKeys,
@@ -185,6 +186,25 @@ class ChainCheck {
   /** A line that is not a record or head: reported at the next seq (a missing record there is reported again). */
   unreadable(message: string): void {
     this.fail('ledger.event.invalid', this.lastSeq + 1, message);
+  }
+
+  /**
+   * A line that is not canonical JSON, reported at the next seq: what it holds depends on the
+   * parser (a duplicate member is one value to one parser and another to the next), so it is
+   * never verified. If it parses at all as a record, the chain carries on from its own hashes,
+   * as after a malformed record, so that later hashes and heads still verify.
+   */
+  notCanonical(line: string, message: string): void {
+    const expected = this.lastSeq + 1;
+    this.fail('encoding.invalid', expected, `the line after record ${this.lastSeq}: ${message}`);
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (value !== null && typeof value === 'object' && 'event' in value)
+      this.adopt(expected, value as Partial<ChainRecord>);
   }
 
   record(value: unknown): void {
@@ -480,6 +500,12 @@ class ChainCheck {
   }
 }
 
+/** The code of an error thrown while verifying: its own if it is one the verifier reports (§10.1). */
+const verifierCode = (e: unknown): Code =>
+  e instanceof GovernanceError && (e.code.startsWith('ledger.') || e.code === 'encoding.invalid')
+    ? e.code
+    : 'ledger.event.invalid';
+
 const altRef = (hash: Uint8Array) => 'blake2b-512:' + Buffer.from(hash).toString('hex');
 
 function stateOfAnchor(anchor: ChainAnchor): ChainState {
@@ -541,15 +567,15 @@ export async function verifyLines(
   try {
     for await (const line of lines) {
       if (!check) {
-        header = checkHeader(parseJson(line, 'export header'));
+        header = checkHeader(parseCanonicalJson(line, 'export header'));
         check = openCheck(header, options);
         continue;
       }
       let value: unknown;
       try {
-        value = JSON.parse(line);
-      } catch {
-        check.unreadable(`the line after record ${check.lastSeq} is not valid JSON`);
+        value = parseCanonicalText(line);
+      } catch (e) {
+        check.notCanonical(line, (e as Error).message);
         continue;
       }
       const kind = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
@@ -573,7 +599,7 @@ export async function verifyLines(
   } catch (e) {
     if (!(e instanceof StopVerification)) {
       const failure: VerifyFailure = {
-        code: e instanceof GovernanceError && e.code.startsWith('ledger.') ? e.code : 'ledger.event.invalid',
+        code: verifierCode(e),
         seq: check ? check.lastSeq + 1 : null,
         message: (e as Error).message,
       };
@@ -614,7 +640,7 @@ async function* fileLines(
   let pendingBytes = 0;
   const decode = (parts: Buffer[]) => {
     const text = utf8Decode(Buffer.concat(parts));
-    if (text === undefined) throw new GovernanceError('ledger.event.invalid', 'a line is not valid UTF-8');
+    if (text === undefined) throw new GovernanceError('encoding.invalid', 'a line is not valid UTF-8');
     return text;
   };
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
@@ -740,9 +766,9 @@ function verifySegment(
       );
     start = anchor ? stateOfAnchor(anchor) : genesis(options.suite, head.log);
   } catch (e) {
-    const code =
-      e instanceof GovernanceError && e.code.startsWith('ledger.') ? e.code : 'ledger.event.invalid';
-    return { failures: [{ code, seq: seqOf(rawHead) ?? null, message: (e as Error).message }] };
+    return {
+      failures: [{ code: verifierCode(e), seq: seqOf(rawHead) ?? null, message: (e as Error).message }],
+    };
   }
   const check = new ChainCheck({ ...options, head: undefined }, head.log, start, anchor === null);
   try {

@@ -58,9 +58,10 @@ describe('ledger vectors', () => {
     });
   }
 
-  it('cover every ledger failure code', () => {
+  it('cover every failure code of the verifier', () => {
     const wanted = new Set(cases.map((c) => c.wantErr));
     for (const code of [
+      'encoding.invalid',
       'ledger.event.invalid',
       'ledger.hash.mismatch',
       'ledger.signature.invalid',

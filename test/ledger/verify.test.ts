@@ -19,6 +19,7 @@ import {
 } from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
 import { EXPORT_FORMAT, exportLines } from '../../ledger/export.js';
+import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
 import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
 import { LEDGER_VECTOR_DIR, readLedgerVectorKeys } from '../vectors/generate-ledger.js';
 import {
@@ -63,8 +64,14 @@ describe('verifying hostile export files', () => {
     ['a header only', valid[0]! + '\n', 'ledger.head.mismatch', 1],
     [
       'a header with an extra member',
-      replaced(0, valid[0]!.replace('{', '{"x":1,')),
+      replaced(0, valid[0]!.replace(/}$/, ',"x":1}')),
       'ledger.event.invalid',
+      null,
+    ],
+    [
+      'a header with a duplicate member',
+      replaced(0, valid[0]!.replace('"to":10', '"to":10,"to":10')),
+      'encoding.invalid',
       null,
     ],
     [
@@ -77,13 +84,13 @@ describe('verifying hostile export files', () => {
     [
       'JSON nested 100,000 deep',
       replaced(at3, '['.repeat(100_000) + ']'.repeat(100_000)),
-      'ledger.event.invalid',
+      'encoding.invalid',
       3,
     ],
     [
       'a record with seq 1e400',
       replaced(at3, record3.replace('"seq":3', '"seq":1e400')),
-      'ledger.event.invalid',
+      'encoding.invalid',
       3,
     ],
     [
@@ -113,7 +120,7 @@ describe('verifying hostile export files', () => {
       'ledger.event.invalid',
       3,
     ],
-    ['a blank line', replaced(at3, ''), 'ledger.event.invalid', 3],
+    ['a blank line', replaced(at3, ''), 'encoding.invalid', 3],
   ])('%s', async (_name, content, code, seq) => {
     const result = await verifyExportFile(file(content), options());
     expect(result.ok).toBe(false);
@@ -133,9 +140,28 @@ describe('verifying hostile export files', () => {
       Buffer.from([0xc3, 0x28, 0x0a]),
     ]);
     expect((await verifyExportFile(file(bytes), options())).failures[0]).toMatchObject({
-      code: 'ledger.event.invalid',
+      code: 'encoding.invalid',
       seq: 2,
     });
+  });
+
+  it('fails a line that is not canonical, and carries the chain on from the hashes it holds', async () => {
+    // A forged "event" member before the genuine one: JSON.parse keeps the genuine one.
+    const forged = await verifyExportFile(join(LEDGER_VECTOR_DIR, 'duplicate-event-member.jsonl'), options());
+    const spaced = await verifyExportFile(
+      file(replaced(at3, record3.replace('{"event":', '{ "event":'))),
+      options(),
+    );
+    for (const [result, seq] of [
+      [forged, 4],
+      [spaced, 3],
+    ] as const) {
+      expect(result.failures[0]).toMatchObject({ code: 'encoding.invalid', seq });
+      // Its batch and lineage are unread, but no later hash or head fails.
+      const codes = result.failures.map((f) => f.code);
+      expect(codes).not.toContain('ledger.hash.mismatch');
+      expect(codes).not.toContain('ledger.head.mismatch');
+    }
   });
 
   it('names a missing file instead of throwing', async () => {
@@ -247,6 +273,25 @@ describe('verifying ranges and stores', () => {
       head: sign(other),
     });
     expect(forked.failures).toEqual([expect.objectContaining({ code: 'ledger.head.mismatch', seq: 5 })]);
+  });
+
+  it('serves no stored record or head that is not canonical (the proof reader)', async () => {
+    const store = ledger.store;
+    const duplicated = (text: string) => text.replace('{"event":', '{"event":{"v":"1"},"event":');
+    const source: ChainSource = {
+      records: async (from, to) =>
+        (await store.records(from, to)).map((r) => (r.seq === 5 ? { ...r, text: duplicated(r.text) } : r)),
+      heads: (from, to, count) => store.heads(from, to, count),
+      latestHead: async () => {
+        const head = await store.latestHead();
+        return head && { ...head, text: head.text.replace('{', '{ ') };
+      },
+      lineageSeqs: (lineage) => store.lineageSeqs(lineage),
+    };
+    const reader = new StoreLedgerReader(source);
+    expect(await reader.range(4, 4)).toHaveLength(1);
+    await expect(reader.range(4, 6)).rejects.toMatchObject({ code: 'encoding.invalid' });
+    await expect(reader.head()).rejects.toMatchObject({ code: 'encoding.invalid' });
   });
 
   it('names an empty ledger as unproven', async () => {

@@ -216,6 +216,9 @@ function buildCases(): Map<string, Case> {
     (m) => signSync(KEYS.audit.key, m),
   );
   const finalHead = valid.heads.at(-1)!;
+  const recordText = (seq: number) => canonicalize(valid.records[seq - 1]!);
+  const withLine = (seq: number, raw: string) => lines.map((l) => ('record' in l && l.record.seq === seq ? { raw } : l));
+  const forged = canonicalize({ ...valid.records[3]!.event, identity: 'spiffe://cluster.local/ns/attacker/sa/forged' });
   const cases: [string, Case][] = [
     ['valid', { desc: 'a valid chain of 10 records in 4 batches with heads at 2 and 10', wantErr: null, wantSeq: null, text: exportText(lines) }],
     [
@@ -316,7 +319,20 @@ function buildCases(): Map<string, Case> {
         ),
       },
     ],
-    ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'ledger.event.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
+    ['not-json-line', { desc: 'record 3 replaced by a line that is not JSON', wantErr: 'encoding.invalid', wantSeq: 3, text: exportText(lines.map((l, i) => (i === recordLine(3) ? { raw: '{"event":' } : l))) }],
+    [
+      'duplicate-event-member',
+      {
+        desc: 'record 4 with a forged "event" member before the genuine one: a parser keeping the last member sees a valid record, one keeping the first sees the forgery',
+        wantErr: 'encoding.invalid',
+        wantSeq: 4,
+        text: exportText(withLine(4, `{"event":${forged},${recordText(4).slice(1)}`)),
+      },
+    ],
+    [
+      'noncanonical-whitespace',
+      { desc: 'record 5 with a space after a colon: the same JSON value, not its canonical bytes', wantErr: 'encoding.invalid', wantSeq: 5, text: exportText(withLine(5, recordText(5).replace(',"seq":5,', ',"seq": 5,'))) },
+    ],
     [
       'record-extra-member',
       { desc: 'record 2 carries a member no hash covers', wantErr: 'ledger.event.invalid', wantSeq: 2, text: exportText(replaceRecord(2, (r) => ({ ...r, note: 'x' }) as ChainRecord)) },
