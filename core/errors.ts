@@ -76,6 +76,10 @@ export const CODES = {
   },
   'ledger.head.mismatch': { kind: 'failure', summary: 'the signed head does not cover exactly the chain' },
   'ledger.lineage.invalid': { kind: 'failure', summary: 'an operation lineage is broken' },
+  'ledger.lineage.order': {
+    kind: 'failure',
+    summary: "an operation's lineage stages are out of order (white paper §6.1)",
+  },
   'ledger.batch.replayed': {
     kind: 'failure',
     summary: 'a producer batch is chained again (a copy of events already in the chain)',

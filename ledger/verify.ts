@@ -15,6 +15,7 @@ import {
   eventHashRef,
   genesis,
   batchStatement,
+  LINEAGE_STAGES,
   leafHash,
   rootFromPath,
   verifyHead,
@@ -738,8 +739,48 @@ export function verifyLineageProof(proof: unknown, options: VerifyOptions): Line
     }
     prev = record.event_hash;
   }
+  checkStageOrder(result.records, fail);
   result.ok = result.failures.length === 0;
   return result;
+}
+
+/**
+ * The stages of one operation in the order white paper §6.1 gives them (docs/spec/ledger.md
+ * §10.2): authorization.issued first and once; each admission.granted after an
+ * authorization.consumed of its own (an artifact of bounded use is admitted again and again);
+ * each execution.started after an admission.granted of its own, and each later stage of the
+ * execution after one of the stage before it. Stages are counted, not matched, so a lineage that
+ * stops early (issued only, or admitted and never run) is in order. Other event types may follow
+ * authorization.issued anywhere.
+ */
+function checkStageOrder(
+  records: readonly ChainRecord[],
+  fail: (code: Code, seq: number, message: string) => void,
+): void {
+  const seen = LINEAGE_STAGES.map(() => 0);
+  records.forEach(({ seq, event: { type } }, i) => {
+    const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
+    if (i === 0 && stage !== 0) {
+      fail(
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
+      );
+    } else if (i > 0 && stage === 0) {
+      fail(
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: authorization.issued after the lineage's first record`,
+      );
+    } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
+      fail(
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
+      );
+    }
+    if (stage >= 0) seen[stage]!++;
+  });
 }
 
 /** One segment: from its anchor through its records to its signed head. */

@@ -1,12 +1,13 @@
-// The ledger vectors (test/vectors/ledger/): every case with both crypto suites, the generator
-// reproduces them byte for byte, and the annotated example in docs/spec/ledger.md is theirs.
+// The ledger vectors (test/vectors/ledger/): every export case and every lineage case with both
+// crypto suites, the generator reproduces them byte for byte, and the annotated example in
+// docs/spec/ledger.md is theirs.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import type { SignedHead } from '../../core/event.js';
-import { verifyExportFile } from '../../ledger/verify.js';
+import { verifyExportFile, verifyLineageProof } from '../../ledger/verify.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 import {
   LEDGER_VECTOR_DIR,
@@ -22,12 +23,10 @@ interface VectorCase {
 }
 
 const read = (name: string) => readFileSync(join(LEDGER_VECTOR_DIR, name), 'utf8');
-const cases = Object.entries(JSON.parse(read('cases.json')) as Record<string, VectorCase>).map(
-  ([name, c]) => ({
-    name,
-    ...c,
-  }),
-);
+const casesOf = (file: string) =>
+  Object.entries(JSON.parse(read(file)) as Record<string, VectorCase>).map(([name, c]) => ({ name, ...c }));
+const cases = casesOf('cases.json');
+const lineageCases = casesOf('lineage-cases.json');
 const keys = readLedgerVectorKeys();
 
 describe('ledger vectors', () => {
@@ -42,6 +41,13 @@ describe('ledger vectors', () => {
           expect(result.ok).toBe(false);
           expect(result.failures[0]).toMatchObject({ code: wantErr, seq: wantSeq });
         }
+      });
+
+      it.each(lineageCases)('$name: $desc', ({ file, wantErr, wantSeq }) => {
+        const result = verifyLineageProof(JSON.parse(read(file)), { suite, keys });
+        if (wantErr === null) expect(result.failures).toEqual([]);
+        else expect(result.failures[0]).toMatchObject({ code: wantErr, seq: wantSeq });
+        expect(result.ok).toBe(wantErr === null);
       });
 
       it('the latest head (head.json), given independently, covers the valid chain', async () => {
@@ -59,7 +65,7 @@ describe('ledger vectors', () => {
   }
 
   it('cover every failure code of the verifier', () => {
-    const wanted = new Set(cases.map((c) => c.wantErr));
+    const wanted = new Set([...cases, ...lineageCases].map((c) => c.wantErr));
     for (const code of [
       'encoding.invalid',
       'ledger.event.invalid',
@@ -68,6 +74,7 @@ describe('ledger vectors', () => {
       'ledger.sequence.invalid',
       'ledger.head.mismatch',
       'ledger.lineage.invalid',
+      'ledger.lineage.order',
       'ledger.batch.replayed',
       'ledger.batch.incomplete',
     ]) {
@@ -75,8 +82,8 @@ describe('ledger vectors', () => {
     }
   });
 
-  it('are exactly what the committed generator produces (no diff)', () => {
-    const generated = generateLedgerVectors();
+  it('are exactly what the committed generator produces (no diff)', async () => {
+    const generated = await generateLedgerVectors();
     expect([...generated.keys()].sort()).toEqual(readdirSync(LEDGER_VECTOR_DIR).sort());
     for (const [name, content] of generated) expect(read(name), name).toBe(content);
   });

@@ -11,16 +11,24 @@ import {
   chainRecord,
   eventHashRef,
   genesis,
+  LINEAGE_STAGES,
   signEventBatch,
   signHead,
   type ChainRecord,
+  type EventType,
   type SignedEvent,
   type SignedHead,
 } from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
 import { EXPORT_FORMAT, exportLines } from '../../ledger/export.js';
 import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
-import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
+import {
+  verifyExportFile,
+  verifyLineageProof,
+  verifyLines,
+  verifyStore,
+  type VerifyOptions,
+} from '../../ledger/verify.js';
 import { LEDGER_VECTOR_DIR, readLedgerVectorKeys } from '../vectors/generate-ledger.js';
 import {
   AUDIT_KID,
@@ -397,4 +405,60 @@ describe('verifying that each batch is chained once, whole and in order', () => 
     expect(await verify(replay)).toMatchObject({ ok: false, batchesForgotten: 0 });
     expect(await verify(replay, { batchWindow: 1 })).toMatchObject({ ok: true, batchesForgotten: 2 });
   });
+});
+
+describe('verifying the stage order of a lineage (white paper §6.1)', () => {
+  let ledger: TestLedger;
+  let reader: StoreLedgerReader;
+  const [issued, consumed, granted, started, signed, completed, committed] = LINEAGE_STAGES;
+  const execution = [started, signed, completed, committed];
+  const lineages: Record<string, { types: EventType[]; wantSeqOf?: number }> = {
+    'two admissions, then their two executions': {
+      types: [issued, consumed, granted, consumed, granted, ...execution, ...execution],
+    },
+    'an execution cut short, and another event joining the lineage': {
+      types: [issued, 'revocation.added', consumed, granted, started],
+    },
+    'two executions after one admission': {
+      types: [issued, consumed, granted, ...execution, ...execution],
+      wantSeqOf: 7,
+    },
+    'an attestation with no execution started': { types: [issued, consumed, granted, signed], wantSeqOf: 3 },
+    'authorization.issued twice': { types: [issued, consumed, granted, issued], wantSeqOf: 3 },
+    'another event before authorization.issued': { types: ['revocation.added', issued], wantSeqOf: 0 },
+  };
+  const operation = (i: number) => `lineage://op/ORDER${i}`;
+
+  beforeAll(async () => {
+    ledger = new TestLedger(memoryStores('order-log'));
+    ledger.sequencer({ headIntervalMs: 20 });
+    const writer = await ledger.writer();
+    const events = Object.values(lineages).flatMap(({ types }, i) =>
+      types.map((type, j) => testEvent(100 * i + j, type, { lineage: operation(i) })),
+    );
+    await writer.appendAndWait(events);
+    await until(
+      async () => (await ledger.store.tip()).signedSeq === events.length,
+      5000,
+      'a head over the lineages',
+    );
+    reader = new StoreLedgerReader(ledger.store);
+  });
+  afterAll(async () => {
+    await ledger.close();
+  });
+
+  it.each(Object.entries(lineages).map(([name, c], i) => [name, i, c] as const))(
+    '%s',
+    async (_name, i, { wantSeqOf }) => {
+      const proof = await reader.lineageProof(operation(i));
+      const result = verifyLineageProof(proof, { suite: nodeCrypto, keys: ledgerKeys });
+      const seqs = (await reader.lineage(operation(i))).map((r) => r.seq);
+      if (wantSeqOf === undefined) expect(result.failures).toEqual([]);
+      else {
+        expect(result.failures[0]).toMatchObject({ code: 'ledger.lineage.order', seq: seqs[wantSeqOf] });
+        expect(result.failures.every((f) => f.code === 'ledger.lineage.order')).toBe(true);
+      }
+    },
+  );
 });

@@ -1,8 +1,9 @@
 // Generates the ledger test vectors (test/vectors/ledger/) from fixed seeds and fixed times, with
 // the generic constructions of core/event.ts (signEventBatch, chainRecord, signHead): a small
 // valid chain as an export file, its keys and latest head, and named tampered variants, each with
-// the failure a verifier must report first ({desc, wantErr, wantSeq} in cases.json). Also
-// example.json, the annotated example of docs/spec/ledger.md.
+// the failure a verifier must report first ({desc, wantErr, wantSeq} in cases.json); lineage
+// proofs of its operation and of variants (lineage-cases.json). Also example.json, the annotated
+// example of docs/spec/ledger.md.
 // `npx tsx test/vectors/generate-ledger.ts` rewrites the folder; test/ledger/vectors.test.ts
 // checks that regenerating gives no diff.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,9 @@ import {
 import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
 import { parseSeconds } from '../../core/time.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
+import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
 import type { LedgerKeys } from '../../ledger/records.js';
+import type { LineageProof } from '../../ledger/types.js';
 
 export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
 
@@ -341,6 +344,64 @@ function buildCases(): Map<string, Case> {
   return new Map(cases);
 }
 
+/** A proof of the vectors' operation in a chain, made by the reader behind the proof endpoints. */
+function lineageProof({ records, heads }: { records: ChainRecord[]; heads: SignedHead[] }): Promise<LineageProof> {
+  const stored = (items: (ChainRecord | SignedHead)[], from: number, to: number) =>
+    items.filter((i) => i.seq >= from && i.seq <= to).map((i) => ({ seq: i.seq, text: canonicalize(i) }));
+  const source: ChainSource = {
+    records: async (from, to) => stored(records, from, to),
+    heads: async (from, to, count) => stored(heads, from, to).slice(0, count),
+    latestHead: async () => stored(heads, 1, Infinity).at(-1),
+    lineageSeqs: async (lineage) => records.filter((r) => r.event.lineage === lineage).map((r) => r.seq),
+  };
+  return new StoreLedgerReader(source).lineageProof(LINEAGE);
+}
+
+interface LineageCase {
+  desc: string;
+  wantErr: string | null;
+  wantSeq: number | null;
+  proof: LineageProof;
+}
+
+/** Lineage proofs of the operation of the valid chain, and of chains where some of its events were emitted without its lineage. */
+async function buildLineageCases(): Promise<Map<string, LineageCase>> {
+  /** The chain with the events at [batch, index] emitted without the lineage (signed and chained so). */
+  const without = (...events: [number, number][]) =>
+    buildChain({
+      editEvent: (b, i, e) => {
+        if (!events.some(([eb, ei]) => eb === b && ei === i)) return e;
+        const { lineage: _lineage, ...rest } = e;
+        return rest;
+      },
+    });
+  const cases: [string, Omit<LineageCase, 'proof'>, { records: ChainRecord[]; heads: SignedHead[] }][] = [
+    ['lineage-seven-stages', { desc: 'the seven stages in order (records 1, 4..9)', wantErr: null, wantSeq: null }, buildChain()],
+    [
+      'lineage-admitted-only',
+      { desc: 'issued, consumed, granted (records 1, 4, 5): an operation admitted and never run stops early, in order', wantErr: null, wantSeq: null },
+      without([2, 0], [2, 1], [2, 2], [2, 3]),
+    ],
+    [
+      'lineage-attestation-without-admission',
+      { desc: 'issued, then the four execution stages (records 1, 6..9): no authorization.consumed or admission.granted before execution.started', wantErr: 'ledger.lineage.order', wantSeq: 6 },
+      without([1, 1], [1, 2]),
+    ],
+    [
+      'lineage-granted-without-consumed',
+      { desc: 'admission.granted (record 5) with no authorization.consumed before it', wantErr: 'ledger.lineage.order', wantSeq: 5 },
+      without([1, 1]),
+    ],
+    [
+      'lineage-issued-not-first',
+      { desc: 'the lineage starts with authorization.consumed (record 4): authorization.issued is not first', wantErr: 'ledger.lineage.order', wantSeq: 4 },
+      without([0, 0]),
+    ],
+  ];
+  const built = await Promise.all(cases.map(async ([name, c, chain]) => [name, { ...c, proof: await lineageProof(chain) }] as const));
+  return new Map(built);
+}
+
 /** The values docs/spec/ledger.md shows for the first batch, records 1 and 2 and the head at 2. */
 function example(): Record<string, string> {
   const { records, heads } = buildChain();
@@ -378,7 +439,7 @@ function example(): Record<string, string> {
   };
 }
 
-export function generateLedgerVectors(): Map<string, string> {
+export async function generateLedgerVectors(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const cases = buildCases();
   const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
@@ -390,12 +451,15 @@ export function generateLedgerVectors(): Map<string, string> {
   files.set('head.json', json(buildChain().heads.at(-1)));
   files.set('cases.json', json(Object.fromEntries([...cases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.jsonl`, wantErr, wantSeq }]))));
   for (const [name, c] of cases) files.set(`${name}.jsonl`, c.text);
+  const lineageCases = await buildLineageCases();
+  files.set('lineage-cases.json', json(Object.fromEntries([...lineageCases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.json`, wantErr, wantSeq }]))));
+  for (const [name, c] of lineageCases) files.set(`${name}.json`, json(c.proof));
   files.set('example.json', json(example()));
   return files;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const files = generateLedgerVectors();
+  const files = await generateLedgerVectors();
   rmSync(LEDGER_VECTOR_DIR, { recursive: true, force: true });
   mkdirSync(LEDGER_VECTOR_DIR, { recursive: true });
   for (const [name, content] of files) writeFileSync(join(LEDGER_VECTOR_DIR, name), content);
