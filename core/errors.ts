@@ -75,6 +75,10 @@ export const CODES = {
     summary: 'sequence numbers are missing, repeated or out of order',
   },
   'ledger.head.mismatch': { kind: 'failure', summary: 'the signed head does not cover exactly the chain' },
+  'ledger.chain.truncated': {
+    kind: 'failure',
+    summary: 'the chain ends before the seq of a trusted head given to the verifier (cut short, or older)',
+  },
   'ledger.lineage.invalid': { kind: 'failure', summary: 'an operation lineage is broken' },
   'ledger.lineage.order': {
     kind: 'failure',

@@ -492,11 +492,18 @@ class ChainCheck {
     }
     const given = this.given;
     if (given && !this.givenHeadSeen) {
-      this.fail(
-        'ledger.head.mismatch',
-        Math.min(given.seq, this.lastSeq + 1),
-        `the given head ${given.seq} lies outside the chain checked (which ends at ${this.lastSeq})`,
-      );
+      if (given.seq > this.lastSeq)
+        this.fail(
+          'ledger.chain.truncated',
+          this.lastSeq + 1,
+          `the chain ends at ${this.lastSeq}, before the given head ${given.seq}: cut short, or an older chain`,
+        );
+      else
+        this.fail(
+          'ledger.head.mismatch',
+          given.seq,
+          `the given head ${given.seq} is not a record of the chain checked`,
+        );
     }
   }
 }

@@ -1,6 +1,7 @@
 // govctl ledger export and govctl ledger verify: the whole chain from the authority's public proof
 // endpoints, a Redis, or an export file (docs/spec/ledger.md §Export), verified by
-// ledger/verify.ts: both hash chains, every producer signature, every signed head.
+// ledger/verify.ts: both hash chains, every producer signature, every signed head, and, given a
+// trusted head (--head), that the chain reaches it.
 import { once } from 'node:events';
 import { createWriteStream, openSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -19,7 +20,8 @@ import {
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
-import { addProofOptions, proofGet, type ProofOptions } from '../options.js';
+import { httpJson } from '../../client/http.js';
+import { addProofOptions, positiveInteger, proofGet, readText, type ProofOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { progressBar } from '../progress.js';
 import { addTrustOptions, buildTrust, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
@@ -113,8 +115,36 @@ export async function verifyFromProof(
   options: (keys: Trust, total?: number) => VerifyOptions = (keys) => ({ suite: nodeCrypto, keys }),
 ): Promise<VerifyResult> {
   const head = await latestHead(opts);
-  return verifyLines(proofExportLines(opts, head), { ...options(trust, head.seq), head });
+  const verify = options(trust, head.seq);
+  return verifyLines(proofExportLines(opts, head), { ...verify, head: verify.head ?? head });
 }
+
+/**
+ * The trusted head of --head, from a file or an http(s) URL: a signed head, or the answer of
+ * /v1/proof/head that holds one. Its shape and signature are the verifier's to check.
+ */
+async function trustedHead(source: string, opts: ProofOptions): Promise<SignedHead> {
+  let value: unknown;
+  if (/^https?:\/\//i.test(source)) {
+    value = await httpJson(source, undefined, { timeoutMs: positiveInteger(opts.timeout, '--timeout') });
+  } else {
+    try {
+      value = JSON.parse(readText(source, 'head'));
+    } catch (e) {
+      if (e instanceof CliError) throw e;
+      throw new CliError(`--head ${source} is not JSON`);
+    }
+  }
+  const answer = value as { head?: unknown } | null;
+  return (
+    answer !== null && typeof answer === 'object' && 'head' in answer ? answer.head : value
+  ) as SignedHead;
+}
+
+/** Said whenever no trusted head was given: what the verification cannot tell. */
+const UNCHECKED_TRUNCATION =
+  'note: no trusted head given (--head): an export cut short at one of its signed heads cannot be ' +
+  'told from the whole chain as it was then';
 
 export function summary(result: VerifyResult): string[] {
   if (!result.ok)
@@ -179,13 +209,20 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
           'verify the whole ledger (both hash chains, every producer signature, every signed head); ' +
             'exits 1 naming the sequence number of each problem',
         )
-        .option('--file <export>', 'verify an export file (key records from --key-records, else from --url)'),
+        .option('--file <export>', 'verify an export file (key records from --key-records, else from --url)')
+        .option(
+          '--head <file|url>',
+          'a signed head obtained independently (as GET /v1/proof/head serves it, or a URL to fetch it from): ' +
+            'its signature must verify and the chain must reach it, so that an export cut short is detected',
+        ),
     ),
-  ).action(async (opts: SourceOptions & TrustOptions & { file?: string }) => {
+  ).action(async (opts: SourceOptions & TrustOptions & { file?: string; head?: string }) => {
+    const head = opts.head === undefined ? undefined : await trustedHead(opts.head, opts);
     const progress = progressBar('verify', opts.file ? 'bytes' : 'records');
     const options = (keys: VerifyOptions['keys'], total?: number): VerifyOptions => ({
       suite: nodeCrypto,
       keys,
+      ...(head ? { head } : {}),
       progressEvery: 1000,
       onProgress: (p) => progress.update(p.bytes ?? p.records, p.totalBytes ?? total),
     });
@@ -226,10 +263,12 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
         last_seq: result.lastSeq ?? null,
         heads: result.heads,
         head_seq: result.head?.seq ?? null,
+        truncation_checked: head !== undefined,
         failures: result.failures,
         uncertified_keys: trust.uncertified,
       },
-      () => [...summary(result), ...uncertifiedNote(trust)].join('\n'),
+      () =>
+        [...summary(result), ...(head ? [] : [UNCHECKED_TRUNCATION]), ...uncertifiedNote(trust)].join('\n'),
     );
     if (!result.ok) process.exitCode = EXIT.negative;
   });

@@ -410,6 +410,41 @@ describe('govctl ledger', () => {
     expect(json.failures.map((f) => f.seq)).toContain(seq);
   });
 
+  it('detects an export cut short at an earlier head only when given a trusted head (--head)', async () => {
+    // ledger.jsonl is an honest export of an earlier state: cut, to a verifier, at its last head.
+    const file = at('ledger.jsonl');
+    const exportedTo = (JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { to: number }).to;
+    await requested('after-export.txt');
+    const served = async () =>
+      (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/head`)).json()) as { head: { seq: number } };
+    let answer = await served();
+    for (let tries = 0; answer.head.seq <= exportedTo && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      answer = await served();
+    }
+    expect(answer.head.seq).toBeGreaterThan(exportedTo);
+    writeFileSync(at('head.json'), JSON.stringify(answer));
+
+    const unchecked = await govctl('ledger', 'verify', '--file', file, ...root());
+    expect(unchecked.code, unchecked.stdout).toBe(EXIT.ok);
+    expect(unchecked.stdout).toContain('note: no trusted head given (--head)');
+    const uncheckedJson = JSON.parse(
+      (await govctl('--json', 'ledger', 'verify', '--file', file, ...root())).stdout,
+    );
+    expect(uncheckedJson).toMatchObject({ ok: true, truncation_checked: false });
+
+    for (const head of [at('head.json'), `${dev.urls.authorityHttp}/v1/proof/head`]) {
+      const cut = await govctl('ledger', 'verify', '--file', file, '--head', head, ...root());
+      expect(cut.code, cut.stdout).toBe(EXIT.negative);
+      expect(cut.stdout).toContain(`FAILED  seq ${exportedTo + 1}  ledger.chain.truncated`);
+      expect(cut.stdout).not.toContain('note: no trusted head');
+    }
+    // The whole ledger served now reaches the head taken before.
+    const whole = await govctl('--json', 'ledger', 'verify', '--head', at('head.json'), ...root());
+    expect(whole.code, whole.stdout).toBe(EXIT.ok);
+    expect(JSON.parse(whole.stdout)).toMatchObject({ ok: true, truncation_checked: true });
+  });
+
   it('verifies the whole ledger from the public proof endpoints', async () => {
     const run = await govctl('--json', 'ledger', 'verify', ...root());
     expect(run.code, run.stdout).toBe(EXIT.ok);

@@ -196,11 +196,14 @@ const flipHex = (ref: string) => ref.slice(0, -1) + (ref.endsWith('0') ? '1' : '
 /** Changes the first character of a base64url signature (stays in the alphabet). */
 const flipSignature = (val: string) => (val.startsWith('A') ? 'B' : 'A') + val.slice(1);
 
+/** A case: the export in `text`, or another case's `file`; `head` names a trusted head given to the verifier. */
 interface Case {
   desc: string;
   wantErr: string | null;
   wantSeq: number | null;
-  text: string;
+  text?: string;
+  file?: string;
+  head?: string;
 }
 
 function buildCases(): Map<string, Case> {
@@ -337,6 +340,25 @@ function buildCases(): Map<string, Case> {
       { desc: 'record 5 with a space after a colon: the same JSON value, not its canonical bytes', wantErr: 'encoding.invalid', wantSeq: 5, text: exportText(withLine(5, recordText(5).replace(',"seq":5,', ',"seq": 5,'))) },
     ],
     [
+      'cut-at-earlier-head',
+      {
+        desc: 'records 3..10 and the head at 10 cut off, the header saying to 2: without a trusted head, the chain up to its head at 2 verifies',
+        wantErr: null,
+        wantSeq: null,
+        text: exportText(lines.slice(0, recordLine(3)), VECTOR_LOG, 2),
+      },
+    ],
+    [
+      'cut-at-earlier-head-trusted',
+      {
+        desc: 'the same file given the head at 10 (head.json) as trusted: the chain ends before it',
+        wantErr: 'ledger.chain.truncated',
+        wantSeq: 3,
+        file: 'cut-at-earlier-head.jsonl',
+        head: 'head.json',
+      },
+    ],
+    [
       'record-extra-member',
       { desc: 'record 2 carries a member no hash covers', wantErr: 'ledger.event.invalid', wantSeq: 2, text: exportText(replaceRecord(2, (r) => ({ ...r, note: 'x' }) as ChainRecord)) },
     ],
@@ -449,8 +471,9 @@ export async function generateLedgerVectors(): Promise<Map<string, string>> {
   );
   files.set('keys.json', json({ log: VECTOR_LOG, producers, audit: { [KEYS.audit.kid]: publicKey(KEYS.audit) } }));
   files.set('head.json', json(buildChain().heads.at(-1)));
-  files.set('cases.json', json(Object.fromEntries([...cases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.jsonl`, wantErr, wantSeq }]))));
-  for (const [name, c] of cases) files.set(`${name}.jsonl`, c.text);
+  const entry = (name: string, { desc, file, head, wantErr, wantSeq }: Case) => [name, { desc, file: file ?? `${name}.jsonl`, ...(head ? { head } : {}), wantErr, wantSeq }];
+  files.set('cases.json', json(Object.fromEntries([...cases].map(([name, c]) => entry(name, c)))));
+  for (const [name, c] of cases) if (c.text !== undefined) files.set(`${name}.jsonl`, c.text);
   const lineageCases = await buildLineageCases();
   files.set('lineage-cases.json', json(Object.fromEntries([...lineageCases].map(([name, { desc, wantErr, wantSeq }]) => [name, { desc, file: `${name}.json`, wantErr, wantSeq }]))));
   for (const [name, c] of lineageCases) files.set(`${name}.json`, json(c.proof));
