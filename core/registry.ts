@@ -44,8 +44,11 @@ export interface RevocationRecord extends RevocationBody {
 }
 
 const PRINTABLE = /^[\x21-\x7e]{1,256}$/;
+const KEY_BODY_MEMBERS = new Set(['v', 'kid', 'role', 'public_key', 'subject', 'not_before', 'not_after']);
+const CERT_MEMBERS = new Set(['alg', 'root_kid', 'val']);
 
-function keyStatement(body: KeyRecordBody): Uint8Array {
+/** The bytes the root signs: the record without `cert`, with the domain separator `kind` (docs/spec/ledger.md §8.1). */
+export function keyRecordStatement(body: KeyRecordBody): Uint8Array {
   return canonicalBytes({ ...body, kind: 'governance.key-record.v1' });
 }
 
@@ -61,7 +64,7 @@ export function certifyKey(
   checkKeyBody(body);
   return {
     ...body,
-    cert: { alg: 'ed25519', root_kid: rootKid, val: base64urlEncode(sign(keyStatement(body))) },
+    cert: { alg: 'ed25519', root_kid: rootKid, val: base64urlEncode(sign(keyRecordStatement(body))) },
   };
 }
 
@@ -69,6 +72,9 @@ function checkKeyBody(body: KeyRecordBody): Uint8Array {
   const bad = (m: string): never => {
     throw new GovernanceError('key.invalid', m);
   };
+  // A member the checks below do not know would be signed over without meaning anything.
+  for (const key of Object.keys(body))
+    if (!KEY_BODY_MEMBERS.has(key)) bad(`key record member ${key.slice(0, 64)} is not allowed`);
   if (body.v !== '1') bad('key record v must be "1"');
   if (typeof body.kid !== 'string' || !KID_PATTERN.test(body.kid)) bad('key record kid is malformed');
   if (!KEY_ROLES.includes(body.role)) bad('key record role must be issuer, producer or audit');
@@ -102,14 +108,26 @@ export function verifyKeyRecord(
   record: KeyRecord,
   roots: ReadonlyMap<string, Uint8Array>,
 ): VerifiedKey {
+  if (record === null || typeof record !== 'object' || Array.isArray(record))
+    throw new GovernanceError('key.invalid', 'a key record is an object');
   const { cert, ...body } = record;
   const raw = checkKeyBody(body);
-  if (cert === null || typeof cert !== 'object' || cert.alg !== 'ed25519' || typeof cert.val !== 'string') {
-    throw new GovernanceError('key.invalid', 'key record has no certificate');
+  if (
+    cert === null ||
+    typeof cert !== 'object' ||
+    Object.keys(cert).some((key) => !CERT_MEMBERS.has(key)) ||
+    cert.alg !== 'ed25519' ||
+    typeof cert.root_kid !== 'string' ||
+    typeof cert.val !== 'string'
+  ) {
+    throw new GovernanceError(
+      'key.invalid',
+      'key record has no certificate of the form {alg, root_kid, val}',
+    );
   }
   const root = roots.get(cert.root_kid);
   const signature = base64urlDecode(cert.val);
-  if (!root || !signature || !suite.verifyEd25519(root, keyStatement(body), signature)) {
+  if (!root || signature?.length !== 64 || !suite.verifyEd25519(root, keyRecordStatement(body), signature)) {
     throw new GovernanceError('key.invalid', `key record ${body.kid} is not certified by a pinned root`);
   }
   return {

@@ -516,10 +516,16 @@ const verifierCode = (e: unknown): Code =>
 
 const altRef = (hash: Uint8Array) => 'blake2b-512:' + Buffer.from(hash).toString('hex');
 
-function stateOfAnchor(anchor: ChainAnchor): ChainState {
+/** The chain state an anchor (of a range or a lineage segment) states; throws ledger.event.invalid. */
+function stateOfAnchor(value: unknown): ChainState {
+  const anchor = checkObject(value, 'anchor', [
+    'event_hash',
+    'event_hash_alt',
+    'seq',
+  ]) as unknown as ChainAnchor;
   const state = chainStateOf(anchor);
-  if (!state || !SHA3_REF.test(anchor.event_hash) || !BLAKE_REF.test(anchor.event_hash_alt))
-    throw new GovernanceError('ledger.event.invalid', 'header anchor is malformed');
+  if (!state || state.seq < 1 || !SHA3_REF.test(anchor.event_hash) || !BLAKE_REF.test(anchor.event_hash_alt))
+    throw new GovernanceError('ledger.event.invalid', 'anchor is malformed');
   return state;
 }
 

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
+import { base64urlDecode } from '../../core/encoding.js';
 import type { SignedHead } from '../../core/event.js';
+import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { verifyExportFile, verifyLineageProof } from '../../ledger/verify.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 import {
@@ -29,11 +31,12 @@ const casesOf = (file: string) =>
   Object.entries(JSON.parse(read(file)) as Record<string, VectorCase>).map(([name, c]) => ({ name, ...c }));
 const cases = casesOf('cases.json');
 const lineageCases = casesOf('lineage-cases.json');
-const keys = readLedgerVectorKeys();
 
 describe('ledger vectors', () => {
   for (const suite of [nodeCrypto, portableCrypto]) {
     describe(suite.name, () => {
+      const keys = readLedgerVectorKeys(suite);
+
       it.each(cases)('$name: $desc', async ({ file, head, wantErr, wantSeq }) => {
         const text = read(file);
         const result = await verifyExportFile(join(LEDGER_VECTOR_DIR, file), {
@@ -72,7 +75,7 @@ describe('ledger vectors', () => {
     });
   }
 
-  it('cover every failure code of the verifier', () => {
+  it('cover every failure code of the verifiers', () => {
     const wanted = new Set([...cases, ...lineageCases].map((c) => c.wantErr));
     for (const code of [
       'encoding.invalid',
@@ -89,6 +92,26 @@ describe('ledger vectors', () => {
     ]) {
       expect(wanted.has(code), code).toBe(true);
     }
+  });
+
+  it('keys.json: each key record verifies under the root, and one with any member added verifies not', () => {
+    const { root, key_records } = JSON.parse(read('keys.json')) as {
+      root: { kid: string; public_key: string };
+      key_records: KeyRecord[];
+    };
+    const roots = new Map([[root.kid, base64urlDecode(root.public_key)!]]);
+    for (const record of key_records) expect(verifyKeyRecord(nodeCrypto, record, roots).kid).toBe(record.kid);
+    const record = key_records[0]!;
+    for (const altered of [
+      // Members no signature covers, or that the statement's own `kind` overrides.
+      { ...record, cert: { ...record.cert, note: 'x' } },
+      { ...record, kind: 'governance.key-record.v1' },
+      { ...record, cert: { ...record.cert, val: record.cert.val.slice(0, 84) } },
+      null,
+    ])
+      expect(() => verifyKeyRecord(nodeCrypto, altered as KeyRecord, roots)).toThrow(
+        expect.objectContaining({ code: 'key.invalid' }),
+      );
   });
 
   it('are exactly what the committed generator produces (no diff)', async () => {

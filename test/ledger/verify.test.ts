@@ -407,6 +407,27 @@ describe('verifying that each batch is chained once, whole and in order', () => 
   });
 });
 
+describe('verifying lineage proofs', () => {
+  it('accepts a segment anchor only with exactly its three members and a seq of at least 1', () => {
+    const proof = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'lineage-seven-stages.json'), 'utf8')) as {
+      segments: { anchor: Record<string, unknown> | null }[];
+    };
+    const anchored = proof.segments.findIndex((s) => s.anchor !== null);
+    const verifyWith = (anchor: Record<string, unknown>) => {
+      const altered = structuredClone(proof);
+      altered.segments[anchored]!.anchor = anchor;
+      return verifyLineageProof(altered, options());
+    };
+    const anchor = proof.segments[anchored]!.anchor!;
+    expect(verifyWith(anchor).failures).toEqual([]);
+    for (const bad of [
+      { ...anchor, note: 'x' },
+      { ...anchor, seq: 0 },
+    ])
+      expect(verifyWith(bad).failures[0]).toMatchObject({ code: 'ledger.event.invalid' });
+  });
+});
+
 describe('verifying the stage order of a lineage (white paper §6.1)', () => {
   let ledger: TestLedger;
   let reader: StoreLedgerReader;

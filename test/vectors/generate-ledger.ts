@@ -1,20 +1,23 @@
 // Generates the ledger test vectors (test/vectors/ledger/) from fixed seeds and fixed times, with
 // the generic constructions of core/event.ts (signEventBatch, chainRecord, signHead): a small
-// valid chain as an export file, its keys and latest head, and named tampered variants, each with
-// the failure a verifier must report first ({desc, wantErr, wantSeq} in cases.json); lineage
-// proofs of its operation and of variants (lineage-cases.json). Also example.json, the annotated
-// example of docs/spec/ledger.md.
+// valid chain as an export file, its keys (key records certified by a root) and latest head, and
+// named variants, each with the failure a verifier must report first ({desc, wantErr, wantSeq} in
+// cases.json); lineage proofs of its operation and of variants (lineage-cases.json). Records no
+// writer would accept are spelled with the sequencer's own encoder (ledger/records.ts
+// linkRecord). Also example.json, the annotated example of docs/spec/ledger.md.
 // `npx tsx test/vectors/generate-ledger.ts` rewrites the folder; test/ledger/vectors.test.ts
 // checks that regenerating gives no diff.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalize } from '../../core/canonical.js';
+import { canonicalize, type JsonValue } from '../../core/canonical.js';
+import type { CryptoSuite } from '../../core/crypto.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode, base64urlEncode, hexEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
 import {
   batchStatement,
   chainRecord,
+  chainStateOf,
   genesis,
   headStatement,
   leafHash,
@@ -29,33 +32,22 @@ import {
   type SignedHead,
 } from '../../core/event.js';
 import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
-import { parseSeconds } from '../../core/time.js';
+import { certifyKey, keyRecordStatement, verifyKeyRecord, type KeyRecord, type KeyRole } from '../../core/registry.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
 import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
-import type { LedgerKeys } from '../../ledger/records.js';
+import { batchSignatureText, ledgerKeysOf, linkRecord, type LedgerKeys } from '../../ledger/records.js';
 import type { LineageProof } from '../../ledger/types.js';
 
 export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
 
-/** keys.json as a verifier takes it: producers (public key and subject) and audit keys by kid. */
-export function readLedgerVectorKeys(): LedgerKeys {
+/** keys.json as a verifier takes it: each key record verified under the root it pins. */
+export function readLedgerVectorKeys(suite: CryptoSuite = nodeCrypto): LedgerKeys {
   const raw = JSON.parse(readFileSync(join(LEDGER_VECTOR_DIR, 'keys.json'), 'utf8')) as {
-    producers: Record<string, { public_key: string; subject: string; not_before: string; not_after: string }>;
-    audit: Record<string, string>;
+    root: { kid: string; public_key: string };
+    key_records: KeyRecord[];
   };
-  return {
-    producers: new Map(
-      Object.entries(raw.producers).map(([kid, p]) => [
-        kid,
-        {
-          publicKey: base64urlDecode(p.public_key)!,
-          subject: p.subject,
-          validity: { notBefore: parseSeconds(p.not_before)!, notAfter: parseSeconds(p.not_after)! },
-        },
-      ]),
-    ),
-    audit: new Map(Object.entries(raw.audit).map(([kid, key]) => [kid, { publicKey: base64urlDecode(key)! }])),
-  };
+  const roots = new Map([[raw.root.kid, base64urlDecode(raw.root.public_key)!]]);
+  return ledgerKeysOf(raw.key_records.map((record) => verifyKeyRecord(suite, record, roots)));
 }
 
 const sha3 = (text: string) => nodeCrypto.sha3_512(utf8Encode(text));
@@ -63,9 +55,11 @@ const seededKey = (name: string) =>
   privateKeyFromSeed(sha3(`execution-governance/test-vectors/ledger/key/${name}`).subarray(0, 32));
 
 export const VECTOR_LOG = 'governance-vectors';
-/** The producer keys' validity (their records' not_before and not_after): the day of the events. */
+/** The validity of every key record (not_before and not_after): the day of the events. */
 const VALIDITY = { not_before: '2026-05-12T00:00:00Z', not_after: '2026-05-12T23:59:59Z' };
-/** Signing keys; a producer key's subject is the producer its key record certifies it for. */
+/** The root that certifies the producer and audit keys. */
+const ROOT = { kid: 'root:vectors/1', key: seededKey('root') };
+/** Signing keys; a key's subject is what its key record certifies it for (a producer, or the log). */
 const KEYS = {
   authority: { kid: 'producer:authority/1', key: seededKey('authority'), subject: 'authority://prod' },
   authz: { kid: 'producer:authz/1', key: seededKey('authz'), subject: 'authz-server://pod-7f9c' },
@@ -73,6 +67,15 @@ const KEYS = {
   stranger: { kid: 'producer:unknown/1', key: seededKey('stranger'), subject: 'authz-server://stranger' },
 };
 type Signer = (typeof KEYS)[keyof typeof KEYS];
+
+const keyRecord = (signer: Signer, role: KeyRole): KeyRecord =>
+  certifyKey(
+    { v: '1', kid: signer.kid, role, public_key: base64urlEncode(rawPublicKey(signer.key)), subject: signer.subject, ...VALIDITY },
+    ROOT.kid,
+    (m) => signSync(ROOT.key, m),
+  );
+/** The key records a verifier is given (the stranger's key has none). */
+const KEY_RECORDS = [keyRecord(KEYS.authority, 'producer'), keyRecord(KEYS.authz, 'producer'), keyRecord(KEYS.audit, 'audit')];
 
 const LINEAGE = 'lineage://op/01HZK9R2P3M7F8B4';
 const COMMON = {
@@ -124,6 +127,8 @@ const BATCHES: { signer: Signer; events: LedgerEvent[] }[] = [
 /** Heads are signed after seq 2 and after the last record. */
 const FIRST_HEAD_SEQ = 2;
 const HEAD_TIME = (seq: number) => at(6000 + seq);
+const signedHead = (seq: number, event_hash: string, event_hash_alt: string, time = HEAD_TIME(seq)) =>
+  signHead({ v: '1', log: VECTOR_LOG, seq, event_hash, event_hash_alt, time }, KEYS.audit.kid, (m) => signSync(KEYS.audit.key, m));
 
 interface ChainOptions {
   /** The log whose genesis the chain starts from (default VECTOR_LOG). */
@@ -138,6 +143,8 @@ interface ChainOptions {
   lineagePrev?: (seq: number, prev: string | null | undefined) => string | null | undefined;
   /** The signed events in the order a (malicious) sequencer chains them; by default each batch in turn. */
   sequence?: (batches: SignedEvent[][]) => SignedEvent[];
+  /** Replaces the time a head is signed at. */
+  headTime?: (seq: number) => string;
 }
 
 function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads: SignedHead[] } {
@@ -160,15 +167,8 @@ function buildChain(options: ChainOptions = {}): { records: ChainRecord[]; heads
       records.push(next.record);
       state = next.state;
       if (lineage !== undefined) tails.set(lineage, next.record.event_hash);
-      if (seq === FIRST_HEAD_SEQ || seq === sequence.length) {
-        heads.push(
-          signHead(
-            { v: '1', log: VECTOR_LOG, seq, event_hash: next.record.event_hash, event_hash_alt: next.record.event_hash_alt, time: HEAD_TIME(seq) },
-            KEYS.audit.kid,
-            (m) => signSync(KEYS.audit.key, m),
-          ),
-        );
-      }
+      if (seq === FIRST_HEAD_SEQ || seq === sequence.length)
+        heads.push(signedHead(seq, next.record.event_hash, next.record.event_hash_alt, options.headTime?.(seq)));
   }
   return { records, heads };
 }
@@ -206,6 +206,33 @@ interface Case {
   head?: string;
 }
 
+/** The event of the one extra record of the `data` cases: its text is spelled out, so it may be one no writer accepts. */
+const extraEvent = (data: { [key: string]: JsonValue }): LedgerEvent => ({
+  v: '1',
+  type: 'runtime.registered',
+  time: at(5100),
+  producer: KEYS.authority.subject,
+  data,
+});
+/** `levels` arrays nested around 0. */
+const nested = (levels: number): JsonValue => (levels === 0 ? 0 : [nested(levels - 1)]);
+/** In a record, `data` is at depth 2: 29 arrays inside it bring the innermost to depth 31, the deepest allowed. */
+const DEPTH_AT_LIMIT = canonicalize(extraEvent({ nest: nested(29) }));
+
+/**
+ * The valid chain and one more record, the event text given (a batch of one by the authority's
+ * producer key, validly signed), chained by the sequencer's encoder, with a head over it.
+ */
+function withExtraRecord(eventText: string): Line[] {
+  const valid = buildChain();
+  const signer = KEYS.authority;
+  const leaf = leafHash(nodeCrypto, utf8Encode(eventText));
+  const val = base64urlEncode(signSync(signer.key, batchStatement(VECTOR_LOG, signer.kid, 1, leaf)));
+  const sigText = batchSignatureText(signer.kid, 1, 0, [], val);
+  const { record } = linkRecord(chainStateOf(valid.records.at(-1)!)!, eventText, sigText, undefined);
+  return [...exportLines(valid), { raw: record.text }, { head: signedHead(record.seq, record.eventHash, record.eventHashAlt) }];
+}
+
 function buildCases(): Map<string, Case> {
   const valid = buildChain();
   const lines = exportLines(valid);
@@ -216,11 +243,7 @@ function buildCases(): Map<string, Case> {
   const swapped = [...lines];
   [swapped[recordLine(7)], swapped[recordLine(8)]] = [swapped[recordLine(8)]!, swapped[recordLine(7)]!];
   const last = valid.records.at(-1)!;
-  const overClaim = signHead(
-    { v: '1', log: VECTOR_LOG, seq: 12, event_hash: last.event_hash, event_hash_alt: last.event_hash_alt, time: HEAD_TIME(12) },
-    KEYS.audit.kid,
-    (m) => signSync(KEYS.audit.key, m),
-  );
+  const overClaim = signedHead(12, last.event_hash, last.event_hash_alt);
   const finalHead = valid.heads.at(-1)!;
   const recordText = (seq: number) => canonicalize(valid.records[seq - 1]!);
   const withLine = (seq: number, raw: string) => lines.map((l) => ('record' in l && l.record.seq === seq ? { raw } : l));
@@ -340,6 +363,51 @@ function buildCases(): Map<string, Case> {
       { desc: 'record 5 with a space after a colon: the same JSON value, not its canonical bytes', wantErr: 'encoding.invalid', wantSeq: 5, text: exportText(withLine(5, recordText(5).replace(',"seq":5,', ',"seq": 5,'))) },
     ],
     [
+      'data-depth-at-limit',
+      {
+        desc: 'record 11 whose event data nests 29 arrays: the innermost is at depth 31 of the record, the deepest allowed',
+        wantErr: null,
+        wantSeq: null,
+        text: exportText(withExtraRecord(DEPTH_AT_LIMIT), VECTOR_LOG, 11),
+      },
+    ],
+    [
+      'data-depth-past-limit',
+      {
+        desc: 'record 11 whose event data nests 30 arrays (depth 32 of the record), validly signed and chained',
+        wantErr: 'encoding.invalid',
+        wantSeq: 11,
+        text: exportText(withExtraRecord(DEPTH_AT_LIMIT.replace('[0]', '[[0]]')), VECTOR_LOG, 11),
+      },
+    ],
+    [
+      'data-fraction',
+      {
+        desc: 'record 11 whose event data holds the number 1.5 (canonical JSON, not an integer), validly signed and chained',
+        wantErr: 'ledger.event.invalid',
+        wantSeq: 11,
+        text: exportText(withExtraRecord(canonicalize(extraEvent({ ratio: 1.5 }))), VECTOR_LOG, 11),
+      },
+    ],
+    [
+      'data-unsafe-integer',
+      {
+        desc: 'record 11 whose event data holds 9007199254740992 (2^53, canonical JSON, not a safe integer), validly signed and chained',
+        wantErr: 'ledger.event.invalid',
+        wantSeq: 11,
+        text: exportText(withExtraRecord(canonicalize(extraEvent({ count: 2 ** 53 }))), VECTOR_LOG, 11),
+      },
+    ],
+    [
+      'head-outside-audit-key-validity',
+      {
+        desc: 'the head at 10 signed at 2026-05-13T00:00:00.000Z, after its audit key expired (2026-05-12T23:59:59Z)',
+        wantErr: 'ledger.signature.invalid',
+        wantSeq: 10,
+        text: exportText(exportLines(buildChain({ headTime: (seq) => (seq === 10 ? '2026-05-13T00:00:00.000Z' : HEAD_TIME(seq)) }))),
+      },
+    ],
+    [
       'cut-at-earlier-head',
       {
         desc: 'records 3..10 and the head at 10 cut off, the header saying to 2: without a trusted head, the chain up to its head at 2 verifies',
@@ -438,6 +506,7 @@ function example(): Record<string, string> {
   const { event_hash: _h2, event_hash_alt: _a2, ...body2 } = r2;
   const head = heads[0]!;
   const { sig: _sig, ...headBody } = head;
+  const { cert: _cert, ...keyBody } = KEY_RECORDS[0]!;
   return {
     log: VECTOR_LOG,
     genesis_seed: `governance-ledger:v1:genesis:${VECTOR_LOG}`,
@@ -458,6 +527,9 @@ function example(): Record<string, string> {
     head_statement: text(headStatement(headBody)),
     head: canonicalize(head),
     audit_public_key: base64urlEncode(rawPublicKey(KEYS.audit.key)),
+    root_public_key: base64urlEncode(rawPublicKey(ROOT.key)),
+    key_record_statement: text(keyRecordStatement(keyBody)),
+    key_record: canonicalize(KEY_RECORDS[0]),
   };
 }
 
@@ -465,11 +537,7 @@ export async function generateLedgerVectors(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const cases = buildCases();
   const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
-  const publicKey = (s: Signer) => base64urlEncode(rawPublicKey(s.key));
-  const producers = Object.fromEntries(
-    [KEYS.authority, KEYS.authz].map((s) => [s.kid, { public_key: publicKey(s), subject: s.subject, ...VALIDITY }]),
-  );
-  files.set('keys.json', json({ log: VECTOR_LOG, producers, audit: { [KEYS.audit.kid]: publicKey(KEYS.audit) } }));
+  files.set('keys.json', json({ log: VECTOR_LOG, root: { kid: ROOT.kid, public_key: base64urlEncode(rawPublicKey(ROOT.key)) }, key_records: KEY_RECORDS }));
   files.set('head.json', json(buildChain().heads.at(-1)));
   const entry = (name: string, { desc, file, head, wantErr, wantSeq }: Case) => [name, { desc, file: file ?? `${name}.jsonl`, ...(head ? { head } : {}), wantErr, wantSeq }];
   files.set('cases.json', json(Object.fromEntries([...cases].map(([name, c]) => entry(name, c)))));
