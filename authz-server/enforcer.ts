@@ -3,6 +3,7 @@
 // ledger and says what to answer. It is exception-proof by construction: every path, including
 // a throw anywhere, a timeout or a store error, ends in a DENY with a named reason, and the only
 // way to ALLOW is decide() allowing and the ledger append resolving, both before the deadline.
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { decodeArtifact, lineageOf, type Artifact, type Environment } from '../core/artifact.js';
@@ -18,7 +19,7 @@ import {
 import { GovernanceError, type DenialReason } from '../core/errors.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { AdmissionGrant, UseRequest, UseStateStore } from '../store/types.js';
-import { admissionBinding, attestationRef, newAttestationId, type Workload } from './attestation.js';
+import { admissionBinding, attestationIdOf, attestationRef, type Workload } from '../core/attestation.js';
 import {
   parseCheckRequest,
   resolveEnvironment,
@@ -160,7 +161,7 @@ export class Enforcer {
     // Opened with the use, so an attestation can only ever follow an admission that happened.
     // The caller's identity stands for the artifact subject: the decision allows only if they are equal.
     const admission: AdmissionGrant = {
-      id: newAttestationId(),
+      id: attestationIdOf(randomBytes(20)),
       binding: admissionBinding(this.deps.suite, {
         identity: request.identity ?? '',
         workload: request.workload,

@@ -18,7 +18,7 @@ import { signSync } from '../core/keys.js';
 import { formatMillis, parseMillis } from '../core/time.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { UseStateStore } from '../store/types.js';
-import { admissionBinding, signAttestation, type Attestation } from './attestation.js';
+import { admissionBinding, signAttestation, type Attestation } from '../core/attestation.js';
 import type { RuntimeApiConfig } from './config.js';
 import type { Enforcer, RegistrySource } from './enforcer.js';
 import { httpStatusOf } from './responses.js';

@@ -5,6 +5,7 @@
 // Ed25519 verification), and checks that the signed heads cover exactly the chain.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { attestationRef } from '../core/attestation.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { parseCanonicalText } from '../core/canonical.js';
 import { base64urlDecode, utf8Decode } from '../core/encoding.js';
@@ -752,7 +753,7 @@ export function verifyLineageProof(proof: unknown, options: VerifyOptions): Line
     }
     prev = record.event_hash;
   }
-  checkStageOrder(result.records, fail);
+  checkStageOrder(options.suite, result.records, fail);
   result.ok = result.failures.length === 0;
   return result;
 }
@@ -764,14 +765,19 @@ export function verifyLineageProof(proof: unknown, options: VerifyOptions): Line
  * each execution.started after an admission.granted of its own, and each later stage of the
  * execution after one of the stage before it. Stages are counted, not matched, so a lineage that
  * stops early (issued only, or admitted and never run) is in order. Other event types may follow
- * authorization.issued anywhere.
+ * authorization.issued anywhere. An attestation.signed must moreover answer an earlier runtime
+ * admission not attested yet: SHA3-512 of its attestation_id is that admission.granted's
+ * attestation_ref (docs/authz-server.md, "Attestations").
  */
 function checkStageOrder(
+  suite: CryptoSuite,
   records: readonly ChainRecord[],
   fail: (code: Code, seq: number, message: string) => void,
 ): void {
   const seen = LINEAGE_STAGES.map(() => 0);
-  records.forEach(({ seq, event: { type } }, i) => {
+  /** attestation_refs of the admissions not attested yet. */
+  const open: string[] = [];
+  records.forEach(({ seq, event: { type, data } }, i) => {
     const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
     if (i === 0 && stage !== 0) {
       fail(
@@ -793,6 +799,22 @@ function checkStageOrder(
       );
     }
     if (stage >= 0) seen[stage]!++;
+    const fields = (data ?? {}) as Record<string, unknown>;
+    if (type === 'admission.granted' && typeof fields.attestation_ref === 'string') {
+      open.push(fields.attestation_ref);
+    } else if (type === 'attestation.signed') {
+      const id = (fields.attestation as { attestation_id?: unknown } | undefined)?.attestation_id;
+      const at = typeof id === 'string' ? open.indexOf(attestationRef(suite, id)) : -1;
+      if (at < 0) {
+        fail(
+          'ledger.lineage.order',
+          seq,
+          `record ${seq}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
+        );
+      } else {
+        open.splice(at, 1);
+      }
+    }
   });
 }
 

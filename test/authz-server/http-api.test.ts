@@ -14,7 +14,7 @@ import { canonicalBytes } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { crockford32Encode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
-import { verifyAttestation, type Attestation } from '../../authz-server/attestation.js';
+import { verifyAttestation, type Attestation } from '../../core/attestation.js';
 import { eventually, requestId, startHarness, type Harness } from './support/harness.js';
 import { fixture } from './support/envoy-client.js';
 import { CALLER, IMAGE, RUNTIME, nonce } from './support/world.js';

@@ -1,8 +1,9 @@
 // Shared fixtures for the ledger tests: deterministic keys, events, and a ledger (store, writers,
 // sequencer) on memory or on a real Redis.
 import { randomBytes } from 'node:crypto';
+import { attestationRef } from '../../core/attestation.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { utf8Encode } from '../../core/encoding.js';
+import { crockford32Encode, utf8Encode } from '../../core/encoding.js';
 import { LINEAGE_STAGES, type LedgerEvent, type EventType } from '../../core/event.js';
 import { privateKeyFromSeed, rawPublicKey } from '../../core/keys.js';
 import { formatMillis } from '../../core/time.js';
@@ -54,9 +55,37 @@ export function testEvent(
 
 /** The seven stages of one operation's lineage. */
 export function lineageEvents(operation: string, start = 0): LedgerEvent[] {
-  return LINEAGE_STAGES.map((type, i) =>
-    testEvent(start + i, type, { lineage: `lineage://op/${operation}` }),
+  return withAttestationRefs(
+    LINEAGE_STAGES.map((type, i) => testEvent(start + i, type, { lineage: `lineage://op/${operation}` })),
   );
+}
+
+/**
+ * Pairs runtime admissions with their attestations as an enforcement point does: the k-th
+ * admission.granted of a lineage names attestation id k by its attestation_ref, and the k-th
+ * attestation.signed of that lineage carries id k.
+ */
+export function withAttestationRefs(events: LedgerEvent[]): LedgerEvent[] {
+  const counts = new Map<string, { granted: number; signed: number }>();
+  const idOf = (lineage: string, k: number) =>
+    'att_' + crockford32Encode(nodeCrypto.sha3_512(utf8Encode(`${lineage}#${k}`)).subarray(0, 20));
+  return events.map((event) => {
+    const lineage = event.lineage;
+    if (lineage === undefined) return event;
+    const count = counts.get(lineage) ?? { granted: 0, signed: 0 };
+    counts.set(lineage, count);
+    if (event.type === 'admission.granted') {
+      const ref = attestationRef(nodeCrypto, idOf(lineage, count.granted++));
+      return { ...event, data: { ...event.data, attestation_ref: ref } };
+    }
+    if (event.type === 'attestation.signed') {
+      return {
+        ...event,
+        data: { ...event.data, attestation: { attestation_id: idOf(lineage, count.signed++) } },
+      };
+    }
+    return event;
+  });
 }
 
 export async function until(

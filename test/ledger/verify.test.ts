@@ -40,6 +40,7 @@ import {
   producerKey,
   testEvent,
   until,
+  withAttestationRefs,
 } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
@@ -454,8 +455,10 @@ describe('verifying the stage order of a lineage (white paper §6.1)', () => {
     ledger = new TestLedger(memoryStores('order-log'));
     ledger.sequencer({ headIntervalMs: 20 });
     const writer = await ledger.writer();
-    const events = Object.values(lineages).flatMap(({ types }, i) =>
-      types.map((type, j) => testEvent(100 * i + j, type, { lineage: operation(i) })),
+    const events = withAttestationRefs(
+      Object.values(lineages).flatMap(({ types }, i) =>
+        types.map((type, j) => testEvent(100 * i + j, type, { lineage: operation(i) })),
+      ),
     );
     await writer.appendAndWait(events);
     await until(

@@ -10,6 +10,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { attestationRef } from '../../core/attestation.js';
 import { canonicalize, type JsonValue } from '../../core/canonical.js';
 import type { CryptoSuite } from '../../core/crypto.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
@@ -78,6 +79,9 @@ const keyRecord = (signer: Signer, role: KeyRole): KeyRecord =>
 const KEY_RECORDS = [keyRecord(KEYS.authority, 'producer'), keyRecord(KEYS.authz, 'producer'), keyRecord(KEYS.audit, 'audit')];
 
 const LINEAGE = 'lineage://op/01HZK9R2P3M7F8B4';
+/** The attestation id the runtime admission of the lineage handed out, and another one. */
+const ATTESTATION_ID = 'att_' + '7'.repeat(32);
+const OTHER_ATTESTATION_ID = 'att_' + '8'.repeat(32);
 const COMMON = {
   identity: 'spiffe://cluster.local/ns/inference/sa/inference-gateway',
   operation: 'model.invoke',
@@ -107,14 +111,14 @@ const BATCHES: { signer: Signer; events: LedgerEvent[] }[] = [
     events: [
       event(402, { type: 'execution.denied', producer: 'authz-server://pod-7f9c', reason: 'artifact.signature.invalid', artifact_id: 'auth_01HZ0000000000000', request_id: 'req-8' }),
       event(410, { type: 'authorization.consumed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4' }),
-      event(411, { type: 'admission.granted', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4' }),
+      event(411, { type: 'admission.granted', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, artifact_id: 'auth_01HZK9R2P3M7F8B4', data: { attestation_ref: attestationRef(nodeCrypto, ATTESTATION_ID) } }),
     ],
   },
   {
     signer: KEYS.authz,
     events: [
       event(520, { type: 'execution.started', producer: 'authz-server://pod-7f9c', lineage: LINEAGE }),
-      event(1830, { type: 'attestation.signed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, data: { runtime_attestation: 'sha3-512:' + '0'.repeat(128) } }),
+      event(1830, { type: 'attestation.signed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, data: { attestation: { attestation_id: ATTESTATION_ID, result_digest: 'sha3-512:' + '0'.repeat(128) } } }),
       event(1831, { type: 'execution.completed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE, data: { status: 200 } }),
       event(1835, { type: 'evidence.committed', producer: 'authz-server://pod-7f9c', lineage: LINEAGE }),
     ],
@@ -481,6 +485,14 @@ async function buildLineageCases(): Promise<Map<string, LineageCase>> {
       'lineage-granted-without-consumed',
       { desc: 'admission.granted (record 5) with no authorization.consumed before it', wantErr: 'ledger.lineage.order', wantSeq: 5 },
       without([1, 1]),
+    ],
+    [
+      'lineage-attestation-of-another-admission',
+      { desc: 'attestation.signed (record 7) names an attestation id whose SHA3-512 is no earlier admission.granted\'s attestation_ref', wantErr: 'ledger.lineage.order', wantSeq: 7 },
+      buildChain({
+        editEvent: (b, i, e) =>
+          b === 2 && i === 1 ? { ...e, data: { attestation: { attestation_id: OTHER_ATTESTATION_ID, result_digest: 'sha3-512:' + '0'.repeat(128) } } } : e,
+      }),
     ],
     [
       'lineage-issued-not-first',

@@ -2,17 +2,10 @@
 // reported completing with a given result digest. Canonical bytes are RFC 8785 JSON of the body
 // plus `kind: "governance.attestation.v1"`, the domain separator that keeps the statement from
 // ever being valid as an artifact, key record, revocation, heartbeat, batch or head
-// (docs/authz-server.md, "Attestations").
-import { randomBytes } from 'node:crypto';
-import { canonicalBytes } from '../core/canonical.js';
-import type { CryptoSuite } from '../core/crypto.js';
-import {
-  base64urlDecode,
-  base64urlEncode,
-  crockford32Encode,
-  hexEncode,
-  utf8Encode,
-} from '../core/encoding.js';
+// (docs/authz-server.md, "Attestations"). Pure: enforcement points sign with it, verifiers check.
+import { canonicalBytes } from './canonical.js';
+import type { CryptoSuite } from './crypto.js';
+import { base64urlDecode, base64urlEncode, crockford32Encode, hexEncode, utf8Encode } from './encoding.js';
 
 export const ATTESTATION_KIND = 'governance.attestation.v1';
 const ADMISSION_KIND = 'governance.admission.v1';
@@ -45,12 +38,14 @@ export interface Attestation extends AttestationBody {
 }
 
 /**
- * The id an admission hands out and its attestation later carries: 160 random bits, so only the
- * enforcement point that admitted can produce one, and it names one admission among the uses of
- * a bounded or rate artifact. The use-state store holds it open until it is attested once.
+ * The id an admission hands out and its attestation later carries: "att_" and 160 random bits
+ * (`random` is 20 bytes from a CSPRNG), so only the enforcement point that admitted can produce
+ * one, and it names one admission among the uses of a bounded or rate artifact. The use-state
+ * store holds it open until it is attested once.
  */
-export function newAttestationId(): string {
-  return 'att_' + crockford32Encode(randomBytes(20));
+export function attestationIdOf(random: Uint8Array): string {
+  if (random.length !== 20) throw new RangeError('an attestation id takes 20 random bytes');
+  return 'att_' + crockford32Encode(random);
 }
 
 /** How admission.granted names the attestation id it handed out: "sha3-512:<hex>" of its ASCII. */
