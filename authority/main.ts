@@ -3,7 +3,7 @@
 // Redis) and exits non-zero with a precise message on the first problem: it never starts
 // permissive, and it refuses to start if its issuer key record does not verify against a
 // pinned root. Nothing key-related is ever logged.
-import { runService } from '../store/service-process.js';
+import { redisInUse, runService } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import {
   authorityLogger,
@@ -16,6 +16,7 @@ runService('authority', async (path) => {
   const config = loadConfig(path);
   const material = loadAuthorityMaterial(config);
   const logger = authorityLogger(config, material);
+  logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
   const stores = await openAuthorityRedisStores(config, logger);
   const service = await startAuthorityService(config, material, stores, logger);
 

@@ -1,7 +1,7 @@
 // The enforcement point process: `node dist/authz-server/main.js --config file.yaml`.
 // Start-up validates everything (configuration, keys, certificate, Redis) and exits non-zero
 // with a precise message on the first problem: it never starts permissive.
-import { runService } from '../store/service-process.js';
+import { redisInUse, runService } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
 import { isForeignWorker, isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
@@ -21,6 +21,7 @@ runService('authz-server', async (path) => {
     return { logger, stop: group.stop };
   }
   const keys = loadAuthzKeys(config);
+  logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
   const stores = await openRedisStores(config, logger);
   const service = await startAuthzService(config, keys, stores, logger);
   if (isWorkerProcess()) {

@@ -23,6 +23,7 @@ import { machineInfo, processCpuMicros, ownCpuMicros } from './lib/proc-stats.js
 import {
   nodeCommand,
   packageModule,
+  loggedLine,
   startChild,
   startRedisServer,
   type ChildServer,
@@ -61,15 +62,6 @@ const GRPC_REQUEST = {
   environment: { runtime: DEV_ENVIRONMENT.runtime },
 };
 
-/** A pino line with this message, as the services log when they are up. */
-const logged =
-  <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
-  (line: string) => {
-    if (!line.startsWith('{')) return undefined;
-    const log = JSON.parse(line) as Record<string, unknown>;
-    return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
-  };
-
 interface Deployment {
   httpPort: number;
   grpcPort: number;
@@ -101,7 +93,7 @@ async function deploy(): Promise<Deployment> {
     });
     const sequencer = await startChild(
       ...nodeCommand(packageModule('ledger/sequencer-main'), []),
-      logged('sequencer for log', () => true),
+      loggedLine('sequencer for log', () => true),
       { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
     );
     children.push(sequencer);
@@ -113,7 +105,7 @@ async function deploy(): Promise<Deployment> {
     const authority = await startChild(
       node,
       [...profile, ...nodeArgs],
-      logged('authority serving', (log) => ({ grpc: Number(log.grpc), http: Number(log.http) })),
+      loggedLine('authority serving', (log) => ({ grpc: Number(log.grpc), http: Number(log.http) })),
     );
     children.push(authority);
     return {
@@ -245,7 +237,7 @@ async function ledgerLength(redisUrl: string): Promise<number> {
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const machine = machineInfo();
   console.log('authority issuance benchmark');
   console.log(
@@ -257,6 +249,7 @@ async function main(): Promise<void> {
     `  machine: ${machine.nproc} CPUs (${machine.cpuModel}), Node ${machine.node}, load ${machine.loadAverage1m.toFixed(2)}`,
   );
   const deployment = await deploy();
+  const failures: string[] = [];
   try {
     for (const transport of TRANSPORTS) {
       const tally: Tally = { issued: 0, denied: new Map(), errors: 0, latency: latencyHistogram() };
@@ -306,6 +299,9 @@ async function main(): Promise<void> {
         `    denied ${[...tally.denied].map(([r, n]) => `${r}=${n}`).join(', ') || 0}, transport errors ${tally.errors}`,
       );
       console.log(`    ledger: ${chained} events chained for ${tally.issued} issued`);
+      // Fewer means the authority ledgered elsewhere than the sequencer chains: not this pipeline.
+      if (chained < tally.issued)
+        failures.push(`${transport}: ${tally.issued - chained} issuances not chained within 30 s`);
       // CPU time per artifact is what this machine's load does not distort: the capacity of a
       // process is one core divided by it.
       const entries = Object.entries(cpuMicros);
@@ -326,9 +322,14 @@ async function main(): Promise<void> {
   } finally {
     await deployment.stop();
   }
+  for (const failure of failures) console.error(`FAILED: ${failure}`);
+  return failures.length > 0 ? 1 : 0;
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -5,7 +5,6 @@
 // used, plus Redis memory per event. With --drain N the writers first fill the ingest stream with
 // N events and only then is the sequencer started: the rate is then the sequencer's and Redis's
 // alone, as where the producers run on other machines.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -14,7 +13,14 @@ import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { writeDevDeployment } from './lib/dev-deployment.js';
-import { startRedisServer } from './lib/server-process.js';
+import {
+  loggedLine,
+  nodeCommand,
+  packageModule,
+  startChild,
+  startRedisServer,
+  type ChildServer,
+} from './lib/server-process.js';
 import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import type { KeyRecord } from '../core/registry.js';
@@ -91,29 +97,27 @@ const producer = {
 const LOG = deployment.sequencerEnv.LEDGER_LOG!;
 const drain = options.drain === undefined ? undefined : num('drain');
 const startSequencer = () =>
-  spawn(
-    process.execPath,
-    [
-      // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
-      '--max-semi-space-size=64',
-      ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
-      '--import',
-      'tsx',
-      'ledger/sequencer-main.ts',
-    ],
+  startChild(
+    ...nodeCommand(
+      packageModule('ledger/sequencer-main'),
+      [],
+      [
+        // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
+        '--max-semi-space-size=64',
+        ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
+      ],
+    ),
+    loggedLine('sequencer for log', () => true),
     {
-      env: {
-        ...process.env,
-        ...deployment.sequencerEnv,
-        REDIS_URL: redis.url,
-        HEAD_INTERVAL_MS: '1000',
-        ...(num('openWorkers') > 0 ? { OPEN_WORKERS: options.openWorkers } : {}),
-      },
-      stdio: 'ignore',
+      ...deployment.sequencerEnv,
+      REDIS_URL: redis.url,
+      HEAD_INTERVAL_MS: '1000',
+      ...(num('openWorkers') > 0 ? { OPEN_WORKERS: options.openWorkers! } : {}),
     },
   );
-let sequencer = drain === undefined ? startSequencer() : undefined;
+let sequencer: ChildServer<unknown> | undefined;
 try {
+  if (drain === undefined) sequencer = await startSequencer();
   const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
   const memoryBefore = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
   const stores = Array.from(
@@ -142,7 +146,7 @@ try {
   const sample = async () => ({
     seq: (await tipStore.tip()).seq,
     at: performance.now(),
-    cpu: await cpuSeconds(admin, sequencer!.pid!),
+    cpu: await cpuSeconds(admin, sequencer!.pid),
   });
   let start: Awaited<ReturnType<typeof sample>>;
   let end: typeof start;
@@ -155,7 +159,7 @@ try {
     await Promise.all(loops);
   } else {
     await Promise.all(loops);
-    sequencer = startSequencer();
+    sequencer = await startSequencer();
     // Measured from its first commit (start-up and taking the lease left out) to the last.
     while ((await tipStore.tip()).seq === 0) await sleep(5);
     start = await sample();
@@ -194,11 +198,7 @@ try {
   );
   await Promise.all([...stores, tipStore].map((s) => s.close()));
 } finally {
-  if (sequencer) {
-    const exited = new Promise((r) => sequencer!.once('exit', r));
-    sequencer.kill('SIGTERM');
-    await exited;
-  }
+  await sequencer?.stop();
   await redis.stop();
   admin.disconnect();
   rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import { RedisRegistryStore } from '../store/registry-redis.js';
-import { redisConfigFromEnvironment } from '../store/service-process.js';
+import { redisConfigFromEnvironment, redisInUse } from '../store/service-process.js';
 import { loadSequencerConfig } from './sequencer-config.js';
 import { Sequencer } from './sequencer.js';
 
@@ -16,6 +16,7 @@ const logger = pino({ name: 'ledger-sequencer' });
 redisConfigFromEnvironment(process.env);
 const config = await loadSequencerConfig(process.env);
 const redis = redisConfigFromEnvironment(process.env, config.prefix);
+logger.info({ redis: redisInUse(redis, process.env) }, 'using redis');
 const onError = (e: Error) => logger.warn({ problem: e.message }, 'redis connection error');
 // Third parties find the key that signs heads among the registry's certified records.
 const registryClient = await connectRedis(redis, onError);

@@ -86,6 +86,24 @@ function describeTarget(config: RedisConfig): string {
   }
 }
 
+const hostPort = ({ host, port }: { host: string; port: number }) =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+/** Where a config points, for a service's start-up log: servers and key prefix, never credentials. */
+export function redisLocation(config: RedisConfig): Record<string, unknown> {
+  const keyPrefix = config.keyPrefix ?? '';
+  switch (config.mode) {
+    case 'standalone': {
+      const url = new URL(config.url);
+      return { mode: config.mode, server: url.host, tls: url.protocol === 'rediss:', keyPrefix };
+    }
+    case 'sentinel':
+      return { mode: config.mode, sentinels: config.sentinels.map(hostPort), master: config.name, keyPrefix };
+    case 'cluster':
+      return { mode: config.mode, nodes: config.nodes.map(hostPort), keyPrefix };
+  }
+}
+
 export interface ConnectOptions {
   /**
    * No command timeout (the config's commandTimeoutMs is not applied): for the ledger, whose

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
-import { parseRedisConfig, type RedisConfig } from './redis-connection.js';
+import { parseRedisConfig, redisLocation, type RedisConfig } from './redis-connection.js';
 
 export interface RunningService {
   logger: { info(fields: object, message: string): void };
@@ -72,6 +72,23 @@ export interface Overrides {
 /** The members of a Redis config that say where Redis is (store/redis-connection.ts). */
 const TOPOLOGY_KEYS = ['mode', 'url', 'sentinels', 'name', 'nodes'] as const;
 
+/** Which variable moves a service's Redis away from its file's: REDIS_MODE, or REDIS_URL (standalone only). */
+function redisOverride(env: NodeJS.ProcessEnv, mode: unknown): 'REDIS_MODE' | 'REDIS_URL' | undefined {
+  if (env.REDIS_MODE) return 'REDIS_MODE';
+  if (env.REDIS_URL && mode === 'standalone') return 'REDIS_URL';
+  return undefined;
+}
+
+/**
+ * What a service logs at start-up about its Redis: where it is (no credentials) and what said so,
+ * its configuration file or the environment overriding it (REDIS_URL or REDIS_MODE: one set of
+ * variables serves a deployment's three processes, so an inherited one moves them all).
+ */
+export function redisInUse(config: RedisConfig, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const override = redisOverride(env, config.mode);
+  return { ...redisLocation(config), from: override ? `environment (${override})` : 'configuration file' };
+}
+
 /**
  * The environment overrides every service accepts, applied before validation: REDIS_MODE with
  * the sequencer's variables (redisConfigFromEnvironment: the whole Redis topology, so all three
@@ -90,15 +107,15 @@ export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, pr
     return copy;
   };
   const redis = out.redis as Record<string, unknown> | undefined;
-  if (env.REDIS_MODE) {
+  const override = redisOverride(env, redis?.mode ?? 'standalone');
+  if (override === 'REDIS_MODE') {
     // The sequencer's variables (redisConfigFromEnvironment) name the whole topology; the file's
     // other Redis settings (key prefix, timeouts, TLS) stay.
     const topology = redisConfigFromEnvironment(env) as Record<string, unknown>;
     const target = section('redis');
     for (const key of TOPOLOGY_KEYS) delete target[key];
     for (const key of TOPOLOGY_KEYS) if (topology[key] !== undefined) target[key] = topology[key];
-  } else if (env.REDIS_URL && (redis?.mode ?? 'standalone') === 'standalone')
-    section('redis').url = env.REDIS_URL;
+  } else if (override === 'REDIS_URL') section('redis').url = env.REDIS_URL;
   for (const listener of ['grpc', 'http'] as const) {
     const name = `${prefix}_${listener.toUpperCase()}`;
     const host = env[`${name}_HOST`];

@@ -19,6 +19,7 @@ import { RedisRegistryStore } from '../../store/registry-redis.js';
 import {
   nodeCommand,
   packageModule,
+  loggedLine,
   startChild,
   startRedisServer,
   type ChildServer,
@@ -79,15 +80,6 @@ async function waitHealthy(httpPort: number): Promise<void> {
   }
 }
 
-/** A pino line with this message, as the services log when they are up. */
-const logged =
-  <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
-  (line: string) => {
-    if (!line.startsWith('{')) return undefined;
-    const log = JSON.parse(line) as Record<string, unknown>;
-    return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
-  };
-
 /**
  * `profileDir`: the authz-server and the sequencer run under `node --cpu-prof` and write their
  * V8 CPU profiles (CPU.<date>.<pid>…cpuprofile; the pids are in the JSON report) there on exit.
@@ -143,13 +135,13 @@ export async function startFullPath(
 
     const sequencer = await startChild(
       ...nodeCommand(packageModule('ledger/sequencer-main'), [], profile),
-      logged('sequencer for log', () => true),
+      loggedLine('sequencer for log', () => true),
       { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
     );
     children.push(sequencer);
     const server = await startChild(
       ...nodeCommand(packageModule('authz-server/main'), ['--config', deployment.files.authzConfig], profile),
-      logged('authz server listening', (log) => ({
+      loggedLine('authz server listening', (log) => ({
         grpcPort: Number(log.grpcPort),
         httpPort: Number(log.httpPort),
       })),

@@ -36,9 +36,26 @@ export function nodeCommand(modulePath: string, args: string[], nodeArgs: string
   return [process.execPath, [...nodeArgs, ...loader, modulePath, ...args]];
 }
 
+/** What a started process inherits of ours: where programs and temporary files are, and the locale. */
+const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'];
+
+/**
+ * The environment of a process this harness starts: INHERITED and `env`, nothing else. The
+ * services read REDIS_URL, REDIS_MODE, GOV_*_PORT and the sequencer's variables as overrides of
+ * their configuration, so one inherited from the shell would point them at another Redis or
+ * other ports than the harness's own.
+ */
+export function childEnvironment(env: Record<string, string> = {}): Record<string, string> {
+  const inherited = INHERITED.flatMap((name) => {
+    const value = process.env[name];
+    return value === undefined ? [] : [[name, value] as const];
+  });
+  return { ...Object.fromEntries(inherited), ...env };
+}
+
 /**
  * Starts a process and waits until `ready` recognises a line of its standard output; the rest of
- * the output is discarded. `env` is added to this process's environment.
+ * the output is discarded. Its environment is childEnvironment(env).
  */
 export async function startChild<T>(
   command: string,
@@ -48,7 +65,7 @@ export async function startChild<T>(
 ): Promise<ChildServer<T>> {
   const child = spawn(command, args, {
     cwd: PROJECT_ROOT, // where --import tsx finds tsx
-    env: { ...process.env, ...env },
+    env: childEnvironment(env),
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
@@ -86,6 +103,15 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/** A `ready` for startChild: the value `pick` finds in the service's first pino line with this message. */
+export const loggedLine =
+  <T>(message: string, pick: (log: Record<string, unknown>) => T) =>
+  (line: string): T | undefined => {
+    if (!line.startsWith('{')) return undefined;
+    const log = JSON.parse(line) as Record<string, unknown>;
+    return typeof log.msg === 'string' && log.msg.startsWith(message) ? pick(log) : undefined;
+  };
 
 /** A TCP port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {

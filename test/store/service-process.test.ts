@@ -1,6 +1,13 @@
-// The Redis connection of a process configured by its environment only (the ledger sequencer), and
-// the same variables overriding a service's configuration file.
-import { describe, expect, it } from 'vitest';
+// The Redis connection of a process configured by its environment only (the ledger sequencer), the
+// same variables overriding a service's configuration file, and each service saying at start-up
+// which Redis it uses and why.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDevDeployment, type DevDeployment } from '../../bench/lib/dev-deployment.js';
+import { loggedLine, nodeCommand, packageModule, startChild } from '../../bench/lib/server-process.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../store/service-process.js';
 
@@ -108,5 +115,79 @@ describe('applyServiceEnvironment: the Redis topology', () => {
     }
     expect(isGovernanceError(error, 'config.invalid')).toBe(true);
     expect((error as Error).message).toMatch(/REDIS_URL cannot be used with REDIS_MODE cluster/);
+  });
+});
+
+describe('each service names its Redis at start-up', () => {
+  // The line comes before connecting, and never carries credentials. Redis is a server that
+  // accepts and never answers: the service is still connecting when it is stopped.
+  const silent = createServer(() => undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'gov-redis-named-'));
+  let at: string;
+  let deployment: DevDeployment;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    at = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    deployment = writeDevDeployment(dir, {
+      redisUrl: `redis://admin:file-secret@${at}`,
+      redisKeyPrefix: 'named:',
+      logLevel: 'info',
+    });
+  });
+  afterAll(() => {
+    silent.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The `redis` field of the service's 'using redis' log line, and the raw line. */
+  async function named(module: string, args: string[], env: Record<string, string>) {
+    const child = await startChild(
+      ...nodeCommand(packageModule(module), args),
+      loggedLine('using redis', (log) => ({ redis: log.redis, line: JSON.stringify(log) })),
+      env,
+    );
+    await child.stop();
+    return child.ready;
+  }
+
+  it('the authority: the file overridden by REDIS_URL', async () => {
+    const { redis, line } = await named('authority/main', ['--config', deployment.files.authorityConfig], {
+      REDIS_URL: `redis://${at}/1`,
+    });
+    expect(redis).toEqual({
+      mode: 'standalone',
+      server: at,
+      tls: false,
+      keyPrefix: 'named:',
+      from: 'environment (REDIS_URL)',
+    });
+    expect(line).not.toContain('secret');
+  });
+
+  it('the enforcement point: its configuration file, without the credentials', async () => {
+    const { redis, line } = await named('authz-server/main', ['--config', deployment.files.authzConfig], {});
+    expect(redis).toEqual({
+      mode: 'standalone',
+      server: at,
+      tls: false,
+      keyPrefix: 'named:',
+      from: 'configuration file',
+    });
+    expect(line).not.toContain('secret');
+  });
+
+  it('the sequencer: its environment', async () => {
+    const { redis, line } = await named('ledger/sequencer-main', [], {
+      ...deployment.sequencerEnv,
+      REDIS_URL: `rediss://admin:env-secret@${at}`,
+    });
+    expect(redis).toEqual({
+      mode: 'standalone',
+      server: at,
+      tls: true,
+      keyPrefix: 'named:',
+      from: 'environment (REDIS_URL)',
+    });
+    expect(line).not.toContain('secret');
   });
 });
