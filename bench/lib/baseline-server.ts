@@ -33,7 +33,8 @@ const ALLOWED: CheckResponseMessage = {
   ok_response: { headers: [], headers_to_remove: [] },
 };
 
-function denied(reason: DenialReason): CheckResponseMessage {
+/** A denial as the enforcement point answers it: PERMISSION_DENIED, its reason in DENIED_HEADER. */
+export function denied(reason: DenialReason): CheckResponseMessage {
   return {
     status: { code: 7, message: reason },
     denied_response: {

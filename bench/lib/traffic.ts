@@ -210,7 +210,7 @@ export interface TrafficItem {
   artifact: string | undefined;
 }
 
-/** Replays reuse this many artifacts, each presented once (primed) before the run. */
+/** Replays reuse up to this many artifacts, each spent (primed) before the run. */
 const REPLAY_POOL = 64;
 const BAD_SIGNATURE_POOL = 64;
 const RATE_POOL = 4;
@@ -221,11 +221,23 @@ export class Traffic {
   private turn = 0;
 
   private constructor(
-    private readonly cycle: TrafficKind[],
+    private readonly mix: Mix,
+    private cycle: TrafficKind[],
     private readonly pools: Record<Exclude<TrafficKind, 'missing'>, HeaderPool>,
-    /** Single-use artifacts the run must present once, unmeasured, before replaying them. */
+    /** Single-use artifacts the run must spend, unmeasured, before replaying them (useReplays). */
     readonly toPrime: string[],
   ) {}
+
+  /**
+   * The artifacts of toPrime the server's answers proved spent: the only ones replayed, since
+   * presenting an unspent one "again" is its first use, which a correct server allows. None
+   * (a server that refused them all): the mix goes on without replays, if it holds anything else.
+   */
+  useReplays(spent: string[]): void {
+    this.pools.replay = new HeaderPool(spent, 1, true);
+    const others = { ...this.mix, replay: 0 };
+    if (spent.length === 0 && TRAFFIC_KINDS.some((kind) => others[kind] > 0)) this.cycle = mixCycle(others);
+  }
 
   /** The next request's kind and artifact, or undefined when the issued artifacts are spent. */
   next(): TrafficItem | undefined {
@@ -273,9 +285,9 @@ export class Traffic {
         reusable,
       ),
       rate: new HeaderPool(await issueMany('rate', mix.rate > 0 ? RATE_POOL : 0), 1, true),
-      replay: new HeaderPool(replays, 1, true),
+      replay: new HeaderPool([], 1, true),
       'bad-signature': new HeaderPool(badSignatures.map(withBadSignature), 1, true),
     };
-    return new Traffic(cycle, pools, replays);
+    return new Traffic(mix, cycle, pools, replays);
   }
 }

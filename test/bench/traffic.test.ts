@@ -64,12 +64,21 @@ describe('artifact pools', () => {
     );
   });
 
-  it('prime every replayed artifact', async () => {
+  it('replay only the primed artifacts the server confirmed spent', async () => {
     const traffic = await Traffic.prepare(countingSource(), parseMix('single=1,replay=1'), 20, false);
+    const spent = traffic.toPrime.slice(0, 2);
+    traffic.useReplays(spent);
     const replays = Array.from({ length: 20 }, () => traffic.next()!).filter(
       (item) => item.kind === 'replay',
     );
-    expect(replays.every((item) => traffic.toPrime.includes(item.artifact!))).toBe(true);
+    expect(replays.map((item) => item.artifact)).toEqual(Array.from({ length: 5 }, () => spent).flat());
+  });
+
+  it('go on without replays when the server confirmed none spent', async () => {
+    const traffic = await Traffic.prepare(countingSource(), parseMix('single=1,replay=1'), 20, false);
+    traffic.useReplays([]);
+    const kinds = Array.from({ length: 10 }, () => traffic.next()!.kind);
+    expect(kinds).toEqual(Array.from({ length: 10 }, () => 'single'));
   });
 });
 

@@ -4,9 +4,18 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata, Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  authorizationClient,
+  loadEnvoyAuthProto,
+  type CheckRequestMessage,
+  type CheckResponseMessage,
+} from '../../authz-server/envoy-proto.js';
+import { ARTIFACT_HEADER } from '../../core/artifact.js';
 import { generatePrivateKey, privateKeyToPem } from '../../core/keys.js';
 import type { BenchReport } from '../../bench/lib/run.js';
+import { denied } from '../../bench/lib/baseline-server.js';
 import { startBaseline, type RunningTarget } from '../../bench/lib/targets.js';
 import { DEFAULT_MIX, TRAFFIC_KINDS, type TrafficKind } from '../../bench/lib/traffic.js';
 import { EXIT } from '../../cli/output.js';
@@ -37,6 +46,43 @@ afterAll(async () => {
   await Promise.all([dev?.close(), allowsEverything?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+const BUSY_REFUSALS = 8;
+
+/**
+ * The enforcement point `target` on a busy machine: it refuses the first presentation of every
+ * other artifact among the first 2 * BUSY_REFUSALS Checks carrying one (the run's priming) at its
+ * decision deadline, without spending it, as the real one does under load; the rest it forwards.
+ */
+async function busyEnforcementPoint(target: string) {
+  const upstream = authorizationClient(target);
+  let carrying = 0;
+  const server = new Server();
+  server.addService(loadEnvoyAuthProto().service, {
+    Check(
+      call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>,
+      callback: sendUnaryData<CheckResponseMessage>,
+    ) {
+      const header = call.request.attributes?.request?.http?.headers?.[ARTIFACT_HEADER];
+      if (header !== undefined && carrying++ < 2 * BUSY_REFUSALS && carrying % 2 === 1) {
+        return callback(null, denied('internal.error'));
+      }
+      upstream.Check(call.request, new Metadata(), { deadline: Date.now() + 5000 }, callback);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    stop() {
+      server.forceShutdown();
+      upstream.close();
+    },
+  };
+}
 
 const expectedReason: Partial<Record<TrafficKind, string>> = {
   replay: 'artifact.replayed',
@@ -81,6 +127,40 @@ describe('govctl bench', () => {
       expect(allowed).toBe(s.outcomes.single.allow! + s.outcomes.bounded.allow! + s.outcomes.rate.allow!);
       expect(Math.abs(allowed - sent * 0.8)).toBeLessThan(17);
       expect(s.latency.count).toBe(s.requests.measured);
+    }
+  });
+
+  it('replays only artifacts a busy server confirmed spent: a refused priming is no replay', async () => {
+    const busy = await busyEnforcementPoint(dev.urls.authzGrpc);
+    try {
+      const run = await govctl(
+        '--json',
+        'bench',
+        '--target',
+        busy.address,
+        '--signing-key',
+        dev.deployment.files.issuerKey,
+        '--kid',
+        issuerKid,
+        ...QUICK,
+        '--rate',
+        'none',
+        '--mix',
+        'single=1,replay=1',
+      );
+      expect(run.code, run.stdout).toBe(EXIT.ok);
+      const report = JSON.parse(run.stdout) as BenchReport;
+      expect(report.failures).toEqual([]);
+      const [scenario] = report.scenarios;
+      expect(Object.keys(scenario!.outcomes.replay)).toEqual(['artifact.replayed']);
+      expect(report.notes).toContain(
+        `target closed c=2: replay artifacts on first presentation: ${JSON.stringify({
+          'internal.error': BUSY_REFUSALS,
+          allow: 64 - BUSY_REFUSALS,
+        })}`,
+      );
+    } finally {
+      busy.stop();
     }
   });
 
