@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../bench/lib/run.js';
+import type { SoakReport } from '../../bench/lib/soak.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 
@@ -76,6 +78,72 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
   afterAll(async () => {
     await decoy?.stop();
     rmSync(out, { recursive: true, force: true });
+  });
+
+  it('covers every benchmark script of package.json', () => {
+    expect(Object.keys(SCRIPTS).sort()).toEqual([
+      'bench',
+      'bench:authority',
+      'bench:ledger',
+      'bench:soak',
+      'bench:verify',
+    ]);
+  });
+
+  it('npm run bench allows and denies Checks on the full path', async () => {
+    const result = await run(
+      'bench',
+      '--json',
+      ...['--baselines', 'none', '--concurrency', '2', '--rate', 'none', '--no-h2load'],
+      ...['--duration', '0.3', '--warmup', '0.1', '--out', out],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as BenchReport;
+    expect(report.failures).toEqual([]);
+    const [full] = report.scenarios;
+    expect(report.scenarios.map((s) => `${s.target} ${s.scenario}`)).toEqual(['full closed c=2']);
+    expect(full!.requests.measured).toBeGreaterThan(0);
+    expect(full!.outcomes.single.allow).toBeGreaterThan(0);
+    expect(full!.outcomes.missing['artifact.missing']).toBeGreaterThan(0);
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
+  it('npm run bench:soak samples the full path under load and allows Checks', async () => {
+    const result = await run(
+      'bench:soak',
+      '--json',
+      ...['--duration', '0.6', '--warmup', '0.2', '--rate', '50', '--sample-interval', '0.2'],
+      ...['--chunk', '1', '--max-growth', '1000', '--out', out],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as SoakReport;
+    expect(report.failures).toEqual([]);
+    expect(report.totals.requests).toBeGreaterThan(0);
+    expect(report.totals.decisions.single.allow).toBeGreaterThan(0);
+    expect(report.samples.length).toBeGreaterThanOrEqual(2);
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
+  it('npm run bench:ledger chains events', async () => {
+    const result = await run(
+      'bench:ledger',
+      ...['--seconds', '1', '--warmup', '0.5', '--writers', '1', '--concurrency', '1', '--fsync', 'no'],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const [chained] = numbers(result.stdout, /chained ([\d,]+) records/);
+    expect(chained).toBeGreaterThan(0);
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
+  it('npm run bench:verify verifies an exported chain with both crypto suites', async () => {
+    const result = await run('bench:verify', '--events', '700');
+    expect(result.code, result.stderr).toBe(0);
+    const [records] = numbers(result.stdout, /verification benchmark: ([\d,]+) records/);
+    expect(records).toBe(700);
+    for (const suite of ['node:crypto', '@noble']) {
+      const [rate] = numbers(result.stdout, new RegExp(`${suite} +([\\d,]+) events verified/s`));
+      expect(rate, suite).toBeGreaterThan(0);
+    }
   });
 
   it('npm run bench:authority issues artifacts over both transports, all chained', async () => {
