@@ -176,8 +176,12 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
   const authorityLog = authorityLogger(authorityConfig, material);
   const authzLog = authzLogger(authzConfig);
 
+  // The stores close in reverse order of opening, after the services, which stop together: each
+  // waits for its own blocking reads and timers (up to a second), and none needs another.
   const started: (() => Promise<void>)[] = [];
+  const services: (() => Promise<void>)[] = [];
   const stop = async () => {
+    await Promise.all(services.splice(0).map((service) => service()));
     for (const step of started.splice(0).reverse()) await step();
   };
   try {
@@ -219,14 +223,14 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
       log: (level, message) => sequencerLog[level](message),
     });
     sequencer.start();
-    started.push(() => sequencer.stop());
+    services.push(() => sequencer.stop());
     // As sequencer-main.ts does: verifiers find the key that signs heads at /v1/proof/issuers.
     await stores.authority.registry.putKeyRecord(sequencerConfig.auditRecord);
 
     const authority = await startAuthorityService(authorityConfig, material, stores.authority, authorityLog);
-    started.push(() => authority.stop());
+    services.push(() => authority.stop());
     const authz = await startAuthzService(authzConfig, authzKeys, stores.authz, authzLog);
-    started.push(() => authz.stop());
+    services.push(() => authz.stop());
     await waitServing(authz, options.readyTimeoutMs ?? 10_000);
 
     const bound: DevPorts = {

@@ -2,6 +2,7 @@
 // `npm start`: dev mode (cli/dev-mode.ts) with a banner saying what runs where; Ctrl-C stops it.
 import { Command } from 'commander';
 import { GovernanceError } from '../core/errors.js';
+import { exitOnSignals } from '../store/service-process.js';
 import { addPortOptions, DEFAULT_DEV_DIR, portsOf, startDevMode, type DevMode } from './dev-mode.js';
 
 const program = addPortOptions(new Command('npm start --'))
@@ -75,18 +76,8 @@ try {
 }
 console.log(banner(dev, Math.round(performance.now() - started)));
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) process.exit(130); // a second Ctrl-C does not wait
-    stopping = true;
-    console.log('\nstopping…');
-    void dev.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        process.stderr.write(`dev mode: stop failed: ${(e as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  });
-}
+// A second Ctrl-C does not wait, nor does a stop that outlasts the bound (Redis gone).
+exitOnSignals(dev.stop, (level, message) => {
+  if (level === 'info') console.log(`\n${message}…`);
+  else process.stderr.write(`dev mode: ${message}\n`);
+});

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import { RedisRegistryStore } from '../store/registry-redis.js';
-import { redisConfigFromEnvironment, redisInUse } from '../store/service-process.js';
+import { exitOnSignals, redisConfigFromEnvironment, redisInUse } from '../store/service-process.js';
 import { loadSequencerConfig } from './sequencer-config.js';
 import { Sequencer } from './sequencer.js';
 
@@ -29,14 +29,12 @@ const sequencer = new Sequencer({
   log: (level, message) => logger[level](message),
 });
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    logger.info(`${signal}: stopping`);
-    void sequencer
-      .stop()
-      .then(() => store.close())
-      .then(() => process.exit(0));
-  });
-}
+exitOnSignals(
+  async () => {
+    await sequencer.stop();
+    await store.close();
+  },
+  (level, message) => logger[level](message),
+);
 sequencer.start();
 logger.info(`sequencer for log ${store.log} started, ${config.options.openWorkers ?? 0} open worker(s)`);

@@ -184,6 +184,49 @@ export type RedisErrorListener = (error: Error) => void;
 
 const errorListeners = new WeakMap<RedisClient, RedisErrorListener>();
 
+/** A listener hears the first connection error, then at most one summary per this many ms. */
+export const ERROR_SUMMARY_MS = 5_000;
+const summarized = new WeakMap<RedisErrorListener, RedisErrorListener>();
+
+/**
+ * `onError`, rate-limited: the first error, then every ERROR_SUMMARY_MS at most one error
+ * counting those in between. Shared by every connection given the same listener (a service's
+ * shared, ledger and blocking connections): while Redis is gone each of them fails every
+ * reconnect attempt, and a line per failure buried everything else in the log.
+ */
+function summarizing(onError: RedisErrorListener): RedisErrorListener {
+  const known = summarized.get(onError);
+  if (known) return known;
+  let reportedAt = -Infinity;
+  let held = 0;
+  let latest: Error | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const summarize = () => {
+    timer = undefined;
+    reportedAt = Date.now();
+    onError(
+      new Error(
+        `${held} more connection error(s) within ${ERROR_SUMMARY_MS} ms, the last: ${latest!.message}`,
+      ),
+    );
+    held = 0;
+  };
+  const listener = (error: Error) => {
+    const now = Date.now();
+    if (held === 0 && now - reportedAt >= ERROR_SUMMARY_MS) {
+      reportedAt = now;
+      onError(error);
+      return;
+    }
+    held++;
+    latest = error;
+    // Unref'd: a pending summary never keeps a stopping process alive.
+    timer ??= setTimeout(summarize, reportedAt + ERROR_SUMMARY_MS - now).unref();
+  };
+  summarized.set(onError, listener);
+  return listener;
+}
+
 /** How often each connection (a standalone or Sentinel client, a Cluster node) has closed. */
 const closes = new WeakMap<Redis, number>();
 
@@ -225,7 +268,7 @@ function guardConnection(connection: Redis): void {
 function listen(client: RedisClient, onError: RedisErrorListener): void {
   errorListeners.set(client, onError);
   // Without a listener, ioredis re-emits connection errors as unhandled 'error' events.
-  client.on('error', onError);
+  client.on('error', summarizing(onError));
   if (client instanceof Cluster) {
     // Node connections never reconnect: a lost node is replaced by a new connection (+node).
     client.on('+node', (node: Redis) => guardConnection(node));

@@ -1,16 +1,61 @@
 // The process shell every production entry point shares (configuration file and environment
 // overrides, start-up and shutdown): `--config <file>` from the command
 // line, a precise message and exit 1 when start-up fails (a service never starts permissive),
-// and an orderly stop on SIGTERM or SIGINT.
+// and an orderly, bounded stop on SIGTERM or SIGINT.
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
 import { parseRedisConfig, redisLocation, type RedisConfig } from './redis-connection.js';
 
 export interface RunningService {
-  logger: { info(fields: object, message: string): void };
+  logger: Record<StopLogLevel, (message: string) => void>;
   stop(): Promise<void>;
+}
+
+export type StopLogLevel = 'info' | 'warn' | 'error';
+
+/** How long a stop may take after SIGTERM or SIGINT before the process exits anyway. */
+export const STOP_BOUND_MS = 1_500;
+
+/**
+ * Stops on the first SIGTERM or SIGINT, then exits: 1 if `stop` fails, else 0 once it is done or
+ * STOP_BOUND_MS has passed, whichever comes first. What it still waits for then is abandoned,
+ * with a line saying so: ledger appends queued for a Redis that is gone would be waited for
+ * forever, and an orchestrator kills a process that outstays its grace period anyway. A second
+ * signal exits at once.
+ */
+export function exitOnSignals(
+  stop: () => Promise<void>,
+  log: (level: StopLogLevel, message: string) => void,
+): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(128 + constants.signals[signal]);
+    stopping = true;
+    log('info', `${signal}: stopping`);
+    const bound = setTimeout(() => {
+      log(
+        'warn',
+        `not stopped within ${STOP_BOUND_MS} ms: exiting, abandoning what is still pending ` +
+          '(ledger appends not yet written, e.g. while Redis does not answer)',
+      );
+      process.exit(0);
+    }, STOP_BOUND_MS);
+    stop().then(
+      () => {
+        clearTimeout(bound);
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log('error', `stop failed: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 function configPath(argv: string[]): string {
@@ -25,16 +70,7 @@ function configPath(argv: string[]): string {
 export function runService(name: string, start: (configPath: string) => Promise<RunningService>): void {
   const started = async () => {
     const service = await start(configPath(process.argv.slice(2)));
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      service.logger.info({ signal }, 'shutting down');
-      await service.stop();
-      process.exit(0);
-    };
-    process.once('SIGTERM', (s) => void shutdown(s));
-    process.once('SIGINT', (s) => void shutdown(s));
+    exitOnSignals(service.stop, (level, message) => service.logger[level](message));
   };
   started().catch((e: unknown) => {
     const message = e instanceof GovernanceError ? `${e.code}: ${e.message}` : (e as Error).message;

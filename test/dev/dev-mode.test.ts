@@ -202,9 +202,14 @@ describe('dev mode on Redis', () => {
 });
 
 describe('npm start (cli/dev.ts)', () => {
-  const TSX = join(PROJECT_ROOT, 'node_modules/.bin/tsx');
+  const FREE_PORT_FLAGS = ['authority-grpc', 'authority-http', 'authz-grpc', 'authz-http'].flatMap((name) => [
+    `--${name}-port`,
+    '0',
+  ]);
+  // Node itself with tsx as its loader, so that a signal reaches dev mode with no relay between.
   const start = (dir: string, ...args: string[]) => {
-    const child = spawn(TSX, [join(PROJECT_ROOT, 'cli/dev.ts'), '--dir', dir, ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', '--dir', dir, ...args], {
+      cwd: PROJECT_ROOT,
       env: { ...process.env, REDIS_URL: '' },
       stdio: 'pipe',
     });
@@ -224,17 +229,7 @@ describe('npm start (cli/dev.ts)', () => {
 
   it('prints what runs where, serves, and stops cleanly on Ctrl-C', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
-    const p = start(
-      dir,
-      '--authority-grpc-port',
-      '0',
-      '--authority-http-port',
-      '0',
-      '--authz-grpc-port',
-      '0',
-      '--authz-http-port',
-      '0',
-    );
+    const p = start(dir, ...FREE_PORT_FLAGS);
     try {
       await p.ready;
       const banner = p.stdout();
@@ -254,6 +249,40 @@ describe('npm start (cli/dev.ts)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('stops within 2 s of SIGTERM when Redis is gone, and reports its connection errors sparingly', async () => {
+    const redis = await startRedis({ local: true });
+    const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
+    const p = start(dir, ...FREE_PORT_FLAGS, '--redis-url', redis.url);
+    try {
+      await p.ready;
+      const startedAt = performance.now();
+      redis.process!.kill('SIGKILL');
+      // Every connection (shared, ledger, blocking reads) fails each reconnect attempt meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const signalledAt = performance.now();
+      p.child.kill('SIGTERM');
+      const code = await Promise.race([
+        p.exited,
+        new Promise((resolve) => setTimeout(resolve, 15_000, 'hung')),
+      ]);
+      const stoppedAt = performance.now();
+      expect(code).toBe(0);
+      expect(stoppedAt - signalledAt).toBeLessThan(2000);
+      expect(p.stderr()).toMatch(/not stopped within 1500 ms: exiting, abandoning .*ledger appends/);
+      // Two services log them (authority, enforcement point): the first, then one summary per 5 s.
+      const errors = p
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('redis connection error'));
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.length).toBeLessThanOrEqual(2 * (1 + Math.ceil((stoppedAt - startedAt) / 5000)));
+    } finally {
+      p.child.kill('SIGKILL');
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('exits 1 with a hint when a port is taken', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gov-npm-start-'));
