@@ -3,7 +3,7 @@
 // Redis) and exits non-zero with a precise message on the first problem: it never starts
 // permissive, and it refuses to start if its issuer key record does not verify against a
 // pinned root. Nothing key-related is ever logged.
-import { redisInUse, runService } from '../store/service-process.js';
+import { redisInUse, runService, serviceUsage } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import {
   authorityLogger,
@@ -12,7 +12,14 @@ import {
   startAuthorityService,
 } from './service.js';
 
-runService('authority', async (path) => {
+const usage = serviceUsage(
+  'authority/main.js',
+  'The authority: issues signed single-use authorization artifacts under its policies, runs\n' +
+    'governed administration and serves the public proof endpoints (docs/authority.md).',
+  'GOV_AUTHORITY',
+);
+
+runService('authority', usage, async (path) => {
   const config = loadConfig(path);
   const material = loadAuthorityMaterial(config);
   const logger = authorityLogger(config, material);

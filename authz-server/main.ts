@@ -1,13 +1,20 @@
 // The enforcement point process: `node dist/authz-server/main.js --config file.yaml`.
 // Start-up validates everything (configuration, keys, certificate, Redis) and exits non-zero
 // with a precise message on the first problem: it never starts permissive.
-import { redisInUse, runService } from '../store/service-process.js';
+import { redisInUse, runService, serviceUsage } from '../store/service-process.js';
 import { loadConfig } from './config.js';
 import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
 import { isForeignWorker, isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
 import { GovernanceError } from '../core/errors.js';
 
-runService('authz-server', async (path) => {
+const usage = serviceUsage(
+  'authz-server/main.js',
+  "The enforcement point: Envoy's ext_authz gRPC server, allowing a request only with a valid,\n" +
+    'unspent authorization artifact, and its runtime API (docs/authz-server.md).',
+  'GOV_AUTHZ',
+);
+
+runService('authz-server', usage, async (path) => {
   const config = loadConfig(path);
   const logger = authzLogger(config);
   if (config.workers > 1 && isForeignWorker()) {

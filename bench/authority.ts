@@ -3,21 +3,21 @@
 // the ledger on (every issuance ledgered before its answer, a sequencer process chaining), and
 // concurrent clients over HTTP and gRPC authenticating with a development bearer token.
 //
-//   npm run bench:authority -- [--seconds 10] [--concurrency 64] [--transport both|http|grpc]
-//                              [--channels 4] [--fsync always|everysec] [--profile <dir>]
+//   npm run bench:authority -- --help
 //
-// --profile writes the authority process's V8 CPU profile (.cpuprofile) into <dir>.
-// Prints the settings, the machine, throughput, latency percentiles and each process's CPU.
+// Prints the settings, the machine, throughput, latency percentiles and each process's CPU; exits
+// 1 when fewer events were chained than artifacts issued.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { Command, Option } from 'commander';
 import { decodeArtifact } from '../core/artifact.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from './lib/dev-deployment.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { loadAuthorityProto } from '../authority/grpc.js';
+import { positiveInt, seconds } from './lib/check-command.js';
 import { latencyHistogram, summarize, type Histogram } from './lib/latency.js';
 import { machineInfo, processCpuMicros, ownCpuMicros } from './lib/proc-stats.js';
 import {
@@ -29,22 +29,41 @@ import {
   type ChildServer,
 } from './lib/server-process.js';
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    concurrency: { type: 'string', default: '64' },
-    transport: { type: 'string', default: 'both' },
-    channels: { type: 'string', default: '4' },
-    fsync: { type: 'string', default: 'always' },
-    profile: { type: 'string' },
-  },
-});
-const SECONDS = Number(args.seconds);
-const WARMUP = Number(args.warmup);
-const CONCURRENCY = Number(args.concurrency);
-const CHANNELS = Number(args.channels);
-const TRANSPORTS = args.transport === 'both' ? ['http', 'grpc'] : [args.transport!];
+const args = new Command('bench:authority')
+  .description(
+    'artifacts issued per second by the authority end to end: its own process, redis-server with ' +
+      'its append-only file, the ledger on (a sequencer process chaining), HTTP and gRPC clients',
+  )
+  .option('--seconds <seconds>', 'measured time per transport', seconds, 10)
+  .option('--warmup <seconds>', 'unmeasured time before it', seconds, 2)
+  .option('--concurrency <n>', 'clients issuing back to back', positiveInt, 64)
+  .addOption(
+    new Option('--transport <transport>', 'the API the clients call')
+      .choices(['both', 'http', 'grpc'])
+      .default('both'),
+  )
+  .option('--channels <n>', 'gRPC channels (TCP connections) the clients share', positiveInt, 4)
+  .addOption(
+    new Option('--fsync <policy>', "redis-server's appendfsync")
+      .choices(['always', 'everysec'])
+      .default('always'),
+  )
+  .option('--profile <dir>', "write the authority process's V8 CPU profile (.cpuprofile) into <dir>")
+  .parse()
+  .opts<{
+    seconds: number;
+    warmup: number;
+    concurrency: number;
+    transport: 'both' | 'http' | 'grpc';
+    channels: number;
+    fsync: 'always' | 'everysec';
+    profile?: string;
+  }>();
+const SECONDS = args.seconds;
+const WARMUP = args.warmup;
+const CONCURRENCY = args.concurrency;
+const CHANNELS = args.channels;
+const TRANSPORTS = args.transport === 'both' ? ['http', 'grpc'] : [args.transport];
 
 const CALLER = DEV_IDENTITIES.workload;
 // The shipped example policy (examples/policies/medical-inference-v3.yaml): its deny rules and
@@ -83,7 +102,7 @@ async function deploy(): Promise<Deployment> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const redis = await startRedisServer(dir, args.fsync as 'always' | 'everysec');
+    const redis = await startRedisServer(dir, args.fsync);
     const redisUrl = redis.url;
     children.push(redis);
     const deployment = writeDevDeployment(join(dir, 'deployment'), {

@@ -28,7 +28,10 @@ import { formatMillis } from '../core/time.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import { RedisLedgerStore, ledgerKeys } from '../store/ledger-redis.js';
 
-const options = new Command()
+const options = new Command('bench:ledger')
+  .description(
+    'events chained per second by the ledger: writers appending, its own redis-server, a sequencer process',
+  )
   .option('--writers <n>', 'writers appending concurrently', '4')
   .option('--concurrency <n>', 'append calls each writer keeps in flight', '4')
   .option('--events <n>', 'events per append call', '16')

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Command } from 'commander';
 import type { UseTerms } from '../core/artifact.js';
 import { crockford32Encode } from '../core/encoding.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
@@ -13,6 +14,13 @@ import type { UseRequest, UseStateStore } from '../store/types.js';
 import { MemoryUseStateStore } from '../store/use-state-memory.js';
 import { RedisUseStateStore } from '../store/use-state-redis.js';
 import { startRedisServer } from './lib/server-process.js';
+
+new Command('bench/use-state.ts')
+  .description(
+    'sequential consume() latency of the use-state stores, in memory and on Redis ' +
+      '(REDIS_URL if set, else a redis-server of its own); no options',
+  )
+  .parse();
 
 const CALLS = 10_000;
 const WARMUP = 1_000;

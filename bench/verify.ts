@@ -17,7 +17,8 @@ import { verifyExportFile } from '../ledger/verify.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import { MemoryLedgerStore } from '../store/ledger-memory.js';
 
-const options = new Command()
+const options = new Command('bench:verify')
+  .description('third-party verification speed: a chain exported to a file, verified with each crypto suite')
   .option('--events <n>', 'events in the chain', '100000')
   .option('--batch <n>', 'events per producer batch signature', '64')
   .parse()

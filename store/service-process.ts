@@ -58,6 +58,20 @@ export function exitOnSignals(
   process.on('SIGINT', onSignal);
 }
 
+/** What a service's `--help` prints: how to start it, `about` it, and what overrides its file. */
+export function serviceUsage(module: string, about: string, prefix: string): string {
+  return `usage: node dist/${module} --config <file.yaml>
+
+${about}
+
+The YAML file holds every setting. The environment overrides where Redis is (REDIS_URL for a
+standalone server, or REDIS_MODE sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, or
+REDIS_MODE cluster with REDIS_CLUSTER_NODES), the listeners (${prefix}_GRPC_HOST, ${prefix}_GRPC_PORT,
+${prefix}_HTTP_HOST, ${prefix}_HTTP_PORT) and ${prefix}_LOG_LEVEL. A problem at start-up exits 1
+naming it; SIGTERM or SIGINT stops it within ${STOP_BOUND_MS / 1000} s.
+`;
+}
+
 function configPath(argv: string[]): string {
   const i = argv.indexOf('--config');
   const path = i >= 0 ? argv[i + 1] : undefined;
@@ -67,16 +81,29 @@ function configPath(argv: string[]): string {
   return path;
 }
 
-export function runService(name: string, start: (configPath: string) => Promise<RunningService>): void {
+export function runService(
+  name: string,
+  usage: string,
+  start: (configPath: string) => Promise<RunningService>,
+): void {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(usage);
+    return;
+  }
   const started = async () => {
     const service = await start(configPath(process.argv.slice(2)));
     exitOnSignals(service.stop, (level, message) => service.logger[level](message));
   };
   started().catch((e: unknown) => {
-    const message = e instanceof GovernanceError ? `${e.code}: ${e.message}` : (e as Error).message;
-    process.stderr.write(`${name}: cannot start: ${message}\n`);
+    process.stderr.write(`${startFailure(name, e)}\n`);
     process.exit(1);
   });
+}
+
+/** The one line a process prints when it cannot start: its name, the error's code and message. */
+export function startFailure(name: string, e: unknown): string {
+  const message = e instanceof GovernanceError ? `${e.code}: ${e.message}` : (e as Error).message;
+  return `${name}: cannot start: ${message}`;
 }
 
 function invalid(message: string): never {

@@ -3,7 +3,6 @@
 // pointing at a decoy Redis of this test's own, which must stay empty: the benchmarks start their
 // own redis-server, and a service they start must not inherit the shell's Redis (bench:authority's
 // authority did, ledgered into it and issued nothing the sequencer would chain).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../bench/lib/run.js';
 import type { SoakReport } from '../../bench/lib/soak.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { runModule } from '../support/run-module.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 
 const onPath = (command: string) =>
@@ -31,28 +31,12 @@ const SCRIPTS = Object.fromEntries(
   }),
 );
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let decoy: TestRedis;
 let out: string;
 
 /** The script as `npm run <name> -- args` runs it, with REDIS_URL at the decoy. */
-function run(name: string, ...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, SCRIPTS[name]!), ...args], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, REDIS_URL: decoy.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const run = (name: string, ...args: string[]) =>
+  runModule(SCRIPTS[name]!, args, { ...process.env, REDIS_URL: decoy.url });
 
 /** Every number the first match of `pattern` captures in `text`. */
 function numbers(text: string, pattern: RegExp): number[] {
@@ -69,6 +53,17 @@ async function decoyKeys(): Promise<number> {
     client.disconnect();
   }
 }
+
+describe('the benchmark scripts', () => {
+  it('each answers --help with its usage', async () => {
+    const modules = [...Object.values(SCRIPTS), 'bench/use-state.ts'];
+    const runs = await Promise.all(modules.map((module) => runModule(module, ['--help'], process.env)));
+    for (const [i, result] of runs.entries()) {
+      expect(result.code, `${modules[i]}: ${result.stderr}`).toBe(0);
+      expect(result.stdout, modules[i]).toMatch(/^Usage: \S+ \[options\]\n\n\S.*\n[\s\S]*--help/);
+    }
+  });
+});
 
 describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with REDIS_URL set', () => {
   beforeAll(async () => {

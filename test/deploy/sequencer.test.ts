@@ -5,11 +5,13 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { childEnvironment } from '../../bench/lib/server-process.js';
 import { GovernanceError } from '../../core/errors.js';
 import { loadSequencerConfig } from '../../ledger/sequencer-config.js';
 import { composeSequencerView, documentedFiles } from './support/compose.js';
 import { COMPOSE_FILE, OPERATOR_ENV_FILES, SERVER_CONFIGS } from './support/layout.js';
 import { k8sSequencerView, loadBundle, workloadProblems, type Bundle } from './support/manifests.js';
+import { runModule } from '../support/run-module.js';
 import { mutated, readYaml, repoPath } from './support/repo.js';
 import {
   deriveSequencerContract,
@@ -34,6 +36,12 @@ describe(`what ${SEQUENCER_CONFIG_SOURCE} requires`, () => {
     expect(contract.required).toEqual(
       expect.arrayContaining(['LEDGER_LOG', 'AUDIT_KEY_FILE', 'AUDIT_KID', 'AUDIT_CERT_FILE', 'ROOT_KEYS']),
     );
+  });
+
+  it("is what the sequencer's --help lists as required", async () => {
+    const help = await runModule('ledger/sequencer-main.ts', ['--help'], childEnvironment());
+    const listed = /^Required +(.+)$/m.exec(help.stdout)?.[1]?.split(', ');
+    expect(listed?.sort()).toEqual([...contract.required].sort());
   });
 
   it('knows the files it reads', () => {

@@ -1,15 +1,22 @@
 // The Redis connection of a process configured by its environment only (the ledger sequencer), the
-// same variables overriding a service's configuration file, and each service saying at start-up
-// which Redis it uses and why.
+// same variables overriding a service's configuration file, each service saying at start-up which
+// Redis it uses and why, and the service binaries' --help and start-up errors.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDevDeployment, type DevDeployment } from '../../bench/lib/dev-deployment.js';
-import { loggedLine, nodeCommand, packageModule, startChild } from '../../bench/lib/server-process.js';
+import {
+  childEnvironment,
+  loggedLine,
+  nodeCommand,
+  packageModule,
+  startChild,
+} from '../../bench/lib/server-process.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../store/service-process.js';
+import { runModule } from '../support/run-module.js';
 
 describe('redisConfigFromEnvironment', () => {
   it('reads each mode, with the caller key prefix', () => {
@@ -189,5 +196,26 @@ describe('each service names its Redis at start-up', () => {
       from: 'environment (REDIS_URL)',
     });
     expect(line).not.toContain('secret');
+  });
+});
+
+describe('the service binaries', () => {
+  it.each([
+    ['authority/main.ts', 'node dist/authority/main.js --config <file.yaml>'],
+    ['authz-server/main.ts', 'node dist/authz-server/main.js --config <file.yaml>'],
+    ['ledger/sequencer-main.ts', 'node dist/ledger/sequencer-main.js'],
+  ])('%s answers --help with its usage', async (module, usage) => {
+    const result = await runModule(module, ['--help'], childEnvironment());
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.startsWith(`usage: ${usage}`)).toBe(true);
+    expect(result.stdout).toMatch(/REDIS_URL[\s\S]*SIGTERM/);
+  });
+
+  it('the sequencer without its environment: one line naming what is missing, exit 2', async () => {
+    const result = await runModule('ledger/sequencer-main.ts', [], childEnvironment());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'ledger-sequencer: cannot start: config.invalid: REDIS_URL must be set (REDIS_MODE standalone)\n',
+    );
   });
 });
