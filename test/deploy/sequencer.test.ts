@@ -2,11 +2,16 @@
 // they name mounted read-only (and nothing else: never the issuer's or the root's private key),
 // the log it sequences the one the servers append to. What it requires is derived from the
 // loader itself, so a new required variable fails here until both deployments provide it.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { childEnvironment } from '../../bench/lib/server-process.js';
-import { GovernanceError } from '../../core/errors.js';
+import { GovernanceError, isGovernanceError } from '../../core/errors.js';
+import { base64urlEncode } from '../../core/encoding.js';
+import { generatePrivateKey, publicKeyToPem, rawPublicKey, signSync } from '../../core/keys.js';
+import { certifyKey } from '../../core/registry.js';
+import { formatSeconds } from '../../core/time.js';
 import { loadSequencerConfig } from '../../ledger/sequencer-config.js';
 import { composeSequencerView, documentedFiles } from './support/compose.js';
 import { COMPOSE_FILE, OPERATOR_ENV_FILES, SERVER_CONFIGS } from './support/layout.js';
@@ -64,6 +69,90 @@ describe(`what ${SEQUENCER_CONFIG_SOURCE} requires`, () => {
     expect(await deriveSequencerContract(fixture, laxer)).toMatchObject({
       required: expect.not.arrayContaining(['AUDIT_KID']) as unknown,
     });
+  });
+});
+
+describe(`the files ${SEQUENCER_CONFIG_SOURCE} reads`, () => {
+  // The fixture's own files, and the bad ones in a folder of their own (the fixture's holds only
+  // the files the deployments name).
+  const at = (name: string) => join(fixture.dir, name);
+  const bad = mkdtempSync(join(tmpdir(), 'sequencer-bad-files-'));
+  afterAll(() => rmSync(bad, { recursive: true, force: true }));
+  const write = (name: string, text: string) => {
+    writeFileSync(join(bad, name), text);
+    return join(bad, name);
+  };
+  // Certified under the pinned root's kid, by another key.
+  const now = Math.floor(Date.now() / 1000);
+  const otherRoot = certifyKey(
+    {
+      v: '1',
+      kid: 'key:test/other/1',
+      role: 'producer',
+      public_key: base64urlEncode(rawPublicKey(generatePrivateKey())),
+      subject: 'authz-server://other',
+      not_before: formatSeconds(now - 60),
+      not_after: formatSeconds(now + 3600),
+    },
+    fixture.env.ROOT_KEYS!.split('=')[0]!,
+    (message) => signSync(generatePrivateKey(), message),
+  );
+
+  it.each<[string, () => Record<string, string>, RegExp]>([
+    [
+      'a missing audit key',
+      () => ({ AUDIT_KEY_FILE: at('absent.pem') }),
+      /^cannot read AUDIT_KEY_FILE \S+absent\.pem: ENOENT$/,
+    ],
+    [
+      'an audit key file holding no key',
+      () => ({ AUDIT_KEY_FILE: at('producers.json') }),
+      /^AUDIT_KEY_FILE \S+producers\.json: not an Ed25519 PEM key$/,
+    ],
+    [
+      'a public audit key',
+      () => ({ AUDIT_KEY_FILE: write('audit.pub.pem', publicKeyToPem(generatePrivateKey())) }),
+      /^AUDIT_KEY_FILE \S+audit\.pub\.pem holds no private key$/,
+    ],
+    [
+      'an audit record that is not JSON',
+      () => ({ AUDIT_CERT_FILE: at('audit.key.pem') }),
+      /^AUDIT_CERT_FILE \S+audit\.key\.pem is not JSON$/,
+    ],
+    [
+      'a missing producer records file',
+      () => ({ PRODUCER_KEYS_FILE: at('absent.json') }),
+      /^cannot read PRODUCER_KEYS_FILE \S+absent\.json: ENOENT$/,
+    ],
+    [
+      'producer records that are not an array',
+      () => ({ PRODUCER_KEYS_FILE: write('one.json', '{}') }),
+      /^PRODUCER_KEYS_FILE \S+one\.json must hold an array of key records$/,
+    ],
+    [
+      'a producer record no pinned root certifies',
+      () => ({ PRODUCER_KEYS_FILE: write('foreign.json', JSON.stringify([otherRoot])) }),
+      /^PRODUCER_KEYS_FILE \S+foreign\.json record 0: key record key:test\/other\/1 is not certified by a pinned root$/,
+    ],
+    [
+      'a producer record of the wrong shape',
+      () => ({ PRODUCER_KEYS_FILE: write('shapeless.json', '[{"kid": 1}]') }),
+      /^PRODUCER_KEYS_FILE \S+shapeless\.json record 0: /,
+    ],
+    [
+      'a producer records file over 1 MiB',
+      () => ({ PRODUCER_KEYS_FILE: write('huge.json', `[${' '.repeat(1 << 20)}]`) }),
+      /^PRODUCER_KEYS_FILE \S+huge\.json is larger than 1048576 bytes$/,
+    ],
+  ])('refuses %s with one line naming the variable and the file', async (_what, change, message) => {
+    let error: unknown;
+    try {
+      await loadSequencerConfig({ ...fixture.env, ...change() });
+    } catch (e) {
+      error = e;
+    }
+    expect(isGovernanceError(error, 'config.invalid'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(message);
   });
 });
 

@@ -211,6 +211,22 @@ describe('the service binaries', () => {
     expect(result.stdout).toMatch(/REDIS_URL[\s\S]*SIGTERM/);
   });
 
+  it('the sequencer with a file it cannot read: one line naming the variable and the file, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gov-sequencer-files-'));
+    try {
+      const { sequencerEnv } = writeDevDeployment(dir);
+      const missing = join(dir, 'absent.json');
+      const env = { ...sequencerEnv, REDIS_URL: 'redis://127.0.0.1:1', PRODUCER_KEYS_FILE: missing };
+      const result = await runModule('ledger/sequencer-main.ts', [], childEnvironment(env));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `ledger-sequencer: cannot start: config.invalid: cannot read PRODUCER_KEYS_FILE ${missing}: ENOENT\n`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the sequencer without its environment: one line naming what is missing, exit 2', async () => {
     const result = await runModule('ledger/sequencer-main.ts', [], childEnvironment());
     expect(result.code).toBe(2);
