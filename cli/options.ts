@@ -2,7 +2,7 @@
 // (gRPC or HTTP, with a development token or mTLS) and its public proof endpoints. Defaults come
 // from the environment when set (GOVCTL_AUTHORITY, GOVCTL_PROOF_URL, GOVCTL_AUTHZ,
 // GOVCTL_TOKEN_FILE), else the dev mode's ports.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AuthorityClient } from '../client/authority.js';
 import type { GrpcConnection } from '../client/grpc.js';
@@ -31,6 +31,22 @@ export function readText(path: string, what: string): string {
   } catch (e) {
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+}
+
+/** Writes a file; `create` refuses to overwrite one that exists. */
+export function writeText(path: string, text: string, what: string, create?: { mode?: number }): void {
+  try {
+    writeFileSync(path, text, create ? { ...create, flag: 'wx' } : {});
+  } catch (e) {
+    throw new CliError(`cannot write ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** An http:// or https:// URL, else a usage error naming the flag. */
+export function httpUrl(value: string, flag: string): string {
+  if (!URL.canParse(value) || !['http:', 'https:'].includes(new URL(value).protocol))
+    throw new CliError(`${flag} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 export function positiveInteger(value: string, flag: string): number {
@@ -127,7 +143,7 @@ export function addProofOptions(command: Command): Command {
 
 /** GET of a public proof endpoint, e.g. proofGet(opts, '/v1/proof/head'). */
 export function proofGet<T>(opts: ProofOptions, path: string): Promise<T> {
-  return httpJson<T>(`${opts.url.replace(/\/+$/, '')}${path}`, undefined, {
+  return httpJson<T>(`${httpUrl(opts.url, '--url').replace(/\/+$/, '')}${path}`, undefined, {
     timeoutMs: positiveInteger(opts.timeout, '--timeout'),
   });
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import type { KeyRecord, VerifiedKey } from '../core/registry.js';
-import { ledgerKeysOf, type LedgerKeys } from '../ledger/records.js';
+import { ledgerKeysOf, type LedgerKey, type LedgerKeys } from '../ledger/records.js';
 import { readRoots, verifyCertified } from '../authority/keys.js';
 import { collect, pairs, proofGet, readText, type ProofOptions } from './options.js';
 import { CliError } from './output.js';
@@ -41,8 +41,15 @@ function readRecords(path: string): KeyRecord[] {
   return (Array.isArray(value) ? value : [value]) as KeyRecord[];
 }
 
-/** Checks every record against the roots; `fetched` are records from the proof endpoint or a registry. */
-export function buildTrust(opts: TrustOptions, fetched: KeyRecord[] = []): Trust {
+/** What the trust options name on this machine, read first: a typo in a path is a usage error whatever the network does. */
+export interface TrustFiles {
+  roots: ReturnType<typeof readRoots>;
+  records: KeyRecord[];
+  /** --audit-key: trusted at any time (no validity). */
+  audit: [string, LedgerKey][];
+}
+
+export function readTrustFiles(opts: TrustOptions): TrustFiles {
   if (opts.root.length === 0 && opts.auditKey.length === 0)
     throw new CliError(
       'give the root key to trust (--root, e.g. <dev folder>/keys/root.pub.pem) or --audit-key',
@@ -54,26 +61,38 @@ export function buildTrust(opts: TrustOptions, fetched: KeyRecord[] = []): Trust
       return i > 0 ? { kid: entry.slice(0, i), file: entry.slice(i + 1) } : entry;
     }),
   );
+  return {
+    roots,
+    records: opts.keyRecords.flatMap(readRecords),
+    audit: pairs(opts.auditKey, '--audit-key').map(([kid, file]) => [
+      kid,
+      { publicKey: rawPublicKey(keyFromPem(readText(file, 'audit key'))) },
+    ]),
+  };
+}
+
+/** Checks every record against the roots; `fetched` are records from the proof endpoint or a registry. */
+export function trustOf(files: TrustFiles, fetched: KeyRecord[] = []): Trust {
   const keys = new Map<string, VerifiedKey>();
   const uncertified: string[] = [];
-  for (const record of [...opts.keyRecords.flatMap(readRecords), ...fetched]) {
+  for (const record of [...files.records, ...fetched]) {
     try {
-      const key = verifyCertified(record, roots);
+      const key = verifyCertified(record, files.roots);
       keys.set(key.kid, key);
     } catch {
       uncertified.push(String(record?.kid));
     }
   }
   const { producers, audit } = ledgerKeysOf(keys.values());
-  const trustedAudit = new Map(audit);
-  for (const [kid, file] of pairs(opts.auditKey, '--audit-key'))
-    trustedAudit.set(kid, { publicKey: rawPublicKey(keyFromPem(readText(file, 'audit key'))) });
-  return { keys, uncertified, producers, audit: trustedAudit };
+  return { keys, uncertified, producers, audit: new Map([...audit, ...files.audit]) };
 }
 
 /** Trust from the roots given and the key records the authority publishes (/v1/proof/issuers). */
-export async function trustFromProof(opts: TrustOptions & ProofOptions): Promise<Trust> {
+export async function trustFromProof(
+  opts: TrustOptions & ProofOptions,
+  files: TrustFiles = readTrustFiles(opts),
+): Promise<Trust> {
   const fetched =
     opts.root.length > 0 ? (await proofGet<{ keys: KeyRecord[] }>(opts, '/v1/proof/issuers')).keys : [];
-  return buildTrust(opts, fetched);
+  return trustOf(files, fetched);
 }

@@ -5,7 +5,7 @@
 // that must be denied was allowed); throws on a usage or set-up error, and TargetUnavailableError
 // when the target does not answer at all.
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -30,6 +30,7 @@ import {
   DEFAULT_MIX,
   fileSource,
   parseMix,
+  readInput,
   signingSource,
   TRAFFIC_KINDS,
   type ArtifactSource,
@@ -223,9 +224,15 @@ export function addCheckOptions(command: Command, defaults: CheckCommandDefaults
 /** The issuer key artifacts are signed with: --signing-key, or one made for this run. */
 function loadIssuer(opts: CheckCommandOptions): { kid: string; key: KeyObject } {
   if (opts.signingKey === undefined) return { kid: DEFAULT_KID, key: generatePrivateKey() };
-  const text = readFileSync(opts.signingKey, 'utf8');
-  const jwk = text.trimStart().startsWith('{') ? (JSON.parse(text) as { kid?: string }) : undefined;
-  const key = jwk ? keyFromJwk(jwk) : keyFromPem(text);
+  const text = readInput(opts.signingKey, 'signing key');
+  let key: KeyObject;
+  let jwk: { kid?: string } | undefined;
+  try {
+    jwk = text.trimStart().startsWith('{') ? (JSON.parse(text) as { kid?: string }) : undefined;
+    key = jwk ? keyFromJwk(jwk) : keyFromPem(text);
+  } catch (e) {
+    throw new Error(`signing key ${opts.signingKey}: ${(e as Error).message}`);
+  }
   if (key.type !== 'private') throw new Error(`${opts.signingKey} holds no private key`);
   const kid = opts.kid ?? jwk?.kid;
   if (kid === undefined) throw new Error('--kid is required with a PEM signing key');
@@ -234,7 +241,14 @@ function loadIssuer(opts: CheckCommandOptions): { kid: string; key: KeyObject } 
 
 function loadTemplate(opts: CheckCommandOptions): PayloadTemplate {
   if (opts.template === undefined) return builtinTemplate(opts.principal);
-  const fields = JSON.parse(readFileSync(opts.template, 'utf8')) as Omit<PayloadTemplate, 'v' | 'sub'>;
+  let fields: Omit<PayloadTemplate, 'v' | 'sub'>;
+  try {
+    fields = JSON.parse(readInput(opts.template, 'template')) as typeof fields;
+  } catch (e) {
+    throw new Error(
+      e instanceof SyntaxError ? `template ${opts.template} is not JSON` : (e as Error).message,
+    );
+  }
   return { v: '1', sub: opts.principal, iss: fields.iss, op: fields.op, pol: fields.pol, env: fields.env };
 }
 
@@ -329,6 +343,8 @@ export async function runCheckCommand(
     workDir: '',
   };
   let issuer = loadIssuer(opts);
+  // Every file is read before the target is asked anything: a typo is a usage error.
+  const fromFile = opts.artifactsFile === undefined ? undefined : fileSource(opts.artifactsFile);
   if (opts.target !== undefined) await probeTarget(opts.target, settings.shape, opts.deadline);
   settings.workDir = mkdtempSync(join(tmpdir(), 'gov-bench-'));
   const running: RunningTarget[] = [];
@@ -343,9 +359,7 @@ export async function runCheckCommand(
       running.push(full.running);
       issuer = full.issuer;
     }
-    const source: ArtifactSource = opts.artifactsFile
-      ? fileSource(opts.artifactsFile)
-      : signingSource(keySigner(issuer.kid, issuer.key), template);
+    const source: ArtifactSource = fromFile ?? signingSource(keySigner(issuer.kid, issuer.key), template);
     for (const baseline of baselines) {
       if (baseline === 'crypto-floor' && opts.artifactsFile !== undefined && opts.signingKey === undefined) {
         process.stderr.write(

@@ -110,9 +110,18 @@ export function signingSource(signer: Signer, template: PayloadTemplate): Artifa
   };
 }
 
+/** A file the user named, or an error naming it and why it cannot be read. */
+export function readInput(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
 /** One header value per line; each is presented as a single-use artifact, once. */
 export function fileSource(path: string): ArtifactSource {
-  const headers = readFileSync(path, 'utf8')
+  const headers = readInput(path, 'artifacts file')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');

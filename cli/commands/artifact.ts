@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   ARTIFACT_HEADER,
@@ -17,7 +17,9 @@ import {
   collect,
   namedValues,
   pairs,
+  readText,
   withAuthority,
+  writeText,
   type AuthorityOptions,
 } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
@@ -26,7 +28,7 @@ import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 export function readHeader(source: string): string {
   let text = source;
   if (source === '-') text = readFileSync(0, 'utf8');
-  else if (source.startsWith('@')) text = readFileSync(source.slice(1), 'utf8');
+  else if (source.startsWith('@')) text = readText(source.slice(1), 'artifact file');
   text = text.trim();
   // Accept a pasted "x-execution-artifact: <value>" line as well as the bare value.
   const prefix = `${ARTIFACT_HEADER}:`;
@@ -37,8 +39,9 @@ export function readHeader(source: string): string {
 /** An id (or lineage) as given, or the id of an artifact given as a header value (@file, -). */
 export function idOrHeader(source: string): string {
   if (source !== '-' && !source.startsWith('@')) return source;
+  const header = readHeader(source);
   try {
-    return decodeArtifact(readHeader(source)).artifact.id;
+    return decodeArtifact(header).artifact.id;
   } catch (e) {
     throw new CliError(`${source} does not hold an artifact: ${(e as Error).message}`);
   }
@@ -112,7 +115,7 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
         ...(opts.policy ? { policy: opts.policy } : {}),
       }),
     );
-    if (opts.out) writeFileSync(opts.out, issued.header + '\n');
+    if (opts.out) writeText(opts.out, issued.header + '\n', 'artifact file');
     emit(
       output(),
       {
@@ -187,7 +190,7 @@ export function registerArtifactCommands(program: Command, output: () => OutputO
       const keys = new Map(
         pairs(opts.key, '--key').map(([kid, file]) => [
           kid,
-          rawPublicKey(keyFromPem(readFileSync(file, 'utf8'))),
+          rawPublicKey(keyFromPem(readText(file, 'key file'))),
         ]),
       );
       const now = opts.now === undefined ? Math.floor(Date.now() / 1000) : parseSeconds(opts.now);

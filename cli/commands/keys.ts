@@ -1,4 +1,3 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   base64urlEncode,
@@ -15,11 +14,13 @@ import {
   signSync,
   type KeyRole,
 } from '../../core/index.js';
+import { readText, writeText } from '../options.js';
 import { CliError, emit, type OutputOptions } from '../output.js';
 
 function readKey(path: string) {
+  const text = readText(path, 'key file');
   try {
-    return keyFromPem(readFileSync(path, 'utf8'));
+    return keyFromPem(text);
   } catch (e) {
     throw new CliError(`${path}: ${(e as Error).message}`);
   }
@@ -53,8 +54,8 @@ export function registerKeyCommands(program: Command, output: () => OutputOption
     .requiredOption('--out <prefix>', 'path prefix of the two files')
     .action((opts: { out: string }) => {
       const key = generatePrivateKey();
-      writeFileSync(`${opts.out}.key.pem`, privateKeyToPem(key), { mode: 0o600, flag: 'wx' });
-      writeFileSync(`${opts.out}.pub.pem`, publicKeyToPem(key), { flag: 'wx' });
+      writeText(`${opts.out}.key.pem`, privateKeyToPem(key), 'private key', { mode: 0o600 });
+      writeText(`${opts.out}.pub.pem`, publicKeyToPem(key), 'public key', {});
       const raw = rawPublicKey(key);
       const result = {
         private_key_file: `${opts.out}.key.pem`,
@@ -140,7 +141,7 @@ export function registerKeyCommands(program: Command, output: () => OutputOption
           throw new CliError((e as Error).message);
         }
         const text = JSON.stringify(record, null, 2) + '\n';
-        if (opts.out) writeFileSync(opts.out, text);
+        if (opts.out) writeText(opts.out, text, 'key record');
         emit(output(), record, () =>
           opts.out ? `wrote key record ${opts.kid} to ${opts.out}` : text.trimEnd(),
         );

@@ -3,7 +3,7 @@
 // ledger/verify.ts: both hash chains, every producer signature, every signed head, and, given a
 // trusted head (--head), that the chain reaches it.
 import { once } from 'node:events';
-import { createWriteStream, openSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, openSync, rmSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { canonicalize } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
@@ -24,7 +24,14 @@ import { httpJson } from '../../client/http.js';
 import { addProofOptions, positiveInteger, proofGet, readText, type ProofOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { progressBar } from '../progress.js';
-import { addTrustOptions, buildTrust, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
+import {
+  addTrustOptions,
+  readTrustFiles,
+  trustFromProof,
+  trustOf,
+  type Trust,
+  type TrustOptions,
+} from '../trust.js';
 import { failureLines, uncertifiedNote } from './proof.js';
 
 interface SourceOptions extends ProofOptions {
@@ -83,8 +90,11 @@ async function* counted(lines: AsyncIterable<string>, onRecord: () => void): Asy
   }
 }
 
-async function writeLines(lines: AsyncIterable<string>, path: string): Promise<number> {
-  // Opened here, so that an existing file (never overwritten) is refused before anything is read.
+/**
+ * Writes the export to a file created first, so that a path that cannot be created (or a file
+ * that exists: never overwritten) is refused before anything is read; a failed export removes it.
+ */
+async function writeExport(path: string, lines: () => AsyncIterable<string>): Promise<number> {
   let fd: number;
   try {
     fd = openSync(path, 'wx');
@@ -93,16 +103,31 @@ async function writeLines(lines: AsyncIterable<string>, path: string): Promise<n
   }
   const out = createWriteStream(path, { fd });
   let records = 0;
+  let complete = false;
   try {
-    for await (const line of lines) {
+    for await (const line of lines()) {
       if (!out.write(line + '\n')) await once(out, 'drain');
       if (isRecordLine(line)) records++;
     }
+    complete = true;
   } finally {
     out.end();
     await once(out, 'close');
+    if (!complete) rmSync(path, { force: true });
   }
   return records;
+}
+
+/** An export file to verify: it must be a file this process can read (a typo is no tampering). */
+function exportFile(path: string): string {
+  try {
+    accessSync(path, constants.R_OK);
+    if (!statSync(path).isFile()) throw new CliError(`cannot read ${path}: not a file`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return path;
 }
 
 /**
@@ -182,14 +207,18 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
       if (opts.redis) {
         const store = redisLedger(opts);
         try {
-          const total = Number((await store.latestHead())?.seq ?? 0);
-          records = await writeLines(counted(exportLines(store), tick(total)), opts.out);
+          records = await writeExport(opts.out, async function* () {
+            const total = Number((await store.latestHead())?.seq ?? 0);
+            yield* counted(exportLines(store), tick(total));
+          });
         } finally {
           await store.close();
         }
       } else {
-        const head = await latestHead(opts);
-        records = await writeLines(counted(proofExportLines(opts, head), tick(head.seq)), opts.out);
+        records = await writeExport(opts.out, async function* () {
+          const head = await latestHead(opts);
+          yield* counted(proofExportLines(opts, head), tick(head.seq));
+        });
       }
     } finally {
       progress.stop();
@@ -217,6 +246,8 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
         ),
     ),
   ).action(async (opts: SourceOptions & TrustOptions & { file?: string; head?: string }) => {
+    const file = opts.file === undefined ? undefined : exportFile(opts.file);
+    const files = readTrustFiles(opts);
     const head = opts.head === undefined ? undefined : await trustedHead(opts.head, opts);
     const progress = progressBar('verify', opts.file ? 'bytes' : 'records');
     const options = (keys: VerifyOptions['keys'], total?: number): VerifyOptions => ({
@@ -229,9 +260,9 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
     let result: VerifyResult;
     let trust;
     try {
-      if (opts.file) {
-        trust = opts.keyRecords.length > 0 ? buildTrust(opts) : await trustFromProof(opts);
-        result = await verifyExportFile(opts.file, options(trust));
+      if (file !== undefined) {
+        trust = opts.keyRecords.length > 0 ? trustOf(files) : await trustFromProof(opts, files);
+        result = await verifyExportFile(file, options(trust));
       } else if (opts.redis) {
         const store = redisLedger(opts);
         let redis: RedisClient | undefined;
@@ -239,7 +270,7 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
           // The key records the ledger's producers and auditor registered, next to the ledger.
           redis = await connectRedis({ mode: 'standalone', url: opts.redis, keyPrefix: opts.prefix });
           const records: KeyRecord[] = await new RedisRegistryStore(redis).listKeyRecords();
-          trust = buildTrust(opts, records);
+          trust = trustOf(files, records);
           const total = Number((await store.latestHead())?.seq ?? 0);
           result = await verifyStore(store, options(trust, total));
         } finally {
@@ -247,7 +278,7 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
           if (redis) await closeRedis(redis);
         }
       } else {
-        trust = await trustFromProof(opts);
+        trust = await trustFromProof(opts, files);
         result = await verifyFromProof(opts, trust, options);
       }
     } finally {

@@ -9,7 +9,7 @@ import type { LineageSegment } from '../../ledger/types.js';
 import { verifyLineageProof, type VerifyFailure } from '../../ledger/verify.js';
 import { addProofOptions, positiveInteger, proofGet, type ProofOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
-import { addTrustOptions, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
+import { addTrustOptions, readTrustFiles, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
 import { idOrHeader } from './artifact.js';
 
 type Options = ProofOptions & TrustOptions;
@@ -69,12 +69,13 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         ),
     ),
   ).action(async (opts: Options) => {
+    const files = readTrustFiles(opts);
     const { head, heartbeat } = await proofGet<{
       head: SignedHead | null;
       heartbeat: RegistryHeartbeat | null;
     }>(opts, '/v1/proof/head');
     if (!head) throw new CliError('the ledger has no signed head yet', EXIT.negative);
-    const trust = await trustFromProof(opts);
+    const trust = await trustFromProof(opts, files);
     const auditKey = headKeyOf(trust, head);
     const headVerified = 'key' in auditKey && verifyHead(nodeCrypto, head, auditKey.key);
     const issuerKey = heartbeat ? trust.keys.get(heartbeat.sig.kid) : undefined;
@@ -119,6 +120,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         ),
     ),
   ).action(async (source: string, opts: Options & { wait: string }) => {
+    const files = readTrustFiles(opts);
     const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
     if (answer.records.length === 0) throw new CliError(`${answer.lineage} has no records`, EXIT.negative);
     const tree = lineageTree(answer.lineage, answer.records);
@@ -128,7 +130,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         EXIT.negative,
       );
     }
-    const trust = await trustFromProof(opts);
+    const trust = await trustFromProof(opts, files);
     const result = verifyLineageProof(
       { lineage: answer.lineage, segments: answer.segments },
       { suite: nodeCrypto, keys: trust },

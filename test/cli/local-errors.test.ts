@@ -1,0 +1,106 @@
+// govctl and the user's own input: a path that does not exist, a folder that cannot hold a file,
+// a URL that is none. Each is a usage error (exit 2) naming the path, found before any server is
+// asked anything; never "unavailable" (3) with a raw ENOENT, never a ledger that is "NOT verified"
+// because of a typo.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generatePrivateKey, publicKeyToPem } from '../../core/keys.js';
+import { EXIT } from '../../cli/output.js';
+import { govctl } from '../support/govctl.js';
+import { PROJECT_ROOT } from '../support/shared.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'govctl-local-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const missing = join(dir, 'absent.txt');
+const noFolder = join(dir, 'no-folder');
+const root = join(dir, 'root.pub.pem');
+writeFileSync(root, publicKeyToPem(generatePrivateKey()));
+// Nothing listens there: a command that asked a server first would fail as unavailable (3).
+const CLOSED_URL = 'http://127.0.0.1:1';
+const CLOSED_TARGET = '127.0.0.1:1';
+
+describe('govctl --version', () => {
+  it('prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const run = await govctl(flag);
+      expect(run.code).toBe(EXIT.ok);
+      expect(run.stdout).toBe(`${version}\n`);
+    }
+  });
+});
+
+describe('govctl and local files', () => {
+  it.each<[string, string[], string]>([
+    [
+      'ledger verify --file',
+      ['ledger', 'verify', '--file', missing, '--root', root, '--url', CLOSED_URL],
+      `cannot read ${missing}: ENOENT`,
+    ],
+    [
+      'artifact inspect',
+      ['artifact', 'inspect', `@${missing}`],
+      `cannot read artifact file ${missing}: ENOENT`,
+    ],
+    [
+      'check --artifact',
+      ['check', '--target', CLOSED_TARGET, '--path', '/v1/x', '--artifact', `@${missing}`],
+      `cannot read artifact file ${missing}: ENOENT`,
+    ],
+    [
+      'revoke',
+      ['revoke', `@${missing}`, '--reason', 'r', '--token', 't', '--authority', CLOSED_TARGET],
+      `cannot read artifact file ${missing}: ENOENT`,
+    ],
+    ['keys show', ['keys', 'show', missing], `cannot read key file ${missing}: ENOENT`],
+    [
+      'keys generate',
+      ['keys', 'generate', '--out', join(noFolder, 'k')],
+      `cannot write private key ${join(noFolder, 'k')}.key.pem: ENOENT`,
+    ],
+    [
+      'ledger export --out',
+      ['ledger', 'export', '--out', join(noFolder, 'x.jsonl'), '--url', CLOSED_URL],
+      `cannot create ${join(noFolder, 'x.jsonl')}: ENOENT`,
+    ],
+    [
+      'lineage --root',
+      ['lineage', 'auth_x', '--root', missing, '--url', CLOSED_URL],
+      `key.invalid: cannot read public key file ${missing}: ENOENT`,
+    ],
+    [
+      'bench --artifacts-file',
+      ['bench', '--target', CLOSED_TARGET, '--artifacts-file', missing, '--mix', 'single=1'],
+      `cannot read artifacts file ${missing}: ENOENT`,
+    ],
+    [
+      'bench --signing-key',
+      ['bench', '--target', CLOSED_TARGET, '--signing-key', missing, '--kid', 'k'],
+      `cannot read signing key ${missing}: ENOENT`,
+    ],
+    [
+      'head --url',
+      ['head', '--url', 'proof.example', '--root', root],
+      '--url must be an http:// or https:// URL, got "proof.example"',
+    ],
+  ])('%s: exit 2 naming it', async (_what, args, message) => {
+    const run = await govctl(...args);
+    expect(run.stderr).toBe(`govctl: ${message}\n`);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stdout).not.toContain('NOT verified');
+  });
+
+  it('a failed export leaves no file behind, so the same command can run again', async () => {
+    const out = join(dir, 'export.jsonl');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const run = await govctl('ledger', 'export', '--out', out, '--url', CLOSED_URL);
+      expect(run.code).toBe(EXIT.unavailable);
+      expect(run.stderr).toMatch(/^govctl: unreachable: /);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+});
