@@ -32,7 +32,11 @@ function banner(dev: DevMode, startMs: number): string {
           'in memory: NOT durable, all state (artifacts, use state, ledger) is lost on exit',
           '(set REDIS_URL to keep it in Redis)',
         ]
-      : [`Redis (${dev.fresh ? 'new deployment' : 'deployment reused from the folder'})`];
+      : [
+          `Redis ${new URL(redisUrl!).host}, key prefix ${d.sequencerEnv.LEDGER_KEY_PREFIX} ` +
+            `(from ${opts.redisUrl ? '--redis-url' : 'REDIS_URL'}; ` +
+            `${dev.fresh ? 'new deployment' : 'deployment reused from the folder'})`,
+        ];
   return [
     `execution governance: dev mode, ready in ${startMs} ms`,
     '',
@@ -55,12 +59,13 @@ function banner(dev: DevMode, startMs: number): string {
 }
 
 const started = performance.now();
+const redisUrl = opts.redisUrl ?? process.env.REDIS_URL;
 let dev: DevMode;
 try {
   dev = await startDevMode({
     dir: opts.dir,
     ports: portsOf(opts),
-    redisUrl: opts.redisUrl ?? process.env.REDIS_URL,
+    redisUrl,
     logLevel: opts.logLevel,
   });
 } catch (e) {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorityClient } from '../../client/authority.js';
 import { sendCheck } from '../../cli/commands/check.js';
-import { DEV_IDENTITIES, DEV_LOG } from '../../cli/dev-setup.js';
+import { DEV_IDENTITIES, DEV_LOG, readDevDeployment } from '../../cli/dev-setup.js';
 import { EXIT } from '../../cli/output.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import { govctl } from '../support/govctl.js';
@@ -256,6 +256,11 @@ describe('npm start (cli/dev.ts)', () => {
     const p = start(dir, ...FREE_PORT_FLAGS, '--redis-url', redis.url);
     try {
       await p.ready;
+      // Which Redis, and who said so: an inherited REDIS_URL alone moves dev mode to Redis.
+      expect(p.stdout()).toContain(
+        `store        Redis ${new URL(redis.url).host}, key prefix ` +
+          `${readDevDeployment(dir)!.sequencerEnv.LEDGER_KEY_PREFIX} (from --redis-url; new deployment)`,
+      );
       const startedAt = performance.now();
       redis.process!.kill('SIGKILL');
       // Every connection (shared, ledger, blocking reads) fails each reconnect attempt meanwhile.
