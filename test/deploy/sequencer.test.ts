@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childEnvironment } from '../../bench/lib/server-process.js';
 import { GovernanceError, isGovernanceError } from '../../core/errors.js';
 import { base64urlEncode } from '../../core/encoding.js';
@@ -76,7 +76,10 @@ describe(`the files ${SEQUENCER_CONFIG_SOURCE} reads`, () => {
   // The fixture's own files, and the bad ones in a folder of their own (the fixture's holds only
   // the files the deployments name).
   const at = (name: string) => join(fixture.dir, name);
-  const bad = mkdtempSync(join(tmpdir(), 'sequencer-bad-files-'));
+  let bad: string;
+  beforeAll(() => {
+    bad = mkdtempSync(join(tmpdir(), 'sequencer-bad-files-'));
+  });
   afterAll(() => rmSync(bad, { recursive: true, force: true }));
   const write = (name: string, text: string) => {
     writeFileSync(join(bad, name), text);

@@ -129,10 +129,11 @@ describe('each service names its Redis at start-up', () => {
   // The line comes before connecting, and never carries credentials. Redis is a server that
   // accepts and never answers: the service is still connecting when it is stopped.
   const silent = createServer(() => undefined);
-  const dir = mkdtempSync(join(tmpdir(), 'gov-redis-named-'));
+  let dir: string;
   let at: string;
   let deployment: DevDeployment;
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gov-redis-named-'));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     at = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
     deployment = writeDevDeployment(dir, {
