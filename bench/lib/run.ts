@@ -292,8 +292,8 @@ async function runH2loadBody(
     artifact = await source.issue('rate');
   }
   const { service } = loadEnvoyAuthProto();
-  // No request id: with a fixed id every Check after the first would be a retry, which the
-  // server answers from its retry marker without touching the artifact's use state.
+  // No request id: the one body is sent every time, and a fixed id would put the same request
+  // id on every decision the server ledgers.
   const bytes = checkRequestBody(service, checkRequest(settings.shape, undefined, artifact));
   const bodyFile = join(settings.workDir, `h2load-${target.name}-${body}.bin`);
   writeFileSync(bodyFile, bytes);
