@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // A forgotten .only would silently skip the rest of the suite in CI.
+    allowOnly: false,
     include: ['test/faults/**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**'],
     fileParallelism: false,
