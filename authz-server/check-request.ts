@@ -7,7 +7,7 @@ import { ARTIFACT_HEADER, type Environment } from '../core/artifact.js';
 import type { DenialReason } from '../core/errors.js';
 import type { EnvironmentConfig } from './config.js';
 import { environmentKeys } from './config.js';
-import type { CheckRequestMessage } from './envoy-proto.js';
+import { UNDECODABLE, type CheckRequestMessage } from './envoy-proto.js';
 import { checkRequestPath } from './routes.js';
 
 export interface RequestLimits {
@@ -142,6 +142,8 @@ export function parseCheckRequest(
     message: text,
     facts,
   });
+  if (message?.[UNDECODABLE] === true)
+    return fail('request.invalid', 'CheckRequest is not a valid protobuf message');
   if (http === undefined || http === null)
     return fail('request.invalid', 'CheckRequest has no HTTP attributes');
 

@@ -32,6 +32,33 @@ export function loadEnvoyAuthProto(): { packageDefinition: PackageDefinition; se
   return { packageDefinition, service };
 }
 
+/**
+ * Marks a CheckRequest whose bytes are not a valid message (a truncated field, a wire type the
+ * field cannot have). Left to grpc-js, a deserializer error becomes gRPC INTERNAL — an answer
+ * `failure_mode_allow` could turn into an allow — so the server decodes such bytes to this
+ * marker and denies them as request.invalid like any other malformed request.
+ */
+export const UNDECODABLE = Symbol('undecodable CheckRequest');
+
+/** The Authorization service whose Check decodes undecodable bytes to `{ [UNDECODABLE]: true }`. */
+export function checkServiceDenyingUndecodable(service: ServiceDefinition): ServiceDefinition {
+  const check = service['Check'];
+  if (check === undefined) throw new Error('Authorization service has no Check method');
+  return {
+    ...service,
+    Check: {
+      ...check,
+      requestDeserialize: (bytes: Buffer): CheckRequestMessage => {
+        try {
+          return check.requestDeserialize(bytes) as CheckRequestMessage;
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      },
+    },
+  };
+}
+
 /** A plaintext client of Authorization/Check, as Envoy calls it (govctl check, the tests). */
 export interface AuthorizationClient {
   Check(
@@ -65,6 +92,7 @@ export function authorizationClient(target: string, options: ChannelOptions = {}
  * attacker-influenced: the shell validates each one before use.
  */
 export interface CheckRequestMessage {
+  [UNDECODABLE]?: true;
   attributes?: {
     source?: { principal?: string };
     request?: {

@@ -18,6 +18,7 @@ import type { LoadedConfig } from './config.js';
 import { Enforcer, type RegistrySource } from './enforcer.js';
 import {
   AUTHORIZATION_SERVICE,
+  checkServiceDenyingUndecodable,
   loadEnvoyAuthProto,
   type CheckRequestMessage,
   type CheckResponseMessage,
@@ -135,7 +136,7 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
 
   const { packageDefinition, service } = loadEnvoyAuthProto();
   const grpcServer = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  grpcServer.addService(service, {
+  grpcServer.addService(checkServiceDenyingUndecodable(service), {
     Check(
       call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>,
       callback: sendUnaryData<CheckResponseMessage>,

@@ -243,6 +243,19 @@ describe('denials named by the enforcement point', () => {
     expectDenied(await invoke(await h.world.issue(), requestId(), 'encoded-slash'), 'request.invalid');
   });
 
+  it.each([
+    ['a length-delimited field cut short', [0x0a, 0x05, 0x12]],
+    ['a length that is an unterminated varint', [0x0a, 0xff, 0xff]],
+    ['a group end with no group open', [0x0c]],
+  ])('denies request.invalid for bytes that are not a CheckRequest: %s', async (_desc, bytes) => {
+    h = await startHarness();
+    // grpc-js would answer a deserializer error with gRPC INTERNAL, which failure_mode_allow
+    // could turn into an allow: the answer must be a denial like any other malformed request.
+    expectDenied(await h.client.checkBytes(Buffer.from(bytes)), 'request.invalid');
+    const [event] = await h.ledger.waitFor('execution.denied');
+    expect(event).toMatchObject({ reason: 'request.invalid' });
+  });
+
   it('denies issuer.unavailable past the heartbeat freshness bound and recovers with a fresh heartbeat', async () => {
     h = await startHarness();
     h.clock.offsetMs += 11_000;

@@ -10,13 +10,14 @@
 // nothing that changes what the decision binds — caller, method, path, artifact, environment,
 // header limits — is ever allowed. Mutations of what it does not bind (host, request id, other
 // headers, the query, the encoding an unchanged artifact travels in) may be allowed or denied.
+import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACT_HEADER, encodeArtifact } from '../../core/artifact.js';
 import { base64urlDecode, base64urlEncode } from '../../core/encoding.js';
 import { DENIAL_REASONS } from '../../core/errors.js';
 import { generatePrivateKey } from '../../core/keys.js';
-import type { CheckResponseMessage } from '../../authz-server/envoy-proto.js';
+import { loadEnvoyAuthProto, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
 import { startHarness, type Harness } from '../authz-server/support/harness.js';
 import { BATCH_RUNTIME, CALLER, MODEL, nonce, RUNTIME } from '../authz-server/support/world.js';
 import { CheckClient } from '../support/cluster.js';
@@ -27,6 +28,7 @@ const ENVIRONMENT: Record<string, string> = { runtime: RUNTIME, region: 'us-east
 const LIMITS = { headers: 128, headerBytes: 65_536 }; // testConfig's limits (the defaults)
 const RUNS = { artifact: 25_000, request: 25_000, headers: 15_000, structure: 15_000, combined: 20_000 };
 const GRPC_RUNS = 2_000;
+const BYTE_RUNS = 1_000;
 const REASONS = new Set<string>(DENIAL_REASONS);
 
 let h: Harness;
@@ -657,4 +659,87 @@ describe('mutated CheckRequests over the real gRPC server', () => {
     );
     expect(tally.cases).toBe(GRPC_RUNS);
   });
+});
+
+describe('CheckRequest bytes over the real gRPC server', () => {
+  /** Bit flips, cuts, and bytes spliced in: many decode to nothing a protobuf parser accepts. */
+  const corrupt = (encoded: Buffer): fc.Arbitrary<Buffer> =>
+    fc
+      .array(
+        fc.oneof(
+          fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })).map(([at, bit]) => (b: Buffer) => {
+            const out = Buffer.from(b);
+            if (out.length > 0) out[at % out.length]! ^= 1 << bit;
+            return out;
+          }),
+          fc.nat().map((at) => (b: Buffer) => b.subarray(0, at % (b.length + 1))),
+          fc
+            .tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 }))
+            .map(([at, bytes]) => (b: Buffer) => {
+              const i = at % (b.length + 1);
+              return Buffer.concat([b.subarray(0, i), bytes, b.subarray(i)]);
+            }),
+        ),
+        { minLength: 1, maxLength: 3 },
+      )
+      .map((edits) => edits.reduce((b, edit) => edit(b), encoded));
+
+  it(
+    `${BYTE_RUNS} corrupted encodings: a CheckResponse, request.invalid when undecodable`,
+    { timeout: 120_000 },
+    async () => {
+      const check = loadEnvoyAuthProto().service['Check']!;
+      const encoded = check.requestSerialize(new Draft().render()) as Buffer;
+      const client = new Client(`127.0.0.1:${h.grpcPort}`, credentials.createInsecure());
+      const tally = { cases: 0, undecodable: 0, allowed: 0 };
+      const send = (bytes: Buffer) =>
+        new Promise<CheckResponseMessage | { grpcError: string }>((resolve) =>
+          client.makeUnaryRequest(
+            '/envoy.service.auth.v3.Authorization/Check',
+            (b: Buffer) => b,
+            (b: Buffer) => check.responseDeserialize(b) as CheckResponseMessage,
+            bytes,
+            { deadline: Date.now() + 5000 },
+            (error: ServiceError | null, response?: CheckResponseMessage) =>
+              resolve(error ? { grpcError: `grpc ${error.code}: ${error.details}` } : response!),
+          ),
+        );
+      try {
+        await fc.assert(
+          fc.asyncProperty(corrupt(encoded), async (bytes) => {
+            let decoded: object | undefined;
+            try {
+              decoded = check.requestDeserialize(bytes) as object;
+            } catch {
+              decoded = undefined;
+            }
+            const answer = await send(bytes);
+            tally.cases++;
+            expect(answer).not.toHaveProperty('grpcError');
+            const response = answer as CheckResponseMessage;
+            const reason = response.denied_response?.headers.find(
+              (x) => x.header.key === 'x-execution-denied',
+            )?.header.value;
+            if (decoded === undefined) {
+              tally.undecodable++;
+              expect(reason).toBe('request.invalid');
+            } else if (response.status.code === 0) {
+              tally.allowed++;
+              expect(mustDeny(decoded), printable(decoded)).toBe(false);
+            } else {
+              expect(REASONS.has(reason ?? '')).toBe(true);
+            }
+          }),
+          { numRuns: BYTE_RUNS },
+        );
+      } finally {
+        client.close();
+      }
+      console.log(
+        `[security] corrupted CheckRequest bytes over gRPC: ${tally.cases} cases, ` +
+          `${tally.undecodable} undecodable (denied request.invalid), ${tally.allowed} allowed (benign)`,
+      );
+      expect(tally.undecodable).toBeGreaterThan(0);
+    },
+  );
 });

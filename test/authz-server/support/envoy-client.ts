@@ -154,7 +154,11 @@ export class EnvoyClient {
   /** Sends a proto3-JSON CheckRequest; rejects only on a gRPC error (which a test treats as a failure). */
   check(request: { [key: string]: Json }, deadlineMs = 5000): Promise<CheckAnswer> {
     const message = CheckRequest.fromObject(fromProto3Json(CheckRequest, request));
-    const bytes = Buffer.from(CheckRequest.encode(message).finish());
+    return this.checkBytes(Buffer.from(CheckRequest.encode(message).finish()), deadlineMs);
+  }
+
+  /** Sends `bytes` as the CheckRequest message, valid protobuf or not. */
+  checkBytes(bytes: Buffer, deadlineMs = 5000): Promise<CheckAnswer> {
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         '/envoy.service.auth.v3.Authorization/Check',
