@@ -352,15 +352,20 @@ describe('denials named by the enforcement point', () => {
   });
 
   it('still records the decision when the client cancelled the call', async () => {
-    h = await startHarness();
-    h.ledger.delayMs = 150;
+    // The ledger answers only after the client gave up, and the decision deadline is far beyond
+    // the client's: however slow the machine, the call is cancelled while the admission events
+    // are being appended, never before it arrived nor after the server answered.
+    h = await startHarness({ config: { decisionDeadlineMs: 10_000 } });
+    let release!: () => void;
+    h.ledger.hold = new Promise((resolve) => (release = resolve));
     const artifact = await h.world.artifact();
     await expect(
       h.client.check(
         fixture('model-invoke', { artifact: encodeArtifact(artifact), 'request-id': requestId() }),
-        30,
+        1000,
       ),
     ).rejects.toThrow(/DEADLINE_EXCEEDED|Deadline/);
+    release();
     const consumed = await h.ledger.waitFor('authorization.consumed');
     expect(consumed[0]?.artifact_id).toBe(artifact.id);
   });

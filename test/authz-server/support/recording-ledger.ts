@@ -10,11 +10,14 @@ export class RecordingLedger implements LedgerWriter {
   failing = false;
   halt = false;
   delayMs = 0;
+  /** While set, appends wait for it: a ledger that answers only when the test says so. */
+  hold: Promise<void> | undefined;
 
   async append(events: LedgerEvent[]): Promise<void> {
     // The real writer validates every event; a shell bug that builds an invalid one must show here too.
     for (const event of events) validateEvent(event);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.hold !== undefined) await this.hold;
     if (this.failing) throw new Error('ledger store unreachable');
     this.events.push(...events);
   }
