@@ -9,7 +9,7 @@ import {
   ledgerReplication,
   readConfigFile,
   validateConfig,
-} from '../store/service-process.js';
+} from '../service/config.js';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
 import { GovernanceError } from '../core/errors.js';
@@ -109,7 +109,7 @@ function invalid(message: string): never {
 }
 
 /**
- * Environment overrides (store/service-process.ts): REDIS_URL, GOV_AUTHORITY_GRPC_HOST/PORT,
+ * Environment overrides (service/config.ts): REDIS_URL, GOV_AUTHORITY_GRPC_HOST/PORT,
  * GOV_AUTHORITY_HTTP_HOST/PORT, GOV_AUTHORITY_LOG_LEVEL, and GOV_AUTHORITY_PRODUCER_ID.
  */
 function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {

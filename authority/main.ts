@@ -3,7 +3,8 @@
 // Redis) and exits non-zero with a precise message on the first problem: it never starts
 // permissive, and it refuses to start if its issuer key record does not verify against a
 // pinned root. Nothing key-related is ever logged.
-import { redisInUse, runService, serviceUsage } from '../store/service-process.js';
+import { runService, serviceUsage } from '../service/process.js';
+import { redisInUse } from '../service/config.js';
 import { loadConfig } from './config.js';
 import {
   authorityLogger,

@@ -8,7 +8,7 @@ import { nodeCrypto } from '../core/crypto-node.js';
 import { verifyRevocation, type RevocationRecord, type VerifiedKey } from '../core/registry.js';
 import type { RegistryStore } from '../store/types.js';
 import { ChangesTrimmedError } from '../store/registry-rules.js';
-import { verifyCertified, type PinnedRoots } from './keys.js';
+import { verifyCertifiedKey, type PinnedRoots } from '../core/registry.js';
 import { compilePolicy, type CompiledPolicy } from './policy.js';
 
 export interface RegistryStateOptions {
@@ -138,7 +138,7 @@ export class RegistryState {
     const keys = new Map<string, VerifiedKey>();
     for (const record of await this.options.store.listKeyRecords()) {
       try {
-        const key = verifyCertified(record, this.options.roots);
+        const key = verifyCertifiedKey(nodeCrypto, record, this.options.roots);
         if (key.role === 'issuer') keys.set(key.kid, key);
       } catch (e) {
         this.options.onProblem(`ignoring key record: ${(e as Error).message}`);

@@ -2,29 +2,22 @@
 // (cli/dev-mode.ts, in memory or on Redis): the same keys, policies, ledger writer and servers;
 // only the stores differ between callers.
 import { readFileSync } from 'node:fs';
-import type { KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { GovernanceError } from '../core/errors.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import type { PinnedRoots } from '../core/registry.js';
 import { StoreLedgerReader } from '../ledger/reader.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
+import { loadHeldKey, readRoots, type HeldKey } from '../service/keys.js';
 import { createAuthority, type Authority } from './authority.js';
 import type { AuthorityConfig } from './config.js';
 import { startGrpcServer } from './grpc.js';
 import { startHttpServer } from './http.js';
 import { TokenTable } from './identity.js';
-import {
-  holdKey,
-  IssuerKeyring,
-  readKeyRecord,
-  readPrivateKey,
-  readRoots,
-  type HeldKey,
-  type KeyExpectation,
-  type PinnedRoots,
-} from './keys.js';
+import { IssuerKeyring } from './keys.js';
 import { AuthorityMetrics } from './metrics.js';
 
 /** Everything read from files before any store is touched, so a bad file fails fast. */
@@ -32,7 +25,7 @@ export interface AuthorityMaterial {
   roots: PinnedRoots;
   active: HeldKey;
   standby: HeldKey[];
-  producer: { privateKey: KeyObject; held: HeldKey };
+  producer: HeldKey;
   policies: { name: string; source: string }[];
 }
 
@@ -69,26 +62,6 @@ function tlsFiles(tls: AuthorityConfig['grpc']['tls']) {
   );
 }
 
-/** A key file with its certificate; problems name both files. */
-function loadKey(
-  files: { keyFile: string; certificateFile: string },
-  expect: Omit<KeyExpectation, 'subject'> & { subject?: string | undefined },
-) {
-  try {
-    const record = readKeyRecord(files.certificateFile);
-    const privateKey = readPrivateKey(files.keyFile);
-    return {
-      privateKey,
-      held: holdKey(privateKey, record, { ...expect, subject: expect.subject ?? record.subject }),
-    };
-  } catch (e) {
-    throw new GovernanceError(
-      'config.invalid',
-      `${files.keyFile} / ${files.certificateFile}: ${(e as Error).message}`,
-    );
-  }
-}
-
 /** Keys (each certified by a pinned root, valid now) and policy files; throws config.invalid. */
 export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMaterial {
   const roots = readRoots(config.trust.rootKeys);
@@ -96,9 +69,14 @@ export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMateria
   const issuer = { role: 'issuer' as const, subject: config.issuer.id, roots, now };
   return {
     roots,
-    active: loadKey(config.issuer, issuer).held,
-    standby: config.issuer.standby.map((files) => loadKey(files, issuer).held),
-    producer: loadKey(config.audit, { role: 'producer', subject: config.producerId, roots, now }),
+    active: loadHeldKey(nodeCrypto, config.issuer, issuer),
+    standby: config.issuer.standby.map((files) => loadHeldKey(nodeCrypto, files, issuer)),
+    producer: loadHeldKey(nodeCrypto, config.audit, {
+      role: 'producer',
+      subject: config.producerId,
+      roots,
+      now,
+    }),
     policies: config.policies.map((path) => ({
       name: path,
       source: readFile(path, 'policy file').toString('utf8'),
@@ -109,7 +87,7 @@ export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMateria
 export function authorityLogger(config: AuthorityConfig, material: AuthorityMaterial): Logger {
   return pino({
     level: config.logLevel,
-    base: { service: 'authority', producer: material.producer.held.key.subject },
+    base: { service: 'authority', producer: material.producer.key.subject },
   });
 }
 
@@ -141,13 +119,13 @@ export async function startAuthorityService(
   const { producer, active, standby } = material;
   const ledger = await createLedgerWriter({
     store: stores.ledger,
-    kid: producer.held.key.kid,
+    kid: producer.key.kid,
     privateKey: producer.privateKey,
     commitWindowMs: config.ledger.commitWindowMs,
   });
   const authority = createAuthority({
     issuerId: config.issuer.id,
-    producerId: producer.held.key.subject,
+    producerId: producer.key.subject,
     registry: stores.registry,
     ledger,
     reader: new StoreLedgerReader(stores.ledger),
@@ -159,7 +137,7 @@ export async function startAuthorityService(
     heartbeatMs: config.heartbeatMs,
     maxRegistryAgeMs: config.maxRegistryAgeMs,
     bootstrapPolicies: material.policies,
-    keyRecords: [producer.held.record, ...standby.map((k) => k.record)],
+    keyRecords: [producer.record, ...standby.map((k) => k.record)],
   });
   const servers: { close(): Promise<void> }[] = [];
   const stop = async () => {

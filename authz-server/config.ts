@@ -8,7 +8,7 @@ import {
   ledgerReplication,
   readConfigFile,
   validateConfig,
-} from '../store/service-process.js';
+} from '../service/config.js';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/artifact.js';
@@ -195,7 +195,7 @@ function invalid(message: string): never {
 }
 
 /**
- * Environment overrides (store/service-process.ts): REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT,
+ * Environment overrides (service/config.ts): REDIS_URL, GOV_AUTHZ_GRPC_HOST/PORT,
  * GOV_AUTHZ_HTTP_HOST/PORT, GOV_AUTHZ_LOG_LEVEL, GOV_AUTHZ_PRODUCER_ID and GOV_AUTHZ_WORKERS.
  */
 function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -1,7 +1,8 @@
 // The enforcement point process: `node dist/authz-server/main.js --config file.yaml`.
 // Start-up validates everything (configuration, keys, certificate, Redis) and exits non-zero
 // with a precise message on the first problem: it never starts permissive.
-import { redisInUse, runService, serviceUsage } from '../store/service-process.js';
+import { runService, serviceUsage } from '../service/process.js';
+import { redisInUse } from '../service/config.js';
 import { loadConfig } from './config.js';
 import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
 import { isForeignWorker, isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';

@@ -11,10 +11,11 @@ import type { KeyLookup, PolicyLookup, RevocationLookup } from '../core/decision
 import { base64urlEncode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
 import {
+  verifyCertifiedKey,
   verifyHeartbeat,
-  verifyKeyRecord,
   verifyRevocation,
   type KeyRecord,
+  type PinnedRoots,
   type RegistryHeartbeat,
   type RevocationRecord,
   type VerifiedKey,
@@ -23,19 +24,10 @@ import { parseMillis, parseSeconds } from '../core/time.js';
 import { ChangesTrimmedError } from '../store/registry-rules.js';
 import type { RegistryStore } from '../store/types.js';
 
-/**
- * Pinned root keys: by kid, and kid-less ones (a bare PEM path in the configuration) that
- * vouch for a record whatever root_kid it names; the signature is what counts.
- */
-export interface RootKeys {
-  byKid: ReadonlyMap<string, Uint8Array>;
-  anyKid: readonly Uint8Array[];
-}
-
 export interface RegistryViewOptions {
   store: RegistryStore;
   suite: CryptoSuite;
-  roots: RootKeys;
+  roots: PinnedRoots;
   /** Epoch milliseconds. */
   clock: () => number;
   keysSeconds: number;
@@ -59,22 +51,6 @@ export interface Freshness {
 
 const CHANGE_BATCH = 512;
 
-/** Verifies a key record against the pinned roots (see RootKeys); throws key.invalid. */
-export function certifiedKey(suite: CryptoSuite, record: KeyRecord, roots: RootKeys): VerifiedKey {
-  try {
-    return verifyKeyRecord(suite, record, roots.byKid);
-  } catch (e) {
-    const rootKid = typeof record?.cert?.root_kid === 'string' ? record.cert.root_kid : '';
-    for (const root of roots.anyKid) {
-      try {
-        return verifyKeyRecord(suite, record, new Map([[rootKid, root]]));
-      } catch {
-        // try the next pinned root
-      }
-    }
-    throw e;
-  }
-}
 const RETRY_MS = 250;
 
 function heartbeatMillis(text: unknown): number | undefined {
@@ -234,7 +210,7 @@ export class RegistryView {
 
   private certify(record: KeyRecord): VerifiedKey | undefined {
     try {
-      return certifiedKey(this.options.suite, record, this.options.roots);
+      return verifyCertifiedKey(this.options.suite, record, this.options.roots);
     } catch (e) {
       this.options.onProblem?.('key', (e as Error).message);
       return undefined;

@@ -12,6 +12,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import type { CryptoSuite } from '../core/crypto.js';
 import { nodeCrypto } from '../core/crypto-node.js';
+import type { PinnedRoots } from '../core/registry.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
@@ -25,7 +26,7 @@ import {
 } from './envoy-proto.js';
 import { createHttpApi, type HealthReport } from './http-api.js';
 import { AuthzMetrics } from './metrics.js';
-import { RegistryView, type RootKeys } from './registry-view.js';
+import { RegistryView } from './registry-view.js';
 import { RuntimeApi } from './runtime-api.js';
 
 /** A registry view with its lifecycle; RegistryView by default. */
@@ -36,7 +37,7 @@ export interface AuthzServerDeps {
   registryStore: RegistryStore;
   useState: UseStateStore;
   ledger: LedgerWriter;
-  roots: RootKeys;
+  roots: PinnedRoots;
   /** Signs attestations; the same identity the ledger writer signs events as. */
   producer: { id: string; kid: string; privateKey: KeyObject };
   suite?: CryptoSuite;

@@ -3,18 +3,20 @@
 // and server; only the stores differ between callers.
 import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
+import { GovernanceError } from '../core/errors.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { openRedisStores as openStores, openRedisUseState } from '../store/redis-stores.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
-import { loadProducer, loadRootKeys, type ProducerIdentity } from './keys.js';
-import type { RootKeys } from './registry-view.js';
+import type { PinnedRoots } from '../core/registry.js';
+import { loadHeldKey, readRoots, type HeldKey } from '../service/keys.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
 
 export interface AuthzKeys {
-  roots: RootKeys;
-  producer: ProducerIdentity;
+  roots: PinnedRoots;
+  /** This enforcement point's producer key, certified by a pinned root for producer.id. */
+  producer: HeldKey & { id: string };
 }
 
 export interface AuthzStores {
@@ -36,8 +38,20 @@ export function authzLogger(config: LoadedConfig): Logger {
 
 /** The pinned roots and this enforcement point's root-certified producer key; throws config.invalid. */
 export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
-  const roots = loadRootKeys(config.trust.rootKeys);
-  return { roots, producer: loadProducer(nodeCrypto, config.producer, roots) };
+  let roots: PinnedRoots;
+  try {
+    roots = readRoots(config.trust.rootKeys);
+  } catch (e) {
+    throw new GovernanceError('config.invalid', `trust.rootKeys: ${(e as Error).message}`);
+  }
+  const { id } = config.producer;
+  const held = loadHeldKey(nodeCrypto, config.producer, {
+    role: 'producer',
+    subject: id,
+    roots,
+    now: Date.now() / 1000,
+  });
+  return { roots, producer: { ...held, id } };
 }
 
 /**
@@ -86,7 +100,7 @@ export async function startAuthzService(
   await stores.registry.putKeyRecord(keys.producer.record);
   const ledger = await createLedgerWriter({
     store: stores.ledger,
-    kid: keys.producer.kid,
+    kid: keys.producer.key.kid,
     privateKey: keys.producer.privateKey,
     commitWindowMs: config.freshness.ledgerCommitWindowMs,
   });
@@ -96,7 +110,7 @@ export async function startAuthzService(
     useState: stores.useState,
     ledger,
     roots: keys.roots,
-    producer: keys.producer,
+    producer: { id: keys.producer.id, kid: keys.producer.key.kid, privateKey: keys.producer.privateKey },
     logger,
   });
   let ports: { grpcPort: number; httpPort: number };

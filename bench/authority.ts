@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { decodeArtifact } from '../core/artifact.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from './lib/dev-deployment.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from '../devkit/dev-deployment.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { loadAuthorityProto } from '../authority/grpc.js';
 import { positiveInt, seconds } from './lib/check-command.js';
@@ -27,7 +27,7 @@ import {
   startChild,
   startRedisServer,
   type ChildServer,
-} from './lib/server-process.js';
+} from '../devkit/server-process.js';
 
 const args = new Command('bench:authority')
   .description(
@@ -91,7 +91,7 @@ interface Deployment {
 }
 
 /**
- * The production-shaped development deployment (bench/lib/dev-deployment.ts: root-certified
+ * The production-shaped development deployment (devkit/dev-deployment.ts: root-certified
  * keys, dev tokens, configuration files), then redis-server, the sequencer and the authority.
  */
 async function deploy(): Promise<Deployment> {
@@ -111,7 +111,7 @@ async function deploy(): Promise<Deployment> {
       logLevel: 'info',
     });
     const sequencer = await startChild(
-      ...nodeCommand(packageModule('ledger/sequencer-main'), []),
+      ...nodeCommand(packageModule('sequencer/main'), []),
       loggedLine('sequencer for log', () => true),
       { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
     );

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import { writeDevDeployment } from './lib/dev-deployment.js';
+import { writeDevDeployment } from '../devkit/dev-deployment.js';
 import {
   loggedLine,
   nodeCommand,
@@ -20,7 +20,7 @@ import {
   startChild,
   startRedisServer,
   type ChildServer,
-} from './lib/server-process.js';
+} from '../devkit/server-process.js';
 import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import type { KeyRecord } from '../core/registry.js';
@@ -84,7 +84,7 @@ async function cpuSeconds(admin: Redis, sequencerPid: number) {
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
 const redis = await startRedisServer(dir, options.fsync as 'always' | 'everysec' | 'no');
 const admin = new Redis(redis.url);
-// A development deployment (bench/lib/dev-deployment.ts): root-certified producer keys and the
+// A development deployment (devkit/dev-deployment.ts): root-certified producer keys and the
 // audit key.
 const deployment = writeDevDeployment(join(dir, 'deployment'), { redisUrl: redis.url });
 const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
@@ -102,7 +102,7 @@ const drain = options.drain === undefined ? undefined : num('drain');
 const startSequencer = () =>
   startChild(
     ...nodeCommand(
-      packageModule('ledger/sequencer-main'),
+      packageModule('sequencer/main'),
       [],
       [
         // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).

@@ -13,7 +13,7 @@ import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import type { UseRequest, UseStateStore } from '../store/types.js';
 import { MemoryUseStateStore } from '../store/use-state-memory.js';
 import { RedisUseStateStore } from '../store/use-state-redis.js';
-import { startRedisServer } from './lib/server-process.js';
+import { startRedisServer } from '../devkit/server-process.js';
 
 new Command('bench/use-state.ts')
   .description(

@@ -12,7 +12,7 @@ import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { generatePrivateKey, rawPublicKey } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
 import { exportToFile } from '../ledger/export.js';
-import { Sequencer } from '../ledger/sequencer.js';
+import { Sequencer } from '../sequencer/sequencer.js';
 import { verifyExportFile } from '../ledger/verify.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import { MemoryLedgerStore } from '../store/ledger-memory.js';

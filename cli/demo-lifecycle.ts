@@ -17,7 +17,7 @@ import { RuntimeClient, sha3Digest } from '../client/runtime.js';
 import { sendCheck, type CheckResult } from './commands/check.js';
 import { summary, verifyFromProof } from './commands/ledger.js';
 import { failureLines, fetchLineage, lineageTree } from './commands/proof.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ROUTE, type DevDeployment } from './dev-setup.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ROUTE, type DevDeployment } from '../devkit/dev-deployment.js';
 import { proofGet, type ProofOptions } from './options.js';
 import { trustFromProof } from './trust.js';
 

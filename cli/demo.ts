@@ -3,7 +3,7 @@
 // the given ports (by default dev mode's), or against one started here, in-process, when none
 // answers.
 import { Command } from 'commander';
-import { readDevDeployment } from './dev-setup.js';
+import { readDevDeployment } from '../devkit/dev-deployment.js';
 import { runDemo, type DemoTarget } from './demo-lifecycle.js';
 import { addPortOptions, DEFAULT_DEV_DIR, devUrls, portsOf, startDevMode, type DevMode } from './dev-mode.js';
 

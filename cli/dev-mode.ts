@@ -1,5 +1,5 @@
 // Dev mode (`npm start`): the authority, the ext_authz enforcement point and the ledger
-// sequencer in one process, started from a development deployment (cli/dev-setup.ts) through
+// sequencer in one process, started from a development deployment (devkit/dev-deployment.ts) through
 // the production loaders and wiring. Only the stores differ: in memory by default (nothing is
 // durable), or Redis when a URL is given — the same store classes the contract suites test.
 import { randomBytes } from 'node:crypto';
@@ -17,8 +17,8 @@ import {
   type AuthzStores,
   type RunningAuthz,
 } from '../authz-server/service.js';
-import { loadSequencerConfig } from '../ledger/sequencer-config.js';
-import { Sequencer } from '../ledger/sequencer.js';
+import { loadSequencerConfig } from '../sequencer/config.js';
+import { Sequencer } from '../sequencer/sequencer.js';
 import { MemoryLedgerStore } from '../store/ledger-memory.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import type { LedgerStore } from '../store/ledger-types.js';
@@ -37,7 +37,7 @@ import {
   writeDevDeployment,
   type DevDeployment,
   type DevPorts,
-} from './dev-setup.js';
+} from '../devkit/dev-deployment.js';
 
 /** Where dev mode keeps its deployment unless told otherwise; govctl and the demo look there too. */
 export const DEFAULT_DEV_DIR = join(tmpdir(), 'governance-dev');
@@ -224,7 +224,7 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
     });
     sequencer.start();
     services.push(() => sequencer.stop());
-    // As sequencer-main.ts does: verifiers find the key that signs heads at /v1/proof/issuers.
+    // As sequencer/main.ts does: verifiers find the key that signs heads at /v1/proof/issuers.
     await stores.authority.registry.putKeyRecord(sequencerConfig.auditRecord);
 
     const authority = await startAuthorityService(authorityConfig, material, stores.authority, authorityLog);

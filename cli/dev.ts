@@ -2,7 +2,7 @@
 // `npm start`: dev mode (cli/dev-mode.ts) with a banner saying what runs where; Ctrl-C stops it.
 import { Command } from 'commander';
 import { GovernanceError } from '../core/errors.js';
-import { exitOnSignals } from '../store/service-process.js';
+import { exitOnSignals } from '../service/process.js';
 import { addPortOptions, DEFAULT_DEV_DIR, portsOf, startDevMode, type DevMode } from './dev-mode.js';
 
 const program = addPortOptions(new Command('npm start --'))

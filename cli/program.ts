@@ -12,7 +12,7 @@ import { registerLedgerCommands } from './commands/ledger.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerProofCommands } from './commands/proof.js';
 import { registerRevokeCommand } from './commands/revoke.js';
-import { PROJECT_ROOT } from './dev-setup.js';
+import { PROJECT_ROOT } from '../devkit/dev-deployment.js';
 import { CliError, EXIT, type OutputOptions } from './output.js';
 
 function packageVersion(): string {

@@ -6,7 +6,9 @@ import type { Command } from 'commander';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import type { KeyRecord, VerifiedKey } from '../core/registry.js';
 import { ledgerKeysOf, type LedgerKey, type LedgerKeys } from '../ledger/records.js';
-import { readRoots, verifyCertified } from '../authority/keys.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import { verifyCertifiedKey } from '../core/registry.js';
+import { readRoots } from '../service/keys.js';
 import { collect, pairs, proofGet, readText, type ProofOptions } from './options.js';
 import { CliError } from './output.js';
 
@@ -77,7 +79,7 @@ export function trustOf(files: TrustFiles, fetched: KeyRecord[] = []): Trust {
   const uncertified: string[] = [];
   for (const record of [...files.records, ...fetched]) {
     try {
-      const key = verifyCertified(record, files.roots);
+      const key = verifyCertifiedKey(nodeCrypto, record, files.roots);
       keys.set(key.kid, key);
     } catch {
       uncertified.push(String(record?.kid));

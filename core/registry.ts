@@ -140,6 +140,32 @@ export function verifyKeyRecord(
   };
 }
 
+/**
+ * The root public keys a verifier pinned: by kid, and kid-less ones (a bare PEM file) that vouch
+ * for a record whatever root_kid it names; the signature is what counts.
+ */
+export interface PinnedRoots {
+  byKid: ReadonlyMap<string, Uint8Array>;
+  anyKid: readonly Uint8Array[];
+}
+
+/** verifyKeyRecord against pinned roots: the root of the record's root_kid, else each kid-less root. */
+export function verifyCertifiedKey(suite: CryptoSuite, record: KeyRecord, roots: PinnedRoots): VerifiedKey {
+  try {
+    return verifyKeyRecord(suite, record, roots.byKid);
+  } catch (first) {
+    const rootKid = typeof record?.cert?.root_kid === 'string' ? record.cert.root_kid : '';
+    for (const root of roots.anyKid) {
+      try {
+        return verifyKeyRecord(suite, record, new Map([[rootKid, root]]));
+      } catch {
+        // try the next pinned root
+      }
+    }
+    throw first;
+  }
+}
+
 export function signRevocation(
   body: RevocationBody,
   kid: string,

@@ -116,7 +116,7 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
 /**
  * What opening an ingest entry with the given producer keys gave: the batch, or why it is refused
  * and whether its kid was unknown (fresher producer keys might then open it). Plain data, so that
- * it crosses from a worker thread (ledger/open-pool.ts) unchanged.
+ * it crosses from a worker thread (sequencer/open-pool.ts) unchanged.
  */
 export type OpenResult = { batch: OpenedBatch } | { code: Code; message: string; unknownKid: boolean };
 

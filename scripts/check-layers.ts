@@ -1,10 +1,12 @@
 // Enforces the dependency direction README.md describes ("Layout"):
-//   core ← store ← ledger ← authority | authz-server ← bench ← cli
+//   core ← store ← ledger ← authority | authz-server | sequencer ← devkit ← bench ← cli
+//   core ← store ← service ← authority | authz-server | sequencer
 //   core ← client ← cli
-// authority/ and authz-server/ never import each other; the workload client library (client/)
-// depends on the protocol core only, so a workload pulls in no server code; nothing shipped imports test/;
-// core/ imports no I/O modules; the portable verifier (core/portable.ts and everything it
-// reaches) imports no Node built-in at all, so it runs in a browser.
+// The three services never import each other; the workload client library (client/) depends on
+// the protocol core only, so a workload pulls in no server code; cli/ reaches bench/ from
+// `govctl bench` alone; nothing shipped imports test/; core/ imports no I/O modules; the portable
+// verifier (core/portable.ts and everything it reaches) imports no Node built-in at all, so it
+// runs in a browser.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,20 +14,29 @@ import ts from 'typescript';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+const SERVICE_BASE = ['core', 'store', 'ledger', 'service'];
+const SERVICES = ['authority', 'authz-server', 'sequencer'];
 const ALLOWED: Record<string, readonly string[]> = {
   core: ['core'],
   store: ['core', 'store'],
   ledger: ['core', 'store', 'ledger'],
-  authority: ['core', 'store', 'ledger', 'authority'],
-  'authz-server': ['core', 'store', 'ledger', 'authz-server'],
+  // Start-up, configuration files, signals and key loading, the same for every service.
+  service: ['core', 'store', 'service'],
+  authority: [...SERVICE_BASE, 'authority'],
+  'authz-server': [...SERVICE_BASE, 'authz-server'],
+  sequencer: [...SERVICE_BASE, 'sequencer'],
   client: ['core', 'client'],
-  // cli → bench: `govctl bench` runs the Check benchmark's harness (bench/lib/check-command.ts)
-  // against any ext_authz address, and `govctl check` builds its CheckRequest with the harness's
-  // builder (bench/lib/check-request.ts), so there is one of each. bench/ imports nothing from
-  // cli/: the development deployment writer both start from is bench/lib/dev-deployment.ts.
-  cli: ['core', 'store', 'ledger', 'authority', 'authz-server', 'client', 'bench', 'cli'],
-  bench: ['core', 'store', 'ledger', 'authority', 'authz-server', 'bench'],
+  // The development deployment (dev mode, the demo, the benchmarks and the tests start from it),
+  // the Envoy request builders, and starting services and redis-server as child processes.
+  devkit: [...SERVICE_BASE, ...SERVICES, 'devkit'],
+  bench: [...SERVICE_BASE, ...SERVICES, 'devkit', 'bench'],
+  cli: [...SERVICE_BASE, ...SERVICES, 'devkit', 'client', 'cli', 'bench'],
 };
+/**
+ * Edges a room allows from one file only: `govctl bench` runs the Check benchmark's harness
+ * against any ext_authz address, and is the one part of cli/ that may reach bench/.
+ */
+const ONLY_FROM: Record<string, Record<string, string>> = { cli: { bench: 'cli/commands/bench.ts' } };
 /** Packages core/ may use: hashing, signatures and nothing that performs I/O. */
 const CORE_PACKAGES = [/^node:crypto$/, /^@noble\//];
 const PORTABLE_ENTRY = 'core/portable.ts';
@@ -69,8 +80,11 @@ export function checkLayers(root: string = ROOT): string[] {
         const where = `${relative(root, file)} imports ${specifier}`;
         if (specifier.startsWith('.')) {
           const target = topFolder(root, resolveLocal(file, specifier));
+          const only = ONLY_FROM[layer]?.[target];
           if (!ALLOWED[layer]!.includes(target) && !(isTest && target === 'test')) {
             problems.push(`${where}: ${layer}/ may not depend on ${target}/`);
+          } else if (only !== undefined && relative(root, file) !== only) {
+            problems.push(`${where}: ${layer}/ may depend on ${target}/ from ${only} only`);
           }
         } else if (layer === 'core' && !isTest && !CORE_PACKAGES.some((re) => re.test(specifier))) {
           problems.push(`${where}: core/ may only use node:crypto and @noble/* (no I/O)`);

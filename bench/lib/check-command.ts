@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { generatePrivateKey, keyFromJwk, keyFromPem, keySigner } from '../../core/keys.js';
-import { checkRequest, parseRoute, type RequestShape } from './check-request.js';
+import { checkRequest, parseRoute, type RequestShape } from '../../devkit/check-request.js';
 import { connectCheckClient } from './envoy-client.js';
 import { startFullPath, type Fsync } from './full-path.js';
 import { progressReporter } from './progress.js';

@@ -9,7 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadEnvoyAuthProto } from '../../authz-server/envoy-proto.js';
 import { DENIED_HEADER } from '../../core/protocol.js';
-import type { EnvoyCheckRequest } from './check-request.js';
+import type { EnvoyCheckRequest } from '../../devkit/check-request.js';
 
 /** What the generator reads of a CheckResponse; every field may be absent on the wire. */
 export interface CheckResponseView {

@@ -1,7 +1,7 @@
 // The full fail-closed path on this machine, each part its own process: redis-server on loopback
 // with its append-only file fsynced on every write (appendfsync always, for use state and ledger
 // alike; everysec on request, to see what fsync costs), the ledger sequencer
-// (ledger/sequencer-main.ts) and the enforcement point (authz-server/main.ts), both started from
+// (sequencer/main.ts) and the enforcement point (authz-server/main.ts), both started from
 // the production-shaped development deployment (dev-deployment.ts). What the authority would have
 // published before the first Check is put in the registry here instead of running it: the issuer
 // key record, the policy version, one signed heartbeat. The enforcement point's freshness
@@ -13,7 +13,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { keyFromPem, signSync } from '../../core/keys.js';
 import { signHeartbeat, type KeyRecord } from '../../core/registry.js';
 import { formatMillis, formatSeconds } from '../../core/time.js';
-import { DEV_ISSUER, writeDevDeployment } from './dev-deployment.js';
+import { DEV_ISSUER, writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { closeRedis, connectRedis } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
 import {
@@ -23,7 +23,7 @@ import {
   startChild,
   startRedisServer,
   type ChildServer,
-} from './server-process.js';
+} from '../../devkit/server-process.js';
 import { builtinPolicy, type RunningTarget } from './targets.js';
 
 /** Redis appendfsync: always (a write is on disk before Redis answers) or everysec. */
@@ -134,7 +134,7 @@ export async function startFullPath(
     await publishAuthorityRecords(redisUrl, issuerRecord, issuerKey);
 
     const sequencer = await startChild(
-      ...nodeCommand(packageModule('ledger/sequencer-main'), [], profile),
+      ...nodeCommand(packageModule('sequencer/main'), [], profile),
       loggedLine('sequencer for log', () => true),
       { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
     );

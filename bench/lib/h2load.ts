@@ -9,7 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect, constants as http2 } from 'node:http2';
 import { createInterface } from 'node:readline';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import type { EnvoyCheckRequest } from './check-request.js';
+import type { EnvoyCheckRequest } from '../../devkit/check-request.js';
 import { outcomeOf, type CheckResponseView, type Outcome } from './envoy-client.js';
 import { latencyHistogram, summarize, type LatencySummary } from './latency.js';
 

@@ -2,7 +2,7 @@
 // latency measured from each request's intended send time, so a server that stalls shows its
 // queue in the figures instead of silently slowing the generator down: coordinated omission).
 import { randomUUID } from 'node:crypto';
-import { checkRequest, type RequestShape } from './check-request.js';
+import { checkRequest, type RequestShape } from '../../devkit/check-request.js';
 import type { CheckCall, Outcome } from './envoy-client.js';
 import { latencyHistogram, type Histogram } from './latency.js';
 import { createPacer } from './pacer.js';

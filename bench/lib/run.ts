@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadEnvoyAuthProto } from '../../authz-server/envoy-proto.js';
-import { checkRequest, type RequestShape } from './check-request.js';
+import { checkRequest, type RequestShape } from '../../devkit/check-request.js';
 import { ALLOW, connectCheckClient, type CheckClient, type Outcome } from './envoy-client.js';
 import { checkRequestBody, h2loadVersion, probeBody, runH2load, type H2loadResult } from './h2load.js';
 import { summarize, type LatencySummary } from './latency.js';

@@ -7,11 +7,17 @@ import { join } from 'node:path';
 import { compilePolicy, type CompiledPolicy } from '../../authority/policy.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import { rawPublicKey } from '../../core/keys.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ISSUER, DEV_ROUTE, PROJECT_ROOT } from './dev-deployment.js';
+import {
+  DEV_ENVIRONMENT,
+  DEV_IDENTITIES,
+  DEV_ISSUER,
+  DEV_ROUTE,
+  PROJECT_ROOT,
+} from '../../devkit/dev-deployment.js';
 import { BASELINES, type Baseline } from './baseline-server.js';
-import { parseRoute, type RequestShape } from './check-request.js';
+import { parseRoute, type RequestShape } from '../../devkit/check-request.js';
 import type { Target } from './run.js';
-import { nodeCommand, packageModule, startChild } from './server-process.js';
+import { nodeCommand, packageModule, startChild } from '../../devkit/server-process.js';
 import type { PayloadTemplate } from './traffic.js';
 
 export const BUILTIN_PRINCIPAL = DEV_IDENTITIES.workload;

@@ -3,7 +3,7 @@ import { Metadata } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { ARTIFACT_HEADER } from '../../core/artifact.js';
 import { authorizationClient, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
-import { checkRequest, type EnvoyCheckRequest } from '../../bench/lib/check-request.js';
+import { checkRequest, type EnvoyCheckRequest } from '../../devkit/check-request.js';
 import { readHeader } from './artifact.js';
 import { collect, defaults, pairs } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';

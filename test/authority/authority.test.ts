@@ -8,7 +8,8 @@ import { generatePrivateKey } from '../../core/keys.js';
 import { verifyHeartbeat, verifyRevocation } from '../../core/registry.js';
 import { MemoryRegistryStore } from '../../store/registry-memory.js';
 import type { Authority, Issued, Outcome } from '../../authority/authority.js';
-import { holdKey, IssuerKeyring } from '../../authority/keys.js';
+import { IssuerKeyring } from '../../authority/keys.js';
+import { holdKey } from '../../service/keys.js';
 import {
   ADMIN_POLICY,
   anonymous,
@@ -179,13 +180,13 @@ describe('keys', () => {
     const key = generatePrivateKey();
     const forged = certify(key, 'key:forged', {}, generatePrivateKey());
     expect(() =>
-      holdKey(key, forged, { role: 'issuer', subject: ISSUER, roots, now: Date.now() / 1000 }),
+      holdKey(nodeCrypto, key, forged, { role: 'issuer', subject: ISSUER, roots, now: Date.now() / 1000 }),
     ).toThrow(/not certified by a pinned root/);
   });
 
   it.each([
-    ['another subject', { subject: 'governance://other' }, /certifies governance:\/\/other/],
-    ['another role', { role: 'producer' as const }, /producer key, not a issuer key/],
+    ['another subject', { subject: 'governance://other' }, /certifies subject governance:\/\/other, not/],
+    ['another role', { role: 'producer' as const }, /for role producer, not role issuer/],
     [
       'an expired window',
       { not_before: '2020-01-01T00:00:00Z', not_after: '2020-02-01T00:00:00Z' },
@@ -194,7 +195,7 @@ describe('keys', () => {
   ])('refuses an issuer key record with %s', (_what, overrides, message) => {
     const key = generatePrivateKey();
     expect(() =>
-      holdKey(key, certify(key, 'key:x', overrides), {
+      holdKey(nodeCrypto, key, certify(key, 'key:x', overrides), {
         role: 'issuer',
         subject: ISSUER,
         roots,
@@ -206,7 +207,7 @@ describe('keys', () => {
   it('refuses a record certifying another public key than the private key', () => {
     const record = certify(generatePrivateKey(), 'key:x');
     expect(() =>
-      holdKey(generatePrivateKey(), record, {
+      holdKey(nodeCrypto, generatePrivateKey(), record, {
         role: 'issuer',
         subject: ISSUER,
         roots,

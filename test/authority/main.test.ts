@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { keyFromPem, generatePrivateKey } from '../../core/keys.js';
 import type { KeyRecord } from '../../core/registry.js';
-import { DEV_IDENTITIES, writeDevDeployment } from '../../cli/dev-setup.js';
+import { DEV_IDENTITIES, writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { loadConfig, parseConfig } from '../../authority/config.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { PROJECT_ROOT } from '../support/shared.js';

@@ -22,7 +22,7 @@ import {
 } from '../../bench/lib/soak.js';
 import { BUILTIN_PRINCIPAL, builtinShape, builtinTemplate } from '../../bench/lib/targets.js';
 import { DEFAULT_MIX, signingSource, TRAFFIC_KINDS } from '../../bench/lib/traffic.js';
-import { PROJECT_ROOT } from '../../bench/lib/dev-deployment.js';
+import { PROJECT_ROOT } from '../../devkit/dev-deployment.js';
 
 const onPath = (command: string) =>
   (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));

@@ -82,8 +82,8 @@ describe('the compose checks flag', () => {
     ],
     [
       'an entry point the build does not produce',
-      (c) => ((service(c, 'sequencer').command as string[])[1] = 'dist/sequencer/main.js'),
-      /sequencer: runs dist\/sequencer\/main\.js/,
+      (c) => ((service(c, 'sequencer').command as string[])[1] = 'dist/ledger/sequencer-main.js'),
+      /sequencer: runs dist\/ledger\/sequencer-main\.js/,
     ],
     [
       'a wrong published port',

@@ -6,13 +6,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childEnvironment } from '../../bench/lib/server-process.js';
+import { childEnvironment } from '../../devkit/server-process.js';
 import { GovernanceError, isGovernanceError } from '../../core/errors.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import { generatePrivateKey, publicKeyToPem, rawPublicKey, signSync } from '../../core/keys.js';
 import { certifyKey } from '../../core/registry.js';
 import { formatSeconds } from '../../core/time.js';
-import { loadSequencerConfig } from '../../ledger/sequencer-config.js';
+import { loadSequencerConfig } from '../../sequencer/config.js';
 import { composeSequencerView, documentedFiles } from './support/compose.js';
 import { COMPOSE_FILE, OPERATOR_ENV_FILES, SERVER_CONFIGS } from './support/layout.js';
 import { k8sSequencerView, loadBundle, workloadProblems, type Bundle } from './support/manifests.js';
@@ -44,7 +44,7 @@ describe(`what ${SEQUENCER_CONFIG_SOURCE} requires`, () => {
   });
 
   it("is what the sequencer's --help lists as required", async () => {
-    const help = await runModule('ledger/sequencer-main.ts', ['--help'], childEnvironment());
+    const help = await runModule('sequencer/main.ts', ['--help'], childEnvironment());
     const listed = /^Required +(.+)$/m.exec(help.stdout)?.[1]?.split(', ');
     expect(listed?.sort()).toEqual([...contract.required].sort());
   });

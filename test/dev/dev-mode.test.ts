@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorityClient } from '../../client/authority.js';
 import { sendCheck } from '../../cli/commands/check.js';
-import { DEV_IDENTITIES, DEV_LOG, readDevDeployment } from '../../cli/dev-setup.js';
+import { DEV_IDENTITIES, DEV_LOG, readDevDeployment } from '../../devkit/dev-deployment.js';
 import { EXIT } from '../../cli/output.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import { govctl } from '../support/govctl.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevMode, type DevMode, type DevModeOptions } from '../../cli/dev-mode.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../cli/dev-setup.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../devkit/dev-deployment.js';
 
 export const FREE_PORTS = { authorityGrpc: 0, authorityHttp: 0, authzGrpc: 0, authzHttp: 0 };
 

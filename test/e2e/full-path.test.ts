@@ -9,7 +9,7 @@ import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { lineageOf } from '../../core/artifact.js';
 import { ledgerKeysOf } from '../../ledger/records.js';
 import { verifyLineageProof } from '../../ledger/verify.js';
-import { DEV_ROOT_KID } from '../../cli/dev-setup.js';
+import { DEV_ROOT_KID } from '../../devkit/dev-deployment.js';
 import { artifactIdOf, Cluster } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 

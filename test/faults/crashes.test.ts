@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatMillis } from '../../core/time.js';
-import { DEV_AUTHZ_PRODUCER } from '../../cli/dev-setup.js';
+import { DEV_AUTHZ_PRODUCER } from '../../devkit/dev-deployment.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 import { testEvent } from '../ledger/support.js';
 import { Cluster } from '../support/cluster.js';

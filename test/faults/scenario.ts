@@ -11,7 +11,7 @@ import { canonicalize } from '../../core/canonical.js';
 import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
 import { DENIAL_REASONS } from '../../core/errors.js';
 import type { LedgerEvent } from '../../core/event.js';
-import { DEV_IDENTITIES } from '../../cli/dev-setup.js';
+import { DEV_IDENTITIES } from '../../devkit/dev-deployment.js';
 import {
   artifactIdOf,
   newRequestId,

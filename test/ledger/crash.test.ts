@@ -114,7 +114,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
   it('loses, duplicates and forks nothing when the sequencer is killed mid-burst and restarted', async () => {
     const ledger = await setup('kill');
     try {
-      // The first one opens entries on two worker threads (ledger/open-pool.ts), the second itself.
+      // The first one opens entries on two worker threads (sequencer/open-pool.ts), the second itself.
       const first = await ledger.spawn({ OPEN_WORKERS: '2' });
       const appending = burst(ledger.writers, 10_000, 25, { producer: ledger.deployment.producer.subject });
       await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');

@@ -17,7 +17,7 @@ import {
   verifyStore,
   type VerifyOptions,
 } from '../../ledger/verify.js';
-import type { SequencerOptions } from '../../ledger/sequencer.js';
+import type { SequencerOptions } from '../../sequencer/sequencer.js';
 import type { LedgerStore } from '../../store/ledger-types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
@@ -51,7 +51,7 @@ const verifyOptions = (suite = nodeCrypto): VerifyOptions => ({ suite, keys: led
 for (const [name, stores, sequencerOptions] of [
   ['memory', () => memoryStores(), {}],
   ['redis', () => redisStores(redis.url), {}],
-  // Entries opened on worker threads (ledger/open-pool.ts) while the sequencer's thread chains.
+  // Entries opened on worker threads (sequencer/open-pool.ts) while the sequencer's thread chains.
   ['redis with 2 open workers', () => redisStores(redis.url), { openWorkers: 2 }],
 ] as [string, () => StoreFactory, Partial<SequencerOptions>][]) {
   describe(`ledger pipeline on ${name}`, () => {

@@ -12,7 +12,7 @@ import { parseConfig as parseAuthorityConfig } from '../../authority/config.js';
 import { openAuthorityRedisStores } from '../../authority/service.js';
 import { parseConfig as parseAuthzConfig } from '../../authz-server/config.js';
 import { openRedisStores as openAuthzStores } from '../../authz-server/service.js';
-import { writeDevDeployment } from '../../bench/lib/dev-deployment.js';
+import { writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';

@@ -1,5 +1,5 @@
-// Runs ledger/sequencer-main.ts as a real process (for the kill -9 tests) from a development
-// deployment (cli/dev-setup.ts), so it loads its keys through the production loaders.
+// Runs sequencer/main.ts as a real process (for the kill -9 tests) from a development
+// deployment (devkit/dev-deployment.ts), so it loads its keys through the production loaders.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
@@ -8,11 +8,11 @@ import { base64urlDecode } from '../../core/encoding.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
 import type { KeyRecord } from '../../core/registry.js';
 import type { LedgerKeys } from '../../ledger/records.js';
-import { writeDevDeployment } from '../../cli/dev-setup.js';
+import { writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 
 export interface SequencerDeployment {
-  /** Environment for sequencer-main (add LEDGER_KEY_PREFIX, LEASE_MS… as needed). */
+  /** Environment for sequencer/main (add LEDGER_KEY_PREFIX, LEASE_MS… as needed). */
   env: Record<string, string>;
   log: string;
   /** The enforcement point's producer key, to write with, and the producer it is certified for. */
@@ -54,9 +54,9 @@ export interface SequencerProcess {
   output(): string;
 }
 
-/** Starts `node --import tsx ledger/sequencer-main.ts` and resolves once it has started. */
+/** Starts `node --import tsx sequencer/main.ts` and resolves once it has started. */
 export async function spawnSequencer(env: Record<string, string>): Promise<SequencerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'ledger/sequencer-main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sequencer/main.ts'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

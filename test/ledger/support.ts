@@ -11,7 +11,7 @@ import type { LedgerStore } from '../../store/ledger-types.js';
 import { MemoryLedgerStore } from '../../store/ledger-memory.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import type { LedgerKeys } from '../../ledger/records.js';
-import { Sequencer, type SequencerOptions } from '../../ledger/sequencer.js';
+import { Sequencer, type SequencerOptions } from '../../sequencer/sequencer.js';
 import { createLedgerWriter, type LedgerWriterOptions } from '../../ledger/writer.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 

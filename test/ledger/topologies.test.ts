@@ -1,5 +1,5 @@
 // The ledger on Redis Cluster and Redis Sentinel, on real local servers: the sequencer process
-// (ledger/sequencer-main.ts, configured by REDIS_MODE…) chains what writers append, each event
+// (sequencer/main.ts, configured by REDIS_MODE…) chains what writers append, each event
 // exactly once, under heads it publishes only once a replica holds their records (WAIT); WAIT
 // reaches the master that owns the ledger's slot, and after a Sentinel failover the new master.
 import { randomBytes } from 'node:crypto';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAuthorityProto } from '../../authority/grpc.js';
 import { REASON_TRAILER } from '../../core/protocol.js';
 import { MAX_BODY_BYTES } from '../../authority/http.js';
-import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../cli/dev-setup.js';
+import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../devkit/dev-deployment.js';
 import { base64urlDecode, utf8Decode } from '../../core/encoding.js';
 import { CODES } from '../../core/errors.js';
 import { Cluster, MODEL, WORKLOAD } from '../support/cluster.js';

@@ -1,7 +1,7 @@
 // The whole production path as child processes, for fault injection and hostile-input tests:
-// cli/dev-setup.ts writes a deployment (root-certified keys, dev tokens, authority.yaml,
+// devkit/dev-deployment.ts writes a deployment (root-certified keys, dev tokens, authority.yaml,
 // authz.yaml, sequencer environment) on free loopback ports, and the three production entry
-// points run from it on a given Redis — ledger/sequencer-main.ts, authority/main.ts and one or
+// points run from it on a given Redis — sequencer/main.ts, authority/main.ts and one or
 // more authz-server/main.ts replicas. Each process can be paused, killed and restarted; the
 // last lines of its output are kept for failure messages. Checks are literal Envoy
 // CheckRequests (cli/commands/check.ts) over gRPC; artifacts come from the authority's HTTP API.
@@ -30,7 +30,7 @@ import {
   writeDevDeployment,
   type DevDeployment,
   type DevSetupOptions,
-} from '../../cli/dev-setup.js';
+} from '../../devkit/dev-deployment.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode, utf8Decode } from '../../core/encoding.js';
 import type { LedgerEvent } from '../../core/event.js';
@@ -342,7 +342,7 @@ export class Cluster {
   ) {
     const env = { ...process.env, REDIS_URL: redis.url };
     const tsx = ['--import', 'tsx'];
-    this.sequencer = new ServiceProcess('sequencer', [...tsx, 'ledger/sequencer-main.ts'], {
+    this.sequencer = new ServiceProcess('sequencer', [...tsx, 'sequencer/main.ts'], {
       ...env,
       ...deployment.sequencerEnv,
       LEDGER_KEY_PREFIX: redis.prefix,

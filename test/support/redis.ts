@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { freePort } from '../../bench/lib/server-process.js';
+import { freePort } from '../../devkit/server-process.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -31,7 +31,7 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-// Tests and benchmarks pick ports the same way (bench/lib/server-process.ts).
+// Tests and benchmarks pick ports the same way (devkit/server-process.ts).
 export { freePort };
 
 function onPath(command: string): boolean {

@@ -6,14 +6,21 @@ import { nodeCrypto } from '../../../core/crypto-node.js';
 import { portableCrypto } from '../../../core/crypto-portable.js';
 import { decide, type Decision, type DecisionInput } from '../../../core/decision.js';
 import { generatePrivateKey, rawPublicKey, signSync } from '../../../core/keys.js';
-import { certifyKey, verifyKeyRecord, verifyRevocation, type KeyRecord } from '../../../core/registry.js';
+import {
+  certifyKey,
+  verifyKeyRecord,
+  verifyRevocation,
+  type KeyRecord,
+  type PinnedRoots,
+} from '../../../core/registry.js';
 import { base64urlEncode } from '../../../core/encoding.js';
 import { formatSeconds } from '../../../core/time.js';
 import type { LedgerProofReader, LedgerWriter } from '../../../ledger/types.js';
 import type { RegistryStore } from '../../../store/types.js';
 import { Authority, createAuthority, type AuthorityDeps } from '../../../authority/authority.js';
 import type { Caller } from '../../../authority/identity.js';
-import { holdKey, IssuerKeyring, type HeldKey, type PinnedRoots } from '../../../authority/keys.js';
+import { IssuerKeyring } from '../../../authority/keys.js';
+import { holdKey, type HeldKey } from '../../../service/keys.js';
 
 export const ISSUER = 'governance://test/authority';
 export const ROOT_KID = 'root:test';
@@ -51,7 +58,12 @@ export function certify(
 
 export function issuerKey(kid: string): HeldKey {
   const key = generatePrivateKey();
-  return holdKey(key, certify(key, kid), { role: 'issuer', subject: ISSUER, roots, now: Date.now() / 1000 });
+  return holdKey(nodeCrypto, key, certify(key, kid), {
+    role: 'issuer',
+    subject: ISSUER,
+    roots,
+    now: Date.now() / 1000,
+  });
 }
 
 export const example = (name: string) => readFileSync(`examples/policies/${name}.yaml`, 'utf8');

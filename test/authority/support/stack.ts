@@ -12,7 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
 import { StoreLedgerReader } from '../../../ledger/reader.js';
-import { Sequencer } from '../../../ledger/sequencer.js';
+import { Sequencer } from '../../../sequencer/sequencer.js';
 import { createLedgerWriter } from '../../../ledger/writer.js';
 import type { LedgerWriter } from '../../../ledger/types.js';
 import { RedisLedgerStore } from '../../../store/ledger-redis.js';

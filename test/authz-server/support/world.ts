@@ -25,7 +25,7 @@ import {
 import { formatMillis, formatSeconds } from '../../../core/time.js';
 import type { RegistryStore } from '../../../store/types.js';
 import { parseConfig, type AuthzConfigInput, type LoadedConfig } from '../../../authz-server/config.js';
-import type { RootKeys } from '../../../authz-server/registry-view.js';
+import type { PinnedRoots } from '../../../core/registry.js';
 
 export const ISSUER = 'governance://11-11/authority/test';
 export const CALLER = 'spiffe://governance.example/ns/inference/sa/gateway';
@@ -91,7 +91,7 @@ export class World {
   readonly producerKey = generatePrivateKey();
   readonly producerKid = 'key:11-11/test/authz-producer';
   readonly policyHash = policyHash(nodeCrypto, POLICY_DOCUMENT);
-  readonly roots: RootKeys = { byKid: new Map([[ROOT_KID, rawPublicKey(this.rootKey)]]), anyKid: [] };
+  readonly roots: PinnedRoots = { byKid: new Map([[ROOT_KID, rawPublicKey(this.rootKey)]]), anyKid: [] };
   readonly producer = { id: 'authz-server://test', kid: this.producerKid, privateKey: this.producerKey };
   private revocations = 0;
 

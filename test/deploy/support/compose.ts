@@ -145,9 +145,12 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
     );
     need(obj(entry.environment).REDIS_URL === 'redis://redis:6379', 'needs REDIS_URL=redis://redis:6379');
     const command = strings(entry.command);
-    const script = /^dist\/([^/]+)\/[^/]+\.js$/.exec(command[1] ?? '');
+    const script = /^dist\/(([^/]+)\/[^/]+)\.js$/.exec(command[1] ?? '');
     need(
-      command[0] === 'node' && script !== null && context.buildFolders.includes(script[1]!),
+      command[0] === 'node' &&
+        script !== null &&
+        context.buildFolders.includes(script[2]!) &&
+        repoFileExists(`${script[1]}.ts`),
       `runs ${command[1]}, which tsconfig.build.json does not build`,
     );
     if (!configName) continue;

@@ -1,5 +1,5 @@
 // The ledger sequencer's configuration in both deployments. It has no config file: it reads
-// environment variables (ledger/sequencer-config.ts), so what it requires is derived here from
+// environment variables (sequencer/config.ts), so what it requires is derived here from
 // loadSequencerConfig itself, and each deployment is read into the same view (the variables the
 // container gets, the files its mounts expose) to be checked against it.
 import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -11,10 +11,10 @@ import { base64urlEncode } from '../../../core/encoding.js';
 import { generatePrivateKey, privateKeyToPem, rawPublicKey, signSync } from '../../../core/keys.js';
 import { certifyKey, type KeyRole } from '../../../core/registry.js';
 import { formatSeconds } from '../../../core/time.js';
-import { loadSequencerConfig } from '../../../ledger/sequencer-config.js';
+import { loadSequencerConfig } from '../../../sequencer/config.js';
 import { Problems } from './problems.js';
 
-export const SEQUENCER_CONFIG_SOURCE = 'ledger/sequencer-config.ts';
+export const SEQUENCER_CONFIG_SOURCE = 'sequencer/config.ts';
 /** What `govctl keys generate --out root` names the root private key (envoy/keys/README.md). */
 export const ROOT_PRIVATE_KEY = 'root.key.pem';
 

@@ -4,8 +4,8 @@
 // sequencer's thread; a worker that fails fails the open calls it holds (the sequencer then
 // stops leading and starts again), and is replaced on the next call.
 import { Worker } from 'node:worker_threads';
-import type { OpenResult } from './ingest.js';
-import type { ProducerKey } from './records.js';
+import type { OpenResult } from '../ledger/ingest.js';
+import type { ProducerKey } from '../ledger/records.js';
 
 export interface OpenWorkerData {
   log: string;

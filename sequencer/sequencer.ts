@@ -25,7 +25,7 @@ import {
 import { rawPublicKey, signSync } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
-import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from './ingest.js';
+import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
 import {
   linkRecord,
@@ -34,7 +34,7 @@ import {
   type LinkedRecord,
   type ProducerKey,
   type SignerKey,
-} from './records.js';
+} from '../ledger/records.js';
 
 export interface SequencerOptions {
   store: LedgerStore;

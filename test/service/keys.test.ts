@@ -1,5 +1,5 @@
-// Start-up key material: pinned roots must be public keys, and the producer certificate must be
-// a root-certified producer record for this very key and producer id.
+// Start-up key material as every service loads it (service/keys.ts): pinned roots must be public
+// keys, and a key's certificate must be a root-certified record for this very key, role and subject.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey, privateKeyToPem, publicKeyToPem } from '../../core/keys.js';
 import { MemoryRegistryStore } from '../../store/registry-memory.js';
-import { loadProducer, loadRootKeys } from '../../authz-server/keys.js';
-import { World } from './support/world.js';
+import { loadHeldKey, readRoots } from '../../service/keys.js';
+import { World } from '../authz-server/support/world.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-keys-'));
 function file(name: string, text: string): string {
@@ -21,27 +21,27 @@ const world = new World(new MemoryRegistryStore());
 const rootPem = file('root.pub.pem', publicKeyToPem(world.rootKey));
 const producerKeyFile = file('producer.key.pem', privateKeyToPem(world.producerKey));
 
-function producerConfig(record: unknown, id = world.producer.id) {
-  return {
-    id,
+function loadProducer(record: unknown, subject = world.producer.id) {
+  const files = {
     keyFile: producerKeyFile,
     certificateFile: file(`cert-${Math.random()}.json`, JSON.stringify(record)),
   };
+  const expect = { role: 'producer' as const, subject, roots: readRoots([rootPem]), now: Date.now() / 1000 };
+  return loadHeldKey(nodeCrypto, files, expect);
 }
 
 describe('key material', () => {
   it('loads a pinned root and a producer whose certificate matches its key and id', () => {
-    const roots = loadRootKeys([rootPem]);
-    const producer = loadProducer(
-      nodeCrypto,
-      producerConfig(world.keyRecord(world.producerKid, world.producerKey, 'producer')),
-      roots,
-    );
-    expect(producer).toMatchObject({ id: world.producer.id, kid: world.producerKid });
+    const producer = loadProducer(world.keyRecord(world.producerKid, world.producerKey, 'producer'));
+    expect(producer.key).toMatchObject({
+      subject: world.producer.id,
+      kid: world.producerKid,
+      role: 'producer',
+    });
   });
 
   it('refuses a private key as a pinned root', () => {
-    expect(() => loadRootKeys([producerKeyFile])).toThrow(/must be a public key/);
+    expect(() => readRoots([producerKeyFile])).toThrow(/must be a public key/);
   });
 
   it.each([
@@ -53,7 +53,7 @@ describe('key material', () => {
     [
       'for another key',
       () => world.keyRecord(world.producerKid, generatePrivateKey(), 'producer'),
-      /another key/,
+      /another public key/,
     ],
     [
       'for role issuer',
@@ -61,15 +61,11 @@ describe('key material', () => {
       /role producer/,
     ],
   ])('refuses a producer certificate %s', (_what, record, message) => {
-    expect(() => loadProducer(nodeCrypto, producerConfig(record()), loadRootKeys([rootPem]))).toThrow(
-      message,
-    );
+    expect(() => loadProducer(record())).toThrow(message);
   });
 
   it('refuses a producer certificate whose subject is not producer.id', () => {
     const record = world.keyRecord(world.producerKid, world.producerKey, 'producer');
-    expect(() =>
-      loadProducer(nodeCrypto, producerConfig(record, 'authz-server://other'), loadRootKeys([rootPem])),
-    ).toThrow(/subject/);
+    expect(() => loadProducer(record, 'authz-server://other')).toThrow(/subject/);
   });
 });

@@ -1,23 +1,18 @@
-// Production entry point of the sequencer: `node dist/ledger/sequencer-main.js`, configured by its
-// environment alone (USAGE below; the variables are read by store/service-process.ts's
-// redisConfigFromEnvironment and by sequencer-config.ts). A configuration problem exits 2 with
+// Production entry point of the sequencer: `node dist/sequencer/main.js`, configured by its
+// environment alone (USAGE below; the variables are read by service/config.ts's
+// redisConfigFromEnvironment and by sequencer/config.ts). A configuration problem exits 2 with
 // one line naming it, any other start-up failure (Redis not answering) 1.
 import { pino } from 'pino';
 import { isGovernanceError } from '../core/errors.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { closeRedis, connectRedis } from '../store/redis-connection.js';
 import { RedisRegistryStore } from '../store/registry-redis.js';
-import {
-  exitOnSignals,
-  redisConfigFromEnvironment,
-  redisInUse,
-  startFailure,
-  STOP_BOUND_MS,
-} from '../store/service-process.js';
-import { loadSequencerConfig } from './sequencer-config.js';
+import { exitOnSignals, startFailure, STOP_BOUND_MS } from '../service/process.js';
+import { redisConfigFromEnvironment, redisInUse } from '../service/config.js';
+import { loadSequencerConfig } from './config.js';
 import { Sequencer } from './sequencer.js';
 
-const USAGE = `usage: node dist/ledger/sequencer-main.js   (configured by its environment)
+const USAGE = `usage: node dist/sequencer/main.js   (configured by its environment)
 
 The ledger sequencer: chains the events the services append into the log's hash chain and signs
 its heads (docs/spec/ledger.md). One sequencer leads a log at a time; others wait for its lease.
@@ -26,7 +21,7 @@ Redis     REDIS_URL (standalone), or REDIS_MODE sentinel with REDIS_SENTINELS an
           REDIS_SENTINEL_NAME, or REDIS_MODE cluster with REDIS_CLUSTER_NODES
 Required  LEDGER_LOG, AUDIT_KEY_FILE, AUDIT_KID, AUDIT_CERT_FILE, ROOT_KEYS, PRODUCER_KEYS_FILE
 Optional  LEDGER_KEY_PREFIX, LEASE_MS, HEAD_INTERVAL_MS, WAIT_REPLICAS, OPEN_WORKERS
-          (ledger/sequencer-config.ts says what each holds)
+          (sequencer/config.ts says what each holds)
 
 A configuration problem exits 2 naming it, Redis not answering 1; SIGTERM or SIGINT stops it
 within ${STOP_BOUND_MS / 1000} s.

@@ -6,16 +6,16 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDevDeployment, type DevDeployment } from '../../bench/lib/dev-deployment.js';
+import { writeDevDeployment, type DevDeployment } from '../../devkit/dev-deployment.js';
 import {
   childEnvironment,
   loggedLine,
   nodeCommand,
   packageModule,
   startChild,
-} from '../../bench/lib/server-process.js';
+} from '../../devkit/server-process.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../store/service-process.js';
+import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../service/config.js';
 import { runModule } from '../support/run-module.js';
 
 describe('redisConfigFromEnvironment', () => {
@@ -185,7 +185,7 @@ describe('each service names its Redis at start-up', () => {
   });
 
   it('the sequencer: its environment', async () => {
-    const { redis, line } = await named('ledger/sequencer-main', [], {
+    const { redis, line } = await named('sequencer/main', [], {
       ...deployment.sequencerEnv,
       REDIS_URL: `rediss://admin:env-secret@${at}`,
     });
@@ -204,7 +204,7 @@ describe('the service binaries', () => {
   it.each([
     ['authority/main.ts', 'node dist/authority/main.js --config <file.yaml>'],
     ['authz-server/main.ts', 'node dist/authz-server/main.js --config <file.yaml>'],
-    ['ledger/sequencer-main.ts', 'node dist/ledger/sequencer-main.js'],
+    ['sequencer/main.ts', 'node dist/sequencer/main.js'],
   ])('%s answers --help with its usage', async (module, usage) => {
     const result = await runModule(module, ['--help'], childEnvironment());
     expect(result.code, result.stderr).toBe(0);
@@ -218,7 +218,7 @@ describe('the service binaries', () => {
       const { sequencerEnv } = writeDevDeployment(dir);
       const missing = join(dir, 'absent.json');
       const env = { ...sequencerEnv, REDIS_URL: 'redis://127.0.0.1:1', PRODUCER_KEYS_FILE: missing };
-      const result = await runModule('ledger/sequencer-main.ts', [], childEnvironment(env));
+      const result = await runModule('sequencer/main.ts', [], childEnvironment(env));
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(
         `ledger-sequencer: cannot start: config.invalid: cannot read PRODUCER_KEYS_FILE ${missing}: ENOENT\n`,
@@ -229,7 +229,7 @@ describe('the service binaries', () => {
   });
 
   it('the sequencer without its environment: one line naming what is missing, exit 2', async () => {
-    const result = await runModule('ledger/sequencer-main.ts', [], childEnvironment());
+    const result = await runModule('sequencer/main.ts', [], childEnvironment());
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       'ledger-sequencer: cannot start: config.invalid: REDIS_URL must be set (REDIS_MODE standalone)\n',

@@ -1,4 +1,4 @@
-// The sequencer's configuration from its environment, shared by sequencer-main.ts and the dev
+// The sequencer's configuration from its environment, shared by sequencer/main.ts and the dev
 // mode (cli/dev-mode.ts), which runs the sequencer in-process from the same variables:
 //   LEDGER_LOG           the log id (names the chain and its genesis)
 //   AUDIT_KEY_FILE       PKCS#8 PEM of the audit key (signs heads and ledger.rejected events)
@@ -13,14 +13,14 @@
 //   OPEN_WORKERS         optional: worker threads that open ingest entries while the sequencer's
 //                        thread chains (default none; give it the cores Redis and the thread leave)
 // The Redis connection (REDIS_URL, or REDIS_MODE with REDIS_SENTINELS and REDIS_SENTINEL_NAME or
-// REDIS_CLUSTER_NODES) is read by the caller, with store/service-process.ts's
+// REDIS_CLUSTER_NODES) is read by the caller, with service/config.ts's
 // redisConfigFromEnvironment: the dev mode may run without Redis.
 import type { KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { base64urlDecode, bytesEqual } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
-import { ledgerKeysOf, type ProducerKey } from './records.js';
+import { ledgerKeysOf, type ProducerKey } from '../ledger/records.js';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import { verifyKeyRecord, type KeyRecord, type VerifiedKey } from '../core/registry.js';
 import type { SequencerOptions } from './sequencer.js';

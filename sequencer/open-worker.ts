@@ -1,8 +1,8 @@
-// A worker thread of ledger/open-pool.ts: opens ingest entries (openEntry) for the sequencer,
+// A worker thread of sequencer/open-pool.ts: opens ingest entries (openEntry) for the sequencer,
 // with node:crypto whatever suite the sequencer was given (the suites agree on every input).
 import { parentPort, workerData } from 'node:worker_threads';
 import { nodeCrypto } from '../core/crypto-node.js';
-import { openEntry } from './ingest.js';
+import { openEntry } from '../ledger/ingest.js';
 import type { OpenWorkerData, OpenWorkerMessage, OpenWorkerReply } from './open-pool.js';
 
 const { log } = workerData as OpenWorkerData;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from './dev-deployment.js';
 
 /** Where this package's modules are: the repository from source, dist/ once built. */
-const MODULE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const MODULE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODULE_EXTENSION = extname(fileURLToPath(import.meta.url));
 
 export interface ChildServer<T> {

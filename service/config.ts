@@ -1,110 +1,11 @@
-// The process shell every production entry point shares (configuration file and environment
-// overrides, start-up and shutdown): `--config <file>` from the command
-// line, a precise message and exit 1 when start-up fails (a service never starts permissive),
-// and an orderly, bounded stop on SIGTERM or SIGINT.
+// A service's configuration: its YAML file read strictly, the environment overrides every service
+// accepts (where Redis is, the listeners, the log level), validation naming every problem, and the
+// settings all services share.
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
-import { parseRedisConfig, redisLocation, type RedisConfig } from './redis-connection.js';
-
-export interface RunningService {
-  logger: Record<StopLogLevel, (message: string) => void>;
-  stop(): Promise<void>;
-}
-
-export type StopLogLevel = 'info' | 'warn' | 'error';
-
-/** How long a stop may take after SIGTERM or SIGINT before the process exits anyway. */
-export const STOP_BOUND_MS = 1_500;
-
-/**
- * Stops on the first SIGTERM or SIGINT, then exits: 1 if `stop` fails, else 0 once it is done or
- * STOP_BOUND_MS has passed, whichever comes first. What it still waits for then is abandoned,
- * with a line saying so: ledger appends queued for a Redis that is gone would be waited for
- * forever, and an orchestrator kills a process that outstays its grace period anyway. A second
- * signal exits at once.
- */
-export function exitOnSignals(
-  stop: () => Promise<void>,
-  log: (level: StopLogLevel, message: string) => void,
-): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(128 + constants.signals[signal]);
-    stopping = true;
-    log('info', `${signal}: stopping`);
-    const bound = setTimeout(() => {
-      log(
-        'warn',
-        `not stopped within ${STOP_BOUND_MS} ms: exiting, abandoning what is still pending ` +
-          '(ledger appends not yet written, e.g. while Redis does not answer)',
-      );
-      process.exit(0);
-    }, STOP_BOUND_MS);
-    stop().then(
-      () => {
-        clearTimeout(bound);
-        process.exit(0);
-      },
-      (e: unknown) => {
-        log('error', `stop failed: ${(e as Error).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
-/** What a service's `--help` prints: how to start it, `about` it, and what overrides its file. */
-export function serviceUsage(module: string, about: string, prefix: string): string {
-  return `usage: node dist/${module} --config <file.yaml>
-
-${about}
-
-The YAML file holds every setting. The environment overrides where Redis is (REDIS_URL for a
-standalone server, or REDIS_MODE sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, or
-REDIS_MODE cluster with REDIS_CLUSTER_NODES), the listeners (${prefix}_GRPC_HOST, ${prefix}_GRPC_PORT,
-${prefix}_HTTP_HOST, ${prefix}_HTTP_PORT) and ${prefix}_LOG_LEVEL. A problem at start-up exits 1
-naming it; SIGTERM or SIGINT stops it within ${STOP_BOUND_MS / 1000} s.
-`;
-}
-
-function configPath(argv: string[]): string {
-  const i = argv.indexOf('--config');
-  const path = i >= 0 ? argv[i + 1] : undefined;
-  if (path === undefined || path.startsWith('--')) {
-    throw new GovernanceError('config.invalid', 'usage: main.js --config <file.yaml>');
-  }
-  return path;
-}
-
-export function runService(
-  name: string,
-  usage: string,
-  start: (configPath: string) => Promise<RunningService>,
-): void {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(usage);
-    return;
-  }
-  const started = async () => {
-    const service = await start(configPath(process.argv.slice(2)));
-    exitOnSignals(service.stop, (level, message) => service.logger[level](message));
-  };
-  started().catch((e: unknown) => {
-    process.stderr.write(`${startFailure(name, e)}\n`);
-    process.exit(1);
-  });
-}
-
-/** The one line a process prints when it cannot start: its name, the error's code and message. */
-export function startFailure(name: string, e: unknown): string {
-  const message = e instanceof GovernanceError ? `${e.code}: ${e.message}` : (e as Error).message;
-  return `${name}: cannot start: ${message}`;
-}
+import { parseRedisConfig, redisLocation, type RedisConfig } from '../store/redis-connection.js';
 
 function invalid(message: string): never {
   throw new GovernanceError('config.invalid', message);

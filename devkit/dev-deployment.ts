@@ -3,23 +3,16 @@
 // key), development bearer tokens, and the three services' configuration files in the same
 // shapes production uses. Dev mode (`npm start`), the demo, the fault-injection tests and the
 // benchmarks' full path all start from it, so they exercise the production loaders rather than a
-// parallel wiring. It lives in bench/ because govctl (cli/) uses the benchmark harness: bench/
-// is below cli/ and imports nothing from it; cli/dev-setup.ts re-exports this module.
+// parallel wiring.
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { base64urlEncode } from '../../core/encoding.js';
-import {
-  generatePrivateKey,
-  privateKeyToPem,
-  publicKeyToPem,
-  rawPublicKey,
-  signSync,
-} from '../../core/keys.js';
-import { certifyKey, type KeyRecord, type KeyRole } from '../../core/registry.js';
-import { formatSeconds } from '../../core/time.js';
+import { base64urlEncode } from '../core/encoding.js';
+import { generatePrivateKey, privateKeyToPem, publicKeyToPem, rawPublicKey, signSync } from '../core/keys.js';
+import { certifyKey, type KeyRecord, type KeyRole } from '../core/registry.js';
+import { formatSeconds } from '../core/time.js';
 
 /** The package root, from source (cli/) or from the build (dist/cli/). */
 function findProjectRoot(): string {
@@ -88,7 +81,7 @@ export interface DevDeployment {
     /** One file per role holding its bearer token, for `govctl --token-file`. */
     tokens: Record<keyof typeof DEV_IDENTITIES, string>;
   };
-  /** Environment for ledger/sequencer-main.ts (REDIS_URL added by the caller). */
+  /** Environment for sequencer/main.ts (REDIS_URL added by the caller). */
   sequencerEnv: Record<string, string>;
   auditKid: string;
 }

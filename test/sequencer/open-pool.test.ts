@@ -1,12 +1,12 @@
-// The sequencer's open workers (ledger/open-pool.ts): the same results as opening on the
+// The sequencer's open workers (sequencer/open-pool.ts): the same results as opening on the
 // sequencer's thread, in order, with the producer keys it is given; a worker that goes away
 // fails the calls it holds and is replaced.
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { validateEvent } from '../../core/event.js';
 import { openEntry, sealBatch } from '../../ledger/ingest.js';
-import { OpenPool } from '../../ledger/open-pool.js';
-import { PRODUCER_KID, ledgerKeys, producerKey, strangerKey, testEvent } from './support.js';
+import { OpenPool } from '../../sequencer/open-pool.js';
+import { PRODUCER_KID, ledgerKeys, producerKey, strangerKey, testEvent } from '../ledger/support.js';
 
 const LOG = 'test-log';
 const seal = (first: number, count: number, key = producerKey, kid = PRODUCER_KID) =>
