@@ -7,14 +7,8 @@ import { KID_PATTERN } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { base64urlDecode, base64urlEncode, utf8Decode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
-import {
-  EVENT_LIMITS,
-  batchStatement,
-  leafHash,
-  merkleTree,
-  validateEvent,
-  type LedgerEvent,
-} from '../core/event.js';
+import { EVENT_LIMITS, batchStatement, validateEvent, type LedgerEvent } from '../core/event.js';
+import { leafHash, merkleTree } from '../core/merkle.js';
 import { signSync } from '../core/keys.js';
 import {
   batchSignatureText,

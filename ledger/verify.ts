@@ -17,13 +17,12 @@ import {
   genesis,
   batchStatement,
   LINEAGE_STAGES,
-  leafHash,
-  rootFromPath,
   verifyHead,
   type ChainRecord,
   type ChainState,
   type SignedHead,
 } from '../core/event.js';
+import { leafHash, rootFromPath } from '../core/merkle.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { LOG_ID } from '../store/ledger-types.js';
 import { EXPORT_FORMAT, exportLines, type ExportHeader } from './export.js';

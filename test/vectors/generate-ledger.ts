@@ -15,23 +15,8 @@ import { canonicalize, type JsonValue } from '../../core/canonical.js';
 import type { CryptoSuite } from '../../core/crypto.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode, base64urlEncode, hexEncode, utf8Decode, utf8Encode } from '../../core/encoding.js';
-import {
-  batchStatement,
-  chainRecord,
-  chainStateOf,
-  genesis,
-  headStatement,
-  leafHash,
-  merkleTree,
-  recordBytes,
-  signEventBatch,
-  signHead,
-  validateEvent,
-  type ChainRecord,
-  type LedgerEvent,
-  type SignedEvent,
-  type SignedHead,
-} from '../../core/event.js';
+import { batchStatement, chainRecord, chainStateOf, genesis, headStatement, recordBytes, signEventBatch, signHead, validateEvent, type ChainRecord, type LedgerEvent, type SignedEvent, type SignedHead } from '../../core/event.js';
+import { leafHash, merkleTree } from '../../core/merkle.js';
 import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
 import { certifyKey, keyRecordStatement, verifyKeyRecord, type KeyRecord, type KeyRole } from '../../core/registry.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
