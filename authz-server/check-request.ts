@@ -157,13 +157,7 @@ export function readCheckRequest(
   const attributes = message?.attributes;
   const http = attributes?.request?.http;
   // Who asked, as far as it has been read: what a failure names.
-  let asker: RequestSubject = {
-    requestId: undefined,
-    identity: undefined,
-    artifactHeader: undefined,
-    runtime: base.runtime,
-    operation: undefined,
-  };
+  let asker: RequestSubject = { runtime: base.runtime };
   const fail = (reason: DenialReason, detail: string): CheckRead => ({ ok: false, asker, reason, detail });
   if (message?.[UNDECODABLE] === true)
     return fail('request.invalid', 'CheckRequest is not a valid protobuf message');

@@ -128,8 +128,6 @@ class Run {
 
 export class Enforcer {
   private readonly baseEnvironment: Environment;
-  /** The subject of a Check whose request was not read (reading it threw). */
-  private readonly unread: RequestSubject;
   /** Denials being recorded and late uses being given back (drain() waits for them). */
   private readonly pending = new Set<Promise<void>>();
   private readonly verified: VerifiedSignatures | undefined;
@@ -137,33 +135,25 @@ export class Enforcer {
   constructor(private readonly deps: EnforcerDeps) {
     const { runtime, region, tenancy } = deps.settings.environment;
     this.baseEnvironment = { runtime, region, tenancy };
-    this.unread = {
-      requestId: undefined,
-      identity: undefined,
-      artifactHeader: undefined,
-      runtime,
-      operation: undefined,
-    };
     const entries = deps.settings.signatureCacheEntries;
     this.verified = entries > 0 ? new VerifiedSignatures(entries) : undefined;
   }
 
   /** Answers one Envoy Check. Never rejects. */
   async check(message: CheckRequestMessage): Promise<CheckResponseMessage> {
-    const run = new Run(this.deps.clock(), this.unread);
+    const run = new Run(this.deps.clock(), { runtime: this.baseEnvironment.runtime });
     const verdict = await this.govern(run, () => this.evaluateCheck(run, message));
     return verdict.allow ? okResponse(verdict.artifact.id, verdict.lineage) : deniedResponse(verdict.record);
   }
 
   /** Runtime admission (white paper §10.3): the same decision, against a workload. Never rejects. */
   async admit(request: AdmissionRequest): Promise<Verdict> {
-    const { identity, workload } = request;
+    const { requestId, identity, artifactHeader, workload } = request;
     const run = new Run(this.deps.clock(), {
-      requestId: request.requestId,
+      requestId,
       identity,
-      artifactHeader: request.artifactHeader,
+      artifactHeader,
       runtime: workload.runtime,
-      operation: undefined,
     });
     // Opened with the use, so an attestation can only ever follow an admission that happened.
     // The caller's identity stands for the artifact subject: the decision allows only if they are equal.

@@ -31,13 +31,13 @@ export interface DenialRecord {
  * environment was resolved.
  */
 export interface RequestSubject {
-  readonly requestId: string | undefined;
-  readonly identity: string | undefined;
+  readonly requestId?: string | undefined;
+  readonly identity?: string | undefined;
   /** The artifact header as presented; a denial names what it parses to if nothing verified it. */
-  readonly artifactHeader: string | undefined;
+  readonly artifactHeader?: string | undefined;
   readonly runtime: string;
   /** The operation decided on and the policy its route requires. */
-  readonly operation: { readonly name: string; readonly policy: string } | undefined;
+  readonly operation?: { readonly name: string; readonly policy: string } | undefined;
 }
 
 /** Everything known about one decision when it ends, whichever way. */
