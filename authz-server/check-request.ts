@@ -1,14 +1,17 @@
-// Reads what a decision needs out of an Envoy CheckRequest. Every field is attacker-influenced,
-// so each is bounded and validated before anything else looks at it: header count and bytes,
-// path shape, the artifact header appearing exactly once, the identity and request id being
-// printable. The outcome is either the facts or a named reason with whatever facts were safe
-// to read, so that the denial record still says who asked for what.
+// Reads what a decision needs out of an Envoy CheckRequest, once: who asked, the artifact, and
+// the operation and environment the request asks for. Every field is attacker-influenced, so
+// each is bounded and validated before anything else looks at it: header count and bytes, path
+// shape, the artifact header appearing exactly once, the identity and request id being
+// printable. The outcome is either the request or a named reason with whatever was safe to
+// read, so that the denial record still says who asked for what.
 import { ARTIFACT_HEADER, type Environment } from '../core/artifact.js';
+import type { RequestedOperation } from '../core/decision.js';
 import type { DenialReason } from '../core/errors.js';
 import type { EnvironmentConfig } from './config.js';
 import { environmentKeys } from './config.js';
 import { UNDECODABLE, type CheckRequestMessage } from './envoy-proto.js';
-import { checkRequestPath } from './routes.js';
+import type { RequestSubject } from './records.js';
+import { checkRequestPath, type RouteTable } from './routes.js';
 
 export interface RequestLimits {
   headers: number;
@@ -18,20 +21,42 @@ export interface RequestLimits {
 
 export type IdentitySource = { source: 'peer-principal' } | { source: 'trusted-header'; header: string };
 
-/** What the request says, as far as it could be read safely. */
-export interface RequestFacts {
-  requestId: string | undefined;
-  identity: string | undefined;
-  artifactHeader: string | undefined;
-  method: string;
-  /** The path without its query, checked by checkRequestPath; '' when it was unsafe. */
-  path: string;
-  host: string;
+/** What a Check needs of the configuration to be read: EnforcerSettings has it all. */
+export interface CheckReading {
+  identity: IdentitySource;
+  limits: RequestLimits;
+  routeTable: RouteTable;
+  environment: EnvironmentConfig;
 }
 
-export type ParsedRequest =
-  | { ok: true; facts: RequestFacts; contextExtensions: Record<string, string> | undefined }
-  | { ok: false; reason: DenialReason; message: string; facts: RequestFacts };
+/**
+ * A CheckRequest read once: who asked, the artifact header, what the request is (method, path
+ * without its query, host) and what it asks for. As a RequestSubject it names the route's
+ * operation, and the runtime its environment selects (the configured one if none resolved).
+ */
+export interface CheckedRequest extends RequestSubject {
+  readonly method: string;
+  /** The path without its query, checked by checkRequestPath. */
+  readonly path: string;
+  readonly host: string;
+  /** What the request asks for: the operation and environment decide() gets, or why there are none. */
+  readonly asks:
+    | { readonly ok: true; readonly operation: RequestedOperation; readonly environment: Environment }
+    | {
+        readonly ok: false;
+        readonly reason: 'operation.unmapped' | 'environment.mismatch';
+        readonly detail: string;
+      };
+}
+
+/**
+ * The read: a request, or the reason it cannot be decided on. Either way `asker` is what was
+ * safe to read of who asked (request id, identity, artifact header), for a denial that comes
+ * before the request is routed.
+ */
+export type CheckRead =
+  | { ok: true; asker: RequestSubject; request: CheckedRequest }
+  | { ok: false; asker: RequestSubject; reason: DenialReason; detail: string };
 
 const PRINTABLE_ID = /^[\x21-\x7e]{1,512}$/;
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -120,28 +145,20 @@ function printableOrUndefined(value: string | undefined, pattern: RegExp): strin
   return pattern.test(value) ? value : null;
 }
 
-/** Reads the decision inputs from a CheckRequest (see the module comment). */
-export function parseCheckRequest(
+/**
+ * Reads a CheckRequest (see the module comment), routes it (routes.ts) and resolves its
+ * environment: everything a decision needs of the request, in one pass.
+ */
+export function readCheckRequest(
   message: CheckRequestMessage,
-  identitySource: IdentitySource,
-  limits: RequestLimits,
-): ParsedRequest {
+  settings: CheckReading,
+  base: Environment,
+): CheckRead {
   const attributes = message?.attributes;
   const http = attributes?.request?.http;
-  const facts: RequestFacts = {
-    requestId: undefined,
-    identity: undefined,
-    artifactHeader: undefined,
-    method: '',
-    path: '',
-    host: '',
-  };
-  const fail = (reason: DenialReason, text: string): ParsedRequest => ({
-    ok: false,
-    reason,
-    message: text,
-    facts,
-  });
+  // Who asked, as far as it has been read: what a failure names.
+  let asker: RequestSubject = { runtime: base.runtime };
+  const fail = (reason: DenialReason, detail: string): CheckRead => ({ ok: false, asker, reason, detail });
   if (message?.[UNDECODABLE] === true)
     return fail('request.invalid', 'CheckRequest is not a valid protobuf message');
   if (http === undefined || http === null)
@@ -150,11 +167,12 @@ export function parseCheckRequest(
   const requestId = printableOrUndefined(http.id, REQUEST_ID);
   if (requestId === null)
     return fail('request.invalid', 'request id is not printable ASCII of at most 128 characters');
-  facts.requestId = requestId;
+  asker = { ...asker, requestId };
 
-  const headers = HeaderView.read(http, limits);
+  const headers = HeaderView.read(http, settings.limits);
   if (typeof headers === 'string') return fail('request.invalid', headers);
 
+  const identitySource = settings.identity;
   let identity: string | undefined | null;
   if (identitySource.source === 'peer-principal') {
     identity = printableOrUndefined(attributes?.source?.principal, PRINTABLE_ID);
@@ -166,11 +184,11 @@ export function parseCheckRequest(
   }
   if (identity === null)
     return fail('request.invalid', 'caller identity is not printable ASCII of at most 512 characters');
-  facts.identity = identity;
+  asker = { ...asker, identity };
 
   const artifact = headers.single(ARTIFACT_HEADER);
   if ('duplicate' in artifact) return fail('artifact.malformed', `${ARTIFACT_HEADER} given more than once`);
-  facts.artifactHeader = artifact.value;
+  asker = { ...asker, artifactHeader: artifact.value };
 
   const method = http.method ?? '';
   const target = http.path ?? '';
@@ -186,23 +204,37 @@ export function parseCheckRequest(
     }
   }
   if (!/^[A-Z]{1,16}$/.test(method)) return fail('request.invalid', 'method is not an uppercase HTTP method');
-  facts.method = method;
   if (host.length > 256) return fail('request.invalid', 'host longer than 256 characters');
-  facts.host = host;
-  const path = checkRequestPath(target, limits.pathChars);
-  if (!path.ok) return fail('request.invalid', path.problem);
-  facts.path = path.path;
-  return { ok: true, facts, contextExtensions: attributes?.context_extensions };
+  const checked = checkRequestPath(target, settings.limits.pathChars);
+  if (!checked.ok) return fail('request.invalid', checked.problem);
+  const path = checked.path;
+  const extensions = attributes?.context_extensions;
+
+  const operation = settings.routeTable.match(method, path, host);
+  if (operation === undefined) {
+    const asks = {
+      ok: false,
+      reason: 'operation.unmapped',
+      detail: `no route for ${method} ${path}`,
+    } as const;
+    return { ok: true, asker, request: { ...asker, method, path, host, asks } };
+  }
+  const resolved = resolveEnvironment(settings.environment, base, extensions);
+  const asks: CheckedRequest['asks'] = resolved.ok
+    ? { ok: true, operation, environment: resolved.environment }
+    : { ok: false, reason: 'environment.mismatch', detail: resolved.problem };
+  const runtime = resolved.ok ? resolved.environment.runtime : base.runtime;
+  return { ok: true, asker, request: { ...asker, method, path, host, operation, runtime, asks } };
 }
 
-export type EnvironmentResolution = { ok: true; environment: Environment } | { ok: false; problem: string };
+type EnvironmentResolution = { ok: true; environment: Environment } | { ok: false; problem: string };
 
 /**
  * The environment this Check runs in: the configured one, with each context extension Envoy's
  * route sets replacing its key's value, if the configuration lists that value for that key.
  * An unknown key or an unlisted value is a mismatch, never ignored.
  */
-export function resolveEnvironment(
+function resolveEnvironment(
   config: EnvironmentConfig,
   base: Environment,
   extensions: Record<string, string> | undefined,

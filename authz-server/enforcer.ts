@@ -3,38 +3,34 @@
 // ledger and says what to answer. It is exception-proof by construction: every path, including
 // a throw anywhere, a timeout or a store error, ends in a DENY with a named reason, and the only
 // way to ALLOW is decide() allowing and the ledger append resolving, both before the deadline.
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { decodeArtifact, lineageOf, type Artifact, type Environment } from '../core/artifact.js';
+import { decodeArtifact, type Environment } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import {
   decide,
   VerifiedSignatures,
   type ArtifactFacts,
+  type Decision,
   type DecisionContext,
-  type DecisionInput,
   type RequestedOperation,
 } from '../core/decision.js';
 import { GovernanceError, type DenialReason } from '../core/errors.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { AdmissionGrant, UseRequest, UseStateStore } from '../store/types.js';
-import { admissionBinding, attestationIdOf, attestationRef, type Workload } from '../core/attestation.js';
-import {
-  parseCheckRequest,
-  resolveEnvironment,
-  type IdentitySource,
-  type RequestLimits,
-} from './check-request.js';
+import { admissionBinding, attestationRef, type Workload } from '../core/attestation.js';
+import { readCheckRequest, type IdentitySource, type RequestLimits } from './check-request.js';
 import type { EnvironmentConfig, RuntimeApiConfig } from './config.js';
 import type { CheckRequestMessage, CheckResponseMessage } from './envoy-proto.js';
 import type { AuthzMetrics } from './metrics.js';
 import {
   admissionEvents,
+  decisionSubject,
   denialEvent,
   denialRecord,
   type DecisionSubject,
   type DenialRecord,
+  type RequestSubject,
 } from './records.js';
 import type { RegistryView } from './registry-view.js';
 import { deniedResponse, okResponse } from './responses.js';
@@ -69,39 +65,31 @@ export interface EnforcerDeps {
   producerId: string;
 }
 
+/**
+ * How a decision ended, for a Check and a runtime admission alike: core's ALLOW, its admission
+ * recorded; or DENY with its reason, the detail for the log and the ledger, the subject it
+ * was about and the denial record (§4.4) answered and appended.
+ */
 export type Verdict =
-  | { allow: true; artifact: Artifact; lineage: string }
-  | { allow: false; reason: DenialReason; record: DenialRecord };
+  | Extract<Decision, { allow: true }>
+  | {
+      allow: false;
+      reason: DenialReason;
+      detail: string;
+      subject: DecisionSubject;
+      record: DenialRecord;
+    };
 
 export interface AdmissionRequest {
-  header: string | undefined;
+  artifactHeader: string | undefined;
   identity: string | undefined;
   workload: Workload;
   requestId: string | undefined;
+  /** The attestation the admission awaits; only the admitted workload learns it. */
+  attestationId: string;
 }
-
-export type AdmissionVerdict =
-  | { allow: true; artifact: Artifact; lineage: string; attestationId: string }
-  | { allow: false; reason: DenialReason; record: DenialRecord };
 
 type Stage = 'decision' | 'use' | 'ledger';
-
-/** One decision in flight. `settled` turns true once its answer is given, whichever way. */
-interface Run {
-  started: number;
-  subject: DecisionSubject;
-  header: string | undefined;
-  stage: Stage;
-  settled: boolean;
-  /** The admission a runtime admission opens with its use. */
-  admission: AdmissionGrant | undefined;
-  /** The use this decision took, once the store said so. */
-  spent: UseRequest | undefined;
-}
-
-type Outcome =
-  | { allow: true; artifact: Artifact; lineage: string }
-  | { allow: false; reason: DenialReason; detail: string };
 
 /** A deadline that passes while waiting on a store is that store's failure. */
 const DEADLINE_REASON: Record<Stage, DenialReason> = {
@@ -110,24 +98,31 @@ const DEADLINE_REASON: Record<Stage, DenialReason> = {
   ledger: 'ledger.unavailable',
 };
 
-function denied(reason: DenialReason, detail: string): Outcome {
-  return { allow: false, reason, detail };
-}
+/** One decision in flight. `settled` turns true once its answer is given, whichever way. */
+class Run {
+  readonly started = performance.now();
+  stage: Stage = 'decision';
+  settled = false;
+  /** What decide() established about the artifact, once it returned. */
+  artifact: ArtifactFacts | undefined;
+  /** The admission a runtime admission opens with its use. */
+  admission: AdmissionGrant | undefined;
+  /** The use this decision took, once the store said so. */
+  spent: UseRequest | undefined;
 
-/** What the denial record may say about an artifact nobody verified: it parsed, nothing more. */
-function unverifiedFacts(header: string | undefined): ArtifactFacts | undefined {
-  if (header === undefined || header === '') return undefined;
-  try {
-    const { artifact } = decodeArtifact(header);
-    return {
-      id: artifact.id,
-      iss: artifact.iss,
-      kid: artifact.sig.kid,
-      policyRef: artifact.pol.ref,
-      verified: false,
-    };
-  } catch {
-    return undefined;
+  constructor(
+    readonly nowMs: number,
+    /** Who asked for what so far (see RequestSubject): replaced as the decision learns more. */
+    public request: RequestSubject,
+  ) {}
+
+  subject(): DecisionSubject {
+    return decisionSubject(this.nowMs, this.request, this.artifact);
+  }
+
+  deny(reason: DenialReason, detail: string): Verdict {
+    const subject = this.subject();
+    return { allow: false, reason, detail, subject, record: denialRecord(subject, reason) };
   }
 }
 
@@ -146,31 +141,28 @@ export class Enforcer {
 
   /** Answers one Envoy Check. Never rejects. */
   async check(message: CheckRequestMessage): Promise<CheckResponseMessage> {
-    const run = this.newRun();
+    const run = new Run(this.deps.clock(), { runtime: this.baseEnvironment.runtime });
     const verdict = await this.govern(run, () => this.evaluateCheck(run, message));
     return verdict.allow ? okResponse(verdict.artifact.id, verdict.lineage) : deniedResponse(verdict.record);
   }
 
   /** Runtime admission (white paper §10.3): the same decision, against a workload. Never rejects. */
-  async admit(request: AdmissionRequest): Promise<AdmissionVerdict> {
-    const run = this.newRun();
-    run.subject.identity = request.identity;
-    run.subject.requestId = request.requestId;
-    run.header = request.header;
-    run.subject.runtime = request.workload.runtime;
+  async admit(request: AdmissionRequest): Promise<Verdict> {
+    const { requestId, identity, artifactHeader, workload } = request;
+    const run = new Run(this.deps.clock(), {
+      requestId,
+      identity,
+      artifactHeader,
+      runtime: workload.runtime,
+    });
     // Opened with the use, so an attestation can only ever follow an admission that happened.
     // The caller's identity stands for the artifact subject: the decision allows only if they are equal.
-    const admission: AdmissionGrant = {
-      id: attestationIdOf(randomBytes(20)),
-      binding: admissionBinding(this.deps.suite, {
-        identity: request.identity ?? '',
-        workload: request.workload,
-      }),
+    run.admission = {
+      id: request.attestationId,
+      binding: admissionBinding(this.deps.suite, { identity: identity ?? '', workload }),
       ttlMs: (this.deps.settings.runtimeApi?.attestWithinSeconds ?? 0) * 1000,
     };
-    run.admission = admission;
-    const verdict = await this.govern(run, () => this.evaluateAdmission(run, request));
-    return verdict.allow ? { ...verdict, attestationId: admission.id } : verdict;
+    return this.govern(run, () => this.evaluateAdmission(run, request));
   }
 
   /**
@@ -188,32 +180,11 @@ export class Enforcer {
     return this.pending.size;
   }
 
-  private newRun(): Run {
-    const nowMs = this.deps.clock();
-    return {
-      started: performance.now(),
-      subject: {
-        nowMs,
-        identity: undefined,
-        requestId: undefined,
-        operation: undefined,
-        policyRequired: undefined,
-        runtime: this.baseEnvironment.runtime,
-        artifact: undefined,
-      },
-      header: undefined,
-      stage: 'decision',
-      settled: false,
-      admission: undefined,
-      spent: undefined,
-    };
-  }
-
   /** Runs `evaluate` under the deadline and turns anything but an in-time ALLOW into a recorded DENY. */
-  private async govern(run: Run, evaluate: () => Promise<Outcome>): Promise<Verdict> {
-    const outcome = await this.underDeadline(run, evaluate);
+  private async govern(run: Run, evaluate: () => Promise<Verdict>): Promise<Verdict> {
+    const verdict = await this.underDeadline(run, evaluate);
     const seconds = (performance.now() - run.started) / 1000;
-    if (outcome.allow) {
+    if (verdict.allow) {
       this.deps.metrics.decision(undefined, seconds);
       // Every decision is in the ledger; the log line of an ALLOW is for debugging only (one line
       // per allowed Check cost ~8 % of the enforcement point's CPU at info). Denials stay at info.
@@ -222,16 +193,17 @@ export class Enforcer {
           {
             decision: 'allow',
             latency_ms: seconds * 1000,
-            request_id: run.subject.requestId,
-            artifact_id: outcome.artifact.id,
-            operation: run.subject.operation,
+            request_id: run.request.requestId,
+            artifact_id: verdict.artifact.id,
+            operation: run.request.operation?.name,
           },
           'decision',
         );
       }
-      return outcome;
+    } else {
+      this.recordDenial(verdict, seconds);
     }
-    return this.recordDenial(run, outcome.reason, outcome.detail, seconds);
+    return verdict;
   }
 
   /**
@@ -239,26 +211,29 @@ export class Enforcer {
    * `run.settled` turns true at that moment, so that a late evaluation records and spends nothing.
    * (One timer and one promise per decision, no Promise.race.)
    */
-  private underDeadline(run: Run, evaluate: () => Promise<Outcome>): Promise<Outcome> {
+  private underDeadline(run: Run, evaluate: () => Promise<Verdict>): Promise<Verdict> {
     const { deadlineMs } = this.deps.settings;
-    return new Promise<Outcome>((resolve) => {
-      const settle = (outcome: Outcome) => {
+    return new Promise<Verdict>((resolve) => {
+      const settle = (verdict: Verdict) => {
         if (run.settled) return;
         run.settled = true;
         clearTimeout(timer);
-        resolve(outcome);
+        resolve(verdict);
       };
       const timer = setTimeout(
         () =>
           settle(
-            denied(DEADLINE_REASON[run.stage], `decision deadline of ${deadlineMs} ms passed (${run.stage})`),
+            run.deny(
+              DEADLINE_REASON[run.stage],
+              `decision deadline of ${deadlineMs} ms passed (${run.stage})`,
+            ),
           ),
         deadlineMs,
       );
       const failed = (e: unknown) => {
         if (run.settled) return; // answered at the deadline already
-        this.deps.logger.error({ err: e, request_id: run.subject.requestId }, 'unexpected error in decision');
-        settle(denied('internal.error', 'unexpected error during decision'));
+        this.deps.logger.error({ err: e, request_id: run.request.requestId }, 'unexpected error in decision');
+        settle(run.deny('internal.error', 'unexpected error during decision'));
       };
       try {
         evaluate().then(settle, failed);
@@ -268,10 +243,8 @@ export class Enforcer {
     });
   }
 
-  private recordDenial(run: Run, reason: DenialReason, detail: string, seconds: number): Verdict {
-    const subject = run.subject;
-    subject.artifact ??= unverifiedFacts(run.header);
-    const record = denialRecord(subject, reason);
+  private recordDenial(denial: Extract<Verdict, { allow: false }>, seconds: number): void {
+    const { reason, detail, subject, record } = denial;
     this.deps.metrics.decision(reason, seconds);
     this.deps.logger.info(
       {
@@ -298,7 +271,6 @@ export class Enforcer {
       })
       .finally(() => this.pending.delete(appended));
     this.pending.add(appended);
-    return { allow: false, reason, record };
   }
 
   /**
@@ -318,7 +290,7 @@ export class Enforcer {
         (e: unknown) => {
           this.deps.metrics.useReleased(false);
           this.deps.logger.error(
-            { err: e, request_id: run.subject.requestId, artifact_id: spent.artifactId },
+            { err: e, request_id: run.request.requestId, artifact_id: spent.artifactId },
             'a use spent after its request was denied could not be given back',
           );
         },
@@ -328,70 +300,48 @@ export class Enforcer {
   }
 
   /** Preconditions every decision shares: the ledger can record it, and the registry view is fresh. */
-  private unavailable(run: Run): Outcome | undefined {
+  private unavailable(run: Run): Verdict | undefined {
     if (this.deps.ledger.halted()) {
-      return denied('ledger.unavailable', 'ledger commit lag exceeds its window (halt)');
+      return run.deny('ledger.unavailable', 'ledger commit lag exceeds its window (halt)');
     }
-    const freshness = this.deps.registry.freshness(run.subject.nowMs);
+    const freshness = this.deps.registry.freshness(run.nowMs);
     if (!freshness.fresh)
-      return denied('issuer.unavailable', freshness.problem ?? 'registry view is not fresh');
+      return run.deny('issuer.unavailable', freshness.problem ?? 'registry view is not fresh');
     return undefined;
   }
 
-  private async evaluateCheck(run: Run, message: CheckRequestMessage): Promise<Outcome> {
-    const { settings } = this.deps;
-    const parsed = parseCheckRequest(message, settings.identity, settings.limits);
-    const facts = parsed.facts;
-    run.subject.identity = facts.identity;
-    run.subject.requestId = facts.requestId;
-    run.header = facts.artifactHeader;
-    if (!parsed.ok) return denied(parsed.reason, parsed.message);
+  private async evaluateCheck(run: Run, message: CheckRequestMessage): Promise<Verdict> {
+    const read = readCheckRequest(message, this.deps.settings, this.baseEnvironment);
+    run.request = read.asker;
+    if (!read.ok) return run.deny(read.reason, read.detail);
     const blocked = this.unavailable(run);
     if (blocked) return blocked;
-    const operation = settings.routeTable.match(facts.method, facts.path, facts.host);
-    if (operation === undefined)
-      return denied('operation.unmapped', `no route for ${facts.method} ${facts.path}`);
-    run.subject.operation = operation.name;
-    run.subject.policyRequired = operation.policy;
-    const environment = resolveEnvironment(
-      settings.environment,
-      this.baseEnvironment,
-      parsed.contextExtensions,
-    );
-    if (!environment.ok) return denied('environment.mismatch', environment.problem);
-    run.subject.runtime = environment.environment.runtime;
-    return this.decideAndRecord(run, operation, environment.environment, {
-      route: `${facts.method} ${facts.path}`,
-    });
+    // A denial from here on names the route's operation and the Check's runtime; one for an
+    // unavailable ledger or registry, above, names only who asked.
+    const { request } = read;
+    run.request = request;
+    if (!request.asks.ok) return run.deny(request.asks.reason, request.asks.detail);
+    const { operation, environment } = request.asks;
+    return this.decideAndRecord(run, operation, environment, { route: `${request.method} ${request.path}` });
   }
 
-  private async evaluateAdmission(run: Run, request: AdmissionRequest): Promise<Outcome> {
+  private async evaluateAdmission(run: Run, request: AdmissionRequest): Promise<Verdict> {
     const { settings } = this.deps;
     if (settings.runtimeApi === undefined)
-      return denied('operation.unmapped', 'runtime admission is not configured');
+      return run.deny('operation.unmapped', 'runtime admission is not configured');
     const blocked = this.unavailable(run);
     if (blocked) return blocked;
-    if (request.header === undefined || request.header === '')
-      return denied('artifact.missing', 'no artifact');
+    const header = request.artifactHeader;
+    if (header === undefined || header === '') return run.deny('artifact.missing', 'no artifact');
     let bound: ReturnType<typeof decodeArtifact>;
     try {
-      bound = decodeArtifact(request.header);
+      bound = decodeArtifact(header);
     } catch (e) {
-      return denied('artifact.malformed', (e as Error).message);
+      return run.deny('artifact.malformed', (e as Error).message);
     }
     const entry = settings.runtimeApi.admit.find((a) => a.operation === bound.operation.name);
     if (entry === undefined)
-      return denied('operation.unmapped', 'the artifact operation is not admissible here');
-    run.subject.operation = entry.operation;
-    run.subject.policyRequired = entry.policy;
-    const { runtime } = request.workload;
-    const base = this.baseEnvironment;
-    if (
-      runtime !== base.runtime &&
-      settings.environment.contextExtensions.runtime?.includes(runtime) !== true
-    ) {
-      return denied('environment.mismatch', 'the workload runtime is not one this enforcement point governs');
-    }
+      return run.deny('operation.unmapped', 'the artifact operation is not admissible here');
     // Admission binds the workload: the artifact's own parameters (unverified until decide()
     // checks the signature) stand, except `image`, which must equal the workload's image.
     const operation: RequestedOperation = {
@@ -400,13 +350,28 @@ export class Enforcer {
       scope: [...entry.scope].sort(),
       policy: entry.policy,
     };
+    run.request = { ...run.request, operation };
+    const { runtime } = request.workload;
+    const base = this.baseEnvironment;
+    if (
+      runtime !== base.runtime &&
+      settings.environment.contextExtensions.runtime?.includes(runtime) !== true
+    ) {
+      return run.deny(
+        'environment.mismatch',
+        'the workload runtime is not one this enforcement point governs',
+      );
+    }
     // The admission names its attestation by a hash of the id: the id stays a secret of the
     // admitted workload until it is attested, and a verifier can still pair the two.
     return this.decideAndRecord(
       run,
       operation,
       { ...base, runtime },
-      { image: request.workload.image, attestation_ref: attestationRef(this.deps.suite, run.admission!.id) },
+      {
+        image: request.workload.image,
+        attestation_ref: attestationRef(this.deps.suite, request.attestationId),
+      },
     );
   }
 
@@ -415,32 +380,29 @@ export class Enforcer {
     operation: RequestedOperation,
     environment: Environment,
     admissionData: Record<string, string>,
-  ): Promise<Outcome> {
-    const input: DecisionInput = {
-      header: run.header,
-      identity: run.subject.identity,
-      operation,
-      environment,
-      now: run.subject.nowMs / 1000,
-    };
-    const decision = await decide(input, this.contextFor(run));
-    run.subject.artifact = decision.facts;
-    if (!decision.allow) return denied(decision.reason, decision.message);
+  ): Promise<Verdict> {
+    const { artifactHeader: header, identity } = run.request;
+    const decision = await decide(
+      { header, identity, operation, environment, now: run.nowMs / 1000 },
+      this.contextFor(run),
+    );
+    run.artifact = decision.facts;
+    if (!decision.allow) return run.deny(decision.reason, decision.message);
     // Past the deadline the answer was DENY already; recording an admission would contradict it.
     if (run.settled) {
       this.releaseLateUse(run);
-      return denied('internal.error', 'decision deadline passed');
+      return run.deny('internal.error', 'decision deadline passed');
     }
     run.stage = 'ledger';
     try {
       await this.deps.ledger.append(
-        admissionEvents(run.subject, decision.artifact, this.deps.producerId, admissionData),
+        admissionEvents(run.subject(), decision.artifact, this.deps.producerId, admissionData),
       );
     } catch (e) {
       this.deps.metrics.ledgerFailure();
-      return denied('ledger.unavailable', `admission events not recorded: ${(e as Error).message}`);
+      return run.deny('ledger.unavailable', `admission events not recorded: ${(e as Error).message}`);
     }
-    return { allow: true, artifact: decision.artifact, lineage: lineageOf(decision.artifact.id) };
+    return decision;
   }
 
   private contextFor(run: Run): DecisionContext {
@@ -459,7 +421,7 @@ export class Enforcer {
         const request: UseRequest = {
           artifactId: claim.artifactId,
           terms: claim.terms,
-          nowMs: run.subject.nowMs,
+          nowMs: run.nowMs,
           expiresAtMs: claim.exp * 1000,
           ...(run.admission ? { admission: run.admission } : {}),
         };

@@ -2,7 +2,7 @@
 // returns and the execution.denied event), and the two events of an allowed operation's
 // lineage. Fields come from validated inputs only; free text is forced to printable ASCII and
 // bounded, so no request can make an event unencodable (which would turn into a ledger error).
-import { lineageOf, type Artifact } from '../core/artifact.js';
+import { decodeArtifact, lineageOf, type Artifact } from '../core/artifact.js';
 import type { ArtifactFacts } from '../core/decision.js';
 import type { DenialReason } from '../core/errors.js';
 import type { LedgerEvent } from '../core/event.js';
@@ -24,15 +24,65 @@ export interface DenialRecord {
   request_id?: string;
 }
 
+/**
+ * Who asked for what, as far as a decision got: the part of its record the request gives. A
+ * decision replaces it (never edits it) as it learns more, so that a denial names only what
+ * was established before it: the operation once the request was routed, the runtime once its
+ * environment was resolved.
+ */
+export interface RequestSubject {
+  readonly requestId?: string | undefined;
+  readonly identity?: string | undefined;
+  /** The artifact header as presented; a denial names what it parses to if nothing verified it. */
+  readonly artifactHeader?: string | undefined;
+  readonly runtime: string;
+  /** The operation decided on and the policy its route requires. */
+  readonly operation?: { readonly name: string; readonly policy: string } | undefined;
+}
+
 /** Everything known about one decision when it ends, whichever way. */
 export interface DecisionSubject {
-  nowMs: number;
-  identity: string | undefined;
-  requestId: string | undefined;
-  operation: string | undefined;
-  policyRequired: string | undefined;
-  runtime: string;
-  artifact: ArtifactFacts | undefined;
+  readonly nowMs: number;
+  readonly identity: string | undefined;
+  readonly requestId: string | undefined;
+  readonly operation: string | undefined;
+  readonly policyRequired: string | undefined;
+  readonly runtime: string;
+  readonly artifact: ArtifactFacts | undefined;
+}
+
+/** What the denial record may say about an artifact nobody verified: it parsed, nothing more. */
+function unverifiedFacts(header: string | undefined): ArtifactFacts | undefined {
+  if (header === undefined || header === '') return undefined;
+  try {
+    const { artifact } = decodeArtifact(header);
+    return {
+      id: artifact.id,
+      iss: artifact.iss,
+      kid: artifact.sig.kid,
+      policyRef: artifact.pol.ref,
+      verified: false,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The subject of a decision that started at `nowMs`; `artifact` is what decide() established, if it returned. */
+export function decisionSubject(
+  nowMs: number,
+  request: RequestSubject,
+  artifact: ArtifactFacts | undefined,
+): DecisionSubject {
+  return {
+    nowMs,
+    identity: request.identity,
+    requestId: request.requestId,
+    operation: request.operation?.name,
+    policyRequired: request.operation?.policy,
+    runtime: request.runtime,
+    artifact: artifact ?? unverifiedFacts(request.artifactHeader),
+  };
 }
 
 const MAX_DETAIL = 256;

@@ -3,7 +3,7 @@
 // workload completed, as a signed attestation and the last four stages of its lineage. Bodies
 // are small, strictly validated JSON; the caller's identity comes from the configured source.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { LIMITS, decodeArtifact, lineageOf } from '../core/artifact.js';
@@ -18,7 +18,7 @@ import { signSync } from '../core/keys.js';
 import { formatMillis, parseMillis } from '../core/time.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { UseStateStore } from '../store/types.js';
-import { admissionBinding, signAttestation, type Attestation } from '../core/attestation.js';
+import { admissionBinding, attestationIdOf, signAttestation, type Attestation } from '../core/attestation.js';
 import type { RuntimeApiConfig } from './config.js';
 import type { Enforcer, RegistrySource } from './enforcer.js';
 import { httpStatusOf } from './responses.js';
@@ -136,11 +136,13 @@ export class RuntimeApi {
     if (!parsed.success) return invalidBody(parsed.error);
     const header = artifactHeader(parsed.data.artifact);
     if (header === undefined) return problem(400, 'artifact.malformed', 'artifact object is not encodable');
+    const attestationId = attestationIdOf(randomBytes(20));
     const verdict = await this.deps.enforcer.admit({
-      header,
+      artifactHeader: header,
       identity: callerIdentity(this.deps.config, headers),
       workload: parsed.data.workload,
       requestId: requestIdOf(headers),
+      attestationId,
     });
     if (!verdict.allow) {
       return { status: httpStatusOf(verdict.reason), body: { admitted: false, ...verdict.record } };
@@ -150,7 +152,7 @@ export class RuntimeApi {
       body: {
         admitted: true,
         artifact_id: verdict.artifact.id,
-        attestation_id: verdict.attestationId,
+        attestation_id: attestationId,
         lineage: verdict.lineage,
         lineage_event: '03 admission.granted',
       },
