@@ -4,7 +4,8 @@
 // shape, the artifact header appearing exactly once, the identity and request id being
 // printable. The outcome is either the request or a named reason with whatever was safe to
 // read, so that the denial record still says who asked for what.
-import { ARTIFACT_HEADER, type Environment } from '../core/artifact.js';
+import { type Environment } from '../core/artifact.js';
+import { ARTIFACT_HEADER } from '../core/protocol.js';
 import type { RequestedOperation } from '../core/decision.js';
 import type { DenialReason } from '../core/errors.js';
 import type { EnvironmentConfig } from './config.js';

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { decodeArtifact } from '../core/artifact.js';
+import { REASON_TRAILER } from '../core/protocol.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_LOG, writeDevDeployment } from '../devkit/dev-deployment.js';
 import { RedisLedgerStore } from '../store/ledger-redis.js';
 import { loadAuthorityProto } from '../authority/grpc.js';
@@ -223,7 +224,7 @@ function grpcIssuer(port: number, token: string, tally: Tally): Issue {
       };
       client.RequestArtifact(GRPC_REQUEST, metadata, (error, value) => {
         if (!error) return resolve(value.artifact);
-        const reason = String(error.metadata?.get('governance-reason')[0] ?? `grpc ${error.code}`);
+        const reason = String(error.metadata?.get(REASON_TRAILER)[0] ?? `grpc ${error.code}`);
         tally.denied.set(reason, (tally.denied.get(reason) ?? 0) + 1);
         resolve(undefined);
       });

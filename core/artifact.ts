@@ -6,7 +6,6 @@ import { base64urlDecode, base64urlEncode, crockford32Encode, hexEncode } from '
 import { GovernanceError } from './errors.js';
 import { ARTIFACT_ID_PATTERN, LINEAGE_PREFIX } from './protocol.js';
 // Until every importer names core/protocol.ts (see the restructuring notes).
-export { ARTIFACT_HEADER } from './protocol.js';
 import { parseSeconds } from './time.js';
 
 export const ARTIFACT_VERSION = '1';

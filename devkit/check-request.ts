@@ -2,7 +2,7 @@
 // the caller's verified SPIFFE ID in source.principal, the HTTP request with its pseudo-headers
 // in request.http, and the route's context_extensions. The one builder for the benchmarks and
 // `govctl check` (cli/commands/check.ts).
-import { ARTIFACT_HEADER } from '../core/artifact.js';
+import { ARTIFACT_HEADER } from '../core/protocol.js';
 
 /** What every request of a run shares: who calls, which route, and what the route adds. */
 export interface RequestShape {

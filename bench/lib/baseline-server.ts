@@ -10,7 +10,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import { ARTIFACT_HEADER, LIMITS, payloadOf, type Artifact } from '../../core/artifact.js';
+import { LIMITS, payloadOf, type Artifact } from '../../core/artifact.js';
+import { ARTIFACT_HEADER } from '../../core/protocol.js';
 import { canonicalBytes, parseCanonical, type JsonValue } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlDecode } from '../../core/encoding.js';

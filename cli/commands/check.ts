@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { ARTIFACT_HEADER } from '../../core/artifact.js';
+import { ARTIFACT_HEADER, ARTIFACT_ID_HEADER, DENIED_HEADER, LINEAGE_HEADER } from '../../core/protocol.js';
 import { authorizationClient, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
 import { checkRequest, type EnvoyCheckRequest } from '../../devkit/check-request.js';
 import { readHeader } from './artifact.js';
@@ -90,9 +90,9 @@ export async function sendCheck(opts: CheckOptions): Promise<CheckResult> {
     request_id: requestId,
     grpc_status: response.status?.code ?? null,
     http_status: response.denied_response?.status?.code ?? null,
-    reason: headerValue(response, 'x-execution-denied') ?? null,
-    artifact_id: headerValue(response, 'x-execution-artifact-id') ?? null,
-    lineage: headerValue(response, 'x-execution-lineage') ?? null,
+    reason: headerValue(response, DENIED_HEADER) ?? null,
+    artifact_id: headerValue(response, ARTIFACT_ID_HEADER) ?? null,
+    lineage: headerValue(response, LINEAGE_HEADER) ?? null,
     body: parseBody(response.denied_response?.body),
   };
 }

@@ -2,6 +2,7 @@
 // revocation is signed by the authority, stored, ledgered, and followed by every enforcement
 // point within its freshness bound; it is never removed.
 import type { Command } from 'commander';
+import { ARTIFACT_ID_PATTERN } from '../../core/protocol.js';
 import type { RevocationRecord } from '../../core/registry.js';
 import {
   addAuthorityOptions,
@@ -13,8 +14,6 @@ import {
 } from '../options.js';
 import { emit, type OutputOptions } from '../output.js';
 import { idOrHeader } from './artifact.js';
-
-const ARTIFACT_ID = /^auth_[0-9A-HJKMNP-TV-Z]{32}$/;
 
 export function registerRevokeCommand(program: Command, output: () => OutputOptions): void {
   addAuthorityOptions(
@@ -31,7 +30,7 @@ export function registerRevokeCommand(program: Command, output: () => OutputOpti
       ),
   ).action(async (source: string, opts: AuthorityOptions & { reason: string; attribute: string[] }) => {
     const target = idOrHeader(source);
-    const isArtifact = ARTIFACT_ID.test(target);
+    const isArtifact = ARTIFACT_ID_PATTERN.test(target);
     const attributes = namedValues(opts.attribute, '--attribute');
     const answer = await withAuthority(opts, (client) =>
       adminConnection(client).call<{ revocation_json: string; added: boolean }>(

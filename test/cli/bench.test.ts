@@ -12,7 +12,7 @@ import {
   type CheckRequestMessage,
   type CheckResponseMessage,
 } from '../../authz-server/envoy-proto.js';
-import { ARTIFACT_HEADER } from '../../core/artifact.js';
+import { ARTIFACT_HEADER } from '../../core/protocol.js';
 import { generatePrivateKey, privateKeyToPem } from '../../core/keys.js';
 import type { BenchReport } from '../../bench/lib/run.js';
 import { denied } from '../../bench/lib/baseline-server.js';

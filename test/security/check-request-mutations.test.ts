@@ -13,7 +13,8 @@
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACT_HEADER, encodeArtifact } from '../../core/artifact.js';
+import { encodeArtifact } from '../../core/artifact.js';
+import { ARTIFACT_HEADER } from '../../core/protocol.js';
 import { base64urlDecode, base64urlEncode } from '../../core/encoding.js';
 import { DENIAL_REASONS } from '../../core/errors.js';
 import { generatePrivateKey } from '../../core/keys.js';

@@ -4,13 +4,13 @@
 // verifies these records and artifacts with real signatures.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import {
-  ARTIFACT_HEADER,
   encodeArtifact,
   signArtifact,
   type Artifact,
   type ArtifactPayload,
   type UseTerms,
 } from '../../../core/artifact.js';
+import { ARTIFACT_HEADER } from '../../../core/protocol.js';
 import { nodeCrypto } from '../../../core/crypto-node.js';
 import { base64urlEncode } from '../../../core/encoding.js';
 import { generatePrivateKey, keySigner, rawPublicKey, signSync } from '../../../core/keys.js';

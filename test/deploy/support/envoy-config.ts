@@ -1,7 +1,8 @@
 // What makes an Envoy config of ours fail-closed, as checks that return what is wrong: an empty
 // list is a pass. The configs spell fields by their proto names (a test checks), so the checks
 // read them that way.
-import { ARTIFACT_HEADER, LIMITS } from '../../../core/artifact.js';
+import { LIMITS } from '../../../core/artifact.js';
+import { ARTIFACT_HEADER } from '../../../core/protocol.js';
 import { durationNanos, type EnvoySchema, type VisitedMessage } from './envoy-schema.js';
 import { Problems } from './problems.js';
 import { isObject } from './repo.js';
