@@ -49,6 +49,16 @@ export function httpUrl(value: string, flag: string): string {
   return value;
 }
 
+/** host:port (a DNS name, an IPv4 address or a bracketed IPv6 one), else a usage error naming the flag. */
+export function hostPort(value: string, flag: string): string {
+  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$/.exec(
+    value,
+  );
+  if (!match || Number(match[1]) < 1 || Number(match[1]) > 65_535)
+    throw new CliError(`${flag} must be host:port, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export function positiveInteger(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${flag} must be a positive integer`);

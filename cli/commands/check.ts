@@ -5,7 +5,7 @@ import { ARTIFACT_HEADER, ARTIFACT_ID_HEADER, DENIED_HEADER, LINEAGE_HEADER } fr
 import { authorizationClient, type CheckResponseMessage } from '../../authz-server/envoy-proto.js';
 import { checkRequest, type EnvoyCheckRequest } from '../../devkit/check-request.js';
 import { readHeader } from './artifact.js';
-import { collect, defaults, pairs } from '../options.js';
+import { collect, defaults, hostPort, pairs, positiveInteger } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 
 export interface CheckOptions {
@@ -72,12 +72,12 @@ export interface CheckResult {
 export async function sendCheck(opts: CheckOptions): Promise<CheckResult> {
   const requestId = opts.requestId ?? randomUUID();
   const request = buildCheckRequest(opts, requestId);
-  const client = authorizationClient(opts.target);
+  const client = authorizationClient(hostPort(opts.target, '--target'));
   const response = await new Promise<CheckResponseMessage>((resolve, reject) => {
     client.Check(
       request,
       new Metadata(),
-      { deadline: Date.now() + Number(opts.timeout) },
+      { deadline: Date.now() + positiveInteger(opts.timeout, '--timeout') },
       (error, message) =>
         error
           ? reject(new CliError(`${opts.target}: ${error.details || error.message}`, EXIT.unavailable))

@@ -83,6 +83,21 @@ describe('govctl and local files', () => {
       `cannot read signing key ${missing}: ENOENT`,
     ],
     [
+      'check --target',
+      ['check', '--target', 'bad target!!', '--path', '/v1/x'],
+      '--target must be host:port, got "bad target!!"',
+    ],
+    [
+      'check --target with no port in range',
+      ['check', '--target', '127.0.0.1:99999', '--path', '/v1/x'],
+      '--target must be host:port, got "127.0.0.1:99999"',
+    ],
+    [
+      'check --timeout',
+      ['check', '--target', CLOSED_TARGET, '--path', '/v1/x', '--timeout', '0'],
+      '--timeout must be a positive integer',
+    ],
+    [
       'head --url',
       ['head', '--url', 'proof.example', '--root', root],
       '--url must be an http:// or https:// URL, got "proof.example"',
