@@ -311,12 +311,13 @@ for (const [name, stores, sequencerOptions] of [
       const first = ledger.sequencer({ owner: 'first' });
       const second = ledger.sequencer({ owner: 'second' });
       const writer = await ledger.writer();
-      await writer.appendAndWait([testEvent(1)]);
+      // Generous: open workers start with the first entry, slowly on a loaded machine.
+      await writer.appendAndWait([testEvent(1)], 30_000);
       const leader = first.chained === 1 ? first : second;
       const follower = leader === first ? second : first;
       expect(follower.chained).toBe(0);
       await leader.stop();
-      await writer.appendAndWait([testEvent(2)], 5000);
+      await writer.appendAndWait([testEvent(2)], 30_000);
       expect(follower.chained).toBe(1);
       expect((await verifyStore(ledger.store, verifyOptions())).ok).toBe(true);
     });
