@@ -20,5 +20,5 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/proto ./proto
 # The base image's `node` user, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
-EXPOSE 9191 9192 7070 7080
+EXPOSE 9191 9192 7070 7080 7090
 CMD ["node", "dist/authz-server/main.js", "--config", "/etc/governance/authz.yaml"]

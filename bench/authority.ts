@@ -112,9 +112,8 @@ async function deploy(): Promise<Deployment> {
       logLevel: 'info',
     });
     const sequencer = await startChild(
-      ...nodeCommand(packageModule('sequencer/main'), []),
-      loggedLine('sequencer for log', () => true),
-      { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
+      ...nodeCommand(packageModule('sequencer/main'), ['--config', deployment.files.sequencerConfig]),
+      loggedLine('sequencer serving', () => true),
     );
     children.push(sequencer);
     const [node, nodeArgs] = nodeCommand(packageModule('authority/main'), [

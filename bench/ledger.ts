@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import { writeDevDeployment } from '../devkit/dev-deployment.js';
+import { DEV_LOG, writeDevDeployment } from '../devkit/dev-deployment.js';
 import {
   loggedLine,
   nodeCommand,
@@ -86,7 +86,12 @@ const redis = await startRedisServer(dir, options.fsync as 'always' | 'everysec'
 const admin = new Redis(redis.url);
 // A development deployment (devkit/dev-deployment.ts): root-certified producer keys and the
 // audit key.
-const deployment = writeDevDeployment(join(dir, 'deployment'), { redisUrl: redis.url });
+const deployment = writeDevDeployment(join(dir, 'deployment'), {
+  redisUrl: redis.url,
+  sequencer: { headIntervalMs: 1000, openWorkers: num('openWorkers') },
+  // startSequencer waits for its 'sequencer serving' line.
+  logLevel: 'info',
+});
 const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
   producer: { keyFile: string; certificateFile: string };
 };
@@ -97,26 +102,19 @@ const producer = {
   subject: certificate.subject,
   privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
 };
-const LOG = deployment.sequencerEnv.LEDGER_LOG!;
 const drain = options.drain === undefined ? undefined : num('drain');
 const startSequencer = () =>
   startChild(
     ...nodeCommand(
       packageModule('sequencer/main'),
-      [],
+      ['--config', deployment.files.sequencerConfig],
       [
         // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
         '--max-semi-space-size=64',
         ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=.bench-out'] : []),
       ],
     ),
-    loggedLine('sequencer for log', () => true),
-    {
-      ...deployment.sequencerEnv,
-      REDIS_URL: redis.url,
-      HEAD_INTERVAL_MS: '1000',
-      ...(num('openWorkers') > 0 ? { OPEN_WORKERS: options.openWorkers! } : {}),
-    },
+    loggedLine('sequencer serving', () => true),
   );
 let sequencer: ChildServer<unknown> | undefined;
 try {
@@ -125,12 +123,12 @@ try {
   const memoryBefore = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
   const stores = Array.from(
     { length: num('writers') },
-    () => new RedisLedgerStore({ url: redis.url, log: LOG }),
+    () => new RedisLedgerStore({ url: redis.url, log: DEV_LOG }),
   );
   const writers = await Promise.all(
     stores.map((store) => createLedgerWriter({ store, ...producer, maxBatch: num('batch') })),
   );
-  const tipStore = new RedisLedgerStore({ url: redis.url, log: LOG });
+  const tipStore = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
   let running = true;
   let appended = 0;
   const loops = writers.flatMap((writer, w) =>
@@ -171,7 +169,7 @@ try {
   }
   await Promise.all(writers.map((w) => w.close()));
   const rate = ((end.seq - start.seq) * 1000) / (end.at - start.at);
-  const keys = ledgerKeys(LOG);
+  const keys = ledgerKeys(DEV_LOG);
   const tip = await tipStore.tip();
   const chainBytes = Number(await admin.call('MEMORY', 'USAGE', keys.chain, 'SAMPLES', '0'));
   const memoryAfter = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);

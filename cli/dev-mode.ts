@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { loadConfig as loadAuthorityConfig } from '../authority/config.js';
 import { loadConfig as loadAuthzConfig } from '../authz-server/config.js';
 import {
@@ -17,11 +16,15 @@ import {
   type AuthzStores,
   type RunningAuthz,
 } from '../authz-server/service.js';
-import { loadSequencerConfig } from '../sequencer/config.js';
-import { Sequencer } from '../sequencer/sequencer.js';
+import { loadConfig as loadSequencerConfig } from '../sequencer/config.js';
+import {
+  loadSequencerMaterial,
+  openSequencerRedisStores,
+  sequencerLogger,
+  startSequencerService,
+  type SequencerStores,
+} from '../sequencer/service.js';
 import { MemoryLedgerStore } from '../store/ledger-memory.js';
-import { RedisLedgerStore } from '../store/ledger-redis.js';
-import type { LedgerStore } from '../store/ledger-types.js';
 import { MemoryRegistryStore } from '../store/registry-memory.js';
 import { MemoryUseStateStore } from '../store/use-state-memory.js';
 import {
@@ -48,7 +51,7 @@ function port(value: string): number {
   return n;
 }
 
-/** The four port flags of `npm start` and `npm run demo`. */
+/** The port flags of `npm start` and `npm run demo`. */
 export function addPortOptions(command: Command): Command {
   return command
     .option(
@@ -64,6 +67,12 @@ export function addPortOptions(command: Command): Command {
       'ext_authz HTTP port (health, metrics, runtime API)',
       port,
       DEFAULT_PORTS.authzHttp,
+    )
+    .option(
+      '--sequencer-http-port <port>',
+      'sequencer HTTP port (health, metrics; default: any free port)',
+      port,
+      DEFAULT_PORTS.sequencerHttp,
     );
 }
 
@@ -72,12 +81,14 @@ export function portsOf(opts: {
   authorityHttpPort: number;
   authzGrpcPort: number;
   authzHttpPort: number;
+  sequencerHttpPort: number;
 }): DevPorts {
   return {
     authorityGrpc: opts.authorityGrpcPort,
     authorityHttp: opts.authorityHttpPort,
     authzGrpc: opts.authzGrpcPort,
     authzHttp: opts.authzHttpPort,
+    sequencerHttp: opts.sequencerHttpPort,
   };
 }
 
@@ -88,6 +99,7 @@ export function devUrls(ports: DevPorts): DevMode['urls'] {
     authorityHttp: `http://127.0.0.1:${ports.authorityHttp}`,
     authzGrpc: `127.0.0.1:${ports.authzGrpc}`,
     authzHttp: `http://127.0.0.1:${ports.authzHttp}`,
+    sequencerHttp: `http://127.0.0.1:${ports.sequencerHttp}`,
   };
 }
 
@@ -112,17 +124,23 @@ export interface DevMode {
   fresh: boolean;
   /** The ports actually bound. */
   ports: DevPorts;
-  urls: { authorityGrpc: string; authorityHttp: string; authzGrpc: string; authzHttp: string };
+  urls: {
+    authorityGrpc: string;
+    authorityHttp: string;
+    authzGrpc: string;
+    authzHttp: string;
+    sequencerHttp: string;
+  };
   stop(): Promise<void>;
 }
 
 interface Stores {
   authority: AuthorityStores;
   authz: AuthzStores;
-  sequencer: LedgerStore;
+  sequencer: SequencerStores;
 }
 
-/** Overrides the loaders apply like any deployment's environment (authority/config.ts, authz-server/config.ts). */
+/** Overrides the loaders apply like any deployment's environment (authority/, authz-server/, sequencer/config.ts). */
 function environment(
   ports: DevPorts,
   redisUrl: string | undefined,
@@ -130,11 +148,18 @@ function environment(
 ): Record<string, string> {
   return {
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-    ...(logLevel ? { GOV_AUTHORITY_LOG_LEVEL: logLevel, GOV_AUTHZ_LOG_LEVEL: logLevel } : {}),
+    ...(logLevel
+      ? {
+          GOV_AUTHORITY_LOG_LEVEL: logLevel,
+          GOV_AUTHZ_LOG_LEVEL: logLevel,
+          GOV_SEQUENCER_LOG_LEVEL: logLevel,
+        }
+      : {}),
     GOV_AUTHORITY_GRPC_PORT: String(ports.authorityGrpc),
     GOV_AUTHORITY_HTTP_PORT: String(ports.authorityHttp),
     GOV_AUTHZ_GRPC_PORT: String(ports.authzGrpc),
     GOV_AUTHZ_HTTP_PORT: String(ports.authzHttp),
+    GOV_SEQUENCER_HTTP_PORT: String(ports.sequencerHttp),
   };
 }
 
@@ -169,12 +194,14 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
   const authzConfig = loadAuthzConfig(deployment.files.authzConfig, env);
   const material = loadAuthorityMaterial(authorityConfig);
   const authzKeys = loadAuthzKeys(authzConfig);
-  const sequencerConfig = await loadSequencerConfig({
-    ...deployment.sequencerEnv,
-    ...(options.headIntervalMs ? { HEAD_INTERVAL_MS: String(options.headIntervalMs) } : {}),
-  });
+  const loadedSequencerConfig = loadSequencerConfig(deployment.files.sequencerConfig, env);
+  const sequencerConfig = options.headIntervalMs
+    ? { ...loadedSequencerConfig, headIntervalMs: options.headIntervalMs }
+    : loadedSequencerConfig;
+  const sequencerMaterial = await loadSequencerMaterial(sequencerConfig);
   const authorityLog = authorityLogger(authorityConfig, material);
   const authzLog = authzLogger(authzConfig);
+  const sequencerLog = sequencerLogger(sequencerConfig);
 
   // The stores close in reverse order of opening, after the services, which stop together: each
   // waits for its own blocking reads and timers (up to a second), and none needs another.
@@ -191,18 +218,13 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
       started.push(() => authority.close());
       const authz = await openRedisStores(authzConfig, authzLog);
       started.push(() => authz.close());
-      const sequencer = new RedisLedgerStore({
-        url: redisUrl,
-        log: sequencerConfig.log,
-        prefix: sequencerConfig.prefix,
-        replicas: sequencerConfig.replicas,
-      });
+      const sequencer = await openSequencerRedisStores(sequencerConfig, sequencerLog);
       started.push(() => sequencer.close());
       stores = { authority, authz, sequencer };
     } else {
       // One instance of each, shared: in memory, the services meet only through them.
       const registry = new MemoryRegistryStore();
-      const ledger = new MemoryLedgerStore(sequencerConfig.log);
+      const ledger = new MemoryLedgerStore(sequencerConfig.ledger.log);
       const useState = new MemoryUseStateStore();
       started.push(async () => {
         useState.close();
@@ -212,20 +234,17 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
       stores = {
         authority: { registry, ledger },
         authz: { registry, useState, ledger },
-        sequencer: ledger,
+        sequencer: { registry, ledger },
       };
     }
 
-    const sequencerLog = pino({ name: 'ledger-sequencer', level: authorityConfig.logLevel });
-    const sequencer = new Sequencer({
-      store: stores.sequencer,
-      ...sequencerConfig.options,
-      log: (level, message) => sequencerLog[level](message),
-    });
-    sequencer.start();
+    const sequencer = await startSequencerService(
+      sequencerConfig,
+      sequencerMaterial,
+      stores.sequencer,
+      sequencerLog,
+    );
     services.push(() => sequencer.stop());
-    // As sequencer/main.ts does: verifiers find the key that signs heads at /v1/proof/issuers.
-    await stores.authority.registry.putKeyRecord(sequencerConfig.auditRecord);
 
     const authority = await startAuthorityService(authorityConfig, material, stores.authority, authorityLog);
     services.push(() => authority.stop());
@@ -238,6 +257,7 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
       authorityHttp: authority.httpPort,
       authzGrpc: authz.grpcPort,
       authzHttp: authz.httpPort,
+      sequencerHttp: sequencer.httpPort,
     };
     return {
       deployment,

@@ -21,6 +21,7 @@ const opts = program.opts<{
   authorityHttpPort: number;
   authzGrpcPort: number;
   authzHttpPort: number;
+  sequencerHttpPort: number;
   redisUrl?: string;
   logLevel: string;
 }>();
@@ -33,7 +34,7 @@ function banner(dev: DevMode, startMs: number): string {
           '(set REDIS_URL to keep it in Redis)',
         ]
       : [
-          `Redis ${new URL(redisUrl!).host}, key prefix ${d.sequencerEnv.LEDGER_KEY_PREFIX} ` +
+          `Redis ${new URL(redisUrl!).host}, key prefix ${d.redisKeyPrefix} ` +
             `(from ${opts.redisUrl ? '--redis-url' : 'REDIS_URL'}; ` +
             `${dev.fresh ? 'new deployment' : 'deployment reused from the folder'})`,
         ];
@@ -42,11 +43,11 @@ function banner(dev: DevMode, startMs: number): string {
     '',
     `  authority    gRPC ${urls.authorityGrpc}   HTTP ${urls.authorityHttp}  (proof: /v1/proof/head, /v1/proof/lineage/<id>)`,
     `  ext_authz    gRPC ${urls.authzGrpc}   HTTP ${urls.authzHttp}  (/healthz, /metrics, /runtime/admit, /runtime/attest)`,
-    '  ledger       sequencer in this process; signed heads every second',
+    `  ledger       sequencer in this process; signed heads every second; HTTP ${urls.sequencerHttp}  (/healthz, /metrics)`,
     `  store        ${store[0]}`,
     ...store.slice(1).map((line) => `               ${line}`),
     '  policies     policy://medical/inference/v3, policy://governance/admin/v1 (examples/policies/)',
-    `  deployment   ${d.dir}  (production-shaped configs: authority.yaml, authz.yaml)`,
+    `  deployment   ${d.dir}  (production-shaped configs: authority.yaml, authz.yaml, sequencer.yaml)`,
     `  dev tokens   ${d.dir}/tokens.json  (one file per role in ${d.dir}/tokens/)`,
     `  root key     ${d.files.rootPublicKey}  (pin it to verify anything)`,
     '',

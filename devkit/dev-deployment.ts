@@ -55,6 +55,7 @@ export interface DevPorts {
   authorityHttp: number;
   authzGrpc: number;
   authzHttp: number;
+  sequencerHttp: number;
 }
 
 export const DEFAULT_PORTS: DevPorts = {
@@ -62,6 +63,9 @@ export const DEFAULT_PORTS: DevPorts = {
   authorityHttp: 7080,
   authzGrpc: 9191,
   authzHttp: 9192,
+  // Any free port (the banner names it): nothing is sent to it but health and metrics requests,
+  // and the tests run several sequencers of one deployment side by side (failover).
+  sequencerHttp: 0,
 };
 
 export interface DevDeployment {
@@ -74,6 +78,7 @@ export interface DevDeployment {
     rootPublicKey: string;
     authorityConfig: string;
     authzConfig: string;
+    sequencerConfig: string;
     producerRecords: string;
     auditKey: string;
     issuerKey: string;
@@ -81,8 +86,8 @@ export interface DevDeployment {
     /** One file per role holding its bearer token, for `govctl --token-file`. */
     tokens: Record<keyof typeof DEV_IDENTITIES, string>;
   };
-  /** Environment for sequencer/main.ts (REDIS_URL added by the caller). */
-  sequencerEnv: Record<string, string>;
+  /** The prefix of every Redis key of this deployment ('' when none). */
+  redisKeyPrefix: string;
   auditKid: string;
 }
 
@@ -91,6 +96,8 @@ export interface DevSetupOptions {
   redisUrl?: string;
   /** Registry heartbeat period of the authority (ms). */
   heartbeatMs?: number;
+  /** Settings of the sequencer's configuration file (sequencer/config.ts), beside its defaults. */
+  sequencer?: { leaseMs?: number; headIntervalMs?: number; openWorkers?: number };
   /** Freshness bounds of the enforcement point. */
   freshness?: { keysSeconds: number; revocationsSeconds: number; ledgerCommitWindowMs: number };
   logLevel?: string;
@@ -227,8 +234,19 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       : {}),
     logLevel,
   };
+  const sequencerConfig = {
+    http: { host: '127.0.0.1', port: ports.sequencerHttp },
+    redis,
+    ledger: { log: DEV_LOG },
+    audit: { keyFile: audit.key, certificateFile: audit.cert },
+    trust: { rootKeys },
+    producerKeysFile: at('keys', 'producers.json'),
+    ...options.sequencer,
+    logLevel,
+  };
   writeFileSync(at('authority.yaml'), stringify(authorityConfig));
   writeFileSync(at('authz.yaml'), stringify(authzConfig));
+  writeFileSync(at('sequencer.yaml'), stringify(sequencerConfig));
 
   const rootPublicKey = base64urlEncode(rawPublicKey(root));
   const deployment: DevDeployment = {
@@ -240,22 +258,15 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       rootPublicKey: at('keys', 'root.pub.pem'),
       authorityConfig: at('authority.yaml'),
       authzConfig: at('authz.yaml'),
+      sequencerConfig: at('sequencer.yaml'),
       producerRecords: at('keys', 'producers.json'),
       auditKey: audit.key,
       issuerKey: issuer.key,
       issuerRecord: issuer.cert,
       tokens: tokenFiles,
     },
+    redisKeyPrefix: options.redisKeyPrefix ?? '',
     auditKid,
-    sequencerEnv: {
-      LEDGER_LOG: DEV_LOG,
-      AUDIT_KEY_FILE: audit.key,
-      AUDIT_KID: auditKid,
-      AUDIT_CERT_FILE: audit.cert,
-      ROOT_KEYS: `${DEV_ROOT_KID}=${rootPublicKey}`,
-      PRODUCER_KEYS_FILE: at('keys', 'producers.json'),
-      ...(options.redisKeyPrefix ? { LEDGER_KEY_PREFIX: options.redisKeyPrefix } : {}),
-    },
   };
   // Holds the tokens, like tokens.json.
   writeSecret(at(MANIFEST), JSON.stringify(deployment, null, 2) + '\n');

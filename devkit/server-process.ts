@@ -41,7 +41,7 @@ const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'];
 
 /**
  * The environment of a process this harness starts: INHERITED and `env`, nothing else. The
- * services read REDIS_URL, REDIS_MODE, GOV_*_PORT and the sequencer's variables as overrides of
+ * services read REDIS_URL, REDIS_MODE and GOV_*_PORT as overrides of
  * their configuration, so one inherited from the shell would point them at another Redis or
  * other ports than the harness's own.
  */

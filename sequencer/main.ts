@@ -1,66 +1,38 @@
-// Production entry point of the sequencer: `node dist/sequencer/main.js`, configured by its
-// environment alone (USAGE below; the variables are read by service/config.ts's
-// redisConfigFromEnvironment and by sequencer/config.ts). A configuration problem exits 2 with
-// one line naming it, any other start-up failure (Redis not answering) 1.
-import { pino } from 'pino';
-import { isGovernanceError } from '../core/errors.js';
-import { RedisLedgerStore } from '../store/ledger-redis.js';
-import { closeRedis, connectRedis } from '../store/redis-connection.js';
-import { RedisRegistryStore } from '../store/registry-redis.js';
-import { exitOnSignals, startFailure, STOP_BOUND_MS } from '../service/process.js';
-import { redisConfigFromEnvironment, redisInUse } from '../service/config.js';
-import { loadSequencerConfig } from './config.js';
-import { Sequencer } from './sequencer.js';
+// The sequencer process: `node dist/sequencer/main.js --config sequencer.yaml`.
+// Start-up validates everything (configuration, the audit key and its root certificate, the
+// producer records, Redis) and exits non-zero with a precise message on the first problem.
+// Nothing key-related is ever logged.
+import { redisInUse } from '../service/config.js';
+import { runService, serviceUsage } from '../service/process.js';
+import { loadConfig } from './config.js';
+import {
+  loadSequencerMaterial,
+  openSequencerRedisStores,
+  sequencerLogger,
+  startSequencerService,
+} from './service.js';
 
-const USAGE = `usage: node dist/sequencer/main.js   (configured by its environment)
+const usage = serviceUsage(
+  'sequencer/main.js',
+  "The ledger sequencer: chains the events the services append into the log's hash chain and\n" +
+    'signs its heads (docs/spec/ledger.md). One sequencer leads a log at a time; others wait for\n' +
+    'its lease. Its HTTP port serves /healthz and /metrics.',
+  'GOV_SEQUENCER',
+  ['http'],
+);
 
-The ledger sequencer: chains the events the services append into the log's hash chain and signs
-its heads (docs/spec/ledger.md). One sequencer leads a log at a time; others wait for its lease.
-
-Redis     REDIS_URL (standalone), or REDIS_MODE sentinel with REDIS_SENTINELS and
-          REDIS_SENTINEL_NAME, or REDIS_MODE cluster with REDIS_CLUSTER_NODES
-Required  LEDGER_LOG, AUDIT_KEY_FILE, AUDIT_KID, AUDIT_CERT_FILE, ROOT_KEYS, PRODUCER_KEYS_FILE
-Optional  LEDGER_KEY_PREFIX, LEASE_MS, HEAD_INTERVAL_MS, WAIT_REPLICAS, OPEN_WORKERS
-          (sequencer/config.ts says what each holds)
-
-A configuration problem exits 2 naming it, Redis not answering 1; SIGTERM or SIGINT stops it
-within ${STOP_BOUND_MS / 1000} s.
-`;
-
-async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const logger = pino({ name: 'ledger-sequencer' });
-  // Checked first: without it nothing else matters.
-  redisConfigFromEnvironment(process.env);
-  const config = await loadSequencerConfig(process.env);
-  const redis = redisConfigFromEnvironment(process.env, config.prefix);
-  logger.info({ redis: redisInUse(redis, process.env) }, 'using redis');
-  const onError = (e: Error) => logger.warn({ problem: e.message }, 'redis connection error');
-  // Third parties find the key that signs heads among the registry's certified records.
-  const registryClient = await connectRedis(redis, onError);
-  await new RedisRegistryStore(registryClient).putKeyRecord(config.auditRecord);
-  await closeRedis(registryClient);
-  const store = new RedisLedgerStore({ redis, log: config.log, replicas: config.replicas, onError });
-  const sequencer = new Sequencer({
-    store,
-    ...config.options,
-    log: (level, message) => logger[level](message),
-  });
-  exitOnSignals(
-    async () => {
-      await sequencer.stop();
-      await store.close();
+runService('sequencer', usage, async (path) => {
+  const config = loadConfig(path);
+  const material = await loadSequencerMaterial(config);
+  const logger = sequencerLogger(config);
+  logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
+  const stores = await openSequencerRedisStores(config, logger);
+  const service = await startSequencerService(config, material, stores, logger);
+  return {
+    logger,
+    stop: async () => {
+      await service.stop();
+      await stores.close();
     },
-    (level, message) => logger[level](message),
-  );
-  sequencer.start();
-  logger.info(`sequencer for log ${store.log} started, ${config.options.openWorkers ?? 0} open worker(s)`);
-}
-
-main().catch((e: unknown) => {
-  process.stderr.write(`${startFailure('ledger-sequencer', e)}\n`);
-  process.exit(isGovernanceError(e, 'config.invalid') ? 2 : 1);
+  };
 });

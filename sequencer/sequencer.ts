@@ -63,6 +63,24 @@ export interface SequencerOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/**
+ * What a sequencer is doing and has done, for its health and metrics (sequencer/metrics.ts):
+ * observed, never acted upon.
+ */
+export interface SequencerStatus {
+  /** starting: loading producer keys and open workers; standing-by: waiting for the lease. */
+  state: 'idle' | 'starting' | 'standing-by' | 'leading' | 'stopped';
+  /** When the store last answered a lease acquisition or renewal (either way); undefined: never. */
+  leaseAnsweredAt: number | undefined;
+  /** Records chained, ingest entries refused (dead-lettered), heads signed, leases taken. */
+  chained: number;
+  rejected: number;
+  headsSigned: number;
+  leasesAcquired: number;
+  /** The last head this instance signed. */
+  lastHead: { seq: number; at: number } | undefined;
+}
+
 /** Ingest entries read at once at most (one commit's worth is read when their size is known). */
 const MAX_ENTRIES_PER_READ = 256;
 
@@ -127,6 +145,14 @@ export class Sequencer {
   private wake: (() => void) | undefined;
   /** Records chained by this instance (for logs and benchmarks). */
   chained = 0;
+  private readonly observed: Omit<SequencerStatus, 'chained'> = {
+    state: 'idle',
+    leaseAnsweredAt: undefined,
+    rejected: 0,
+    headsSigned: 0,
+    leasesAcquired: 0,
+    lastHead: undefined,
+  };
 
   constructor(private readonly options: SequencerOptions) {
     this.suite = options.suite ?? nodeCrypto;
@@ -142,6 +168,10 @@ export class Sequencer {
 
   start(): void {
     this.running ??= this.run();
+  }
+
+  status(): SequencerStatus {
+    return { ...this.observed, chained: this.chained };
   }
 
   /** Finishes the current commit, signs a last head, releases the lease. */
@@ -167,6 +197,7 @@ export class Sequencer {
   }
 
   private async run(): Promise<void> {
+    this.observed.state = 'starting';
     await this.loadProducers();
     const workers = this.options.openWorkers ?? 0;
     if (workers > 0) this.pool = new OpenPool(workers, this.store.log, this.producers);
@@ -175,15 +206,18 @@ export class Sequencer {
       await this.pool?.ready();
       await this.runLeading();
     } finally {
+      this.observed.state = 'stopped';
       await this.pool?.close();
     }
   }
 
   private async runLeading(): Promise<void> {
     while (!this.stopping) {
+      this.observed.state = 'standing-by';
       let lease: LedgerLease | undefined;
       try {
         lease = await this.store.acquireLease(this.owner, this.leaseMs);
+        this.observed.leaseAnsweredAt = this.now();
       } catch (e) {
         this.log('warn', `lease: ${(e as Error).message}`);
       }
@@ -192,9 +226,12 @@ export class Sequencer {
         continue;
       }
       this.log('info', `leading with fencing token ${lease.fence}`);
+      this.observed.state = 'leading';
+      this.observed.leasesAcquired++;
       try {
         await this.lead(lease);
       } catch (e) {
+        this.observed.state = 'standing-by';
         this.log(
           isGovernanceError(e, 'ledger.fenced') ? 'warn' : 'error',
           `stopped leading: ${(e as Error).message}`,
@@ -238,7 +275,10 @@ export class Sequencer {
     let lost = false;
     const renewal = setInterval(() => {
       this.store.renewLease(lease, this.leaseMs).then(
-        (held) => (lost ||= !held),
+        (held) => {
+          this.observed.leaseAnsweredAt = this.now();
+          lost ||= !held;
+        },
         (e: unknown) => this.log('warn', `lease renewal: ${(e as Error).message}`),
       );
     }, this.leaseMs / 3);
@@ -327,6 +367,7 @@ export class Sequencer {
       batches: plan.batches,
     });
     this.chained += plan.records.length;
+    this.observed.rejected += plan.consumed.filter((c) => 'rejected' in c).length;
   }
 
   private async publishHead(lease: LedgerLease, state: ChainState): Promise<void> {
@@ -347,6 +388,8 @@ export class Sequencer {
       eventHash: head.event_hash,
       text: canonicalize(head),
     });
+    this.observed.headsSigned++;
+    this.observed.lastHead = { seq: state.seq, at: this.now() };
   }
 
   /**

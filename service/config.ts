@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
 import { parseRedisConfig, redisLocation, type RedisConfig } from '../store/redis-connection.js';
+import type { Listener } from './process.js';
 
 function invalid(message: string): never {
   throw new GovernanceError('config.invalid', message);
@@ -55,12 +56,17 @@ export function redisInUse(config: RedisConfig, env: NodeJS.ProcessEnv): Record<
 
 /**
  * The environment overrides every service accepts, applied before validation: REDIS_MODE with
- * the sequencer's variables (redisConfigFromEnvironment: the whole Redis topology, so all three
- * processes of a deployment can share one set), or REDIS_URL alone (for a standalone connection
- * only: it names one server), <PREFIX>_GRPC_HOST/PORT, <PREFIX>_HTTP_HOST/PORT and
- * <PREFIX>_LOG_LEVEL.
+ * the variables of redisConfigFromEnvironment (the whole Redis topology, so all three processes
+ * of a deployment can share one set), or REDIS_URL alone (for a standalone connection only: it
+ * names one server), <PREFIX>_GRPC_HOST/PORT and <PREFIX>_HTTP_HOST/PORT for the listeners the
+ * service has, and <PREFIX>_LOG_LEVEL.
  */
-export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, prefix: string): Overrides {
+export function applyServiceEnvironment(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  prefix: string,
+  listeners: readonly Listener[] = ['grpc', 'http'],
+): Overrides {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     invalid('the configuration must be a mapping');
   const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
@@ -73,14 +79,14 @@ export function applyServiceEnvironment(raw: unknown, env: NodeJS.ProcessEnv, pr
   const redis = out.redis as Record<string, unknown> | undefined;
   const override = redisOverride(env, redis?.mode ?? 'standalone');
   if (override === 'REDIS_MODE') {
-    // The sequencer's variables (redisConfigFromEnvironment) name the whole topology; the file's
+    // The variables of redisConfigFromEnvironment name the whole topology; the file's
     // other Redis settings (key prefix, timeouts, TLS) stay.
     const topology = redisConfigFromEnvironment(env) as Record<string, unknown>;
     const target = section('redis');
     for (const key of TOPOLOGY_KEYS) delete target[key];
     for (const key of TOPOLOGY_KEYS) if (topology[key] !== undefined) target[key] = topology[key];
   } else if (override === 'REDIS_URL') section('redis').url = env.REDIS_URL;
-  for (const listener of ['grpc', 'http'] as const) {
+  for (const listener of listeners) {
     const name = `${prefix}_${listener.toUpperCase()}`;
     const host = env[`${name}_HOST`];
     const port = env[`${name}_PORT`];
@@ -105,17 +111,16 @@ function endpoints(name: string, text: string): { host: string; port: number }[]
 }
 
 /**
- * A Redis connection from the environment alone, for a process without a configuration file
- * (the ledger sequencer), named like the services' override REDIS_URL:
+ * A Redis connection from the environment alone, as REDIS_MODE overrides a service's file:
  *   REDIS_MODE           standalone (default), sentinel or cluster
  *   REDIS_URL            standalone: the server, redis://… or rediss://…
  *   REDIS_SENTINELS      sentinel: host:port[,host:port…] of the Sentinels
  *   REDIS_SENTINEL_NAME  sentinel: the name of the master they monitor
  *   REDIS_CLUSTER_NODES  cluster: host:port[,host:port…] of some of its nodes
  * The other mode's variables must not be set (config.invalid names them), so that a deployment
- * never connects somewhere other than it says. `keyPrefix` comes from the caller's own variable.
+ * never connects somewhere other than it says.
  */
-export function redisConfigFromEnvironment(env: NodeJS.ProcessEnv, keyPrefix?: string): RedisConfig {
+export function redisConfigFromEnvironment(env: NodeJS.ProcessEnv): RedisConfig {
   const mode = env.REDIS_MODE || 'standalone';
   const variables: Record<string, string[]> = {
     standalone: ['REDIS_URL'],
@@ -129,18 +134,12 @@ export function redisConfigFromEnvironment(env: NodeJS.ProcessEnv, keyPrefix?: s
     .flat()
     .filter((name) => !own.includes(name) && env[name]);
   if (foreign.length > 0) invalid(`${foreign.join(', ')} cannot be used with REDIS_MODE ${mode}`);
-  const prefix = keyPrefix ? { keyPrefix } : {};
   const config =
     mode === 'sentinel'
-      ? {
-          mode,
-          sentinels: endpoints('REDIS_SENTINELS', env.REDIS_SENTINELS!),
-          name: env.REDIS_SENTINEL_NAME,
-          ...prefix,
-        }
+      ? { mode, sentinels: endpoints('REDIS_SENTINELS', env.REDIS_SENTINELS!), name: env.REDIS_SENTINEL_NAME }
       : mode === 'cluster'
-        ? { mode, nodes: endpoints('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES!), ...prefix }
-        : { mode, url: env.REDIS_URL, ...prefix };
+        ? { mode, nodes: endpoints('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES!) }
+        : { mode, url: env.REDIS_URL };
   return parseRedisConfig(config);
 }
 

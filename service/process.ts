@@ -1,8 +1,8 @@
 // The process shell every service shares: `--config <file>` from the command line, `--help`, a
-// precise message and exit 1 when start-up fails (a service never starts permissive), and an
-// orderly, bounded stop on SIGTERM or SIGINT.
+// precise message and a non-zero exit when start-up fails (a service never starts permissive),
+// and an orderly, bounded stop on SIGTERM or SIGINT.
 import { constants } from 'node:os';
-import { GovernanceError } from '../core/errors.js';
+import { GovernanceError, isGovernanceError } from '../core/errors.js';
 
 export interface RunningService {
   logger: Record<StopLogLevel, (message: string) => void>;
@@ -53,17 +53,42 @@ export function exitOnSignals(
   process.on('SIGINT', onSignal);
 }
 
-/** What a service's `--help` prints: how to start it, `about` it, and what overrides its file. */
-export function serviceUsage(module: string, about: string, prefix: string): string {
+export type Listener = 'grpc' | 'http';
+
+/**
+ * How a process that cannot start exits: 2 when its configuration is at fault (the file, or a
+ * key or other file it names: config.invalid), so that an orchestrator or operator tells a
+ * deployment to fix from an outage to wait out; 1 for anything else (Redis not answering, a port
+ * taken).
+ */
+export function startFailureExitCode(e: unknown): 1 | 2 {
+  return isGovernanceError(e, 'config.invalid') ? 2 : 1;
+}
+
+/**
+ * What a service's `--help` prints: how to start it, `about` it, and what overrides its file
+ * (the variables of the listeners it has).
+ */
+export function serviceUsage(
+  module: string,
+  about: string,
+  prefix: string,
+  listeners: readonly Listener[] = ['grpc', 'http'],
+): string {
+  const variables = listeners.flatMap((l) => [
+    `${prefix}_${l.toUpperCase()}_HOST`,
+    `${prefix}_${l.toUpperCase()}_PORT`,
+  ]);
   return `usage: node dist/${module} --config <file.yaml>
 
 ${about}
 
 The YAML file holds every setting. The environment overrides where Redis is (REDIS_URL for a
 standalone server, or REDIS_MODE sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, or
-REDIS_MODE cluster with REDIS_CLUSTER_NODES), the listeners (${prefix}_GRPC_HOST, ${prefix}_GRPC_PORT,
-${prefix}_HTTP_HOST, ${prefix}_HTTP_PORT) and ${prefix}_LOG_LEVEL. A problem at start-up exits 1
-naming it; SIGTERM or SIGINT stops it within ${STOP_BOUND_MS / 1000} s.
+REDIS_MODE cluster with REDIS_CLUSTER_NODES), the listeners (${variables.join(', ')}) and
+${prefix}_LOG_LEVEL. A problem at start-up is one line naming it, and exits 2 when the
+configuration is at fault (the file, or a key or file it names), 1 otherwise (Redis not
+answering, a port taken); SIGTERM or SIGINT stops it within ${STOP_BOUND_MS / 1000} s.
 `;
 }
 
@@ -91,7 +116,7 @@ export function runService(
   };
   started().catch((e: unknown) => {
     process.stderr.write(`${startFailure(name, e)}\n`);
-    process.exit(1);
+    process.exit(startFailureExitCode(e));
   });
 }
 

@@ -134,9 +134,12 @@ export async function startFullPath(
     await publishAuthorityRecords(redisUrl, issuerRecord, issuerKey);
 
     const sequencer = await startChild(
-      ...nodeCommand(packageModule('sequencer/main'), [], profile),
-      loggedLine('sequencer for log', () => true),
-      { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
+      ...nodeCommand(
+        packageModule('sequencer/main'),
+        ['--config', deployment.files.sequencerConfig],
+        profile,
+      ),
+      loggedLine('sequencer serving', () => true),
     );
     children.push(sequencer);
     const server = await startChild(

@@ -81,11 +81,11 @@ describe('configuration', () => {
 });
 
 describe('main.ts', () => {
-  it('exits 1 naming the field when the configuration is invalid', async () => {
+  it('exits 2 naming the field when the configuration is invalid', async () => {
     const path = join(dir, 'bad.yaml');
     writeFileSync(path, 'redis: { mode: standalone, url: redis://x:1 }\n');
     const p = run(path);
-    expect(await p.exited).toBe(1);
+    expect(await p.exited).toBe(2);
     expect(p.stderr()).toMatch(/authority: cannot start: config\.invalid: invalid configuration: .*issuer/);
   });
 
@@ -103,7 +103,7 @@ describe('main.ts', () => {
       JSON.stringify({ ...forged, cert: { ...forged.cert, root_kid: record.cert.root_kid } }),
     );
     const p = run(deployment.files.authorityConfig);
-    expect(await p.exited).toBe(1);
+    expect(await p.exited).toBe(2);
     expect(p.stderr()).toMatch(
       /config\.invalid: .*issuer\.cert\.json: key record key:dev\/issuer\/1 is not certified by a pinned root/,
     );

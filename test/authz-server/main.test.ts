@@ -37,11 +37,11 @@ afterAll(async () => {
 });
 
 describe('main.ts', () => {
-  it('exits 1 naming the field when the configuration is invalid', async () => {
+  it('exits 2 naming the field when the configuration is invalid', async () => {
     const path = join(dir, 'bad.yaml');
     writeFileSync(path, 'redis: { mode: standalone, url: redis://x:1 }\nroutes: []\n');
     const p = run(path);
-    expect(await p.exited).toBe(1);
+    expect(await p.exited).toBe(2);
     expect(p.stderr()).toMatch(/config\.invalid: invalid configuration: .*environment/);
   });
 

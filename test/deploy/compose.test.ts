@@ -6,6 +6,7 @@ import {
   composeProblems,
   composeSchemaProblems,
   dockerfileProblems,
+  serverPorts,
   type ComposeContext,
 } from './support/compose.js';
 import { COMPOSE_FILE, ENVOY_CONFIGS } from './support/layout.js';
@@ -20,12 +21,11 @@ const context: ComposeContext = {
   serverConfigs: {
     authz: readYaml('envoy/config/authz.yaml') as Obj,
     authority: readYaml('envoy/config/authority.yaml') as Obj,
+    sequencer: readYaml('envoy/config/sequencer.yaml') as Obj,
   },
   buildFolders: tsconfig.include,
 };
-const serverPorts = Object.values(context.serverConfigs).flatMap((config) =>
-  ['grpc', 'http'].map((key) => Number((config[key] as Obj).port)),
-);
+const ports = Object.values(context.serverConfigs).flatMap(serverPorts);
 const service = (copy: Obj, name: string): Obj => (copy.services as Obj)[name] as Obj;
 
 describe(COMPOSE_FILE, () => {
@@ -72,7 +72,7 @@ describe('the compose checks flag', () => {
     ],
     [
       'a key file nobody is told to make',
-      (c) => ((service(c, 'sequencer').volumes as Obj[])[0]!.source = './keys/sequencer.key.pem'),
+      (c) => ((service(c, 'sequencer').volumes as Obj[])[1]!.source = './keys/sequencer.key.pem'),
       /sequencer: bind mount source \.\/keys\/sequencer\.key\.pem does not exist \(nor does its folder's README list it\)/,
     ],
     [
@@ -122,7 +122,7 @@ describe('Dockerfile', () => {
   const dockerignore = readRepoText('.dockerignore');
 
   it('builds in stages on node:20-bookworm-slim, runs as non-root and bakes no keys in', () => {
-    expect(dockerfileProblems(dockerfile, dockerignore, serverPorts)).toEqual([]);
+    expect(dockerfileProblems(dockerfile, dockerignore, ports)).toEqual([]);
   });
 
   it.each<[string, (text: string) => string, RegExp]>([
@@ -155,13 +155,13 @@ describe('Dockerfile', () => {
       /node:20-bookworm-slim/,
     ],
   ])('flag %s', (_, edit, expected) => {
-    expect(dockerfileProblems(edit(dockerfile), dockerignore, serverPorts)).toContainEqual(
+    expect(dockerfileProblems(edit(dockerfile), dockerignore, ports)).toContainEqual(
       expect.stringMatching(expected),
     );
   });
 
   it('flag a build context that would carry keys', () => {
-    const problems = dockerfileProblems(dockerfile, dockerignore.replace('envoy/keys\n', ''), serverPorts);
+    const problems = dockerfileProblems(dockerfile, dockerignore.replace('envoy/keys\n', ''), ports);
     expect(problems).toEqual(['Dockerfile: .dockerignore must exclude envoy/keys']);
   });
 });

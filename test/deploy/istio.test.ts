@@ -47,6 +47,7 @@ describe('every manifest', () => {
     expect(bundle.generated.map((configMap) => (configMap.metadata as Obj).name)).toEqual([
       'authz-config',
       'authority-config',
+      'sequencer-config',
     ]);
     expect(bundle.generated.flatMap(manifestProblems)).toEqual([]);
   });
@@ -407,7 +408,7 @@ describe.skipIf(!kubectl)('kubectl kustomize', () => {
       .filter((o) => o.kind === 'Deployment')
       .flatMap((d) => (podSpec(d).volumes as Obj[]).map((v) => (v.configMap as Obj | undefined)?.name))
       .filter((name) => typeof name === 'string' && /-config-/.test(name));
-    expect(mounted.length).toBe(2);
+    expect(mounted.length).toBe(3);
     for (const name of mounted) expect(configMaps).toContain(name);
   });
 });

@@ -77,7 +77,14 @@ describe('dev mode in memory', () => {
   it('binds free ports and keeps everything in memory', () => {
     expect(dev.store).toBe('memory');
     for (const port of Object.values(dev.ports)) expect(port).toBeGreaterThan(0);
-    expect(new Set(Object.values(dev.ports)).size).toBe(4);
+    expect(new Set(Object.values(dev.ports)).size).toBe(5);
+  });
+
+  it('runs the sequencer as production does, with its health and metrics', async () => {
+    const health = await fetch(`${dev.urls.sequencerHttp}/healthz`);
+    expect(await health.json()).toEqual({ status: 'SERVING', problems: [] });
+    const metrics = await (await fetch(`${dev.urls.sequencerHttp}/metrics`)).text();
+    expect(metrics).toMatch(/^governance_sequencer_leading 1$/m);
   });
 
   it('serves the full path: issue, allow, replay denied, ledgered', async () => {
@@ -142,7 +149,7 @@ describe('dev mode on Redis', () => {
       // Use state survived the restart: the artifact is still spent.
       expect(await check(second, issued.header)).toMatchObject({ reason: 'artifact.replayed' });
       await fullPath(second);
-      const prefix = second.deployment.sequencerEnv.LEDGER_KEY_PREFIX!;
+      const prefix = second.deployment.redisKeyPrefix;
       const run = await govctl(
         '--json',
         'ledger',
@@ -259,7 +266,7 @@ describe('npm start (cli/dev.ts)', () => {
       // Which Redis, and who said so: an inherited REDIS_URL alone moves dev mode to Redis.
       expect(p.stdout()).toContain(
         `store        Redis ${new URL(redis.url).host}, key prefix ` +
-          `${readDevDeployment(dir)!.sequencerEnv.LEDGER_KEY_PREFIX} (from --redis-url; new deployment)`,
+          `${readDevDeployment(dir)!.redisKeyPrefix} (from --redis-url; new deployment)`,
       );
       const startedAt = performance.now();
       redis.process!.kill('SIGKILL');

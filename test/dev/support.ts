@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { startDevMode, type DevMode, type DevModeOptions } from '../../cli/dev-mode.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../devkit/dev-deployment.js';
 
-export const FREE_PORTS = { authorityGrpc: 0, authorityHttp: 0, authzGrpc: 0, authzHttp: 0 };
+export const FREE_PORTS = {
+  authorityGrpc: 0,
+  authorityHttp: 0,
+  authzGrpc: 0,
+  authzHttp: 0,
+  sequencerHttp: 0,
+};
 
 export interface TestDevMode extends DevMode {
   /** Stops it and removes its folder. */

@@ -81,7 +81,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
   async function setup(name: string) {
     const deployment = sequencerDeployment(join(dir, name), redis.url);
     const prefix = `${redis.prefix}${randomBytes(4).toString('hex')}:`;
-    const env = { ...deployment.env, LEDGER_KEY_PREFIX: prefix, LEASE_MS: '1000', HEAD_INTERVAL_MS: '200' };
+    const settings = { redis: { keyPrefix: prefix }, leaseMs: 1000, headIntervalMs: 200 };
     const stores: LedgerStore[] = [];
     const newStore = () => {
       const store = new RedisLedgerStore({ url: redis.url, log: deployment.log, prefix });
@@ -98,8 +98,8 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
       store: newStore(),
       writers,
       processes,
-      spawn: async (extra: Record<string, string> = {}) => {
-        const sequencer = await spawnSequencer({ ...env, ...extra });
+      spawn: async (extra: Record<string, unknown> = {}) => {
+        const sequencer = await spawnSequencer(deployment, { ...settings, ...extra });
         processes.push(sequencer);
         return sequencer;
       },
@@ -115,7 +115,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
     const ledger = await setup('kill');
     try {
       // The first one opens entries on two worker threads (sequencer/open-pool.ts), the second itself.
-      const first = await ledger.spawn({ OPEN_WORKERS: '2' });
+      const first = await ledger.spawn({ openWorkers: 2 });
       const appending = burst(ledger.writers, 10_000, 25, { producer: ledger.deployment.producer.subject });
       await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');
       await signalAndWait(first.child, 'SIGKILL');

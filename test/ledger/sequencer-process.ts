@@ -1,19 +1,21 @@
 // Runs sequencer/main.ts as a real process (for the kill -9 tests) from a development
 // deployment (devkit/dev-deployment.ts), so it loads its keys through the production loaders.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { parse } from 'yaml';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { base64urlDecode } from '../../core/encoding.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
 import type { KeyRecord } from '../../core/registry.js';
 import type { LedgerKeys } from '../../ledger/records.js';
-import { writeDevDeployment } from '../../devkit/dev-deployment.js';
+import { DEV_LOG, writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 
 export interface SequencerDeployment {
-  /** Environment for sequencer/main (add LEDGER_KEY_PREFIX, LEASE_MS… as needed). */
-  env: Record<string, string>;
+  dir: string;
+  /** The deployment's sequencer.yaml, which spawnSequencer varies. */
+  config: string;
   log: string;
   /** The enforcement point's producer key, to write with, and the producer it is certified for. */
   producer: { kid: string; subject: string; privateKey: KeyObject };
@@ -25,15 +27,17 @@ const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as 
 const publicKeyOf = (record: KeyRecord) => base64urlDecode(record.public_key)!;
 
 export function sequencerDeployment(dir: string, redisUrl: string): SequencerDeployment {
-  const deployment = writeDevDeployment(dir, { redisUrl });
+  // At level info: spawnSequencer waits for its 'sequencer serving' line.
+  const deployment = writeDevDeployment(dir, { redisUrl, logLevel: 'info' });
   const authz = parse(readFileSync(deployment.files.authzConfig, 'utf8')) as {
     producer: { keyFile: string; certificateFile: string };
   };
   const producerRecords = readJson<KeyRecord[]>(deployment.files.producerRecords);
   const auditKey = keyFromPem(readFileSync(deployment.files.auditKey, 'utf8'));
   return {
-    env: { ...deployment.sequencerEnv, REDIS_URL: redisUrl },
-    log: deployment.sequencerEnv.LEDGER_LOG!,
+    dir,
+    config: deployment.files.sequencerConfig,
+    log: DEV_LOG,
     producer: {
       kid: readJson<KeyRecord>(authz.producer.certificateFile).kid,
       subject: readJson<KeyRecord>(authz.producer.certificateFile).subject,
@@ -50,13 +54,46 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
 
 export interface SequencerProcess {
   child: ChildProcess;
+  /** Where its HTTP port (health, metrics) answers. */
+  url: string;
   /** Its log so far (the last 64 KiB). */
   output(): string;
 }
 
-/** Starts `node --import tsx sequencer/main.ts` and resolves once it has started. */
-export async function spawnSequencer(env: Record<string, string>): Promise<SequencerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sequencer/main.ts'], {
+type Settings = Record<string, unknown>;
+
+let variants = 0;
+
+/**
+ * The deployment's sequencer.yaml with `settings` over it (a section given is merged into the
+ * file's), written beside it; its path.
+ */
+function configVariant(deployment: SequencerDeployment, settings: Settings): string {
+  const config = parse(readFileSync(deployment.config, 'utf8')) as Settings;
+  for (const [key, value] of Object.entries(settings)) {
+    const base = config[key];
+    config[key] =
+      typeof value === 'object' && value !== null && typeof base === 'object' && base !== null
+        ? { ...base, ...value }
+        : value;
+  }
+  const path = join(deployment.dir, `sequencer-${++variants}.yaml`);
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/**
+ * Starts `node --import tsx sequencer/main.ts --config <file>`, the file being the deployment's
+ * sequencer.yaml with `settings` over it, and resolves once it serves. `env` overrides it as a
+ * deployment's environment would (REDIS_MODE…).
+ */
+export async function spawnSequencer(
+  deployment: SequencerDeployment,
+  settings: Settings = {},
+  env: Record<string, string> = {},
+): Promise<SequencerProcess> {
+  const config = configVariant(deployment, settings);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sequencer/main.ts', '--config', config], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,18 +102,19 @@ export async function spawnSequencer(env: Record<string, string>): Promise<Seque
   const collect = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536));
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  await new Promise<void>((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     const started = () => {
-      if (!output.includes('started')) return;
+      const line = /^.*"msg":"sequencer serving".*$/m.exec(output)?.[0];
+      if (line === undefined) return;
       child.stdout!.off('data', started);
       child.off('exit', failed);
-      resolve();
+      resolve((JSON.parse(line) as { http: number }).http);
     };
     const failed = (code: number | null) => reject(new Error(`sequencer exited with ${code}: ${output}`));
     child.stdout!.on('data', started);
     child.once('exit', failed);
   });
-  return { child, output: () => output };
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output };
 }
 
 /** Sends a signal and waits for the process to exit. */

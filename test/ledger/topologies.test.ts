@@ -205,16 +205,15 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
   it('chains what two writers append, exactly once, with the sequencer process on the Cluster', async () => {
     const prefix = prefixed();
     const ledger = new Ledger(cluster.config(prefix), deployment.log, deployment);
-    const sequencer = await spawnSequencer({
-      ...deployment.env,
-      REDIS_URL: '',
-      REDIS_MODE: 'cluster',
-      REDIS_CLUSTER_NODES: cluster.masters.map((n) => `${n.host}:${n.port}`).join(','),
-      LEDGER_KEY_PREFIX: prefix,
-      LEASE_MS: '1000',
-      HEAD_INTERVAL_MS: '200',
-      WAIT_REPLICAS: '1',
-    });
+    const sequencer = await spawnSequencer(
+      deployment,
+      { redis: { keyPrefix: prefix }, leaseMs: 1000, headIntervalMs: 200, ledger: { replicas: 1 } },
+      {
+        REDIS_URL: '',
+        REDIS_MODE: 'cluster',
+        REDIS_CLUSTER_NODES: cluster.masters.map((n) => `${n.host}:${n.port}`).join(','),
+      },
+    );
     try {
       const writers = [await ledger.writer(1), await ledger.writer(0)];
       const { acknowledged, failed } = await append(writers, 400, deployment.producer.subject);
@@ -260,17 +259,16 @@ describe.skipIf(!haveRedisTools)('the ledger through Redis Sentinel (needs redis
   it('chains what writers append exactly once with the sequencer process, also across a failover', async () => {
     const prefix = prefixed();
     const ledger = new Ledger(sentinel.config(prefix), deployment.log, deployment);
-    const sequencer = await spawnSequencer({
-      ...deployment.env,
-      REDIS_URL: '',
-      REDIS_MODE: 'sentinel',
-      REDIS_SENTINELS: `127.0.0.1:${sentinel.sentinelPort}`,
-      REDIS_SENTINEL_NAME: sentinel.name,
-      LEDGER_KEY_PREFIX: prefix,
-      LEASE_MS: '1000',
-      HEAD_INTERVAL_MS: '200',
-      WAIT_REPLICAS: '1',
-    });
+    const sequencer = await spawnSequencer(
+      deployment,
+      { redis: { keyPrefix: prefix }, leaseMs: 1000, headIntervalMs: 200, ledger: { replicas: 1 } },
+      {
+        REDIS_URL: '',
+        REDIS_MODE: 'sentinel',
+        REDIS_SENTINELS: `127.0.0.1:${sentinel.sentinelPort}`,
+        REDIS_SENTINEL_NAME: sentinel.name,
+      },
+    );
     try {
       const writers = [await ledger.writer(1), await ledger.writer(1)];
       const before = await append(writers, 200, deployment.producer.subject);

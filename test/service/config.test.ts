@@ -1,7 +1,7 @@
-// The Redis connection of a process configured by its environment only (the ledger sequencer), the
-// same variables overriding a service's configuration file, each service saying at start-up which
-// Redis it uses and why, and the service binaries' --help and start-up errors.
-import { mkdtempSync, rmSync } from 'node:fs';
+// The Redis connection as the environment names it, overriding a service's configuration file,
+// each service saying at start-up which Redis it uses and why, and the service binaries' --help
+// and start-up errors with their exit codes (service/process.ts).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,20 +19,17 @@ import { applyServiceEnvironment, redisConfigFromEnvironment } from '../../servi
 import { runModule } from '../support/run-module.js';
 
 describe('redisConfigFromEnvironment', () => {
-  it('reads each mode, with the caller key prefix', () => {
+  it('reads each mode', () => {
     expect(redisConfigFromEnvironment({ REDIS_URL: 'redis://redis:6379' })).toEqual({
       mode: 'standalone',
       url: 'redis://redis:6379',
     });
     expect(
-      redisConfigFromEnvironment(
-        {
-          REDIS_MODE: 'sentinel',
-          REDIS_SENTINELS: 'sentinel-0:26379, sentinel-1:26379,[fd00::1]:26380',
-          REDIS_SENTINEL_NAME: 'gov-master',
-        },
-        'eu:',
-      ),
+      redisConfigFromEnvironment({
+        REDIS_MODE: 'sentinel',
+        REDIS_SENTINELS: 'sentinel-0:26379, sentinel-1:26379,[fd00::1]:26380',
+        REDIS_SENTINEL_NAME: 'gov-master',
+      }),
     ).toEqual({
       mode: 'sentinel',
       sentinels: [
@@ -41,7 +38,6 @@ describe('redisConfigFromEnvironment', () => {
         { host: 'fd00::1', port: 26380 },
       ],
       name: 'gov-master',
-      keyPrefix: 'eu:',
     });
     expect(
       redisConfigFromEnvironment({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' }),
@@ -184,9 +180,8 @@ describe('each service names its Redis at start-up', () => {
     expect(line).not.toContain('secret');
   });
 
-  it('the sequencer: its environment', async () => {
-    const { redis, line } = await named('sequencer/main', [], {
-      ...deployment.sequencerEnv,
+  it('the sequencer: the file overridden by REDIS_URL, without the credentials', async () => {
+    const { redis, line } = await named('sequencer/main', ['--config', deployment.files.sequencerConfig], {
       REDIS_URL: `rediss://admin:env-secret@${at}`,
     });
     expect(redis).toEqual({
@@ -201,38 +196,69 @@ describe('each service names its Redis at start-up', () => {
 });
 
 describe('the service binaries', () => {
-  it.each([
-    ['authority/main.ts', 'node dist/authority/main.js --config <file.yaml>'],
-    ['authz-server/main.ts', 'node dist/authz-server/main.js --config <file.yaml>'],
-    ['sequencer/main.ts', 'node dist/sequencer/main.js'],
-  ])('%s answers --help with its usage', async (module, usage) => {
+  const SERVICES = [
+    ['authority', 'authority/main.ts'],
+    ['authz-server', 'authz-server/main.ts'],
+    ['sequencer', 'sequencer/main.ts'],
+  ] as const;
+
+  it.each(SERVICES)('%s answers --help with its usage and its exit codes', async (_name, module) => {
     const result = await runModule(module, ['--help'], childEnvironment());
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.startsWith(`usage: ${usage}`)).toBe(true);
-    expect(result.stdout).toMatch(/REDIS_URL[\s\S]*SIGTERM/);
+    expect(
+      result.stdout.startsWith(`usage: node dist/${module.replace(/\.ts$/, '.js')} --config <file.yaml>`),
+    ).toBe(true);
+    expect(result.stdout).toMatch(/REDIS_URL[\s\S]*exits 2 when the[\s\S]*1 otherwise[\s\S]*SIGTERM/);
   });
 
-  it('the sequencer with a file it cannot read: one line naming the variable and the file, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gov-sequencer-files-'));
-    try {
-      const { sequencerEnv } = writeDevDeployment(dir);
-      const missing = join(dir, 'absent.json');
-      const env = { ...sequencerEnv, REDIS_URL: 'redis://127.0.0.1:1', PRODUCER_KEYS_FILE: missing };
-      const result = await runModule('sequencer/main.ts', [], childEnvironment(env));
-      expect(result.code).toBe(2);
-      expect(result.stderr).toBe(
-        `ledger-sequencer: cannot start: config.invalid: cannot read PRODUCER_KEYS_FILE ${missing}: ENOENT\n`,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it('the sequencer has no gRPC listener to override', async () => {
+    const result = await runModule('sequencer/main.ts', ['--help'], childEnvironment());
+    expect(result.stdout).toContain('GOV_SEQUENCER_HTTP_HOST, GOV_SEQUENCER_HTTP_PORT');
+    expect(result.stdout).not.toContain('GRPC');
   });
 
-  it('the sequencer without its environment: one line naming what is missing, exit 2', async () => {
-    const result = await runModule('sequencer/main.ts', [], childEnvironment());
+  it.each(SERVICES)('%s without --config: one line naming the usage, exit 2', async (name, module) => {
+    const result = await runModule(module, [], childEnvironment());
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'ledger-sequencer: cannot start: config.invalid: REDIS_URL must be set (REDIS_MODE standalone)\n',
+      `${name}: cannot start: config.invalid: usage: main.js --config <file.yaml>\n`,
     );
+  });
+
+  describe('from a development deployment', () => {
+    let dir: string;
+    let deployment: DevDeployment;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'gov-service-exit-'));
+      deployment = writeDevDeployment(dir, { redisUrl: 'redis://127.0.0.1:1' });
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('the sequencer with a file it cannot read: one line naming the field and the file, exit 2', async () => {
+      const missing = join(dir, 'absent.json');
+      const path = join(dir, 'sequencer-missing.yaml');
+      writeFileSync(
+        path,
+        readFileSync(deployment.files.sequencerConfig, 'utf8').replace(
+          /^producerKeysFile: .*$/m,
+          `producerKeysFile: ${missing}`,
+        ),
+      );
+      const result = await runModule('sequencer/main.ts', ['--config', path], childEnvironment());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `sequencer: cannot start: config.invalid: cannot read producerKeysFile ${missing}: ENOENT\n`,
+      );
+    });
+
+    it('the sequencer when Redis does not answer: one line saying so, exit 1', async () => {
+      const result = await runModule(
+        'sequencer/main.ts',
+        ['--config', deployment.files.sequencerConfig],
+        childEnvironment(),
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^sequencer: cannot start: state\.unavailable: .*\n$/);
+    });
   });
 });

@@ -1,6 +1,6 @@
 // The whole production path as child processes, for fault injection and hostile-input tests:
 // devkit/dev-deployment.ts writes a deployment (root-certified keys, dev tokens, authority.yaml,
-// authz.yaml, sequencer environment) on free loopback ports, and the three production entry
+// authz.yaml, sequencer.yaml) on free loopback ports, and the three production entry
 // points run from it on a given Redis — sequencer/main.ts, authority/main.ts and one or
 // more authz-server/main.ts replicas. Each process can be paused, killed and restarted; the
 // last lines of its output are kept for failure messages. Checks are literal Envoy
@@ -342,13 +342,11 @@ export class Cluster {
   ) {
     const env = { ...process.env, REDIS_URL: redis.url };
     const tsx = ['--import', 'tsx'];
-    this.sequencer = new ServiceProcess('sequencer', [...tsx, 'sequencer/main.ts'], {
-      ...env,
-      ...deployment.sequencerEnv,
-      LEDGER_KEY_PREFIX: redis.prefix,
-      LEASE_MS: String(options.leaseMs ?? 1000),
-      HEAD_INTERVAL_MS: String(options.headIntervalMs ?? 250),
-    });
+    this.sequencer = new ServiceProcess(
+      'sequencer',
+      [...tsx, 'sequencer/main.ts', '--config', deployment.files.sequencerConfig],
+      env,
+    );
     this.authority = new ServiceProcess(
       'authority',
       [...tsx, 'authority/main.ts', '--config', deployment.files.authorityConfig],
@@ -380,13 +378,10 @@ export class Cluster {
       redisUrl: options.redis.url,
       heartbeatMs: options.heartbeatMs ?? 500,
       freshness: options.freshness ?? { keysSeconds: 30, revocationsSeconds: 10, ledgerCommitWindowMs: 2000 },
+      redisKeyPrefix: options.redis.prefix,
+      sequencer: { leaseMs: options.leaseMs ?? 1000, headIntervalMs: options.headIntervalMs ?? 250 },
       logLevel: 'warn',
     });
-    for (const file of [deployment.files.authorityConfig, deployment.files.authzConfig]) {
-      const config = readYaml(file);
-      config.redis = { ...(config.redis as object), keyPrefix: options.redis.prefix };
-      writeFileSync(file, stringifyYaml(config));
-    }
     const policyFile = join(dir, 'policies', 'medical-inference-v3.yaml');
     const policy = readYaml(policyFile);
     (policy.rules as unknown[]).push(

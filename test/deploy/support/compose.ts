@@ -7,7 +7,10 @@ import AjvModule from 'ajv';
 import { clustersOf, endpointsOf, listenerPorts } from './envoy-config.js';
 import { Problems } from './problems.js';
 import { isObject, isRepoFolder, readRepoText, repoFileExists, repoFilesIn } from './repo.js';
+import { SERVER_CONFIGS } from './layout.js';
 import type { SequencerView } from './sequencer.js';
+
+type ServerName = (typeof SERVER_CONFIGS)[number]['name'];
 
 type Obj = Record<string, unknown>;
 const obj = (value: unknown): Obj => (isObject(value) ? value : {});
@@ -16,10 +19,10 @@ const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(
 const require = createRequire(import.meta.url);
 const COMPOSE_SPEC = require('docker-compose/schema/compose-spec.json') as Obj;
 /** The services built from this repository, and the server config each one reads, if any. */
-export const OUR_SERVICES: Record<string, 'authz' | 'authority' | undefined> = {
+export const OUR_SERVICES: Record<string, ServerName> = {
   'authz-server': 'authz',
   authority: 'authority',
-  sequencer: undefined,
+  sequencer: 'sequencer',
 };
 const ENVOY_IMAGE = 'envoyproxy/envoy:v1.31-latest';
 
@@ -86,9 +89,16 @@ export interface ComposeContext {
   /** The folder the compose file is in, relative to the repository. */
   folder: string;
   frontProxy: Obj;
-  serverConfigs: Record<'authz' | 'authority', Obj>;
+  serverConfigs: Record<ServerName, Obj>;
   /** The folders tsconfig.build.json compiles into dist/. */
   buildFolders: string[];
+}
+
+/** The ports a server config listens on: its gRPC and HTTP listeners, those it has. */
+export function serverPorts(config: Obj): number[] {
+  return ['grpc', 'http']
+    .filter((listener) => listener in config)
+    .map((listener) => Number(obj(config[listener]).port));
 }
 
 export function composeProblems(compose: Obj, context: ComposeContext): string[] {
@@ -153,7 +163,6 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
         repoFileExists(`${script[1]}.ts`),
       `runs ${command[1]}, which tsconfig.build.json does not build`,
     );
-    if (!configName) continue;
     const configPath = command[command.indexOf('--config') + 1] ?? '';
     const config = context.serverConfigs[configName];
     need(
@@ -165,7 +174,7 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
     const published = strings(entry.ports)
       .map((port) => Number(port.split(':').at(-1)))
       .sort();
-    const listening = [obj(config.grpc).port, obj(config.http).port].map(Number).sort();
+    const listening = serverPorts(config).sort();
     need(JSON.stringify(published) === JSON.stringify(listening), `must publish ${listening.join(', ')}`);
   }
 
@@ -263,51 +272,17 @@ export function dockerfileProblems(dockerfile: string, dockerignore: string, por
   return problems.list;
 }
 
-const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** The variables an env file the operator makes holds (as its folder's README says to make it). */
-export type OperatorEnvFiles = Record<string, readonly string[]>;
-
-/** The sequencer service as test/deploy/support/sequencer.ts checks it; file names are repository paths. */
+/**
+ * The sequencer service as test/deploy/support/sequencer.ts checks it, `configs` being the server
+ * configs by name; file names are repository paths.
+ */
 export function composeSequencerView(
   compose: Obj,
   folder: string,
-  envFiles: OperatorEnvFiles,
+  configs: Record<string, Obj>,
 ): SequencerView {
   const service = obj(obj(compose.services).sequencer);
   const problems: string[] = [];
-  const env = new Map<string, string | undefined>();
-  const environment = service.environment;
-  const entries = Array.isArray(environment)
-    ? environment.map((entry) => String(entry).split(/=(.*)/s).slice(0, 2))
-    : Object.entries(obj(environment));
-  for (const [name, value] of entries) {
-    // A variable without a value passes the one of the shell running Compose through, if any.
-    if (value !== undefined && value !== null) env.set(String(name), String(value));
-  }
-  const envFileEntries: unknown[] =
-    service.env_file === undefined
-      ? []
-      : Array.isArray(service.env_file)
-        ? service.env_file
-        : [service.env_file];
-  for (const entry of envFileEntries) {
-    const file = isObject(entry) ? String(entry.path) : String(entry);
-    const path = posix.join(folder, file);
-    const variables = envFiles[path];
-    if (isObject(entry) && entry.required === false) problems.push(`env_file ${file} must be required`);
-    if (!variables) {
-      problems.push(`env_file ${file} is not an env file the operator is told to make`);
-      continue;
-    }
-    const readme = posix.join(posix.dirname(path), 'README.md');
-    const text = repoFileExists(readme) ? readRepoText(readme) : '';
-    for (const variable of variables) {
-      const told = new RegExp(`${variable}=.*> *${escapeRegExp(posix.basename(path))}`).test(text);
-      if (told) env.set(variable, undefined);
-      else problems.push(`env_file ${file}: ${readme} does not show how to write ${variable} into it`);
-    }
-  }
   const mounts = mountsOf(service).filter(isBind);
   const sourcePath = (mount: Mount): string => posix.join(folder, mount.source);
   const fileAt = (path: string): string | undefined => {
@@ -318,6 +293,11 @@ export function composeSequencerView(
     const file = posix.join(sourcePath(mount), path.slice(mount.target.length));
     return bindSourceExists('.', file) ? file : undefined;
   };
+  const command = strings(service.command);
+  const configFile = command.includes('--config')
+    ? fileAt(command[command.indexOf('--config') + 1] ?? '')
+    : undefined;
+  const server = SERVER_CONFIGS.find((entry) => entry.compose === configFile);
   const exposed = mounts.flatMap((mount) => {
     if (!mount.readOnly) problems.push(`mount of ${mount.source} must be read-only`);
     const path = sourcePath(mount);
@@ -326,5 +306,5 @@ export function composeSequencerView(
     const present = repoFilesIn(path).filter((file) => !file.endsWith('/README.md'));
     return [...new Set([...documentedFiles(path).map((file) => posix.join(path, file)), ...present])];
   });
-  return { env, fileAt, exposed, problems };
+  return { config: server && configs[server.name], configFile, fileAt, exposed, problems };
 }

@@ -18,6 +18,12 @@ export const SERVER_CONFIGS = [
     k8s: 'istio/config/authority.yaml',
     perDeployment: [],
   },
+  {
+    name: 'sequencer',
+    compose: 'envoy/config/sequencer.yaml',
+    k8s: 'istio/config/sequencer.yaml',
+    perDeployment: [],
+  },
 ] as const;
 
 export const COMPOSE_FILE = 'envoy/docker-compose.yaml';
@@ -25,9 +31,3 @@ export const KUSTOMIZATION = 'istio/kustomization.yaml';
 export const MESH_CONFIG = 'istio/mesh-config.yaml';
 export const MANIFESTS_DIR = 'istio/manifests';
 export const TEMPLATES_DIR = 'istio/templates';
-
-/**
- * Env files the operator makes for Docker Compose (never committed), and the variables each
- * holds: their folder's README shows how to write them.
- */
-export const OPERATOR_ENV_FILES = { 'envoy/keys/root-keys.env': ['ROOT_KEYS'] } as const;

@@ -2,6 +2,7 @@
 // operator-made Secrets and policies, plus the mesh config), and the checks that tie its parts
 // together: selectors, ports, names, mounts, policies.
 import { basename, dirname, posix } from 'node:path';
+import { serverPorts } from './compose.js';
 import { durationNanos } from './envoy-schema.js';
 import { HEALTH_PATHS } from './envoy-config.js';
 import { KUSTOMIZATION, MANIFESTS_DIR, MESH_CONFIG, SERVER_CONFIGS, TEMPLATES_DIR } from './layout.js';
@@ -277,12 +278,24 @@ export function workloadProblems(bundle: Bundle): string[] {
       if (String(container.image).startsWith(`${OUR_IMAGE}:`)) {
         need(security.runAsUser === bundle.imageUid, `runAsUser must be the image's USER ${bundle.imageUid}`);
       }
-      const grpcPort = list(container.ports).find((port) => port.name === 'grpc')?.containerPort;
+      // A server with a gRPC port is probed by the standard gRPC health service; one with an
+      // HTTP port alone (the sequencer) by GET /healthz on it.
+      const portNamed = (name: string) => list(container.ports).find((port) => port.name === name);
+      const grpcPort = portNamed('grpc')?.containerPort;
+      const httpPort = portNamed('http')?.containerPort;
       for (const probe of ['readinessProbe', 'livenessProbe']) {
-        need(
-          grpcPort === undefined || obj(obj(container[probe]).grpc).port === grpcPort,
-          `${probe} must be a native gRPC probe on port ${String(grpcPort)}`,
-        );
+        const settings = obj(container[probe]);
+        const httpGet = obj(settings.httpGet);
+        if (grpcPort !== undefined)
+          need(
+            obj(settings.grpc).port === grpcPort,
+            `${probe} must be a native gRPC probe on port ${String(grpcPort)}`,
+          );
+        else if (httpPort !== undefined)
+          need(
+            httpGet.path === '/healthz' && (httpGet.port === 'http' || httpGet.port === httpPort),
+            `${probe} must be GET /healthz on port ${String(httpPort)}`,
+          );
       }
       for (const env of list(container.env).filter((entry) => entry.name === 'REDIS_URL')) {
         const url = /^redis:\/\/([^:/]+):(\d+)$/.exec(String(env.value));
@@ -325,28 +338,22 @@ export function k8sSequencerView(bundle: Bundle): SequencerView {
   const container = containers(workload).find((entry) => entry.name === 'sequencer') ?? {};
   const problems: string[] = [];
   if (!isObject(workload.spec)) problems.push('no Deployment sequencer');
-  if ('envFrom' in container) problems.push('envFrom hides what the sequencer gets: name each variable');
-  const env = new Map<string, string | undefined>();
-  for (const entry of list(container.env)) {
-    const name = String(entry.name);
-    if (typeof entry.value === 'string' && entry.value !== '') env.set(name, entry.value);
-    else if (isObject(entry.valueFrom)) {
-      const problem = envSourceProblem(bundle, workload, entry);
-      if (problem) problems.push(problem);
-      else env.set(name, undefined);
-    }
-  }
   const fileAt = (path: string): string | undefined => {
     const { source, key } = mountedSource(bundle, workload, container, path);
     return source !== undefined && key in obj(source.data) ? key : undefined;
   };
+  const command = strings(container.command);
+  const configFile = command.includes('--config')
+    ? fileAt(command[command.indexOf('--config') + 1] ?? '')
+    : undefined;
+  const server = SERVER_CONFIGS.find((entry) => basename(entry.k8s) === configFile);
   const exposed = list(container.volumeMounts).flatMap((mount) => {
     const source = mountSource(bundle, workload, mount);
     if (!source) return [];
     if (mount.readOnly !== true) problems.push(`volume mount ${String(mount.name)} must be read-only`);
     return typeof mount.subPath === 'string' ? [mount.subPath] : Object.keys(obj(source.data));
   });
-  return { env, fileAt, exposed, problems };
+  return { config: server && bundle.serverConfigs[server.name], configFile, fileAt, exposed, problems };
 }
 
 export function serviceProblems(bundle: Bundle): string[] {
@@ -371,7 +378,7 @@ export function serviceProblems(bundle: Bundle): string[] {
   // The ports the servers listen on (their configs) are the ports their Services expose.
   for (const config of SERVER_CONFIGS) {
     const settings = bundle.serverConfigs[config.name] ?? {};
-    const wanted = [obj(settings.grpc).port, obj(settings.http).port].map(Number).sort(byNumber);
+    const wanted = serverPorts(settings).sort(byNumber);
     const serviceName = config.name === 'authz' ? 'authz-server' : config.name;
     const service = ofKind(bundle.objects, 'Service').find((entry) => nameOf(entry) === serviceName);
     const exposed = list(obj(service?.spec).ports)
