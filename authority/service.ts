@@ -11,7 +11,7 @@ import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
-import { loadHeldKey, readRoots, type HeldKey } from '../service/keys.js';
+import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import { createAuthority, type Authority } from './authority.js';
 import type { AuthorityConfig } from './config.js';
 import { startGrpcServer } from './grpc.js';
@@ -64,7 +64,7 @@ function tlsFiles(tls: AuthorityConfig['grpc']['tls']) {
 
 /** Keys (each certified by a pinned root, valid now) and policy files; throws config.invalid. */
 export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMaterial {
-  const roots = readRoots(config.trust.rootKeys);
+  const roots = loadPinnedRoots(config.trust.rootKeys);
   const now = Date.now() / 1000;
   const issuer = { role: 'issuer' as const, subject: config.issuer.id, roots, now };
   return {

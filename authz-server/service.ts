@@ -3,14 +3,13 @@
 // and server; only the stores differ between callers.
 import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
-import { GovernanceError } from '../core/errors.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { openRedisStores as openStores, openRedisUseState } from '../store/redis-stores.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
 import type { PinnedRoots } from '../core/registry.js';
-import { loadHeldKey, readRoots, type HeldKey } from '../service/keys.js';
+import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
 
 export interface AuthzKeys {
@@ -38,12 +37,7 @@ export function authzLogger(config: LoadedConfig): Logger {
 
 /** The pinned roots and this enforcement point's root-certified producer key; throws config.invalid. */
 export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
-  let roots: PinnedRoots;
-  try {
-    roots = readRoots(config.trust.rootKeys);
-  } catch (e) {
-    throw new GovernanceError('config.invalid', `trust.rootKeys: ${(e as Error).message}`);
-  }
+  const roots = loadPinnedRoots(config.trust.rootKeys);
   const { id } = config.producer;
   const held = loadHeldKey(nodeCrypto, config.producer, {
     role: 'producer',

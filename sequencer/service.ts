@@ -11,7 +11,7 @@ import { ledgerKeysOf, type ProducerKey } from '../ledger/records.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
-import { loadHeldKey, readRoots, type HeldKey } from '../service/keys.js';
+import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import type { SequencerConfig } from './config.js';
 import { createHttpServer, type HealthReport } from './http.js';
 import { SequencerMetrics } from './metrics.js';
@@ -81,12 +81,7 @@ async function readProducerKeys(path: string, roots: PinnedRoots): Promise<Reado
 
 /** The pinned roots, the audit key and the producer keys; throws config.invalid naming the file. */
 export async function loadSequencerMaterial(config: SequencerConfig): Promise<SequencerMaterial> {
-  let roots: PinnedRoots;
-  try {
-    roots = readRoots(config.trust.rootKeys);
-  } catch (e) {
-    invalid(`trust.rootKeys: ${(e as Error).message}`);
-  }
+  const roots = loadPinnedRoots(config.trust.rootKeys);
   // The audit key speaks for the log: its record names the log as its subject.
   const audit = loadHeldKey(nodeCrypto, config.audit, {
     role: 'audit',

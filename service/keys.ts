@@ -72,6 +72,15 @@ export function readRoots(entries: readonly (string | { kid: string; file: strin
   return { byKid, anyKid };
 }
 
+/** A service's `trust.rootKeys`, read at start-up: a problem is config.invalid naming the setting. */
+export function loadPinnedRoots(entries: readonly (string | { kid: string; file: string })[]): PinnedRoots {
+  try {
+    return readRoots(entries);
+  } catch (e) {
+    throw new GovernanceError('config.invalid', `trust.rootKeys: ${(e as Error).message}`);
+  }
+}
+
 export function readKeyRecord(path: string): KeyRecord {
   try {
     return JSON.parse(readTextFile(path, 'key record')) as KeyRecord;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey, privateKeyToPem, publicKeyToPem } from '../../core/keys.js';
 import { MemoryRegistryStore } from '../../store/registry-memory.js';
-import { loadHeldKey, readRoots } from '../../service/keys.js';
+import { loadHeldKey, loadPinnedRoots, readRoots } from '../../service/keys.js';
 import { World } from '../authz-server/support/world.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-keys-'));
@@ -38,6 +38,16 @@ describe('key material', () => {
       kid: world.producerKid,
       role: 'producer',
     });
+  });
+
+  it('names trust.rootKeys in config.invalid when a pinned root cannot be read, in every service', () => {
+    const missing = join(dir, 'absent.pem');
+    expect(() => loadPinnedRoots([missing])).toThrow(
+      expect.objectContaining({
+        code: 'config.invalid',
+        message: expect.stringMatching(/^trust\.rootKeys: .*absent\.pem/),
+      }),
+    );
   });
 
   it('refuses a private key as a pinned root', () => {
