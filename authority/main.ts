@@ -5,13 +5,9 @@
 // pinned root. Nothing key-related is ever logged.
 import { runService, serviceUsage } from '../service/process.js';
 import { redisInUse } from '../service/config.js';
+import { openServiceRedisStores } from '../service/stores.js';
 import { loadConfig } from './config.js';
-import {
-  authorityLogger,
-  loadAuthorityMaterial,
-  openAuthorityRedisStores,
-  startAuthorityService,
-} from './service.js';
+import { authorityLogger, loadAuthorityMaterial, startAuthorityService } from './service.js';
 
 const usage = serviceUsage(
   'authority/main.js',
@@ -25,7 +21,7 @@ runService('authority', usage, async (path) => {
   const material = loadAuthorityMaterial(config);
   const logger = authorityLogger(config, material);
   logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
-  const stores = await openAuthorityRedisStores(config, logger);
+  const stores = await openServiceRedisStores(config, logger);
   const service = await startAuthorityService(config, material, stores, logger);
 
   return {

@@ -9,7 +9,6 @@ import type { PinnedRoots } from '../core/registry.js';
 import { StoreLedgerReader } from '../ledger/reader.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
 import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import { createAuthority, type Authority } from './authority.js';
@@ -89,24 +88,6 @@ export function authorityLogger(config: AuthorityConfig, material: AuthorityMate
     level: config.logLevel,
     base: { service: 'authority', producer: material.producer.key.subject },
   });
-}
-
-/**
- * The production stores on the configured Redis (standalone, Sentinel or Cluster): the registry
- * on the shared connection, the ledger on its own (store/redis-stores.ts).
- */
-export async function openAuthorityRedisStores(
-  config: AuthorityConfig,
-  logger: Logger,
-): Promise<AuthorityStores & { close(): Promise<void> }> {
-  const { registry, ledger, close } = await openRedisStores({
-    redis: config.redis,
-    ledgerLog: config.ledger.log,
-    ledgerReplicas: config.ledger.replicas,
-    ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
-    onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
-  });
-  return { registry, ledger, close };
 }
 
 /** Starts the authority (key records, bootstrap policies, heartbeat) and its gRPC and HTTP servers. */

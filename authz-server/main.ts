@@ -4,7 +4,7 @@
 import { runService, serviceUsage } from '../service/process.js';
 import { redisInUse } from '../service/config.js';
 import { loadConfig } from './config.js';
-import { authzLogger, loadAuthzKeys, openRedisStores, startAuthzService } from './service.js';
+import { authzLogger, loadAuthzKeys, openAuthzRedisStores, startAuthzService } from './service.js';
 import { isForeignWorker, isWorkerProcess, joinSupervisor, superviseWorkers } from './workers.js';
 import { GovernanceError } from '../core/errors.js';
 
@@ -30,7 +30,7 @@ runService('authz-server', usage, async (path) => {
   }
   const keys = loadAuthzKeys(config);
   logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
-  const stores = await openRedisStores(config, logger);
+  const stores = await openAuthzRedisStores(config, logger);
   const service = await startAuthzService(config, keys, stores, logger);
   if (isWorkerProcess()) {
     const { metrics } = service.server;

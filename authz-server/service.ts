@@ -5,7 +5,8 @@ import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { openRedisStores as openStores, openRedisUseState } from '../store/redis-stores.js';
+import { logRedisErrors, openServiceRedisStores } from '../service/stores.js';
+import { openRedisUseState } from '../store/redis-stores.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
 import type { PinnedRoots } from '../core/registry.js';
@@ -49,26 +50,23 @@ export function loadAuthzKeys(config: LoadedConfig): AuthzKeys {
 }
 
 /**
- * The production stores on the configured Redis (standalone, Sentinel or Cluster): the registry,
- * the ledger and the use state each on a connection of their own (store/redis-stores.ts).
+ * The production stores on the configured Redis: the registry and the ledger as every service
+ * opens them (service/stores.ts), and the use state on a connection of its own.
  */
-export async function openRedisStores(
+export async function openAuthzRedisStores(
   config: LoadedConfig,
   logger: Logger,
 ): Promise<AuthzStores & { close(): Promise<void> }> {
-  const onError = (e: Error) => logger.warn({ problem: e.message }, 'redis connection error');
-  const stores = await openStores({
-    redis: config.redis,
-    ledgerLog: config.ledger.log,
-    ledgerReplicas: config.ledger.replicas,
-    ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
-    onError,
-  });
+  const stores = await openServiceRedisStores(config, logger);
   try {
     // Auto-pipelining: the use-state scripts of the Checks arriving in one turn go out in one
     // write (one syscall instead of one per Check; see docs/performance.md). Each keeps its own
     // reply and error, so every failure still reaches its own decision as a DENY.
-    const use = await openRedisUseState({ redis: config.redis, onError, autoPipelining: true });
+    const use = await openRedisUseState({
+      redis: config.redis,
+      onError: logRedisErrors(logger),
+      autoPipelining: true,
+    });
     return {
       registry: stores.registry,
       ledger: stores.ledger,

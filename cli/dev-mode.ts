@@ -11,7 +11,7 @@ import { loadConfig as loadAuthzConfig } from '../authz-server/config.js';
 import {
   authzLogger,
   loadAuthzKeys,
-  openRedisStores,
+  openAuthzRedisStores,
   startAuthzService,
   type AuthzStores,
   type RunningAuthz,
@@ -19,18 +19,17 @@ import {
 import { loadConfig as loadSequencerConfig } from '../sequencer/config.js';
 import {
   loadSequencerMaterial,
-  openSequencerRedisStores,
   sequencerLogger,
   startSequencerService,
   type SequencerStores,
 } from '../sequencer/service.js';
+import { openServiceRedisStores } from '../service/stores.js';
 import { MemoryLedgerStore } from '../store/ledger-memory.js';
 import { MemoryRegistryStore } from '../store/registry-memory.js';
 import { MemoryUseStateStore } from '../store/use-state-memory.js';
 import {
   authorityLogger,
   loadAuthorityMaterial,
-  openAuthorityRedisStores,
   startAuthorityService,
   type AuthorityStores,
 } from '../authority/service.js';
@@ -214,11 +213,11 @@ export async function startDevMode(options: DevModeOptions = {}): Promise<DevMod
   try {
     let stores: Stores;
     if (redisUrl) {
-      const authority = await openAuthorityRedisStores(authorityConfig, authorityLog);
+      const authority = await openServiceRedisStores(authorityConfig, authorityLog);
       started.push(() => authority.close());
-      const authz = await openRedisStores(authzConfig, authzLog);
+      const authz = await openAuthzRedisStores(authzConfig, authzLog);
       started.push(() => authz.close());
-      const sequencer = await openSequencerRedisStores(sequencerConfig, sequencerLog);
+      const sequencer = await openServiceRedisStores(sequencerConfig, sequencerLog);
       started.push(() => sequencer.close());
       stores = { authority, authz, sequencer };
     } else {

@@ -3,14 +3,10 @@
 // producer records, Redis) and exits non-zero with a precise message on the first problem.
 // Nothing key-related is ever logged.
 import { redisInUse } from '../service/config.js';
+import { openServiceRedisStores } from '../service/stores.js';
 import { runService, serviceUsage } from '../service/process.js';
 import { loadConfig } from './config.js';
-import {
-  loadSequencerMaterial,
-  openSequencerRedisStores,
-  sequencerLogger,
-  startSequencerService,
-} from './service.js';
+import { loadSequencerMaterial, sequencerLogger, startSequencerService } from './service.js';
 
 const usage = serviceUsage(
   'sequencer/main.js',
@@ -26,7 +22,7 @@ runService('sequencer', usage, async (path) => {
   const material = await loadSequencerMaterial(config);
   const logger = sequencerLogger(config);
   logger.info({ redis: redisInUse(config.redis, process.env) }, 'using redis');
-  const stores = await openSequencerRedisStores(config, logger);
+  const stores = await openServiceRedisStores(config, logger);
   const service = await startSequencerService(config, material, stores, logger);
   return {
     logger,

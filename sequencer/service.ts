@@ -9,7 +9,6 @@ import { GovernanceError } from '../core/errors.js';
 import { verifyCertifiedKey, type KeyRecord, type PinnedRoots } from '../core/registry.js';
 import { ledgerKeysOf, type ProducerKey } from '../ledger/records.js';
 import type { LedgerStore } from '../store/ledger-types.js';
-import { openRedisStores } from '../store/redis-stores.js';
 import type { RegistryStore } from '../store/types.js';
 import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import type { SequencerConfig } from './config.js';
@@ -97,24 +96,6 @@ export async function loadSequencerMaterial(config: SequencerConfig): Promise<Se
 
 export function sequencerLogger(config: SequencerConfig): Logger {
   return pino({ level: config.logLevel, base: { service: 'sequencer', log: config.ledger.log } });
-}
-
-/**
- * The production stores on the configured Redis (standalone, Sentinel or Cluster): the registry
- * on the shared connection, the ledger on its own (store/redis-stores.ts).
- */
-export async function openSequencerRedisStores(
-  config: SequencerConfig,
-  logger: Logger,
-): Promise<SequencerStores & { close(): Promise<void> }> {
-  const { registry, ledger, close } = await openRedisStores({
-    redis: config.redis,
-    ledgerLog: config.ledger.log,
-    ledgerReplicas: config.ledger.replicas,
-    ledgerReplicaTimeoutMs: config.ledger.replicaTimeoutMs,
-    onError: (e) => logger.warn({ problem: e.message }, 'redis connection error'),
-  });
-  return { registry, ledger, close };
 }
 
 /**

@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig as parseAuthorityConfig } from '../../authority/config.js';
-import { openAuthorityRedisStores } from '../../authority/service.js';
 import { parseConfig as parseAuthzConfig } from '../../authz-server/config.js';
-import { openRedisStores as openAuthzStores } from '../../authz-server/service.js';
+import { openAuthzRedisStores } from '../../authz-server/service.js';
 import { writeDevDeployment } from '../../devkit/dev-deployment.js';
+import { openServiceRedisStores } from '../../service/stores.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGovernanceError } from '../../core/errors.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
@@ -113,8 +113,8 @@ describe('Redis ledger store with a replica', () => {
       return { ...raw, ledger: { ...raw.ledger, replicas: 1, replicaTimeoutMs: 1000 } };
     };
     const opened = [
-      await openAuthzStores(parseAuthzConfig(withReplicas(deployment.files.authzConfig)), logger),
-      await openAuthorityRedisStores(
+      await openAuthzRedisStores(parseAuthzConfig(withReplicas(deployment.files.authzConfig)), logger),
+      await openServiceRedisStores(
         parseAuthorityConfig(withReplicas(deployment.files.authorityConfig)),
         logger,
       ),
