@@ -50,6 +50,12 @@ function port(value: string): number {
   return n;
 }
 
+/**
+ * The sequencer's usual port, as in the manifests. A deployment's own default is any free port
+ * (DEFAULT_PORTS), since tests run several sequencers of one deployment side by side.
+ */
+const DEV_SEQUENCER_HTTP_PORT = 7090;
+
 /** The port flags of `npm start` and `npm run demo`. */
 export function addPortOptions(command: Command): Command {
   return command
@@ -69,9 +75,9 @@ export function addPortOptions(command: Command): Command {
     )
     .option(
       '--sequencer-http-port <port>',
-      'sequencer HTTP port (health, metrics; default: any free port)',
+      'sequencer HTTP port (health, metrics)',
       port,
-      DEFAULT_PORTS.sequencerHttp,
+      DEV_SEQUENCER_HTTP_PORT,
     );
 }
 

@@ -76,6 +76,8 @@ describe('npm run demo (cli/demo.ts)', () => {
     String(ports.authzGrpc),
     '--authz-http-port',
     String(ports.authzHttp),
+    '--sequencer-http-port',
+    '0',
   ];
 
   it('runs against the dev mode answering on the ports, from its folder', async () => {

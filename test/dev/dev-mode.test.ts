@@ -209,10 +209,13 @@ describe('dev mode on Redis', () => {
 });
 
 describe('npm start (cli/dev.ts)', () => {
-  const FREE_PORT_FLAGS = ['authority-grpc', 'authority-http', 'authz-grpc', 'authz-http'].flatMap((name) => [
-    `--${name}-port`,
-    '0',
-  ]);
+  const FREE_PORT_FLAGS = [
+    'authority-grpc',
+    'authority-http',
+    'authz-grpc',
+    'authz-http',
+    'sequencer-http',
+  ].flatMap((name) => [`--${name}-port`, '0']);
   // Node itself with tsx as its loader, so that a signal reaches dev mode with no relay between.
   const start = (dir: string, ...args: string[]) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', '--dir', dir, ...args], {
@@ -310,6 +313,8 @@ describe('npm start (cli/dev.ts)', () => {
       '--authz-grpc-port',
       '0',
       '--authz-http-port',
+      '0',
+      '--sequencer-http-port',
       '0',
     );
     try {
