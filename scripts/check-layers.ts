@@ -20,7 +20,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   core: ['core'],
   store: ['core', 'store'],
   ledger: ['core', 'store', 'ledger'],
-  // Start-up, configuration files, signals and key loading, the same for every service.
+  // Start-up, configuration files, signals, key loading and opening the stores: the same for
+  // every service.
   service: ['core', 'store', 'service'],
   authority: [...SERVICE_BASE, 'authority'],
   'authz-server': [...SERVICE_BASE, 'authz-server'],
