@@ -1,15 +1,12 @@
-// The HTTP side (port 9192): GET /metrics, GET /healthz and, when configured, the runtime API.
+// The HTTP side (port 9192): GET /metrics and GET /healthz as every service answers them
+// (service/http.ts) and, when configured, the runtime API.
 // Bodies are read up to a fixed bound and must be JSON; anything else is answered with a clear
 // 4xx and never reaches a handler.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
+import { createServiceHttpServer, sendJson, type HealthReport } from '../service/http.js';
 import type { AuthzMetrics } from './metrics.js';
 import type { ApiResponse, RuntimeApi } from './runtime-api.js';
-
-export interface HealthReport {
-  serving: boolean;
-  problems: string[];
-}
 
 export interface HttpApiDeps {
   metrics: AuthzMetrics;
@@ -17,12 +14,6 @@ export interface HttpApiDeps {
   runtime: RuntimeApi | undefined;
   maxBodyBytes: number;
   logger: Logger;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 /** The body as JSON, or an error response when it is too large, not JSON or not declared as JSON. */
@@ -55,52 +46,32 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<{ body:
   }
 }
 
+/** The service's port (service/http.ts) with the runtime API's routes when it is configured. */
 export function createHttpApi(deps: HttpApiDeps): Server {
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/metrics') {
-      const text = await deps.metrics.text();
-      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
-      res.end(text);
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') {
-      const report = deps.health();
-      send(res, report.serving ? 200 : 503, {
-        status: report.serving ? 'SERVING' : 'NOT_SERVING',
-        problems: report.problems,
-      });
-      return;
-    }
-    const runtime = deps.runtime;
-    if (
-      runtime !== undefined &&
-      req.method === 'POST' &&
-      (path === '/runtime/admit' || path === '/runtime/attest')
-    ) {
+  const runtime = deps.runtime;
+  return createServiceHttpServer({
+    metrics: { text: () => deps.metrics.text(), contentType: deps.metrics.registry.contentType },
+    health: deps.health,
+    logger: deps.logger,
+    routes: async (req, res, path) => {
+      if (
+        runtime === undefined ||
+        req.method !== 'POST' ||
+        (path !== '/runtime/admit' && path !== '/runtime/attest')
+      )
+        return false;
       const read = await readJson(req, deps.maxBodyBytes);
       if ('status' in read) {
         res.setHeader('connection', 'close');
-        send(res, read.status, read.body);
-        return;
+        sendJson(res, read.status, read.body);
+        return true;
       }
       const answer =
         path === '/runtime/admit'
           ? await runtime.admit(read.body, req.headers)
           : await runtime.attest(read.body, req.headers);
-      send(res, answer.status, answer.body);
-      return;
-    }
-    send(res, 404, { error: 'not found' });
-  };
-  return createServer(
-    { maxHeaderSize: 16_384, requestTimeout: 10_000, headersTimeout: 5_000 },
-    (req, res) => {
-      route(req, res).catch((e: unknown) => {
-        deps.logger.error({ err: e }, 'http handler failed');
-        if (!res.headersSent) send(res, 500, { error: 'internal.error' });
-        else res.destroy();
-      });
+      sendJson(res, answer.status, answer.body);
+      return true;
     },
-  );
+  });
 }

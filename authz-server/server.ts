@@ -24,7 +24,8 @@ import {
   type CheckRequestMessage,
   type CheckResponseMessage,
 } from './envoy-proto.js';
-import { createHttpApi, type HealthReport } from './http-api.js';
+import { createHttpApi } from './http-api.js';
+import type { HealthReport } from '../service/http.js';
 import { AuthzMetrics } from './metrics.js';
 import { RegistryView } from './registry-view.js';
 import { RuntimeApi } from './runtime-api.js';

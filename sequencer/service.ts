@@ -10,9 +10,9 @@ import { verifyCertifiedKey, type KeyRecord, type PinnedRoots } from '../core/re
 import { ledgerKeysOf, type ProducerKey } from '../ledger/records.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import type { RegistryStore } from '../store/types.js';
+import { createServiceHttpServer, type HealthReport } from '../service/http.js';
 import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import type { SequencerConfig } from './config.js';
-import { createHttpServer, type HealthReport } from './http.js';
 import { SequencerMetrics } from './metrics.js';
 import { Sequencer, type SequencerStatus } from './sequencer.js';
 
@@ -137,8 +137,9 @@ export async function startSequencerService(
     log: (level, message) => logger[level](message),
   });
   const health = () => sequencerHealth(sequencer.status(), Date.now(), config.leaseMs);
-  const server = createHttpServer({
-    metrics: new SequencerMetrics(() => sequencer.status(), { processMetrics: true }),
+  const { registry } = new SequencerMetrics(() => sequencer.status(), { processMetrics: true });
+  const server = createServiceHttpServer({
+    metrics: { text: () => registry.metrics(), contentType: registry.contentType },
     health,
     logger,
   });
