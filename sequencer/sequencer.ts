@@ -277,7 +277,10 @@ export class Sequencer {
       this.store.renewLease(lease, this.leaseMs).then(
         (held) => {
           this.observed.leaseAnsweredAt = this.now();
-          lost ||= !held;
+          if (held) return;
+          // Another sequencer may lead already: say so now, not once this commit is fenced.
+          lost = true;
+          this.observed.state = 'standing-by';
         },
         (e: unknown) => this.log('warn', `lease renewal: ${(e as Error).message}`),
       );
