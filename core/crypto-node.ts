@@ -38,6 +38,7 @@ export const nodeCrypto: CryptoSuite = {
   name: 'node:crypto',
   sha3_512: (data) => digest('sha3-512', data),
   blake2b_512: (data) => digest('blake2b512', data),
+  sha256: (data) => digest('sha256', data),
   verifyEd25519(publicKey, message, signature) {
     if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES || signature.length !== ED25519_SIGNATURE_BYTES) {
       return false;

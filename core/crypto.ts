@@ -1,4 +1,4 @@
-// The three primitives every verifier needs. Two implementations exist and must never
+// The primitives every verifier needs. Two implementations exist and must never
 // disagree: crypto-node.ts (OpenSSL through node:crypto, the hot path) and crypto-portable.ts
 // (@noble only, for third parties and browsers).
 
@@ -6,6 +6,8 @@ export interface CryptoSuite {
   readonly name: string;
   sha3_512(data: Uint8Array): Uint8Array;
   blake2b_512(data: Uint8Array): Uint8Array;
+  /** SHA-256, for the RFC 9162 tree and the C2SP signed notes that transparency-log tooling reads. */
+  sha256(data: Uint8Array): Uint8Array;
   /**
    * Ed25519 verification with strict RFC 8032 semantics (see docs/spec/artifact.md §Signatures):
    * false for any malformed key or signature, never a throw.

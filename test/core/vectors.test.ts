@@ -20,6 +20,7 @@ const nodeCryptoSync: CryptoSuite = {
   name: 'node:crypto (synchronous)',
   sha3_512: nodeCrypto.sha3_512,
   blake2b_512: nodeCrypto.blake2b_512,
+  sha256: nodeCrypto.sha256,
   verifyEd25519: nodeCrypto.verifyEd25519,
 };
 
