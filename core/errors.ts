@@ -93,6 +93,40 @@ export const CODES = {
     summary: "a producer batch's events are not chained together, all of them, in index order",
   },
   'ledger.fenced': { kind: 'failure', summary: 'a stale sequencer was fenced off' },
+  // Ledger v2: the tree, checkpoints, witnesses, proofs and redaction (docs/spec/ledger.md).
+  'ledger.batch.missing': {
+    kind: 'denial',
+    summary:
+      'a batch this producer appended is not proven in a witnessed checkpoint within the commit window (halt)',
+  },
+  'ledger.root.mismatch': {
+    kind: 'failure',
+    summary: 'the tree root recomputed from the records differs from the checkpoint',
+  },
+  'ledger.proof.invalid': {
+    kind: 'failure',
+    summary: 'an inclusion, consistency or exclusion proof does not verify',
+  },
+  'ledger.checkpoint.inconsistent': {
+    kind: 'failure',
+    summary: 'a checkpoint does not extend an earlier one (a fork, or a rewritten history)',
+  },
+  'ledger.checkpoint.rollback': {
+    kind: 'failure',
+    summary: 'a checkpoint is older than one already trusted or cosigned',
+  },
+  'ledger.witness.insufficient': {
+    kind: 'failure',
+    summary: 'a checkpoint lacks the cosignatures the witness policy requires',
+  },
+  'ledger.index.mismatch': {
+    kind: 'failure',
+    summary: "the lineage index recomputed from the records differs from the checkpoint's",
+  },
+  'ledger.redaction.invalid': {
+    kind: 'failure',
+    summary: 'a redacted value does not open its commitment',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
