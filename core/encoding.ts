@@ -57,6 +57,34 @@ export function base64urlDecode(text: string): Uint8Array | undefined {
   return out;
 }
 
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_LOOKUP = new Int16Array(128).fill(-1);
+for (let i = 0; i < B64_ALPHABET.length; i++) B64_LOOKUP[B64_ALPHABET.charCodeAt(i)] = i;
+
+/** Standard base64 with padding (RFC 4648 §4), the encoding of C2SP signed notes and checkpoints. */
+export function base64Encode(bytes: Uint8Array): string {
+  const body = base64urlEncode(bytes).replaceAll('-', '+').replaceAll('_', '/');
+  return body + '='.repeat((4 - (body.length % 4)) % 4);
+}
+
+/**
+ * Strict standard base64: the RFC 4648 §4 alphabet, length a multiple of 4, padding only where
+ * the length needs it, no whitespace, and zero unused bits in the last character. Returns
+ * undefined for anything else, so that one byte string has exactly one accepted spelling.
+ */
+export function base64Decode(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0) return undefined;
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const body = text.slice(0, text.length - pad);
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c >= 128 || B64_LOOKUP[c]! < 0) return undefined;
+  }
+  // Reuse the url-safe decoder for the bit-level checks (length and trailing bits): the two
+  // alphabets differ only in the last two symbols.
+  return base64urlDecode(body.replaceAll('+', '-').replaceAll('/', '_'));
+}
+
 export function hexEncode(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  base64Decode,
+  base64Encode,
   base64urlDecode,
   base64urlEncode,
   crockford32Encode,
@@ -27,6 +29,31 @@ describe('base64url', () => {
     ['non-zero trailing bits', 'AB'],
     ['non-ASCII', 'Ä'],
   ])('rejects %s', (_name, text) => expect(base64urlDecode(text)).toBeUndefined());
+});
+
+describe('standard base64', () => {
+  it('matches Node for random bytes and round-trips', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+        const text = base64Encode(bytes);
+        expect(text).toBe(Buffer.from(bytes).toString('base64'));
+        expect(base64Decode(text)).toEqual(bytes);
+      }),
+    );
+  });
+  it.each([
+    ['missing padding', 'AA'],
+    ['short padding', 'AA='],
+    ['extra padding', 'AAA=='],
+    ['padding alone', '===='],
+    ['padding inside', 'AA==AAAA'],
+    ['the url-safe alphabet', 'a-_b'],
+    ['whitespace', 'AAAA AAAA'],
+    ['a trailing newline', 'AAAA\n'],
+    ['non-zero trailing bits', 'AB=='],
+    ['non-zero trailing bits, one pad', 'AAB='],
+    ['non-ASCII', 'ÄAAA'],
+  ])('rejects %s', (_name, text) => expect(base64Decode(text)).toBeUndefined());
 });
 
 describe('hex and base32', () => {
