@@ -58,6 +58,8 @@ const STATUS_OF: Partial<Record<Code, status>> = {
   'policy.unknown': status.FAILED_PRECONDITION,
   'ledger.unavailable': status.UNAVAILABLE,
   'issuer.unavailable': status.UNAVAILABLE,
+  // A proof of what no checkpoint covers yet: the same question succeeds later.
+  'ledger.head.mismatch': status.NOT_FOUND,
 };
 
 interface GrpcError {
@@ -167,10 +169,14 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
         }),
     },
     Proof: {
-      GetChainHead: async () => {
-        const { head, heartbeat } = await authority.proofs.head();
-        return ok({ head_json: json(head), heartbeat_json: json(heartbeat) });
+      GetCheckpoint: async () => {
+        const { checkpoint, heartbeat } = await authority.proofs.checkpoint();
+        return ok({ checkpoint: checkpoint ?? '', heartbeat_json: json(heartbeat) });
       },
+      GetInclusionProof: async (_caller, req) =>
+        ok({ proof_json: json(await authority.proofs.inclusion(Number(req.seq))) }),
+      GetConsistencyProof: async (_caller, req) =>
+        ok({ proof_json: json(await authority.proofs.consistency(Number(req.old))) }),
       ListIssuerKeys: async () => {
         const { roots, keys, active_kid } = await authority.proofs.issuers();
         return ok({ roots, key_records_json: keys.map(json), active_kid });
@@ -195,17 +201,8 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
       ListRevocations: async () =>
         ok({ revocations_json: (await authority.proofs.revocations()).revocations.map(json) }),
       GetLineage: async (_caller, req) => {
-        const { lineage, records, segments, pending } = await authority.proofs.lineage(String(req.op ?? ''));
-        return ok({
-          lineage,
-          records_json: records.map(json),
-          segments: segments.map((s) => ({
-            anchor_json: json(s.anchor),
-            records_json: s.records.map(json),
-            head_json: json(s.head),
-          })),
-          pending,
-        });
+        const { pending, ...proof } = await authority.proofs.lineage(String(req.op ?? ''));
+        return ok({ proof_json: json(proof), pending });
       },
       ReadLedger: async (_caller, req) => {
         const page = await authority.proofs.ledger(Number(req.from_seq), Number(req.to_seq));

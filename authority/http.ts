@@ -63,6 +63,16 @@ function send(
   res.end(text);
 }
 
+function sendBytes(res: ServerResponse, body: Uint8Array, contentType: string, cacheControl: string): void {
+  res.writeHead(200, {
+    'content-type': contentType,
+    'content-length': body.byteLength,
+    'cache-control': cacheControl,
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(body);
+}
+
 function sendError(
   res: ServerResponse,
   reason: Code,
@@ -167,7 +177,29 @@ async function route(
   if (path === '/metrics') {
     return send(res, 200, await authority.metrics.registry.metrics(), authority.metrics.registry.contentType);
   }
-  if (path === '/v1/proof/head') return send(res, 200, await authority.proofs.head());
+  if (path === '/v1/proof/checkpoint') return send(res, 200, await authority.proofs.checkpoint());
+  if (path === '/v1/proof/inclusion') {
+    const seq = url.searchParams.get('seq') ?? '';
+    if (!SEQ.test(seq)) throw new HttpError(400, 'request.invalid', 'seq must be a sequence number');
+    return send(res, 200, await authority.proofs.inclusion(Number(seq)));
+  }
+  if (path === '/v1/proof/consistency') {
+    const old = url.searchParams.get('old') ?? '';
+    if (!SEQ.test(old)) throw new HttpError(400, 'request.invalid', 'old must be a tree size');
+    return send(res, 200, await authority.proofs.consistency(Number(old)));
+  }
+  // The log as C2SP tlog-tiles: standard clients take https://<authority>/v1/ledger/ as its URL.
+  if (path === '/v1/ledger/checkpoint') {
+    const { checkpoint } = await authority.proofs.checkpoint();
+    if (checkpoint === null) return sendError(res, 'ledger.head.mismatch', 'no checkpoint yet', 404);
+    return sendBytes(res, Buffer.from(checkpoint, 'utf8'), 'text/plain; charset=utf-8', 'no-cache');
+  }
+  if (path.startsWith('/v1/ledger/tile/')) {
+    const tile = await authority.proofs.tile(path.slice('/v1/ledger/'.length));
+    if (!tile) return sendError(res, 'request.invalid', 'no such tile', 404);
+    // Full tiles and bundles never change; partial ones are only ever replaced by wider ones.
+    return sendBytes(res, tile, 'application/octet-stream', 'public, max-age=31536000, immutable');
+  }
   if (path === '/v1/proof/issuers') return send(res, 200, await authority.proofs.issuers());
   if (path === '/v1/proof/policies') return send(res, 200, await authority.proofs.policies());
   if (path === '/v1/proof/revocations') return send(res, 200, await authority.proofs.revocations());
@@ -207,6 +239,8 @@ export async function startHttpServer(
       if (res.headersSent) return res.destroy();
       if (e instanceof HttpError) return sendError(res, e.reason, e.message, e.status);
       if (isGovernanceError(e) && e.code === 'request.invalid') return sendError(res, e.code, e.message, 400);
+      // Asked for what no checkpoint covers yet: the same question succeeds later.
+      if (isGovernanceError(e, 'ledger.head.mismatch')) return sendError(res, e.code, e.message, 404);
       sendError(res, 'internal.error', 'unexpected error');
     });
   };

@@ -1,13 +1,15 @@
-// The public proof endpoints' answers (white paper §9): the ledger head and the registry heartbeat,
-// the trust roots and issuer keys, policies, revocations, one operation's lineage with its chain
-// segments, and pages of chained records. Read-only; anyone may ask.
+// The public proof endpoints' answers (white paper §9): the ledger's latest checkpoint and the
+// registry heartbeat, the trust roots and issuer keys, policies, revocations, proofs against the
+// checkpoint (a record's inclusion, consistency with an earlier checkpoint, one operation's
+// lineage or its absence), pages of chained records, and the log as C2SP tiles. Read-only;
+// anyone may ask.
 import { lineageOf } from '../core/artifact.js';
 import { ID_BODY_PATTERN, LINEAGE_PREFIX } from '../core/protocol.js';
 import { base64urlEncode } from '../core/encoding.js';
-import { GovernanceError, isGovernanceError } from '../core/errors.js';
-import type { ChainRecord, SignedHead } from '../core/event.js';
+import { GovernanceError } from '../core/errors.js';
+import type { ChainRecord } from '../core/event.js';
+import type { ConsistencyProof, InclusionProof, LineageProof } from '../core/proofs.js';
 import type { KeyRecord, RegistryHeartbeat, RevocationRecord } from '../core/registry.js';
-import type { LineageSegment } from '../ledger/types.js';
 import type { PolicyVersion } from '../store/types.js';
 import type { AuthorityContext } from './context.js';
 import { rootFingerprint } from './keys.js';
@@ -25,12 +27,25 @@ export const LEDGER_PAGE_MAX = 500;
 export class Proofs {
   constructor(private readonly ctx: AuthorityContext) {}
 
-  async head(): Promise<{ head: SignedHead | null; heartbeat: RegistryHeartbeat | null }> {
-    const [head, heartbeat] = await Promise.all([
-      this.ctx.deps.reader.head(),
+  async checkpoint(): Promise<{ checkpoint: string | null; heartbeat: RegistryHeartbeat | null }> {
+    const [checkpoint, heartbeat] = await Promise.all([
+      this.ctx.deps.reader.checkpoint(),
       this.ctx.deps.registry.latestHeartbeat(),
     ]);
-    return { head: head ?? null, heartbeat: heartbeat ?? null };
+    return { checkpoint: checkpoint ?? null, heartbeat: heartbeat ?? null };
+  }
+
+  inclusion(seq: number): Promise<InclusionProof> {
+    return this.ctx.deps.reader.inclusionProof(seq);
+  }
+
+  consistency(old: number): Promise<ConsistencyProof> {
+    return this.ctx.deps.reader.consistencyProof(old);
+  }
+
+  /** A C2SP tlog-tiles resource (path after the tiles prefix), or undefined. */
+  tile(path: string): Promise<Uint8Array | undefined> {
+    return this.ctx.deps.reader.tileResource(path);
   }
 
   async issuers(): Promise<{
@@ -75,13 +90,12 @@ export class Proofs {
   }
 
   /**
-   * One operation's lineage and its proof (white paper §9.5): the chain segments, each from an
-   * anchor to a signed head, that contain its records. `op` is an artifact id, a lineage suffix
-   * or a lineage URI. Records not yet covered by a signed head come without segments (pending).
+   * One operation's lineage (white paper §9.5): every record of it up to the latest checkpoint,
+   * each with its inclusion proof, and the index proof that there are no others — or that there
+   * are none at all, which proves its absence. `op` is an artifact id, a lineage suffix or a
+   * lineage URI. `pending` counts its records chained after the checkpoint.
    */
-  async lineage(
-    op: string,
-  ): Promise<{ lineage: string; records: ChainRecord[]; segments: LineageSegment[]; pending: boolean }> {
+  async lineage(op: string): Promise<LineageProof & { pending: number }> {
     const suffix = op.startsWith(LINEAGE_PREFIX)
       ? op.slice(LINEAGE_PREFIX.length)
       : op.startsWith('auth_')
@@ -91,16 +105,11 @@ export class Proofs {
       throw new GovernanceError('request.invalid', 'not an artifact id or lineage');
     }
     const lineage = lineageOf('auth_' + suffix);
-    const records = await this.ctx.deps.reader.lineage(lineage);
-    if (records.length === 0) return { lineage, records, segments: [], pending: false };
-    try {
-      const { segments } = await this.ctx.deps.reader.lineageProof(lineage);
-      return { lineage, records, segments, pending: false };
-    } catch (e) {
-      if (isGovernanceError(e, 'ledger.head.mismatch'))
-        return { lineage, records, segments: [], pending: true };
-      throw e;
-    }
+    const [proof, all] = await Promise.all([
+      this.ctx.deps.reader.lineageProof(lineage),
+      this.ctx.deps.reader.lineage(lineage),
+    ]);
+    return { ...proof, pending: Math.max(0, all.length - proof.records.length) };
   }
 
   /** Chained records from ≤ seq ≤ to, at most LEDGER_PAGE_MAX of them. */

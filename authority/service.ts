@@ -109,7 +109,7 @@ export async function startAuthorityService(
     producerId: producer.key.subject,
     registry: stores.registry,
     ledger,
-    reader: new StoreLedgerReader(stores.ledger),
+    reader: new StoreLedgerReader(nodeCrypto, stores.ledger),
     keyring: new IssuerKeyring(active, standby),
     roots: material.roots,
     adminPolicy: config.admin.policy,

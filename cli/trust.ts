@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { keyFromPem, rawPublicKey } from '../core/keys.js';
 import type { KeyRecord, VerifiedKey } from '../core/registry.js';
-import { ledgerKeysOf, type LedgerKey, type LedgerKeys } from '../ledger/records.js';
+import { ledgerKeysOf, type LedgerKey, type LedgerKeys } from '../core/chain.js';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { verifyCertifiedKey } from '../core/registry.js';
 import { readRoots } from '../service/keys.js';

@@ -23,3 +23,6 @@ export const ATTESTATION_ID_PATTERN = new RegExp(`^att_${ID_BODY}$`);
 export const ID_BODY_PATTERN = new RegExp(`^${ID_BODY}$`);
 /** An operation's lineage: this prefix and its artifact id's body. */
 export const LINEAGE_PREFIX = 'lineage://op/';
+
+/** Log ids: key-safe (no braces: the Redis hash tag is derived from them) and a valid checkpoint origin. */
+export const LOG_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;

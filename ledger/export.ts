@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { canonicalize } from '../core/canonical.js';
 import { GovernanceError } from '../core/errors.js';
 import type { LedgerStore, StoredText } from '../store/ledger-types.js';
-import { parseCanonicalJson } from './records.js';
+import { parseCanonicalJson } from '../core/chain.js';
 import type { ChainAnchor } from './types.js';
 
 export const EXPORT_FORMAT = 'governance.ledger-export.v1';

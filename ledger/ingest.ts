@@ -10,15 +10,8 @@ import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js
 import { EVENT_LIMITS, batchStatement, validateEvent, type LedgerEvent } from '../core/event.js';
 import { leafHash, merkleTree } from '../core/merkle.js';
 import { signSync } from '../core/keys.js';
-import {
-  batchSignatureText,
-  checkObject,
-  nodeRefs,
-  parseJson,
-  signerKeyOf,
-  type ProducerKey,
-  type SignerKey,
-} from './records.js';
+import { batchSignatureText, nodeRefs, parseJson } from './records.js';
+import { checkObject, signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 
 /** The largest ingest entry the sequencer reads: a full batch of maximal events. */
 export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;

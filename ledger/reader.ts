@@ -1,12 +1,31 @@
-// Reading the chain for proof endpoints: the latest signed head, ranges of records, one
-// operation's lineage, and a lineage proof (white paper §9.5) that a third party verifies with
-// ledger/verify.ts verifyLineageProof.
-import { GovernanceError } from '../core/errors.js';
-import type { ChainRecord, SignedHead } from '../core/event.js';
-import type { LedgerStore, StoredText } from '../store/ledger-types.js';
-import { checkHead, checkRecord, parseCanonicalJson } from './records.js';
-import { anchorAt } from './export.js';
-import type { LedgerProofReader, LineageProof, LineageSegment } from './types.js';
+// Reading the log for the proof endpoints (docs/spec/ledger.md §10): the latest checkpoint,
+// ranges of records, one operation's records, and proofs against the latest checkpoint that a
+// third party verifies with core/proofs.ts: inclusion of a record, consistency with an earlier
+// checkpoint, and a lineage (every record of it, or none, through the lineage index).
+import { checkRecord, parseCanonicalJson } from '../core/chain.js';
+import { parseCheckpointNote, type SignedCheckpoint } from '../core/checkpoint.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { base64Encode } from '../core/encoding.js';
+import { GovernanceError, isGovernanceError } from '../core/errors.js';
+import type { ChainRecord } from '../core/event.js';
+import type {
+  ConsistencyProof,
+  InclusionProof,
+  IndexProof,
+  LineageProof,
+  RecordProof,
+} from '../core/proofs.js';
+import { indexKey, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
+import {
+  consistencyProof,
+  inclusionProof,
+  parseTilePath,
+  TILE_WIDTH,
+  TLOG_HASH_BYTES,
+} from '../core/tlog.js';
+import { tileKey, type LedgerStore, type StoredText } from '../store/ledger-types.js';
+import { treeHashes } from './tree.js';
+import type { LedgerProofReader } from './types.js';
 
 export interface LedgerReaderOptions {
   /** Most records one range() or lineage() call returns (default 10,000). */
@@ -23,22 +42,37 @@ function parseStoredRecord(stored: StoredText): ChainRecord {
   return record;
 }
 
-/** What the reader reads: a store's chain, heads and lineage index. */
-export type ChainSource = Pick<LedgerStore, 'records' | 'heads' | 'latestHead' | 'lineageSeqs'>;
+const encodeAll = (hashes: Uint8Array[]) => hashes.map(base64Encode);
+
+/** What the reader reads: a store's chain, checkpoints, tiles and indexes. */
+export type ChainSource = Pick<
+  LedgerStore,
+  'records' | 'checkpoints' | 'latestCheckpoint' | 'lineageSeqs' | 'tiles' | 'indexNodes'
+>;
+
+/** Index nodes fetched at first: enough for any lineage index short of ~2^60 lineages. */
+const INDEX_DEPTH_FIRST = 64;
 
 export class StoreLedgerReader implements LedgerProofReader {
   private readonly maxRecords: number;
 
   constructor(
+    private readonly suite: CryptoSuite,
     private readonly store: ChainSource,
     options: LedgerReaderOptions = {},
   ) {
     this.maxRecords = options.maxRecords ?? 10_000;
   }
 
-  async head(): Promise<SignedHead | undefined> {
-    const stored = await this.store.latestHead();
-    return stored && checkHead(parseCanonicalJson(stored.text, `head ${stored.seq}`));
+  /** The latest checkpoint's signed note. */
+  async checkpoint(): Promise<string | undefined> {
+    return (await this.store.latestCheckpoint())?.text;
+  }
+
+  private async latest(): Promise<SignedCheckpoint & { note: string }> {
+    const stored = await this.store.latestCheckpoint();
+    if (!stored) throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
+    return { ...parseCheckpointNote(stored.text), note: stored.text };
   }
 
   async range(fromSeq: number, toSeq: number): Promise<ChainRecord[]> {
@@ -50,8 +84,8 @@ export class StoreLedgerReader implements LedgerProofReader {
     return stored.map(parseStoredRecord);
   }
 
-  async lineage(lineage: string): Promise<ChainRecord[]> {
-    const seqs = await this.store.lineageSeqs(lineage);
+  private async lineageRecords(lineage: string, upTo = Infinity): Promise<StoredText[]> {
+    const seqs = (await this.store.lineageSeqs(lineage)).filter((seq) => seq <= upTo);
     if (seqs.length > this.maxRecords)
       throw new GovernanceError(
         'request.invalid',
@@ -61,38 +95,123 @@ export class StoreLedgerReader implements LedgerProofReader {
     return stored.map((found, i) => {
       if (!found[0])
         throw new GovernanceError('ledger.sequence.invalid', `record ${seqs[i]} of ${lineage} is missing`);
-      return parseStoredRecord(found[0]);
+      return found[0];
     });
   }
 
+  /** Every record of a lineage chained so far, checkpointed or not. */
+  async lineage(lineage: string): Promise<ChainRecord[]> {
+    return (await this.lineageRecords(lineage)).map(parseStoredRecord);
+  }
+
+  /** Record `seq` with its inclusion proof in the latest checkpoint (ledger.head.mismatch until one covers it). */
+  async inclusionProof(seq: number): Promise<InclusionProof> {
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new GovernanceError('request.invalid', 'a seq is ≥ 1');
+    const latest = await this.latest();
+    const { size } = latest.checkpoint;
+    if (seq > size)
+      throw new GovernanceError('ledger.head.mismatch', `record ${seq} is not covered by a checkpoint yet`);
+    const [stored] = await this.store.records(seq, seq);
+    if (!stored) throw new GovernanceError('ledger.sequence.invalid', `record ${seq} is missing`);
+    const hashes = await treeHashes(this.suite, this.store, size, { inclusion: [seq - 1] });
+    return {
+      checkpoint: latest.note,
+      record: stored.text,
+      proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
+    };
+  }
+
+  /** The latest checkpoint with the proof that it extends the tree of `old` records. */
+  async consistencyProof(old: number): Promise<ConsistencyProof> {
+    const latest = await this.latest();
+    const { size } = latest.checkpoint;
+    if (!Number.isSafeInteger(old) || old < 1 || old > size)
+      throw new GovernanceError('request.invalid', `old must be a tree size from 1 to ${size}`);
+    const hashes = await treeHashes(this.suite, this.store, size, { consistency: old });
+    return {
+      old,
+      checkpoint: latest.note,
+      proof: encodeAll(consistencyProof(this.suite, hashes, old, size)),
+    };
+  }
+
   /**
-   * The records of a lineage with what proves them: for each run of lineage records, the chain
-   * from the record before it (the anchor) up to the first signed head at or after it. A proof is
-   * therefore at most one head interval (about a second of records) per lineage record.
+   * Everything a lineage holds up to the latest checkpoint, with the index proof that this is
+   * all of it (or that it holds nothing): the checkpoint and the index nodes are read together.
    */
   async lineageProof(lineage: string): Promise<LineageProof> {
-    const seqs = await this.store.lineageSeqs(lineage);
-    if (seqs.length === 0) throw new GovernanceError('request.invalid', `lineage ${lineage} has no records`);
-    const segments: LineageSegment[] = [];
-    let end = 0;
-    for (const seq of seqs) {
-      if (seq <= end) continue; // covered by the current segment's head
-      const [stored] = await this.store.heads(seq, Infinity, 1);
-      if (!stored)
-        throw new GovernanceError(
-          'ledger.head.mismatch',
-          `record ${seq} is not covered by a signed head yet`,
-        );
-      const head = checkHead(parseCanonicalJson(stored.text, `head ${stored.seq}`));
-      if (head.seq - seq >= this.maxRecords)
-        throw new GovernanceError(
-          'request.invalid',
-          `the proof of record ${seq} would exceed ${this.maxRecords} records`,
-        );
-      const records = (await this.store.records(seq, head.seq)).map(parseStoredRecord);
-      segments.push({ anchor: seq === 1 ? null : await anchorAt(this.store, seq - 1), records, head });
-      end = head.seq;
-    }
-    return { lineage, segments };
+    const key = indexKey(this.suite, lineage);
+    let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
+    if (!read.proof) read = await this.indexProof(key, 256);
+    if (!read.proof || !read.checkpoint)
+      throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
+    const signed = parseCheckpointNote(read.checkpoint.text);
+    const { size } = signed.checkpoint;
+    const stored = await this.lineageRecords(lineage, size);
+    const hashes = await treeHashes(this.suite, this.store, size, {
+      inclusion: stored.map(({ seq }) => seq - 1),
+    });
+    const records: RecordProof[] = stored.map(({ seq, text }) => ({
+      record: text,
+      proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
+    }));
+    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records };
   }
+
+  /**
+   * The log as C2SP tlog-tiles serve it, so that standard clients read it: a tile of hashes at
+   * the width asked (a prefix of the stored, possibly wider, version), or an entry bundle (each
+   * record as a big-endian uint16 length and its text). Nothing beyond the latest checkpoint.
+   */
+  async tileResource(path: string): Promise<Uint8Array | undefined> {
+    const id = parseTilePath(path);
+    const size = (await this.store.latestCheckpoint())?.seq ?? 0;
+    if (!id) return undefined;
+    const first = id.index * TILE_WIDTH;
+    if ('entries' in id) {
+      if (first + id.width > size) return undefined;
+      const records = await this.store.records(first + 1, first + id.width);
+      if (records.length !== id.width) return undefined;
+      const texts = records.map(({ text }) => Buffer.from(text, 'utf8'));
+      const bundle = Buffer.alloc(texts.reduce((n, t) => n + 2 + t.length, 0));
+      let at = 0;
+      for (const text of texts) {
+        bundle.writeUInt16BE(text.length, at);
+        text.copy(bundle, at + 2);
+        at += 2 + text.length;
+      }
+      return new Uint8Array(bundle.buffer, bundle.byteOffset, bundle.byteLength);
+    }
+    if ((first + id.width) * TILE_WIDTH ** id.level > size) return undefined;
+    const [tile] = await this.store.tiles([tileKey(id.level, id.index)]);
+    const bytes = id.width * TLOG_HASH_BYTES;
+    return tile && tile.length >= bytes ? tile.subarray(0, bytes) : undefined;
+  }
+
+  private async indexProof(
+    key: Uint8Array,
+    depth: number,
+  ): Promise<{ checkpoint: StoredText | undefined; proof: SmtProof | undefined }> {
+    const ids = smtPathNodeIds(key, depth);
+    const { checkpoint, nodes } = await this.store.indexNodes(ids);
+    const byId = new Map(ids.map((id, i) => [id, nodes[i]]));
+    try {
+      return { checkpoint, proof: smtProofFromNodes(this.suite, key, (id) => byId.get(id)) };
+    } catch (e) {
+      // Deeper than the nodes read: read further.
+      if (isGovernanceError(e, 'ledger.proof.invalid') && depth < 256)
+        return { checkpoint, proof: undefined };
+      throw e;
+    }
+  }
+}
+
+function indexProofJson(proof: SmtProof): IndexProof {
+  return {
+    siblings: encodeAll(proof.siblings),
+    terminal:
+      proof.terminal.kind === 'empty'
+        ? { kind: 'empty' }
+        : { kind: 'leaf', key: base64Encode(proof.terminal.key), value: base64Encode(proof.terminal.value) },
+  };
 }

@@ -1,6 +1,7 @@
 // The ledger as the rest of the system sees it. The authority and the enforcement point write
 // through a LedgerWriter; proof endpoints, the CLI and auditors read through a LedgerReader.
-import type { ChainRecord, LedgerEvent, SignedHead } from '../core/event.js';
+import type { ChainRecord, LedgerEvent } from '../core/event.js';
+import type { ConsistencyProof, InclusionProof, LineageProof } from '../core/proofs.js';
 
 export interface Receipt {
   seq: number;
@@ -28,33 +29,28 @@ export interface LedgerWriter {
 }
 
 export interface LedgerReader {
-  head(): Promise<SignedHead | undefined>;
+  /** The latest checkpoint's signed note (docs/spec/ledger.md §7). */
+  checkpoint(): Promise<string | undefined>;
   /** Chained records with from ≤ seq ≤ to, in order. */
   range(fromSeq: number, toSeq: number): Promise<ChainRecord[]>;
   /** Every chained record of one lineage ("lineage://op/<id>"), in chain order. */
   lineage(lineage: string): Promise<ChainRecord[]>;
 }
 
-/** The chain state a proof or a range export starts from: the hashes of the record before it. */
+/** The chain state a range export starts from: the record before it, and the tree up to it. */
 export interface ChainAnchor {
   seq: number;
   event_hash: string;
   event_hash_alt: string;
+  /** The compact range of the tree of records 1 … seq: its maximal perfect subtrees' roots, left to right, base64. */
+  tree: string[];
 }
 
-/** A run of consecutive chain records from just after `anchor` (the genesis when null) up to a signed head. */
-export interface LineageSegment {
-  anchor: ChainAnchor | null;
-  records: ChainRecord[];
-  head: SignedHead;
-}
-
-/** What proves one operation's lineage (white paper §9.5): its records inside chain segments that end at signed heads. */
-export interface LineageProof {
-  lineage: string;
-  segments: LineageSegment[];
-}
-
+/** Proofs against the latest checkpoint (core/proofs.ts verifies them), and the log as C2SP tiles. */
 export interface LedgerProofReader extends LedgerReader {
+  inclusionProof(seq: number): Promise<InclusionProof>;
+  consistencyProof(old: number): Promise<ConsistencyProof>;
   lineageProof(lineage: string): Promise<LineageProof>;
+  /** A C2SP tlog-tiles resource (`tile/…` or `tile/entries/…`), or undefined when there is none. */
+  tileResource(path: string): Promise<Uint8Array | undefined>;
 }

@@ -37,7 +37,7 @@ import {
   SHA3_REF,
   signerKeyOf,
   type LedgerKeys,
-} from './records.js';
+} from '../core/chain.js';
 
 export interface VerifyFailure {
   code: Code;

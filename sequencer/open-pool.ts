@@ -5,7 +5,7 @@
 // stops leading and starts again), and is replaced on the next call.
 import { Worker } from 'node:worker_threads';
 import type { OpenResult } from '../ledger/ingest.js';
-import type { ProducerKey } from '../ledger/records.js';
+import type { ProducerKey } from '../core/chain.js';
 
 export interface OpenWorkerData {
   log: string;

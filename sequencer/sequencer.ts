@@ -7,39 +7,37 @@
 import type { KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { canonicalize } from '../core/canonical.js';
+import { checkpointNote, signCheckpoint } from '../core/checkpoint.js';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { hexEncode, utf8Encode } from '../core/encoding.js';
+import { utf8Encode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import {
   EVENT_VERSION,
   chainStateOf,
   eventHashRef,
   genesis,
-  signHead,
   validateEvent,
   type ChainState,
   type LedgerEvent,
 } from '../core/event.js';
 import { rawPublicKey, signSync } from '../core/keys.js';
+import type { NoteSignature } from '../core/note.js';
+import { SparseMerkleIndex, indexKey } from '../core/smt.js';
+import { TileBuilder, tlogLeafHash } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
+import { indexFromNodes, readTree, storedTiles, treeHashes } from '../ledger/tree.js';
+import { consistencyProof } from '../core/tlog.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
-import {
-  linkRecord,
-  parseJson,
-  signerKeyOf,
-  type LinkedRecord,
-  type ProducerKey,
-  type SignerKey,
-} from '../ledger/records.js';
+import { linkRecord, parseJson, type LinkedRecord } from '../ledger/records.js';
+import { signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 
 export interface SequencerOptions {
   store: LedgerStore;
   suite?: CryptoSuite;
-  /** The audit key: signs heads and the ledger's own ledger.rejected events. */
+  /** The audit key: signs checkpoints and the ledger's own ledger.rejected events. */
   auditKid: string;
   auditKey: KeyObject;
   /** Certified producer public keys by kid; asked again (at most once a second) when an unknown kid appears. */
@@ -48,8 +46,14 @@ export interface SequencerOptions {
   owner?: string;
   /** Lease time to live; a dead sequencer is replaced after at most this long (default 3000 ms). */
   leaseMs?: number;
-  /** Cadence of signed heads while records arrive (default 1000 ms). */
+  /** Cadence of checkpoints while records arrive (default 1000 ms). */
   headIntervalMs?: number;
+  /**
+   * Witnesses to cosign each checkpoint before it is published (none: published as signed).
+   * A checkpoint with fewer than `threshold` cosignatures is not published; the next try
+   * covers more records.
+   */
+  witnesses?: CheckpointWitnesses;
   /** Records per commit at most (bounds the time one script holds Redis; default 2048). */
   maxCommitRecords?: number;
   /** Lineage tails kept in memory; older ones are read back from the store (default 100,000). */
@@ -63,6 +67,20 @@ export interface SequencerOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/** Asks witnesses to cosign a checkpoint (sequencer/witnesses.ts). */
+export interface CheckpointWitnesses {
+  readonly threshold: number;
+  /**
+   * The cosignatures the witnesses gave, each having checked `consistency(old)`: the proof from
+   * the size it last cosigned to this checkpoint's size.
+   */
+  cosign(
+    note: string,
+    size: number,
+    consistency: (oldSize: number) => Promise<Uint8Array[]>,
+  ): Promise<NoteSignature[]>;
+}
+
 /**
  * What a sequencer is doing and has done, for its health and metrics (sequencer/metrics.ts):
  * observed, never acted upon.
@@ -72,12 +90,14 @@ export interface SequencerStatus {
   state: 'idle' | 'starting' | 'standing-by' | 'leading' | 'stopped';
   /** When the store last answered a lease acquisition or renewal (either way); undefined: never. */
   leaseAnsweredAt: number | undefined;
-  /** Records chained, ingest entries refused (dead-lettered), heads signed, leases taken. */
+  /** Records chained, ingest entries refused (dead-lettered), checkpoints published, leases taken. */
   chained: number;
   rejected: number;
   headsSigned: number;
   leasesAcquired: number;
-  /** The last head this instance signed. */
+  /** Checkpoints not published for want of witness cosignatures. */
+  unwitnessed: number;
+  /** The last checkpoint this instance published. */
   lastHead: { seq: number; at: number } | undefined;
 }
 
@@ -115,11 +135,22 @@ class LineageTails {
 /** What one commit will write, and the state after it. */
 interface Plan {
   records: LinkedRecord[];
+  /** The tree's tiles the records change, by store key. */
+  tiles: Map<string, Uint8Array>;
   lineage: [string, number][];
   consumed: ConsumedEntry[];
   /** The signatures of the batches chained (each batch is chained once, docs/spec/ledger.md §4). */
   batches: string[];
   state: ChainState;
+}
+
+/** What the leader keeps of the ledger besides the chain state: rebuilt whenever it leads anew. */
+interface Ledger {
+  tails: LineageTails;
+  /** The tree's right edge: its root, and the tiles each commit writes. */
+  tree: TileBuilder;
+  /** The lineage index, up to the last plan; its changes are stored with the next checkpoint. */
+  index: SparseMerkleIndex;
 }
 
 /** An ingest entry and what opening it gave. */
@@ -137,6 +168,7 @@ export class Sequencer {
   private readonly maxCommitRecords: number;
   private readonly now: () => number;
   private readonly ownSigner: SignerKey;
+  private readonly auditPublicKey: Uint8Array;
   private producers: ReadonlyMap<string, ProducerKey> = new Map();
   private producersLoadedAt = -Infinity;
   private pool: OpenPool | undefined;
@@ -151,6 +183,7 @@ export class Sequencer {
     rejected: 0,
     headsSigned: 0,
     leasesAcquired: 0,
+    unwitnessed: 0,
     lastHead: undefined,
   };
 
@@ -162,7 +195,8 @@ export class Sequencer {
     this.headIntervalMs = options.headIntervalMs ?? 1000;
     this.maxCommitRecords = options.maxCommitRecords ?? 2048;
     this.now = options.now ?? Date.now;
-    const audit = new Map([[options.auditKid, { publicKey: rawPublicKey(options.auditKey) }]]);
+    this.auditPublicKey = rawPublicKey(options.auditKey);
+    const audit = new Map([[options.auditKid, { publicKey: this.auditPublicKey }]]);
     this.ownSigner = signerKeyOf({ producers: new Map(), audit }, options.store.log);
   }
 
@@ -174,7 +208,7 @@ export class Sequencer {
     return { ...this.observed, chained: this.chained };
   }
 
-  /** Finishes the current commit, signs a last head, releases the lease. */
+  /** Finishes the current commit, publishes a last checkpoint, releases the lease. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
@@ -295,13 +329,15 @@ export class Sequencer {
     const ahead: Promise<Opened[]>[] = [];
     try {
       let { state, ingestId: cursor, signedSeq } = await this.resume();
+      const ledger: Ledger = {
+        tails: new LineageTails(Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords)),
+        tree: await readTree(this.suite, this.store, state.seq),
+        index: await this.loadIndex(signedSeq, state.seq),
+      };
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
       let committing: ReadonlySet<string> = new Set();
       let carry: Opened[] = [];
-      const tails = new LineageTails(
-        Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords),
-      );
       // Each read starts after the last entry of the read before it; opening overlaps the next read.
       let reading: Promise<unknown> = Promise.resolve();
       const readAhead = (blockMs: number): Promise<Opened[]> => {
@@ -324,13 +360,13 @@ export class Sequencer {
         if (pending.length > 0) {
           // The next entries are read and opened (on the open workers, if any) while these are chained.
           while (ahead.length < READ_AHEAD) ahead.push(readAhead(0));
-          const { plan, rest } = await this.plan(pending, state, tails, committing);
+          const { plan, rest } = await this.plan(pending, state, ledger, committing);
           carry = rest;
           // Read about one commit's worth next time (entries hold one batch of any size each).
           const perEntry = plan.records.length / plan.consumed.length;
           entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitRecords / perEntry));
           await settle();
-          tails.trim();
+          ledger.tails.trim();
           inFlight = this.commit(lease, state, plan);
           committing = new Set(plan.batches);
           // Attached now so that a failure is never unhandled; settle() rethrows it.
@@ -342,14 +378,13 @@ export class Sequencer {
           (pending.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs)
         ) {
           await settle();
-          await this.publishHead(lease, state);
-          signedSeq = state.seq;
+          if (await this.publishCheckpoint(lease, state, ledger)) signedSeq = state.seq;
           lastHeadAt = this.now();
         }
       }
       await settle();
       if (lost) this.log('warn', `lease lost (fencing token ${lease.fence}); waiting to lead again`);
-      if (this.stopping && !lost && state.seq > signedSeq) await this.publishHead(lease, state);
+      if (this.stopping && !lost && state.seq > signedSeq) await this.publishCheckpoint(lease, state, ledger);
       if (this.stopping) await this.store.releaseLease(lease);
     } finally {
       clearInterval(renewal);
@@ -368,31 +403,80 @@ export class Sequencer {
       lineage: plan.lineage,
       consumed: plan.consumed,
       batches: plan.batches,
+      tiles: plan.tiles,
     });
     this.chained += plan.records.length;
     this.observed.rejected += plan.consumed.filter((c) => 'rejected' in c).length;
   }
 
-  private async publishHead(lease: LedgerLease, state: ChainState): Promise<void> {
-    const head = signHead(
+  /**
+   * Signs a checkpoint of the tip, has it cosigned, and publishes it with the index nodes it
+   * commits to. False when too few witnesses cosigned: the index changes stay pending.
+   */
+  private async publishCheckpoint(lease: LedgerLease, state: ChainState, ledger: Ledger): Promise<boolean> {
+    const signed = signCheckpoint(
+      this.suite,
       {
-        v: EVENT_VERSION,
         log: this.store.log,
-        seq: state.seq,
-        event_hash: eventHashRef(state.hash),
-        event_hash_alt: 'blake2b-512:' + hexEncode(state.alt),
+        size: state.seq,
+        root: ledger.tree.root(),
+        chain: { hash: state.hash, alt: state.alt },
+        index: ledger.index.root(),
         time: formatMillis(this.now()),
       },
-      this.options.auditKid,
-      (message) => signSync(this.options.auditKey, message),
+      { publicKey: this.auditPublicKey, sign: (message) => signSync(this.options.auditKey, message) },
     );
-    await this.store.publishHead(lease, {
+    const witnesses = this.options.witnesses;
+    if (witnesses) {
+      const cosignatures = await witnesses.cosign(checkpointNote(signed), state.seq, (old) =>
+        this.consistency(old, state.seq),
+      );
+      if (cosignatures.length < witnesses.threshold) {
+        this.observed.unwitnessed++;
+        this.log(
+          'warn',
+          `checkpoint at ${state.seq}: ${cosignatures.length} of ${witnesses.threshold} witness cosignatures; not published`,
+        );
+        return false;
+      }
+      signed.signatures.push(...cosignatures);
+    }
+    await this.store.publishCheckpoint(lease, {
       seq: state.seq,
-      eventHash: head.event_hash,
-      text: canonicalize(head),
+      eventHash: eventHashRef(state.hash),
+      text: checkpointNote(signed),
+      index: ledger.index.takeChanged(),
     });
     this.observed.headsSigned++;
     this.observed.lastHead = { seq: state.seq, at: this.now() };
+    return true;
+  }
+
+  /** The consistency proof from `old` to `size` (the tip), from the stored tiles. */
+  private async consistency(old: number, size: number): Promise<Uint8Array[]> {
+    if (old < 1 || old >= size) return [];
+    return consistencyProof(
+      this.suite,
+      await treeHashes(this.suite, this.store, size, { consistency: old }),
+      old,
+      size,
+    );
+  }
+
+  /**
+   * The lineage index as of the latest checkpoint (its nodes are stored with it), brought up to
+   * the tip with the records chained after it.
+   */
+  private async loadIndex(checkpointed: number, tip: number): Promise<SparseMerkleIndex> {
+    const index = indexFromNodes(this.suite, await this.store.allIndexNodes());
+    for (let from = checkpointed + 1; from <= tip; from += 1000) {
+      for (const { text } of await this.store.records(from, Math.min(tip, from + 999))) {
+        const lineage = (parseJson(text, 'record') as { event?: { lineage?: unknown } }).event?.lineage;
+        if (typeof lineage === 'string')
+          index.set(indexKey(this.suite, lineage), tlogLeafHash(this.suite, utf8Encode(text)));
+      }
+    }
+    return index;
   }
 
   /**
@@ -446,7 +530,7 @@ export class Sequencer {
   private async plan(
     entries: Opened[],
     start: ChainState,
-    tails: LineageTails,
+    { tails, tree, index }: Ledger,
     committing: ReadonlySet<string>,
   ): Promise<{ plan: Plan; rest: Opened[] }> {
     let taken = 0;
@@ -460,17 +544,28 @@ export class Sequencer {
     const opened = entries.slice(0, taken);
     await this.refuseReplays(opened, committing);
     await this.preloadTails(opened, tails);
-    const plan: Plan = { records: [], lineage: [], consumed: [], batches: [], state: start };
+    const plan: Plan = {
+      records: [],
+      tiles: new Map(),
+      lineage: [],
+      consumed: [],
+      batches: [],
+      state: start,
+    };
+    const leaves: Uint8Array[] = [];
     const append = (event: OpenedEvent) => {
       const prev = event.lineage === undefined ? undefined : tails.get(event.lineage);
       if (prev === undefined && event.lineage !== undefined)
         throw new Error(`lineage ${event.lineage} not loaded`);
       const { record, state } = linkRecord(plan.state, event.eventText, event.sigText, prev);
+      const leaf = tlogLeafHash(this.suite, utf8Encode(record.text));
       plan.records.push(record);
+      leaves.push(leaf);
       plan.state = state;
       if (event.lineage !== undefined) {
         tails.set(event.lineage, record.eventHash);
         plan.lineage.push([event.lineage, record.seq]);
+        index.set(indexKey(this.suite, event.lineage), leaf);
       }
     };
     const refused: { entry: IngestEntry; error: GovernanceError }[] = [];
@@ -507,6 +602,8 @@ export class Sequencer {
       rejections.events.forEach(append);
       plan.batches.push(rejections.val);
     }
+    tree.append(leaves);
+    plan.tiles = storedTiles(tree.takeChanged());
     return { plan, rest: entries.slice(taken) };
   }
 

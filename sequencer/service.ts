@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { GovernanceError } from '../core/errors.js';
 import { verifyCertifiedKey, type KeyRecord, type PinnedRoots } from '../core/registry.js';
-import { ledgerKeysOf, type ProducerKey } from '../ledger/records.js';
+import { ledgerKeysOf, type ProducerKey } from '../core/chain.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import type { RegistryStore } from '../store/types.js';
 import { createServiceHttpServer, type HealthReport } from '../service/http.js';

@@ -9,6 +9,7 @@ import {
   type CommitSubscription,
   type DeadLetter,
   type IngestEntry,
+  type CheckpointPublication,
   type LedgerCommit,
   type LedgerLease,
   type LedgerStore,
@@ -43,7 +44,9 @@ class Signal {
 export class MemoryLedgerStore implements LedgerStore {
   private ingest: IngestEntry[] = [];
   private readonly chain = new Map<number, string>();
-  private readonly headHistory: StoredText[] = [];
+  private readonly checkpointHistory: StoredText[] = [];
+  private readonly tileStore = new Map<string, Uint8Array>();
+  private readonly indexStore = new Map<string, Uint8Array>();
   private readonly lineages = new Map<string, number[]>();
   private readonly batches = new Set<string>();
   private readonly dead: DeadLetter[] = [];
@@ -166,6 +169,7 @@ export class MemoryLedgerStore implements LedgerStore {
       named.add(val);
     }
     for (const val of named) this.batches.add(val);
+    for (const [key, tile] of commit.tiles) this.tileStore.set(key, tile);
     const base = this.tipState.seq;
     commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));
     for (const [lineage, seq] of commit.lineage) {
@@ -203,14 +207,29 @@ export class MemoryLedgerStore implements LedgerStore {
     this.noticeSignal.notify();
   }
 
-  async publishHead(
-    lease: LedgerLease,
-    head: { seq: number; eventHash: string; text: string },
-  ): Promise<void> {
-    this.guard(lease, head);
-    if (this.tipState.signedSeq >= head.seq) return;
-    this.headHistory.push({ seq: head.seq, text: head.text });
-    this.tipState.signedSeq = head.seq;
+  async publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void> {
+    this.guard(lease, checkpoint);
+    if (this.tipState.signedSeq >= checkpoint.seq) return;
+    for (const [id, node] of checkpoint.index) {
+      if (node === undefined) this.indexStore.delete(id);
+      else this.indexStore.set(id, node);
+    }
+    this.checkpointHistory.push({ seq: checkpoint.seq, text: checkpoint.text });
+    this.tipState.signedSeq = checkpoint.seq;
+  }
+
+  async allIndexNodes(): Promise<Map<string, Uint8Array>> {
+    return new Map(this.indexStore);
+  }
+
+  async tiles(keys: string[]): Promise<(Uint8Array | undefined)[]> {
+    return keys.map((key) => this.tileStore.get(key));
+  }
+
+  async indexNodes(
+    ids: string[],
+  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
+    return { checkpoint: this.checkpointHistory.at(-1), nodes: ids.map((id) => this.indexStore.get(id)) };
   }
 
   async records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
@@ -222,12 +241,12 @@ export class MemoryLedgerStore implements LedgerStore {
     return out;
   }
 
-  async heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
-    return this.headHistory.filter((h) => h.seq >= fromSeq && h.seq <= toSeq).slice(0, count);
+  async checkpoints(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
+    return this.checkpointHistory.filter((h) => h.seq >= fromSeq && h.seq <= toSeq).slice(0, count);
   }
 
-  async latestHead(): Promise<StoredText | undefined> {
-    return this.headHistory.at(-1);
+  async latestCheckpoint(): Promise<StoredText | undefined> {
+    return this.checkpointHistory.at(-1);
   }
 
   async lineageSeqs(lineage: string): Promise<number[]> {

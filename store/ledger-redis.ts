@@ -19,6 +19,7 @@ import {
   type CommitSubscription,
   type DeadLetter,
   type IngestEntry,
+  type CheckpointPublication,
   type LedgerCommit,
   type LedgerLease,
   type LedgerStore,
@@ -86,7 +87,9 @@ export function ledgerKeys(log: string, prefix = '') {
     fence: base + 'fence',
     ingest: base + 'ingest',
     chain: base + 'chain',
-    heads: base + 'heads',
+    checkpoints: base + 'checkpoints',
+    tiles: base + 'tiles',
+    index: base + 'index',
     dead: base + 'dead',
     commits: base + 'commits',
     batches: base + 'batches',
@@ -120,9 +123,10 @@ end`;
 
 // Stream ids are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches
 // to an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
-// KEYS: tip fence chain ingest dead commits batches lineage...
+// KEYS: tip fence chain ingest dead commits batches tiles lineage...
 // ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nBatches vals...
 //       nRecords records... nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
+//       nTiles (key bytes)...
 // The batch signatures are checked with the guard, before any write: a batch chained before (or
 // named twice) refuses the whole commit.
 const COMMIT = `${GUARD}
@@ -142,7 +146,7 @@ for k = 1, n do
 end
 local lineages = tonumber(ARGV[i]); i = i + 1
 for k = 1, lineages do
-  redis.call('RPUSH', KEYS[7 + tonumber(ARGV[i])], ARGV[i + 1])
+  redis.call('RPUSH', KEYS[8 + tonumber(ARGV[i])], ARGV[i + 1])
   i = i + 2
 end
 local ids = tonumber(ARGV[i]); i = i + 1
@@ -158,15 +162,30 @@ end
 for k = 10, 9 + b, 500 do
   redis.call('SADD', KEYS[7], unpack(ARGV, k, math.min(k + 499, 9 + b)))
 end
+local tiles = tonumber(ARGV[i]); i = i + 1
+for k = 1, tiles do
+  redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
 if n > 0 then redis.call('HSET', KEYS[1], 'seq', seq + n, 'hash', ARGV[4], 'alt', ARGV[5]) end
 if ids > 0 then redis.call('HSET', KEYS[1], 'ingest', ARGV[6]) end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'n', ARGV[7])
 return seq + n`;
 
-// KEYS: tip fence heads. ARGV: fence seq eventHash text.
-const PUBLISH_HEAD = `${GUARD}
+// KEYS: tip fence checkpoints index. ARGV: fence seq eventHash text nSet (id node)... nDel ids...
+const PUBLISH_CHECKPOINT = `${GUARD}
 if tonumber(tip[3] or '0') >= seq then return 0 end
 redis.call('XADD', KEYS[3], seq .. '-0', 'h', ARGV[4])
+local i = 5
+local set = tonumber(ARGV[i]); i = i + 1
+for k = 1, set do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local del = tonumber(ARGV[i]); i = i + 1
+for k = i, i + del - 1, 500 do
+  redis.call('HDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, i + del - 1)))
+end
 redis.call('HSET', KEYS[1], 'signed', seq)
 return 1`;
 
@@ -179,6 +198,9 @@ function field(fields: Fields, name: string): string {
 }
 
 const seqOfId = (id: string) => Number(id.slice(0, id.indexOf('-')));
+
+/** The bytes as a Buffer without copying (ioredis sends Buffers as binary-safe arguments). */
+const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** The last seq one log can hold (see COMMIT): about a century at 25,000 records per second. */
 const MAX_SEQ = 1e14 - 1;
@@ -210,10 +232,10 @@ async function guarded<T>(operation: () => Promise<T>): Promise<T> {
 /** The main connection with the scripts defined on it. */
 interface Connection {
   client: RedisClient;
-  call(script: Script, ...args: (string | number)[]): Promise<unknown>;
+  call(script: Script, ...args: (string | number | Buffer)[]): Promise<unknown>;
 }
 
-type Script = 'ledgerAcquire' | 'ledgerRenew' | 'ledgerRelease' | 'ledgerCommit' | 'ledgerPublishHead';
+type Script = 'ledgerAcquire' | 'ledgerRenew' | 'ledgerRelease' | 'ledgerCommit' | 'ledgerPublishCheckpoint';
 
 const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerAcquire', ACQUIRE, 2],
@@ -221,7 +243,7 @@ const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerRelease', RELEASE, 1],
   // Any number of keys (one per lineage): the call passes the count first.
   ['ledgerCommit', COMMIT, undefined],
-  ['ledgerPublishHead', PUBLISH_HEAD, 3],
+  ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
 ];
 
 const unavailable = (e: unknown) =>
@@ -275,7 +297,10 @@ export class RedisLedgerStore implements LedgerStore {
       (client) => {
         for (const [name, lua, numberOfKeys] of SCRIPTS)
           client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
-        const commands = client as unknown as Record<Script, (...a: (string | number)[]) => Promise<unknown>>;
+        const commands = client as unknown as Record<
+          Script,
+          (...a: (string | number | Buffer)[]) => Promise<unknown>
+        >;
         return { client, call: (script, ...args) => commands[script].call(client, ...args) };
       },
       (e: unknown) => {
@@ -509,6 +534,7 @@ export class RedisLedgerStore implements LedgerStore {
         k.dead,
         k.commits,
         k.batches,
+        k.tiles,
         ...lineageKeys.map(k.lineage),
       ];
       const args = [
@@ -530,6 +556,8 @@ export class RedisLedgerStore implements LedgerStore {
         ...commit.consumed.map((c) => c.ingestId),
         dead.length / 4,
         ...dead,
+        commit.tiles.size,
+        ...[...commit.tiles].flatMap(([key, tile]) => [key, bufferOf(tile)]),
       ];
       const { client, call } = await this.connection();
       await call('ledgerCommit', keys.length, ...keys, ...args);
@@ -537,24 +565,74 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
-  publishHead(lease: LedgerLease, head: { seq: number; eventHash: string; text: string }): Promise<void> {
+  publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void> {
     return guarded(async () => {
       const { client, call } = await this.connection();
       // Covers every commit of this store so far (they all went before it on the same link);
-      // the script then checks that the head's seq and hash are still the tip.
+      // the script then checks that the checkpoint's size and hash are still the tip.
       await this.waitReplicas(client, this.lastWrite);
       const k = this.keys;
+      const set = [...checkpoint.index].filter(([, node]) => node !== undefined) as [string, Uint8Array][];
+      const removed = [...checkpoint.index].filter(([, node]) => node === undefined).map(([id]) => id);
       const published = await call(
-        'ledgerPublishHead',
+        'ledgerPublishCheckpoint',
         k.tip,
         k.fence,
-        k.heads,
+        k.checkpoints,
+        k.index,
         lease.fence,
-        head.seq,
-        head.eventHash,
-        head.text,
+        checkpoint.seq,
+        checkpoint.eventHash,
+        checkpoint.text,
+        set.length,
+        ...set.flatMap(([id, node]) => [id, bufferOf(node)]),
+        removed.length,
+        ...removed,
       );
       if (published === 1) this.wrote(client);
+    });
+  }
+
+  allIndexNodes(): Promise<Map<string, Uint8Array>> {
+    return guarded(async () => {
+      const { client } = await this.connection();
+      const nodes = new Map<string, Uint8Array>();
+      let cursor = '0';
+      do {
+        const [next, page] = await client.hscanBuffer(this.keys.index, cursor, 'COUNT', 1000);
+        for (let i = 0; i + 1 < page.length; i += 2)
+          nodes.set(page[i]!.toString(), new Uint8Array(page[i + 1]!));
+        cursor = next.toString();
+      } while (cursor !== '0');
+      return nodes;
+    });
+  }
+
+  tiles(keys: string[]): Promise<(Uint8Array | undefined)[]> {
+    return guarded(async () => {
+      if (keys.length === 0) return [];
+      const { client } = await this.connection();
+      const tiles = await client.hmgetBuffer(this.keys.tiles, ...keys);
+      return tiles.map((tile) => (tile === null ? undefined : new Uint8Array(tile)));
+    });
+  }
+
+  indexNodes(
+    ids: string[],
+  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
+    return guarded(async () => {
+      const { client } = await this.connection();
+      // One MULTI: a checkpoint published in between would otherwise pair it with other nodes.
+      const transaction = client.multi().xrevrange(this.keys.checkpoints, '+', '-', 'COUNT', 1);
+      if (ids.length > 0) transaction.hmgetBuffer(this.keys.index, ...ids);
+      const replies = (await transaction.exec()) ?? [];
+      for (const [error] of replies) if (error) throw error;
+      const [entry] = replies[0]![1] as StreamEntries;
+      const nodes = ids.length > 0 ? (replies[1]![1] as (Buffer | null)[]) : [];
+      return {
+        checkpoint: entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') },
+        nodes: nodes.map((node) => (node === null ? undefined : new Uint8Array(node))),
+      };
     });
   }
 
@@ -567,20 +645,26 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
-  heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
+  checkpoints(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
     return guarded(async () => {
       if (toSeq < fromSeq || toSeq < 1) return [];
       const to = Number.isFinite(toSeq) ? `${toSeq}-0` : '+';
       const { client } = await this.connection();
-      const entries = await client.xrange(this.keys.heads, `${Math.max(1, fromSeq)}-0`, to, 'COUNT', count);
+      const entries = await client.xrange(
+        this.keys.checkpoints,
+        `${Math.max(1, fromSeq)}-0`,
+        to,
+        'COUNT',
+        count,
+      );
       return entries.map(([id, fields]) => ({ seq: seqOfId(id), text: field(fields, 'h') }));
     });
   }
 
-  latestHead(): Promise<StoredText | undefined> {
+  latestCheckpoint(): Promise<StoredText | undefined> {
     return guarded(async () => {
       const { client } = await this.connection();
-      const [entry] = (await client.xrevrange(this.keys.heads, '+', '-', 'COUNT', 1)) as StreamEntries;
+      const [entry] = (await client.xrevrange(this.keys.checkpoints, '+', '-', 'COUNT', 1)) as StreamEntries;
       return entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') };
     });
   }

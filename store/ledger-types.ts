@@ -8,6 +8,7 @@
 // duplicate or fork records, nor chain a batch twice. Failures throw GovernanceError: ledger.fenced,
 // ledger.head.mismatch, ledger.batch.replayed, ledger.unavailable (the store could not be reached).
 import type { Code } from '../core/errors.js';
+export { LOG_ID } from '../core/protocol.js';
 
 /** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
 export interface IngestEntry {
@@ -25,7 +26,7 @@ export interface LedgerTip {
   eventHashAlt: string;
   /** The last ingest entry consumed ("0-0" when none). */
   ingestId: string;
-  /** Seq of the latest signed head (0 when none). */
+  /** Size of the latest checkpoint (0 when none). */
   signedSeq: number;
 }
 
@@ -61,6 +62,23 @@ export interface LedgerCommit {
    * a commit naming one already chained fails with ledger.batch.replayed and writes nothing.
    */
   batches: string[];
+  /**
+   * The tree's tiles this commit wrote or rewrote, by tile key (`tileKey`): hashes, 32 bytes each.
+   * A stored tile is the latest version of its tile: a partial one grows until it is full.
+   */
+  tiles: Map<string, Uint8Array>;
+}
+
+/** A checkpoint to publish, with the lineage index nodes that changed since the last one. */
+export interface CheckpointPublication {
+  /** Its tree size: the tip seq it covers. */
+  seq: number;
+  /** event_hash of record `seq` (the tip it must still be). */
+  eventHash: string;
+  /** The signed note. */
+  text: string;
+  /** Lineage index nodes (core/smt.ts) by node id: the stored bytes, or undefined for a node removed. */
+  index: Map<string, Uint8Array | undefined>;
 }
 
 /** A stored record or head, with the seq its storage position claims (not its content). */
@@ -113,24 +131,38 @@ export interface LedgerStore {
   chainedBatches(vals: string[]): Promise<boolean[]>;
   commit(commit: LedgerCommit): Promise<void>;
   /**
-   * Appends a signed head (its JSON text) to the head history. It must describe the current tip
-   * (seq and event_hash) and be newer than the last signed head, under a current lease.
+   * Appends a checkpoint (its signed note) to the checkpoint history and writes the index nodes
+   * it commits to, in one step. It must describe the current tip (seq and event_hash) and be
+   * newer than the last checkpoint, under a current lease.
    */
-  publishHead(lease: LedgerLease, head: { seq: number; eventHash: string; text: string }): Promise<void>;
+  publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void>;
+  /** Every node of the lineage index as of the latest checkpoint, by id (to rebuild it). */
+  allIndexNodes(): Promise<Map<string, Uint8Array>>;
 
   // Readers.
   /** Stored records with from ≤ seq ≤ to, in storage order (at most to − from + 1). */
   records(fromSeq: number, toSeq: number): Promise<StoredText[]>;
-  /** Signed heads with from ≤ seq ≤ to, in order, at most `count`. */
-  heads(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]>;
-  latestHead(): Promise<StoredText | undefined>;
+  /** Checkpoints with from ≤ size ≤ to, in order, at most `count` (`seq` is the size). */
+  checkpoints(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]>;
+  latestCheckpoint(): Promise<StoredText | undefined>;
+  /** The stored tiles by tile key, each in its latest version (undefined where none is stored). */
+  tiles(keys: string[]): Promise<(Uint8Array | undefined)[]>;
+  /**
+   * The latest checkpoint and lineage index nodes by id, read in one step, so that the nodes are
+   * those the checkpoint commits to.
+   */
+  indexNodes(
+    ids: string[],
+  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }>;
   lineageSeqs(lineage: string): Promise<number[]>;
   deadLetters(count: number): Promise<DeadLetter[]>;
   close(): Promise<void>;
 }
 
-/** Log ids are key-safe (no braces: the Redis hash tag is derived from them). */
-export const LOG_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+/** The store's key of tile (level, index), whatever its width: C2SP tlog-tiles levels and indexes. */
+export function tileKey(level: number, index: number): string {
+  return `${level}/${index}`;
+}
 
 /** Stream ids "<ms>-<n>" compared numerically. */
 export function compareStreamIds(a: string, b: string): number {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { verifyHead, type ChainRecord, type SignedHead } from '../../core/event.js';
 import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js';
-import { headKeyOf } from '../../ledger/records.js';
+import { headKeyOf } from '../../core/chain.js';
 import type { LineageSegment } from '../../ledger/types.js';
 import { verifyLineageProof, type VerifyFailure } from '../../ledger/verify.js';
 import { addProofOptions, positiveInteger, proofGet, type ProofOptions } from '../options.js';

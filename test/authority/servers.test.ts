@@ -21,7 +21,7 @@ import { base64urlDecode } from '../../core/encoding.js';
 import type { ChainRecord, SignedHead } from '../../core/event.js';
 import { verifyHead } from '../../core/event.js';
 import { policyHash, verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
-import { ledgerKeysOf } from '../../ledger/records.js';
+import { ledgerKeysOf } from '../../core/chain.js';
 import { verifyLineageProof } from '../../ledger/verify.js';
 import type { KeyPair, TestPki } from './support/pki.js';
 import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from './support/pki.js';

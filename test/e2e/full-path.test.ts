@@ -7,7 +7,7 @@ import { portableCrypto } from '../../core/crypto-portable.js';
 import { base64urlDecode } from '../../core/encoding.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { lineageOf } from '../../core/artifact.js';
-import { ledgerKeysOf } from '../../ledger/records.js';
+import { ledgerKeysOf } from '../../core/chain.js';
 import { verifyLineageProof } from '../../ledger/verify.js';
 import { DEV_ROOT_KID } from '../../devkit/dev-deployment.js';
 import { artifactIdOf, Cluster } from '../support/cluster.js';

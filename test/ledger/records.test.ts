@@ -17,7 +17,8 @@ import {
 import { formatMillis } from '../../core/time.js';
 import { rawPublicKey } from '../../core/keys.js';
 import { openBatch, sealBatch } from '../../ledger/ingest.js';
-import { headKeyOf, linkRecord, signerKeyOf } from '../../ledger/records.js';
+import { linkRecord } from '../../ledger/records.js';
+import { headKeyOf, signerKeyOf } from '../../core/chain.js';
 import {
   AUDIT_KID,
   PRODUCER_KID,

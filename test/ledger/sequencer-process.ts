@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { base64urlDecode } from '../../core/encoding.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
 import type { KeyRecord } from '../../core/registry.js';
-import type { LedgerKeys } from '../../ledger/records.js';
+import type { LedgerKeys } from '../../core/chain.js';
 import { DEV_LOG, writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 

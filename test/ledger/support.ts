@@ -10,7 +10,7 @@ import { formatMillis } from '../../core/time.js';
 import type { LedgerStore } from '../../store/ledger-types.js';
 import { MemoryLedgerStore } from '../../store/ledger-memory.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
-import type { LedgerKeys } from '../../ledger/records.js';
+import type { LedgerKeys } from '../../core/chain.js';
 import { Sequencer, type SequencerOptions } from '../../sequencer/sequencer.js';
 import { createLedgerWriter, type LedgerWriterOptions } from '../../ledger/writer.js';
 import type { LedgerWriter } from '../../ledger/types.js';

@@ -58,6 +58,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       ingestIds: string[],
       lineage: [string, number][] = [],
       batches: string[] = [],
+      tiles = new Map<string, Uint8Array>(),
     ) {
       const tip = await store.tip();
       await store.commit({
@@ -69,12 +70,13 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         lineage,
         consumed: ingestIds.map((ingestId, i) => ({ ingestId, firstSeq: tip.seq + i + 1, count: 1 })),
         batches,
+        tiles,
       });
     }
 
     it('starts empty', async () => {
       expect(await store.tip()).toEqual(EMPTY_TIP);
-      expect(await store.latestHead()).toBeUndefined();
+      expect(await store.latestCheckpoint()).toBeUndefined();
       expect(await store.records(1, 100)).toEqual([]);
       expect(await store.readIngest('0-0', 10, 0)).toEqual([]);
       expect(await store.lineageSeqs('lineage://op/none')).toEqual([]);
@@ -143,6 +145,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
           { ingestId: ids[1]!, rejected: { code: 'ledger.signature.invalid', message: 'bad', entry: 'y' } },
         ],
         batches: ['val-x', 'val-rejections'],
+        tiles: new Map(),
       });
       expect(await store.chainedBatches(['val-rejections', 'val-y', 'val-x'])).toEqual([true, false, true]);
       expect(await store.tip()).toEqual({
@@ -224,6 +227,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         lineage: [],
         consumed: [],
         batches: [],
+        tiles: new Map(),
       };
       await expectCode(
         store.commit({ ...commit, expect: { seq: 0, eventHash: '' } }),
@@ -237,28 +241,33 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
     });
 
-    it('publishes signed heads only for the current tip, newest last', async () => {
+    it('publishes checkpoints only for the current tip, newest last', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       await commitRecords(lease, ['r1', 'r2'], []);
-      await store.publishHead(lease, { seq: 2, eventHash: hashRef(2), text: 'h2' });
+      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'h2', index: new Map() });
       await expectCode(
-        store.publishHead(lease, { seq: 1, eventHash: hashRef(1), text: 'h1' }),
+        store.publishCheckpoint(lease, { seq: 1, eventHash: hashRef(1), text: 'h1', index: new Map() }),
         'ledger.head.mismatch',
       );
       await expectCode(
-        store.publishHead(lease, { seq: 2, eventHash: hashRef(7), text: 'hx' }),
+        store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(7), text: 'hx', index: new Map() }),
         'ledger.head.mismatch',
       );
       await commitRecords(lease, ['r3'], []);
-      await store.publishHead(lease, { seq: 3, eventHash: hashRef(3), text: 'h3' });
-      // A head for an already signed seq is a no-op (a sequencer that took over may try again).
-      await store.publishHead(lease, { seq: 3, eventHash: hashRef(3), text: 'h3-again' });
-      expect(await store.latestHead()).toEqual({ seq: 3, text: 'h3' });
-      expect(await store.heads(1, 3, 10)).toEqual([
+      await store.publishCheckpoint(lease, { seq: 3, eventHash: hashRef(3), text: 'h3', index: new Map() });
+      // A checkpoint for an already published size is a no-op (a sequencer that took over may try again).
+      await store.publishCheckpoint(lease, {
+        seq: 3,
+        eventHash: hashRef(3),
+        text: 'h3-again',
+        index: new Map(),
+      });
+      expect(await store.latestCheckpoint()).toEqual({ seq: 3, text: 'h3' });
+      expect(await store.checkpoints(1, 3, 10)).toEqual([
         { seq: 2, text: 'h2' },
         { seq: 3, text: 'h3' },
       ]);
-      expect(await store.heads(3, Infinity, 1)).toEqual([{ seq: 3, text: 'h3' }]);
+      expect(await store.checkpoints(3, Infinity, 1)).toEqual([{ seq: 3, text: 'h3' }]);
       expect((await store.tip()).signedSeq).toBe(3);
       const usurper = await fixture.other().acquireLease('x', 10_000);
       expect(usurper).toBeUndefined();
@@ -266,8 +275,84 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const next = (await fixture.other().acquireLease('x', 10_000))!;
       await commitRecords(next, ['r4'], []);
       await expectCode(
-        store.publishHead(lease, { seq: 4, eventHash: hashRef(4), text: 'h4' }),
+        store.publishCheckpoint(lease, { seq: 4, eventHash: hashRef(4), text: 'h4', index: new Map() }),
         'ledger.fenced',
+      );
+    });
+
+    it('keeps the latest version of each tile, written with the commit', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const partial = Uint8Array.from({ length: 64 }, (_, i) => i);
+      await commitRecords(lease, ['r1', 'r2'], [], [], [], new Map([['0/0', partial]]));
+      expect(await store.tiles(['0/0', '1/0'])).toEqual([partial, undefined]);
+      const grown = Uint8Array.from({ length: 96 }, (_, i) => 255 - i);
+      await commitRecords(lease, ['r3'], [], [], [], new Map([['0/0', grown]]));
+      expect(await store.tiles(['0/0'])).toEqual([grown]);
+      // A commit refused by its guard writes no tile.
+      await expectCode(
+        store.commit({
+          lease,
+          expect: { seq: 1, eventHash: hashRef(1) },
+          records: ['x'],
+          eventHash: hashRef(2),
+          eventHashAlt: altRef(2),
+          lineage: [],
+          consumed: [],
+          batches: [],
+          tiles: new Map([['0/0', partial]]),
+        }),
+        'ledger.head.mismatch',
+      );
+      expect(await store.tiles(['0/0'])).toEqual([grown]);
+    });
+
+    it('writes and removes index nodes with the checkpoint that commits to them', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const a = Uint8Array.of(2, 1, 2, 3);
+      const b = Uint8Array.of(3, 9, 9);
+      await commitRecords(lease, ['r1'], []);
+      await store.publishCheckpoint(lease, {
+        seq: 1,
+        eventHash: hashRef(1),
+        text: 'c1',
+        index: new Map([
+          ['0:', b],
+          ['1:0', a],
+        ]),
+      });
+      expect(await store.indexNodes(['0:', '1:0', '1:1'])).toEqual({
+        checkpoint: { seq: 1, text: 'c1' },
+        nodes: [b, a, undefined],
+      });
+      await commitRecords(lease, ['r2'], []);
+      // Refused (not the tip): nothing of it is written.
+      await expectCode(
+        store.publishCheckpoint(lease, {
+          seq: 1,
+          eventHash: hashRef(1),
+          text: 'cx',
+          index: new Map([['1:1', a]]),
+        }),
+        'ledger.head.mismatch',
+      );
+      await store.publishCheckpoint(lease, {
+        seq: 2,
+        eventHash: hashRef(2),
+        text: 'c2',
+        index: new Map([
+          ['1:0', undefined],
+          ['1:1', a],
+        ]),
+      });
+      expect(await store.indexNodes(['1:0', '1:1'])).toEqual({
+        checkpoint: { seq: 2, text: 'c2' },
+        nodes: [undefined, a],
+      });
+      expect(await store.allIndexNodes()).toEqual(
+        new Map([
+          ['0:', b],
+          ['1:1', a],
+        ]),
       );
     });
   });

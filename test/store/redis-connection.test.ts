@@ -372,13 +372,19 @@ describe.skipIf(!haveRedisTools)('cluster mode (needs redis-server, redis-cli)',
         lineage: [['lineage://op/x', 1]],
         consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
         batches: ['val-1'],
+        tiles: new Map([['0/0', new Uint8Array(32)]]),
       });
-      await store.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
+      await store.publishCheckpoint(lease, {
+        seq: 1,
+        eventHash: 'h1',
+        text: 'checkpoint-1',
+        index: new Map([['0:', Uint8Array.of(2)]]),
+      });
       const slot = hashSlot(ledgerKeys('one-slot', keyPrefix).tip);
       const owner = adminConnection(await cluster.ownerOf(slot));
       try {
         const keys = await owner.keys(`${keyPrefix}*`);
-        expect(keys.length).toBeGreaterThanOrEqual(8);
+        expect(keys.length).toBeGreaterThanOrEqual(10);
         expect(new Set(keys.map(hashSlot))).toEqual(new Set([slot]));
       } finally {
         owner.disconnect();

@@ -37,7 +37,7 @@ import type { LedgerEvent } from '../../core/event.js';
 import { keyFromPem } from '../../core/keys.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { verifyStore, type VerifyResult } from '../../ledger/verify.js';
-import { ledgerKeysOf, type LedgerKeys } from '../../ledger/records.js';
+import { ledgerKeysOf, type LedgerKeys } from '../../core/chain.js';
 import type { LedgerWriter } from '../../ledger/types.js';
 import { createLedgerWriter } from '../../ledger/writer.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';

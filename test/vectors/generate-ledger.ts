@@ -21,7 +21,8 @@ import { privateKeyFromSeed, rawPublicKey, signSync } from '../../core/keys.js';
 import { certifyKey, keyRecordStatement, verifyKeyRecord, type KeyRecord, type KeyRole } from '../../core/registry.js';
 import { EXPORT_FORMAT } from '../../ledger/export.js';
 import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
-import { batchSignatureText, ledgerKeysOf, linkRecord, type LedgerKeys } from '../../ledger/records.js';
+import { batchSignatureText, linkRecord } from '../../ledger/records.js';
+import { ledgerKeysOf, type LedgerKeys } from '../../core/chain.js';
 import type { LineageProof } from '../../ledger/types.js';
 
 export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
