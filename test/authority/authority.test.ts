@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeArtifact } from '../../core/artifact.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
+import type { ChainRecord } from '../../core/event.js';
 import { generatePrivateKey } from '../../core/keys.js';
 import { verifyHeartbeat, verifyRevocation } from '../../core/registry.js';
 import { MemoryRegistryStore } from '../../store/registry-memory.js';
@@ -424,7 +425,8 @@ describe('proof', () => {
     const { artifact, lineage } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
     const proof = await authority.proofs.lineage(artifact.id);
     expect(proof.lineage).toBe(lineage);
-    expect(proof.records.map((r) => r.event.type)).toEqual(['authorization.issued']);
+    const types = proof.records.map((r) => (JSON.parse(r.record) as ChainRecord).event.type);
+    expect(types).toEqual(['authorization.issued']);
   });
 
   it('pages the ledger with a bounded page size', async () => {

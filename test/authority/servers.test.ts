@@ -18,11 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeArtifact, type Artifact } from '../../core/artifact.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import { base64urlDecode } from '../../core/encoding.js';
-import type { ChainRecord, SignedHead } from '../../core/event.js';
-import { verifyHead } from '../../core/event.js';
+import { parseCheckpointNote, verifyCheckpoint } from '../../core/checkpoint.js';
+import type { ChainRecord } from '../../core/event.js';
+import { verifyInclusionProof, verifyLineageProof } from '../../core/proofs.js';
+import { tilePath } from '../../core/tlog.js';
 import { policyHash, verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { ledgerKeysOf } from '../../core/chain.js';
-import { verifyLineageProof } from '../../ledger/verify.js';
 import type { KeyPair, TestPki } from './support/pki.js';
 import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from './support/pki.js';
 import { CUSTODIAN, enforce, GATEWAY, OPERATOR, rootKey, SECURITY } from './support/fixtures.js';
@@ -113,16 +114,17 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
 
   /** Ledger records chained so far, from the public proof endpoint. */
   async function chained(): Promise<ChainRecord[]> {
-    const head = (await http('GET', '/v1/proof/head')).body.head as SignedHead | null;
-    if (!head) return [];
+    const note = (await http('GET', '/v1/proof/checkpoint')).body.checkpoint as string | null;
+    if (!note) return [];
+    const { size } = parseCheckpointNote(note).checkpoint;
     const records: ChainRecord[] = [];
-    for (let from = 1; from <= head.seq;) {
-      const page = (await http('GET', `/v1/proof/ledger?from=${from}&to=${head.seq}`)).body as {
+    for (let from = 1; from <= size;) {
+      const page = (await http('GET', `/v1/proof/ledger?from=${from}&to=${size}`)).body as {
         records: ChainRecord[];
         next?: number;
       };
       records.push(...page.records);
-      from = page.next ?? head.seq + 1;
+      from = page.next ?? size + 1;
     }
     return records;
   }
@@ -312,20 +314,26 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
 
     const proof = await eventually(async () => {
       const reply = (await http('GET', `/v1/proof/lineage/${artifactId}`)).body;
-      return reply.pending === false && (reply.segments as unknown[]).length > 0 ? reply : undefined;
+      return reply.pending === 0 && (reply.records as unknown[]).length > 0 ? reply : undefined;
     });
-    const verified = verifyLineageProof(proof, {
-      suite: portableCrypto,
-      keys: ledgerKeysOf(keys),
-      log: LOG,
-    });
+    const trust = { keys: ledgerKeysOf(keys), log: LOG };
+    const verified = verifyLineageProof(portableCrypto, proof, trust);
     expect(verified.failures).toEqual([]);
     expect(verified.records.map((r) => r.event.type)).toEqual(['authorization.issued']);
 
-    const { head } = (await http('GET', '/v1/proof/head')).body as { head: SignedHead };
-    expect(verifyHead(portableCrypto, head, ledgerKeysOf(keys).audit.get(head.sig.kid)!.publicKey)).toBe(
-      true,
+    const { checkpoint } = (await http('GET', '/v1/proof/checkpoint')).body as { checkpoint: string };
+    const signed = parseCheckpointNote(checkpoint);
+    expect(verifyCheckpoint(portableCrypto, signed, trust.keys.audit).kid).toBe(
+      [...trust.keys.audit.keys()][0],
     );
+    // The same checkpoint and the record's tiles as C2SP tlog-tiles serve them, for standard clients.
+    expect((await http('GET', '/v1/ledger/checkpoint')).body.text).toBe(checkpoint);
+    const width = Math.min(256, signed.checkpoint.size);
+    const leaves = (await http('GET', `/v1/ledger/${tilePath(0, 0, width)}`)).body.text as string;
+    expect(Buffer.byteLength(leaves, 'latin1')).toBeGreaterThan(0);
+    expect((await http('GET', `/v1/ledger/${tilePath(0, 0, 256)}.p/300`)).status).toBe(404);
+    const inclusion = (await http('GET', `/v1/proof/inclusion?seq=${verified.records[0]!.seq}`)).body;
+    expect(verifyInclusionProof(portableCrypto, inclusion, trust).record.seq).toBe(verified.records[0]!.seq);
 
     const policies = (await http('GET', '/v1/proof/policies')).body as { active: Record<string, string> };
     const hash = policies.active['policy://medical/inference/v3']!;
@@ -340,7 +348,7 @@ describe.skipIf(!opensslAvailable())('authority over gRPC and HTTPS, with Redis'
         Array.from({ length: 51 }, () => http('POST', '/v1/govern/execute', { json: summarizeJson })),
       );
     }
-    await eventually(async () => ((await stack.reader.head())?.seq ?? 0) >= 510 || undefined);
+    await eventually(async () => (await stack.ledgerStore.tip()).signedSeq >= 510 || undefined);
     const page = (await http('GET', '/v1/proof/ledger?from=1&to=1000000')).body as {
       records: ChainRecord[];
       next?: number;
@@ -443,8 +451,8 @@ describe('authority without an admin policy, with Redis', () => {
     );
     expect(reply).toMatchObject({ ok: false, code: status.FAILED_PRECONDITION, reason: 'policy.unknown' });
     const denied = await eventually(async () => {
-      const head = await stack.reader.head();
-      const records = head ? await stack.reader.range(1, head.seq) : [];
+      const { signedSeq } = await stack.ledgerStore.tip();
+      const records = signedSeq > 0 ? await stack.reader.range(1, signedSeq) : [];
       return records.find((r) => r.event.type === 'admin.denied');
     });
     expect(denied.event).toMatchObject({

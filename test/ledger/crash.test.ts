@@ -61,7 +61,7 @@ async function burst(
 }
 
 async function chainedRecords(store: LedgerStore): Promise<ChainRecord[]> {
-  const reader = new StoreLedgerReader(store, { maxRecords: 100_000 });
+  const reader = new StoreLedgerReader(nodeCrypto, store, { maxRecords: 100_000 });
   const tip = await store.tip();
   return tip.seq === 0 ? [] : reader.range(1, tip.seq);
 }

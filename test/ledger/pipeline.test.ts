@@ -6,17 +6,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { signEventBatch, validateEvent, type ChainRecord, type LedgerEvent } from '../../core/event.js';
+import { signEventBatch, validateEvent, type LedgerEvent } from '../../core/event.js';
 import { signSync } from '../../core/keys.js';
 import { exportToFile } from '../../ledger/export.js';
 import { sealBatch } from '../../ledger/ingest.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
+import { parseCheckpointNote } from '../../core/checkpoint.js';
 import {
-  verifyExportFile,
+  verifyConsistencyProof,
+  verifyInclusionProof,
   verifyLineageProof,
-  verifyStore,
-  type VerifyOptions,
-} from '../../ledger/verify.js';
+  type ProofTrust,
+} from '../../core/proofs.js';
+import { verifyExportFile, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
 import type { SequencerOptions } from '../../sequencer/sequencer.js';
 import type { LedgerStore } from '../../store/ledger-types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -47,6 +49,7 @@ afterAll(async () => {
 });
 
 const verifyOptions = (suite = nodeCrypto): VerifyOptions => ({ suite, keys: ledgerKeys });
+const trust: ProofTrust = { keys: ledgerKeys };
 
 for (const [name, stores, sequencerOptions] of [
   ['memory', () => memoryStores(), {}],
@@ -60,7 +63,7 @@ for (const [name, stores, sequencerOptions] of [
       await ledger.close();
     });
 
-    it('chains appended events exactly once, with receipts, signed heads and a verifiable chain', async () => {
+    it('chains appended events exactly once, with receipts, checkpoints and a verifiable chain', async () => {
       ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       const writers = await Promise.all([1, 2, 3].map(() => ledger.writer({ maxBatch: 16 })));
@@ -73,9 +76,13 @@ for (const [name, stores, sequencerOptions] of [
       const receipts = await writers[0]!.appendAndWait([testEvent(9000), testEvent(9001)]);
       expect(receipts.map((r) => r.seq)).toEqual([receipts[0]!.seq, receipts[0]!.seq + 1]);
       await until(async () => (await ledger.store.tip()).seq === 122, 10_000, 'all records chained');
-      await until(async () => (await ledger.store.tip()).signedSeq === 122, 10_000, 'a head covering them');
+      await until(
+        async () => (await ledger.store.tip()).signedSeq === 122,
+        10_000,
+        'a checkpoint covering them',
+      );
 
-      const reader = new StoreLedgerReader(ledger.store);
+      const reader = new StoreLedgerReader(nodeCrypto, ledger.store);
       const records = await reader.range(1, 122);
       expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 122 }, (_, i) => i + 1));
       const ids = records.map((r) => r.event.request_id);
@@ -87,20 +94,21 @@ for (const [name, stores, sequencerOptions] of [
         event_hash: receipt.event_hash,
         event_hash_alt: receipt.event_hash_alt,
       });
-      expect((await reader.head())?.seq).toBe(122);
+      const checkpoint = (await reader.checkpoint())!;
+      expect(parseCheckpointNote(checkpoint).checkpoint.size).toBe(122);
 
       for (const suite of [nodeCrypto, portableCrypto]) {
         const result = await verifyStore(ledger.store, verifyOptions(suite));
         expect(result.failures).toEqual([]);
         expect(result).toMatchObject({ ok: true, records: 122, firstSeq: 1, lastSeq: 122 });
-        expect(result.heads).toBeGreaterThanOrEqual(1);
+        expect(result.checkpoints).toBeGreaterThanOrEqual(1);
       }
       const path = join(dir, `${name}-export.jsonl`);
       await exportToFile(ledger.store, path);
       const progress: number[] = [];
       const fromFile = await verifyExportFile(path, {
         ...verifyOptions(),
-        head: (await reader.head())!,
+        checkpoint,
         onProgress: (p) => progress.push(p.records),
         progressEvery: 50,
       });
@@ -108,14 +116,14 @@ for (const [name, stores, sequencerOptions] of [
       expect(progress).toEqual([50, 100, 122]);
     });
 
-    it('links each lineage by lineage_prev and proves it against signed heads', async () => {
+    it('links each lineage by lineage_prev and proves all of its records against a checkpoint', async () => {
       ledger = new TestLedger(stores(), sequencerOptions);
       ledger.sequencer();
       const writer = await ledger.writer();
       const [a, b] = [lineageEvents('A'), lineageEvents('B', 100)];
       // Interleaved, one stage at a time, as an operation's stages arrive in real life.
       for (let i = 0; i < a.length; i++) await writer.appendAndWait([a[i]!, testEvent(200 + i), b[i]!]);
-      const reader = new StoreLedgerReader(ledger.store);
+      const reader = new StoreLedgerReader(nodeCrypto, ledger.store);
       const lineage = await reader.lineage('lineage://op/A');
       expect(lineage.map((r) => r.event.type)).toEqual(a.map((e) => e.type));
       expect(lineage[0]!.lineage_prev).toBeNull();
@@ -125,27 +133,75 @@ for (const [name, stores, sequencerOptions] of [
       await until(
         async () => (await ledger.store.tip()).signedSeq === 21,
         5000,
-        'a head covering the lineage',
+        'a checkpoint covering the lineage',
       );
       const proof = await reader.lineageProof('lineage://op/A');
       for (const suite of [nodeCrypto, portableCrypto]) {
-        const result = verifyLineageProof(proof, verifyOptions(suite));
+        const result = verifyLineageProof(suite, proof, trust);
         expect(result.failures).toEqual([]);
         expect(result.records.map((r) => r.seq)).toEqual(lineage.map((r) => r.seq));
+        expect(result.checkpoint.checkpoint.size).toBe(21);
       }
-      // A proof with a lineage record left out no longer links; an edited record no longer chains.
-      const dropped = structuredClone(proof);
-      const segment = dropped.segments.find((s) => s.records.some((r) => r.seq === lineage[3]!.seq))!;
-      segment.records = segment.records.filter((r: ChainRecord) => r.seq !== lineage[3]!.seq);
-      expect(verifyLineageProof(dropped, verifyOptions()).failures[0]).toMatchObject({
-        seq: lineage[3]!.seq,
-      });
+      // A record left out no longer links; an edited one is no longer in the tree.
+      const dropped = { ...proof, records: proof.records.filter((_, i) => i !== 3) };
+      expect(() => verifyLineageProof(nodeCrypto, dropped, trust)).toThrow(/lineage_prev/);
       const edited = structuredClone(proof);
-      edited.segments[0]!.records[0]!.event.operation = 'model.train';
-      expect(verifyLineageProof(edited, verifyOptions()).failures[0]).toMatchObject({
-        code: 'ledger.hash.mismatch',
-        seq: lineage[0]!.seq,
-      });
+      edited.records[0]!.record = edited.records[0]!.record.replace('model.invoke', 'model.train!');
+      expect(() => verifyLineageProof(nodeCrypto, edited, trust)).toThrow();
+      const cut = { ...proof, records: proof.records.slice(0, -1) };
+      expect(() => verifyLineageProof(nodeCrypto, cut, trust)).toThrow(/latest record/);
+    });
+
+    it('proves that a lineage has no record, and that a present one cannot be passed off as absent', async () => {
+      ledger = new TestLedger(stores(), sequencerOptions);
+      ledger.sequencer();
+      const writer = await ledger.writer();
+      const events = lineageEvents('C').slice(0, 3);
+      await writer.appendAndWait(events);
+      await until(async () => (await ledger.store.tip()).signedSeq === 3, 5000, 'a checkpoint');
+      const reader = new StoreLedgerReader(nodeCrypto, ledger.store);
+      const absent = await reader.lineageProof('lineage://op/NOPE');
+      expect(absent.records).toEqual([]);
+      for (const suite of [nodeCrypto, portableCrypto]) {
+        expect(verifyLineageProof(suite, absent, trust).records).toEqual([]);
+      }
+      // The stages it has are all of them: no execution.started up to this checkpoint.
+      const present = verifyLineageProof(nodeCrypto, await reader.lineageProof('lineage://op/C'), trust);
+      expect(present.records.map((r) => r.event.type)).toEqual(events.map((e) => e.type));
+      expect(present.records.some((r) => r.event.type === 'execution.started')).toBe(false);
+      // The empty answer for another lineage, passed off as C's, does not verify: its index
+      // proof names C's record (the only one), which the proof then fails to list.
+      expect(() => verifyLineageProof(nodeCrypto, { ...absent, lineage: 'lineage://op/C' }, trust)).toThrow(
+        expect.objectContaining({ code: 'ledger.lineage.invalid' }),
+      );
+      // And C's answer with its records dropped, claiming absence, does not verify either.
+      const claimed = { ...(await reader.lineageProof('lineage://op/C')), records: [] };
+      expect(() => verifyLineageProof(nodeCrypto, claimed, trust)).toThrow(
+        expect.objectContaining({ code: 'ledger.lineage.invalid' }),
+      );
+    });
+
+    it('proves inclusion of any record and consistency between checkpoints', async () => {
+      ledger = new TestLedger(stores(), { ...sequencerOptions, headIntervalMs: 10 });
+      ledger.sequencer();
+      const writer = await ledger.writer();
+      await writer.appendAndWait(Array.from({ length: 300 }, (_, i) => testEvent(i)));
+      await until(async () => (await ledger.store.tip()).signedSeq === 300, 5000, 'a checkpoint');
+      const reader = new StoreLedgerReader(nodeCrypto, ledger.store);
+      const early = parseCheckpointNote((await reader.checkpoint())!);
+      await writer.appendAndWait(Array.from({ length: 260 }, (_, i) => testEvent(1000 + i)));
+      await until(async () => (await ledger.store.tip()).signedSeq === 560, 5000, 'a later checkpoint');
+      for (const seq of [1, 255, 256, 257, 300, 511, 512, 560]) {
+        const proof = await reader.inclusionProof(seq);
+        expect(proof.proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(560)));
+        const { record, checkpoint } = verifyInclusionProof(portableCrypto, proof, trust);
+        expect(record.seq).toBe(seq);
+        expect(checkpoint.checkpoint.size).toBe(560);
+      }
+      const consistency = await reader.consistencyProof(early.checkpoint.size);
+      expect(verifyConsistencyProof(nodeCrypto, early, consistency, trust).checkpoint.size).toBe(560);
+      // A record not yet checkpointed has no proof yet.
+      await expect(reader.inclusionProof(561)).rejects.toMatchObject({ code: 'ledger.head.mismatch' });
     });
 
     it('dead-letters an entry that fails its checks and records the rejection in the chain', async () => {
@@ -179,7 +235,7 @@ for (const [name, stores, sequencerOptions] of [
         [notJson, 'ledger.event.invalid'],
       ]);
       await until(async () => (await ledger.store.tip()).signedSeq === 4, 5000, 'a head');
-      const records = await new StoreLedgerReader(ledger.store).range(1, 4);
+      const records = await new StoreLedgerReader(nodeCrypto, ledger.store).range(1, 4);
       expect(records.map((r) => [r.event.type, r.event.reason, r.sig.kid])).toEqual([
         ['ledger.rejected', 'ledger.signature.invalid', AUDIT_KID],
         ['ledger.rejected', 'ledger.signature.invalid', AUDIT_KID],
@@ -218,7 +274,7 @@ for (const [name, stores, sequencerOptions] of [
         [copies[3], 'ledger.batch.replayed'],
       ]);
       await until(async () => (await ledger.store.tip()).signedSeq === 7, 5000, 'a head');
-      const records = await new StoreLedgerReader(ledger.store).range(1, 7);
+      const records = await new StoreLedgerReader(nodeCrypto, ledger.store).range(1, 7);
       expect(
         records.map((r) => (r.event.type === 'ledger.rejected' ? r.event.reason : r.event.request_id)),
       ).toEqual([
@@ -300,7 +356,7 @@ for (const [name, stores, sequencerOptions] of [
         'the stale commit to be fenced',
       );
       await until(async () => (await ledger.store.tip()).signedSeq === 2, 5000, 'a head');
-      const records = await new StoreLedgerReader(ledger.store).range(1, 2);
+      const records = await new StoreLedgerReader(nodeCrypto, ledger.store).range(1, 2);
       expect(records.map((r) => r.event.request_id)).toEqual(['req-1', 'req-2']);
       expect((await ledger.store.tip()).seq).toBe(2);
       expect((await verifyStore(ledger.store, verifyOptions())).ok).toBe(true);

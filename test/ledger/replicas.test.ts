@@ -71,6 +71,7 @@ describe('Redis ledger store with a replica', () => {
         lineage: [],
         consumed: [],
         batches: [],
+        tiles: new Map(),
       });
       // The store's connections close and reopen. On the new one, WAIT counts from that
       // connection's own last write (Redis 7.2 and later: none yet, so it would count the paused
@@ -86,17 +87,22 @@ describe('Redis ledger store with a replica', () => {
         'a new connection',
       );
       const head = await reconnecting
-        .publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' })
+        .publishCheckpoint(lease, { seq: 1, eventHash: 'h1', text: 'head-1', index: new Map() })
         .catch((e: unknown) => e);
       expect(isGovernanceError(head, 'ledger.unavailable'), String(head)).toBe(true);
       expect((head as Error).message).toMatch(/changed since the writes/);
-      expect(await reconnecting.latestHead()).toBeUndefined();
+      expect(await reconnecting.latestCheckpoint()).toBeUndefined();
       // A write on the new connection, then WAIT covers the commit too (same master, later offset);
       // the resumed replica may take a moment to acknowledge on a busy machine (3 s allowed).
       replica.process!.kill('SIGCONT');
       expect(await reconnecting.renewLease(lease, 10_000)).toBe(true);
-      await reconnecting.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
-      expect((await reconnecting.latestHead())?.text).toBe('head-1');
+      await reconnecting.publishCheckpoint(lease, {
+        seq: 1,
+        eventHash: 'h1',
+        text: 'head-1',
+        index: new Map(),
+      });
+      expect((await reconnecting.latestCheckpoint())?.text).toBe('head-1');
     } finally {
       replica.process!.kill('SIGCONT');
       admin.disconnect();
@@ -148,9 +154,10 @@ describe('Redis ledger store with a replica', () => {
       lineage: [],
       consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
       batches: [],
+      tiles: new Map(),
     });
-    await store.publishHead(lease, { seq: 1, eventHash: 'h1', text: 'head-1' });
-    expect((await store.latestHead())?.text).toBe('head-1');
+    await store.publishCheckpoint(lease, { seq: 1, eventHash: 'h1', text: 'head-1', index: new Map() });
+    expect((await store.latestCheckpoint())?.text).toBe('head-1');
 
     await replica.stop();
     const append = await store.appendIngest(['late']).catch((e: unknown) => e);
@@ -164,11 +171,12 @@ describe('Redis ledger store with a replica', () => {
       lineage: [],
       consumed: [],
       batches: [],
+      tiles: new Map(),
     });
     const head = await store
-      .publishHead(lease, { seq: 2, eventHash: 'h2', text: 'head-2' })
+      .publishCheckpoint(lease, { seq: 2, eventHash: 'h2', text: 'head-2', index: new Map() })
       .catch((e: unknown) => e);
     expect(isGovernanceError(head, 'ledger.unavailable')).toBe(true);
-    expect((await store.latestHead())?.text).toBe('head-1');
+    expect((await store.latestCheckpoint())?.text).toBe('head-1');
   });
 });

@@ -86,7 +86,10 @@ class Ledger {
   /** The request id of every chained event, in seq order. */
   async chainedRequestIds(): Promise<string[]> {
     const tip = await this.store.tip();
-    const records = await new StoreLedgerReader(this.store, { maxRecords: 100_000 }).range(1, tip.seq);
+    const records = await new StoreLedgerReader(nodeCrypto, this.store, { maxRecords: 100_000 }).range(
+      1,
+      tip.seq,
+    );
     return records.map((r) => r.event.request_id!);
   }
 
@@ -180,9 +183,15 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
               lineage: [],
               consumed: [],
               batches: [],
+              tiles: new Map(),
             })
             .then(() =>
-              store.publishHead(lease, { seq: round + 1, eventHash: `h${round + 1}`, text: 'head' }),
+              store.publishCheckpoint(lease, {
+                seq: round + 1,
+                eventHash: `h${round + 1}`,
+                text: 'head',
+                index: new Map(),
+              }),
             )
             .catch((e: unknown) => e);
           if (owner === replicatedMaster) {
@@ -195,7 +204,7 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
             }
           }
         }
-        expect((await store.latestHead())?.seq).toBe(owner === replicatedMaster ? 2 : undefined);
+        expect((await store.latestCheckpoint())?.seq).toBe(owner === replicatedMaster ? 2 : undefined);
       } finally {
         await ledger.close();
       }

@@ -1,33 +1,29 @@
 // An in-memory ledger for the authority's unit tests: it validates and keeps every event it is
-// given, can be made to fail, and chains what it holds with real producer signatures and real
-// hashes, so proof reads return records a verifier accepts. The Redis integration tests use the
-// real ledger instead.
+// given and can be made to fail. Its proof reads chain what it holds with the real sequencer on
+// a memory store (real producer signatures, tree, index and checkpoint), so they return proofs
+// a verifier accepts. The Redis integration tests use the real ledger throughout.
 import { nodeCrypto } from '../../../core/crypto-node.js';
 import { GovernanceError } from '../../../core/errors.js';
-import {
-  chainRecord,
-  genesis,
-  signEventBatch,
-  signHead,
-  validateEvent,
-  type ChainRecord,
-  type EventType,
-  type LedgerEvent,
-  type SignedHead,
-} from '../../../core/event.js';
-import { generatePrivateKey, signSync } from '../../../core/keys.js';
-import { formatMillis } from '../../../core/time.js';
-import type { LedgerProofReader, LedgerWriter, LineageProof, Receipt } from '../../../ledger/types.js';
+import { validateEvent, type ChainRecord, type EventType, type LedgerEvent } from '../../../core/event.js';
+import type { ConsistencyProof, InclusionProof, LineageProof } from '../../../core/proofs.js';
+import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
+import { sealBatch } from '../../../ledger/ingest.js';
+import { StoreLedgerReader } from '../../../ledger/reader.js';
+import type { LedgerProofReader, LedgerWriter, Receipt } from '../../../ledger/types.js';
+import { Sequencer } from '../../../sequencer/sequencer.js';
+import { MemoryLedgerStore } from '../../../store/ledger-memory.js';
 
-const LOG = 'ledger://test';
+const LOG = 'test';
 
 export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   readonly events: LedgerEvent[] = [];
   /** When true, every append rejects, as a store error would. */
   failing = false;
   stalled = false;
-  private readonly producerKey = generatePrivateKey();
   private readonly auditKey = generatePrivateKey();
+  /** One producer key per producer id the events name. */
+  private readonly producerKeys = new Map<string, ReturnType<typeof generatePrivateKey>>();
+  private chainedAt: { count: number; reader: Promise<StoreLedgerReader> } | undefined;
 
   async append(events: LedgerEvent[]): Promise<void> {
     if (this.failing) throw new GovernanceError('ledger.unavailable', 'injected ledger failure');
@@ -37,7 +33,7 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
 
   async appendAndWait(events: LedgerEvent[]): Promise<Receipt[]> {
     await this.append(events);
-    const chain = this.chain();
+    const chain = await (await this.chained()).range(1, this.events.length);
     return chain
       .slice(-events.length)
       .map(({ seq, event_hash, event_hash_alt }) => ({ seq, event_hash, event_hash_alt }));
@@ -57,51 +53,65 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return this.events.filter((e) => e.type === type);
   }
 
-  private chain(): ChainRecord[] {
-    let state = genesis(nodeCrypto, LOG);
-    const tails = new Map<string, string>();
-    return this.events.map((event) => {
-      const [signed] = signEventBatch(
-        nodeCrypto,
-        LOG,
-        'producer:test',
-        (m) => signSync(this.producerKey, m),
-        [event],
-      );
-      const prev = event.lineage === undefined ? undefined : (tails.get(event.lineage) ?? null);
-      const next = chainRecord(nodeCrypto, state, signed!, prev);
-      state = next.state;
-      if (event.lineage !== undefined) tails.set(event.lineage, next.record.event_hash);
-      return next.record;
-    });
+  /** Everything held, chained and checkpointed by a real sequencer on a memory store. */
+  private chained(): Promise<StoreLedgerReader> {
+    if (this.chainedAt?.count !== this.events.length)
+      this.chainedAt = { count: this.events.length, reader: this.chain([...this.events]) };
+    return this.chainedAt.reader;
   }
 
-  async head(): Promise<SignedHead | undefined> {
-    const last = this.chain().at(-1);
-    if (!last) return undefined;
-    const head = {
-      v: '1' as const,
-      log: LOG,
-      seq: last.seq,
-      event_hash: last.event_hash,
-      event_hash_alt: last.event_hash_alt,
-      time: formatMillis(Date.now()),
-    };
-    return signHead(head, 'audit:test', (m) => signSync(this.auditKey, m));
+  private async chain(events: LedgerEvent[]): Promise<StoreLedgerReader> {
+    const store = new MemoryLedgerStore(LOG);
+    const batches = events.map((event) => {
+      let key = this.producerKeys.get(event.producer);
+      if (!key) this.producerKeys.set(event.producer, (key = generatePrivateKey()));
+      return sealBatch(nodeCrypto, LOG, `producer:${event.producer}`, key, [validateEvent(event)]);
+    });
+    if (batches.length > 0) await store.appendIngest(batches);
+    const producers = new Map(
+      [...this.producerKeys].map(([subject, key]) => [
+        `producer:${subject}`,
+        { publicKey: rawPublicKey(key), subject },
+      ]),
+    );
+    const sequencer = new Sequencer({
+      store,
+      auditKid: 'audit:test',
+      auditKey: this.auditKey,
+      producerKeys: async () => producers,
+      headIntervalMs: 10,
+    });
+    sequencer.start();
+    while ((await store.tip()).signedSeq < events.length) await new Promise((r) => setTimeout(r, 5));
+    await sequencer.stop();
+    return new StoreLedgerReader(nodeCrypto, store, { maxRecords: 100_000 });
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return (await this.chained()).checkpoint();
   }
 
   async range(fromSeq: number, toSeq: number): Promise<ChainRecord[]> {
-    return this.chain().filter((r) => r.seq >= fromSeq && r.seq <= toSeq);
+    return (await this.chained()).range(fromSeq, toSeq);
   }
 
   async lineage(lineage: string): Promise<ChainRecord[]> {
-    return this.chain().filter((r) => r.event.lineage === lineage);
+    return (await this.chained()).lineage(lineage);
   }
 
-  /** One segment from the genesis to a head over everything held. */
+  async inclusionProof(seq: number): Promise<InclusionProof> {
+    return (await this.chained()).inclusionProof(seq);
+  }
+
+  async consistencyProof(old: number): Promise<ConsistencyProof> {
+    return (await this.chained()).consistencyProof(old);
+  }
+
   async lineageProof(lineage: string): Promise<LineageProof> {
-    const head = await this.head();
-    if (!head) throw new GovernanceError('request.invalid', `lineage ${lineage} has no records`);
-    return { lineage, segments: [{ anchor: null, records: this.chain(), head }] };
+    return (await this.chained()).lineageProof(lineage);
+  }
+
+  async tileResource(path: string): Promise<Uint8Array | undefined> {
+    return (await this.chained()).tileResource(path);
   }
 }

@@ -11,6 +11,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
+import { nodeCrypto } from '../../../core/crypto-node.js';
 import { StoreLedgerReader } from '../../../ledger/reader.js';
 import { Sequencer } from '../../../sequencer/sequencer.js';
 import { createLedgerWriter } from '../../../ledger/writer.js';
@@ -78,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     kid: producerRecord.kid,
     privateKey: producerKey,
   });
-  const reader = new StoreLedgerReader(ledgerStore);
+  const reader = new StoreLedgerReader(nodeCrypto, ledgerStore);
   const sequencer = new Sequencer({
     store: ledgerStore,
     auditKid: auditRecord.kid,
