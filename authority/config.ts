@@ -7,6 +7,7 @@ import { LOG_ID } from '../store/ledger-types.js';
 import {
   applyServiceEnvironment,
   ledgerReplication,
+  ledgerWitnesses,
   readConfigFile,
   validateConfig,
 } from '../service/config.js';
@@ -92,10 +93,17 @@ export const configSchema = z.strictObject({
   ledger: z
     .strictObject({
       log: z.string().regex(LOG_ID),
-      commitWindowMs: z.number().int().min(100).max(600_000).default(2000),
+      commitWindowMs: z.number().int().min(100).max(600_000).default(5000),
       ...ledgerReplication,
+      ...ledgerWitnesses,
     })
-    .default({ log: 'governance', commitWindowMs: 2000, replicas: 0, replicaTimeoutMs: 1000 }),
+    .default({
+      log: 'governance',
+      commitWindowMs: 5000,
+      replicas: 0,
+      replicaTimeoutMs: 1000,
+      witnesses: { threshold: 0, keys: [] },
+    }),
   heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
   /** Above this age of its registry view the authority issues nothing. */
   maxRegistryAgeMs: z.number().int().min(1000).max(600_000).default(10_000),

@@ -112,9 +112,8 @@ export class Issuance {
         rule,
       });
     }
-    if (this.ctx.deps.ledger.halted()) {
-      return this.denyIssue('ledger.unavailable', 'ledger commit lag exceeds its window', { ...bound, rule });
-    }
+    const halt = this.ctx.deps.ledger.halt();
+    if (halt) return this.denyIssue(halt.reason, halt.message, { ...bound, rule });
     const payload: ArtifactPayload = {
       v: '1',
       iss: this.ctx.deps.issuerId,

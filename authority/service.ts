@@ -8,6 +8,7 @@ import { nodeCrypto } from '../core/crypto-node.js';
 import type { PinnedRoots } from '../core/registry.js';
 import { StoreLedgerReader } from '../ledger/reader.js';
 import { createLedgerWriter } from '../ledger/writer.js';
+import { followCheckpointTrust, witnessPolicy } from '../service/checkpoint-trust.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import type { RegistryStore } from '../store/types.js';
 import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
@@ -98,11 +99,21 @@ export async function startAuthorityService(
   logger: Logger,
 ): Promise<RunningAuthority> {
   const { producer, active, standby } = material;
+  const trust = await followCheckpointTrust({
+    suite: nodeCrypto,
+    registry: stores.registry,
+    roots: material.roots,
+    log: config.ledger.log,
+    witnesses: witnessPolicy(nodeCrypto, config.ledger.witnesses),
+    onError: (e) => logger.warn({ err: e }, 'audit key record refused'),
+  });
   const ledger = await createLedgerWriter({
     store: stores.ledger,
     kid: producer.key.kid,
     privateKey: producer.privateKey,
     commitWindowMs: config.ledger.commitWindowMs,
+    checkpoints: trust,
+    log: (level, message) => logger[level]({ ledger: config.ledger.log }, message),
   });
   const authority = createAuthority({
     issuerId: config.issuer.id,
@@ -125,6 +136,7 @@ export async function startAuthorityService(
     await Promise.all(servers.map((s) => s.close()));
     await authority.stop();
     await ledger.close();
+    trust.stop();
   };
   try {
     await authority.start();

@@ -6,6 +6,7 @@ import { LOG_ID } from '../store/ledger-types.js';
 import {
   applyServiceEnvironment,
   ledgerReplication,
+  ledgerWitnesses,
   readConfigFile,
   validateConfig,
 } from '../service/config.js';
@@ -150,8 +151,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       log: z.string().regex(LOG_ID),
       ...ledgerReplication,
+      ...ledgerWitnesses,
     })
-    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000 }),
+    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000, witnesses: { threshold: 0, keys: [] } }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
   freshness: z.strictObject({
     keysSeconds: z.number().int().min(1).max(3600),

@@ -301,9 +301,8 @@ export class Enforcer {
 
   /** Preconditions every decision shares: the ledger can record it, and the registry view is fresh. */
   private unavailable(run: Run): Verdict | undefined {
-    if (this.deps.ledger.halted()) {
-      return run.deny('ledger.unavailable', 'ledger commit lag exceeds its window (halt)');
-    }
+    const halt = this.deps.ledger.halt();
+    if (halt) return run.deny(halt.reason, halt.message);
     const freshness = this.deps.registry.freshness(run.nowMs);
     if (!freshness.fresh)
       return run.deny('issuer.unavailable', freshness.problem ?? 'registry view is not fresh');

@@ -6,6 +6,8 @@ import { DENIAL_REASONS, type DenialReason } from '../core/errors.js';
 
 export interface MetricSources {
   ledgerCommitLagMs: () => number;
+  /** Batches a checkpoint covered without holding them (the enforcement point then halts for good). */
+  ledgerBatchesMissing: () => number;
   registryAgesMs: () => { keysAgeMs: number; revocationsAgeMs: number };
 }
 
@@ -55,12 +57,21 @@ export class AuthzMetrics {
     for (const result of ['released', 'failed']) this.lateUses.inc({ result }, 0);
     new Gauge({
       name: 'governance_ledger_commit_lag_seconds',
-      help: 'Age of the oldest event this enforcement point appended that is not yet chained.',
+      help: 'Age of the oldest event this enforcement point appended that is not yet proven in a checkpoint.',
       registers,
       // Merged over the workers of one process group (authz-server/workers.ts): the worst one.
       aggregator: 'max',
       collect() {
         this.set(sources.ledgerCommitLagMs() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'governance_ledger_batches_missing',
+      help: 'Batches this producer appended that a checkpoint covered without holding them (halted: ledger.batch.missing).',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(sources.ledgerBatchesMissing());
       },
     });
     new Gauge({

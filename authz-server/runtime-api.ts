@@ -164,8 +164,8 @@ export class RuntimeApi {
     const parsed = attestSchema.safeParse(body);
     if (!parsed.success) return invalidBody(parsed.error);
     const request = parsed.data;
-    if (ledger.halted())
-      return problem(503, 'ledger.unavailable', 'ledger commit lag exceeds its window (halt)');
+    const halt = ledger.halt();
+    if (halt) return problem(503, halt.reason, halt.message);
     const nowMs = clock();
     const freshness = registry.freshness(nowMs);
     if (!freshness.fresh)

@@ -70,6 +70,7 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
   const logger = deps.logger ?? pino({ level: config.logLevel, base: { service: 'authz-server' } });
   const metrics = new AuthzMetrics({
     ledgerCommitLagMs: () => deps.ledger.commitLagMs(),
+    ledgerBatchesMissing: () => deps.ledger.batchesMissing(),
     registryAgesMs: () => registry.freshness(clock()),
   });
   const registry: RegistryFollower =
@@ -129,7 +130,8 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
     try {
       const freshness = registry.freshness(clock());
       if (!freshness.fresh) problems.push(freshness.problem ?? 'registry view is not fresh');
-      if (deps.ledger.halted()) problems.push('ledger commit lag exceeds its window');
+      const halt = deps.ledger.halt();
+      if (halt) problems.push(`${halt.reason}: ${halt.message}`);
     } catch (e) {
       problems.push(`health check failed: ${(e as Error).message}`);
     }

@@ -4,6 +4,7 @@
 import { pino, type Logger } from 'pino';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { createLedgerWriter } from '../ledger/writer.js';
+import { followCheckpointTrust, witnessPolicy } from '../service/checkpoint-trust.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { logRedisErrors, openServiceRedisStores } from '../service/stores.js';
 import { openRedisUseState } from '../store/redis-stores.js';
@@ -90,11 +91,21 @@ export async function startAuthzService(
   logger: Logger,
 ): Promise<RunningAuthz> {
   await stores.registry.putKeyRecord(keys.producer.record);
+  const trust = await followCheckpointTrust({
+    suite: nodeCrypto,
+    registry: stores.registry,
+    roots: keys.roots,
+    log: config.ledger.log,
+    witnesses: witnessPolicy(nodeCrypto, config.ledger.witnesses),
+    onError: (e) => logger.warn({ err: e }, 'audit key record refused'),
+  });
   const ledger = await createLedgerWriter({
     store: stores.ledger,
     kid: keys.producer.key.kid,
     privateKey: keys.producer.privateKey,
     commitWindowMs: config.freshness.ledgerCommitWindowMs,
+    checkpoints: trust,
+    log: (level, message) => logger[level]({ ledger: config.ledger.log }, message),
   });
   const server = createAuthzServer({
     config,
@@ -111,6 +122,7 @@ export async function startAuthzService(
   } catch (e) {
     await server.stop();
     await ledger.close();
+    trust.stop();
     throw e;
   }
   return {
@@ -119,6 +131,7 @@ export async function startAuthzService(
     async stop() {
       await server.stop();
       await ledger.close();
+      trust.stop();
     },
   };
 }

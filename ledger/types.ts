@@ -19,13 +19,24 @@ export interface LedgerWriter {
   /** As append, then waits until the sequencer has chained them; resolves with their receipts. */
   appendAndWait(events: LedgerEvent[], timeoutMs?: number): Promise<Receipt[]>;
   /**
-   * Age in ms of the oldest event this writer appended that is not yet chained (0 if none).
-   * Above the commit window the enforcement point halts: every Check is denied.
+   * Age in ms of the oldest event this writer appended that is not yet proven in a checkpoint
+   * (0 if none). Above the commit window the producer halts: every decision is denied.
    */
   commitLagMs(): number;
-  /** True while commitLagMs() exceeds the configured commit window (default 2000 ms). */
-  halted(): boolean;
+  /**
+   * Why the producer must halt, or undefined: ledger.unavailable while commitLagMs() exceeds the
+   * commit window; ledger.batch.missing, for good, once a checkpoint covered one of its batches
+   * without holding it.
+   */
+  halt(): LedgerHalt | undefined;
+  /** Batches a checkpoint covered without holding them (0 or 1: the first one halts the writer). */
+  batchesMissing(): number;
   close(): Promise<void>;
+}
+
+export interface LedgerHalt {
+  reason: 'ledger.unavailable' | 'ledger.batch.missing';
+  message: string;
 }
 
 export interface LedgerReader {

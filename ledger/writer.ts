@@ -1,18 +1,26 @@
 // The producer side of the ledger: events queued within one turn of the event loop (or up to
 // maxBatch of them) are sealed with ONE signature and appended to the ingest stream in one
 // transaction. Chaining is tracked through the sequencer's commit notices (one blocking read per
-// writer, not a round trip per event); the commit lag they reveal is what halts an enforcement
-// point when the ledger stops keeping up (white paper §11.4).
+// writer, not a round trip per event). Then the writer holds the operator to it: every batch it
+// appended must be proven — its records read back, each in the tree of a checkpoint signed by an
+// audit key and cosigned as the witness policy requires — within the commit window. A batch late
+// halts the producer (ledger.unavailable, white paper §11.4) until it is proven; a batch that a
+// checkpoint covers without holding it halts it for good (ledger.batch.missing): the sequencer
+// left it out or rewrote it, and the producer that signed it is the one who can tell.
 import type { KeyObject } from 'node:crypto';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { utf8Decode } from '../core/encoding.js';
+import type { LedgerKey } from '../core/chain.js';
+import { parseCheckpointNote, verifyCheckpoint, type WitnessPolicy } from '../core/checkpoint.js';
+import { utf8Decode, utf8Encode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
 import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../core/event.js';
+import { inclusionProof, tlogLeafHash, verifyInclusion } from '../core/tlog.js';
 import type { CommitNotice, CommitSubscription, LedgerStore } from '../store/ledger-types.js';
 import { sealBatch } from './ingest.js';
 import { parseJson } from './records.js';
-import type { LedgerWriter, Receipt } from './types.js';
+import { treeHashes } from './tree.js';
+import type { LedgerHalt, LedgerWriter, Receipt } from './types.js';
 
 export interface LedgerWriterOptions {
   store: LedgerStore;
@@ -22,9 +30,19 @@ export interface LedgerWriterOptions {
   suite?: CryptoSuite;
   /** Events per batch signature (default 64: short inclusion paths, one signature per 64 events). */
   maxBatch?: number;
-  /** Commit lag above which halted() is true (default 2000 ms). */
+  /**
+   * Age above which a batch not yet proven in a checkpoint halts the writer (default 5000 ms: a
+   * checkpoint comes about every second, and witnesses answer within the sequencer's timeout).
+   */
   commitWindowMs?: number;
+  /**
+   * What a checkpoint must satisfy to prove this writer's batches: signed by one of these audit
+   * keys (asked again for every new checkpoint, so a rotated key is picked up) and, with a
+   * policy, cosigned by enough of its witnesses.
+   */
+  checkpoints: { auditKeys: () => ReadonlyMap<string, LedgerKey>; witnesses?: WitnessPolicy };
   now?: () => number;
+  log?: (level: 'warn' | 'error', message: string) => void;
 }
 
 /** One append() call: its events, and what waits for them. */
@@ -36,10 +54,12 @@ interface AppendCall {
   chained?: Deferred<Receipt[]> & { receipts: Receipt[]; missing: number };
 }
 
-/** A sealed batch: which events of which calls it holds. */
+/** A sealed batch: which events of which calls it holds, and where the sequencer chained it. */
 interface Batch {
   queuedAt: number;
   parts: { call: AppendCall; from: number; count: number }[];
+  /** Its records, once chained: firstSeq … firstSeq + count − 1. */
+  chained?: { firstSeq: number; count: number };
 }
 
 interface Deferred<T> {
@@ -60,6 +80,8 @@ function deferred<T>(): Deferred<T> {
 }
 
 const RETRY_MS = 200;
+/** How often the writer looks for a new checkpoint while batches wait to be proven. */
+const PROOF_POLL_MS = 200;
 /**
  * Notices for ids this writer does not know (yet) that are kept: a notice can overtake the reply
  * to the append it concerns, which arrives on another connection.
@@ -80,6 +102,14 @@ class BatchingLedgerWriter implements LedgerWriter {
   private flushScheduled = false;
   /** Sealed batches not yet chained, oldest first (insertion order). */
   private readonly outstanding = new Set<Batch>();
+  /** Chained batches not yet proven in a checkpoint, in chain order. */
+  private readonly unproven = new Set<Batch>();
+  /** The size of the last checkpoint the unproven batches were checked against. */
+  private checkedSize = 0;
+  /** Set when a checkpoint covered a batch without holding it: halted for good. */
+  private missing: { since: number; message: string } | undefined;
+  private proving: Promise<void> | undefined;
+  private proofTimer: NodeJS.Timeout | undefined;
   private readonly byIngestId = new Map<string, Batch>();
   private readonly earlyNotices = new Map<string, CommitNotice>();
   /** A rejected batch is never chained: the writer stays halted from then on (fail closed). */
@@ -123,13 +153,24 @@ class BatchingLedgerWriter implements LedgerWriter {
     const oldest = Math.min(
       this.queue[0]?.queuedAt ?? Infinity,
       this.outstanding.values().next().value?.queuedAt ?? Infinity,
+      this.unproven.values().next().value?.queuedAt ?? Infinity,
       this.rejectedSince ?? Infinity,
+      this.missing?.since ?? Infinity,
     );
     return oldest === Infinity ? 0 : Math.max(0, this.now() - oldest);
   }
 
-  halted(): boolean {
-    return this.commitLagMs() > this.commitWindowMs;
+  halt(): LedgerHalt | undefined {
+    if (this.missing) return { reason: 'ledger.batch.missing', message: this.missing.message };
+    if (this.commitLagMs() <= this.commitWindowMs) return undefined;
+    return {
+      reason: 'ledger.unavailable',
+      message: `an appended batch is not proven in a checkpoint within ${this.commitWindowMs} ms (halt)`,
+    };
+  }
+
+  batchesMissing(): number {
+    return this.missing ? 1 : 0;
   }
 
   async close(): Promise<void> {
@@ -137,7 +178,8 @@ class BatchingLedgerWriter implements LedgerWriter {
     this.closed = true;
     await this.flush();
     this.subscription.close();
-    await this.listening;
+    clearTimeout(this.proofTimer);
+    await Promise.all([this.listening, this.proving]);
     const error = new GovernanceError('ledger.unavailable', 'ledger writer closed');
     for (const batch of this.outstanding) for (const { call } of batch.parts) call.chained?.reject(error);
   }
@@ -241,6 +283,11 @@ class BatchingLedgerWriter implements LedgerWriter {
     this.byIngestId.delete(notice.ingestId);
     this.earlyNotices.delete(notice.ingestId);
     this.outstanding.delete(batch);
+    if (!('rejected' in notice)) {
+      batch.chained = { firstSeq: notice.firstSeq, count: notice.count };
+      this.unproven.add(batch);
+      this.scheduleProof();
+    }
     if ('rejected' in notice) {
       this.rejectedSince ??= batch.queuedAt;
       const error = new GovernanceError(notice.rejected, `the sequencer rejected batch ${notice.ingestId}`);
@@ -260,6 +307,67 @@ class BatchingLedgerWriter implements LedgerWriter {
       }
       seq += part.count;
     }
+  }
+
+  private scheduleProof(): void {
+    if (this.proofTimer || this.closed) return;
+    this.proofTimer = setTimeout(() => {
+      this.proofTimer = undefined;
+      this.proving = this.prove()
+        .catch((e: unknown) => this.options.log?.('warn', `checkpoint proof: ${(e as Error).message}`))
+        .finally(() => {
+          this.proving = undefined;
+          if (this.unproven.size > 0 && !this.missing) this.scheduleProof();
+        });
+    }, PROOF_POLL_MS);
+  }
+
+  /**
+   * Checks the unproven batches a new checkpoint covers: it must verify under the trusted keys
+   * and witness policy (or it proves nothing, and the batches wait), and each record of each
+   * batch must hold the event sealed and be a leaf of its tree.
+   */
+  private async prove(): Promise<void> {
+    const { store } = this.options;
+    const stored = await store.latestCheckpoint();
+    if (!stored || stored.seq <= this.checkedSize) return;
+    const signed = parseCheckpointNote(stored.text);
+    const trust = this.options.checkpoints;
+    verifyCheckpoint(this.suite, signed, trust.auditKeys(), trust.witnesses);
+    const { size, root } = signed.checkpoint;
+    const covered = [...this.unproven].filter((b) => b.chained!.firstSeq + b.chained!.count - 1 <= size);
+    if (covered.length === 0) return;
+    const indexes = covered.flatMap(({ chained }) =>
+      Array.from({ length: chained!.count }, (_, i) => chained!.firstSeq - 1 + i),
+    );
+    const hashes = await treeHashes(this.suite, store, size, { inclusion: indexes });
+    for (const batch of covered) {
+      const { firstSeq, count } = batch.chained!;
+      const records = await store.records(firstSeq, firstSeq + count - 1);
+      const events = batch.parts.flatMap(({ call, from, count: n }) => call.events.slice(from, from + n));
+      const proven = events.every((event, i) => {
+        const record = records[i];
+        if (record?.seq !== firstSeq + i || !record.text.startsWith(`{"event":${utf8Decode(event)},`))
+          return false;
+        const leaf = tlogLeafHash(this.suite, utf8Encode(record.text));
+        return verifyInclusion(
+          this.suite,
+          leaf,
+          record.seq - 1,
+          size,
+          inclusionProof(this.suite, hashes, record.seq - 1, size),
+          root,
+        );
+      });
+      if (!proven) {
+        const message = `the checkpoint at ${size} does not hold the batch chained at ${firstSeq}..${firstSeq + count - 1} (halt)`;
+        this.missing ??= { since: batch.queuedAt, message };
+        this.options.log?.('error', message);
+        return;
+      }
+      this.unproven.delete(batch);
+    }
+    this.checkedSize = size;
   }
 
   /** Reads the chained records back; each must hold exactly the event this writer sealed. */

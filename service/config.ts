@@ -153,6 +153,21 @@ export const ledgerReplication = {
   replicaTimeoutMs: z.number().int().min(10).max(60_000).default(1000),
 };
 
+/**
+ * The witness policy a producer holds the log's checkpoints to when it proves its own batches
+ * (docs/spec/ledger.md §7.3): cosignatures of `threshold` of these witnesses (C2SP cosigner
+ * verifier keys). Threshold 0 (dev mode) requires none.
+ */
+export const ledgerWitnesses = {
+  witnesses: z
+    .strictObject({
+      threshold: z.number().int().min(0).max(64),
+      keys: z.array(z.string().min(1).max(1024)).max(64),
+    })
+    .refine((w) => w.threshold <= w.keys.length, 'threshold exceeds the number of witness keys')
+    .default({ threshold: 0, keys: [] }),
+};
+
 /** Validates with a zod schema; every problem is named by its path in one config.invalid. */
 export function validateConfig<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
   const result = schema.safeParse(raw);
