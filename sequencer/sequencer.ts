@@ -27,6 +27,7 @@ import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
+import type { CheckpointWitnesses } from './witnesses.js';
 import {
   linkRecord,
   parseJson,
@@ -61,6 +62,8 @@ export interface SequencerOptions {
   openWorkers?: number;
   now?: () => number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Witnesses to cosign each checkpoint (sequencer/witnesses.ts); none: not asked. */
+  witnesses?: CheckpointWitnesses;
 }
 
 /**

@@ -105,7 +105,7 @@ export interface WitnessHarness {
   dir: string;
   keyFile: string;
   witnessKey: KeyObject;
-  start(stateDir?: string, logs?: TestLog[], name?: string): Promise<RunningWitness>;
+  start(stateDir?: string, logs?: TestLog[], name?: string, port?: number): Promise<RunningWitness>;
   cleanup(): Promise<void>;
 }
 
@@ -120,9 +120,9 @@ export function witnessHarness(logs: TestLog[]): WitnessHarness {
     dir,
     keyFile,
     witnessKey,
-    async start(stateDir = join(dir, 'state'), serving = logs, name = WITNESS_NAME) {
+    async start(stateDir = join(dir, 'state'), serving = logs, name = WITNESS_NAME, port = 0) {
       const config = parseConfig({
-        http: { host: '127.0.0.1', port: 0 },
+        http: { host: '127.0.0.1', port },
         name,
         keyFile,
         stateDir,
