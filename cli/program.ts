@@ -12,6 +12,7 @@ import { registerLedgerCommands } from './commands/ledger.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerProofCommands } from './commands/proof.js';
 import { registerRevokeCommand } from './commands/revoke.js';
+import { registerWitnessCommands } from './commands/witness.js';
 import { PROJECT_ROOT } from '../devkit/dev-deployment.js';
 import { CliError, EXIT, type OutputOptions } from './output.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRevokeCommand(program, output);
   registerProofCommands(program, output);
   registerLedgerCommands(program, output);
+  registerWitnessCommands(program, output);
   registerBenchCommand(program, output);
   // Every subcommand reports its own usage errors the same way (exit 2, help shown).
   const configure = (command: Command) => {

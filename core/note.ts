@@ -119,13 +119,20 @@ export function verifierKey(suite: CryptoSuite, name: string, publicKey: Uint8Ar
 }
 
 /**
- * Reads an Ed25519 (type 0x01) verifier key. The hash must be 8 lowercase hex digits (the one
- * spelling Go and every other writer emit) and must match the name and key, as in Go's
- * note.NewVerifier; other key types are refused rather than misread as Ed25519.
+ * A cosigner's verifier key: name+hash+base64(0x04 || key), the hash being its cosignature key ID.
+ * tlog-cosignature §Format: "Ed25519 public keys MAY be encoded as vkeys with signature type 0x04";
+ * the vkey syntax is signed-note §Verifier keys (as for type 0x01 keys, only the type byte differs).
  */
-export function parseVerifierKey(
+export function cosignatureVerifierKey(suite: CryptoSuite, name: string, publicKey: Uint8Array): string {
+  const hash = cosignatureKeyHash(suite, name, publicKey);
+  return `${name}+${hexEncode(hash)}+${base64Encode(concatBytes(Uint8Array.of(TYPE_COSIGNATURE_V1), publicKey))}`;
+}
+
+function parseKey(
   suite: CryptoSuite,
   text: string,
+  type: number,
+  what: string,
 ): { name: string; publicKey: Uint8Array; keyHash: Uint8Array } {
   // Names cannot hold '+', but base64 can: split at the first two only.
   const first = text.indexOf('+');
@@ -138,15 +145,38 @@ export function parseVerifierKey(
   if (hash === undefined) invalidKey('the verifier key hash is not 8 lowercase hex digits');
   const key = base64Decode(text.slice(second + 1));
   if (key === undefined) invalidKey('the verifier key is not canonical standard base64');
-  if (key.length === 0 || key[0] !== TYPE_ED25519) {
-    invalidKey('the verifier key is not of type 0x01 (Ed25519)');
+  if (key.length === 0 || key[0] !== type) {
+    invalidKey(`the verifier key is not of type 0x0${type} (${what})`);
   }
   const publicKey = key.slice(1);
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) invalidKey('an Ed25519 public key is 32 bytes');
-  if (!bytesEqual(hash, ed25519KeyHash(suite, name, publicKey))) {
+  if (!bytesEqual(hash, keyHash(suite, name, type, publicKey))) {
     invalidKey('the verifier key hash does not match its name and key');
   }
   return { name, publicKey, keyHash: hash };
+}
+
+/**
+ * Reads an Ed25519 (type 0x01) verifier key. The hash must be 8 lowercase hex digits (the one
+ * spelling Go and every other writer emit) and must match the name and key, as in Go's
+ * note.NewVerifier; other key types are refused rather than misread as Ed25519.
+ */
+export function parseVerifierKey(
+  suite: CryptoSuite,
+  text: string,
+): { name: string; publicKey: Uint8Array; keyHash: Uint8Array } {
+  return parseKey(suite, text, TYPE_ED25519, 'Ed25519');
+}
+
+/**
+ * Reads a cosigner's verifier key (type 0x04, cosignature/v1), as strictly as parseVerifierKey:
+ * an Ed25519 note key (type 0x01) is refused, since the key ID of its cosignatures would differ.
+ */
+export function parseCosignatureVerifierKey(
+  suite: CryptoSuite,
+  text: string,
+): { name: string; publicKey: Uint8Array; keyHash: Uint8Array } {
+  return parseKey(suite, text, TYPE_COSIGNATURE_V1, 'Ed25519 cosignature/v1');
 }
 
 function utf8Length(text: string): number {

@@ -1,8 +1,8 @@
 // Enforces the dependency direction README.md describes ("Layout"):
-//   core ← store ← ledger ← authority | authz-server | sequencer ← devkit ← bench ← cli
-//   core ← store ← service ← authority | authz-server | sequencer
+//   core ← store ← ledger ← authority | authz-server | sequencer | witness ← devkit ← bench ← cli
+//   core ← store ← service ← authority | authz-server | sequencer | witness
 //   core ← client ← cli
-// The three services never import each other; the workload client library (client/) depends on
+// The services never import each other; the workload client library (client/) depends on
 // the protocol core only, so a workload pulls in no server code; cli/ reaches bench/ from
 // `govctl bench` alone; nothing shipped imports test/; core/ imports no I/O modules; the portable
 // verifier (core/portable.ts and everything it reaches) imports no Node built-in at all, so it
@@ -15,7 +15,7 @@ import ts from 'typescript';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const SERVICE_BASE = ['core', 'store', 'ledger', 'service'];
-const SERVICES = ['authority', 'authz-server', 'sequencer'];
+const SERVICES = ['authority', 'authz-server', 'sequencer', 'witness'];
 const ALLOWED: Record<string, readonly string[]> = {
   core: ['core'],
   store: ['core', 'store'],
@@ -26,6 +26,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   authority: [...SERVICE_BASE, 'authority'],
   'authz-server': [...SERVICE_BASE, 'authz-server'],
   sequencer: [...SERVICE_BASE, 'sequencer'],
+  witness: [...SERVICE_BASE, 'witness'],
   client: ['core', 'client'],
   // The development deployment (dev mode, the demo, the benchmarks and the tests start from it),
   // the Envoy request builders, and starting services and redis-server as child processes.

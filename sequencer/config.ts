@@ -2,7 +2,9 @@
 // accepts, validated strictly at start-up like the authority's and the enforcement point's.
 // Anything unknown, missing or out of range stops the process with a message naming the field.
 import { z } from 'zod';
+import { nodeCrypto } from '../core/crypto-node.js';
 import { GovernanceError } from '../core/errors.js';
+import { parseCosignatureVerifierKey } from '../core/note.js';
 import { LOG_ID } from '../store/ledger-types.js';
 import { parseRedisConfig, type RedisConfig } from '../store/redis-connection.js';
 import {
@@ -58,6 +60,56 @@ export const configSchema = z.strictObject({
    * that thread. Give it the cores Redis and that thread leave.
    */
   openWorkers: z.number().int().min(0).max(64).default(0),
+  /**
+   * The C2SP tlog-witnesses asked to cosign each checkpoint (sequencer/witnesses.ts): each by its
+   * key name, submission prefix (http or https) and cosignature verifier key (type 0x04). A
+   * checkpoint is witnessed with at least `threshold` of their cosignatures.
+   */
+  witnesses: z
+    .strictObject({
+      threshold: z.number().int().min(0).max(64).default(0),
+      list: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1).max(256),
+            url: z
+              .string()
+              .max(2048)
+              .refine(
+                (u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol),
+                'must be an http:// or https:// URL',
+              ),
+            key: z.string().min(1).max(1024),
+          }),
+        )
+        .max(64)
+        .default([]),
+    })
+    .superRefine((w, ctx) => {
+      if (w.threshold > w.list.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threshold'],
+          message: `${w.threshold} is more than the ${w.list.length} witnesses listed`,
+        });
+      }
+      const names = new Set<string>();
+      w.list.forEach((witness, i) => {
+        if (names.has(witness.name)) {
+          ctx.addIssue({ code: 'custom', path: ['list', i, 'name'], message: 'is listed twice' });
+        }
+        names.add(witness.name);
+        try {
+          const key = parseCosignatureVerifierKey(nodeCrypto, witness.key);
+          if (key.name !== witness.name) {
+            ctx.addIssue({ code: 'custom', path: ['list', i, 'key'], message: `is named ${key.name}` });
+          }
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', path: ['list', i, 'key'], message: (e as Error).message });
+        }
+      });
+    })
+    .default({ threshold: 0, list: [] }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -22,7 +22,6 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { rawPublicKey, signSync } from '../core/keys.js';
-import type { NoteSignature } from '../core/note.js';
 import { SparseMerkleIndex, indexKey } from '../core/smt.js';
 import { TileBuilder, tlogLeafHash } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
@@ -31,6 +30,7 @@ import { indexFromNodes, readTree, storedTiles, treeHashes } from '../ledger/tre
 import { consistencyProof } from '../core/tlog.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
+import type { CheckpointWitnesses } from './witnesses.js';
 import { linkRecord, parseJson, type LinkedRecord } from '../ledger/records.js';
 import { signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 
@@ -65,20 +65,6 @@ export interface SequencerOptions {
   openWorkers?: number;
   now?: () => number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
-}
-
-/** Asks witnesses to cosign a checkpoint (sequencer/witnesses.ts). */
-export interface CheckpointWitnesses {
-  readonly threshold: number;
-  /**
-   * The cosignatures the witnesses gave, each having checked `consistency(old)`: the proof from
-   * the size it last cosigned to this checkpoint's size.
-   */
-  cosign(
-    note: string,
-    size: number,
-    consistency: (oldSize: number) => Promise<Uint8Array[]>,
-  ): Promise<NoteSignature[]>;
 }
 
 /**

@@ -15,6 +15,7 @@ import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
 import type { SequencerConfig } from './config.js';
 import { SequencerMetrics } from './metrics.js';
 import { Sequencer, type SequencerStatus } from './sequencer.js';
+import { httpWitnesses } from './witnesses.js';
 
 /** Everything read from files before any store is touched, so a bad file fails fast. */
 export interface SequencerMaterial {
@@ -135,6 +136,14 @@ export async function startSequencerService(
     headIntervalMs: config.headIntervalMs,
     openWorkers: config.openWorkers,
     log: (level, message) => logger[level](message),
+    // No witnesses listed: checkpoints are published with the log's signature alone.
+    ...(config.witnesses.list.length > 0 && {
+      witnesses: httpWitnesses({
+        threshold: config.witnesses.threshold,
+        witnesses: config.witnesses.list,
+        log: (level, message) => logger[level](message),
+      }),
+    }),
   });
   const health = () => sequencerHealth(sequencer.status(), Date.now(), config.leaseMs);
   const { registry } = new SequencerMetrics(() => sequencer.status(), { processMetrics: true });

@@ -67,18 +67,30 @@ export function startFailureExitCode(e: unknown): 1 | 2 {
 
 /**
  * What a service's `--help` prints: how to start it, `about` it, and what overrides its file
- * (the variables of the listeners it has).
+ * (the variables of the listeners it has, and Redis's unless `redis` is false: the witness has none).
  */
 export function serviceUsage(
   module: string,
   about: string,
   prefix: string,
   listeners: readonly Listener[] = ['grpc', 'http'],
+  options: { redis?: boolean } = {},
 ): string {
   const variables = listeners.flatMap((l) => [
     `${prefix}_${l.toUpperCase()}_HOST`,
     `${prefix}_${l.toUpperCase()}_PORT`,
   ]);
+  if (options.redis === false) {
+    return `usage: node dist/${module} --config <file.yaml>
+
+${about}
+
+The YAML file holds every setting. The environment overrides the listeners
+(${variables.join(', ')}) and ${prefix}_LOG_LEVEL. A problem at start-up is one line naming it,
+and exits 2 when the configuration is at fault (the file, or a key or file it names), 1
+otherwise (a port taken); SIGTERM or SIGINT stops it within ${STOP_BOUND_MS / 1000} s.
+`;
+  }
   return `usage: node dist/${module} --config <file.yaml>
 
 ${about}

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { nodeCrypto } from '../../core/crypto-node.js';
 import { isGovernanceError } from '../../core/errors.js';
+import { cosignatureVerifierKey, verifierKey } from '../../core/note.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import { generatePrivateKey, keyFromPem, publicKeyToPem, rawPublicKey, signSync } from '../../core/keys.js';
 import { certifyKey, type KeyRecord } from '../../core/registry.js';
@@ -35,6 +37,13 @@ async function refusal(action: () => unknown): Promise<string> {
   return (error as Error).message;
 }
 
+/** A witness entry whose key is a valid cosigner key of that name. */
+const witness = (name: string) => ({
+  name,
+  url: `https://${name}.example`,
+  key: cosignatureVerifierKey(nodeCrypto, name, new Uint8Array(32).fill(7)),
+});
+
 const write = (name: string, text: string): string => {
   writeFileSync(join(dir, name), text);
   return join(dir, name);
@@ -52,8 +61,14 @@ describe('the configuration file', () => {
       leaseMs: 3000,
       headIntervalMs: 1000,
       openWorkers: 0,
+      witnesses: { threshold: 0, list: [] },
       logLevel: 'warn',
     } satisfies SequencerConfig);
+  });
+
+  it('reads a witness list, each key a cosigner vkey of its name', () => {
+    const witnesses = { threshold: 1, list: [witness('w1'), witness('w2')] };
+    expect(parseConfig({ ...file, witnesses }).witnesses).toEqual(witnesses);
   });
 
   it('defaults to the shipped key layout and port', () => {
@@ -105,6 +120,27 @@ describe('the configuration file', () => {
     ['a port out of range', { http: { port: 70_000 } }, /http\.port: /],
     ['a gRPC listener it does not have', { grpc: { port: 7091 } }, /Unrecognized key: "grpc"/],
     ['an unknown log level', { logLevel: 'loud' }, /logLevel: /],
+    [
+      'a witness threshold above the witnesses listed',
+      { witnesses: { threshold: 2, list: [witness('w1')] } },
+      /witnesses\.threshold: 2 is more than the 1 witnesses listed/,
+    ],
+    [
+      'a witness key that is a note key (type 0x01)',
+      { witnesses: { list: [{ ...witness('w1'), key: verifierKey(nodeCrypto, 'w1', new Uint8Array(32)) }] } },
+      /witnesses\.list\.0\.key: .*type 0x04/,
+    ],
+    [
+      "a witness key of another witness's name",
+      { witnesses: { list: [{ ...witness('w1'), key: witness('w2').key }] } },
+      /witnesses\.list\.0\.key: is named w2/,
+    ],
+    ['a witness listed twice', { witnesses: { list: [witness('w1'), witness('w1')] } }, /list\.1\.name: /],
+    [
+      'a witness URL that is not http(s)',
+      { witnesses: { list: [{ ...witness('w1'), url: 'ftp://w' }] } },
+      /witnesses\.list\.0\.url: /,
+    ],
   ])('refuses %s, naming it', async (_what, change, message) => {
     expect(await refusal(() => parseConfig({ ...file, ...change }))).toMatch(message);
   });
