@@ -5,6 +5,7 @@
 // used, plus Redis memory per event. With --drain N the writers first fill the ingest stream with
 // N events and only then is the sequencer started: the rate is then the sequencer's and Redis's
 // alone, as where the producers run on other machines.
+import { base64urlDecode } from '../core/encoding.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -102,6 +103,12 @@ const producer = {
   subject: certificate.subject,
   privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
 };
+/** The writers prove their batches in the sequencer's checkpoints, signed by the deployment's audit key. */
+const sequencerConfig = parse(readFileSync(deployment.files.sequencerConfig, 'utf8')) as {
+  audit: { certificateFile: string };
+};
+const auditRecord = JSON.parse(readFileSync(sequencerConfig.audit.certificateFile, 'utf8')) as KeyRecord;
+const auditKeys = new Map([[auditRecord.kid, { publicKey: base64urlDecode(auditRecord.public_key)! }]]);
 const drain = options.drain === undefined ? undefined : num('drain');
 const startSequencer = () =>
   startChild(
@@ -126,7 +133,14 @@ try {
     () => new RedisLedgerStore({ url: redis.url, log: DEV_LOG }),
   );
   const writers = await Promise.all(
-    stores.map((store) => createLedgerWriter({ store, ...producer, maxBatch: num('batch') })),
+    stores.map((store) =>
+      createLedgerWriter({
+        store,
+        ...producer,
+        maxBatch: num('batch'),
+        checkpoints: { auditKeys: () => auditKeys },
+      }),
+    ),
   );
   const tipStore = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
   let running = true;

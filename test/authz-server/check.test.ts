@@ -293,10 +293,21 @@ describe('denials named by the enforcement point', () => {
 
   it('denies ledger.unavailable while the writer is halted, and allows again when it catches up', async () => {
     h = await startHarness();
-    h.ledger.halt = true;
+    h.ledger.halted = true;
     expectDenied(await invoke(await h.world.issue()), 'ledger.unavailable');
-    h.ledger.halt = false;
+    h.ledger.halted = false;
     expectAllowed(await invoke(await h.world.issue()));
+  });
+
+  it('denies ledger.batch.missing for good once a checkpoint left one of its batches out, and says so in metrics', async () => {
+    h = await startHarness();
+    h.ledger.missing = true;
+    expectDenied(await invoke(await h.world.issue()), 'ledger.batch.missing');
+    expect(h.server.health()).toMatchObject({ serving: false });
+    const gauge = await h.server.metrics.registry.getSingleMetricAsString(
+      'governance_ledger_batches_missing',
+    );
+    expect(gauge).toMatch(/governance_ledger_batches_missing 1/);
   });
 
   it('denies ledger.unavailable when the admission events cannot be appended', async () => {

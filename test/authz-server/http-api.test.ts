@@ -290,9 +290,9 @@ describe('health and metrics', () => {
     h = await startHarness();
     const health = healthClient(h.grpcPort);
     try {
-      h.ledger.halt = true;
+      h.ledger.halted = true;
       expect(await eventually(async () => (await health.status()) === 'NOT_SERVING')).toBe(true);
-      h.ledger.halt = false;
+      h.ledger.halted = false;
       expect(await eventually(async () => (await health.status()) === 'SERVING')).toBe(true);
     } finally {
       health.close();

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { base64urlDecode } from '../../core/encoding.js';
 import { keyFromPem, rawPublicKey } from '../../core/keys.js';
 import type { KeyRecord } from '../../core/registry.js';
-import type { LedgerKeys } from '../../core/chain.js';
+import type { LedgerKey, LedgerKeys } from '../../core/chain.js';
 import { DEV_LOG, writeDevDeployment } from '../../devkit/dev-deployment.js';
 import { PROJECT_ROOT } from '../support/shared.js';
 
@@ -17,8 +17,16 @@ export interface SequencerDeployment {
   /** The deployment's sequencer.yaml, which spawnSequencer varies. */
   config: string;
   log: string;
-  /** The enforcement point's producer key, to write with, and the producer it is certified for. */
-  producer: { kid: string; subject: string; privateKey: KeyObject };
+  /**
+   * The enforcement point's producer key, to write with, the producer it is certified for, and
+   * the audit key its writers prove their batches' checkpoints with.
+   */
+  producer: {
+    kid: string;
+    subject: string;
+    privateKey: KeyObject;
+    checkpoints: { auditKeys: () => ReadonlyMap<string, LedgerKey> };
+  };
   /** Public keys for the verifier. */
   keys: LedgerKeys;
 }
@@ -34,6 +42,7 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
   };
   const producerRecords = readJson<KeyRecord[]>(deployment.files.producerRecords);
   const auditKey = keyFromPem(readFileSync(deployment.files.auditKey, 'utf8'));
+  const audit = new Map([[deployment.auditKid, { publicKey: rawPublicKey(auditKey) }]]);
   return {
     dir,
     config: deployment.files.sequencerConfig,
@@ -42,12 +51,13 @@ export function sequencerDeployment(dir: string, redisUrl: string): SequencerDep
       kid: readJson<KeyRecord>(authz.producer.certificateFile).kid,
       subject: readJson<KeyRecord>(authz.producer.certificateFile).subject,
       privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
+      checkpoints: { auditKeys: () => audit },
     },
     keys: {
       producers: new Map(
         producerRecords.map((r) => [r.kid, { publicKey: publicKeyOf(r), subject: r.subject }]),
       ),
-      audit: new Map([[deployment.auditKid, { publicKey: rawPublicKey(auditKey) }]]),
+      audit,
     },
   };
 }

@@ -136,6 +136,7 @@ export class TestLedger {
       store: this.newStore(),
       kid: PRODUCER_KID,
       privateKey: producerKey,
+      checkpoints: { auditKeys: () => ledgerKeys.audit },
       ...options,
     });
     this.closers.unshift(() => writer.close());

@@ -75,11 +75,11 @@ describe('ledger writer', () => {
     void writer.append([testEvent(1)]);
     now += 1500;
     expect(writer.commitLagMs()).toBe(1500);
-    expect(writer.halted()).toBe(false);
+    expect(writer.halt()).toBeUndefined();
     now += 600;
-    expect(writer.halted()).toBe(true);
+    expect(writer.halt()).toMatchObject({ reason: 'ledger.unavailable' });
     ledger.sequencer();
-    await until(() => writer.commitLagMs() === 0, 5000, 'the event to be chained');
-    expect(writer.halted()).toBe(false);
+    await until(() => writer.commitLagMs() === 0, 5000, 'the event to be proven in a checkpoint');
+    expect(writer.halt()).toBeUndefined();
   });
 });

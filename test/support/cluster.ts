@@ -578,6 +578,7 @@ export class Cluster {
       store,
       kid: 'key:dev/authz/1',
       privateKey: keyFromPem(readFileSync(join(this.dir, 'keys', 'authz-producer.key.pem'), 'utf8')),
+      checkpoints: { auditKeys: () => this.ledgerKeys.audit },
       ...options,
     });
     // After a Redis restart a writer's commit subscription may hang; closing is bounded.

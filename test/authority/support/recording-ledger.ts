@@ -9,7 +9,7 @@ import type { ConsistencyProof, InclusionProof, LineageProof } from '../../../co
 import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
 import { sealBatch } from '../../../ledger/ingest.js';
 import { StoreLedgerReader } from '../../../ledger/reader.js';
-import type { LedgerProofReader, LedgerWriter, Receipt } from '../../../ledger/types.js';
+import type { LedgerHalt, LedgerProofReader, LedgerWriter, Receipt } from '../../../ledger/types.js';
 import { Sequencer } from '../../../sequencer/sequencer.js';
 import { MemoryLedgerStore } from '../../../store/ledger-memory.js';
 
@@ -43,8 +43,14 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return this.stalled ? 60_000 : 0;
   }
 
-  halted(): boolean {
-    return this.stalled;
+  halt(): LedgerHalt | undefined {
+    return this.stalled
+      ? { reason: 'ledger.unavailable', message: 'ledger commit lag exceeds its window' }
+      : undefined;
+  }
+
+  batchesMissing(): number {
+    return 0;
   }
 
   async close(): Promise<void> {}

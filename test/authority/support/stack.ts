@@ -78,6 +78,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     store: ledgerStore,
     kid: producerRecord.kid,
     privateKey: producerKey,
+    checkpoints: {
+      auditKeys: () => new Map([[auditRecord.kid, { publicKey: rawPublicKey(auditKey) }]]),
+    },
   });
   const reader = new StoreLedgerReader(nodeCrypto, ledgerStore);
   const sequencer = new Sequencer({

@@ -3,12 +3,14 @@
 // a halt (commit lag past the window).
 import type { LedgerEvent } from '../../../core/event.js';
 import { validateEvent } from '../../../core/event.js';
-import type { LedgerWriter, Receipt } from '../../../ledger/types.js';
+import type { LedgerHalt, LedgerWriter, Receipt } from '../../../ledger/types.js';
 
 export class RecordingLedger implements LedgerWriter {
   readonly events: LedgerEvent[] = [];
   failing = false;
-  halt = false;
+  halted = false;
+  /** Set: a checkpoint left one of its batches out (ledger.batch.missing). */
+  missing = false;
   delayMs = 0;
   /** While set, appends wait for it: a ledger that answers only when the test says so. */
   hold: Promise<void> | undefined;
@@ -28,11 +30,19 @@ export class RecordingLedger implements LedgerWriter {
   }
 
   commitLagMs(): number {
-    return this.halt ? 5000 : 0;
+    return this.halted || this.missing ? 5000 : 0;
   }
 
-  halted(): boolean {
-    return this.halt;
+  halt(): LedgerHalt | undefined {
+    if (this.missing)
+      return { reason: 'ledger.batch.missing', message: 'a checkpoint left a batch out (halt)' };
+    if (this.halted)
+      return { reason: 'ledger.unavailable', message: 'ledger commit lag exceeds its window (halt)' };
+    return undefined;
+  }
+
+  batchesMissing(): number {
+    return this.missing ? 1 : 0;
   }
 
   async close(): Promise<void> {}
