@@ -39,8 +39,9 @@
  * - internal node (a prefix with ≥ 2 keys below): 0x03 || hash (33 bytes);
  * - leaf (a prefix with exactly one key, at the shallowest such depth): 0x02 || key || value
  *   (65 bytes), whose SHA-256 is its leafHash.
- * Hashed keys keep this at about 1.44 internal nodes per key; each extra shared bit a writer
- * wants to add to a pair of ids costs it twice the hashing work, so the node count stays O(size).
+ * Hashed keys keep this at about 1.44 internal nodes per key. A writer choosing lineage ids to
+ * lengthen paths must hash about 2^(L/2) ids to find two sharing L bits, for at most L extra
+ * nodes, so the node count stays O(size) in practice (two keys sharing 255 bits: 258 nodes).
  */
 import type { CryptoSuite } from './crypto.js';
 import { bytesEqual, hexEncode, utf8Encode } from './encoding.js';
@@ -55,6 +56,8 @@ const LEAF_TAG = 0x02;
 const NODE_TAG = 0x03;
 const LEAF_BYTES = 1 + KEY_BYTES + VALUE_BYTES;
 const NODE_BYTES = 1 + 32;
+/** In memory, a leaf is key || value and an internal node its hash: see SparseMerkleIndex. */
+const KEY_VALUE_BYTES = KEY_BYTES + VALUE_BYTES;
 
 export function indexKey(suite: CryptoSuite, id: string): Uint8Array {
   return suite.sha256(utf8Encode(id));
@@ -88,8 +91,8 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return i * 8 + Math.clz32(a[i]! ^ b[i]!) - 24;
 }
 
-// One buffer for every node hash input: hashing is synchronous, and both suites copy nothing
-// they keep, so reusing it saves an allocation per node.
+// One buffer for every hash input: hashing is synchronous, and neither suite keeps its input, so
+// reusing it saves an allocation per node.
 const scratch = new Uint8Array(1 + 64);
 
 function nodeHash(suite: CryptoSuite, left: Uint8Array, right: Uint8Array): Uint8Array {
@@ -99,18 +102,17 @@ function nodeHash(suite: CryptoSuite, left: Uint8Array, right: Uint8Array): Uint
   return suite.sha256(scratch);
 }
 
-function leafBytes(key: Uint8Array, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(LEAF_BYTES);
-  out[0] = LEAF_TAG;
-  out.set(key, 1);
-  out.set(value, 1 + KEY_BYTES);
-  return out;
+/** leafHash from key || value (64 bytes). */
+function leafHash(suite: CryptoSuite, keyValue: Uint8Array): Uint8Array {
+  scratch[0] = LEAF_TAG;
+  scratch.set(keyValue, 1);
+  return suite.sha256(scratch);
 }
 
-function nodeBytes(hash: Uint8Array): Uint8Array {
-  const out = new Uint8Array(NODE_BYTES);
-  out[0] = NODE_TAG;
-  out.set(hash, 1);
+function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
 
@@ -152,8 +154,9 @@ function verify(suite: CryptoSuite, root: Uint8Array, key: Uint8Array, proof: Sm
   } else if (terminal.kind === 'leaf') {
     if (!isBytes(terminal.key, KEY_BYTES) || !isBytes(terminal.value, VALUE_BYTES))
       return { invalid: 'the leaf key or value is not 32 bytes' };
-    if (false) return { invalid: `the leaf key does not share the key's first ${depth} bits` };
-    hash = suite.sha256(leafBytes(terminal.key, terminal.value));
+    if (!sharePrefix(terminal.key, key, depth))
+      return { invalid: `the leaf key does not share the key's first ${depth} bits` };
+    hash = leafHash(suite, concat2(terminal.key, terminal.value));
     present = bytesEqual(terminal.key, key);
   } else {
     return { invalid: 'unknown terminal kind' };
@@ -238,15 +241,17 @@ function storedNode(id: string, bytes: Uint8Array | undefined): Uint8Array | und
   throw proofError(`node ${id} is neither a 33-byte internal node nor a 65-byte leaf`);
 }
 
+/** The hash of a stored node (0x02 || key || value hashes to its leafHash as it is). */
 function storedHash(suite: CryptoSuite, node: Uint8Array | undefined): Uint8Array {
   if (node === undefined) return SMT_EMPTY;
-  return node[0] === NODE_TAG ? node.slice(1) : suite.sha256(node);
+  return node[0] === NODE_TAG ? node.slice(1) : suite.sha256(node).slice();
 }
 
-function terminalOf(node: Uint8Array | undefined): SmtTerminal {
-  return node === undefined
+/** The terminal for a leaf's key || value, or an absent node. */
+function terminalOf(keyValue: Uint8Array | undefined): SmtTerminal {
+  return keyValue === undefined
     ? { kind: 'empty' }
-    : { kind: 'leaf', key: node.slice(1, 1 + KEY_BYTES), value: node.slice(1 + KEY_BYTES) };
+    : { kind: 'leaf', key: keyValue.slice(0, KEY_BYTES), value: keyValue.slice(KEY_BYTES) };
 }
 
 /**
@@ -281,24 +286,37 @@ export function smtProofFromNodes(
   }
   if (node !== undefined && !sharePrefix(node.subarray(1, 1 + KEY_BYTES), key, depth))
     throw proofError(`the leaf at ${nodeId(hex, depth)} is not under its prefix`);
-  return { siblings: siblings.reverse(), terminal: terminalOf(node) };
+  return { siblings: siblings.reverse(), terminal: terminalOf(node?.subarray(1)) };
 }
 
 // --- The in-memory index -----------------------------------------------------------------------
 
-/** Placeholder bytes of an internal node created by set() until root() computes its hash. */
-const PENDING_NODE = Uint8Array.of(NODE_TAG);
+/** An internal node created by set() until root() computes its hash. */
+const PENDING_HASH = new Uint8Array(0);
+
+const isLeaf = (node: Uint8Array) => node.length === KEY_VALUE_BYTES;
+
+/** The persisted form (see the format above) of an in-memory node. */
+function encodeNode(node: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + node.length);
+  out[0] = isLeaf(node) ? LEAF_TAG : NODE_TAG;
+  out.set(node, 1);
+  return out;
+}
 
 /**
  * In-memory index for the sequencer: updates are applied in bulk and the root recomputed only
  * over dirty paths. Nodes are kept in a Map keyed by prefix so the store can persist exactly the
  * nodes that changed.
  *
- * The map holds exactly the persisted node set (see the format above), so takeChanged() is exact
- * and memory is O(size). set() changes the tree's shape at once and records the key as dirty;
- * root() rehashes only the internal nodes above dirty keys, in one descent over the sorted dirty
- * keys, so paths that share nodes hash them once. Stored byte arrays are never modified in place:
- * a change stores a new array, so arrays handed out by takeChanged() stay as they were.
+ * The map holds exactly the persisted node set, so takeChanged() is exact and memory is O(size).
+ * Its values drop the tag byte (a leaf is key || value, 64 bytes; an internal node its hash, 32
+ * bytes), which keeps them within V8's on-heap typed-array limit (64 bytes): a 65-byte array
+ * would cost an off-heap backing store each, and most of the time would go to the GC. set()
+ * changes the tree's shape at once and records the key as dirty; root() rehashes only the
+ * internal nodes above dirty keys, in one descent over the sorted dirty keys, so paths that
+ * share nodes hash them once. Stored arrays are never modified in place: a change stores a new
+ * one.
  */
 export class SparseMerkleIndex {
   private readonly nodes = new Map<string, Uint8Array>();
@@ -322,23 +340,23 @@ export class SparseMerkleIndex {
     for (const [key, value] of leaves) {
       checkKey(key);
       checkValue(value);
-      byHex.set(hexEncode(key), leafBytes(key, value));
+      byHex.set(hexEncode(key), concat2(key, value));
     }
     // Lowercase hex sorts like the bits, so each subtree is a contiguous run.
     const hexes = [...byHex.keys()].sort();
-    const leafAt = (i: number) => byHex.get(hexes[i]!)!;
     const build = (depth: number, lo: number, hi: number): Uint8Array => {
       const id = nodeId(hexes[lo]!, depth);
       index.changed.add(id);
       if (hi - lo === 1) {
-        index.nodes.set(id, leafAt(lo));
-        return suite.sha256(leafAt(lo));
+        const leaf = byHex.get(hexes[lo]!)!;
+        index.nodes.set(id, leaf);
+        return leafHash(suite, leaf);
       }
       const split = firstWithBit(hexes, lo, hi, depth);
       const left = split > lo ? build(depth + 1, lo, split) : SMT_EMPTY;
       const right = split < hi ? build(depth + 1, split, hi) : SMT_EMPTY;
-      const hash = nodeHash(suite, left, right);
-      index.nodes.set(id, nodeBytes(hash));
+      const hash = nodeHash(suite, left, right).slice();
+      index.nodes.set(id, hash);
       return hash;
     };
     if (hexes.length > 0) index.rootHash = build(0, 0, hexes.length);
@@ -353,8 +371,8 @@ export class SparseMerkleIndex {
   get(key: Uint8Array): Uint8Array | undefined {
     checkKey(key);
     const { node } = this.locate(hexEncode(key));
-    return node !== undefined && node[0] === LEAF_TAG && bytesEqual(node.subarray(1, 1 + KEY_BYTES), key)
-      ? node.slice(1 + KEY_BYTES)
+    return node !== undefined && bytesEqual(node.subarray(0, KEY_BYTES), key)
+      ? node.slice(KEY_BYTES)
       : undefined;
   }
 
@@ -364,28 +382,25 @@ export class SparseMerkleIndex {
     checkValue(value);
     const hex = hexEncode(key);
     const { depth, node } = this.locate(hex);
-    const id = nodeId(hex, depth);
     if (node === undefined) {
       this.count++;
-    } else if (node[0] === LEAF_TAG) {
-      const other = node.subarray(1, 1 + KEY_BYTES);
+    } else {
+      const other = node.subarray(0, KEY_BYTES);
       if (bytesEqual(other, key)) {
-        if (bytesEqual(node.subarray(1 + KEY_BYTES), value)) return;
+        if (bytesEqual(node.subarray(KEY_BYTES), value)) return;
       } else {
         // The leaf moves down to where the two keys part; the nodes from here to there are new
         // internal nodes (the first replaces the leaf under the same id).
         const split = firstDifference(key, other);
-        for (let d = depth; d <= split; d++) this.put(nodeId(hex, d), PENDING_NODE);
+        for (let d = depth; d <= split; d++) this.put(nodeId(hex, d), PENDING_HASH);
         this.put(nodeId(hex, split + 1, true), node);
         this.count++;
-        this.put(nodeId(hex, split + 1), leafBytes(key, value));
+        this.put(nodeId(hex, split + 1), concat2(key, value));
         this.dirty.add(hex);
         return;
       }
-    } else {
-      throw new Error('lineage index: an internal node as terminal'); // unreachable: see locate()
     }
-    this.put(id, leafBytes(key, value));
+    this.put(nodeId(hex, depth), concat2(key, value));
     this.dirty.add(hex);
   }
 
@@ -398,15 +413,16 @@ export class SparseMerkleIndex {
       const hex = hexes[lo]!;
       const id = nodeId(hex, depth);
       const node = this.nodes.get(id)!;
-      if (node[0] === LEAF_TAG) return this.suite.sha256(node);
+      if (isLeaf(node)) return leafHash(this.suite, node);
       const split = firstWithBit(hexes, lo, hi, depth);
-      // A side without dirty keys keeps its hash; the other side's id is the sibling of a dirty
-      // key's child, so ids come from the dirty keys alone.
+      // A side without dirty keys keeps its hash; its id is the sibling of the other side's
+      // child, so ids come from the dirty keys alone.
       const left =
         split > lo ? rehash(depth + 1, lo, split) : this.hashAt(nodeId(hexes[split]!, depth + 1, true));
       const right = split < hi ? rehash(depth + 1, split, hi) : this.hashAt(nodeId(hex, depth + 1, true));
-      const hash = nodeHash(this.suite, left, right);
-      this.put(id, nodeBytes(hash));
+      // A copy: nodeCrypto's digest is a view into a larger Buffer.
+      const hash = nodeHash(this.suite, left, right).slice();
+      this.put(id, hash);
       return hash;
     };
     this.rootHash = rehash(0, 0, hexes.length);
@@ -427,29 +443,35 @@ export class SparseMerkleIndex {
    * Nodes changed since the last call, for persistence: encoded prefix → stored node (see the
    * format above); deleted nodes map to undefined. Without a delete operation none is ever
    * deleted (a leaf pushed down leaves an internal node under its old id), but a store applying
-   * the map should honour undefined. The arrays are the index's own: do not modify them.
+   * the map should honour undefined.
    */
   takeChanged(): Map<string, Uint8Array | undefined> {
     this.root();
     const out = new Map<string, Uint8Array | undefined>();
-    for (const id of this.changed) out.set(id, this.nodes.get(id));
+    for (const id of this.changed) {
+      const node = this.nodes.get(id);
+      out.set(id, node === undefined ? undefined : encodeNode(node));
+    }
     this.changed = new Set();
     return out;
   }
 
-  private put(id: string, bytes: Uint8Array): void {
-    this.nodes.set(id, bytes);
+  private put(id: string, node: Uint8Array): void {
+    this.nodes.set(id, node);
     this.changed.add(id);
   }
 
   private hashAt(id: string): Uint8Array {
-    return storedHash(this.suite, this.nodes.get(id));
+    const node = this.nodes.get(id);
+    if (node === undefined) return SMT_EMPTY;
+    return isLeaf(node) ? leafHash(this.suite, node) : node;
   }
 
   /**
-   * The terminal on the path of the key whose hex is given: the leaf where the path ends, or the
-   * depth of its first absent node. Nodes exist on the path down to the terminal and nowhere
-   * below it, so a binary search over depths finds it in 9 lookups rather than one per level.
+   * The terminal on the path of the key whose hex is given: the leaf (key || value) where the
+   * path ends, or the depth of its first absent node. Nodes exist on the path down to the
+   * terminal and nowhere below it, so a binary search over depths finds it in 9 lookups rather
+   * than one per level.
    */
   private locate(hex: string): { depth: number; node: Uint8Array | undefined } {
     let top = this.nodes.get('0:');
@@ -467,7 +489,7 @@ export class SparseMerkleIndex {
     }
     // The deepest node is a leaf (the terminal) or an internal node whose child on the path is
     // absent (the terminal is that EMPTY child).
-    return top[0] === LEAF_TAG ? { depth: lo, node: top } : { depth: lo + 1, node: undefined };
+    return isLeaf(top) ? { depth: lo, node: top } : { depth: lo + 1, node: undefined };
   }
 }
 
