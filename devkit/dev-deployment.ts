@@ -222,7 +222,7 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
     producer: { id: DEV_AUTHZ_PRODUCER, keyFile: authzProducer.key, certificateFile: authzProducer.cert },
     ledger: { log: DEV_LOG },
     clockSkewSeconds: 5,
-    freshness: options.freshness ?? { keysSeconds: 30, revocationsSeconds: 10, ledgerCommitWindowMs: 2000 },
+    freshness: options.freshness ?? { keysSeconds: 30, revocationsSeconds: 10, ledgerCommitWindowMs: 5000 },
     routes: [DEV_ROUTE],
     ...(options.runtimeApi
       ? {

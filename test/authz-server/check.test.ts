@@ -356,7 +356,7 @@ describe('denials named by the enforcement point', () => {
 
   it('turns an exception in the shell itself into internal.error', async () => {
     h = await startHarness();
-    h.ledger.halted = () => {
+    h.ledger.halt = () => {
       throw new Error('boom');
     };
     expectDenied(await invoke(await h.world.issue()), 'internal.error');

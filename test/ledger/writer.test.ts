@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GovernanceError, isGovernanceError } from '../../core/errors.js';
 import type { LedgerEvent } from '../../core/event.js';
 import { MemoryLedgerStore } from '../../store/ledger-memory.js';
-import { TestLedger, memoryStores, testEvent, until } from './support.js';
+import type { LedgerStore } from '../../store/ledger-types.js';
+import { TestLedger, ledgerKeys, memoryStores, testEvent, until } from './support.js';
 
 const codeOf = async (promise: Promise<unknown>) =>
   promise.then(
@@ -44,7 +45,7 @@ describe('ledger writer', () => {
     ]);
     expect(results).toEqual(['resolved', 'ledger.event.invalid', 'resolved']);
     expect((await ledger.store.tip()).seq).toBe(2);
-    expect(writer.commitLagMs()).toBe(0);
+    await until(() => writer.commitLagMs() === 0, 5000, 'the batch to be proven in a checkpoint');
   });
 
   it('fails closed when the store fails, and when nothing chains in time', async () => {
@@ -81,5 +82,77 @@ describe('ledger writer', () => {
     ledger.sequencer();
     await until(() => writer.commitLagMs() === 0, 5000, 'the event to be proven in a checkpoint');
     expect(writer.halt()).toBeUndefined();
+  });
+});
+
+describe('ledger writer: proving its batches in checkpoints', () => {
+  let ledger: TestLedger;
+  afterEach(async () => {
+    await ledger.close();
+  });
+
+  it('counts a chained batch as lag until a checkpoint it trusts proves it', async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer();
+    // The writer sees no checkpoint until the test lets it.
+    const honest = ledger.newStore();
+    let shown = false;
+    const view: LedgerStore = Object.assign(Object.create(honest) as LedgerStore, {
+      latestCheckpoint: async () => (shown ? honest.latestCheckpoint() : undefined),
+    });
+    const writer = await ledger.writer({ store: view, commitWindowMs: 60_000 });
+    await writer.appendAndWait([testEvent(1), testEvent(2)]);
+    await until(async () => (await honest.tip()).signedSeq === 2, 5000, 'a checkpoint');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(writer.commitLagMs()).toBeGreaterThan(0);
+    shown = true;
+    await until(() => writer.commitLagMs() === 0, 5000, 'the batch to be proven in the checkpoint');
+    expect(writer.halt()).toBeUndefined();
+  });
+
+  it('proves nothing with a checkpoint no trusted audit key signed, nor one short of its witnesses', async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer();
+    const untrusting = await ledger.writer({
+      commitWindowMs: 800,
+      checkpoints: { auditKeys: () => new Map() },
+    });
+    const demanding = await ledger.writer({
+      commitWindowMs: 800,
+      checkpoints: {
+        auditKeys: () => ledgerKeys.audit,
+        witnesses: {
+          threshold: 1,
+          witnesses: [{ name: 'witness.example/w1', publicKey: new Uint8Array(32) }],
+        },
+      },
+    });
+    await untrusting.appendAndWait([testEvent(1)]);
+    await demanding.appendAndWait([testEvent(2)]);
+    await until(() => ledger.store.tip().then((t) => t.signedSeq === 2), 5000, 'a checkpoint over both');
+    for (const writer of [untrusting, demanding])
+      await until(() => writer.halt()?.reason === 'ledger.unavailable', 5000, 'the writer to halt');
+  });
+
+  it('halts for good (ledger.batch.missing) when a checkpoint covers its batch without holding it', async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer();
+    // The log as this writer reads it back: its second record rewritten (the operator's history
+    // differs from what the writer appended), while the checkpoints still verify.
+    const honest = ledger.newStore();
+    const view: LedgerStore = Object.assign(Object.create(honest) as LedgerStore, {
+      records: async (from: number, to: number) =>
+        (await honest.records(from, to)).map((r) =>
+          r.seq === 2 ? { ...r, text: r.text.replace('req-2', 'req-9') } : r,
+        ),
+    });
+    const writer = await ledger.writer({ store: view, commitWindowMs: 60_000 });
+    await writer.append([testEvent(1), testEvent(2)]);
+    await until(() => writer.halt()?.reason === 'ledger.batch.missing', 5000, 'the writer to see it');
+    expect(writer.batchesMissing()).toBe(1);
+    // Nothing later lifts it: the writer signed a batch the log does not hold.
+    await writer.appendAndWait([testEvent(3)]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(writer.halt()).toMatchObject({ reason: 'ledger.batch.missing' });
   });
 });
