@@ -150,11 +150,21 @@ export function checkpointJson(signed: SignedCheckpoint) {
   };
 }
 
-/** Who vouches for a checkpoint: the audit key, and the witnesses of the policy that cosigned. */
-function signedLine(signer: { kid: string; cosigners: string[] }, policy: WitnessPolicy | undefined): string {
+/**
+ * Who vouches for a checkpoint: the audit key, and the witnesses of the policy that cosigned;
+ * without a policy, the names under the note's other signatures, which nothing here verified.
+ */
+function signedLine(
+  signed: SignedCheckpoint,
+  signer: { kid: string; cosigners: string[] },
+  policy: WitnessPolicy | undefined,
+): string {
+  const others = [
+    ...new Set(signed.signatures.map((s) => s.name).filter((name) => name !== signed.checkpoint.log)),
+  ];
   const cosigned = policy
     ? `cosigned by ${signer.cosigners.join(', ') || 'no witness'} (${policy.threshold} of ${policy.witnesses.length} required)`
-    : 'no witness policy given';
+    : `no witness policy given${others.length > 0 ? `; unverified cosignatures by ${others.join(', ')}` : ''}`;
   return `signed      ${signer.kid}  verified; ${cosigned}`;
 }
 
@@ -277,7 +287,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         () =>
           [
             ...checkpointLines(signed),
-            signedLine(signer, witnesses),
+            signedLine(signed, signer, witnesses),
             ...(trusted
               ? [
                   `consistent  extends the trusted checkpoint at size ${trusted.signed.checkpoint.size} (${opts.trusted})`,
@@ -332,7 +342,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
             `            ${record.event_hash}`,
             `included    in the checkpoint at size ${size}: ${proof.proof.length} proof hash(es), verified`,
             ...checkpointLines(checkpoint),
-            signedLine(signer, witnesses),
+            signedLine(checkpoint, signer, witnesses),
             ...uncertifiedNote(trust),
           ].join('\n'),
       );
@@ -418,8 +428,12 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
               ),
               ...failureLines(failures),
               ...refusals,
-              signedLine(signer, witnesses),
+              signedLine(result.checkpoint, signer, witnesses),
               ...pendingNote,
+              ...(!asserting && records.length === 0
+                ? [`not found: ${lineage} has no record (--absent asserts that, exit 0)`]
+                : []),
+              ...(!asserting && pending > 0 ? ['its newest records await a checkpoint: try again'] : []),
               ...uncertifiedNote(trust),
             ].join('\n'),
         );

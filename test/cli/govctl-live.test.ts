@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeArtifact } from '../../core/artifact.js';
-import { parseCheckpointNote } from '../../core/checkpoint.js';
+import { checkpointNote, parseCheckpointNote } from '../../core/checkpoint.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { generatePrivateKey, rawPublicKey } from '../../core/keys.js';
-import { verifierKey } from '../../core/note.js';
+import { generatePrivateKey, keySigner, rawPublicKey } from '../../core/keys.js';
+import { cosign, verifierKey } from '../../core/note.js';
 import { buildProgram } from '../../cli/program.js';
 import { EXIT } from '../../cli/output.js';
 import { govctl } from '../support/govctl.js';
@@ -416,11 +416,39 @@ describe('govctl checkpoint', () => {
     }
   });
 
-  it('refuses a checkpoint without the cosignatures the witness policy requires', async () => {
-    const witness = verifierKey(nodeCrypto, 'witness.example/w1', rawPublicKey(generatePrivateKey()));
-    const run = await govctl('checkpoint', ...root(), '--witness', witness, '--witnesses-required', '1');
-    expect(run.code).toBe(EXIT.negative);
-    expect(run.stderr).toMatch(/^govctl: ledger\.witness\.insufficient: 0 of the 1 witness cosignatures/);
+  it('accepts a checkpoint cosigned as the witness policy requires, refuses one short of it', async () => {
+    // The dev mode runs no witness: one cosigns its latest checkpoint here, served by a fake endpoint.
+    const witness = (name: string) => {
+      const key = generatePrivateKey();
+      return { name, key, vkey: verifierKey(nodeCrypto, name, rawPublicKey(key)) };
+    };
+    const [w1, w2] = [witness('witness.example/w1'), witness('witness.example/w2')];
+    const { checkpoint } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/checkpoint`)).json()) as {
+      checkpoint: string;
+    };
+    const signed = parseCheckpointNote(checkpoint);
+    const cosignature = await cosign(
+      nodeCrypto,
+      signed.body,
+      w1.name,
+      keySigner(w1.name, w1.key),
+      Math.floor(Date.now() / 1000),
+      rawPublicKey(w1.key),
+    );
+    const fake = await fakeProofEndpoint(
+      checkpointNote({ body: signed.body, signatures: [...signed.signatures, cosignature] }),
+    );
+    try {
+      const policy = ['--url', fake.url, '--witness', w1.vkey, '--witness', w2.vkey];
+      const enough = await govctl('checkpoint', ...root(), ...policy, '--witnesses-required', '1');
+      expect(enough.code, enough.stderr).toBe(EXIT.ok);
+      expect(enough.stdout).toMatch(/verified; cosigned by witness\.example\/w1 \(1 of 2 required\)/);
+      const short = await govctl('checkpoint', ...root(), ...policy);
+      expect(short.code).toBe(EXIT.negative);
+      expect(short.stderr).toMatch(/^govctl: ledger\.witness\.insufficient: 1 of the 2 witness cosignatures/);
+    } finally {
+      fake.server.close();
+    }
   });
 });
 
