@@ -1,7 +1,11 @@
-// npm run bench:verify [-- --events 100000 --batch 64]
+// npm run bench:verify [-- --events 100000 --batch 64 --tree-sizes 1000,1000000]
 // Third-party verification speed: builds a chain in memory (writer + sequencer), exports it to a
 // file, and verifies the file with each crypto suite as an auditor would (streaming, every hash
-// and signature). Prints events verified per second; asserts nothing.
+// and signature). Then the proofs of ledger v2 (docs/spec/ledger.md §10): inclusion and
+// consistency proofs verified per second with each suite, and their sizes, measured on RFC 9162
+// trees of synthetic leaves (built with core/tlog.ts TileBuilder) and, for 10^9 records, from the
+// formula; and whole inclusion proofs (checkpoint, record, producer signature, path) on the
+// benchmark chain. Prints; asserts nothing.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +15,19 @@ import { portableCrypto } from '../core/crypto-portable.js';
 import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { generatePrivateKey, rawPublicKey } from '../core/keys.js';
 import { formatMillis } from '../core/time.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { verifyInclusionProof, type InclusionProof } from '../core/proofs.js';
+import {
+  consistencyProof,
+  inclusionProof,
+  TileBuilder,
+  TileHashes,
+  tilePath,
+  treeRoot,
+  verifyConsistency,
+  verifyInclusion,
+} from '../core/tlog.js';
+import { StoreLedgerReader } from '../ledger/reader.js';
 import { exportToFile } from '../ledger/export.js';
 import { Sequencer } from '../sequencer/sequencer.js';
 import { verifyExportFile } from '../ledger/verify.js';
@@ -21,9 +38,17 @@ const options = new Command('bench:verify')
   .description('third-party verification speed: a chain exported to a file, verified with each crypto suite')
   .option('--events <n>', 'events in the chain', '100000')
   .option('--batch <n>', 'events per producer batch signature', '64')
+  .option(
+    '--tree-sizes <list>',
+    'tree sizes (records) at which proofs are measured, comma-separated; 10^9 is always given from the formula',
+    '1000,1000000',
+  )
   .parse()
-  .opts<{ events: string; batch: string }>();
+  .opts<{ events: string; batch: string; treeSizes: string }>();
 const total = Number(options.events);
+const treeSizes = options.treeSizes.split(',').map(Number);
+if (!treeSizes.every((n) => Number.isSafeInteger(n) && n >= 2))
+  throw new Error('--tree-sizes takes tree sizes ≥ 2, comma-separated');
 
 const PRODUCER_ID = 'authz-server://bench';
 
@@ -74,7 +99,7 @@ try {
   const lines = await exportToFile(store, path);
   const bytes = statSync(path).size;
   console.log(
-    `verification benchmark: ${total.toLocaleString('en')} records and ${(lines - total - 1).toLocaleString('en')} signed heads, ` +
+    `verification benchmark: ${total.toLocaleString('en')} records and ${(lines - total - 1).toLocaleString('en')} checkpoints, ` +
       `producer batches of ≤ ${options.batch}, export ${(bytes / 1e6).toFixed(1)} MB ` +
       `(${Math.round(bytes / total)} B/record); node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
   );
@@ -95,6 +120,127 @@ try {
         `(${seconds.toFixed(2)} s, ${(((used.user + used.system) / 1e6 / result.records) * 1e6).toFixed(1)} µs CPU/event, both chains, every signature)`,
     );
   }
+  await wholeInclusionProofs(keys);
+  treeProofs();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Runs `verify` over the samples, round-robin, for about `seconds`; verifications per second. */
+function rate(samples: number, verify: (i: number) => boolean, seconds = 0.25): number {
+  let done = 0;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  do {
+    for (let j = 0; j < 64; j++, done++)
+      if (!verify(done % samples)) throw new Error('a benchmark proof did not verify');
+  } while (performance.now() < until);
+  return done / ((performance.now() - started) / 1000);
+}
+
+function perSecond(n: number): string {
+  return Math.round(n).toLocaleString('en');
+}
+
+/** 1000000 → "10^6"; other sizes as they are. */
+function power(n: number): string {
+  const e = Math.log10(n);
+  return Number.isInteger(e) ? `10^${e}` : n.toLocaleString('en');
+}
+
+/**
+ * Whole inclusion proofs as `govctl inclusion` verifies them, on the benchmark chain: the
+ * checkpoint note's Ed25519 signature, the record's checks, its producer's batch signature and
+ * the path. The signatures dominate; the path is the tree-proof figure below.
+ */
+async function wholeInclusionProofs(keys: Parameters<typeof verifyInclusionProof>[2]['keys']): Promise<void> {
+  const reader = new StoreLedgerReader(nodeCrypto, store);
+  const seqs = Array.from({ length: Math.min(total, 64) }, (_, i) => 1 + Math.floor((i * total) / 64));
+  const proofs: InclusionProof[] = await Promise.all(seqs.map((seq) => reader.inclusionProof(seq)));
+  for (const suite of [nodeCrypto, portableCrypto]) {
+    const verified = rate(
+      proofs.length,
+      (i) => verifyInclusionProof(suite, proofs[i], { keys }).record.seq > 0,
+    );
+    console.log(
+      `  ${suite.name.padEnd(12)} ${perSecond(verified)} whole inclusion proofs verified/s ` +
+        `(checkpoint and producer signatures, record, path; ${total.toLocaleString('en')} records)`,
+    );
+  }
+}
+
+/** A tree of n synthetic leaves and what it takes to prove in it: the tiles, root, proof sources. */
+function syntheticTree(n: number): { hashes: TileHashes; root: Uint8Array; leaf: (i: number) => Uint8Array } {
+  // Synthetic leaf hashes (the index, big-endian, in 32 bytes): proofs never look inside a leaf.
+  const leaf = (i: number) => {
+    const hash = new Uint8Array(32);
+    new DataView(hash.buffer).setFloat64(24, i);
+    return hash;
+  };
+  const builder = TileBuilder.empty(nodeCrypto);
+  const tiles = new Map<string, Uint8Array>();
+  const CHUNK = 4096;
+  for (let i = 0; i < n; i += CHUNK) {
+    builder.append(Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => leaf(i + j)));
+    for (const [path, bytes] of builder.takeChanged()) tiles.set(path, bytes);
+  }
+  const hashes = new TileHashes(nodeCrypto, n, (t) => tiles.get(tilePath(t.level, t.index, t.width)));
+  return { hashes, root: builder.root(), leaf };
+}
+
+/** Inclusion and consistency proofs: sizes and verifications per second with each suite. */
+function treeProofs(): void {
+  const SAMPLES = 256;
+  console.log(
+    'tree proofs (RFC 9162, SHA-256; proof bytes = 32 × hashes, raw): inclusion ≤ ⌈log2 n⌉ hashes, consistency ≤ ⌈log2 n⌉ + 1',
+  );
+  for (const n of treeSizes) {
+    const built = performance.now();
+    const { hashes, root, leaf } = syntheticTree(n);
+    const buildSeconds = (performance.now() - built) / 1000;
+    // Leaf 0 and tree size 1 are among the deepest; the rest spread over the tree.
+    const indexes = Array.from({ length: SAMPLES }, (_, i) => (i === 0 ? 0 : Math.floor(Math.random() * n)));
+    const olds = Array.from({ length: SAMPLES }, (_, i) =>
+      i === 0 ? 1 : 1 + Math.floor(Math.random() * (n - 1)),
+    );
+    const inclusion = indexes.map((i) => ({
+      i,
+      leaf: leaf(i),
+      proof: inclusionProof(nodeCrypto, hashes, i, n),
+    }));
+    const consistency = olds.map((m) => ({
+      m,
+      root: treeRoot(nodeCrypto, hashes, m),
+      proof: consistencyProof(nodeCrypto, hashes, m, n),
+    }));
+    const longest = (proofs: { proof: Uint8Array[] }[]) => Math.max(...proofs.map((p) => p.proof.length));
+    const mean = (proofs: { proof: Uint8Array[] }[]) =>
+      proofs.reduce((sum, p) => sum + p.proof.length, 0) / proofs.length;
+    const [incl, cons] = [longest(inclusion), longest(consistency)];
+    console.log(
+      `  ${power(n)} records (measured; tree built in ${buildSeconds.toFixed(1)} s): ` +
+        `inclusion ≤ ${incl} hashes (${incl * 32} B; mean ${mean(inclusion).toFixed(1)}), ` +
+        `consistency ≤ ${cons} hashes (${cons * 32} B; mean ${mean(consistency).toFixed(1)})`,
+    );
+    for (const suite of [nodeCrypto, portableCrypto] as CryptoSuite[]) {
+      const inclusionRate = rate(SAMPLES, (j) => {
+        const p = inclusion[j]!;
+        return verifyInclusion(suite, p.leaf, p.i, n, p.proof, root);
+      });
+      const consistencyRate = rate(SAMPLES, (j) => {
+        const p = consistency[j]!;
+        return verifyConsistency(suite, p.m, n, p.proof, p.root, root);
+      });
+      console.log(
+        `    ${suite.name.padEnd(12)} ${perSecond(inclusionRate)} inclusion proofs verified/s, ` +
+          `${perSecond(consistencyRate)} consistency proofs verified/s`,
+      );
+    }
+  }
+  const billion = 1e9;
+  const depth = Math.ceil(Math.log2(billion));
+  console.log(
+    `  ${power(billion)} records (formula): inclusion ≤ ${depth} hashes (${depth * 32} B), ` +
+      `consistency ≤ ${depth + 1} hashes (${(depth + 1) * 32} B)`,
+  );
 }

@@ -11,12 +11,11 @@ import { LINEAGE_STAGES } from '../core/event.js';
 import { keyFromPem, keySigner } from '../core/keys.js';
 import type { KeyRecord, RegistryHeartbeat } from '../core/registry.js';
 import { formatSeconds, parseSeconds } from '../core/time.js';
-import { verifyLineageProof } from '../ledger/verify.js';
 import { AuthorityClient, type IssuedArtifact } from '../client/authority.js';
 import { RuntimeClient, sha3Digest } from '../client/runtime.js';
 import { sendCheck, type CheckResult } from './commands/check.js';
 import { summary, verifyFromProof } from './commands/ledger.js';
-import { failureLines, fetchLineage, lineageTree } from './commands/proof.js';
+import { failureLines, fetchLineage, lineageTree, verifyLineageAnswer } from './commands/proof.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES, DEV_ROUTE, type DevDeployment } from '../devkit/dev-deployment.js';
 import { proofGet, type ProofOptions } from './options.js';
 import { trustFromProof } from './trust.js';
@@ -169,7 +168,7 @@ export async function runDemo(target: DemoTarget, print: (line: string) => void)
         for (;;) {
           const { heartbeat } = await proofGet<{ heartbeat: RegistryHeartbeat | null }>(
             proof,
-            '/v1/proof/head',
+            '/v1/proof/checkpoint',
           );
           if ((heartbeat?.revocations ?? 0) >= revocations.length) break;
           if (Date.now() > deadline)
@@ -207,24 +206,33 @@ export async function runDemo(target: DemoTarget, print: (line: string) => void)
     await step('Its lineage from the public proof endpoint, verified: all seven stages', async () => {
       const answer = await fetchLineage(proof, lineage, 10_000);
       const trust = await trustFromProof(trustOptions);
-      const verified = verifyLineageProof(
-        { lineage: answer.lineage, segments: answer.segments },
-        { suite: nodeCrypto, keys: trust },
-      );
-      const types = answer.records.map((r) => r.event.type);
-      const lines = lineageTree(answer.lineage, answer.records).split('\n');
-      if (answer.pending) throw new StepFailed([...lines, 'not yet covered by a signed head'].join('\n   '));
-      if (!verified.ok) throw new StepFailed([...lines, ...failureLines(verified.failures)].join('\n   '));
+      let verified;
+      try {
+        verified = verifyLineageAnswer(answer, { keys: trust });
+      } catch (e) {
+        throw new StepFailed(`${answer.lineage}: ${(e as Error).message}`);
+      }
+      const types = verified.records.map((r) => r.event.type);
+      const lines = lineageTree(answer.lineage, verified.records).split('\n');
+      if (answer.pending > 0)
+        throw new StepFailed(
+          [...lines, 'its newest records are not yet covered by a checkpoint'].join('\n   '),
+        );
+      if (verified.failures.length > 0)
+        throw new StepFailed([...lines, ...failureLines(verified.failures)].join('\n   '));
       if (types.join() !== LINEAGE_STAGES.join())
         throw new StepFailed([...lines, `expected ${LINEAGE_STAGES.join(', ')}`].join('\n   '));
-      return [...lines, `verified up to signed head(s) ${verified.heads.map((h) => h.seq).join(', ')}`];
+      return [
+        ...lines,
+        `verified: all of its records up to the checkpoint at size ${verified.checkpoint.checkpoint.size} (index and inclusion proofs)`,
+      ];
     });
 
     await step('The whole ledger, verified from the public endpoints and the root key only', async () => {
       const trust = await trustFromProof(trustOptions);
       const result = await verifyFromProof(proof, trust);
-      if (!result.ok) throw new StepFailed(summary(result).join('\n   '));
-      return summary(result);
+      if (!result.ok) throw new StepFailed(summary(result, trust).join('\n   '));
+      return summary(result, trust);
     });
   } catch (e) {
     if (!(e instanceof StepFailed)) throw e;

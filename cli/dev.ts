@@ -41,9 +41,9 @@ function banner(dev: DevMode, startMs: number): string {
   return [
     `execution governance: dev mode, ready in ${startMs} ms`,
     '',
-    `  authority    gRPC ${urls.authorityGrpc}   HTTP ${urls.authorityHttp}  (proof: /v1/proof/head, /v1/proof/lineage/<id>)`,
+    `  authority    gRPC ${urls.authorityGrpc}   HTTP ${urls.authorityHttp}  (proof: /v1/proof/checkpoint, /v1/proof/lineage/<id>)`,
     `  ext_authz    gRPC ${urls.authzGrpc}   HTTP ${urls.authzHttp}  (/healthz, /metrics, /runtime/admit, /runtime/attest)`,
-    `  ledger       sequencer in this process; signed heads every second; HTTP ${urls.sequencerHttp}  (/healthz, /metrics)`,
+    `  ledger       sequencer in this process; checkpoints every second; HTTP ${urls.sequencerHttp}  (/healthz, /metrics)`,
     `  store        ${store[0]}`,
     ...store.slice(1).map((line) => `               ${line}`),
     '  policies     policy://medical/inference/v3, policy://governance/admin/v1 (examples/policies/)',

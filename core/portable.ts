@@ -13,3 +13,12 @@ export { portableCrypto } from './crypto-portable.js';
 export * from './merkle.js';
 export * from './event.js';
 export * from './registry.js';
+// Ledger v2 (docs/spec/ledger.md): the tree, signed notes, the lineage index, checkpoints, the
+// strict record checks and the proofs, so a third party verifies inclusion, consistency and
+// lineage (and exclusion) proofs with this library alone.
+export * from './tlog.js';
+export * from './note.js';
+export * from './smt.js';
+export * from './checkpoint.js';
+export * from './chain.js';
+export * from './proofs.js';

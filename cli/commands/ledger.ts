@@ -1,15 +1,17 @@
 // govctl ledger export and govctl ledger verify: the whole chain from the authority's public proof
 // endpoints, a Redis, or an export file (docs/spec/ledger.md §Export), verified by
-// ledger/verify.ts: both hash chains, every producer signature, every signed head, and, given a
-// trusted head (--head), that the chain reaches it.
+// ledger/verify.ts: both hash chains, the tree, every producer signature, every checkpoint (its
+// signature and, under a witness policy, its cosignatures), and, given a trusted checkpoint
+// (--checkpoint), that the log extends it.
 import { once } from 'node:events';
 import { accessSync, constants, createWriteStream, openSync, rmSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { canonicalize } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import type { ChainRecord, SignedHead } from '../../core/event.js';
+import { checkpointSigner, parseCheckpointNote } from '../../core/checkpoint.js';
+import type { ChainRecord } from '../../core/event.js';
 import type { KeyRecord } from '../../core/registry.js';
-import { EXPORT_FORMAT, exportLines, type ExportHeader } from '../../ledger/export.js';
+import { EXPORT_FORMAT, exportLines } from '../../ledger/export.js';
 import {
   verifyExportFile,
   verifyLines,
@@ -20,7 +22,6 @@ import {
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
-import { httpJson } from '../../client/http.js';
 import { addProofOptions, positiveInteger, proofGet, readText, type ProofOptions } from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -32,7 +33,13 @@ import {
   type Trust,
   type TrustOptions,
 } from '../trust.js';
-import { failureLines, uncertifiedNote } from './proof.js';
+import {
+  addWitnessOptions,
+  failureLines,
+  uncertifiedNote,
+  witnessPolicy,
+  type WitnessOptions,
+} from './proof.js';
 
 interface SourceOptions extends ProofOptions {
   redis?: string;
@@ -55,31 +62,46 @@ function redisLedger(opts: SourceOptions): RedisLedgerStore {
 /** Canonical record texts start with their first member, "event" (members are sorted). */
 const isRecordLine = (line: string) => line.startsWith('{"event":');
 
+/** The latest checkpoint note of the proof endpoint, and its log and size (its signature is the verifier's to check). */
+interface LatestCheckpoint {
+  note: string;
+  log: string;
+  size: number;
+}
+
 /**
- * An export built from the public endpoints: the latest signed head, every record up to it (a
- * page at a time), then that head. The records are re-encoded canonically, which is what their
- * hashes cover.
+ * An export built from the public endpoints: the latest checkpoint, every record up to it (a
+ * page at a time), then that checkpoint. The records are re-encoded canonically, which is what
+ * their hashes and the tree cover.
  */
-async function* proofExportLines(opts: ProofOptions, head: SignedHead): AsyncGenerator<string> {
-  const header: ExportHeader = { format: EXPORT_FORMAT, log: head.log, from: 1, to: head.seq, anchor: null };
-  yield canonicalize(header);
-  for (let from = 1; from <= head.seq;) {
+async function* proofExportLines(opts: ProofOptions, latest: LatestCheckpoint): AsyncGenerator<string> {
+  yield canonicalize({ anchor: null, format: EXPORT_FORMAT, from: 1, log: latest.log, to: latest.size });
+  for (let from = 1; from <= latest.size;) {
     const page = await proofGet<{ records: ChainRecord[]; next?: number }>(
       opts,
-      `/v1/proof/ledger?from=${from}&to=${head.seq}`,
+      `/v1/proof/ledger?from=${from}&to=${latest.size}`,
     );
     for (const record of page.records) yield canonicalize(record);
     // A page that does not advance ends the export; the verifier then names the missing records.
     if (page.next === undefined || page.next <= from) break;
     from = page.next;
   }
-  yield canonicalize(head);
+  yield canonicalize({ checkpoint: latest.note });
 }
 
-async function latestHead(opts: ProofOptions): Promise<SignedHead> {
-  const { head } = await proofGet<{ head: SignedHead | null }>(opts, '/v1/proof/head');
-  if (!head) throw new CliError('the ledger has no signed head yet', EXIT.negative);
-  return head;
+async function latestCheckpoint(opts: ProofOptions): Promise<LatestCheckpoint> {
+  const { checkpoint } = await proofGet<{ checkpoint: string | null }>(opts, '/v1/proof/checkpoint');
+  if (!checkpoint) throw new CliError('the ledger has no checkpoint yet', EXIT.negative);
+  let parsed;
+  try {
+    parsed = parseCheckpointNote(checkpoint).checkpoint;
+  } catch (e) {
+    throw new CliError(
+      `the proof endpoint's checkpoint is malformed: ${(e as Error).message}`,
+      EXIT.negative,
+    );
+  }
+  return { note: checkpoint, log: parsed.log, size: parsed.size };
 }
 
 /** Counts records going by, for the progress bar. */
@@ -131,52 +153,75 @@ function exportFile(path: string): string {
 }
 
 /**
- * Verifies everything the proof endpoints serve up to their latest signed head, which must be
- * exactly what the chain recomputes to.
+ * Verifies everything the proof endpoints serve up to their latest checkpoint, which must be
+ * exactly what the records recompute to (unless the caller gives a trusted checkpoint of its own).
  */
 export async function verifyFromProof(
   opts: ProofOptions,
   trust: Trust,
   options: (keys: Trust, total?: number) => VerifyOptions = (keys) => ({ suite: nodeCrypto, keys }),
 ): Promise<VerifyResult> {
-  const head = await latestHead(opts);
-  const verify = options(trust, head.seq);
-  return verifyLines(proofExportLines(opts, head), { ...verify, head: verify.head ?? head });
+  const latest = await latestCheckpoint(opts);
+  const verify = options(trust, latest.size);
+  return verifyLines(proofExportLines(opts, latest), {
+    ...verify,
+    checkpoint: verify.checkpoint ?? latest.note,
+  });
 }
 
 /**
- * The trusted head of --head, from a file or an http(s) URL: a signed head, or the answer of
- * /v1/proof/head that holds one. Its shape and signature are the verifier's to check.
+ * The trusted checkpoint of --checkpoint, from a file or an http(s) URL: a checkpoint note (as
+ * `govctl checkpoint --out` saves it or /v1/ledger/checkpoint serves it), or the answer of
+ * /v1/proof/checkpoint that holds one. Its signature is the verifier's to check.
  */
-async function trustedHead(source: string, opts: ProofOptions): Promise<SignedHead> {
-  let value: unknown;
+async function trustedCheckpoint(source: string, opts: ProofOptions): Promise<string> {
+  let text: string;
   if (/^https?:\/\//i.test(source)) {
-    value = await httpJson(source, undefined, { timeoutMs: positiveInteger(opts.timeout, '--timeout') });
-  } else {
+    let response: Response;
     try {
-      value = JSON.parse(readText(source, 'head'));
+      response = await fetch(source, {
+        signal: AbortSignal.timeout(positiveInteger(opts.timeout, '--timeout')),
+      });
+      text = await response.text();
     } catch (e) {
-      if (e instanceof CliError) throw e;
-      throw new CliError(`--head ${source} is not JSON`);
+      throw new CliError(`cannot fetch --checkpoint ${source}: ${(e as Error).message}`, EXIT.unavailable);
     }
+    if (!response.ok)
+      throw new CliError(`--checkpoint ${source} answered HTTP ${response.status}`, EXIT.negative);
+  } else {
+    text = readText(source, 'checkpoint');
   }
-  const answer = value as { head?: unknown } | null;
-  return (
-    answer !== null && typeof answer === 'object' && 'head' in answer ? answer.head : value
-  ) as SignedHead;
+  if (text.trimStart().startsWith('{')) {
+    try {
+      const { checkpoint } = JSON.parse(text) as { checkpoint?: unknown };
+      if (typeof checkpoint === 'string') return checkpoint;
+    } catch {
+      // not JSON: taken as a note below
+    }
+    throw new CliError(`--checkpoint ${source} holds no checkpoint note`);
+  }
+  try {
+    parseCheckpointNote(text);
+  } catch (e) {
+    throw new CliError(`--checkpoint ${source} is not a checkpoint note: ${(e as Error).message}`);
+  }
+  return text;
 }
 
-/** Said whenever no trusted head was given: what the verification cannot tell. */
+/** Said whenever no trusted checkpoint was given: what the verification cannot tell. */
 const UNCHECKED_TRUNCATION =
-  'note: no trusted head given (--head): an export cut short at one of its signed heads cannot be ' +
-  'told from the whole chain as it was then';
+  'note: no trusted checkpoint given (--checkpoint): an export cut short at one of its checkpoints ' +
+  'cannot be told from the whole log as it was then';
 
-export function summary(result: VerifyResult): string[] {
+export function summary(result: VerifyResult, trust?: Trust): string[] {
   if (!result.ok)
     return [`ledger NOT verified: ${result.failures.length} problem(s)`, ...failureLines(result.failures)];
+  const last = result.checkpoint!;
+  const signer = trust ? checkpointSigner(nodeCrypto, last, trust.audit) : undefined;
   return [
     `verified ${result.records} records (seq ${result.firstSeq}..${result.lastSeq}) of log ${result.log}, ` +
-      `${result.heads} signed head(s); head ${result.head!.seq} signed by ${result.head!.sig.kid}`,
+      `${result.checkpoints} checkpoint(s); checkpoint at size ${last.checkpoint.size}` +
+      (signer && 'kid' in signer ? ` signed by ${signer.kid}` : ''),
     ...(result.lineageUnchecked > 0
       ? [`note: lineage links of ${result.lineageUnchecked} record(s) could not be checked`]
       : []),
@@ -195,7 +240,7 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
     ledger
       .command('export')
       .description(
-        'write the chain and its signed heads to a JSON Lines export (from the proof endpoints or Redis)',
+        'write the records and their checkpoints to a JSON Lines export (from the proof endpoints or Redis)',
       )
       .requiredOption('--out <file>', 'the export file to create'),
   ).action(async (opts: SourceOptions & { out: string }) => {
@@ -208,7 +253,7 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
         const store = redisLedger(opts);
         try {
           records = await writeExport(opts.out, async function* () {
-            const total = Number((await store.latestHead())?.seq ?? 0);
+            const total = (await store.latestCheckpoint())?.seq ?? 0;
             yield* counted(exportLines(store), tick(total));
           });
         } finally {
@@ -216,8 +261,8 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
         }
       } else {
         records = await writeExport(opts.out, async function* () {
-          const head = await latestHead(opts);
-          yield* counted(proofExportLines(opts, head), tick(head.seq));
+          const latest = await latestCheckpoint(opts);
+          yield* counted(proofExportLines(opts, latest), tick(latest.size));
         });
       }
     } finally {
@@ -226,81 +271,96 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
     emit(
       output(),
       { file: opts.out, records },
-      () => `wrote ${records} records and their signed heads to ${opts.out}`,
+      () => `wrote ${records} records and their checkpoints to ${opts.out}`,
     );
   });
 
-  addTrustOptions(
-    addSourceOptions(
-      ledger
-        .command('verify')
-        .description(
-          'verify the whole ledger (both hash chains, every producer signature, every signed head); ' +
-            'exits 1 naming the sequence number of each problem',
-        )
-        .option('--file <export>', 'verify an export file (key records from --key-records, else from --url)')
-        .option(
-          '--head <file|url>',
-          'a signed head obtained independently (as GET /v1/proof/head serves it, or a URL to fetch it from): ' +
-            'its signature must verify and the chain must reach it, so that an export cut short is detected',
-        ),
+  addWitnessOptions(
+    addTrustOptions(
+      addSourceOptions(
+        ledger
+          .command('verify')
+          .description(
+            'verify the whole ledger (both hash chains, the tree, every producer signature, every checkpoint); ' +
+              'exits 1 naming the sequence number of each problem',
+          )
+          .option(
+            '--file <export>',
+            'verify an export file (key records from --key-records, else from --url)',
+          )
+          .option(
+            '--checkpoint <file|url>',
+            'a checkpoint obtained independently (saved by `govctl checkpoint --out`, or a URL serving one): ' +
+              'its signature must verify and the log must extend it, so that an export cut short or rolled back is detected',
+          ),
+      ),
     ),
-  ).action(async (opts: SourceOptions & TrustOptions & { file?: string; head?: string }) => {
-    const file = opts.file === undefined ? undefined : exportFile(opts.file);
-    const files = readTrustFiles(opts);
-    const head = opts.head === undefined ? undefined : await trustedHead(opts.head, opts);
-    const progress = progressBar('verify', opts.file ? 'bytes' : 'records');
-    const options = (keys: VerifyOptions['keys'], total?: number): VerifyOptions => ({
-      suite: nodeCrypto,
-      keys,
-      ...(head ? { head } : {}),
-      progressEvery: 1000,
-      onProgress: (p) => progress.update(p.bytes ?? p.records, p.totalBytes ?? total),
-    });
-    let result: VerifyResult;
-    let trust;
-    try {
-      if (file !== undefined) {
-        trust = opts.keyRecords.length > 0 ? trustOf(files) : await trustFromProof(opts, files);
-        result = await verifyExportFile(file, options(trust));
-      } else if (opts.redis) {
-        const store = redisLedger(opts);
-        let redis: RedisClient | undefined;
-        try {
-          // The key records the ledger's producers and auditor registered, next to the ledger.
-          redis = await connectRedis({ mode: 'standalone', url: opts.redis, keyPrefix: opts.prefix });
-          const records: KeyRecord[] = await new RedisRegistryStore(redis).listKeyRecords();
-          trust = trustOf(files, records);
-          const total = Number((await store.latestHead())?.seq ?? 0);
-          result = await verifyStore(store, options(trust, total));
-        } finally {
-          await store.close();
-          if (redis) await closeRedis(redis);
+  ).action(
+    async (opts: SourceOptions & TrustOptions & WitnessOptions & { file?: string; checkpoint?: string }) => {
+      const file = opts.file === undefined ? undefined : exportFile(opts.file);
+      const files = readTrustFiles(opts);
+      const witnesses = witnessPolicy(opts);
+      const checkpoint =
+        opts.checkpoint === undefined ? undefined : await trustedCheckpoint(opts.checkpoint, opts);
+      const progress = progressBar('verify', opts.file ? 'bytes' : 'records');
+      const options = (keys: VerifyOptions['keys'], total?: number): VerifyOptions => ({
+        suite: nodeCrypto,
+        keys,
+        ...(checkpoint ? { checkpoint } : {}),
+        ...(witnesses ? { witnesses } : {}),
+        progressEvery: 1000,
+        onProgress: (p) => progress.update(p.bytes ?? p.records, p.totalBytes ?? total),
+      });
+      let result: VerifyResult;
+      let trust;
+      try {
+        if (file !== undefined) {
+          trust = opts.keyRecords.length > 0 ? trustOf(files) : await trustFromProof(opts, files);
+          result = await verifyExportFile(file, options(trust));
+        } else if (opts.redis) {
+          const store = redisLedger(opts);
+          let redis: RedisClient | undefined;
+          try {
+            // The key records the ledger's producers and auditor registered, next to the ledger.
+            redis = await connectRedis({ mode: 'standalone', url: opts.redis, keyPrefix: opts.prefix });
+            const records: KeyRecord[] = await new RedisRegistryStore(redis).listKeyRecords();
+            trust = trustOf(files, records);
+            const total = (await store.latestCheckpoint())?.seq ?? 0;
+            result = await verifyStore(store, options(trust, total));
+          } finally {
+            await store.close();
+            if (redis) await closeRedis(redis);
+          }
+        } else {
+          trust = await trustFromProof(opts, files);
+          result = await verifyFromProof(opts, trust, options);
         }
-      } else {
-        trust = await trustFromProof(opts, files);
-        result = await verifyFromProof(opts, trust, options);
+      } finally {
+        progress.stop();
       }
-    } finally {
-      progress.stop();
-    }
-    emit(
-      output(),
-      {
-        ok: result.ok,
-        log: result.log,
-        records: result.records,
-        first_seq: result.firstSeq ?? null,
-        last_seq: result.lastSeq ?? null,
-        heads: result.heads,
-        head_seq: result.head?.seq ?? null,
-        truncation_checked: head !== undefined,
-        failures: result.failures,
-        uncertified_keys: trust.uncertified,
-      },
-      () =>
-        [...summary(result), ...(head ? [] : [UNCHECKED_TRUNCATION]), ...uncertifiedNote(trust)].join('\n'),
-    );
-    if (!result.ok) process.exitCode = EXIT.negative;
-  });
+      emit(
+        output(),
+        {
+          ok: result.ok,
+          log: result.log,
+          records: result.records,
+          first_seq: result.firstSeq ?? null,
+          last_seq: result.lastSeq ?? null,
+          checkpoints: result.checkpoints,
+          checkpoint_size: result.checkpoint?.checkpoint.size ?? null,
+          witnesses_required: witnesses?.threshold ?? 0,
+          truncation_checked: checkpoint !== undefined,
+          failures: result.failures,
+          uncertified_keys: trust.uncertified,
+        },
+        () =>
+          [
+            ...summary(result, trust),
+            ...(checkpoint ? [] : [UNCHECKED_TRUNCATION]),
+            ...uncertifiedNote(trust),
+          ].join('\n'),
+      );
+      if (!result.ok) process.exitCode = EXIT.negative;
+    },
+  );
 }

@@ -1,18 +1,46 @@
-// govctl head and govctl lineage: what the authority's public proof endpoints say, verified here
-// against the keys the caller trusts (a pinned root, or an audit key given directly).
+// govctl checkpoint, inclusion and lineage: what the authority's public proof endpoints say
+// (docs/spec/ledger.md §7, §10), verified here with the portable proof verifier against the keys
+// the caller trusts (a pinned root, or an audit key given directly) and, optionally, a witness
+// policy (k of the given witness keys must have cosigned the checkpoint) and a checkpoint saved
+// earlier, which the latest one must extend.
 import type { Command } from 'commander';
+import {
+  checkpointNote,
+  parseCheckpointNote,
+  verifyCheckpoint,
+  type SignedCheckpoint,
+  type WitnessPolicy,
+} from '../../core/checkpoint.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { verifyHead, type ChainRecord, type SignedHead } from '../../core/event.js';
+import { base64Encode, hexEncode } from '../../core/encoding.js';
+import { isGovernanceError } from '../../core/errors.js';
+import { EVENT_TYPES, type ChainRecord } from '../../core/event.js';
+import { parseVerifierKey } from '../../core/note.js';
+import {
+  verifyConsistencyProof,
+  verifyInclusionProof,
+  verifyLineageProof,
+  type ConsistencyProof,
+  type InclusionProof,
+  type LineageProof,
+  type LineageVerification,
+  type ProofTrust,
+} from '../../core/proofs.js';
 import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js';
-import { headKeyOf } from '../../core/chain.js';
-import type { LineageSegment } from '../../ledger/types.js';
-import { verifyLineageProof, type VerifyFailure } from '../../ledger/verify.js';
-import { addProofOptions, positiveInteger, proofGet, type ProofOptions } from '../options.js';
+import {
+  addProofOptions,
+  collect,
+  positiveInteger,
+  proofGet,
+  readText,
+  writeText,
+  type ProofOptions,
+} from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { addTrustOptions, readTrustFiles, trustFromProof, type Trust, type TrustOptions } from '../trust.js';
 import { idOrHeader } from './artifact.js';
 
-type Options = ProofOptions & TrustOptions;
+type Options = ProofOptions & TrustOptions & WitnessOptions;
 
 /** "sha3-512:a3f1…b8e9" → "a3f1...b8e9", the white paper's short form (§6.4). */
 export function shortHash(ref: string): string {
@@ -20,7 +48,7 @@ export function shortHash(ref: string): string {
   return `${hex.slice(0, 4)}...${hex.slice(-4)}`;
 }
 
-export function failureLines(failures: VerifyFailure[]): string[] {
+export function failureLines(failures: { seq: number | null; code: string; message: string }[]): string[] {
   return failures.map((f) => `FAILED  ${f.seq === null ? '' : `seq ${f.seq}  `}${f.code}  ${f.message}`);
 }
 
@@ -30,19 +58,129 @@ export function uncertifiedNote(trust: Trust): string[] {
     : [];
 }
 
-export interface LineageAnswer {
-  lineage: string;
-  records: ChainRecord[];
-  segments: LineageSegment[];
-  pending: boolean;
+export interface WitnessOptions {
+  witness: string[];
+  witnessesRequired?: string;
 }
 
-/** GET /v1/proof/lineage/<op>, again while its newest records await a signed head (up to waitMs). */
+export function addWitnessOptions(command: Command): Command {
+  return command
+    .option(
+      '--witness <vkey>',
+      'a witness verifier key (name+hash+base64, as C2SP witnesses publish it; @file reads it), repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--witnesses-required <k>',
+      'how many of the --witness keys must have cosigned each checkpoint (default: all of them)',
+    );
+}
+
+/** The witness policy of --witness and --witnesses-required, or undefined when no witness is given. */
+export function witnessPolicy(opts: WitnessOptions): WitnessPolicy | undefined {
+  if (opts.witness.length === 0) {
+    if (opts.witnessesRequired !== undefined)
+      throw new CliError('--witnesses-required needs the witness keys (--witness <vkey>)');
+    return undefined;
+  }
+  const witnesses = opts.witness.map((value) => {
+    const text = value.startsWith('@') ? readText(value.slice(1), 'witness key').trim() : value;
+    try {
+      const { name, publicKey } = parseVerifierKey(nodeCrypto, text);
+      return { name, publicKey };
+    } catch (e) {
+      throw new CliError(`--witness ${JSON.stringify(value)}: ${(e as Error).message}`);
+    }
+  });
+  const names = new Set(witnesses.map((w) => w.name));
+  const threshold =
+    opts.witnessesRequired === undefined
+      ? names.size
+      : positiveInteger(opts.witnessesRequired, '--witnesses-required');
+  if (threshold > names.size)
+    throw new CliError(
+      `--witnesses-required ${threshold} is more than the ${names.size} distinct witness(es) given`,
+    );
+  return { threshold, witnesses };
+}
+
+/** Runs a verification; a failed one (a typed GovernanceError) is a negative answer naming its code. */
+export function verified<T>(verify: () => T): T {
+  try {
+    return verify();
+  } catch (e) {
+    if (isGovernanceError(e)) throw new CliError(`${e.code}: ${e.message}`, EXIT.negative);
+    throw e;
+  }
+}
+
+/** A checkpoint file the caller trusts (e.g. saved by `govctl checkpoint --out`), parsed strictly. */
+export function readCheckpointFile(path: string, flag: string): { note: string; signed: SignedCheckpoint } {
+  const note = readText(path, 'checkpoint');
+  try {
+    return { note, signed: parseCheckpointNote(note) };
+  } catch (e) {
+    throw new CliError(`${flag} ${path} is not a checkpoint note: ${(e as Error).message}`);
+  }
+}
+
+/** A checkpoint's lines for people: size, root, chain hashes, index root, time. */
+export function checkpointLines(signed: SignedCheckpoint): string[] {
+  const { log, size, root, chain, index, time } = signed.checkpoint;
+  return [
+    `checkpoint  log ${log}  size ${size}  ${time}`,
+    `root        ${base64Encode(root)}`,
+    `chain       sha3-512:${hexEncode(chain.hash)}`,
+    `            blake2b-512:${hexEncode(chain.alt)}`,
+    `index       ${base64Encode(index)}`,
+  ];
+}
+
+export function checkpointJson(signed: SignedCheckpoint) {
+  const { log, size, root, chain, index, time } = signed.checkpoint;
+  return {
+    log,
+    size,
+    root: base64Encode(root),
+    event_hash: `sha3-512:${hexEncode(chain.hash)}`,
+    event_hash_alt: `blake2b-512:${hexEncode(chain.alt)}`,
+    index: base64Encode(index),
+    time,
+  };
+}
+
+/**
+ * Who vouches for a checkpoint: the audit key, and the witnesses of the policy that cosigned;
+ * without a policy, the names under the note's other signatures, which nothing here verified.
+ */
+function signedLine(
+  signed: SignedCheckpoint,
+  signer: { kid: string; cosigners: string[] },
+  policy: WitnessPolicy | undefined,
+): string {
+  const others = [
+    ...new Set(signed.signatures.map((s) => s.name).filter((name) => name !== signed.checkpoint.log)),
+  ];
+  const cosigned = policy
+    ? `cosigned by ${signer.cosigners.join(', ') || 'no witness'} (${policy.threshold} of ${policy.witnesses.length} required)`
+    : `no witness policy given${others.length > 0 ? `; unverified cosignatures by ${others.join(', ')}` : ''}`;
+  return `signed      ${signer.kid}  verified; ${cosigned}`;
+}
+
+/** The audit key and cosigners of a checkpoint already verified (a proof verifier checked it). */
+function signerOf(trust: ProofTrust, signed: SignedCheckpoint): { kid: string; cosigners: string[] } {
+  return verifyCheckpoint(nodeCrypto, signed, trust.keys.audit, trust.witnesses);
+}
+
+export type LineageAnswer = LineageProof & { pending: number };
+
+/** GET /v1/proof/lineage/<op>, again while its newest records await a checkpoint (up to waitMs). */
 export async function fetchLineage(opts: ProofOptions, op: string, waitMs: number): Promise<LineageAnswer> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const answer = await proofGet<LineageAnswer>(opts, `/v1/proof/lineage/${encodeURIComponent(op)}`);
-    if (!answer.pending || Date.now() > deadline) return answer;
+    if (!(answer.pending > 0) || Date.now() > deadline) return answer;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -59,102 +197,250 @@ export function lineageTree(lineage: string, records: ChainRecord[]): string {
   ].join('\n');
 }
 
-export function registerProofCommands(program: Command, output: () => OutputOptions): void {
-  addTrustOptions(
-    addProofOptions(
-      program
-        .command('head')
-        .description(
-          "fetch the ledger's latest signed head (and the authority's registry heartbeat) and verify their signatures",
-        ),
-    ),
-  ).action(async (opts: Options) => {
-    const files = readTrustFiles(opts);
-    const { head, heartbeat } = await proofGet<{
-      head: SignedHead | null;
-      heartbeat: RegistryHeartbeat | null;
-    }>(opts, '/v1/proof/head');
-    if (!head) throw new CliError('the ledger has no signed head yet', EXIT.negative);
-    const trust = await trustFromProof(opts, files);
-    const auditKey = headKeyOf(trust, head);
-    const headVerified = 'key' in auditKey && verifyHead(nodeCrypto, head, auditKey.key);
-    const issuerKey = heartbeat ? trust.keys.get(heartbeat.sig.kid) : undefined;
-    const heartbeatVerified =
-      heartbeat !== null &&
-      issuerKey?.role === 'issuer' &&
-      issuerKey.subject === heartbeat.issuer &&
-      verifyHeartbeat(nodeCrypto, heartbeat, issuerKey.publicKey);
-    emit(
-      output(),
-      { head, head_verified: headVerified, heartbeat, heartbeat_verified: heartbeatVerified },
-      () =>
-        [
-          `head       seq ${head.seq}  log ${head.log}  ${head.time}`,
-          `           ${head.event_hash}`,
-          `           ${head.event_hash_alt}`,
-          `signed     ${head.sig.kid}  ${headVerified ? 'verified' : `NOT VERIFIED (${'refused' in auditKey ? auditKey.refused : 'bad signature'})`}`,
-          heartbeat
-            ? `heartbeat  ${heartbeat.issuer}  ${heartbeat.time}  revocations ${heartbeat.revocations}  ${heartbeat.sig.kid} ${heartbeatVerified ? 'verified' : 'not verified'}`
-            : 'heartbeat  none yet',
-          ...uncertifiedNote(trust),
-        ].join('\n'),
-    );
-    if (!headVerified) process.exitCode = EXIT.negative;
-  });
+/** Verifies a lineage answer: all the lineage's records up to its checkpoint, or none (exclusion). */
+export function verifyLineageAnswer(answer: LineageAnswer, trust: ProofTrust): LineageVerification {
+  return verified(() => verifyLineageProof(nodeCrypto, answer, trust));
+}
 
-  addTrustOptions(
-    addProofOptions(
-      program
-        .command('lineage')
-        .description(
-          "fetch one operation's lineage proof, verify it (chain segments up to signed heads, lineage links), show its stages",
-        )
-        .argument(
-          '<op>',
-          'an artifact id, lineage://op/…, or an artifact header (@file, - for standard input)',
-        )
-        .option(
-          '--wait <ms>',
-          'how long to wait for the newest records to be covered by a signed head',
-          '5000',
-        ),
-    ),
-  ).action(async (source: string, opts: Options & { wait: string }) => {
-    const files = readTrustFiles(opts);
-    const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
-    if (answer.records.length === 0) throw new CliError(`${answer.lineage} has no records`, EXIT.negative);
-    const tree = lineageTree(answer.lineage, answer.records);
-    if (answer.pending) {
-      throw new CliError(
-        `${tree}\n${answer.lineage}: the newest records are not yet covered by a signed head; try again`,
-        EXIT.negative,
+function heartbeatOf(trust: Trust, heartbeat: RegistryHeartbeat | null): boolean {
+  const issuerKey = heartbeat ? trust.keys.get(heartbeat.sig.kid) : undefined;
+  return (
+    heartbeat !== null &&
+    issuerKey?.role === 'issuer' &&
+    issuerKey.subject === heartbeat.issuer &&
+    verifyHeartbeat(nodeCrypto, heartbeat, issuerKey.publicKey)
+  );
+}
+
+function proofCommand(program: Command, name: string, description: string): Command {
+  return addWitnessOptions(addTrustOptions(addProofOptions(program.command(name).description(description))));
+}
+
+export function registerProofCommands(program: Command, output: () => OutputOptions): void {
+  proofCommand(
+    program,
+    'checkpoint',
+    "fetch the ledger's latest checkpoint (and the authority's registry heartbeat), verify its signature, " +
+      'its cosignatures and, given a checkpoint saved earlier, that it extends that one',
+  )
+    .option('--out <file>', 'save the verified checkpoint note (a trusted checkpoint for later commands)')
+    .option(
+      '--trusted <file>',
+      'a checkpoint saved earlier (--out): the latest must extend it (else ledger.checkpoint.rollback or ledger.checkpoint.inconsistent)',
+    )
+    .action(async (opts: Options & { out?: string; trusted?: string }) => {
+      const files = readTrustFiles(opts);
+      const witnesses = witnessPolicy(opts);
+      const trusted = opts.trusted === undefined ? undefined : readCheckpointFile(opts.trusted, '--trusted');
+      const answer = await proofGet<{ checkpoint: string | null; heartbeat: RegistryHeartbeat | null }>(
+        opts,
+        '/v1/proof/checkpoint',
       );
-    }
-    const trust = await trustFromProof(opts, files);
-    const result = verifyLineageProof(
-      { lineage: answer.lineage, segments: answer.segments },
-      { suite: nodeCrypto, keys: trust },
-    );
-    emit(
-      output(),
-      {
-        lineage: answer.lineage,
-        verified: result.ok,
-        stages: answer.records.map((r) => ({ seq: r.seq, type: r.event.type, event_hash: r.event_hash })),
-        heads: result.heads.map((h) => ({ seq: h.seq, kid: h.sig.kid })),
-        failures: result.failures,
-      },
-      () =>
-        [
-          tree,
-          ...(result.ok
+      if (answer.checkpoint === null) throw new CliError('the ledger has no checkpoint yet', EXIT.negative);
+      const trust = await trustFromProof(opts, files);
+      const proofTrust: ProofTrust = { keys: trust, witnesses };
+      let signed = verified(() => parseCheckpointNote(answer.checkpoint!));
+      let signer = verified(() => signerOf(proofTrust, signed));
+      if (trusted) {
+        const old = trusted.signed.checkpoint;
+        verified(() => verifyCheckpoint(nodeCrypto, trusted.signed, trust.audit));
+        if (signed.checkpoint.log !== old.log)
+          throw new CliError(
+            `ledger.head.mismatch: the checkpoint is of log ${signed.checkpoint.log}, the trusted one of ${old.log}`,
+            EXIT.negative,
+          );
+        if (signed.checkpoint.size < old.size)
+          throw new CliError(
+            `ledger.checkpoint.rollback: the latest checkpoint is at ${signed.checkpoint.size}, older than the one trusted at ${old.size}`,
+            EXIT.negative,
+          );
+        const proof = await proofGet<ConsistencyProof>(opts, `/v1/proof/consistency?old=${old.size}`);
+        const newer = verified(() => verifyConsistencyProof(nodeCrypto, trusted.signed, proof, proofTrust));
+        // A checkpoint published in between is the newer one; one of the same size must be the same.
+        if (newer.body !== signed.body) {
+          if (newer.checkpoint.size <= signed.checkpoint.size)
+            throw new CliError(
+              `ledger.checkpoint.inconsistent: the consistency proof's checkpoint at ${newer.checkpoint.size} is not the latest at ${signed.checkpoint.size}`,
+              EXIT.negative,
+            );
+          signed = newer;
+          signer = verified(() => signerOf(proofTrust, signed));
+        }
+      }
+      const note = checkpointNote(signed);
+      if (opts.out !== undefined) writeText(opts.out, note, 'checkpoint');
+      const heartbeat = answer.heartbeat;
+      const heartbeatVerified = heartbeatOf(trust, heartbeat);
+      emit(
+        output(),
+        {
+          checkpoint: checkpointJson(signed),
+          note,
+          signer: signer.kid,
+          cosigners: signer.cosigners,
+          witnesses_required: witnesses?.threshold ?? 0,
+          consistent_with: trusted ? trusted.signed.checkpoint.size : null,
+          saved: opts.out ?? null,
+          heartbeat,
+          heartbeat_verified: heartbeatVerified,
+        },
+        () =>
+          [
+            ...checkpointLines(signed),
+            signedLine(signed, signer, witnesses),
+            ...(trusted
+              ? [
+                  `consistent  extends the trusted checkpoint at size ${trusted.signed.checkpoint.size} (${opts.trusted})`,
+                ]
+              : []),
+            ...(opts.out !== undefined ? [`saved       ${opts.out}`] : []),
+            heartbeat
+              ? `heartbeat   ${heartbeat.issuer}  ${heartbeat.time}  revocations ${heartbeat.revocations}  ${heartbeat.sig.kid} ${heartbeatVerified ? 'verified' : 'not verified'}`
+              : 'heartbeat   none yet',
+            ...uncertifiedNote(trust),
+          ].join('\n'),
+      );
+    });
+
+  proofCommand(
+    program,
+    'inclusion',
+    "fetch a record's inclusion proof in the latest checkpoint and verify it (record, producer signature, tree path, checkpoint)",
+  )
+    .argument('<seq>', 'the sequence number of the record')
+    .action(async (seqText: string, opts: Options) => {
+      const files = readTrustFiles(opts);
+      const witnesses = witnessPolicy(opts);
+      const seq = positiveInteger(seqText, '<seq>');
+      const proof = await proofGet<InclusionProof>(opts, `/v1/proof/inclusion?seq=${seq}`);
+      const trust = await trustFromProof(opts, files);
+      const proofTrust: ProofTrust = { keys: trust, witnesses };
+      const { record, checkpoint } = verified(() => verifyInclusionProof(nodeCrypto, proof, proofTrust));
+      if (record.seq !== seq)
+        throw new CliError(
+          `ledger.proof.invalid: asked for record ${seq}, the proof is of record ${record.seq}`,
+          EXIT.negative,
+        );
+      const signer = signerOf(proofTrust, checkpoint);
+      const { size } = checkpoint.checkpoint;
+      emit(
+        output(),
+        {
+          verified: true,
+          seq: record.seq,
+          type: record.event.type,
+          lineage: record.event.lineage ?? null,
+          event_hash: record.event_hash,
+          proof_hashes: proof.proof.length,
+          checkpoint: checkpointJson(checkpoint),
+          signer: signer.kid,
+          cosigners: signer.cosigners,
+        },
+        () =>
+          [
+            `record      seq ${record.seq}  ${record.event.type}  ${record.event.lineage ?? '(no lineage)'}`,
+            `            ${record.event_hash}`,
+            `included    in the checkpoint at size ${size}: ${proof.proof.length} proof hash(es), verified`,
+            ...checkpointLines(checkpoint),
+            signedLine(checkpoint, signer, witnesses),
+            ...uncertifiedNote(trust),
+          ].join('\n'),
+      );
+    });
+
+  proofCommand(
+    program,
+    'lineage',
+    "fetch one operation's lineage proof and verify it: every record of it up to the latest checkpoint " +
+      '(index proof and inclusion proofs), their links and stage order; or that it has none',
+  )
+    .argument('<op>', 'an artifact id, lineage://op/…, or an artifact header (@file, - for standard input)')
+    .option('--wait <ms>', 'how long to wait for the newest records to be covered by a checkpoint', '5000')
+    .option('--absent', 'assert that the lineage has no record up to the checkpoint (exit 0 when proven)')
+    .option(
+      '--absent-stage <type>',
+      'assert that the lineage has no record of this type up to the checkpoint, repeatable',
+      collect,
+      [],
+    )
+    .action(
+      async (source: string, opts: Options & { wait: string; absent?: boolean; absentStage: string[] }) => {
+        const files = readTrustFiles(opts);
+        const witnesses = witnessPolicy(opts);
+        for (const type of opts.absentStage)
+          if (!(EVENT_TYPES as readonly string[]).includes(type))
+            throw new CliError(`--absent-stage ${JSON.stringify(type)} is not an event type`);
+        const asserting = opts.absent === true || opts.absentStage.length > 0;
+        const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
+        const trust = await trustFromProof(opts, files);
+        const proofTrust: ProofTrust = { keys: trust, witnesses };
+        const result = verifyLineageAnswer(answer, proofTrust);
+        const signer = signerOf(proofTrust, result.checkpoint);
+        const { size } = result.checkpoint.checkpoint;
+        const { lineage, records, failures } = result;
+        const pending = answer.pending > 0 ? answer.pending : 0;
+        /** Stages asserted absent but present: type → first seq. */
+        const present = opts.absentStage.flatMap((type) => {
+          const found = records.find((r) => r.event.type === type);
+          return found ? [{ type, seq: found.seq }] : [];
+        });
+        const refusals = [
+          ...(opts.absent && records.length > 0
             ? [
-                `verified: ${result.records.length} records linked from the first, in ${answer.segments.length} chain segment(s) ending at signed head(s) ${result.heads.map((h) => h.seq).join(', ')}`,
+                `REFUSED  --absent: ${lineage} has ${records.length} record(s) up to the checkpoint at size ${size}`,
               ]
-            : failureLines(result.failures)),
-          ...uncertifiedNote(trust),
-        ].join('\n'),
+            : []),
+          ...present.map((p) => `REFUSED  --absent-stage: ${lineage} has a ${p.type} record at seq ${p.seq}`),
+        ];
+        const absentStages = opts.absentStage.filter((type) => !present.some((p) => p.type === type));
+        const proven =
+          records.length === 0
+            ? `proven: ${lineage} has no record up to the checkpoint at size ${size} (lineage index non-membership)`
+            : `proven: these ${records.length} record(s) are all of ${lineage} up to the checkpoint at size ${size} ` +
+              `(lineage index and ${records.length} inclusion proof(s), linked by lineage_prev)`;
+        const pendingNote =
+          pending > 0
+            ? [
+                `note: the authority reports ${pending} newer record(s) of ${lineage} not yet covered by a checkpoint`,
+              ]
+            : [];
+        emit(
+          output(),
+          {
+            lineage,
+            verified: true,
+            present: records.length > 0,
+            stages: records.map((r) => ({ seq: r.seq, type: r.event.type, event_hash: r.event_hash })),
+            absent_stages: absentStages,
+            checkpoint: checkpointJson(result.checkpoint),
+            signer: signer.kid,
+            cosigners: signer.cosigners,
+            pending,
+            failures,
+            refusals,
+          },
+          () =>
+            [
+              ...(records.length > 0 ? [lineageTree(lineage, records)] : []),
+              proven,
+              ...absentStages.map(
+                (type) => `proven: no ${type} record of ${lineage} up to the checkpoint at size ${size}`,
+              ),
+              ...failureLines(failures),
+              ...refusals,
+              signedLine(result.checkpoint, signer, witnesses),
+              ...pendingNote,
+              ...(!asserting && records.length === 0
+                ? [`not found: ${lineage} has no record (--absent asserts that, exit 0)`]
+                : []),
+              ...(!asserting && pending > 0 ? ['its newest records await a checkpoint: try again'] : []),
+              ...uncertifiedNote(trust),
+            ].join('\n'),
+        );
+        const notFound = !asserting && records.length === 0;
+        const stillPending = !asserting && pending > 0;
+        if (failures.length > 0 || refusals.length > 0 || notFound || stillPending)
+          process.exitCode = EXIT.negative;
+      },
     );
-    if (!result.ok) process.exitCode = EXIT.negative;
-  });
 }

@@ -130,15 +130,36 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
     expect(await decoyKeys()).toBe(0);
   }, 120_000);
 
-  it('npm run bench:verify verifies an exported chain with both crypto suites', async () => {
-    const result = await run('bench:verify', '--events', '700');
+  it('npm run bench:verify verifies an exported chain and proofs with both crypto suites', async () => {
+    // 10^6 records is the default; a tree of 10^3 keeps the short run short.
+    const result = await run('bench:verify', '--events', '700', '--tree-sizes', '1000');
     expect(result.code, result.stderr).toBe(0);
     const [records] = numbers(result.stdout, /verification benchmark: ([\d,]+) records/);
     expect(records).toBe(700);
     for (const suite of ['node:crypto', '@noble']) {
       const [rate] = numbers(result.stdout, new RegExp(`${suite} +([\\d,]+) events verified/s`));
       expect(rate, suite).toBeGreaterThan(0);
+      const [whole] = numbers(
+        result.stdout,
+        new RegExp(`${suite} +([\\d,]+) whole inclusion proofs verified/s`),
+      );
+      expect(whole, suite).toBeGreaterThan(0);
+      const [inclusion, consistency] = numbers(
+        result.stdout,
+        new RegExp(
+          `${suite} +([\\d,]+) inclusion proofs verified/s, ([\\d,]+) consistency proofs verified/s`,
+        ),
+      );
+      expect(inclusion, suite).toBeGreaterThan(0);
+      expect(consistency, suite).toBeGreaterThan(0);
     }
+    // ⌈log2 1000⌉ = 10 hashes of 32 bytes; consistency at most one more.
+    expect(result.stdout).toMatch(/10\^3 records \(measured[^)]*\): inclusion ≤ 10 hashes \(320 B; /);
+    const [consistencyHashes] = numbers(result.stdout, /10\^3 records .* consistency ≤ (\d+) hashes/);
+    expect(consistencyHashes).toBeLessThanOrEqual(11);
+    expect(result.stdout).toContain(
+      '10^9 records (formula): inclusion ≤ 30 hashes (960 B), consistency ≤ 31 hashes (992 B)',
+    );
   });
 
   it('npm run bench:authority issues artifacts over both transports, all chained', async () => {

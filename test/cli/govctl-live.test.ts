@@ -1,11 +1,17 @@
 // Every govctl command against real servers: a dev mode in this process on free ports (real
 // gRPC and HTTP), reached the way an operator reaches a deployment (GOVCTL_* environment).
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeArtifact } from '../../core/artifact.js';
+import { checkpointNote, parseCheckpointNote } from '../../core/checkpoint.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { generatePrivateKey, keySigner, rawPublicKey } from '../../core/keys.js';
+import { cosign, verifierKey } from '../../core/note.js';
 import { buildProgram } from '../../cli/program.js';
 import { EXIT } from '../../cli/output.js';
 import { govctl } from '../support/govctl.js';
@@ -98,7 +104,8 @@ describe('--help', () => {
       'keys generate',
       'check',
       'revoke',
-      'head',
+      'checkpoint',
+      'inclusion',
       'lineage',
       'ledger export',
       'ledger verify',
@@ -273,7 +280,9 @@ describe('govctl revoke', () => {
     // Once the authority's signed heartbeat counts it, no enforcement point may allow the artifact.
     await expect
       .poll(async () => {
-        const { heartbeat } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/head`)).json()) as {
+        const { heartbeat } = (await (
+          await fetch(`${dev.urls.authorityHttp}/v1/proof/checkpoint`)
+        ).json()) as {
           heartbeat: { revocations: number };
         };
         return heartbeat.revocations;
@@ -305,28 +314,161 @@ describe('govctl revoke', () => {
   });
 });
 
-describe('govctl head and lineage', () => {
-  it('head verifies the signed head against the root, or a given audit key', async () => {
-    const run = await govctl('head', ...root());
+/** The size of the latest checkpoint the proof endpoint serves (0 before the first). */
+async function checkpointSize(): Promise<number> {
+  const { checkpoint } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/checkpoint`)).json()) as {
+    checkpoint: string | null;
+  };
+  return checkpoint === null ? 0 : parseCheckpointNote(checkpoint).checkpoint.size;
+}
+
+/** Appends records (a new artifact) and waits for a checkpoint beyond `size`. */
+async function checkpointBeyond(size: number): Promise<number> {
+  await requested(`beyond-${size}.txt`);
+  await expect.poll(checkpointSize, { timeout: 10_000 }).toBeGreaterThan(size);
+  return checkpointSize();
+}
+
+/** A proof endpoint that serves `checkpoint` as the latest and passes everything else to the real one. */
+async function fakeProofEndpoint(checkpoint: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === '/v1/proof/checkpoint') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ checkpoint, heartbeat: null }));
+        return;
+      }
+      const real = await fetch(`${dev.urls.authorityHttp}${req.url}`);
+      res.statusCode = real.status;
+      res.setHeader('content-type', real.headers.get('content-type') ?? 'application/json');
+      res.end(Buffer.from(await real.arrayBuffer()));
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('govctl checkpoint', () => {
+  it('verifies the latest checkpoint against the root, or a given audit key, and saves it', async () => {
+    const run = await govctl('checkpoint', ...root(), '--out', at('first.checkpoint'));
     expect(run.code, run.stderr).toBe(EXIT.ok);
-    expect(run.stdout).toMatch(/signed +key:dev\/audit\/1 +verified/);
+    expect(run.stdout).toMatch(/^checkpoint +log governance-dev +size \d+ +\d{4}-/);
+    expect(run.stdout).toMatch(/^root +[A-Za-z0-9+/]{43}=$/m);
+    expect(run.stdout).toMatch(/^chain +sha3-512:[0-9a-f]{128}\n +blake2b-512:[0-9a-f]{128}$/m);
+    expect(run.stdout).toMatch(/^index +[A-Za-z0-9+/]{43}=$/m);
+    expect(run.stdout).toMatch(/signed +key:dev\/audit\/1 +verified; no witness policy given/);
     expect(run.stdout).toMatch(/heartbeat +governance:\/\/dev\/authority .* verified/);
+    const saved = parseCheckpointNote(readFileSync(at('first.checkpoint'), 'utf8'));
+    expect(run.stdout).toContain(`size ${saved.checkpoint.size}`);
     // Trusting the audit key directly (its public half, as `keys show` prints it).
     const shown = await govctl('--json', 'keys', 'show', join(dev.deployment.dir, 'keys', 'audit.key.pem'));
     writeFileSync(at('audit.pub.pem'), (JSON.parse(shown.stdout) as { pem: string }).pem);
-    const direct = await govctl('head', '--audit-key', `key:dev/audit/1=${at('audit.pub.pem')}`);
+    const direct = await govctl('checkpoint', '--audit-key', `key:dev/audit/1=${at('audit.pub.pem')}`);
     expect(direct.code, direct.stdout).toBe(EXIT.ok);
     expect(direct.stdout).toMatch(/signed +key:dev\/audit\/1 +verified/);
     const foreign = await govctl(
-      'head',
+      'checkpoint',
       '--root',
       join(PROJECT_ROOT, 'test/cli/fixtures/other-root.pub.pem'),
     );
     expect(foreign.code).toBe(EXIT.negative);
-    expect(foreign.stdout).toMatch(/NOT VERIFIED/);
+    expect(foreign.stderr).toMatch(/^govctl: ledger\.signature\.invalid: /);
   });
 
-  it('lineage shows the stages as a tree and verifies them', async () => {
+  it('verifies that the latest checkpoint extends a saved one (consistency proof)', async () => {
+    const trusted = parseCheckpointNote(readFileSync(at('first.checkpoint'), 'utf8')).checkpoint.size;
+    const size = await checkpointBeyond(trusted);
+    const run = await govctl(
+      'checkpoint',
+      ...root(),
+      '--trusted',
+      at('first.checkpoint'),
+      '--out',
+      at('later.checkpoint'),
+    );
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toContain(`consistent  extends the trusted checkpoint at size ${trusted}`);
+    const later = parseCheckpointNote(readFileSync(at('later.checkpoint'), 'utf8')).checkpoint.size;
+    expect(later).toBeGreaterThanOrEqual(size);
+    const json = JSON.parse(
+      (await govctl('--json', 'checkpoint', ...root(), '--trusted', at('first.checkpoint'))).stdout,
+    ) as { consistent_with: number; checkpoint: { size: number } };
+    expect(json.consistent_with).toBe(trusted);
+    expect(json.checkpoint.size).toBeGreaterThan(trusted);
+  });
+
+  it('detects a rollback: an endpoint serving a checkpoint older than the one trusted', async () => {
+    const older = readFileSync(at('first.checkpoint'), 'utf8');
+    const fake = await fakeProofEndpoint(older);
+    try {
+      const run = await govctl(
+        'checkpoint',
+        ...root(),
+        '--url',
+        fake.url,
+        '--trusted',
+        at('later.checkpoint'),
+      );
+      expect(run.code).toBe(EXIT.negative);
+      expect(run.stderr).toMatch(/^govctl: ledger\.checkpoint\.rollback: /);
+    } finally {
+      fake.server.close();
+    }
+  });
+
+  it('accepts a checkpoint cosigned as the witness policy requires, refuses one short of it', async () => {
+    // The dev mode runs no witness: one cosigns its latest checkpoint here, served by a fake endpoint.
+    const witness = (name: string) => {
+      const key = generatePrivateKey();
+      return { name, key, vkey: verifierKey(nodeCrypto, name, rawPublicKey(key)) };
+    };
+    const [w1, w2] = [witness('witness.example/w1'), witness('witness.example/w2')];
+    const { checkpoint } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/checkpoint`)).json()) as {
+      checkpoint: string;
+    };
+    const signed = parseCheckpointNote(checkpoint);
+    const cosignature = await cosign(
+      nodeCrypto,
+      signed.body,
+      w1.name,
+      keySigner(w1.name, w1.key),
+      Math.floor(Date.now() / 1000),
+      rawPublicKey(w1.key),
+    );
+    const fake = await fakeProofEndpoint(
+      checkpointNote({ body: signed.body, signatures: [...signed.signatures, cosignature] }),
+    );
+    try {
+      const policy = ['--url', fake.url, '--witness', w1.vkey, '--witness', w2.vkey];
+      const enough = await govctl('checkpoint', ...root(), ...policy, '--witnesses-required', '1');
+      expect(enough.code, enough.stderr).toBe(EXIT.ok);
+      expect(enough.stdout).toMatch(/verified; cosigned by witness\.example\/w1 \(1 of 2 required\)/);
+      const short = await govctl('checkpoint', ...root(), ...policy);
+      expect(short.code).toBe(EXIT.negative);
+      expect(short.stderr).toMatch(/^govctl: ledger\.witness\.insufficient: 1 of the 2 witness cosignatures/);
+    } finally {
+      fake.server.close();
+    }
+  });
+});
+
+describe('govctl inclusion and lineage', () => {
+  it('inclusion verifies a record in the latest checkpoint', async () => {
+    const run = await govctl('inclusion', '1', ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(/^record +seq 1 +[a-z.]+ +/);
+    expect(run.stdout).toMatch(/included +in the checkpoint at size \d+: \d+ proof hash\(es\), verified/);
+    const json = JSON.parse((await govctl('--json', 'inclusion', '1', ...root())).stdout) as {
+      seq: number;
+      type: string;
+      proof_hashes: number;
+      checkpoint: { size: number };
+    };
+    expect(json.seq).toBe(1);
+    expect(json.proof_hashes).toBeLessThanOrEqual(Math.ceil(Math.log2(json.checkpoint.size)));
+  });
+
+  it('lineage shows the stages as a tree, verified as all of the lineage up to the checkpoint', async () => {
     const { file, id } = await requested('lineage.txt');
     expect((await govctl(...checkArgs(file))).code).toBe(EXIT.ok);
     const run = await govctl('lineage', file, ...root());
@@ -338,22 +480,66 @@ describe('govctl head and lineage', () => {
       expect.stringMatching(/^\+- 02 authorization\.consumed +chash=/),
       expect.stringMatching(/^\+- 03 admission\.granted +chash=/),
     ]);
-    expect(run.stdout).toMatch(/verified: 3 records linked from the first/);
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `proven: these 3 record\\(s\\) are all of lineage://op/${id.slice(5)} up to the checkpoint at size \\d+`,
+      ),
+    );
   });
 
-  it('lineage fails against a root that certified none of the keys, and for an unknown operation', async () => {
-    const { file } = await requested('lineage-foreign.txt');
+  it('--absent proves that an unknown operation has no record', async () => {
+    const unknown = 'auth_00000000000000000000000000000000';
+    const run = await govctl('lineage', unknown, '--absent', ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(
+      /^proven: lineage:\/\/op\/0{32} has no record up to the checkpoint at size \d+ \(lineage index non-membership\)$/m,
+    );
+    // Without the assertion, an operation with no record is a negative answer.
+    expect((await govctl('lineage', unknown, ...root())).code).toBe(EXIT.negative);
+  });
+
+  it('--absent-stage proves a stage absent from the complete record list', async () => {
+    const run = await govctl(
+      'lineage',
+      `@${at('lineage.txt')}`,
+      '--absent-stage',
+      'execution.started',
+      ...root(),
+    );
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(
+      /^proven: no execution\.started record of lineage:\/\/op\/\S+ up to the checkpoint at size \d+$/m,
+    );
+    const present = await govctl(
+      'lineage',
+      `@${at('lineage.txt')}`,
+      '--absent-stage',
+      'admission.granted',
+      ...root(),
+    );
+    expect(present.code).toBe(EXIT.negative);
+    expect(present.stdout).toMatch(
+      /^REFUSED {2}--absent-stage: lineage:\/\/op\/\S+ has a admission\.granted record at seq \d+$/m,
+    );
+  });
+
+  it('--absent refuses a lineage that has records', async () => {
+    const run = await govctl('lineage', `@${at('lineage.txt')}`, '--absent', ...root());
+    expect(run.code).toBe(EXIT.negative);
+    expect(run.stdout).toMatch(
+      /^REFUSED {2}--absent: lineage:\/\/op\/\S+ has 3 record\(s\) up to the checkpoint at size \d+$/m,
+    );
+  });
+
+  it('lineage fails against a root that certified none of the keys', async () => {
     const foreign = await govctl(
       'lineage',
-      file,
+      `@${at('lineage.txt')}`,
       '--root',
       join(PROJECT_ROOT, 'test/cli/fixtures/other-root.pub.pem'),
     );
     expect(foreign.code).toBe(EXIT.negative);
-    expect(foreign.stdout).toMatch(/FAILED {2}seq \d+ {2}ledger\.signature\.invalid/);
-    const unknown = await govctl('lineage', 'auth_00000000000000000000000000000000', ...root());
-    expect(unknown.code).toBe(EXIT.negative);
-    expect(unknown.stderr).toMatch(/has no records/);
+    expect(foreign.stderr).toMatch(/^govctl: ledger\.signature\.invalid: /);
   });
 });
 
@@ -410,37 +596,41 @@ describe('govctl ledger', () => {
     expect(json.failures.map((f) => f.seq)).toContain(seq);
   });
 
-  it('detects an export cut short at an earlier head only when given a trusted head (--head)', async () => {
-    // ledger.jsonl is an honest export of an earlier state: cut, to a verifier, at its last head.
+  it('detects an export cut short at an earlier checkpoint only when given a trusted one (--checkpoint)', async () => {
+    // ledger.jsonl is an honest export of an earlier state: cut, to a verifier, at its last checkpoint.
     const file = at('ledger.jsonl');
     const exportedTo = (JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { to: number }).to;
-    await requested('after-export.txt');
-    const served = async () =>
-      (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/head`)).json()) as { head: { seq: number } };
-    let answer = await served();
-    for (let tries = 0; answer.head.seq <= exportedTo && tries < 100; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      answer = await served();
-    }
-    expect(answer.head.seq).toBeGreaterThan(exportedTo);
-    writeFileSync(at('head.json'), JSON.stringify(answer));
+    await checkpointBeyond(exportedTo);
+    const saved = await govctl('checkpoint', ...root(), '--out', at('trusted.checkpoint'));
+    expect(saved.code, saved.stderr).toBe(EXIT.ok);
 
     const unchecked = await govctl('ledger', 'verify', '--file', file, ...root());
     expect(unchecked.code, unchecked.stdout).toBe(EXIT.ok);
-    expect(unchecked.stdout).toContain('note: no trusted head given (--head)');
+    expect(unchecked.stdout).toContain('note: no trusted checkpoint given (--checkpoint)');
     const uncheckedJson = JSON.parse(
       (await govctl('--json', 'ledger', 'verify', '--file', file, ...root())).stdout,
     );
     expect(uncheckedJson).toMatchObject({ ok: true, truncation_checked: false });
 
-    for (const head of [at('head.json'), `${dev.urls.authorityHttp}/v1/proof/head`]) {
-      const cut = await govctl('ledger', 'verify', '--file', file, '--head', head, ...root());
+    for (const checkpoint of [
+      at('trusted.checkpoint'),
+      `${dev.urls.authorityHttp}/v1/ledger/checkpoint`,
+      `${dev.urls.authorityHttp}/v1/proof/checkpoint`,
+    ]) {
+      const cut = await govctl('ledger', 'verify', '--file', file, '--checkpoint', checkpoint, ...root());
       expect(cut.code, cut.stdout).toBe(EXIT.negative);
-      expect(cut.stdout).toContain(`FAILED  seq ${exportedTo + 1}  ledger.chain.truncated`);
-      expect(cut.stdout).not.toContain('note: no trusted head');
+      expect(cut.stdout).toMatch(/^FAILED {2}(seq \d+ {2})?ledger\.[a-z.]+ /m);
+      expect(cut.stdout).not.toContain('note: no trusted checkpoint');
     }
-    // The whole ledger served now reaches the head taken before.
-    const whole = await govctl('--json', 'ledger', 'verify', '--head', at('head.json'), ...root());
+    // The whole ledger served now extends the checkpoint taken before.
+    const whole = await govctl(
+      '--json',
+      'ledger',
+      'verify',
+      '--checkpoint',
+      at('trusted.checkpoint'),
+      ...root(),
+    );
     expect(whole.code, whole.stdout).toBe(EXIT.ok);
     expect(JSON.parse(whole.stdout)).toMatchObject({ ok: true, truncation_checked: true });
   });
@@ -448,9 +638,9 @@ describe('govctl ledger', () => {
   it('verifies the whole ledger from the public proof endpoints', async () => {
     const run = await govctl('--json', 'ledger', 'verify', ...root());
     expect(run.code, run.stdout).toBe(EXIT.ok);
-    const result = JSON.parse(run.stdout) as { ok: boolean; records: number; head_seq: number };
+    const result = JSON.parse(run.stdout) as { ok: boolean; records: number; checkpoint_size: number };
     expect(result.ok).toBe(true);
-    expect(result.records).toBe(result.head_seq);
+    expect(result.records).toBe(result.checkpoint_size);
     expect(result.records).toBeGreaterThan(10);
   });
 

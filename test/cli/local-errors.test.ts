@@ -6,7 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generatePrivateKey, publicKeyToPem } from '../../core/keys.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { generatePrivateKey, publicKeyToPem, rawPublicKey } from '../../core/keys.js';
+import { verifierKey } from '../../core/note.js';
 import { EXIT } from '../../cli/output.js';
 import { govctl } from '../support/govctl.js';
 import { PROJECT_ROOT } from '../support/shared.js';
@@ -20,6 +22,7 @@ writeFileSync(root, publicKeyToPem(generatePrivateKey()));
 // Nothing listens there: a command that asked a server first would fail as unavailable (3).
 const CLOSED_URL = 'http://127.0.0.1:1';
 const CLOSED_TARGET = '127.0.0.1:1';
+const WITNESS = verifierKey(nodeCrypto, 'witness.example/w1', rawPublicKey(generatePrivateKey()));
 
 describe('govctl --version', () => {
   it('prints the package version', async () => {
@@ -98,9 +101,49 @@ describe('govctl and local files', () => {
       '--timeout must be a positive integer',
     ],
     [
-      'head --url',
-      ['head', '--url', 'proof.example', '--root', root],
+      'checkpoint --url',
+      ['checkpoint', '--url', 'proof.example', '--root', root],
       '--url must be an http:// or https:// URL, got "proof.example"',
+    ],
+    [
+      'checkpoint --trusted',
+      ['checkpoint', '--trusted', missing, '--root', root, '--url', CLOSED_URL],
+      `cannot read checkpoint ${missing}: ENOENT`,
+    ],
+    [
+      'checkpoint --trusted that is no checkpoint',
+      ['checkpoint', '--trusted', root, '--root', root, '--url', CLOSED_URL],
+      `--trusted ${root} is not a checkpoint note: the note has no blank line before its signatures`,
+    ],
+    [
+      'checkpoint --witness',
+      ['checkpoint', '--witness', 'w+00000000+AQ==', '--root', root, '--url', CLOSED_URL],
+      '--witness "w+00000000+AQ==": an Ed25519 public key is 32 bytes',
+    ],
+    [
+      'checkpoint --witnesses-required beyond the witnesses',
+      ['checkpoint', '--witness', WITNESS, '--witnesses-required', '2', '--root', root, '--url', CLOSED_URL],
+      '--witnesses-required 2 is more than the 1 distinct witness(es) given',
+    ],
+    [
+      'inclusion --witnesses-required without witnesses',
+      ['inclusion', '1', '--witnesses-required', '1', '--root', root, '--url', CLOSED_URL],
+      '--witnesses-required needs the witness keys (--witness <vkey>)',
+    ],
+    [
+      'inclusion <seq>',
+      ['inclusion', '0', '--root', root, '--url', CLOSED_URL],
+      '<seq> must be a positive integer',
+    ],
+    [
+      'lineage --absent-stage',
+      ['lineage', 'auth_x', '--absent-stage', 'execution.begun', '--root', root, '--url', CLOSED_URL],
+      '--absent-stage "execution.begun" is not an event type',
+    ],
+    [
+      'ledger verify --checkpoint',
+      ['ledger', 'verify', '--checkpoint', missing, '--root', root, '--url', CLOSED_URL],
+      `cannot read checkpoint ${missing}: ENOENT`,
     ],
   ])('%s: exit 2 naming it', async (_what, args, message) => {
     const run = await govctl(...args);

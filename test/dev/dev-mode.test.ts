@@ -18,6 +18,7 @@ import { PROJECT_ROOT } from '../support/shared.js';
 import {
   GATEWAY,
   INFERENCE_RUNTIME,
+  lineageTypes,
   MODEL_PATH,
   SAMPLE_OPERATION,
   startTestDevMode,
@@ -51,12 +52,8 @@ async function fullPath(dev: TestDevMode) {
     expect(issued.artifact.sub).toBe(DEV_IDENTITIES.workload);
     expect(await check(dev, issued.header)).toMatchObject({ decision: 'allow', artifact_id: issued.id });
     expect(await check(dev, issued.header)).toMatchObject({ decision: 'deny', reason: 'artifact.replayed' });
-    const lineage = (await (
-      await fetch(`${dev.urls.authorityHttp}/v1/proof/lineage/${issued.id}`)
-    ).json()) as {
-      records: { event: { type: string } }[];
-    };
-    expect(lineage.records.map((r) => r.event.type).slice(0, 3)).toEqual([
+    const types = await lineageTypes(`${dev.urls.authorityHttp}/v1/proof/lineage/${issued.id}`);
+    expect(types.slice(0, 3)).toEqual([
       'authorization.issued',
       'authorization.consumed',
       'admission.granted',

@@ -46,3 +46,14 @@ export const SAMPLE_OPERATION = {
   params: { model: 'clinical-summary-v4' },
   scope: ['phi.read', 'phi.no_export'],
 };
+
+/** The lineage proof's record types, once no record of it awaits a checkpoint (v2: GET /v1/proof/lineage). */
+export async function lineageTypes(url: string): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = (await (await fetch(url)).json()) as { records: { record: string }[]; pending: number };
+    if (answer.pending === 0 || Date.now() > deadline)
+      return answer.records.map((r) => (JSON.parse(r.record) as { event: { type: string } }).event.type);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
