@@ -328,7 +328,7 @@ class ChainCheck {
       this.fail(
         'ledger.checkpoint.inconsistent',
         size,
-        `the chain at ${size} is not the trusted checkpoint's: its ${treeDiffers ? 'tree root' : 'chain hashes'} differ`,
+        `the chain at ${size} is not the trusted checkpoint's: ${treeDiffers ? 'its tree root differs' : 'its chain hashes differ'}`,
       );
   }
 
