@@ -557,3 +557,72 @@ export class TileBuilder {
     this.#add(level + 1, top);
   }
 }
+
+/**
+ * A compact range of [0, size): the hashes of the maximal aligned perfect subtrees covering it,
+ * left to right, strictly decreasing in height (one per bit set in size). It is what a verifier
+ * replaying a log keeps of the tree — O(log size) hashes — to append leaves and recompute the
+ * root at any size; a range export's anchor carries it (docs/spec/ledger.md §9).
+ */
+export class CompactRange {
+  readonly #stack: { height: number; hash: Uint8Array }[] = [];
+  #size = 0;
+
+  private constructor(private readonly suite: CryptoSuite) {}
+
+  static empty(suite: CryptoSuite): CompactRange {
+    return new CompactRange(suite);
+  }
+
+  /**
+   * The range of [0, size) from its subtree hashes (as `compactRangeHashes` lists them). Throws
+   * RangeError unless there is exactly one 32-byte hash per bit set in size.
+   */
+  static of(suite: CryptoSuite, size: number, hashes: readonly Uint8Array[]): CompactRange {
+    const range = new CompactRange(suite);
+    if (!isCount(size)) throw new RangeError(`${size} is not a tree size`);
+    const parts = size === 0 ? [] : subtrees(0, size);
+    if (hashes.length !== parts.length || !hashes.every(isHash))
+      throw new RangeError(`a compact range of ${size} leaves is ${parts.length} hashes of 32 bytes`);
+    parts.forEach((part, j) => range.#stack.push({ height: part.height, hash: hashes[j]!.slice() }));
+    range.#size = size;
+    return range;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The subtree hashes, left to right. */
+  hashes(): Uint8Array[] {
+    return this.#stack.map((s) => s.hash.slice());
+  }
+
+  append(leafHash: Uint8Array): void {
+    if (!isHash(leafHash)) throw new RangeError(`a leaf hash is ${TLOG_HASH_BYTES} bytes`);
+    if (!isCount(this.#size + 1)) throw new RangeError('the tree would outgrow 2^53 − 1 leaves');
+    const stack = this.#stack;
+    stack.push({ height: 0, hash: leafHash.slice() });
+    while (stack.length >= 2 && stack[stack.length - 1]!.height === stack[stack.length - 2]!.height) {
+      const right = stack.pop()!;
+      const left = stack.pop()!;
+      stack.push({ height: left.height + 1, hash: tlogNodeHash(this.suite, left.hash, right.hash) });
+    }
+    this.#size++;
+  }
+
+  /** MTH(D[0:size]): the subtrees folded from the right (SHA-256("") for the empty tree). */
+  root(): Uint8Array {
+    const stack = this.#stack;
+    if (stack.length === 0) return emptyTreeRoot(this.suite);
+    let root = stack[stack.length - 1]!.hash;
+    for (let j = stack.length - 2; j >= 0; j--) root = tlogNodeHash(this.suite, stack[j]!.hash, root);
+    return root.slice();
+  }
+}
+
+/** The hashes of the compact range of [0, size) from a SubtreeHashes source, left to right. */
+export function compactRangeHashes(source: SubtreeHashes, size: number): Uint8Array[] {
+  if (!isCount(size)) throw new RangeError(`${size} is not a tree size`);
+  return size === 0 ? [] : subtrees(0, size).map((part) => source.hash(part.height, part.index));
+}

@@ -1,16 +1,23 @@
-// The export format (docs/spec/ledger.md §Export): JSON Lines. A header line, then one chain
-// record per line in seq order, each signed head right after the record it covers, the file
-// ending with the head that covers its last record. Heads sit next to their records so a
-// verifier checks every head while streaming, in constant memory.
+// The export format v2 (docs/spec/ledger.md §9): JSON Lines. A header line, then one chain record
+// per line in seq order, each checkpoint right after the record of its size, the file ending with
+// the checkpoint that covers its last record. Checkpoints sit next to their records so that a
+// verifier checks each one (signature, chain hashes, tree root, lineage index) while streaming,
+// in memory bounded by the tree's compact range. A range export starts from an anchor: the hashes
+// of the record before it and the compact range of the tree up to there.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { canonicalize } from '../core/canonical.js';
-import { GovernanceError } from '../core/errors.js';
-import type { LedgerStore, StoredText } from '../store/ledger-types.js';
 import { parseCanonicalJson } from '../core/chain.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import { base64Encode } from '../core/encoding.js';
+import { GovernanceError } from '../core/errors.js';
+import { compactRangeHashes } from '../core/tlog.js';
+import type { LedgerStore, StoredText } from '../store/ledger-types.js';
+import { treeHashes } from './tree.js';
 import type { ChainAnchor } from './types.js';
 
-export const EXPORT_FORMAT = 'governance.ledger-export.v1';
+export const EXPORT_FORMAT = 'governance.ledger-export.v2';
 
 export interface ExportHeader {
   format: typeof EXPORT_FORMAT;
@@ -24,20 +31,34 @@ export interface ExportHeader {
 export interface ExportRange {
   /** First seq (default 1). */
   from?: number;
-  /** Last seq wanted; the export extends to the first signed head at or after it (default: the latest head). */
+  /** Last seq wanted; the export extends to the first checkpoint at or after it (default: the latest checkpoint). */
   to?: number;
+}
+
+/** The line that carries a checkpoint: `{"checkpoint":"<the signed note text>"}`. */
+export function checkpointLine(note: string): string {
+  return canonicalize({ checkpoint: note });
 }
 
 const PAGE = 1000;
 
-/** The record's hashes, as the anchor of a range that starts after it. */
-export async function anchorAt(store: Pick<LedgerStore, 'records'>, seq: number): Promise<ChainAnchor> {
+/**
+ * The state a range starting after `seq` extends: the record's hashes and the compact range of
+ * the tree of records 1 … seq, read from the store's tiles (its hashes are the tree the
+ * checkpoints sign, not recomputed from the records).
+ */
+export async function anchorAt(
+  store: Pick<LedgerStore, 'records' | 'tiles'>,
+  seq: number,
+  suite: CryptoSuite = nodeCrypto,
+): Promise<ChainAnchor> {
   const [stored] = await store.records(seq, seq);
   const record = stored && (parseCanonicalJson(stored.text, `record ${seq}`) as Partial<ChainAnchor>);
   if (typeof record?.event_hash !== 'string' || typeof record.event_hash_alt !== 'string') {
     throw new GovernanceError('ledger.sequence.invalid', `record ${seq} (the anchor of a range) is missing`);
   }
-  return { seq, event_hash: record.event_hash, event_hash_alt: record.event_hash_alt };
+  const tree = compactRangeHashes(await treeHashes(suite, store, seq), seq).map(base64Encode);
+  return { event_hash: record.event_hash, event_hash_alt: record.event_hash_alt, seq, tree };
 }
 
 async function* recordPages(store: LedgerStore, from: number, to: number): AsyncGenerator<StoredText> {
@@ -45,44 +66,53 @@ async function* recordPages(store: LedgerStore, from: number, to: number): Async
     yield* await store.records(page, Math.min(page + PAGE - 1, to));
 }
 
-async function* headPages(store: LedgerStore, from: number, to: number): AsyncGenerator<StoredText> {
+async function* checkpointPages(store: LedgerStore, from: number, to: number): AsyncGenerator<StoredText> {
   for (let next = from; ;) {
-    const heads = await store.heads(next, to, PAGE);
-    yield* heads;
-    if (heads.length < PAGE) return;
-    next = heads.at(-1)!.seq + 1;
+    const checkpoints = await store.checkpoints(next, to, PAGE);
+    yield* checkpoints;
+    if (checkpoints.length < PAGE) return;
+    next = checkpoints.at(-1)!.seq + 1;
   }
 }
 
-/** The lines of an export, read page by page; the texts are passed through exactly as stored. */
-export async function* exportLines(store: LedgerStore, range: ExportRange = {}): AsyncGenerator<string> {
+/**
+ * The lines of an export, read page by page; records and checkpoint notes are passed through
+ * exactly as stored. `suite` hashes the anchor's tiles (only for a range).
+ */
+export async function* exportLines(
+  store: LedgerStore,
+  range: ExportRange = {},
+  suite: CryptoSuite = nodeCrypto,
+): AsyncGenerator<string> {
   const from = range.from ?? 1;
   if (!Number.isSafeInteger(from) || from < 1)
     throw new GovernanceError('request.invalid', 'from must be ≥ 1');
   const [last] =
     range.to === undefined
-      ? [await store.latestHead()]
-      : await store.heads(Math.max(range.to, from), Infinity, 1);
-  if (!last)
-    throw new GovernanceError('ledger.head.mismatch', 'no signed head covers the requested range yet');
+      ? [await store.latestCheckpoint()]
+      : await store.checkpoints(Math.max(range.to, from), Infinity, 1);
+  if (!last || last.seq < from)
+    throw new GovernanceError('ledger.head.mismatch', 'no checkpoint covers the requested range yet');
   const to = last.seq;
   const header: ExportHeader = {
     format: EXPORT_FORMAT,
     log: store.log,
     from,
     to,
-    anchor: from === 1 ? null : await anchorAt(store, from - 1),
+    anchor: from === 1 ? null : await anchorAt(store, from - 1, suite),
   };
   yield canonicalize(header);
-  const heads = headPages(store, from, to);
-  let head = (await heads.next()).value;
+  const checkpoints = checkpointPages(store, from, to);
+  let checkpoint = (await checkpoints.next()).value;
   for await (const record of recordPages(store, from, to)) {
-    // Each head goes right after the last record it covers (also when records are missing).
-    for (; head && head.seq < record.seq; head = (await heads.next()).value) yield head.text;
+    // Each checkpoint goes right after the record of its size (also when records are missing).
+    for (; checkpoint && checkpoint.seq < record.seq; checkpoint = (await checkpoints.next()).value)
+      yield checkpointLine(checkpoint.text);
     yield record.text;
-    for (; head && head.seq === record.seq; head = (await heads.next()).value) yield head.text;
+    for (; checkpoint && checkpoint.seq === record.seq; checkpoint = (await checkpoints.next()).value)
+      yield checkpointLine(checkpoint.text);
   }
-  for (; head; head = (await heads.next()).value) yield head.text;
+  for (; checkpoint; checkpoint = (await checkpoints.next()).value) yield checkpointLine(checkpoint.text);
 }
 
 /** Writes an export to a file; resolves with the number of lines. */
@@ -90,11 +120,12 @@ export async function exportToFile(
   store: LedgerStore,
   path: string,
   range: ExportRange = {},
+  suite: CryptoSuite = nodeCrypto,
 ): Promise<number> {
   const out = createWriteStream(path);
   let lines = 0;
   try {
-    for await (const line of exportLines(store, range)) {
+    for await (const line of exportLines(store, range, suite)) {
       if (!out.write(line + '\n')) await once(out, 'drain');
       lines++;
     }

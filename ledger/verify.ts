@@ -1,47 +1,54 @@
-// The third-party verifier (docs/spec/ledger.md §Verification, white paper §9.5). It trusts
-// nothing it reads: every line is bounded, parsed and shape-checked before any hash or signature
-// is computed, and every problem becomes a failure naming a ledger.* code and the sequence number,
-// never a throw. It recomputes both chains and every producer signature (a batch costs one
-// Ed25519 verification), and checks that the signed heads cover exactly the chain.
+// The third-party verifier of ledger exports v2 (docs/spec/ledger.md §10.1, white paper §9.5). It
+// trusts nothing it reads: every line is bounded, parsed and shape-checked before any hash or
+// signature is computed, and every problem becomes a failure naming a code and the sequence
+// number, never a throw. It recomputes both chains, every producer signature (a batch costs one
+// Ed25519 verification), the RFC 9162 tree of the records (a compact range: O(log n) hashes) and,
+// for a whole chain, the lineage index; it checks each checkpoint's audit signature, witness
+// cosignatures, root, chain and index lines against them, each lineage's stage order, and that
+// the export reaches a trusted checkpoint obtained elsewhere with exactly its root and hashes.
+// Proofs of single records, of consistency and of lineages are core/proofs.ts.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { attestationRef } from '../core/attestation.js';
-import type { CryptoSuite } from '../core/crypto.js';
 import { parseCanonicalText } from '../core/canonical.js';
-import { base64urlDecode, utf8Decode } from '../core/encoding.js';
-import { GovernanceError, type Code } from '../core/errors.js';
-import {
-  chainRecord,
-  chainStateOf,
-  eventHashRef,
-  genesis,
-  batchStatement,
-  LINEAGE_STAGES,
-  verifyHead,
-  type ChainRecord,
-  type ChainState,
-  type SignedHead,
-} from '../core/event.js';
-import { leafHash, rootFromPath } from '../core/merkle.js';
-import type { LedgerStore } from '../store/ledger-types.js';
-import { LOG_ID } from '../store/ledger-types.js';
-import { EXPORT_FORMAT, exportLines, type ExportHeader } from './export.js';
-import type { ChainAnchor, LineageProof } from './types.js';
 import {
   BLAKE_REF,
-  checkHead,
   checkObject,
   checkRecord,
-  headKeyOf,
   parseCanonicalJson,
   SHA3_REF,
   signerKeyOf,
   type LedgerKeys,
 } from '../core/chain.js';
+import {
+  parseCheckpointNote,
+  verifyCheckpoint,
+  type SignedCheckpoint,
+  type WitnessPolicy,
+} from '../core/checkpoint.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { base64Decode, base64urlDecode, bytesEqual, utf8Decode, utf8Encode } from '../core/encoding.js';
+import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
+import {
+  batchStatement,
+  chainRecord,
+  chainStateOf,
+  genesis,
+  LINEAGE_STAGES,
+  type ChainRecord,
+  type ChainState,
+} from '../core/event.js';
+import { leafHash, rootFromPath } from '../core/merkle.js';
+import { indexKey, SparseMerkleIndex } from '../core/smt.js';
+import { CompactRange, tlogLeafHash } from '../core/tlog.js';
+import type { LedgerStore } from '../store/ledger-types.js';
+import { LOG_ID } from '../store/ledger-types.js';
+import { EXPORT_FORMAT, exportLines, type ExportHeader } from './export.js';
+import type { ChainAnchor } from './types.js';
 
 export interface VerifyFailure {
   code: Code;
-  /** The sequence number the failure is about; null when it concerns the file as a whole. */
+  /** The sequence number the failure is about; null when it concerns the input as a whole. */
   seq: number | null;
   message: string;
 }
@@ -57,20 +64,24 @@ export interface VerifyProgress {
 export interface VerifyOptions {
   suite: CryptoSuite;
   keys: LedgerKeys;
-  /** The log the caller expects; by default the export's header names it (and the heads must agree). */
+  /** The log the caller expects; by default the export's header names it (and the checkpoints must agree). */
   log?: string;
   /**
-   * A signed head obtained independently (e.g. from the public proof endpoint). The chain must
-   * contain exactly the state it signs: an export cut short before it, or edited, fails.
+   * A signed checkpoint note obtained independently of the export (from the proof endpoint at
+   * another time, from a witness, from an earlier audit). The export must reach its size and have
+   * exactly its root and chain hashes there: an export cut short, or a history rewritten and
+   * re-signed by whoever holds the audit key, fails.
    */
-  head?: SignedHead;
+  checkpoint?: string;
+  /** Cosignatures every checkpoint (the trusted one included) must carry: k of these witnesses. */
+  witnesses?: WitnessPolicy;
   /** Accept an export that starts after seq 1 from its header's anchor; by default the whole chain is required. */
   allowRange?: boolean;
   /** Longest line read (default 1 MiB). */
   maxLineBytes?: number;
   /** Verification stops after this many failures (default 100). */
   maxFailures?: number;
-  /** Lineages whose last record is remembered for lineage_prev checks (default 100,000). */
+  /** Lineages whose last record and stage counts are remembered (default 100,000). */
   lineageWindow?: number;
   /**
    * Producer batches remembered to tell a replayed batch (default 1,000,000: about 130 MB at
@@ -88,12 +99,12 @@ export interface VerifyResult {
   records: number;
   firstSeq: number | undefined;
   lastSeq: number | undefined;
-  /** Signed heads checked. */
-  heads: number;
-  /** The last signed head; when ok, it covers exactly the last record. */
-  head: SignedHead | undefined;
+  /** Checkpoint lines read. */
+  checkpoints: number;
+  /** The last checkpoint that passed every check; when ok, its size is the last record's seq. */
+  checkpoint: SignedCheckpoint | undefined;
   failures: VerifyFailure[];
-  /** Records whose lineage_prev could not be checked: their lineage had left the lineage window. */
+  /** Records whose lineage_prev and stage order could not be checked: their lineage had left the window, or began before a range. */
   lineageUnchecked: number;
   /** Batches that left the batch window: a later copy of one of them would not have been noticed. */
   batchesForgotten: number;
@@ -112,22 +123,45 @@ interface BatchRun {
   replay: boolean;
 }
 
-const seqOf = (value: unknown): number | undefined => {
-  const seq = (value as { seq?: unknown } | null)?.seq;
-  return Number.isSafeInteger(seq) && (seq as number) > 0 ? (seq as number) : undefined;
-};
+/**
+ * One lineage's state for the stage order of core/proofs.ts checkStageOrder, kept incrementally:
+ * records read, stages counted, attestation_refs of admissions not attested yet.
+ */
+interface Stages {
+  count: number;
+  seen: number[];
+  open: string[];
+}
+
+interface LineageState {
+  /** event_hash of its latest record. */
+  tail: string;
+  /** Undefined when its first record was not read (a range, or the lineage left the window). */
+  stages: Stages | undefined;
+}
+
+/** The anchor's state: both hashes and the compact range of the tree before the range. */
+interface Start {
+  state: ChainState;
+  tree: CompactRange;
+}
 
 /**
- * Checks records and heads fed to it one by one, in chain order. After a failure it carries on
- * from the record's own hashes, so one edited record is one failure, not a cascade.
+ * Checks records and checkpoints fed to it one by one, in chain order. After a failure it carries
+ * on from the record's own hashes, so one edited record is one failure, not a cascade; the tree
+ * and the lineage index, which cannot be resumed that way, stop being compared after their first
+ * failure or a record missing.
  */
 class ChainCheck {
   readonly failures: VerifyFailure[] = [];
   records = 0;
-  heads = 0;
+  checkpoints = 0;
   firstSeq: number | undefined;
   lastSeq: number;
-  head: SignedHead | undefined;
+  /** The last checkpoint that passed. */
+  checkpoint: SignedCheckpoint | undefined;
+  /** The size of the last checkpoint read in its place (sizes strictly increase). */
+  private lastCheckpointSize = 0;
   lineageUnchecked = 0;
   batchesForgotten = 0;
   /** Batch signatures seen, with the index after the last event of each chained so far. */
@@ -139,40 +173,58 @@ class ChainCheck {
   /** Batch statements verified lately (a batch's records are consecutive, so a few suffice). */
   private readonly batches = new Set<string>();
   private readonly signerKey;
-  private readonly lineages = new Map<string, string>();
+  private readonly lineages = new Map<string, LineageState>();
   private lineagesDropped = false;
   /** False after an unreadable record: the next record's hashes cannot be recomputed. */
   private stateKnown = true;
-  /** The head the caller obtained independently, once checked, and whether the chain reached it. */
-  private readonly given: SignedHead | undefined;
-  private givenHeadSeen = false;
+  private state: ChainState;
+  /** The tree of the records read, leaf i = record i + 1; undefined once it cannot be followed. */
+  private tree: CompactRange | undefined;
+  /** The lineage index of the records read; only from the genesis, undefined once it cannot be followed. */
+  private index: SparseMerkleIndex | undefined;
+  /** The checkpoint the caller obtained independently, once checked, and whether the chain reached it. */
+  private readonly trusted: SignedCheckpoint | undefined;
+  private trustedSeen = false;
 
   constructor(
     private readonly options: VerifyOptions,
     readonly log: string,
-    private state: ChainState,
+    start: Start,
     /** Whether the chain starts at its genesis (every lineage then starts inside it). */
     private readonly fromGenesis: boolean,
   ) {
-    this.lastSeq = state.seq;
+    this.state = start.state;
+    this.tree = start.tree;
+    this.index = fromGenesis ? new SparseMerkleIndex(options.suite) : undefined;
+    this.lastSeq = start.state.seq;
     this.firstRecord = !fromGenesis;
     this.signerKey = signerKeyOf(options.keys, log);
     if (options.log !== undefined && options.log !== log)
       this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
-    if (options.head) this.given = this.checkGivenHead(options.head);
+    if (options.checkpoint !== undefined) this.trusted = this.checkTrusted(options.checkpoint);
+    // A trusted checkpoint at the anchor is compared with it.
+    if (this.trusted && this.trusted.checkpoint.size === start.state.seq && start.state.seq > 0)
+      this.compareTrusted(this.trusted);
   }
 
-  private checkGivenHead(value: unknown): SignedHead | undefined {
-    let head: SignedHead;
+  private checkTrusted(note: unknown): SignedCheckpoint | undefined {
+    let signed: SignedCheckpoint;
     try {
-      head = checkHead(value);
+      if (typeof note !== 'string') throw new Error('it is not a note text');
+      signed = parseCheckpointNote(note);
     } catch (e) {
-      this.fail('ledger.head.mismatch', null, `the given head is malformed: ${(e as Error).message}`);
+      this.fail('ledger.head.mismatch', null, `the trusted checkpoint is malformed: ${(e as Error).message}`);
       return undefined;
     }
-    if (!this.checkHeadSignature(head)) return undefined;
-    if (head.log === this.log) return head;
-    this.fail('ledger.head.mismatch', head.seq, `the given head is for log ${head.log}, not ${this.log}`);
+    const { size, log } = signed.checkpoint;
+    try {
+      verifyCheckpoint(this.options.suite, signed, this.options.keys.audit, this.options.witnesses);
+    } catch (e) {
+      this.fail(verifierCode(e), size, `the trusted checkpoint at ${size}: ${(e as Error).message}`);
+      return undefined;
+    }
+    if (log === this.log) return signed;
+    this.fail('ledger.head.mismatch', size, `the trusted checkpoint is for log ${log}, not ${this.log}`);
     return undefined;
   }
 
@@ -184,7 +236,7 @@ class ChainCheck {
     }
   }
 
-  /** A line that is not a record or head: reported at the next seq (a missing record there is reported again). */
+  /** A line that is neither a record nor a checkpoint: reported at the next seq (a missing record there is reported again). */
   unreadable(message: string): void {
     this.fail('ledger.event.invalid', this.lastSeq + 1, message);
   }
@@ -192,8 +244,9 @@ class ChainCheck {
   /**
    * A line that is not canonical JSON, reported at the next seq: what it holds depends on the
    * parser (a duplicate member is one value to one parser and another to the next), so it is
-   * never verified. If it parses at all as a record, the chain carries on from its own hashes,
-   * as after a malformed record, so that later hashes and heads still verify.
+   * never verified. If it parses at all as a record, the chain carries on from its own hashes, as
+   * after a malformed record, and the tree from its text, so that later hashes, checkpoints and
+   * roots still verify.
    */
   notCanonical(line: string, message: string): void {
     const expected = this.lastSeq + 1;
@@ -204,11 +257,15 @@ class ChainCheck {
     } catch {
       return;
     }
-    if (value !== null && typeof value === 'object' && 'event' in value)
+    if (value !== null && typeof value === 'object' && 'event' in value) {
       this.adopt(expected, value as Partial<ChainRecord>);
+      this.appendLeaf(expected, line);
+      this.index = undefined;
+    }
   }
 
-  record(value: unknown): void {
+  /** A record line: `value` parsed from `text`, its exact text (the tree's leaf). */
+  record(value: unknown, text: string): void {
     const expected = this.lastSeq + 1;
     let checked: ReturnType<typeof checkRecord>;
     try {
@@ -217,6 +274,8 @@ class ChainCheck {
       // Taken as the expected record, whatever seq it claims.
       this.fail('ledger.event.invalid', expected, (e as Error).message);
       this.adopt(expected, value as Partial<ChainRecord>);
+      this.appendLeaf(expected, text);
+      this.index = undefined;
       return;
     }
     const { record, eventBytes } = checked;
@@ -236,23 +295,41 @@ class ChainCheck {
     if (record.seq > expected) {
       const missing = record.seq - 1 > expected ? `${expected}..${record.seq - 1}` : `${expected}`;
       this.fail('ledger.sequence.invalid', expected, `record ${missing} missing (found ${record.seq})`);
+      // Neither the tree nor the index can be followed past a missing leaf.
+      this.tree = undefined;
+      this.index = undefined;
     } else if (this.stateKnown) {
       recomputed = this.checkHashes(record);
     }
     this.adopt(record.seq, record, recomputed);
+    const leaf = this.appendLeaf(record.seq, text);
     if (this.checkSignature(record, eventBytes)) this.checkBatch(record);
     this.firstRecord = false;
-    this.checkLineage(record);
-    const given = this.given;
-    if (given && given.seq === record.seq) {
-      this.givenHeadSeen = true;
-      if (given.event_hash !== record.event_hash || given.event_hash_alt !== record.event_hash_alt)
-        this.fail(
-          'ledger.head.mismatch',
-          given.seq,
-          `the given head ${given.seq} does not match record ${given.seq}`,
-        );
-    }
+    this.checkLineage(record, leaf);
+    if (this.trusted?.checkpoint.size === record.seq) this.compareTrusted(this.trusted);
+  }
+
+  /** Appends the record's text as leaf seq − 1 of the tree; returns the leaf hash. */
+  private appendLeaf(seq: number, text: string): Uint8Array {
+    const leaf = tlogLeafHash(this.options.suite, utf8Encode(text));
+    if (this.tree && this.tree.size === seq - 1) this.tree.append(leaf);
+    else this.tree = undefined;
+    return leaf;
+  }
+
+  /** The chain at the trusted checkpoint's size must be the trusted checkpoint's (§10.1). */
+  private compareTrusted(trusted: SignedCheckpoint): void {
+    this.trustedSeen = true;
+    const { size, root, chain } = trusted.checkpoint;
+    const treeDiffers = this.tree !== undefined && !bytesEqual(this.tree.root(), root);
+    const chainDiffers =
+      !this.stateKnown || !bytesEqual(this.state.hash, chain.hash) || !bytesEqual(this.state.alt, chain.alt);
+    if (treeDiffers || chainDiffers)
+      this.fail(
+        'ledger.checkpoint.inconsistent',
+        size,
+        `the chain at ${size} is not the trusted checkpoint's: ${treeDiffers ? 'its tree root differs' : 'its chain hashes differ'}`,
+      );
   }
 
   /** Recomputes both hashes; returns the new state when both match. */
@@ -268,7 +345,7 @@ class ChainCheck {
     return matches ? next.state : undefined;
   }
 
-  /** Continues at `seq` from the recomputed state, or else from the record's own hashes (checked by the next record and the heads). */
+  /** Continues at `seq` from the recomputed state, or else from the record's own hashes (checked by the next record and the checkpoints). */
   private adopt(seq: number, record: Partial<ChainRecord>, recomputed?: ChainState): void {
     this.lastSeq = seq;
     const state =
@@ -386,123 +463,197 @@ class ChainCheck {
     this.fail('ledger.batch.incomplete', seq, `record ${seq}: ${events} of its batch missing before it`);
   }
 
-  private checkLineage(record: ChainRecord): void {
+  /**
+   * lineage_prev (§6), the stage order of the lineage (§10.4) and the lineage index (§7): the
+   * index maps the lineage to the leaf hash of its latest record.
+   */
+  private checkLineage(record: ChainRecord, leaf: Uint8Array): void {
     const lineage = record.event.lineage;
     if (lineage === undefined) return;
-    const tail = this.lineages.get(lineage);
+    this.index?.set(indexKey(this.options.suite, lineage), leaf);
+    const known = this.lineages.get(lineage);
     const prev = record.lineage_prev ?? null;
-    if (tail === undefined && (this.lineagesDropped || !this.fromGenesis)) {
+    let stages: Stages | undefined;
+    if (known === undefined && (this.lineagesDropped || !this.fromGenesis)) {
       this.lineageUnchecked++;
-    } else if (prev !== (tail ?? null)) {
-      this.fail(
-        'ledger.lineage.invalid',
-        record.seq,
-        `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
-      );
+    } else {
+      if (prev !== (known?.tail ?? null))
+        this.fail(
+          'ledger.lineage.invalid',
+          record.seq,
+          `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
+        );
+      stages = known ? known.stages : { count: 0, seen: LINEAGE_STAGES.map(() => 0), open: [] };
+      if (stages) this.checkStage(stages, record);
+      else this.lineageUnchecked++;
     }
     this.lineages.delete(lineage);
-    this.lineages.set(lineage, record.event_hash);
+    this.lineages.set(lineage, { tail: record.event_hash, stages });
     if (this.lineages.size > (this.options.lineageWindow ?? 100_000)) {
       this.lineages.delete(this.lineages.keys().next().value!);
       this.lineagesDropped = true;
     }
   }
 
-  /** A signed head: it must verify, name this log, and describe the chain right after the record it follows. */
-  headLine(value: unknown): void {
-    let head: SignedHead;
-    try {
-      head = checkHead(value);
-    } catch (e) {
+  /**
+   * One record of a lineage against the stages before it: core/proofs.ts checkStageOrder, one
+   * record at a time (the same rules, docs/spec/ledger.md §10.4; test/ledger/verify.test.ts
+   * checks that both agree).
+   */
+  private checkStage(stages: Stages, record: ChainRecord): void {
+    const { seq, event } = record;
+    const { type, data } = event;
+    const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
+    const { seen, open } = stages;
+    if (stages.count === 0 && stage !== 0) {
       this.fail(
-        'ledger.head.mismatch',
-        seqOf(value) ?? this.lastSeq,
-        `malformed head: ${(e as Error).message}`,
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
       );
-      return;
-    }
-    this.heads++;
-    if (!this.checkHeadSignature(head)) return;
-    if (head.log !== this.log) {
-      this.fail('ledger.head.mismatch', head.seq, `head ${head.seq} is for log ${head.log}, not ${this.log}`);
-    } else if (this.matchHead(head)) {
-      this.head = head;
-    }
-  }
-
-  checkHeadSignature(head: SignedHead): boolean {
-    const signer = headKeyOf(this.options.keys, head);
-    if ('refused' in signer) {
-      this.fail('ledger.signature.invalid', head.seq, `head ${head.seq}: ${signer.refused}`);
-      return false;
-    }
-    const ok = verifyHead(this.options.suite, head, signer.key);
-    if (!ok)
+    } else if (stages.count > 0 && stage === 0) {
       this.fail(
-        'ledger.signature.invalid',
-        head.seq,
-        `head ${head.seq}: the audit signature does not verify`,
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: authorization.issued after the lineage's first record`,
       );
-    return ok;
-  }
-
-  /** Whether the head signs exactly the current state (its seq must be the last record's). */
-  matchHead(head: SignedHead): boolean {
-    if (head.seq > this.lastSeq) {
+    } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
       this.fail(
-        'ledger.head.mismatch',
-        this.lastSeq + 1,
-        `head ${head.seq} claims more than the chain holds (it ends at ${this.lastSeq})`,
+        'ledger.lineage.order',
+        seq,
+        `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
       );
-      return false;
     }
-    if (head.seq < this.lastSeq || (this.head && head.seq <= this.head.seq)) {
-      this.fail(
-        'ledger.head.mismatch',
-        head.seq,
-        `head ${head.seq} is out of place (after record ${this.lastSeq})`,
-      );
-      return false;
+    stages.count++;
+    if (stage >= 0) seen[stage]!++;
+    const fields = (data ?? {}) as Record<string, unknown>;
+    if (type === 'admission.granted' && typeof fields.attestation_ref === 'string') {
+      open.push(fields.attestation_ref);
+    } else if (type === 'attestation.signed') {
+      const id = (fields.attestation as { attestation_id?: unknown } | undefined)?.attestation_id;
+      const at = typeof id === 'string' ? open.indexOf(attestationRef(this.options.suite, id)) : -1;
+      if (at < 0)
+        this.fail(
+          'ledger.lineage.order',
+          seq,
+          `record ${seq}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
+        );
+      else open.splice(at, 1);
     }
-    if (
-      !this.stateKnown ||
-      head.event_hash !== eventHashRef(this.state.hash) ||
-      head.event_hash_alt !== altRef(this.state.alt)
-    ) {
-      this.fail('ledger.head.mismatch', head.seq, `head ${head.seq} does not match record ${head.seq}`);
-      return false;
-    }
-    return true;
   }
 
   /**
-   * The last head must cover the last record, the given head must have been reached, and the
-   * last batch must be complete (a head is signed between commits, so after a whole batch).
+   * A checkpoint line: a signed note by a trusted audit key (and witnesses, under a policy) of
+   * this log, right after the record of its size, whose root, chain and index lines are those of
+   * the records read.
+   */
+  checkpointLine(value: unknown): void {
+    let signed: SignedCheckpoint;
+    try {
+      const line = checkObject(value, 'checkpoint line', ['checkpoint']);
+      if (typeof line.checkpoint !== 'string') throw new Error('checkpoint must be the note text');
+      signed = parseCheckpointNote(line.checkpoint);
+    } catch (e) {
+      this.fail('ledger.head.mismatch', this.lastSeq, `malformed checkpoint: ${(e as Error).message}`);
+      return;
+    }
+    this.checkpoints++;
+    const { size, log, root, chain, index } = signed.checkpoint;
+    let passed = true;
+    try {
+      verifyCheckpoint(this.options.suite, signed, this.options.keys.audit, this.options.witnesses);
+    } catch (e) {
+      const code = verifierCode(e);
+      this.fail(code, size, `checkpoint ${size}: ${(e as Error).message}`);
+      // Without a valid audit signature the checkpoint states nothing.
+      if (code !== 'ledger.witness.insufficient') return;
+      passed = false;
+    }
+    if (log !== this.log) {
+      this.fail('ledger.head.mismatch', size, `checkpoint ${size} is for log ${log}, not ${this.log}`);
+      return;
+    }
+    if (size > this.lastSeq) {
+      this.fail(
+        'ledger.head.mismatch',
+        this.lastSeq + 1,
+        `checkpoint ${size} claims more than the chain holds (it ends at ${this.lastSeq})`,
+      );
+      return;
+    }
+    if (size < this.lastSeq || size <= this.lastCheckpointSize) {
+      this.fail(
+        'ledger.head.mismatch',
+        size,
+        `checkpoint ${size} is out of place (after record ${this.lastSeq})`,
+      );
+      return;
+    }
+    this.lastCheckpointSize = size;
+    if (this.tree && !bytesEqual(this.tree.root(), root)) {
+      this.fail(
+        'ledger.root.mismatch',
+        size,
+        `checkpoint ${size}: the root is not that of records 1..${size}`,
+      );
+      // The tree read is not the log's: later roots would all differ.
+      this.tree = undefined;
+      passed = false;
+    }
+    if (
+      !this.stateKnown ||
+      !bytesEqual(this.state.hash, chain.hash) ||
+      !bytesEqual(this.state.alt, chain.alt)
+    ) {
+      this.fail(
+        'ledger.head.mismatch',
+        size,
+        `checkpoint ${size}: the chain line does not match record ${size}`,
+      );
+      passed = false;
+    }
+    if (this.index && !bytesEqual(this.index.root(), index)) {
+      this.fail(
+        'ledger.index.mismatch',
+        size,
+        `checkpoint ${size}: the index root is not that of the lineages in records 1..${size}`,
+      );
+      this.index = undefined;
+      passed = false;
+    }
+    if (passed) this.checkpoint = signed;
+  }
+
+  /**
+   * At the end: the last batch is complete (a checkpoint is signed between commits, so after a
+   * whole batch), a checkpoint covers the last record, and the trusted checkpoint was reached.
    */
   finish(): void {
     if (this.run) this.stopsShort(this.run, this.lastSeq + 1);
-    if (!this.head) {
-      this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no signed head covers the chain');
-    } else if (this.lastSeq > this.head.seq) {
+    if (!this.checkpoint) {
+      this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no checkpoint covers the chain');
+    } else if (this.lastSeq > this.checkpoint.checkpoint.size) {
+      const size = this.checkpoint.checkpoint.size;
       this.fail(
         'ledger.head.mismatch',
-        this.head.seq + 1,
-        `records ${this.head.seq + 1}..${this.lastSeq} are not covered by a signed head`,
+        size + 1,
+        `records ${size + 1}..${this.lastSeq} are not covered by a checkpoint`,
       );
     }
-    const given = this.given;
-    if (given && !this.givenHeadSeen) {
-      if (given.seq > this.lastSeq)
+    const trusted = this.trusted;
+    if (trusted && !this.trustedSeen) {
+      const size = trusted.checkpoint.size;
+      if (size > this.lastSeq)
         this.fail(
           'ledger.chain.truncated',
           this.lastSeq + 1,
-          `the chain ends at ${this.lastSeq}, before the given head ${given.seq}: cut short, or an older chain`,
+          `the chain ends at ${this.lastSeq}, before the trusted checkpoint at ${size}: cut short, or rewritten`,
         );
       else
         this.fail(
           'ledger.head.mismatch',
-          given.seq,
-          `the given head ${given.seq} is not a record of the chain checked`,
+          size,
+          `the trusted checkpoint at ${size} is before the range checked`,
         );
     }
   }
@@ -510,45 +661,54 @@ class ChainCheck {
 
 /** The code of an error thrown while verifying: its own if it is one the verifier reports (§10.1). */
 const verifierCode = (e: unknown): Code =>
-  e instanceof GovernanceError && (e.code.startsWith('ledger.') || e.code === 'encoding.invalid')
+  isGovernanceError(e) && (e.code.startsWith('ledger.') || e.code === 'encoding.invalid')
     ? e.code
     : 'ledger.event.invalid';
 
-const altRef = (hash: Uint8Array) => 'blake2b-512:' + Buffer.from(hash).toString('hex');
-
-/** The chain state an anchor (of a range or a lineage segment) states; throws ledger.event.invalid. */
-function stateOfAnchor(value: unknown): ChainState {
-  const anchor = checkObject(value, 'anchor', [
-    'event_hash',
-    'event_hash_alt',
-    'seq',
-  ]) as unknown as ChainAnchor;
-  const state = chainStateOf(anchor);
-  if (!state || state.seq < 1 || !SHA3_REF.test(anchor.event_hash) || !BLAKE_REF.test(anchor.event_hash_alt))
-    throw new GovernanceError('ledger.event.invalid', 'anchor is malformed');
-  return state;
-}
-
-function checkHeader(value: unknown): ExportHeader {
+/** The header: exactly its members; the anchor, of a range, with the compact range of the tree before it. */
+function checkHeader(suite: CryptoSuite, value: unknown): { header: ExportHeader; start: Start } {
   const bad = (message: string): never => {
     throw new GovernanceError('ledger.event.invalid', `export header: ${message}`);
   };
   const header = checkObject(value, 'export header', ['anchor', 'format', 'from', 'log', 'to']);
   if (header.format !== EXPORT_FORMAT) bad(`format must be ${EXPORT_FORMAT}`);
   if (typeof header.log !== 'string' || !LOG_ID.test(header.log)) bad('log is malformed');
+  const log = header.log as string;
   const from = header.from as number;
   if (!Number.isSafeInteger(from) || from < 1) bad('from must be a positive integer');
   if (!Number.isSafeInteger(header.to) || (header.to as number) < from) bad('to must be an integer ≥ from');
   if ((from === 1) !== (header.anchor === null)) bad('anchor must be null exactly when from is 1');
-  if (header.anchor !== null) {
-    const anchor = checkObject(header.anchor, 'export header anchor', [
-      'event_hash',
-      'event_hash_alt',
-      'seq',
-    ]);
-    if (anchor.seq !== from - 1) bad('anchor.seq must be from − 1');
+  if (header.anchor === null)
+    return {
+      header: header as unknown as ExportHeader,
+      start: { state: genesis(suite, log), tree: CompactRange.empty(suite) },
+    };
+  const anchor = checkObject(header.anchor, 'export header anchor', [
+    'event_hash',
+    'event_hash_alt',
+    'seq',
+    'tree',
+  ]) as unknown as ChainAnchor;
+  if (anchor.seq !== from - 1) bad('anchor.seq must be from − 1');
+  if (typeof anchor.event_hash !== 'string' || !SHA3_REF.test(anchor.event_hash))
+    bad('anchor.event_hash is malformed');
+  if (typeof anchor.event_hash_alt !== 'string' || !BLAKE_REF.test(anchor.event_hash_alt))
+    bad('anchor.event_hash_alt is malformed');
+  const hashes = Array.isArray(anchor.tree)
+    ? anchor.tree.map((h) => (typeof h === 'string' ? base64Decode(h) : undefined))
+    : [];
+  if (!Array.isArray(anchor.tree) || hashes.some((h) => h?.length !== 32))
+    bad('anchor.tree must be a list of base64 hashes');
+  let tree: CompactRange;
+  try {
+    tree = CompactRange.of(suite, anchor.seq, hashes as Uint8Array[]);
+  } catch {
+    return bad(`anchor.tree must hold one hash per bit set in ${anchor.seq}`);
   }
-  return header as unknown as ExportHeader;
+  return {
+    header: header as unknown as ExportHeader,
+    start: { state: chainStateOf(anchor)!, tree },
+  };
 }
 
 function emptyResult(failure: VerifyFailure): VerifyResult {
@@ -558,15 +718,15 @@ function emptyResult(failure: VerifyFailure): VerifyResult {
     records: 0,
     firstSeq: undefined,
     lastSeq: undefined,
-    heads: 0,
-    head: undefined,
+    checkpoints: 0,
+    checkpoint: undefined,
     failures: [failure],
     lineageUnchecked: 0,
     batchesForgotten: 0,
   };
 }
 
-/** Verifies export lines (header, records and heads). Never throws for bad input. */
+/** Verifies export lines (header, records and checkpoints). Never throws for bad input. */
 export async function verifyLines(
   lines: AsyncIterable<string> | Iterable<string>,
   options: VerifyOptions,
@@ -581,8 +741,15 @@ export async function verifyLines(
   try {
     for await (const line of lines) {
       if (!check) {
-        header = checkHeader(parseCanonicalJson(line, 'export header'));
-        check = openCheck(header, options);
+        const opened = checkHeader(options.suite, parseCanonicalJson(line, 'export header'));
+        header = opened.header;
+        check = new ChainCheck(options, header.log, opened.start, header.anchor === null);
+        if (header.anchor && !options.allowRange)
+          check.fail(
+            'ledger.sequence.invalid',
+            1,
+            `the export starts at seq ${header.from}, not at the genesis`,
+          );
         continue;
       }
       let value: unknown;
@@ -594,15 +761,15 @@ export async function verifyLines(
       }
       const kind = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
       if ('event' in kind) {
-        check.record(value);
+        check.record(value, line);
         if (check.records - reported >= every) {
           reported = check.records;
           report();
         }
-      } else if ('log' in kind) {
-        check.headLine(value);
+      } else if ('checkpoint' in kind) {
+        check.checkpointLine(value);
       } else {
-        check.unreadable(`the line after record ${check.lastSeq} is neither a record nor a head`);
+        check.unreadable(`the line after record ${check.lastSeq} is neither a record nor a checkpoint`);
       }
     }
     if (!check || !header)
@@ -628,20 +795,12 @@ export async function verifyLines(
     records: check!.records,
     firstSeq: check!.firstSeq,
     lastSeq: check!.records > 0 ? check!.lastSeq : undefined,
-    heads: check!.heads,
-    head: check!.head,
+    checkpoints: check!.checkpoints,
+    checkpoint: check!.checkpoint,
     failures: check!.failures,
     lineageUnchecked: check!.lineageUnchecked,
     batchesForgotten: check!.batchesForgotten,
   };
-}
-
-function openCheck(header: ExportHeader, options: VerifyOptions): ChainCheck {
-  const start = header.anchor ? stateOfAnchor(header.anchor) : genesis(options.suite, header.log);
-  const check = new ChainCheck(options, header.log, start, header.anchor === null);
-  if (header.anchor && !options.allowRange)
-    check.fail('ledger.sequence.invalid', 1, `the export starts at seq ${header.from}, not at the genesis`);
-  return check;
 }
 
 /** Lines of a file, each at most maxBytes, decoded as strict UTF-8. */
@@ -693,171 +852,7 @@ export async function verifyExportFile(path: string, options: VerifyOptions): Pr
   return verifyLines(lines, options, () => ({ bytes, totalBytes }));
 }
 
-/** Verifies the chain in a store up to its latest signed head (the same checks as for an export). */
+/** Verifies the chain in a store up to its latest checkpoint (the same checks as for an export). */
 export function verifyStore(store: LedgerStore, options: VerifyOptions): Promise<VerifyResult> {
-  return verifyLines(exportLines(store), options);
-}
-
-export interface LineageVerifyResult {
-  ok: boolean;
-  /** The lineage's records, in chain order (those the proof holds). */
-  records: ChainRecord[];
-  /** The signed heads the proof's segments end at. */
-  heads: SignedHead[];
-  failures: VerifyFailure[];
-}
-
-/** Most records a lineage proof may hold (bounds the work an untrusted proof can cause). */
-const MAX_PROOF_RECORDS = 1_000_000;
-
-/**
- * Verifies one operation's lineage (white paper §9.5): every segment recomputes from its anchor
- * (the genesis when null) to a signed head, the lineage's records link by lineage_prev from the
- * first (null) to the last, and each is in the chain under a head signed by an audit key.
- */
-export function verifyLineageProof(proof: unknown, options: VerifyOptions): LineageVerifyResult {
-  const result: LineageVerifyResult = { ok: false, records: [], heads: [], failures: [] };
-  const fail = (code: Code, seq: number | null, message: string) =>
-    result.failures.push({ code, seq, message });
-  const { lineage, segments } = (proof ?? {}) as Partial<LineageProof>;
-  if (typeof lineage !== 'string' || !Array.isArray(segments) || segments.length === 0) {
-    fail('ledger.lineage.invalid', null, 'a lineage proof has a lineage and at least one segment');
-    return result;
-  }
-  const total = segments.reduce((n, s) => n + (Array.isArray(s?.records) ? s.records.length : 0), 0);
-  if (total > MAX_PROOF_RECORDS) {
-    fail('ledger.lineage.invalid', null, `a lineage proof holds at most ${MAX_PROOF_RECORDS} records`);
-    return result;
-  }
-  let previousEnd = 0;
-  for (const segment of segments) {
-    const checked = verifySegment(segment, options, previousEnd);
-    result.failures.push(...checked.failures);
-    if (!checked.head) return result;
-    result.heads.push(checked.head);
-    previousEnd = checked.head.seq;
-    for (const record of segment.records as ChainRecord[])
-      if (record?.event?.lineage === lineage) result.records.push(record);
-  }
-  if (result.records.length === 0)
-    fail('ledger.lineage.invalid', null, `the proof holds no record of ${lineage}`);
-  let prev: string | null = null;
-  for (const record of result.records) {
-    if ((record.lineage_prev ?? null) !== prev) {
-      fail(
-        'ledger.lineage.invalid',
-        record.seq,
-        `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
-      );
-    }
-    prev = record.event_hash;
-  }
-  checkStageOrder(options.suite, result.records, fail);
-  result.ok = result.failures.length === 0;
-  return result;
-}
-
-/**
- * The stages of one operation in the order white paper §6.1 gives them (docs/spec/ledger.md
- * §10.2): authorization.issued first and once; each admission.granted after an
- * authorization.consumed of its own (an artifact of bounded use is admitted again and again);
- * each execution.started after an admission.granted of its own, and each later stage of the
- * execution after one of the stage before it. Stages are counted, not matched, so a lineage that
- * stops early (issued only, or admitted and never run) is in order. Other event types may follow
- * authorization.issued anywhere. An attestation.signed must moreover answer an earlier runtime
- * admission not attested yet: SHA3-512 of its attestation_id is that admission.granted's
- * attestation_ref (docs/authz-server.md, "Attestations").
- */
-function checkStageOrder(
-  suite: CryptoSuite,
-  records: readonly ChainRecord[],
-  fail: (code: Code, seq: number, message: string) => void,
-): void {
-  const seen = LINEAGE_STAGES.map(() => 0);
-  /** attestation_refs of the admissions not attested yet. */
-  const open: string[] = [];
-  records.forEach(({ seq, event: { type, data } }, i) => {
-    const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
-    if (i === 0 && stage !== 0) {
-      fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
-      );
-    } else if (i > 0 && stage === 0) {
-      fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: authorization.issued after the lineage's first record`,
-      );
-    } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
-      fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
-      );
-    }
-    if (stage >= 0) seen[stage]!++;
-    const fields = (data ?? {}) as Record<string, unknown>;
-    if (type === 'admission.granted' && typeof fields.attestation_ref === 'string') {
-      open.push(fields.attestation_ref);
-    } else if (type === 'attestation.signed') {
-      const id = (fields.attestation as { attestation_id?: unknown } | undefined)?.attestation_id;
-      const at = typeof id === 'string' ? open.indexOf(attestationRef(suite, id)) : -1;
-      if (at < 0) {
-        fail(
-          'ledger.lineage.order',
-          seq,
-          `record ${seq}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
-        );
-      } else {
-        open.splice(at, 1);
-      }
-    }
-  });
-}
-
-/** One segment: from its anchor through its records to its signed head. */
-function verifySegment(
-  segment: unknown,
-  options: VerifyOptions,
-  previousEnd: number,
-): { failures: VerifyFailure[]; head?: SignedHead } {
-  const {
-    anchor,
-    records,
-    head: rawHead,
-  } = (segment ?? {}) as Partial<{ anchor: ChainAnchor | null; records: unknown[]; head: unknown }>;
-  let head: SignedHead;
-  let start: ChainState;
-  try {
-    head = checkHead(rawHead);
-    if (!Array.isArray(records) || records.length === 0)
-      throw new GovernanceError('ledger.lineage.invalid', 'a segment holds records');
-    if (options.log !== undefined && head.log !== options.log)
-      throw new GovernanceError(
-        'ledger.head.mismatch',
-        `the proof is for log ${head.log}, not ${options.log}`,
-      );
-    start = anchor ? stateOfAnchor(anchor) : genesis(options.suite, head.log);
-  } catch (e) {
-    return {
-      failures: [{ code: verifierCode(e), seq: seqOf(rawHead) ?? null, message: (e as Error).message }],
-    };
-  }
-  const check = new ChainCheck({ ...options, head: undefined }, head.log, start, anchor === null);
-  try {
-    if (start.seq < previousEnd)
-      check.fail(
-        'ledger.sequence.invalid',
-        start.seq + 1,
-        `segment starting at ${start.seq + 1} overlaps the previous one`,
-      );
-    for (const record of records) check.record(record);
-    check.headLine(head);
-    check.finish();
-  } catch (e) {
-    if (!(e instanceof StopVerification)) throw e;
-  }
-  return { failures: check.failures, head };
+  return verifyLines(exportLines(store, {}, options.suite), options);
 }

@@ -15,10 +15,11 @@ import {
   type LedgerEvent,
 } from '../../core/event.js';
 import { formatMillis } from '../../core/time.js';
-import { rawPublicKey } from '../../core/keys.js';
+import { rawPublicKey, signSync } from '../../core/keys.js';
 import { openBatch, sealBatch } from '../../ledger/ingest.js';
 import { linkRecord } from '../../ledger/records.js';
-import { headKeyOf, signerKeyOf } from '../../core/chain.js';
+import { signerKeyOf } from '../../core/chain.js';
+import { checkpointSigner, signCheckpoint } from '../../core/checkpoint.js';
 import {
   AUDIT_KID,
   PRODUCER_KID,
@@ -221,7 +222,7 @@ describe('openBatch refuses before chaining anything', () => {
     expect(open(notAfter * 1000 + 1)).toThrow(/not at 2026-05-12T01:00:00.001Z/);
   });
 
-  it('accepts the audit key, for ledger.rejected events and heads, only at times within its validity', () => {
+  it('accepts the audit key, for ledger.rejected events and checkpoints, only at times within its validity', () => {
     const notBefore = Date.UTC(2026, 4, 12) / 1000;
     const notAfter = notBefore + 3600;
     const keys = {
@@ -237,13 +238,24 @@ describe('openBatch refuses before chaining anything', () => {
     const open = (ms: number) => () => openBatch(nodeCrypto, LOG, rejected(ms), signerKeyOf(keys, LOG));
     expect(open(notAfter * 1000)().events).toHaveLength(1);
     expect(open(notAfter * 1000 + 1)).toThrow(/not at 2026-05-12T01:00:00.001Z/);
-    const head = (ms: number) => ({
-      time: formatMillis(ms),
-      sig: { alg: 'ed25519' as const, kid: AUDIT_KID, val: '' },
+    const checkpoint = (ms: number) =>
+      signCheckpoint(
+        nodeCrypto,
+        {
+          log: LOG,
+          size: 1,
+          root: new Uint8Array(32),
+          chain: { hash: new Uint8Array(64), alt: new Uint8Array(64) },
+          index: new Uint8Array(32),
+          time: formatMillis(ms),
+        },
+        { publicKey: rawPublicKey(auditKey), sign: (m) => signSync(auditKey, m) },
+      );
+    expect(checkpointSigner(nodeCrypto, checkpoint(notBefore * 1000), keys.audit)).toEqual({
+      kid: AUDIT_KID,
     });
-    expect(headKeyOf(keys, head(notBefore * 1000))).toEqual({ key: rawPublicKey(auditKey) });
-    expect(headKeyOf(keys, head(notBefore * 1000 - 1))).toEqual({
-      refused: expect.stringMatching(/is valid from 2026-05-12T00:00:00Z to 2026-05-12T01:00:00Z, not at/),
+    expect(checkpointSigner(nodeCrypto, checkpoint(notAfter * 1000 + 1), keys.audit)).toEqual({
+      refused: `audit key ${AUDIT_KID} is not valid at 2026-05-12T01:00:00.001Z`,
     });
   });
 

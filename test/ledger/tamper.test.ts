@@ -1,24 +1,27 @@
-// Someone with write access to Redis edits the chain stream: the verifier must name the
-// sequence number of every edit, deletion, reordering and over-claiming head.
+// Someone with write access to Redis edits the chain or checkpoint streams, or a sequencer
+// holding the audit key publishes a checkpoint of a history it rewrote: the verifier must name
+// the sequence number of every edit, deletion, reordering, over-claiming or re-signed
+// checkpoint, the last with a trusted checkpoint captured before.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalize } from '../../core/canonical.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
-import { signHead, type ChainRecord } from '../../core/event.js';
-import { signSync } from '../../core/keys.js';
+import {
+  checkpointNote,
+  parseCheckpointNote,
+  signCheckpoint,
+  type LedgerCheckpoint,
+} from '../../core/checkpoint.js';
+import { utf8Encode } from '../../core/encoding.js';
+import { chainRecord, chainStateOf, type ChainRecord } from '../../core/event.js';
+import { rawPublicKey, signSync } from '../../core/keys.js';
+import { indexKey, SparseMerkleIndex } from '../../core/smt.js';
+import { CompactRange, tlogLeafHash } from '../../core/tlog.js';
 import { verifyStore, type VerifyFailure } from '../../ledger/verify.js';
 import { RedisLedgerStore, ledgerKeys } from '../../store/ledger-redis.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import {
-  AUDIT_KID,
-  TestLedger,
-  auditKey,
-  ledgerKeys as keys,
-  lineageEvents,
-  testEvent,
-  until,
-} from './support.js';
+import { TestLedger, auditKey, ledgerKeys as keys, lineageEvents, testEvent, until } from './support.js';
 
 const LOG = 'tamper-log';
 let redis: TestRedis;
@@ -26,8 +29,8 @@ let admin: Redis;
 let ledger: TestLedger;
 let names: ReturnType<typeof ledgerKeys>;
 let original: [string, string[]][];
-let originalHeads: [string, string[]][];
-let heads: number[];
+let originalCheckpoints: [string, string[]][];
+let checkpoints: number[];
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -43,11 +46,11 @@ beforeAll(async () => {
       lineageEvents('T', 100)[i]!,
     ]);
   }
-  await until(async () => (await ledger.store.tip()).signedSeq === 28, 5000, 'a head over the chain');
+  await until(async () => (await ledger.store.tip()).signedSeq === 28, 5000, 'a checkpoint over the chain');
   await sequencer.stop();
   original = (await admin.xrange(names.chain, '-', '+')) as [string, string[]][];
-  originalHeads = (await admin.xrange(names.heads, '-', '+')) as [string, string[]][];
-  heads = originalHeads.map(([id]) => parseInt(id));
+  originalCheckpoints = (await admin.xrange(names.checkpoints, '-', '+')) as [string, string[]][];
+  checkpoints = originalCheckpoints.map(([id]) => parseInt(id));
 });
 
 afterAll(async () => {
@@ -72,16 +75,59 @@ const withRecord = (i: number, edit: (r: ChainRecord) => void): [string, string[
     return [entry[0], ['r', canonicalize(r)]];
   });
 
-async function firstFailure(): Promise<VerifyFailure | undefined> {
-  return (await verifyStore(ledger.store, { suite: nodeCrypto, keys })).failures[0];
+async function firstFailure(checkpoint?: string): Promise<VerifyFailure | undefined> {
+  return (await verifyStore(ledger.store, { suite: nodeCrypto, keys, ...(checkpoint ? { checkpoint } : {}) }))
+    .failures[0];
 }
+
+/** Replaces the checkpoint stream with these signed notes, by size. */
+async function rewriteCheckpoints(notes: [number, string][]): Promise<void> {
+  const multi = admin.multi().del(names.checkpoints);
+  for (const [size, note] of notes) multi.xadd(names.checkpoints, `${size}-0`, 'h', note);
+  await multi.exec();
+}
+
+/**
+ * A checkpoint of the stored records 1..size as the sequencer computes it (root, chain line,
+ * lineage index), edited, and signed with the audit key: what a sequencer holding the key can
+ * publish for any history it likes.
+ */
+function signedCheckpoint(
+  size: number,
+  edit: (c: LedgerCheckpoint) => LedgerCheckpoint = (c) => c,
+  entries = original,
+): string {
+  const tree = CompactRange.empty(nodeCrypto);
+  const index = new SparseMerkleIndex(nodeCrypto);
+  for (const [, fields] of entries.slice(0, size)) {
+    const leaf = tlogLeafHash(nodeCrypto, utf8Encode(fields[1]!));
+    tree.append(leaf);
+    const { lineage } = (JSON.parse(fields[1]!) as ChainRecord).event;
+    if (lineage !== undefined) index.set(indexKey(nodeCrypto, lineage), leaf);
+  }
+  const { hash, alt } = chainStateOf(JSON.parse(entries[size - 1]![1][1]!) as ChainRecord)!;
+  const checkpoint = {
+    log: LOG,
+    size,
+    root: tree.root(),
+    chain: { hash, alt },
+    index: index.root(),
+    time: '2026-05-12T17:05:00.000Z',
+  };
+  return checkpointNote(
+    signCheckpoint(nodeCrypto, edit(checkpoint), {
+      publicKey: rawPublicKey(auditKey),
+      sign: (m) => signSync(auditKey, m),
+    }),
+  );
+}
+
+const latest = () => originalCheckpoints.at(-1)![1][1]!;
 
 describe('tampering with the chain stream in Redis', () => {
   beforeEach(async () => {
     await rewrite(original);
-    const multi = admin.multi().del(names.heads);
-    for (const [id, fields] of originalHeads) multi.xadd(names.heads, id, ...fields);
-    await multi.exec();
+    await rewriteCheckpoints(originalCheckpoints.map(([id, fields]) => [parseInt(id), fields[1]!]));
   });
 
   it('verifies untouched', async () => {
@@ -106,7 +152,7 @@ describe('tampering with the chain stream in Redis', () => {
   });
 
   it('names a deleted record', async () => {
-    const seq = [...Array(27).keys()].map((i) => i + 1).find((s) => !heads.includes(s))!;
+    const seq = [...Array(27).keys()].map((i) => i + 1).find((s) => !checkpoints.includes(s))!;
     await admin.xdel(names.chain, `${seq}-0`);
     expect(await firstFailure()).toMatchObject({ code: 'ledger.sequence.invalid', seq });
   });
@@ -119,21 +165,55 @@ describe('tampering with the chain stream in Redis', () => {
     expect(await firstFailure()).toMatchObject({ code: 'ledger.sequence.invalid', seq: 9 });
   });
 
-  it('names the first missing record when a signed head claims more than the chain holds', async () => {
-    const last = record(27);
-    const head = signHead(
-      {
-        v: '1',
-        log: LOG,
-        seq: 30,
-        event_hash: last.event_hash,
-        event_hash_alt: last.event_hash_alt,
-        time: '2026-05-12T17:05:00.000Z',
-      },
-      AUDIT_KID,
-      (m) => signSync(auditKey, m),
-    );
-    await admin.xadd(names.heads, '30-0', 'h', canonicalize(head));
+  it('names the first missing record when a signed checkpoint claims more than the chain holds', async () => {
+    const claim = signedCheckpoint(28, (c) => ({ ...c, size: 30 }));
+    await admin.xadd(names.checkpoints, '30-0', 'h', claim);
     expect(await firstFailure()).toMatchObject({ code: 'ledger.head.mismatch', seq: 29 });
+  });
+
+  it('computes the checkpoints it publishes as the sequencer does (the helper of the tests below)', () => {
+    const published = parseCheckpointNote(latest()).checkpoint;
+    expect(parseCheckpointNote(signedCheckpoint(28)).checkpoint).toMatchObject({
+      size: 28,
+      root: published.root,
+      chain: published.chain,
+      index: published.index,
+    });
+  });
+
+  it('names a checkpoint whose index line is not the index of the records', async () => {
+    const wrong = signedCheckpoint(28, (c) => ({ ...c, index: new Uint8Array(32).fill(1) }));
+    await rewriteCheckpoints([[28, wrong]]);
+    expect(await firstFailure()).toMatchObject({ code: 'ledger.index.mismatch', seq: 28 });
+  });
+
+  it('passes the last batch dropped and re-signed alone, and names it truncated against a checkpoint captured before', async () => {
+    await rewriteCheckpoints([[21, signedCheckpoint(21)]]);
+    expect(await firstFailure()).toBeUndefined();
+    expect(await firstFailure(latest())).toMatchObject({ code: 'ledger.chain.truncated', seq: 22 });
+  });
+
+  it('names a record edited, every hash recomputed and the checkpoint re-signed, as inconsistent with a checkpoint captured before', async () => {
+    // The event of record 28 edited and its hashes recomputed: its producer signature no longer
+    // verifies, but the point here is what only a trusted checkpoint exposes: another tree.
+    const last = original.length - 1;
+    const r = record(last);
+    r.event.request_id = 'req-forged';
+    const previous = chainStateOf(record(last - 1))!;
+    const { event, sig, lineage_prev } = r;
+    const forged = chainRecord(nodeCrypto, previous, { event, sig }, lineage_prev).record;
+    const entries = original.map((entry, j): [string, string[]] =>
+      j === last ? [entry[0], ['r', canonicalize(forged)]] : entry,
+    );
+    await rewrite(entries);
+    await rewriteCheckpoints([[28, signedCheckpoint(28, undefined, entries)]]);
+    const failures = (await verifyStore(ledger.store, { suite: nodeCrypto, keys, checkpoint: latest() }))
+      .failures;
+    // (The batch of record 28 then counts as incomplete too: its last event did not verify.)
+    expect(failures.slice(0, 2).map((f) => f.code)).toEqual([
+      'ledger.signature.invalid',
+      'ledger.checkpoint.inconsistent',
+    ]);
+    expect(failures[1]).toMatchObject({ seq: 28 });
   });
 });

@@ -1,12 +1,12 @@
 // Hostile input against the third-party ledger verifier (ledger/verify.ts): a real chain —
-// writer, sequencer, signed heads, lineages — exported to JSON Lines, then mutated: lines
+// writer, sequencer, checkpoints, lineages — exported to JSON Lines, then mutated: lines
 // deleted, duplicated, swapped, moved, truncated or replaced by garbage; bytes flipped, cut or
-// inserted; record and head fields replaced by other values or types; the header edited; and
+// inserted; record and checkpoint fields replaced by other values or types; the header edited; and
 // files with invalid UTF-8, oversized lines or nothing in them. The verifier must never throw,
 // must report every failure with a ledger code and a sequence number (or a clear parse error),
 // and must never say ok for an export whose records, final head or header differ from the
 // chain's. Edits that leave the parsed content as it was (key order, whitespace, dropping an
-// intermediate head) may verify.
+// intermediate checkpoint) may verify.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +30,11 @@ beforeAll(async () => {
   const ledger = new TestLedger(memoryStores('fuzz-log'));
   ledger.sequencer({ headIntervalMs: 50 });
   const writer = await ledger.writer({ maxBatch: 8 });
-  // Three waves, so that the export holds several signed heads between records.
+  // Three waves, so that the export holds several checkpoints between records.
   for (let wave = 0; wave < 3; wave++) {
     await writer.appendAndWait([...lineageEvents(`op-${wave}`, wave * 100), testEvent(wave * 100 + 50)]);
     const seq = (await ledger.store.tip()).seq;
-    await until(async () => (await ledger.store.tip()).signedSeq === seq, 10_000, 'a head');
+    await until(async () => (await ledger.store.tip()).signedSeq === seq, 10_000, 'a checkpoint');
   }
   lines = [];
   for await (const line of exportLines(ledger.store)) lines.push(line);
@@ -42,16 +42,16 @@ beforeAll(async () => {
   await ledger.close();
   const clean = await verifyLines(lines, options);
   expect(clean.failures).toEqual([]);
-  expect(clean.heads).toBeGreaterThanOrEqual(3);
+  expect(clean.checkpoints).toBeGreaterThanOrEqual(3);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const isHead = (value: unknown) =>
+const isCheckpoint = (value: unknown) =>
   value !== null && typeof value === 'object' && !('event' in value) && !('format' in value);
 
 /**
  * Whether mutated lines still say what the chain says: the same header, the same records in
- * order, only heads of the chain, and the last one. Unparseable lines say something else.
+ * order, only checkpoints of the chain, and the last one. Unparseable lines say something else.
  */
 function sameContent(mutated: string[]): boolean {
   let values: unknown[];
@@ -62,11 +62,11 @@ function sameContent(mutated: string[]): boolean {
   }
   const records = (list: unknown[]) =>
     list.filter((v) => v !== null && typeof v === 'object' && 'event' in v);
-  const heads = values.filter(isHead);
+  const checkpoints = values.filter(isCheckpoint);
   return (
     isDeepStrictEqual(values[0], parsed[0]) &&
     isDeepStrictEqual(records(values.slice(1)), records(parsed.slice(1))) &&
-    heads.every((head) => parsed.some((original) => isDeepStrictEqual(original, head))) &&
+    checkpoints.every((line) => parsed.some((original) => isDeepStrictEqual(original, line))) &&
     isDeepStrictEqual(values.at(-1), parsed.at(-1))
   );
 }
@@ -109,7 +109,8 @@ const garbage = fc.oneof(
     'null',
     '{"event":{}}',
     '{"seq":1}',
-    '{"format":"governance.ledger-export.v1"}',
+    '{"format":"governance.ledger-export.v2"}',
+    '{"checkpoint":""}',
   ),
 );
 
@@ -197,7 +198,7 @@ describe('mutated ledger exports', () => {
   );
 
   it(
-    `field edits in records, heads and the header: other values, types, removal, extra members (${RUNS.fields} cases)`,
+    `field edits in records, checkpoints and the header: other values, types, removal, extra members (${RUNS.fields} cases)`,
     { timeout: 120_000 },
     async () => {
       await fc.assert(
