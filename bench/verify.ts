@@ -85,7 +85,12 @@ const sequencer = new Sequencer({
   headIntervalMs: 1000,
 });
 sequencer.start();
-const writer = await createLedgerWriter({ store, ...producer, maxBatch: Number(options.batch) });
+const writer = await createLedgerWriter({
+  store,
+  ...producer,
+  maxBatch: Number(options.batch),
+  checkpoints: { auditKeys: () => new Map([[audit.kid, { publicKey: rawPublicKey(audit.key) }]]) },
+});
 for (let i = 0; i < total; i += 1000) {
   await writer.append(Array.from({ length: Math.min(1000, total - i) }, (_, j) => benchEvent(i + j)));
 }

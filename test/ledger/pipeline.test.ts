@@ -214,7 +214,7 @@ for (const [name, stores, sequencerOptions] of [
       });
       const rejected = await stranger.appendAndWait([testEvent(1)], 5000).catch((e: unknown) => e);
       expect(isGovernanceError(rejected, 'ledger.signature.invalid')).toBe(true);
-      await until(() => stranger.halted(), 2000, 'the rejected writer to halt');
+      await until(() => stranger.halt() !== undefined, 2000, 'the rejected writer to halt');
 
       const forged = signEventBatch(nodeCrypto, 'test-log', PRODUCER_KID, (m) => signSync(strangerKey, m), [
         testEvent(2),
@@ -316,12 +316,12 @@ for (const [name, stores, sequencerOptions] of [
       ledger = new TestLedger(stores(), sequencerOptions);
       const writer = await ledger.writer({ commitWindowMs: 300 });
       await writer.append([testEvent(1)]);
-      expect(writer.halted()).toBe(false);
-      await until(() => writer.halted(), 3000, 'the writer to halt');
+      expect(writer.halt()).toBeUndefined();
+      await until(() => writer.halt()?.reason === 'ledger.unavailable', 3000, 'the writer to halt');
       expect(writer.commitLagMs()).toBeGreaterThan(300);
       ledger.sequencer();
       await until(() => writer.commitLagMs() === 0, 5000, 'the lag to clear');
-      expect(writer.halted()).toBe(false);
+      expect(writer.halt()).toBeUndefined();
     });
 
     it('fences the commit of a leader that stalled past its lease', async () => {

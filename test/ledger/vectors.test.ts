@@ -190,6 +190,8 @@ describe('ledger vectors', () => {
       ]),
     );
     expect([...blocks.keys()].sort()).toEqual(Object.keys(example).sort());
-    for (const [name, value] of Object.entries(example)) expect(blocks.get(name), name).toBe(value);
+    // A note ends with a newline, which a fenced block does not show.
+    for (const [name, value] of Object.entries(example))
+      expect(blocks.get(name), name).toBe(value.endsWith('\n') ? value.slice(0, -1) : value);
   });
 });

@@ -28,7 +28,7 @@ import { EXPORT_FORMAT, checkpointLine, exportLines } from '../../ledger/export.
 import { StoreLedgerReader, type ChainSource } from '../../ledger/reader.js';
 import { treeHashes } from '../../ledger/tree.js';
 import { verifyExportFile, verifyLines, verifyStore, type VerifyOptions } from '../../ledger/verify.js';
-import type { CheckpointWitnesses } from '../../sequencer/sequencer.js';
+import type { CheckpointWitnesses } from '../../sequencer/witnesses.js';
 import { LEDGER_VECTOR_DIR, readLedgerVectorKeys } from '../vectors/generate-ledger.js';
 import {
   PRODUCER_KID,
