@@ -153,7 +153,12 @@ export const configSchema = z.strictObject({
       ...ledgerReplication,
       ...ledgerWitnesses,
     })
-    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000, witnesses: { threshold: 0, keys: [] } }),
+    .default({
+      log: 'governance',
+      replicas: 0,
+      replicaTimeoutMs: 1000,
+      witnesses: { threshold: 0, keys: [] },
+    }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(5),
   freshness: z.strictObject({
     keysSeconds: z.number().int().min(1).max(3600),

@@ -21,7 +21,10 @@ export function witnessPolicy(
   config: { threshold: number; keys: string[] },
 ): WitnessPolicy | undefined {
   if (config.threshold === 0) return undefined;
-  return { threshold: config.threshold, witnesses: config.keys.map((key) => parseCosignatureVerifierKey(suite, key)) };
+  return {
+    threshold: config.threshold,
+    witnesses: config.keys.map((key) => parseCosignatureVerifierKey(suite, key)),
+  };
 }
 
 export async function followCheckpointTrust(options: {
@@ -51,7 +54,10 @@ export async function followCheckpointTrust(options: {
     keys = found;
   };
   await load();
-  const timer = setInterval(() => load().catch((e: unknown) => options.onError?.(e)), options.refreshMs ?? 5000);
+  const timer = setInterval(
+    () => load().catch((e: unknown) => options.onError?.(e)),
+    options.refreshMs ?? 5000,
+  );
   timer.unref();
   return {
     auditKeys: () => keys,
