@@ -272,25 +272,31 @@ export function proofFailure(e: unknown): { code: Code; message: string } {
  * stops early (issued only, or admitted and never run) is in order. Other event types may follow
  * authorization.issued anywhere. An attestation.signed must moreover answer an earlier runtime
  * admission not attested yet: SHA3-512 of its attestation_id is that admission.granted's
- * attestation_ref (docs/authz-server.md, "Attestations").
+ * attestation_ref (docs/authz-server.md, "Attestations"). Kept one record at a time, so that a
+ * streaming verifier holds only this per lineage.
  */
-export function checkStageOrder(
-  suite: CryptoSuite,
-  records: readonly ChainRecord[],
-  report: (code: Code, seq: number, message: string) => void,
-): void {
-  const seen = LINEAGE_STAGES.map(() => 0);
+export class StageOrder {
+  private count = 0;
+  private readonly seen = LINEAGE_STAGES.map(() => 0);
   /** attestation_refs of the admissions not attested yet. */
-  const open: string[] = [];
-  records.forEach(({ seq, event: { type, data } }, i) => {
+  private readonly open: string[] = [];
+
+  constructor(private readonly suite: CryptoSuite) {}
+
+  /** The next record of the lineage; reports a record out of order. */
+  next(
+    { seq, event: { type, data } }: Pick<ChainRecord, 'seq' | 'event'>,
+    report: (code: Code, seq: number, message: string) => void,
+  ): void {
     const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
-    if (i === 0 && stage !== 0) {
+    const { seen, open } = this;
+    if (this.count === 0 && stage !== 0) {
       report(
         'ledger.lineage.order',
         seq,
         `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
       );
-    } else if (i > 0 && stage === 0) {
+    } else if (this.count > 0 && stage === 0) {
       report(
         'ledger.lineage.order',
         seq,
@@ -303,13 +309,14 @@ export function checkStageOrder(
         `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
       );
     }
+    this.count++;
     if (stage >= 0) seen[stage]!++;
     const fields = (data ?? {}) as Record<string, unknown>;
     if (type === 'admission.granted' && typeof fields.attestation_ref === 'string') {
       open.push(fields.attestation_ref);
     } else if (type === 'attestation.signed') {
       const id = (fields.attestation as { attestation_id?: unknown } | undefined)?.attestation_id;
-      const at = typeof id === 'string' ? open.indexOf(attestationRef(suite, id)) : -1;
+      const at = typeof id === 'string' ? open.indexOf(attestationRef(this.suite, id)) : -1;
       if (at < 0) {
         report(
           'ledger.lineage.order',
@@ -320,5 +327,15 @@ export function checkStageOrder(
         open.splice(at, 1);
       }
     }
-  });
+  }
+}
+
+/** StageOrder over a lineage's whole list of records. */
+export function checkStageOrder(
+  suite: CryptoSuite,
+  records: readonly ChainRecord[],
+  report: (code: Code, seq: number, message: string) => void,
+): void {
+  const order = new StageOrder(suite);
+  for (const record of records) order.next(record, report);
 }

@@ -9,7 +9,7 @@
 // Proofs of single records, of consistency and of lineages are core/proofs.ts.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { attestationRef } from '../core/attestation.js';
+import { StageOrder } from '../core/proofs.js';
 import { parseCanonicalText } from '../core/canonical.js';
 import {
   BLAKE_REF,
@@ -34,7 +34,6 @@ import {
   chainRecord,
   chainStateOf,
   genesis,
-  LINEAGE_STAGES,
   type ChainRecord,
   type ChainState,
 } from '../core/event.js';
@@ -123,21 +122,11 @@ interface BatchRun {
   replay: boolean;
 }
 
-/**
- * One lineage's state for the stage order of core/proofs.ts checkStageOrder, kept incrementally:
- * records read, stages counted, attestation_refs of admissions not attested yet.
- */
-interface Stages {
-  count: number;
-  seen: number[];
-  open: string[];
-}
-
 interface LineageState {
   /** event_hash of its latest record. */
   tail: string;
   /** Undefined when its first record was not read (a range, or the lineage left the window). */
-  stages: Stages | undefined;
+  stages: StageOrder | undefined;
 }
 
 /** The anchor's state: both hashes and the compact range of the tree before the range. */
@@ -473,7 +462,7 @@ class ChainCheck {
     this.index?.set(indexKey(this.options.suite, lineage), leaf);
     const known = this.lineages.get(lineage);
     const prev = record.lineage_prev ?? null;
-    let stages: Stages | undefined;
+    let stages: StageOrder | undefined;
     if (known === undefined && (this.lineagesDropped || !this.fromGenesis)) {
       this.lineageUnchecked++;
     } else {
@@ -483,8 +472,8 @@ class ChainCheck {
           record.seq,
           `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
         );
-      stages = known ? known.stages : { count: 0, seen: LINEAGE_STAGES.map(() => 0), open: [] };
-      if (stages) this.checkStage(stages, record);
+      stages = known ? known.stages : new StageOrder(this.options.suite);
+      if (stages) stages.next(record, (code, seq, message) => this.fail(code, seq, message));
       else this.lineageUnchecked++;
     }
     this.lineages.delete(lineage);
@@ -492,53 +481,6 @@ class ChainCheck {
     if (this.lineages.size > (this.options.lineageWindow ?? 100_000)) {
       this.lineages.delete(this.lineages.keys().next().value!);
       this.lineagesDropped = true;
-    }
-  }
-
-  /**
-   * One record of a lineage against the stages before it: core/proofs.ts checkStageOrder, one
-   * record at a time (the same rules, docs/spec/ledger.md §10.4; test/ledger/verify.test.ts
-   * checks that both agree).
-   */
-  private checkStage(stages: Stages, record: ChainRecord): void {
-    const { seq, event } = record;
-    const { type, data } = event;
-    const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
-    const { seen, open } = stages;
-    if (stages.count === 0 && stage !== 0) {
-      this.fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
-      );
-    } else if (stages.count > 0 && stage === 0) {
-      this.fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: authorization.issued after the lineage's first record`,
-      );
-    } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
-      this.fail(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
-      );
-    }
-    stages.count++;
-    if (stage >= 0) seen[stage]!++;
-    const fields = (data ?? {}) as Record<string, unknown>;
-    if (type === 'admission.granted' && typeof fields.attestation_ref === 'string') {
-      open.push(fields.attestation_ref);
-    } else if (type === 'attestation.signed') {
-      const id = (fields.attestation as { attestation_id?: unknown } | undefined)?.attestation_id;
-      const at = typeof id === 'string' ? open.indexOf(attestationRef(this.options.suite, id)) : -1;
-      if (at < 0)
-        this.fail(
-          'ledger.lineage.order',
-          seq,
-          `record ${seq}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
-        );
-      else open.splice(at, 1);
     }
   }
 
