@@ -116,7 +116,7 @@ export interface DevModeOptions {
   /** Keep state in this Redis instead of in memory. */
   redisUrl?: string | undefined;
   logLevel?: string;
-  /** Cadence of signed heads (default the sequencer's, 1000 ms). */
+  /** Cadence of checkpoints (default the sequencer's, 1000 ms). */
   headIntervalMs?: number;
   /** Longest wait for the enforcement point to report SERVING (default 10 s). */
   readyTimeoutMs?: number;

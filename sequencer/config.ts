@@ -30,13 +30,13 @@ export const configSchema = z.strictObject({
   redis: z.looseObject({ mode: z.enum(['standalone', 'sentinel', 'cluster']) }),
   /**
    * The log it chains (the `ledger.log` the authority and the enforcement points append to), and
-   * the replicas that must hold a head's records before it is published (docs/spec/ledger.md §12).
+   * the replicas that must hold a checkpoint's records before it is published (docs/spec/ledger.md §12).
    */
   ledger: z
     .strictObject({ log: z.string().regex(LOG_ID), ...ledgerReplication })
     .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000 }),
   /**
-   * The audit key: signs heads and the ledger's own ledger.rejected events. Its record (role
+   * The audit key: signs checkpoints and the ledger's own ledger.rejected events. Its record (role
    * audit, subject the log) is published to the registry, where verifiers find it.
    */
   audit: z
@@ -53,7 +53,7 @@ export const configSchema = z.strictObject({
   producerKeysFile: file.default(`${KEYS_DIR}/producers.json`),
   /** Lease time to live: a dead leader is replaced after at most this long. */
   leaseMs: z.number().int().min(300).max(60_000).default(3000),
-  /** Cadence of signed heads while records arrive. */
+  /** Cadence of checkpoints while records arrive. */
   headIntervalMs: z.number().int().min(10).max(60_000).default(1000),
   /**
    * Worker threads that open ingest entries while the sequencer's thread chains; 0 opens them on

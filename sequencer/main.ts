@@ -11,8 +11,8 @@ import { loadSequencerMaterial, sequencerLogger, startSequencerService } from '.
 const usage = serviceUsage(
   'sequencer/main.js',
   "The ledger sequencer: chains the events the services append into the log's hash chain and\n" +
-    'signs its heads (docs/spec/ledger.md). One sequencer leads a log at a time; others wait for\n' +
-    'its lease. Its HTTP port serves /healthz and /metrics.',
+    'publishes its checkpoints, cosigned by its witnesses (docs/spec/ledger.md). One sequencer\n' +
+    'leads a log at a time; others wait for its lease. Its HTTP port serves /healthz and /metrics.',
   'GOV_SEQUENCER',
   ['http'],
 );

@@ -30,7 +30,16 @@ export class SequencerMetrics {
       'Ingest entries this sequencer refused (dead-lettered, recorded as ledger.rejected).',
       (s) => s.rejected,
     );
-    counter('governance_sequencer_heads_signed_total', 'Heads this sequencer signed.', (s) => s.headsSigned);
+    counter(
+      'governance_sequencer_checkpoints_published_total',
+      'Checkpoints this sequencer signed and published.',
+      (s) => s.checkpointsPublished,
+    );
+    counter(
+      'governance_sequencer_checkpoints_unwitnessed_total',
+      'Checkpoints not published for want of witness cosignatures (the next try covers more records).',
+      (s) => s.unwitnessed,
+    );
     counter(
       'governance_sequencer_leases_acquired_total',
       'Times this sequencer took the lease (more than one: it lost it, or another led between).',
@@ -45,16 +54,16 @@ export class SequencerMetrics {
       },
     });
     new Gauge({
-      name: 'governance_sequencer_last_head_seq',
-      help: 'Seq of the last head this sequencer signed (0: none yet).',
+      name: 'governance_sequencer_last_checkpoint_size',
+      help: 'Tree size of the last checkpoint this sequencer published (0: none yet).',
       registers,
       collect() {
         this.set(status().lastHead?.seq ?? 0);
       },
     });
     new Gauge({
-      name: 'governance_sequencer_last_head_timestamp_seconds',
-      help: 'When this sequencer last signed a head, in Unix seconds (0: never); alert on its age while leading.',
+      name: 'governance_sequencer_last_checkpoint_timestamp_seconds',
+      help: 'When this sequencer last published a checkpoint, in Unix seconds (0: never); alert on its age while leading.',
       registers,
       collect() {
         const at = status().lastHead?.at;

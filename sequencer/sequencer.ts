@@ -79,7 +79,7 @@ export interface SequencerStatus {
   /** Records chained, ingest entries refused (dead-lettered), checkpoints published, leases taken. */
   chained: number;
   rejected: number;
-  headsSigned: number;
+  checkpointsPublished: number;
   leasesAcquired: number;
   /** Checkpoints not published for want of witness cosignatures. */
   unwitnessed: number;
@@ -167,7 +167,7 @@ export class Sequencer {
     state: 'idle',
     leaseAnsweredAt: undefined,
     rejected: 0,
-    headsSigned: 0,
+    checkpointsPublished: 0,
     leasesAcquired: 0,
     unwitnessed: 0,
     lastHead: undefined,
@@ -433,7 +433,7 @@ export class Sequencer {
       text: checkpointNote(signed),
       index: ledger.index.takeChanged(),
     });
-    this.observed.headsSigned++;
+    this.observed.checkpointsPublished++;
     this.observed.lastHead = { seq: state.seq, at: this.now() };
     return true;
   }

@@ -116,7 +116,7 @@ export function sequencerHealth(status: SequencerStatus, now: number, leaseMs: n
 }
 
 /**
- * Publishes the audit key's record (verifiers find the key that signs heads among the registry's
+ * Publishes the audit key's record (verifiers find the key that signs checkpoints among the registry's
  * certified records, /v1/proof/issuers), opens the HTTP port, then starts the Sequencer; stop()
  * undoes it (not the stores).
  */

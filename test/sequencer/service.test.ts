@@ -76,7 +76,7 @@ describe('a sequencer process, through its HTTP port', () => {
       );
       await writer.appendAndWait(events, 10_000);
       await until(
-        async () => (await metric(leader, 'governance_sequencer_last_head_seq')) === 3,
+        async () => (await metric(leader, 'governance_sequencer_last_checkpoint_size')) === 3,
         10_000,
         'a head',
       );
@@ -86,8 +86,8 @@ describe('a sequencer process, through its HTTP port', () => {
     }
     expect(await metric(leader, 'governance_sequencer_records_chained_total')).toBe(3);
     expect(await metric(leader, 'governance_sequencer_entries_rejected_total')).toBe(0);
-    expect(await metric(leader, 'governance_sequencer_heads_signed_total')).toBeGreaterThanOrEqual(1);
-    const signedAt = await metric(leader, 'governance_sequencer_last_head_timestamp_seconds');
+    expect(await metric(leader, 'governance_sequencer_checkpoints_published_total')).toBeGreaterThanOrEqual(1);
+    const signedAt = await metric(leader, 'governance_sequencer_last_checkpoint_timestamp_seconds');
     expect(Math.abs(signedAt - Date.now() / 1000)).toBeLessThan(30);
     // Process metrics, as the other services have them.
     expect(await metric(leader, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
@@ -99,7 +99,7 @@ describe('a sequencer process, through its HTTP port', () => {
     await until(async () => (await health(standby)).status === 200, 10_000, 'the standby to serve');
     expect(await metric(standby, 'governance_sequencer_leading')).toBe(0);
     expect(await metric(standby, 'governance_sequencer_records_chained_total')).toBe(0);
-    expect(await metric(standby, 'governance_sequencer_last_head_timestamp_seconds')).toBe(0);
+    expect(await metric(standby, 'governance_sequencer_last_checkpoint_timestamp_seconds')).toBe(0);
   });
 
   it('is NOT_SERVING, naming why, while Redis does not answer, and serves again after', async () => {
