@@ -9,7 +9,7 @@ import {
   serverPorts,
   type ComposeContext,
 } from './support/compose.js';
-import { COMPOSE_FILE, ENVOY_CONFIGS } from './support/layout.js';
+import { COMPOSE_FILE, ENVOY_CONFIGS, SERVER_CONFIGS } from './support/layout.js';
 import { mutated, readRepoText, readYaml } from './support/repo.js';
 
 type Obj = Record<string, unknown>;
@@ -18,11 +18,9 @@ const tsconfig = JSON.parse(readRepoText('tsconfig.build.json')) as { include: s
 const context: ComposeContext = {
   folder: dirname(COMPOSE_FILE),
   frontProxy: readYaml(ENVOY_CONFIGS[0].path) as Obj,
-  serverConfigs: {
-    authz: readYaml('envoy/config/authz.yaml') as Obj,
-    authority: readYaml('envoy/config/authority.yaml') as Obj,
-    sequencer: readYaml('envoy/config/sequencer.yaml') as Obj,
-  },
+  serverConfigs: Object.fromEntries(
+    SERVER_CONFIGS.map((config) => [config.name, readYaml(config.compose) as Obj]),
+  ) as ComposeContext['serverConfigs'],
   buildFolders: tsconfig.include,
 };
 const ports = Object.values(context.serverConfigs).flatMap(serverPorts);

@@ -48,6 +48,9 @@ describe('every manifest', () => {
       'authz-config',
       'authority-config',
       'sequencer-config',
+      'witness-a-config',
+      'witness-b-config',
+      'witness-c-config',
     ]);
     expect(bundle.generated.flatMap(manifestProblems)).toEqual([]);
   });
@@ -393,7 +396,7 @@ const kubectl = (() => {
 })();
 
 describe.skipIf(!kubectl)('kubectl kustomize', () => {
-  it('renders every resource, valid, with the generated ConfigMaps wired into the Deployments', () => {
+  it('renders every resource, valid, with the generated ConfigMaps wired into the workloads', () => {
     const rendered = parseYamlDocuments(
       execFileSync('kubectl', ['kustomize', repoPath(KUSTOMIZATION.replace(/\/[^/]+$/, ''))], {
         encoding: 'utf8',
@@ -405,10 +408,12 @@ describe.skipIf(!kubectl)('kubectl kustomize', () => {
       .filter((o) => o.kind === 'ConfigMap')
       .map((o) => String((o.metadata as Obj).name));
     const mounted = rendered
-      .filter((o) => o.kind === 'Deployment')
-      .flatMap((d) => (podSpec(d).volumes as Obj[]).map((v) => (v.configMap as Obj | undefined)?.name))
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+      .flatMap((d) =>
+        ((podSpec(d).volumes ?? []) as Obj[]).map((v) => (v.configMap as Obj | undefined)?.name),
+      )
       .filter((name) => typeof name === 'string' && /-config-/.test(name));
-    expect(mounted.length).toBe(3);
+    expect(mounted.length).toBe(6);
     for (const name of mounted) expect(configMaps).toContain(name);
   });
 });

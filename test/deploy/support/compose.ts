@@ -9,6 +9,7 @@ import { Problems } from './problems.js';
 import { isObject, isRepoFolder, readRepoText, repoFileExists, repoFilesIn } from './repo.js';
 import { SERVER_CONFIGS } from './layout.js';
 import type { SequencerView } from './sequencer.js';
+import { isUnder, type WitnessDeploymentView } from './witnesses.js';
 
 type ServerName = (typeof SERVER_CONFIGS)[number]['name'];
 
@@ -23,6 +24,9 @@ export const OUR_SERVICES: Record<string, ServerName> = {
   'authz-server': 'authz',
   authority: 'authority',
   sequencer: 'sequencer',
+  'witness-a': 'witness-a',
+  'witness-b': 'witness-b',
+  'witness-c': 'witness-c',
 };
 const ENVOY_IMAGE = 'envoyproxy/envoy:v1.31-latest';
 
@@ -153,7 +157,10 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
       repoFileExists(posix.join(context.folder, String(build.context), String(build.dockerfile))),
       'must build from the repository Dockerfile',
     );
-    need(obj(entry.environment).REDIS_URL === 'redis://redis:6379', 'needs REDIS_URL=redis://redis:6379');
+    const config = context.serverConfigs[configName];
+    // The witnesses use no Redis.
+    if ('redis' in config)
+      need(obj(entry.environment).REDIS_URL === 'redis://redis:6379', 'needs REDIS_URL=redis://redis:6379');
     const command = strings(entry.command);
     const script = /^dist\/(([^/]+)\/[^/]+)\.js$/.exec(command[1] ?? '');
     need(
@@ -164,10 +171,10 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
       `runs ${command[1]}, which tsconfig.build.json does not build`,
     );
     const configPath = command[command.indexOf('--config') + 1] ?? '';
-    const config = context.serverConfigs[configName];
+    const configFile = posix.basename(SERVER_CONFIGS.find((entry) => entry.name === configName)!.compose);
     need(
-      mounted(name, configPath)?.source === `./config/${posix.basename(configPath)}`,
-      `--config ${configPath} must be config/${posix.basename(configPath)}`,
+      mounted(name, configPath)?.source === `./config/${configFile}`,
+      `--config ${configPath} must be config/${configFile}`,
     );
     for (const path of pathsUnder(config, '/etc/governance/'))
       need(mounted(name, path) !== undefined, `${path} is not mounted`);
@@ -175,7 +182,10 @@ export function composeProblems(compose: Obj, context: ComposeContext): string[]
       .map((port) => Number(port.split(':').at(-1)))
       .sort();
     const listening = serverPorts(config).sort();
-    need(JSON.stringify(published) === JSON.stringify(listening), `must publish ${listening.join(', ')}`);
+    // A witness is published nowhere: only the sequencer is to reach it.
+    if (name.startsWith('witness-')) need(published.length === 0, 'must publish nothing');
+    else
+      need(JSON.stringify(published) === JSON.stringify(listening), `must publish ${listening.join(', ')}`);
   }
 
   // The front proxy reaches its clusters by compose service name.
@@ -307,4 +317,94 @@ export function composeSequencerView(
     return [...new Set([...documentedFiles(path).map((file) => posix.join(path, file)), ...present])];
   });
   return { config: server && configs[server.name], configFile, fileAt, exposed, problems };
+}
+
+/** The networks a compose service is on (`default` when it names none). */
+function networksOf(service: Obj): string[] {
+  const networks = service.networks;
+  if (Array.isArray(networks)) return networks.map(String);
+  return isObject(networks) ? Object.keys(networks) : ['default'];
+}
+
+/** The witnesses as test/deploy/support/witnesses.ts checks them; key sources are host paths. */
+export function composeWitnessView(
+  compose: Obj,
+  folder: string,
+  configs: Record<string, Obj>,
+): WitnessDeploymentView {
+  const services = obj(compose.services);
+  const namedVolumes = Object.keys(obj(compose.volumes));
+  const witnesses = Object.entries(services)
+    .filter(([, service]) => strings(obj(service).command)[1] === 'dist/witness/main.js')
+    .map(([name, value]) => {
+      const service = obj(value);
+      const mounts = mountsOf(service);
+      const at = (path: string): Mount | undefined =>
+        mounts
+          .filter((mount) => isUnder(path, mount.target))
+          .sort((a, b) => b.target.length - a.target.length)[0];
+      const command = strings(service.command);
+      const configMount = at(command[command.indexOf('--config') + 1] ?? '');
+      const entry = SERVER_CONFIGS.find(
+        (config) => configMount && config.compose === posix.join(folder, configMount.source),
+      );
+      const config = entry && configs[entry.name];
+      const keyMount = at(String(obj(config).keyFile ?? ''));
+      const keySource =
+        keyMount && isBind(keyMount)
+          ? posix.join(folder, keyMount.source, String(obj(config).keyFile).slice(keyMount.target.length))
+          : undefined;
+      const stateMount = at(String(obj(config).stateDir ?? ''));
+      return {
+        workload: name,
+        config,
+        address: { host: name, port: Number(strings(service.expose)[0] ?? NaN) || undefined },
+        keySource,
+        keyAlsoMountedBy: Object.entries(services)
+          .filter(([other]) => other !== name)
+          .filter(([, other]) =>
+            mountsOf(obj(other))
+              .filter(isBind)
+              .some(
+                (mount) => keySource !== undefined && isUnder(keySource, posix.join(folder, mount.source)),
+              ),
+          )
+          .map(([other]) => other),
+        state: stateMount && {
+          volume: stateMount.source,
+          persistent: !isBind(stateMount) && namedVolumes.includes(stateMount.source),
+          writable: !stateMount.readOnly,
+        },
+      };
+    });
+  return {
+    sequencer: configs.sequencer ?? {},
+    producers: { authz: configs.authz ?? {}, authority: configs.authority ?? {} },
+    witnesses,
+  };
+}
+
+/** Who shares a network with a witness: only the sequencer (and the other witnesses) may. */
+export function composeWitnessNetworkProblems(compose: Obj): string[] {
+  const problems = new Problems('witnesses: ');
+  const services = Object.entries(obj(compose.services)).map(([name, service]) => ({
+    name,
+    service: obj(service),
+  }));
+  const isWitness = (service: Obj): boolean => strings(service.command)[1] === 'dist/witness/main.js';
+  const sequencer = services.find((entry) => entry.name === 'sequencer');
+  for (const witness of services.filter((entry) => isWitness(entry.service))) {
+    const networks = networksOf(witness.service);
+    problems.need(
+      sequencer !== undefined && networksOf(sequencer.service).some((network) => networks.includes(network)),
+      `${witness.name}: the sequencer shares no network with it`,
+    );
+    for (const other of services.filter((entry) => entry.name !== 'sequencer' && !isWitness(entry.service))) {
+      problems.need(
+        !networksOf(other.service).some((network) => networks.includes(network)),
+        `${witness.name}: ${other.name} shares a network with it`,
+      );
+    }
+  }
+  return problems.list;
 }

@@ -4,7 +4,7 @@ export const ENVOY_CONFIGS = [
   { name: 'sidecar', path: 'envoy/sidecar/envoy.yaml', authz: 'istio/config/authz.yaml' },
 ] as const;
 
-/** Each server config and its twin: Docker Compose's and Kubernetes'. */
+/** Each server config (the witnesses' too) and its twin: Docker Compose's and Kubernetes'. */
 export const SERVER_CONFIGS = [
   {
     name: 'authz',
@@ -24,6 +24,15 @@ export const SERVER_CONFIGS = [
     k8s: 'istio/config/sequencer.yaml',
     perDeployment: [],
   },
+  ...(['a', 'b', 'c'] as const).map(
+    (x) =>
+      ({
+        name: `witness-${x}`,
+        compose: `envoy/config/witness-${x}.yaml`,
+        k8s: `istio/config/witness-${x}.yaml`,
+        perDeployment: [],
+      }) as const,
+  ),
 ] as const;
 
 export const COMPOSE_FILE = 'envoy/docker-compose.yaml';
@@ -31,3 +40,5 @@ export const KUSTOMIZATION = 'istio/kustomization.yaml';
 export const MESH_CONFIG = 'istio/mesh-config.yaml';
 export const MANIFESTS_DIR = 'istio/manifests';
 export const TEMPLATES_DIR = 'istio/templates';
+/** The folder of the witnesses' keys in the Compose stack: never one another service mounts. */
+export const WITNESS_KEYS_DIR = 'envoy/witness-keys';

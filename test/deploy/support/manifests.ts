@@ -8,6 +8,7 @@ import { HEALTH_PATHS } from './envoy-config.js';
 import { KUSTOMIZATION, MANIFESTS_DIR, MESH_CONFIG, SERVER_CONFIGS, TEMPLATES_DIR } from './layout.js';
 import { Problems } from './problems.js';
 import type { SequencerView } from './sequencer.js';
+import { isUnder, type WitnessDeploymentView, type WitnessView } from './witnesses.js';
 import { isObject, readRepoText, readYaml, readYamlDocuments, repoFileExists, repoFilesIn } from './repo.js';
 
 type Obj = Record<string, unknown>;
@@ -648,6 +649,138 @@ export function templateProblems(bundle: Bundle): string[] {
       values.every((value) => value === ''),
       `template ${nameOf(template)} must hold placeholders only`,
     );
+  }
+  return problems.list;
+}
+
+const WITNESS_COMPONENT = { 'app.kubernetes.io/component': 'witness' };
+
+/** The witnesses' StatefulSets. */
+const witnessSets = (bundle: Bundle): Obj[] =>
+  ofKind(bundle.objects, 'StatefulSet').filter((set) =>
+    selects({ matchLabels: WITNESS_COMPONENT }, podLabels(set)),
+  );
+
+/** The witnesses as test/deploy/support/witnesses.ts checks them. */
+export function k8sWitnessView(bundle: Bundle): WitnessDeploymentView {
+  const secretsOf = (workload: Obj): string[] =>
+    list(podSpec(workload).volumes).flatMap((volume) =>
+      isObject(volume.secret) ? [String(volume.secret.secretName)] : [],
+    );
+  const witnesses = witnessSets(bundle).map((workload): WitnessView => {
+    const container = containers(workload)[0] ?? {};
+    const command = strings(container.command);
+    const configPath = command.includes('--config') ? command[command.indexOf('--config') + 1] : undefined;
+    const { source, key } = configPath ? mountedSource(bundle, workload, container, configPath) : { key: '' };
+    const entry = SERVER_CONFIGS.find((config) => basename(config.k8s) === key);
+    const config =
+      source !== undefined && key in obj(source.data) && entry ? bundle.serverConfigs[entry.name] : undefined;
+    const keyFile = String(obj(config).keyFile ?? '');
+    const keyAt = mountedSource(bundle, workload, container, keyFile);
+    const secret =
+      keyAt.source?.kind === 'Secret' && keyAt.key in obj(keyAt.source.data)
+        ? nameOf(keyAt.source)
+        : undefined;
+    const stateDir = String(obj(config).stateDir ?? '');
+    const mount = list(container.volumeMounts)
+      .filter((entry) => isUnder(stateDir, String(entry.mountPath)))
+      .sort((a, b) => String(b.mountPath).length - String(a.mountPath).length)[0];
+    const claims = list(obj(workload.spec).volumeClaimTemplates).map(nameOf);
+    const service = ofKind(bundle.objects, 'Service').find(
+      (entry) =>
+        meta(entry).namespace === meta(workload).namespace &&
+        Object.keys(obj(obj(entry.spec).selector)).length > 0 &&
+        selects({ matchLabels: obj(entry.spec).selector }, podLabels(workload)),
+    );
+    const containerPort = (target: unknown): unknown =>
+      typeof target === 'string'
+        ? list(container.ports).find((port) => port.name === target)?.containerPort
+        : target;
+    const listening = Number(obj(obj(config).http).port ?? 7380);
+    const port = list(obj(service?.spec).ports).find(
+      (entry) => containerPort(entry.targetPort ?? entry.port) === listening,
+    )?.port;
+    return {
+      workload: nameOf(workload),
+      config,
+      address: {
+        host: service ? nameOf(service) : '(no Service)',
+        port: port === undefined ? undefined : Number(port),
+      },
+      keySource: secret && `Secret ${secret}`,
+      keyAlsoMountedBy: workloads(bundle)
+        .filter((other) => other !== workload && secret !== undefined && secretsOf(other).includes(secret))
+        .map(nameOf),
+      state: mount && {
+        volume: `${nameOf(workload)}/${String(mount.name)}`,
+        persistent: claims.includes(String(mount.name)),
+        writable: mount.readOnly !== true,
+      },
+    };
+  });
+  return {
+    sequencer: bundle.serverConfigs.sequencer ?? {},
+    producers: { authz: bundle.serverConfigs.authz ?? {}, authority: bundle.serverConfigs.authority ?? {} },
+    witnesses,
+  };
+}
+
+/**
+ * Who may reach the witnesses: in this namespace only the sequencer (the NetworkPolicies), and
+ * POST /add-checkpoint only from its mesh identity (the AuthorizationPolicies).
+ */
+export function witnessAccessProblems(bundle: Bundle): string[] {
+  const problems = new Problems('witnesses: ');
+  const sets = witnessSets(bundle);
+  problems.need(sets.length > 0, 'no witness StatefulSet');
+  const sequencerLabels = { 'app.kubernetes.io/name': 'sequencer' };
+  const sequencerAccount = `cluster.local/ns/${NAMESPACE}/sa/sequencer`;
+  for (const set of sets) {
+    const labels = podLabels(set);
+    const need = (ok: boolean, problem: string): void => problems.need(ok, `${nameOf(set)}: ${problem}`);
+    const peers = ofKind(bundle.objects, 'NetworkPolicy')
+      .filter((policy) => selects(obj(policy.spec).podSelector, labels))
+      .flatMap((policy) => list(obj(policy.spec).ingress))
+      .flatMap((rule) => list(rule.from));
+    // A peer without namespaceSelector is a pod of this namespace: only the sequencer.
+    const local = peers.filter((peer) => !('namespaceSelector' in peer));
+    need(local.length > 0, 'the sequencer cannot reach it (NetworkPolicy)');
+    need(
+      local.every((peer) =>
+        workloads(bundle).every(
+          (workload) =>
+            !selects(peer.podSelector, podLabels(workload)) ||
+            (selects(peer.podSelector, sequencerLabels) && nameOf(workload) === 'sequencer'),
+        ),
+      ),
+      'a NetworkPolicy admits pods of this namespace other than the sequencer',
+    );
+    const allows = ofKind(bundle.objects, 'AuthorizationPolicy').filter(
+      (policy) => obj(policy.spec).action === 'ALLOW' && selects(obj(policy.spec).selector, labels),
+    );
+    need(allows.length > 0, 'no AuthorizationPolicy limits who may post checkpoints');
+    for (const rule of allows.flatMap((policy) => list(obj(policy.spec).rules))) {
+      const operations = list(rule.to).map((entry) => obj(entry.operation));
+      const posts =
+        operations.length === 0 ||
+        operations.some(
+          (operation) =>
+            (!('paths' in operation) ||
+              strings(operation.paths).some((path) => path === '/add-checkpoint' || path.includes('*'))) &&
+            (!('methods' in operation) || strings(operation.methods).includes('POST')),
+        );
+      if (!posts) continue;
+      const sources = list(rule.from).map((entry) => obj(entry.source));
+      need(
+        sources.length > 0 &&
+          sources.every(
+            (source) =>
+              Object.keys(source).join() === 'principals' &&
+              strings(source.principals).join() === sequencerAccount,
+          ),
+        `POST /add-checkpoint is allowed to others than ${sequencerAccount}`,
+      );
+    }
   }
   return problems.list;
 }

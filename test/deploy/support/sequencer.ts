@@ -20,9 +20,12 @@ import { certifyKey, type KeyRole } from '../../../core/registry.js';
 import { formatSeconds } from '../../../core/time.js';
 import { parseConfig, type SequencerConfig } from '../../../sequencer/config.js';
 import { Problems } from './problems.js';
+import { vkeyFixture, withVkeys } from './witnesses.js';
 
 /** What `govctl keys generate --out root` names the root private key (envoy/keys/README.md). */
 export const ROOT_PRIVATE_KEY = 'root.key.pem';
+/** Keys for the vkey placeholders the shipped configurations hold where each deployment's go. */
+const VKEYS = vkeyFixture();
 /** Where the deployments mount what the services read. */
 const MOUNTED = '/etc/governance/';
 
@@ -125,7 +128,7 @@ export function sequencerProblems(view: SequencerView, expect: SequencerExpectat
   }
   let config: SequencerConfig;
   try {
-    config = parseConfig(view.config, {});
+    config = parseConfig(withVkeys(view.config, VKEYS), {});
   } catch (e) {
     problems.need(false, (e as Error).message);
     return problems.list;
@@ -162,7 +165,7 @@ export function sequencerProblems(view: SequencerView, expect: SequencerExpectat
  * deployment mounts it from: what the sequencer would read, on the fixture's keys.
  */
 export function resolveSequencerConfig(view: SequencerView, dir: string): SequencerConfig {
-  const config = parseConfig(view.config, {});
+  const config = parseConfig(withVkeys(view.config, VKEYS), {});
   const local = (path: string): string => {
     const file = view.fileAt(path);
     return file === undefined ? path : join(dir, basename(file));
