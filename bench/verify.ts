@@ -6,6 +6,7 @@
 // trees of synthetic leaves (built with core/tlog.ts TileBuilder) and, for 10^9 records, from the
 // formula; and whole inclusion proofs (checkpoint, record, producer signature, path) on the
 // benchmark chain. Prints; asserts nothing.
+import { attestationRef } from '../core/attestation.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,11 +54,21 @@ if (!treeSizes.every((n) => Number.isSafeInteger(n) && n >= 2))
 const PRODUCER_ID = 'authz-server://bench';
 
 /** Events shaped like the white paper's records (§4.4, §6.4), in 7-event lineages. */
+/** Each operation's admission names its attestation by attestation_ref, as an enforcement point does. */
+function stageData(type: string, op: number): Pick<LedgerEvent, 'data'> {
+  const id = `att_bench${String(op).padStart(16, '0')}`;
+  if (type === 'admission.granted') return { data: { attestation_ref: attestationRef(nodeCrypto, id) } };
+  if (type === 'attestation.signed') return { data: { attestation: { attestation_id: id } } };
+  return {};
+}
+
 function benchEvent(i: number): LedgerEvent {
   const op = Math.floor(i / LINEAGE_STAGES.length);
+  const type = LINEAGE_STAGES[i % LINEAGE_STAGES.length]!;
   return {
     v: '1',
-    type: LINEAGE_STAGES[i % LINEAGE_STAGES.length]!,
+    type,
+    ...stageData(type, op),
     time: formatMillis(Date.UTC(2026, 4, 12) + i),
     producer: PRODUCER_ID,
     lineage: `lineage://op/${String(op).padStart(16, '0')}`,
