@@ -15,7 +15,7 @@ import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64Encode, hexEncode } from '../../core/encoding.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { EVENT_TYPES, type ChainRecord } from '../../core/event.js';
-import { parseVerifierKey } from '../../core/note.js';
+import { parseCosignatureVerifierKey, verifierKey } from '../../core/note.js';
 import {
   verifyConsistencyProof,
   verifyInclusionProof,
@@ -67,7 +67,7 @@ export function addWitnessOptions(command: Command): Command {
   return command
     .option(
       '--witness <vkey>',
-      'a witness verifier key (name+hash+base64, as C2SP witnesses publish it; @file reads it), repeatable',
+      'a witness cosigner verifier key (name+hash+base64(0x04||key), as C2SP witnesses and govctl witness vkey publish it; @file reads it), repeatable',
       collect,
       [],
     )
@@ -87,7 +87,7 @@ export function witnessPolicy(opts: WitnessOptions): WitnessPolicy | undefined {
   const witnesses = opts.witness.map((value) => {
     const text = value.startsWith('@') ? readText(value.slice(1), 'witness key').trim() : value;
     try {
-      const { name, publicKey } = parseVerifierKey(nodeCrypto, text);
+      const { name, publicKey } = parseCosignatureVerifierKey(nodeCrypto, text);
       return { name, publicKey };
     } catch (e) {
       throw new CliError(`--witness ${JSON.stringify(value)}: ${(e as Error).message}`);
@@ -269,6 +269,12 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
       }
       const note = checkpointNote(signed);
       if (opts.out !== undefined) writeText(opts.out, note, 'checkpoint');
+      // The log's key as Go's note package and C2SP witnesses take it (docs/spec/ledger.md §7.3).
+      const logVerifierKey = verifierKey(
+        nodeCrypto,
+        signed.checkpoint.log,
+        trust.audit.get(signer.kid)!.publicKey,
+      );
       const heartbeat = answer.heartbeat;
       const heartbeatVerified = heartbeatOf(trust, heartbeat);
       emit(
@@ -277,6 +283,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
           checkpoint: checkpointJson(signed),
           note,
           signer: signer.kid,
+          verifier_key: logVerifierKey,
           cosigners: signer.cosigners,
           witnesses_required: witnesses?.threshold ?? 0,
           consistent_with: trusted ? trusted.signed.checkpoint.size : null,
@@ -288,6 +295,7 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
           [
             ...checkpointLines(signed),
             signedLine(signed, signer, witnesses),
+            `vkey        ${logVerifierKey}`,
             ...(trusted
               ? [
                   `consistent  extends the trusted checkpoint at size ${trusted.signed.checkpoint.size} (${opts.trusted})`,

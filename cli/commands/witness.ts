@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { rawPublicKey } from '../../core/keys.js';
-import { cosignatureVerifierKey } from '../../core/note.js';
-import { readPrivateKey } from '../../service/keys.js';
+import { cosignatureVerifierKey, verifierKey } from '../../core/note.js';
+import { readPrivateKey, readPublicKey } from '../../service/keys.js';
 import { loadConfig } from '../../witness/config.js';
 import { startWitnessService, witnessLogger } from '../../witness/service.js';
 import { CliError, EXIT, emit, type OutputOptions } from '../output.js';
@@ -56,5 +56,28 @@ export function registerWitnessCommands(program: Command, output: () => OutputOp
         usageError(e);
       }
       emit(output(), { name: opts.name, vkey }, () => vkey);
+    });
+  witness
+    .command('log-vkey')
+    .description(
+      "print a log's verifier key, which witnesses are configured with: <log id>+<key ID>+base64(0x01 || audit public key)",
+    )
+    .requiredOption('--audit-key <file>', "the log's audit public key (PEM), or its private key")
+    .requiredOption('--log <id>', "the log id (the checkpoints' origin and key name), e.g. governance")
+    .action((opts: { auditKey: string; log: string }) => {
+      let vkey: string;
+      try {
+        let publicKey: Uint8Array;
+        try {
+          publicKey = readPublicKey(opts.auditKey);
+        } catch {
+          publicKey = rawPublicKey(readPrivateKey(opts.auditKey));
+        }
+        // Type 0x01: the log signs its checkpoints as a signed note (docs/spec/ledger.md §7.3).
+        vkey = verifierKey(nodeCrypto, opts.log, publicKey);
+      } catch (e) {
+        usageError(e);
+      }
+      emit(output(), { log: opts.log, vkey }, () => vkey);
     });
 }

@@ -11,7 +11,7 @@ import { decodeArtifact } from '../../core/artifact.js';
 import { checkpointNote, parseCheckpointNote } from '../../core/checkpoint.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey, keySigner, rawPublicKey } from '../../core/keys.js';
-import { cosign, verifierKey } from '../../core/note.js';
+import { cosign, cosignatureVerifierKey } from '../../core/note.js';
 import { buildProgram } from '../../cli/program.js';
 import { EXIT } from '../../cli/output.js';
 import { govctl } from '../support/govctl.js';
@@ -420,7 +420,7 @@ describe('govctl checkpoint', () => {
     // The dev mode runs no witness: one cosigns its latest checkpoint here, served by a fake endpoint.
     const witness = (name: string) => {
       const key = generatePrivateKey();
-      return { name, key, vkey: verifierKey(nodeCrypto, name, rawPublicKey(key)) };
+      return { name, key, vkey: cosignatureVerifierKey(nodeCrypto, name, rawPublicKey(key)) };
     };
     const [w1, w2] = [witness('witness.example/w1'), witness('witness.example/w2')];
     const { checkpoint } = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/checkpoint`)).json()) as {

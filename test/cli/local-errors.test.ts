@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey, publicKeyToPem, rawPublicKey } from '../../core/keys.js';
-import { verifierKey } from '../../core/note.js';
+import { cosignatureVerifierKey } from '../../core/note.js';
 import { EXIT } from '../../cli/output.js';
 import { govctl } from '../support/govctl.js';
 import { PROJECT_ROOT } from '../support/shared.js';
@@ -22,7 +22,7 @@ writeFileSync(root, publicKeyToPem(generatePrivateKey()));
 // Nothing listens there: a command that asked a server first would fail as unavailable (3).
 const CLOSED_URL = 'http://127.0.0.1:1';
 const CLOSED_TARGET = '127.0.0.1:1';
-const WITNESS = verifierKey(nodeCrypto, 'witness.example/w1', rawPublicKey(generatePrivateKey()));
+const WITNESS = cosignatureVerifierKey(nodeCrypto, 'witness.example/w1', rawPublicKey(generatePrivateKey()));
 
 describe('govctl --version', () => {
   it('prints the package version', async () => {
@@ -118,7 +118,7 @@ describe('govctl and local files', () => {
     [
       'checkpoint --witness',
       ['checkpoint', '--witness', 'w+00000000+AQ==', '--root', root, '--url', CLOSED_URL],
-      '--witness "w+00000000+AQ==": an Ed25519 public key is 32 bytes',
+      '--witness "w+00000000+AQ==": the verifier key is not of type 0x04 (Ed25519 cosignature/v1)',
     ],
     [
       'checkpoint --witnesses-required beyond the witnesses',

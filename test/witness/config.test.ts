@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/output.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { generatePrivateKey, privateKeyToPem, rawPublicKey } from '../../core/keys.js';
-import { cosignatureVerifierKey } from '../../core/note.js';
+import { generatePrivateKey, privateKeyToPem, publicKeyToPem, rawPublicKey } from '../../core/keys.js';
+import { cosignatureVerifierKey, verifierKey } from '../../core/note.js';
 import { parseConfig } from '../../witness/config.js';
 import { govctl } from '../support/govctl.js';
 import { runModule } from '../support/run-module.js';
@@ -103,6 +103,29 @@ describe('govctl witness vkey', () => {
   it('refuses a name a key name cannot have, exit 2', async () => {
     const file = join(dir, 'witness.key.pem');
     const run = await govctl('witness', 'vkey', '--key', file, '--name', 'has space');
+    expect(run.code).toBe(EXIT.usage);
+  });
+});
+
+describe('govctl witness log-vkey', () => {
+  it("prints the log's verifier key from its audit public or private key, as Go's note package reads it", async () => {
+    const key = generatePrivateKey();
+    const privateFile = join(dir, 'audit.key.pem');
+    const publicFile = join(dir, 'audit.pub.pem');
+    writeFileSync(privateFile, privateKeyToPem(key), { mode: 0o600 });
+    writeFileSync(publicFile, publicKeyToPem(key));
+    const expected = verifierKey(nodeCrypto, 'governance', rawPublicKey(key)) + '\n';
+    for (const file of [publicFile, privateFile]) {
+      const run = await govctl('witness', 'log-vkey', '--audit-key', file, '--log', 'governance');
+      expect(run.code, run.stderr).toBe(EXIT.ok);
+      expect(run.stdout).toBe(expected);
+    }
+  });
+
+  it('refuses a file that holds no Ed25519 key, exit 2', async () => {
+    const file = join(dir, 'not-a-key.pem');
+    writeFileSync(file, 'hello');
+    const run = await govctl('witness', 'log-vkey', '--audit-key', file, '--log', 'governance');
     expect(run.code).toBe(EXIT.usage);
   });
 });
