@@ -104,6 +104,15 @@ export const configSchema = z.strictObject({
       replicaTimeoutMs: 1000,
       witnesses: { threshold: 0, keys: [] },
     }),
+  proof: z
+    .strictObject({
+      /**
+       * Identities (SPIFFE IDs, or dev-token identities) that may read the openings of committed
+       * ledger members at /v1/proof/openings/<seq> (docs/spec/ledger.md §3.1); nobody by default.
+       */
+      openingReaders: z.array(printable).max(1024).default([]),
+    })
+    .default({ openingReaders: [] }),
   heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
   /** Above this age of its registry view the authority issues nothing. */
   maxRegistryAgeMs: z.number().int().min(1000).max(600_000).default(10_000),

@@ -43,6 +43,11 @@ export interface AuthorityDeps {
   bootstrapPolicies?: { name: string; source: string }[];
   /** Further certified records to publish at start (the producer key of this authority's events). */
   keyRecords?: KeyRecord[];
+  /**
+   * Authenticated identities that may read the openings of committed ledger members
+   * (docs/spec/ledger.md §3.1) from the proof endpoint; nobody when empty (the default).
+   */
+  openingReaders?: readonly string[];
 }
 
 export interface Denied {

@@ -217,6 +217,18 @@ async function route(
       ? send(res, 200, version)
       : sendError(res, 'policy.unknown', 'no such policy version', 404);
   }
+  // Not public: openings of committed ledger members, for the readers the configuration names.
+  const openings = /^\/v1\/proof\/openings\/([^/]{1,20})$/.exec(path);
+  if (openings) {
+    if (!SEQ.test(openings[1]!)) throw new HttpError(400, 'request.invalid', 'seq must be a sequence number');
+    try {
+      return send(res, 200, await authority.proofs.openings(callerOf(req, options), Number(openings[1])));
+    } catch (e) {
+      if (isGovernanceError(e, 'identity.unauthenticated') || isGovernanceError(e, 'policy.denied'))
+        return sendError(res, e.code, e.message);
+      throw e;
+    }
+  }
   const lineage = /^\/v1\/proof\/lineage\/([^/]{1,200})$/.exec(path);
   if (lineage) {
     let op: string;

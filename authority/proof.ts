@@ -2,7 +2,9 @@
 // registry heartbeat, the trust roots and issuer keys, policies, revocations, proofs against the
 // checkpoint (a record's inclusion, consistency with an earlier checkpoint, one operation's
 // lineage or its absence), pages of chained records, and the log as C2SP tiles. Read-only;
-// anyone may ask.
+// anyone may ask — except for the openings of committed members (docs/spec/ledger.md §3.1),
+// which only the authenticated identities the configuration names may read.
+import type { Caller } from './identity.js';
 import { lineageOf } from '../core/artifact.js';
 import { ID_BODY_PATTERN, LINEAGE_PREFIX } from '../core/protocol.js';
 import { base64urlEncode } from '../core/encoding.js';
@@ -123,6 +125,22 @@ export class Proofs {
     const last = Math.min(to, from + LEDGER_PAGE_MAX - 1);
     const records = await this.ctx.deps.reader.range(from, last);
     return last < to ? { records, next: last + 1 } : { records };
+  }
+
+  /**
+   * The openings of record `seq`'s commitments, as stored (canonical texts; none once erased), for
+   * an authenticated caller listed in openingReaders. Records and proofs stay public and
+   * committed: a reader checks each opening against the record's commitment itself.
+   */
+  async openings(caller: Caller, seq: number): Promise<{ seq: number; openings: string[] }> {
+    if (!caller.authenticated) throw new GovernanceError('identity.unauthenticated', caller.problem);
+    if (!(this.ctx.deps.openingReaders ?? []).includes(caller.identity))
+      throw new GovernanceError('policy.denied', `${caller.identity} may not read ledger openings`);
+    if (!Number.isSafeInteger(seq) || seq < 1)
+      throw new GovernanceError('request.invalid', 'seq must be a sequence number');
+    const openings = await this.ctx.deps.reader.openings(seq);
+    this.ctx.log.info({ identity: caller.identity, seq, openings: openings.length }, 'ledger openings read');
+    return { seq, openings };
   }
 
   async runtimes(): Promise<RuntimeRecord[]> {

@@ -130,6 +130,7 @@ export async function startAuthorityService(
     maxRegistryAgeMs: config.maxRegistryAgeMs,
     bootstrapPolicies: material.policies,
     keyRecords: [producer.record, ...standby.map((k) => k.record)],
+    openingReaders: config.proof.openingReaders,
   });
   const servers: { close(): Promise<void> }[] = [];
   const stop = async () => {

@@ -22,3 +22,5 @@ export * from './smt.js';
 export * from './checkpoint.js';
 export * from './chain.js';
 export * from './proofs.js';
+// Redaction (§3.1): a holder of an opening checks the clear value against the signed commitment.
+export * from './redaction.js';

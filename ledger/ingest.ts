@@ -1,7 +1,10 @@
 // Ingest entries: one producer batch each, `{"events":[…],"kid":"…","val":"…"}` with the events in
 // canonical form and one Ed25519 signature over their Merkle root (core/event.ts). Paths are not
 // sent: they follow from the events, so the sequencer derives them while it checks the batch,
-// and every chained record carries its own.
+// and every chained record carries its own. A producer that commits members of its events
+// (docs/spec/ledger.md §3.1) adds `"openings":[[…],…]`: per event, in index order, the openings
+// of its commitments. They are neither signed nor chained: each is checked against the signed
+// commitment it opens, and stored beside the chain, where it can be erased.
 import type { KeyObject } from 'node:crypto';
 import { KID_PATTERN } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
@@ -12,24 +15,44 @@ import { leafHash, merkleTree } from '../core/merkle.js';
 import { signSync } from '../core/keys.js';
 import { batchSignatureText, nodeRefs, parseJson } from './records.js';
 import { checkObject, signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
+import { canonicalize } from '../core/canonical.js';
+import {
+  REDACTABLE_MEMBERS,
+  parseOpening,
+  verifyOpenings,
+  type RedactableMember,
+} from '../core/redaction.js';
 
-/** The largest ingest entry the sequencer reads: a full batch of maximal events. */
-export const MAX_INGEST_CHARS = EVENT_LIMITS.batchSize * (EVENT_LIMITS.eventBytes + 1) + 256;
+/**
+ * The largest ingest entry the sequencer reads: a full batch of maximal events, each with the
+ * openings of its commitments (at most the clear event again, plus a salt and a name per member).
+ */
+export const MAX_INGEST_CHARS =
+  EVENT_LIMITS.batchSize * (2 * EVENT_LIMITS.eventBytes + REDACTABLE_MEMBERS.length * 128) + 256;
 
-/** Seals canonical events (from validateEvent) into one ingest entry with one signature. */
+/**
+ * Seals canonical events (from validateEvent) into one ingest entry with one signature.
+ * `openings` (canonical opening texts per event, core/redaction.ts) go beside the events,
+ * unsigned; the member is left out when no event has one.
+ */
 export function sealBatch(
   suite: CryptoSuite,
   log: string,
   kid: string,
   privateKey: KeyObject,
   events: Uint8Array[],
+  openings?: readonly (readonly string[])[],
 ): string {
   const { root } = merkleTree(
     suite,
     events.map((e) => leafHash(suite, e)),
   );
   const val = base64urlEncode(signSync(privateKey, batchStatement(log, kid, events.length, root)));
-  return `{"events":[${events.map((e) => utf8Decode(e)!).join(',')}],"kid":${JSON.stringify(kid)},"val":"${val}"}`;
+  const opened =
+    openings?.some((o) => o.length > 0) === true
+      ? `,"openings":[${events.map((_, i) => `[${(openings[i] ?? []).join(',')}]`).join(',')}]`
+      : '';
+  return `{"events":[${events.map((e) => utf8Decode(e)!).join(',')}],"kid":${JSON.stringify(kid)}${opened},"val":"${val}"}`;
 }
 
 /** An event ready to be chained: canonical texts of the event and of its batch signature. */
@@ -37,6 +60,8 @@ export interface OpenedEvent {
   eventText: string;
   lineage: string | undefined;
   sigText: string;
+  /** The checked openings of its commitments: [member, canonical opening text]. */
+  openings?: [RedactableMember, string][];
 }
 
 /** A checked batch: its signature (`val`, which names the batch: chained once, §4) and its events in index order. */
@@ -56,11 +81,12 @@ function invalid(message: string): never {
  */
 export function openBatch(suite: CryptoSuite, log: string, text: string, signerKey: SignerKey): OpenedBatch {
   if (text.length > MAX_INGEST_CHARS) invalid(`ingest entry longer than ${MAX_INGEST_CHARS} characters`);
-  const { events, kid, val } = checkObject(parseJson(text, 'ingest entry'), 'ingest entry', [
-    'events',
-    'kid',
-    'val',
-  ]);
+  const { events, kid, val, openings } = checkObject(
+    parseJson(text, 'ingest entry'),
+    'ingest entry',
+    ['events', 'kid', 'val'],
+    ['openings'],
+  );
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) invalid('ingest entry kid is malformed');
   const signature = typeof val === 'string' ? base64urlDecode(val) : undefined;
   if (signature?.length !== 64) invalid('ingest entry val is not a base64url Ed25519 signature');
@@ -89,6 +115,7 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
   );
   if (!suite.verifyEd25519(publicKey!, batchStatement(log, kid, events.length, root), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
+  const opened = openings === undefined ? undefined : checkOpenings(suite, events as LedgerEvent[], openings);
   const ref = nodeRefs();
   return {
     val: val as string,
@@ -96,8 +123,43 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
       eventText: utf8Decode(bytes)!,
       lineage: (events[i] as LedgerEvent).lineage,
       sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
+      ...(opened?.[i]?.length ? { openings: opened[i] } : {}),
     })),
   };
+}
+
+/**
+ * The openings member of an ingest entry: one array per event, each opening opening a commitment
+ * of its (signed) event (core/redaction.ts verifyOpenings). Returns them as canonical texts by
+ * member. Throws ledger.redaction.invalid: the whole entry is refused, so that the ledger never
+ * stores an opening that does not open.
+ */
+function checkOpenings(
+  suite: CryptoSuite,
+  events: LedgerEvent[],
+  openings: unknown,
+): [RedactableMember, string][][] {
+  if (!Array.isArray(openings) || openings.length !== events.length)
+    throw new GovernanceError(
+      'ledger.redaction.invalid',
+      'ingest entry openings must hold one array per event',
+    );
+  return openings.map((list: unknown, i) => {
+    if (!Array.isArray(list) || list.length > REDACTABLE_MEMBERS.length)
+      throw new GovernanceError(
+        'ledger.redaction.invalid',
+        `openings of event ${i} must be an array of openings`,
+      );
+    try {
+      verifyOpenings(suite, events[i]!, list);
+    } catch (e) {
+      throw new GovernanceError('ledger.redaction.invalid', `event ${i}: ${(e as Error).message}`);
+    }
+    return list.map((o: unknown) => {
+      const opening = parseOpening(o);
+      return [opening.member, canonicalize(opening)] as [RedactableMember, string];
+    });
+  });
 }
 
 /**

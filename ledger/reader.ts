@@ -48,7 +48,9 @@ const encodeAll = (hashes: Uint8Array[]) => hashes.map(base64Encode);
 export type ChainSource = Pick<
   LedgerStore,
   'records' | 'checkpoints' | 'latestCheckpoint' | 'lineageSeqs' | 'tiles' | 'indexNodes'
->;
+> &
+  /** Openings (§3.1): a source without them has none to serve. */
+  Partial<Pick<LedgerStore, 'openings'>>;
 
 /** Index nodes fetched at first: enough for any lineage index short of ~2^60 lineages. */
 const INDEX_DEPTH_FIRST = 64;
@@ -163,6 +165,10 @@ export class StoreLedgerReader implements LedgerProofReader {
    * the width asked (a prefix of the stored, possibly wider, version), or an entry bundle (each
    * record as a big-endian uint16 length and its text). Nothing beyond the latest checkpoint.
    */
+  async openings(seq: number): Promise<string[]> {
+    return ((await this.store.openings?.([seq])) ?? []).map((o) => o.text);
+  }
+
   async tileResource(path: string): Promise<Uint8Array | undefined> {
     const id = parseTilePath(path);
     const size = (await this.store.latestCheckpoint())?.seq ?? 0;

@@ -64,4 +64,9 @@ export interface LedgerProofReader extends LedgerReader {
   lineageProof(lineage: string): Promise<LineageProof>;
   /** A C2SP tlog-tiles resource (`tile/…` or `tile/entries/…`), or undefined when there is none. */
   tileResource(path: string): Promise<Uint8Array | undefined>;
+  /**
+   * The stored openings of record `seq`'s commitments (docs/spec/ledger.md §3.1), canonical texts
+   * by member; none once erased. Not public: the proof endpoints serve them to named readers only.
+   */
+  openings(seq: number): Promise<string[]>;
 }

@@ -7,7 +7,7 @@
 // halts the producer (ledger.unavailable, white paper §11.4) until it is proven; a batch that a
 // checkpoint covers without holding it halts it for good (ledger.batch.missing): the sequencer
 // left it out or rewrote it, and the producer that signed it is the one who can tell.
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import type { LedgerKey } from '../core/chain.js';
@@ -15,6 +15,7 @@ import { parseCheckpointNote, verifyCheckpoint, type WitnessPolicy } from '../co
 import { utf8Decode, utf8Encode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
 import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../core/event.js';
+import { commitEvent, SALT_BYTES, type RedactableMember } from '../core/redaction.js';
 import { inclusionProof, tlogLeafHash, verifyInclusion } from '../core/tlog.js';
 import type { CommitNotice, CommitSubscription, LedgerStore } from '../store/ledger-types.js';
 import { sealBatch } from './ingest.js';
@@ -41,6 +42,13 @@ export interface LedgerWriterOptions {
    * policy, cosigned by enough of its witnesses.
    */
   checkpoints: { auditKeys: () => ReadonlyMap<string, LedgerKey>; witnesses?: WitnessPolicy };
+  /**
+   * Members to commit in every event (docs/spec/ledger.md §3.1; default none): each is replaced by
+   * a salted commitment before the batch is signed, and its opening is sent beside the batch, to
+   * be stored beside the chain and erased when it must be. Members an event lacks are skipped,
+   * and so is the `data` of admission.granted and attestation.signed (the lineage check reads it).
+   */
+  redact?: readonly RedactableMember[];
   now?: () => number;
   log?: (level: 'warn' | 'error', message: string) => void;
 }
@@ -48,6 +56,8 @@ export interface LedgerWriterOptions {
 /** One append() call: its events, and what waits for them. */
 interface AppendCall {
   events: Uint8Array[];
+  /** The openings of each event's commitments (canonical texts), when the writer redacts. */
+  openings: string[][];
   queuedAt: number;
   appended: Deferred<void>;
   /** Set by appendAndWait: resolves with one receipt per event once all are chained. */
@@ -186,10 +196,18 @@ class BatchingLedgerWriter implements LedgerWriter {
 
   /** Validates at once, so that a bad event fails only its own call, not the batch it would join. */
   private enqueue(events: LedgerEvent[], wantReceipts: boolean): AppendCall {
-    const call: AppendCall = { events: [], queuedAt: this.now(), appended: deferred() };
+    const call: AppendCall = { events: [], openings: [], queuedAt: this.now(), appended: deferred() };
     try {
       if (this.closed) throw new GovernanceError('ledger.unavailable', 'ledger writer closed');
-      call.events = events.map((e) => validateEvent(e));
+      const redact = this.options.redact ?? [];
+      if (redact.length === 0) call.events = events.map((e) => validateEvent(e));
+      else {
+        for (const clear of events) {
+          const { event, openings } = commitEvent(this.suite, clear, redact, () => randomBytes(SALT_BYTES));
+          call.events.push(validateEvent(event));
+          call.openings.push(openings);
+        }
+      }
     } catch (e) {
       call.appended.reject(e);
       return call;
@@ -221,15 +239,24 @@ class BatchingLedgerWriter implements LedgerWriter {
     const texts: string[] = [];
     let current: Batch | undefined;
     let sealed: Uint8Array[] = [];
+    let openings: string[][] = [];
     const seal = () => {
       if (!current) return;
       texts.push(
-        sealBatch(this.suite, this.options.store.log, this.options.kid, this.options.privateKey, sealed),
+        sealBatch(
+          this.suite,
+          this.options.store.log,
+          this.options.kid,
+          this.options.privateKey,
+          sealed,
+          openings,
+        ),
       );
       batches.push(current);
       this.outstanding.add(current);
       current = undefined;
       sealed = [];
+      openings = [];
     };
     for (const call of calls) {
       for (let from = 0; from < call.events.length;) {
@@ -237,6 +264,7 @@ class BatchingLedgerWriter implements LedgerWriter {
         const count = Math.min(call.events.length - from, this.maxBatch - sealed.length);
         current.parts.push({ call, from, count });
         sealed.push(...call.events.slice(from, from + count));
+        for (let i = from; i < from + count; i++) openings.push(call.openings[i] ?? []);
         from += count;
         if (sealed.length === this.maxBatch) seal();
       }

@@ -127,6 +127,8 @@ interface Plan {
   consumed: ConsumedEntry[];
   /** The signatures of the batches chained (each batch is chained once, docs/spec/ledger.md §4). */
   batches: string[];
+  /** Openings of the records' commitments (docs/spec/ledger.md §3.1): [seq, member, text]. */
+  openings: [number, string, string][];
   state: ChainState;
 }
 
@@ -390,6 +392,7 @@ export class Sequencer {
       consumed: plan.consumed,
       batches: plan.batches,
       tiles: plan.tiles,
+      ...(plan.openings.length > 0 ? { openings: plan.openings } : {}),
     });
     this.chained += plan.records.length;
     this.observed.rejected += plan.consumed.filter((c) => 'rejected' in c).length;
@@ -536,6 +539,7 @@ export class Sequencer {
       lineage: [],
       consumed: [],
       batches: [],
+      openings: [],
       state: start,
     };
     const leaves: Uint8Array[] = [];
@@ -548,6 +552,7 @@ export class Sequencer {
       plan.records.push(record);
       leaves.push(leaf);
       plan.state = state;
+      for (const [member, text] of event.openings ?? []) plan.openings.push([record.seq, member, text]);
       if (event.lineage !== undefined) {
         tails.set(event.lineage, record.eventHash);
         plan.lineage.push([event.lineage, record.seq]);

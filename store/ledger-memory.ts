@@ -1,6 +1,7 @@
 // The ledger store in process memory (dev mode and tests): the same contract as Redis, each
 // operation atomic because it runs to completion within one turn of the event loop.
 import { GovernanceError } from '../core/errors.js';
+import { REDACTABLE_MEMBERS } from '../core/redaction.js';
 import {
   EMPTY_TIP,
   LOG_ID,
@@ -14,6 +15,7 @@ import {
   type LedgerLease,
   type LedgerStore,
   type LedgerTip,
+  type StoredOpening,
   type StoredText,
 } from './ledger-types.js';
 
@@ -49,6 +51,8 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly indexStore = new Map<string, Uint8Array>();
   private readonly lineages = new Map<string, number[]>();
   private readonly batches = new Set<string>();
+  /** Openings by `<seq>:<member>`, as the Redis hash holds them. */
+  private readonly openingStore = new Map<string, string>();
   private readonly dead: DeadLetter[] = [];
   private readonly notices: { id: number; notices: CommitNotice[] }[] = [];
   private tipState: LedgerTip = { ...EMPTY_TIP };
@@ -172,6 +176,7 @@ export class MemoryLedgerStore implements LedgerStore {
     for (const [key, tile] of commit.tiles) this.tileStore.set(key, tile);
     const base = this.tipState.seq;
     commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));
+    for (const [seq, member, text] of commit.openings ?? []) this.openingStore.set(`${seq}:${member}`, text);
     for (const [lineage, seq] of commit.lineage) {
       const seqs = this.lineages.get(lineage) ?? [];
       seqs.push(seq);
@@ -251,6 +256,19 @@ export class MemoryLedgerStore implements LedgerStore {
 
   async lineageSeqs(lineage: string): Promise<number[]> {
     return [...(this.lineages.get(lineage) ?? [])];
+  }
+
+  async openings(seqs: number[]): Promise<StoredOpening[]> {
+    return seqs.flatMap((seq) =>
+      REDACTABLE_MEMBERS.flatMap((member) => {
+        const text = this.openingStore.get(`${seq}:${member}`);
+        return text === undefined ? [] : [{ seq, member, text }];
+      }),
+    );
+  }
+
+  async eraseOpening(seq: number, member: string): Promise<boolean> {
+    return this.openingStore.delete(`${seq}:${member}`);
   }
 
   async deadLetters(count: number): Promise<DeadLetter[]> {

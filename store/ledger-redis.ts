@@ -12,6 +12,7 @@
 // writes it is to cover: on a connection that has not written yet, WAIT returns at once (Redis
 // 7.2 and later), covering nothing.
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
+import { REDACTABLE_MEMBERS } from '../core/redaction.js';
 import {
   EMPTY_TIP,
   LOG_ID,
@@ -24,6 +25,7 @@ import {
   type LedgerLease,
   type LedgerStore,
   type LedgerTip,
+  type StoredOpening,
   type StoredText,
 } from './ledger-types.js';
 import {
@@ -93,6 +95,8 @@ export function ledgerKeys(log: string, prefix = '') {
     dead: base + 'dead',
     commits: base + 'commits',
     batches: base + 'batches',
+    /** Openings of commitments (§3.1): field `<seq>:<member>`, value the opening text. */
+    openings: base + 'openings',
     lineage: (lineage: string) => base + 'lineage:' + lineage,
   };
 }
@@ -123,10 +127,10 @@ end`;
 
 // Stream ids are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches
 // to an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
-// KEYS: tip fence chain ingest dead commits batches tiles lineage...
+// KEYS: tip fence chain ingest dead commits batches tiles openings lineage...
 // ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nBatches vals...
 //       nRecords records... nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
-//       nTiles (key bytes)...
+//       nTiles (key bytes)... nOpenings (field text)...
 // The batch signatures are checked with the guard, before any write: a batch chained before (or
 // named twice) refuses the whole commit.
 const COMMIT = `${GUARD}
@@ -146,7 +150,7 @@ for k = 1, n do
 end
 local lineages = tonumber(ARGV[i]); i = i + 1
 for k = 1, lineages do
-  redis.call('RPUSH', KEYS[8 + tonumber(ARGV[i])], ARGV[i + 1])
+  redis.call('RPUSH', KEYS[9 + tonumber(ARGV[i])], ARGV[i + 1])
   i = i + 2
 end
 local ids = tonumber(ARGV[i]); i = i + 1
@@ -165,6 +169,11 @@ end
 local tiles = tonumber(ARGV[i]); i = i + 1
 for k = 1, tiles do
   redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local openings = tonumber(ARGV[i]); i = i + 1
+for k = 1, openings do
+  redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
 if n > 0 then redis.call('HSET', KEYS[1], 'seq', seq + n, 'hash', ARGV[4], 'alt', ARGV[5]) end
@@ -535,6 +544,7 @@ export class RedisLedgerStore implements LedgerStore {
         k.commits,
         k.batches,
         k.tiles,
+        k.openings,
         ...lineageKeys.map(k.lineage),
       ];
       const args = [
@@ -558,6 +568,8 @@ export class RedisLedgerStore implements LedgerStore {
         ...dead,
         commit.tiles.size,
         ...[...commit.tiles].flatMap(([key, tile]) => [key, bufferOf(tile)]),
+        commit.openings?.length ?? 0,
+        ...(commit.openings ?? []).flatMap(([seq, member, text]) => [`${seq}:${member}`, text]),
       ];
       const { client, call } = await this.connection();
       await call('ledgerCommit', keys.length, ...keys, ...args);
@@ -673,6 +685,27 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       const { client } = await this.connection();
       return (await client.lrange(this.keys.lineage(lineage), 0, -1)).map(Number);
+    });
+  }
+
+  openings(seqs: number[]): Promise<StoredOpening[]> {
+    return guarded(async () => {
+      if (seqs.length === 0) return [];
+      const { client } = await this.connection();
+      const wanted = seqs.flatMap((seq) => REDACTABLE_MEMBERS.map((member) => ({ seq, member })));
+      const texts = await client.hmget(this.keys.openings, ...wanted.map((w) => `${w.seq}:${w.member}`));
+      return wanted.flatMap((w, i) =>
+        texts[i] === null || texts[i] === undefined ? [] : [{ ...w, text: texts[i] }],
+      );
+    });
+  }
+
+  eraseOpening(seq: number, member: string): Promise<boolean> {
+    return guarded(async () => {
+      const { client } = await this.connection();
+      const erased = (await client.hdel(this.keys.openings, `${seq}:${member}`)) === 1;
+      if (erased) await this.waitReplicas(client, this.wrote(client));
+      return erased;
     });
   }
 

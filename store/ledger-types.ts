@@ -67,6 +67,19 @@ export interface LedgerCommit {
    * A stored tile is the latest version of its tile: a partial one grows until it is full.
    */
   tiles: Map<string, Uint8Array>;
+  /**
+   * Openings of commitments in these records (docs/spec/ledger.md §3.1), each [seq, member,
+   * canonical opening text], stored beside the chain (absent: none). Nothing hashed or signed
+   * covers them, so eraseOpening() can delete one without touching the chain.
+   */
+  openings?: [number, string, string][];
+}
+
+/** A stored opening: the record it opens a commitment of, the member, and the opening's text. */
+export interface StoredOpening {
+  seq: number;
+  member: string;
+  text: string;
 }
 
 /** A checkpoint to publish, with the lineage index nodes that changed since the last one. */
@@ -155,6 +168,13 @@ export interface LedgerStore {
     ids: string[],
   ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }>;
   lineageSeqs(lineage: string): Promise<number[]>;
+  /** The stored openings of these records, by seq in the order given, then by member (§3.1). */
+  openings(seqs: number[]): Promise<StoredOpening[]>;
+  /**
+   * Erases one opening (the only clear copy of that member's value in the ledger); true when
+   * there was one. Nothing else changes: no record, tile, checkpoint or index node.
+   */
+  eraseOpening(seq: number, member: string): Promise<boolean>;
   deadLetters(count: number): Promise<DeadLetter[]>;
   close(): Promise<void>;
 }

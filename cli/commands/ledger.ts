@@ -2,11 +2,22 @@
 // endpoints, a Redis, or an export file (docs/spec/ledger.md §Export), verified by
 // ledger/verify.ts: both hash chains, the tree, every producer signature, every checkpoint (its
 // signature and, under a witness policy, its cosignatures), and, given a trusted checkpoint
-// (--checkpoint), that the log extends it.
+// (--checkpoint), that the log extends it. govctl ledger open and erase: the openings of a
+// record's committed members (docs/spec/ledger.md §3.1), fetched by a named reader and checked
+// against the record's commitments, and erased by an operator on the store.
 import { once } from 'node:events';
 import { accessSync, constants, createWriteStream, openSync, rmSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { canonicalize } from '../../core/canonical.js';
+import { isGovernanceError } from '../../core/errors.js';
+import { verifyInclusionProof, type InclusionProof } from '../../core/proofs.js';
+import {
+  REDACTABLE_MEMBERS,
+  committedMember,
+  isRedactableMember,
+  verifyOpenings,
+} from '../../core/redaction.js';
+import { httpJson } from '../../client/http.js';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { checkpointSigner, parseCheckpointNote } from '../../core/checkpoint.js';
 import type { ChainRecord } from '../../core/event.js';
@@ -22,7 +33,14 @@ import {
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
-import { addProofOptions, positiveInteger, proofGet, readText, type ProofOptions } from '../options.js';
+import {
+  addProofOptions,
+  httpUrl,
+  positiveInteger,
+  proofGet,
+  readText,
+  type ProofOptions,
+} from '../options.js';
 import { CliError, emit, EXIT, type OutputOptions } from '../output.js';
 import { progressBar } from '../progress.js';
 import {
@@ -37,6 +55,7 @@ import {
   addWitnessOptions,
   failureLines,
   uncertifiedNote,
+  verified,
   witnessPolicy,
   type WitnessOptions,
 } from './proof.js';
@@ -233,8 +252,134 @@ export function summary(result: VerifyResult, trust?: Trust): string[] {
   ];
 }
 
+interface OpenOptions extends ProofOptions, TrustOptions, WitnessOptions {
+  token?: string;
+  tokenFile?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/**
+ * The openings of record `seq` from /v1/proof/openings/<seq> (a reader the authority names, by
+ * its bearer token or client certificate), checked against the record of a verified inclusion
+ * proof: each must open its commitment (ledger.redaction.invalid, exit 1, otherwise).
+ */
+async function openRecord(seq: number, opts: OpenOptions) {
+  const files = readTrustFiles(opts);
+  const witnesses = witnessPolicy(opts);
+  const proof = await proofGet<InclusionProof>(opts, `/v1/proof/inclusion?seq=${seq}`);
+  const trust = await trustFromProof(opts, files);
+  const { record } = verified(() => verifyInclusionProof(nodeCrypto, proof, { keys: trust, witnesses }));
+  if (record.seq !== seq)
+    throw new CliError(
+      `ledger.proof.invalid: asked for record ${seq}, the proof is of record ${record.seq}`,
+      EXIT.negative,
+    );
+  const tokenFile = opts.tokenFile ?? process.env.GOVCTL_TOKEN_FILE;
+  const token = opts.token ?? (tokenFile ? readText(tokenFile, 'token file').trim() : undefined);
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
+    throw new CliError('--tls-cert and --tls-key go together');
+  if (opts.tlsCert !== undefined && opts.tlsCa === undefined) throw new CliError('--tls-cert needs --tls-ca');
+  const tls = opts.tlsCa
+    ? {
+        ca: readText(opts.tlsCa, 'CA file'),
+        ...(opts.tlsCert
+          ? { cert: readText(opts.tlsCert, 'certificate'), key: readText(opts.tlsKey!, 'key') }
+          : {}),
+      }
+    : undefined;
+  const base = httpUrl(opts.url, '--url').replace(/\/+$/, '');
+  const { openings } = await httpJson<{ openings: unknown }>(`${base}/v1/proof/openings/${seq}`, undefined, {
+    timeoutMs: positiveInteger(opts.timeout, '--timeout'),
+    ...(token !== undefined ? { token } : {}),
+    ...(tls ? { tls } : {}),
+  });
+  if (!Array.isArray(openings)) throw new CliError('the proof endpoint answered no openings', EXIT.negative);
+  let clear;
+  try {
+    clear = verifyOpenings(nodeCrypto, record.event, openings);
+  } catch (e) {
+    if (isGovernanceError(e)) throw new CliError(`${e.code}: record ${seq}: ${e.message}`, EXIT.negative);
+    throw e;
+  }
+  const members = REDACTABLE_MEMBERS.filter((m) => committedMember(record.event, m) !== undefined);
+  return {
+    seq,
+    type: record.event.type,
+    event_hash: record.event_hash,
+    opened: Object.fromEntries(
+      members.filter((m) => committedMember(clear, m) === undefined).map((m) => [m, clear[m] ?? null]),
+    ),
+    still_committed: members.filter((m) => committedMember(clear, m) !== undefined),
+    trust,
+  };
+}
+
 export function registerLedgerCommands(program: Command, output: () => OutputOptions): void {
   const ledger = program.command('ledger').description('export and verify the audit ledger');
+
+  addWitnessOptions(
+    addTrustOptions(
+      addProofOptions(
+        ledger
+          .command('open')
+          .description(
+            "fetch the openings of a record's committed members (a reader the authority names) and check each " +
+              'against the record of a verified inclusion proof; prints the clear values, exits 1 if one does not open',
+          )
+          .argument('<seq>', 'the sequence number of the record')
+          .option('--token <token>', 'development bearer token')
+          .option('--token-file <file>', 'file holding the bearer token (default: $GOVCTL_TOKEN_FILE)')
+          .option('--tls-ca <file>', "the authority's CA (PEM)")
+          .option('--tls-cert <file>', 'client certificate (PEM) for mTLS')
+          .option('--tls-key <file>', 'client private key (PEM) for mTLS'),
+      ),
+    ),
+  ).action(async (seqText: string, opts: OpenOptions) => {
+    const { trust, ...result } = await openRecord(positiveInteger(seqText, '<seq>'), opts);
+    emit(output(), { verified: true, ...result }, () =>
+      [
+        `record ${result.seq} (${result.type}): every opening opens its commitment`,
+        ...Object.entries(result.opened).map(
+          ([m, v]) => `  ${m.padEnd(10)} ${typeof v === 'string' ? v : canonicalize(v)}`,
+        ),
+        ...(result.still_committed.length > 0
+          ? [`  no opening (erased or never sent): ${result.still_committed.join(', ')}`]
+          : []),
+        ...uncertifiedNote(trust),
+      ].join('\n'),
+    );
+  });
+
+  ledger
+    .command('erase')
+    .description(
+      "erase the opening of one committed member of a record, on the ledger's Redis (operator tool): " +
+        'the only clear copy in the ledger goes; no record, tile, checkpoint or proof changes',
+    )
+    .argument('<seq>', 'the sequence number of the record')
+    .argument('<member>', `the committed member: ${REDACTABLE_MEMBERS.join(', ')}`)
+    .requiredOption('--redis <url>', "the ledger's Redis")
+    .requiredOption('--log <id>', 'the log id, e.g. governance-dev')
+    .option('--prefix <prefix>', 'Redis key prefix', '')
+    .action(async (seqText: string, member: string, opts: { redis: string; log: string; prefix: string }) => {
+      const seq = positiveInteger(seqText, '<seq>');
+      if (!isRedactableMember(member))
+        throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
+      const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
+      let erased: boolean;
+      try {
+        erased = await store.eraseOpening(seq, member);
+      } finally {
+        await store.close();
+      }
+      emit(output(), { seq, member, erased }, () =>
+        erased
+          ? `erased the opening of ${member} of record ${seq}`
+          : `record ${seq} has no opening of ${member}`,
+      );
+    });
 
   addSourceOptions(
     ledger

@@ -15,6 +15,9 @@ import {
   verifyInclusionProof,
   verifyLineageProof,
 } from '../../core/proofs.js';
+import { openCommitment, committedMember, parseOpening, verifyOpenings } from '../../core/redaction.js';
+import type { LedgerEvent } from '../../core/event.js';
+import { isGovernanceError } from '../../core/errors.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
 import { verifyExportFile } from '../../ledger/verify.js';
 import { PROJECT_ROOT } from '../support/shared.js';
@@ -51,6 +54,13 @@ const cases = casesOf<ExportCase>('cases.json');
 const inclusionCases = casesOf<ProofCase>('inclusion-cases.json');
 const consistencyCases = casesOf<ProofCase>('consistency-cases.json');
 const lineageCases = casesOf<ProofCase>('lineage-cases.json');
+interface RedactionCase {
+  desc: string;
+  committed: string;
+  opening: string;
+  wantErr: string | null;
+}
+const redactionCases = casesOf<RedactionCase>('redaction-cases.json');
 const noteIn = (file: string) => (JSON.parse(read(file)) as { checkpoint: string }).checkpoint;
 
 /** The code a proof verification ends with: the one it throws, else its first stage-order failure, else null. */
@@ -107,6 +117,23 @@ describe('ledger vectors', () => {
         expect(outcome(() => verifyLineageProof(suite, proof, trust))).toBe(wantErr);
       });
 
+      it.each(redactionCases)('$name: $desc', ({ committed, opening, wantErr }) => {
+        const event = JSON.parse(committed) as LedgerEvent;
+        let error: unknown;
+        try {
+          verifyOpenings(suite, event, [opening]);
+        } catch (e) {
+          error = e;
+        }
+        if (wantErr === null) {
+          expect(error).toBeUndefined();
+          const { member } = parseOpening(opening);
+          expect(openCommitment(suite, committedMember(event, member)!, opening)).toBe(true);
+        } else {
+          expect(isGovernanceError(error) ? error.code : String(error)).toBe(wantErr);
+        }
+      });
+
       it('an exclusion proves absence, and the seven-stage proof lists every record of its lineage', () => {
         const byName = new Map(lineageCases.map((c) => [c.name, c]));
         const absent = verifyLineageProof(suite, byName.get('lineage-absent')!.proof, trust);
@@ -119,7 +146,9 @@ describe('ledger vectors', () => {
 
   it('cover every failure code of the verifiers', () => {
     const wanted = new Set(
-      [...cases, ...inclusionCases, ...consistencyCases, ...lineageCases].map((c) => c.wantErr),
+      [...cases, ...inclusionCases, ...consistencyCases, ...lineageCases, ...redactionCases].map(
+        (c) => c.wantErr,
+      ),
     );
     for (const code of [
       'encoding.invalid',
@@ -139,6 +168,7 @@ describe('ledger vectors', () => {
       'ledger.checkpoint.inconsistent',
       'ledger.checkpoint.rollback',
       'ledger.proof.invalid',
+      'ledger.redaction.invalid',
     ]) {
       expect(wanted.has(code), code).toBe(true);
     }

@@ -306,6 +306,51 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await store.tiles(['0/0'])).toEqual([grown]);
     });
 
+    it('stores openings with their commit, reads them by seq and erases one without touching the chain', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const open = (seq: number, member: string) => `{"member":"${member}","seq":${seq}}`;
+      await commitRecords(lease, ['r1'], []);
+      const tip = await store.tip();
+      const commit = {
+        lease,
+        expect: { seq: tip.seq, eventHash: tip.eventHash },
+        records: ['r2', 'r3'],
+        eventHash: hashRef(3),
+        eventHashAlt: altRef(3),
+        lineage: [['lineage://op/a', 2]] as [string, number][],
+        consumed: [],
+        batches: [],
+        tiles: new Map<string, Uint8Array>(),
+        openings: [
+          [2, 'identity', open(2, 'identity')],
+          [2, 'data', open(2, 'data')],
+          [3, 'identity', open(3, 'identity')],
+        ] as [number, string, string][],
+      };
+      // A commit refused by its guard writes no opening.
+      await expectCode(
+        store.commit({ ...commit, expect: { seq: 0, eventHash: '' } }),
+        'ledger.head.mismatch',
+      );
+      expect(await store.openings([2, 3])).toEqual([]);
+      await store.commit(commit);
+      const all = [
+        { seq: 2, member: 'identity', text: open(2, 'identity') },
+        { seq: 2, member: 'data', text: open(2, 'data') },
+        { seq: 3, member: 'identity', text: open(3, 'identity') },
+      ];
+      expect(await store.openings([1, 2, 3, 4])).toEqual(all);
+      expect(await fixture.other().openings([3, 2])).toEqual([all[2], all[0], all[1]]);
+      expect(await store.openings([])).toEqual([]);
+      const before = { tip: await store.tip(), records: await store.records(1, 3) };
+      expect(await store.eraseOpening(2, 'identity')).toBe(true);
+      expect(await store.eraseOpening(2, 'identity')).toBe(false);
+      expect(await store.eraseOpening(9, 'data')).toBe(false);
+      expect(await store.openings([2, 3])).toEqual([all[1], all[2]]);
+      expect({ tip: await store.tip(), records: await store.records(1, 3) }).toEqual(before);
+      expect(await store.lineageSeqs('lineage://op/a')).toEqual([2]);
+    });
+
     it('writes and removes index nodes with the checkpoint that commits to them', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       const a = Uint8Array.of(2, 1, 2, 3);

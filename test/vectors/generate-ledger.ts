@@ -7,7 +7,9 @@
 // verifier must report first ({desc, file, checkpoint?, witnesses?, allowRange?, wantErr, wantSeq}
 // in cases.json), among them histories a sequencer holding the audit key could write and re-sign;
 // and inclusion, consistency and lineage proofs, valid and tampered ({desc, proof, trusted?,
-// wantErr} in inclusion-cases.json, consistency-cases.json and lineage-cases.json). Records no
+// wantErr} in inclusion-cases.json, consistency-cases.json and lineage-cases.json); and
+// openings of a committed event, valid and tampered ({desc, committed, opening, wantErr} in
+// redaction-cases.json, docs/spec/ledger.md §3.1). Records no
 // writer would accept are spelled with the sequencer's own encoder (ledger/records.ts
 // linkRecord). Also example.json, the annotated example of docs/spec/ledger.md.
 // `npx tsx test/vectors/generate-ledger.ts` rewrites the folder; test/ledger/vectors.test.ts
@@ -32,6 +34,7 @@ import { CompactRange, compactRangeHashes, consistencyProof, inclusionProof, tlo
 import { EXPORT_FORMAT, checkpointLine } from '../../ledger/export.js';
 import { batchSignatureText, linkRecord } from '../../ledger/records.js';
 import { ledgerKeysOf, type LedgerKeys } from '../../core/chain.js';
+import { commitEvent, parseOpening } from '../../core/redaction.js';
 
 export const LEDGER_VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ledger');
 
@@ -531,6 +534,51 @@ async function buildLineageCases(valid: Chain): Promise<Map<string, ProofCase<Li
   return new Map(cases);
 }
 
+/** A redaction case: a committed event, an opening given for it, and whether verifyOpenings accepts it. */
+interface RedactionCase {
+  desc: string;
+  committed: string;
+  opening: string;
+  wantErr: string | null;
+}
+
+/** Salts derived from seeds, so the vectors are reproducible (a producer's salts are random). */
+const seededSalts = (name: string) => {
+  let n = 0;
+  return () => sha3(`execution-governance/test-vectors/ledger/salt/${name}/${n++}`).subarray(0, 32);
+};
+
+/** The event of the redaction cases: record 3's event (execution.denied) with data, identity, request_id and data committed. */
+function redactedEvent() {
+  const clear = { ...BATCHES[1]!.events[0]!, data: { patient: 'MRN-0042', codes: ['J45.909'] } };
+  return commitEvent(nodeCrypto, clear, ['identity', 'request_id', 'data'], seededSalts('denied'));
+}
+
+function buildRedactionCases(): Map<string, RedactionCase> {
+  const { event, openings } = redactedEvent();
+  const committed = canonicalize(event);
+  const [identity, requestId, data] = openings.map(parseOpening) as [ReturnType<typeof parseOpening>, ReturnType<typeof parseOpening>, ReturnType<typeof parseOpening>];
+  const text = (value: unknown) => canonicalize(value);
+  const ok = (desc: string, opening: string): RedactionCase => ({ desc, committed, opening, wantErr: null });
+  const bad = (desc: string, opening: string): RedactionCase => ({ desc, committed, opening, wantErr: 'ledger.redaction.invalid' });
+  return new Map([
+    ['redaction-identity', ok('the opening of the committed identity', openings[0]!)],
+    ['redaction-request-id', ok('the opening of the committed request_id', openings[1]!)],
+    ['redaction-data', ok('the opening of the committed data (an object value)', openings[2]!)],
+    ['redaction-changed-value', bad('the identity opening with its value changed', text({ ...identity, value: 'spiffe://cluster.local/ns/other/sa/gateway' }))],
+    ['redaction-changed-data', bad('the data opening with a value inside the object changed', text({ ...data, value: { patient: 'MRN-0043', codes: ['J45.909'] } }))],
+    ['redaction-wrong-salt', bad('the identity opening with the salt of the request_id opening', text({ ...identity, salt: requestId.salt }))],
+    ['redaction-wrong-member', bad('the identity opening relabelled as the request_id (committed, to another value)', text({ ...identity, member: 'request_id' }))],
+    ['redaction-member-in-clear', bad('an opening for operation, which the event holds in the clear', text({ member: 'operation', salt: identity.salt, value: 'model.invoke' }))],
+    ['redaction-member-not-redactable', bad('an opening for producer, a member that is never committed', text({ ...identity, member: 'producer' }))],
+    ['redaction-noncanonical', bad('the valid identity opening with a space after a colon (not canonical JSON)', openings[0]!.replace('"member":', '"member": '))],
+    ['redaction-member-order', bad('the valid identity opening with its members out of order', `{"salt":${JSON.stringify(identity.salt)},"member":"identity","value":${JSON.stringify(identity.value)}}`)],
+    ['redaction-short-salt', bad('the identity opening with a salt of 31 bytes', text({ ...identity, salt: identity.salt.slice(0, 42) }))],
+    ['redaction-extra-member', bad('the identity opening with one more member', text({ ...identity, seq: 3 }))],
+    ['redaction-text-type', bad('the data opening with its object value given as its JSON text', text({ ...data, value: canonicalize(data.value) }))],
+  ]);
+}
+
 /** The values docs/spec/ledger.md shows for the first batch, records 1 and 2 and the checkpoint at 2. */
 function example(valid: Chain): Record<string, string> {
   const { records } = valid;
@@ -571,6 +619,8 @@ function example(valid: Chain): Record<string, string> {
     root_public_key: base64urlEncode(rawPublicKey(ROOT.key)),
     key_record_statement: text(keyRecordStatement(keyBody)),
     key_record: canonicalize(KEY_RECORDS[0]),
+    redacted_event: canonicalize(redactedEvent().event),
+    opening_identity: redactedEvent().openings[0]!,
   };
 }
 
@@ -601,6 +651,7 @@ export async function generateLedgerVectors(): Promise<Map<string, string>> {
   files.set('inclusion-cases.json', proofCases(buildInclusionCases(valid)));
   files.set('consistency-cases.json', proofCases(buildConsistencyCases(valid, swapped)));
   files.set('lineage-cases.json', proofCases(await buildLineageCases(valid)));
+  files.set('redaction-cases.json', json(Object.fromEntries(buildRedactionCases())));
   files.set('example.json', json(example(valid)));
   return files;
 }

@@ -120,4 +120,8 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   async tileResource(path: string): Promise<Uint8Array | undefined> {
     return (await this.chained()).tileResource(path);
   }
+
+  async openings(seq: number): Promise<string[]> {
+    return (await this.chained()).openings(seq);
+  }
 }
