@@ -86,7 +86,9 @@ describe('a sequencer process, through its HTTP port', () => {
     }
     expect(await metric(leader, 'governance_sequencer_records_chained_total')).toBe(3);
     expect(await metric(leader, 'governance_sequencer_entries_rejected_total')).toBe(0);
-    expect(await metric(leader, 'governance_sequencer_checkpoints_published_total')).toBeGreaterThanOrEqual(1);
+    expect(await metric(leader, 'governance_sequencer_checkpoints_published_total')).toBeGreaterThanOrEqual(
+      1,
+    );
     const signedAt = await metric(leader, 'governance_sequencer_last_checkpoint_timestamp_seconds');
     expect(Math.abs(signedAt - Date.now() / 1000)).toBeLessThan(30);
     // Process metrics, as the other services have them.
