@@ -96,11 +96,15 @@ export function addAuthorityOptions(command: Command): Command {
     .option('--timeout <ms>', 'deadline of each call in milliseconds', '5000');
 }
 
-export function authorityClient(opts: AuthorityOptions): AuthorityClient {
+/** The caller's credentials of --token/--token-file and --tls-ca/--tls-cert/--tls-key, read from their files. */
+export function callerCredentials(
+  opts: Pick<AuthorityOptions, 'token' | 'tokenFile' | 'tlsCa' | 'tlsCert' | 'tlsKey'>,
+): { token: string | undefined; tls: { ca: string; cert?: string; key?: string } | undefined } {
   const tokenFile = opts.tokenFile ?? process.env.GOVCTL_TOKEN_FILE;
   const token = opts.token ?? (tokenFile ? readText(tokenFile, 'token file').trim() : undefined);
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new CliError('--tls-cert and --tls-key go together');
+  if (opts.tlsCert !== undefined && opts.tlsCa === undefined) throw new CliError('--tls-cert needs --tls-ca');
   const tls = opts.tlsCa
     ? {
         ca: readText(opts.tlsCa, 'CA file'),
@@ -109,6 +113,11 @@ export function authorityClient(opts: AuthorityOptions): AuthorityClient {
           : {}),
       }
     : undefined;
+  return { token, tls };
+}
+
+export function authorityClient(opts: AuthorityOptions): AuthorityClient {
+  const { token, tls } = callerCredentials(opts);
   let target = opts.authority;
   if (tls && !/^[a-z]+:\/\//.test(target)) target = `grpcs://${target}`;
   try {

@@ -35,6 +35,7 @@ import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-co
 import { RedisRegistryStore } from '../../store/registry-redis.js';
 import {
   addProofOptions,
+  callerCredentials,
   httpUrl,
   positiveInteger,
   proofGet,
@@ -276,19 +277,7 @@ async function openRecord(seq: number, opts: OpenOptions) {
       `ledger.proof.invalid: asked for record ${seq}, the proof is of record ${record.seq}`,
       EXIT.negative,
     );
-  const tokenFile = opts.tokenFile ?? process.env.GOVCTL_TOKEN_FILE;
-  const token = opts.token ?? (tokenFile ? readText(tokenFile, 'token file').trim() : undefined);
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
-    throw new CliError('--tls-cert and --tls-key go together');
-  if (opts.tlsCert !== undefined && opts.tlsCa === undefined) throw new CliError('--tls-cert needs --tls-ca');
-  const tls = opts.tlsCa
-    ? {
-        ca: readText(opts.tlsCa, 'CA file'),
-        ...(opts.tlsCert
-          ? { cert: readText(opts.tlsCert, 'certificate'), key: readText(opts.tlsKey!, 'key') }
-          : {}),
-      }
-    : undefined;
+  const { token, tls } = callerCredentials(opts);
   const base = httpUrl(opts.url, '--url').replace(/\/+$/, '');
   const { openings } = await httpJson<{ openings: unknown }>(`${base}/v1/proof/openings/${seq}`, undefined, {
     timeoutMs: positiveInteger(opts.timeout, '--timeout'),
