@@ -43,13 +43,17 @@ export function merkleTree(
   return { root: build(0, leaves.length), paths };
 }
 
-/** Recomputes the root from a leaf and its path (RFC 9162 §2.1.3.2 inclusion verification). */
-export function rootFromPath(
-  suite: CryptoSuite,
+/**
+ * RFC 9162 §2.1.3.2: the root a leaf and its audit path lead to, with any node hash (the
+ * producers' SHA3-512 batch trees here, the log's SHA-256 tree in core/tlog.ts). Undefined when
+ * the path's length does not fit the index and size.
+ */
+export function rootFromAuditPath(
+  node: (left: Uint8Array, right: Uint8Array) => Uint8Array,
   leaf: Uint8Array,
   index: number,
   size: number,
-  path: Uint8Array[],
+  path: readonly Uint8Array[],
 ): Uint8Array | undefined {
   if (!Number.isSafeInteger(size) || !Number.isSafeInteger(index) || index < 0 || index >= size)
     return undefined;
@@ -59,16 +63,27 @@ export function rootFromPath(
   for (const p of path) {
     if (sn === 0) return undefined;
     if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(suite, p, r);
+      r = node(p, r);
       while (fn % 2 === 0 && fn !== 0) {
         fn = Math.floor(fn / 2);
         sn = Math.floor(sn / 2);
       }
     } else {
-      r = nodeHash(suite, r, p);
+      r = node(r, p);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
   return sn === 0 ? r : undefined;
+}
+
+/** Recomputes a batch tree's root from a leaf and its path (RFC 9162 §2.1.3.2 inclusion verification). */
+export function rootFromPath(
+  suite: CryptoSuite,
+  leaf: Uint8Array,
+  index: number,
+  size: number,
+  path: Uint8Array[],
+): Uint8Array | undefined {
+  return rootFromAuditPath((left, right) => nodeHash(suite, left, right), leaf, index, size, path);
 }

@@ -8,6 +8,7 @@
 // Tree sizes reach 2^53 − 1, beyond the 32 bits of JavaScript's bitwise operators, so the index
 // arithmetic below divides and multiplies by powers of two instead of shifting.
 import type { CryptoSuite } from './crypto.js';
+import { rootFromAuditPath } from './merkle.js';
 import { bytesEqual, concatBytes } from './encoding.js';
 import { GovernanceError } from './errors.js';
 
@@ -175,24 +176,8 @@ export function verifyInclusion(
 ): boolean {
   if (!isCount(size) || !isCount(index) || index >= size) return false;
   if (!isHash(leafHash) || !isHash(root) || !Array.isArray(proof) || !proof.every(isHash)) return false;
-  let fn = index;
-  let sn = size - 1;
-  let r = leafHash;
-  for (const p of proof) {
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      r = tlogNodeHash(suite, p, r);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn /= 2;
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      r = tlogNodeHash(suite, r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  return sn === 0 && bytesEqual(r, root);
+  const computed = rootFromAuditPath((l, r) => tlogNodeHash(suite, l, r), leafHash, index, size, proof);
+  return computed !== undefined && bytesEqual(computed, root);
 }
 
 /** RFC 9162 §2.1.4.2. False, never a throw, for any malformed input. */
