@@ -160,7 +160,7 @@ export function addProofOptions(command: Command): Command {
     .option('--timeout <ms>', 'deadline of each request in milliseconds', '10000');
 }
 
-/** GET of a public proof endpoint, e.g. proofGet(opts, '/v1/proof/head'). */
+/** GET of a public proof endpoint, e.g. proofGet(opts, '/v1/proof/checkpoint'). */
 export function proofGet<T>(opts: ProofOptions, path: string): Promise<T> {
   return httpJson<T>(`${httpUrl(opts.url, '--url').replace(/\/+$/, '')}${path}`, undefined, {
     timeoutMs: positiveInteger(opts.timeout, '--timeout'),
