@@ -369,9 +369,14 @@ class BatchingLedgerWriter implements LedgerWriter {
       Array.from({ length: chained!.count }, (_, i) => chained!.firstSeq - 1 + i),
     );
     const hashes = await treeHashes(this.suite, store, size, { inclusion: indexes });
-    for (const batch of covered) {
+    // One read per batch, all in flight at once (one pipelined round trip on Redis), not one
+    // round trip after the other: a busy producer has hundreds of small batches per checkpoint.
+    const read = await Promise.all(
+      covered.map(({ chained }) => store.records(chained!.firstSeq, chained!.firstSeq + chained!.count - 1)),
+    );
+    for (const [b, batch] of covered.entries()) {
       const { firstSeq, count } = batch.chained!;
-      const records = await store.records(firstSeq, firstSeq + count - 1);
+      const records = read[b]!;
       const events = batch.parts.flatMap(({ call, from, count: n }) => call.events.slice(from, from + n));
       const proven = events.every((event, i) => {
         const record = records[i];
