@@ -107,11 +107,7 @@ export class Proofs {
       throw new GovernanceError('request.invalid', 'not an artifact id or lineage');
     }
     const lineage = lineageOf('auth_' + suffix);
-    const [proof, all] = await Promise.all([
-      this.ctx.deps.reader.lineageProof(lineage),
-      this.ctx.deps.reader.lineage(lineage),
-    ]);
-    return { ...proof, pending: Math.max(0, all.length - proof.records.length) };
+    return this.ctx.deps.reader.lineageProof(lineage);
   }
 
   /** Chained records from ≤ seq ≤ to, at most LEDGER_PAGE_MAX of them. */

@@ -330,6 +330,20 @@ export class SparseMerkleIndex {
   constructor(private readonly suite: CryptoSuite) {}
 
   /**
+   * Rebuilds an index from its persisted nodes (the format above): the leaves among them decide
+   * the tree. Nothing counts as changed, since the nodes are already stored.
+   */
+  static fromNodes(suite: CryptoSuite, nodes: Iterable<Uint8Array>): SparseMerkleIndex {
+    const leaves: [Uint8Array, Uint8Array][] = [];
+    for (const node of nodes)
+      if (node[0] === LEAF_TAG && node.length === LEAF_BYTES)
+        leaves.push([node.slice(1, 1 + KEY_BYTES), node.slice(1 + KEY_BYTES)]);
+    const index = SparseMerkleIndex.fromLeaves(suite, leaves);
+    index.takeChanged();
+    return index;
+  }
+
+  /**
    * Rebuilds an index from its leaves (after a sequencer restart); a repeated key keeps its last
    * value. Every node counts as changed: the first takeChanged() gives the whole node set, to
    * write to a store being rebuilt or to discard over an intact one.

@@ -86,24 +86,30 @@ export class StoreLedgerReader implements LedgerProofReader {
     return stored.map(parseStoredRecord);
   }
 
-  private async lineageRecords(lineage: string, upTo = Infinity): Promise<StoredText[]> {
-    const seqs = (await this.store.lineageSeqs(lineage)).filter((seq) => seq <= upTo);
+  /** The records of a lineage up to seq `upTo`, and how many it has after it. */
+  private async lineageRecords(
+    lineage: string,
+    upTo = Infinity,
+  ): Promise<{ stored: StoredText[]; after: number }> {
+    const all = await this.store.lineageSeqs(lineage);
+    const seqs = all.filter((seq) => seq <= upTo);
     if (seqs.length > this.maxRecords)
       throw new GovernanceError(
         'request.invalid',
         `lineage ${lineage} holds more than ${this.maxRecords} records`,
       );
-    const stored = await Promise.all(seqs.map((seq) => this.store.records(seq, seq)));
-    return stored.map((found, i) => {
-      if (!found[0])
+    const found = await Promise.all(seqs.map((seq) => this.store.records(seq, seq)));
+    const stored = found.map(([record], i) => {
+      if (!record)
         throw new GovernanceError('ledger.sequence.invalid', `record ${seqs[i]} of ${lineage} is missing`);
-      return found[0];
+      return record;
     });
+    return { stored, after: all.length - seqs.length };
   }
 
   /** Every record of a lineage chained so far, checkpointed or not. */
   async lineage(lineage: string): Promise<ChainRecord[]> {
-    return (await this.lineageRecords(lineage)).map(parseStoredRecord);
+    return (await this.lineageRecords(lineage)).stored.map(parseStoredRecord);
   }
 
   /** Record `seq` with its inclusion proof in the latest checkpoint (ledger.head.mismatch until one covers it). */
@@ -141,7 +147,7 @@ export class StoreLedgerReader implements LedgerProofReader {
    * Everything a lineage holds up to the latest checkpoint, with the index proof that this is
    * all of it (or that it holds nothing): the checkpoint and the index nodes are read together.
    */
-  async lineageProof(lineage: string): Promise<LineageProof> {
+  async lineageProof(lineage: string): Promise<LineageProof & { pending: number }> {
     const key = indexKey(this.suite, lineage);
     let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
     if (!read.proof) read = await this.indexProof(key, 256);
@@ -149,7 +155,7 @@ export class StoreLedgerReader implements LedgerProofReader {
       throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
     const signed = parseCheckpointNote(read.checkpoint.text);
     const { size } = signed.checkpoint;
-    const stored = await this.lineageRecords(lineage, size);
+    const { stored, after } = await this.lineageRecords(lineage, size);
     const hashes = await treeHashes(this.suite, this.store, size, {
       inclusion: stored.map(({ seq }) => seq - 1),
     });
@@ -157,7 +163,13 @@ export class StoreLedgerReader implements LedgerProofReader {
       record: text,
       proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
     }));
-    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records };
+    return {
+      lineage,
+      checkpoint: read.checkpoint.text,
+      index: indexProofJson(read.proof),
+      records,
+      pending: after,
+    };
   }
 
   /**

@@ -1,9 +1,7 @@
 // The ledger's RFC 9162 tree and lineage index as the store keeps them (docs/spec/ledger.md §7):
-// tiles read ahead in one round trip for what a proof or the sequencer's right edge needs, and
-// the index rebuilt from its stored nodes.
+// tiles read ahead in one round trip for what a proof or the sequencer's right edge needs.
 import type { CryptoSuite } from '../core/crypto.js';
 import { GovernanceError } from '../core/errors.js';
-import { SparseMerkleIndex } from '../core/smt.js';
 import {
   TILE_HEIGHT,
   TileBuilder,
@@ -69,19 +67,4 @@ export async function treeHashes(
     ...(need.consistency === undefined ? [] : tilesForConsistency(need.consistency, size)),
   ];
   return new TileHashes(suite, size, await fetchTiles(store, tiles));
-}
-
-/** The lineage index from its stored nodes (those of the latest checkpoint). */
-export function indexFromNodes(
-  suite: CryptoSuite,
-  nodes: ReadonlyMap<string, Uint8Array>,
-): SparseMerkleIndex {
-  const leaves: [Uint8Array, Uint8Array][] = [];
-  // A stored leaf is 0x02 || key || value (core/smt.ts); internal nodes follow from the leaves.
-  for (const node of nodes.values())
-    if (node[0] === 0x02 && node.length === 65) leaves.push([node.slice(1, 33), node.slice(33)]);
-  const index = SparseMerkleIndex.fromLeaves(suite, leaves);
-  // Its nodes are already stored: only later changes are to be written.
-  index.takeChanged();
-  return index;
 }

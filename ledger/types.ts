@@ -61,7 +61,8 @@ export interface ChainAnchor {
 export interface LedgerProofReader extends LedgerReader {
   inclusionProof(seq: number): Promise<InclusionProof>;
   consistencyProof(old: number): Promise<ConsistencyProof>;
-  lineageProof(lineage: string): Promise<LineageProof>;
+  /** With `pending`: the lineage's records chained after the checkpoint (proven by the next one). */
+  lineageProof(lineage: string): Promise<LineageProof & { pending: number }>;
   /** A C2SP tlog-tiles resource (`tile/…` or `tile/entries/…`), or undefined when there is none. */
   tileResource(path: string): Promise<Uint8Array | undefined>;
   /**

@@ -119,6 +119,8 @@ class BatchingLedgerWriter implements LedgerWriter {
   /** Set when a checkpoint covered a batch without holding it: halted for good. */
   private missing: { since: number; message: string } | undefined;
   private proving: Promise<void> | undefined;
+  /** The size of the last checkpoint that did not verify (logged once). */
+  private refusedSize = 0;
   private proofTimer: NodeJS.Timeout | undefined;
   private readonly byIngestId = new Map<string, Batch>();
   private readonly earlyNotices = new Map<string, CommitNotice>();
@@ -361,7 +363,15 @@ class BatchingLedgerWriter implements LedgerWriter {
     if (!stored || stored.seq <= this.checkedSize) return;
     const signed = parseCheckpointNote(stored.text);
     const trust = this.options.checkpoints;
-    verifyCheckpoint(this.suite, signed, trust.auditKeys(), trust.witnesses);
+    try {
+      verifyCheckpoint(this.suite, signed, trust.auditKeys(), trust.witnesses);
+    } catch (e) {
+      // Checked again at every poll (a rotated audit key may be trusted by then), said once.
+      if (this.refusedSize !== stored.seq)
+        this.options.log?.('warn', `checkpoint at ${stored.seq} proves nothing: ${(e as Error).message}`);
+      this.refusedSize = stored.seq;
+      return;
+    }
     const { size, root } = signed.checkpoint;
     const covered = [...this.unproven].filter((b) => b.chained!.firstSeq + b.chained!.count - 1 <= size);
     if (covered.length === 0) return;

@@ -23,11 +23,10 @@ import {
 } from '../core/event.js';
 import { rawPublicKey, signSync } from '../core/keys.js';
 import { SparseMerkleIndex, indexKey } from '../core/smt.js';
-import { TileBuilder, tlogLeafHash } from '../core/tlog.js';
+import { TileBuilder, consistencyProof, tlogLeafHash } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
-import { indexFromNodes, readTree, storedTiles, treeHashes } from '../ledger/tree.js';
-import { consistencyProof } from '../core/tlog.js';
+import { readTree, storedTiles, treeHashes } from '../ledger/tree.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
 import type { CheckpointWitnesses } from './witnesses.js';
@@ -457,7 +456,7 @@ export class Sequencer {
    * the tip with the records chained after it.
    */
   private async loadIndex(checkpointed: number, tip: number): Promise<SparseMerkleIndex> {
-    const index = indexFromNodes(this.suite, await this.store.allIndexNodes());
+    const index = SparseMerkleIndex.fromNodes(this.suite, (await this.store.allIndexNodes()).values());
     for (let from = checkpointed + 1; from <= tip; from += 1000) {
       for (const { text } of await this.store.records(from, Math.min(tip, from + 999))) {
         const lineage = (parseJson(text, 'record') as { event?: { lineage?: unknown } }).event?.lineage;
