@@ -114,8 +114,8 @@ class BatchingLedgerWriter implements LedgerWriter {
   private readonly outstanding = new Set<Batch>();
   /** Chained batches not yet proven in a checkpoint, in chain order. */
   private readonly unproven = new Set<Batch>();
-  /** The size of the last checkpoint the unproven batches were checked against. */
-  private checkedSize = 0;
+  /** The text of the last checkpoint that verified, so that it is not verified at every poll. */
+  private verifiedText = '';
   /** Set when a checkpoint covered a batch without holding it: halted for good. */
   private missing: { since: number; message: string } | undefined;
   private proving: Promise<void> | undefined;
@@ -340,7 +340,8 @@ class BatchingLedgerWriter implements LedgerWriter {
   }
 
   private scheduleProof(): void {
-    if (this.proofTimer || this.closed) return;
+    // A proof in flight schedules the next one when it ends.
+    if (this.proofTimer || this.proving || this.closed) return;
     this.proofTimer = setTimeout(() => {
       this.proofTimer = undefined;
       this.proving = this.prove()
@@ -360,20 +361,29 @@ class BatchingLedgerWriter implements LedgerWriter {
   private async prove(): Promise<void> {
     const { store } = this.options;
     const stored = await store.latestCheckpoint();
-    if (!stored || stored.seq <= this.checkedSize) return;
+    if (!stored) return;
+    // Not "only checkpoints newer than the last one checked": a commit notice can arrive after
+    // the checkpoint that covers its batch (the ingest reply is late under load), and on a quiet
+    // log no newer checkpoint would come to prove it.
+    const coveredBy = (size: number) =>
+      [...this.unproven].filter((b) => b.chained!.firstSeq + b.chained!.count - 1 <= size);
+    if (coveredBy(stored.seq).length === 0) return;
     const signed = parseCheckpointNote(stored.text);
-    const trust = this.options.checkpoints;
-    try {
-      verifyCheckpoint(this.suite, signed, trust.auditKeys(), trust.witnesses);
-    } catch (e) {
-      // Checked again at every poll (a rotated audit key may be trusted by then), said once.
-      if (this.refusedSize !== stored.seq)
-        this.options.log?.('warn', `checkpoint at ${stored.seq} proves nothing: ${(e as Error).message}`);
-      this.refusedSize = stored.seq;
-      return;
+    if (stored.text !== this.verifiedText) {
+      const trust = this.options.checkpoints;
+      try {
+        verifyCheckpoint(this.suite, signed, trust.auditKeys(), trust.witnesses);
+      } catch (e) {
+        // Checked again at every poll (a rotated audit key may be trusted by then), said once.
+        if (this.refusedSize !== stored.seq)
+          this.options.log?.('warn', `checkpoint at ${stored.seq} proves nothing: ${(e as Error).message}`);
+        this.refusedSize = stored.seq;
+        return;
+      }
+      this.verifiedText = stored.text;
     }
     const { size, root } = signed.checkpoint;
-    const covered = [...this.unproven].filter((b) => b.chained!.firstSeq + b.chained!.count - 1 <= size);
+    const covered = coveredBy(size);
     if (covered.length === 0) return;
     const indexes = covered.flatMap(({ chained }) =>
       Array.from({ length: chained!.count }, (_, i) => chained!.firstSeq - 1 + i),
@@ -410,7 +420,6 @@ class BatchingLedgerWriter implements LedgerWriter {
       }
       this.unproven.delete(batch);
     }
-    this.checkedSize = size;
   }
 
   /** Reads the chained records back; each must hold exactly the event this writer sealed. */

@@ -134,6 +134,36 @@ describe('ledger writer: proving its batches in checkpoints', () => {
       await until(() => writer.halt()?.reason === 'ledger.unavailable', 5000, 'the writer to halt');
   });
 
+  it('proves a batch whose commit notice arrives after the checkpoint that covers it', async () => {
+    ledger = new TestLedger(memoryStores());
+    ledger.sequencer();
+    // The reply to the first ingest append is held back (a slow round trip under load) until the
+    // batch is chained, a later batch too, and a checkpoint covers both: the writer learns the
+    // first batch's position only after it has proven the second one in that checkpoint.
+    const honest = ledger.newStore();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const view: LedgerStore = Object.assign(Object.create(honest) as LedgerStore, {
+      appendIngest: async (texts: string[]) => {
+        const ids = await honest.appendIngest(texts);
+        if (calls++ === 0) await held;
+        return ids;
+      },
+    });
+    const writer = await ledger.writer({ store: view, commitWindowMs: 60_000 });
+    const first = writer.append([testEvent(1)]);
+    await new Promise((r) => setImmediate(r));
+    await writer.append([testEvent(2)]);
+    await until(async () => (await honest.tip()).signedSeq === 2, 5000, 'a checkpoint over both');
+    await new Promise((r) => setTimeout(r, 600));
+    release();
+    await first;
+    // No later checkpoint comes on this quiet log: the one already seen must prove it.
+    await until(() => writer.commitLagMs() === 0, 5000, 'the late batch to be proven');
+    expect(writer.halt()).toBeUndefined();
+  });
+
   it('halts for good (ledger.batch.missing) when a checkpoint covers its batch without holding it', async () => {
     ledger = new TestLedger(memoryStores());
     ledger.sequencer();
