@@ -28,9 +28,11 @@ function publicKeyObject(raw: Uint8Array): KeyObject | null {
 }
 
 // One-shot hash (Node ≥ 20.12): no Hash object per call, which is most of the cost of hashing the
-// short inputs (Merkle nodes, leaves) the ledger hashes by the thousand.
+// short inputs (Merkle nodes, leaves) the ledger hashes by the thousand. The digest comes back as
+// latin1 text (one character per byte) and is copied into Buffer's pool: a 'buffer' result gets
+// an ArrayBuffer of its own, which costs about as much again as hashing a Merkle node.
 function digest(algorithm: string, data: Uint8Array): Uint8Array {
-  const out = hash(algorithm, data, 'buffer');
+  const out = Buffer.from(hash(algorithm, data, 'latin1'), 'latin1');
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
