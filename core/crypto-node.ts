@@ -32,7 +32,7 @@ function publicKeyObject(raw: Uint8Array): KeyObject | null {
 // latin1 text (one character per byte) and is copied into Buffer's pool: a 'buffer' result gets
 // an ArrayBuffer of its own, which costs about as much again as hashing a Merkle node.
 function digest(algorithm: string, data: Uint8Array): Uint8Array {
-  const out = Buffer.from(hash(algorithm, data, 'latin1'), 'latin1');
+  const out = Buffer.from(hash(algorithm, data, 'binary'), 'latin1');
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
