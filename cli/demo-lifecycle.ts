@@ -212,19 +212,15 @@ export async function runDemo(target: DemoTarget, print: (line: string) => void)
       } catch (e) {
         throw new StepFailed(`${answer.lineage}: ${(e as Error).message}`);
       }
-      const types = verified.records.map((r) => r.event.type);
-      const lines = lineageTree(answer.lineage, verified.records).split('\n');
-      if (answer.pending > 0)
-        throw new StepFailed(
-          [...lines, 'its newest records are not yet covered by a checkpoint'].join('\n   '),
-        );
+      const types = verified.events.map((e) => e.event.type);
+      const lines = lineageTree(answer.lineage, verified.events).split('\n');
       if (verified.failures.length > 0)
         throw new StepFailed([...lines, ...failureLines(verified.failures)].join('\n   '));
       if (types.join() !== LINEAGE_STAGES.join())
         throw new StepFailed([...lines, `expected ${LINEAGE_STAGES.join(', ')}`].join('\n   '));
       return [
         ...lines,
-        `verified: all of its records up to the checkpoint at size ${verified.checkpoint.checkpoint.size} (index and inclusion proofs)`,
+        `verified: all of its events up to the checkpoint at size ${verified.checkpoint.checkpoint.size} (index and inclusion proofs)`,
       ];
     });
 

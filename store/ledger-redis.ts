@@ -12,7 +12,6 @@
 // writes it is to cover: on a connection that has not written yet, WAIT returns at once (Redis
 // 7.2 and later), covering nothing.
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
-import { REDACTABLE_MEMBERS } from '../core/redaction.js';
 import {
   EMPTY_TIP,
   LOG_ID,
@@ -95,9 +94,11 @@ export function ledgerKeys(log: string, prefix = '') {
     dead: base + 'dead',
     commits: base + 'commits',
     batches: base + 'batches',
-    /** Openings of commitments (§3.1): field `<seq>:<member>`, value the opening text. */
+    /**
+     * Openings of commitments (§3.1): field `<seq>:<index>:<member>`, value the opening text;
+     * field `<seq>` lists the `<index>:<member>` a record was given openings for.
+     */
     openings: base + 'openings',
-    lineage: (lineage: string) => base + 'lineage:' + lineage,
   };
 }
 
@@ -127,9 +128,9 @@ end`;
 
 // Stream ids are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches
 // to an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
-// KEYS: tip fence chain ingest dead commits batches tiles openings lineage...
+// KEYS: tip fence chain ingest dead commits batches tiles openings
 // ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nBatches vals...
-//       nRecords records... nLineage (keyIndex seq)... nIds ids... nDead (ingestId code message entry)...
+//       nRecords records... nIds ids... nDead (ingestId code message entry)...
 //       nTiles (key bytes)... nOpenings (field text)...
 // The batch signatures are checked with the guard, before any write: a batch chained before (or
 // named twice) refuses the whole commit.
@@ -147,11 +148,6 @@ local n = tonumber(ARGV[i]); i = i + 1
 for k = 1, n do
   redis.call('XADD', KEYS[3], (seq + k) .. '-0', 'r', ARGV[i])
   i = i + 1
-end
-local lineages = tonumber(ARGV[i]); i = i + 1
-for k = 1, lineages do
-  redis.call('RPUSH', KEYS[9 + tonumber(ARGV[i])], ARGV[i + 1])
-  i = i + 2
 end
 local ids = tonumber(ARGV[i]); i = i + 1
 for k = i, i + ids - 1, 500 do
@@ -208,6 +204,21 @@ function field(fields: Fields, name: string): string {
 
 const seqOfId = (id: string) => Number(id.slice(0, id.indexOf('-')));
 
+const openingField = ({ seq, index, member }: { seq: number; index: number; member: string }) =>
+  `${seq}:${index}:${member}`;
+
+/** The commit's opening fields (count, then field and text): each opening, and each record's list of them. */
+function openingFields(openings: [number, number, string, string][]): (string | number)[] {
+  const lists = new Map<number, string[]>();
+  const fields: string[] = [];
+  for (const [seq, index, member, text] of openings) {
+    fields.push(openingField({ seq, index, member }), text);
+    lists.set(seq, [...(lists.get(seq) ?? []), `${index}:${member}`]);
+  }
+  for (const [seq, list] of lists) fields.push(String(seq), list.join(','));
+  return [fields.length / 2, ...fields];
+}
+
 /** The bytes as a Buffer without copying (ioredis sends Buffers as binary-safe arguments). */
 const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -250,8 +261,7 @@ const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerAcquire', ACQUIRE, 2],
   ['ledgerRenew', RENEW, 2],
   ['ledgerRelease', RELEASE, 1],
-  // Any number of keys (one per lineage): the call passes the count first.
-  ['ledgerCommit', COMMIT, undefined],
+  ['ledgerCommit', COMMIT, 9],
   ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
 ];
 
@@ -324,8 +334,6 @@ export class RedisLedgerStore implements LedgerStore {
    * The sequencer's ingest reads and batch checks get their own connection, so that none waits
    * behind a commit still running on the main one: the sequencer plans the next commit meanwhile
    * and keeps that commit's batches in memory, and the commit script checks the batches again.
-   * Lineage tails are read on the main connection, where the commits go: they are chained as
-   * read, so they must never come from a node the commits have left (after a failover).
    */
   private reading(): Promise<RedisClient> {
     const opening = (this.readingClient ??= this.connection()
@@ -487,22 +495,6 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
-  lineageTails(lineages: string[]): Promise<Map<string, string>> {
-    return guarded(async () => {
-      const tails = new Map<string, string>();
-      if (lineages.length === 0) return tails;
-      const { client } = await this.connection();
-      const seqs = await Promise.all(lineages.map((l) => client.lindex(this.keys.lineage(l), -1)));
-      const found = lineages.flatMap((l, i) => (seqs[i] === null ? [] : [[l, seqs[i]!] as const]));
-      const records = await Promise.all(found.map(([, seq]) => this.records(Number(seq), Number(seq))));
-      found.forEach(([lineage], i) => {
-        const record = records[i]![0];
-        if (record) tails.set(lineage, record.text);
-      });
-      return tails;
-    });
-  }
-
   chainedBatches(vals: string[]): Promise<boolean[]> {
     return guarded(async () => {
       if (vals.length === 0) return [];
@@ -526,8 +518,6 @@ export class RedisLedgerStore implements LedgerStore {
           'ledger.sequence.invalid',
           `log ${this.log} is full (seq ${MAX_SEQ}); start a new log`,
         );
-      const lineageKeys = [...new Set(commit.lineage.map(([lineage]) => lineage))];
-      const keyIndex = new Map(lineageKeys.map((l, i) => [l, i + 1]));
       const dead = commit.consumed.flatMap((c) =>
         'rejected' in c ? [c.ingestId, c.rejected.code, c.rejected.message, c.rejected.entry] : [],
       );
@@ -545,7 +535,6 @@ export class RedisLedgerStore implements LedgerStore {
         k.batches,
         k.tiles,
         k.openings,
-        ...lineageKeys.map(k.lineage),
       ];
       const args = [
         commit.lease.fence,
@@ -560,19 +549,16 @@ export class RedisLedgerStore implements LedgerStore {
         ...commit.batches,
         commit.records.length,
         ...commit.records,
-        commit.lineage.length,
-        ...commit.lineage.flatMap(([lineage, seq]) => [keyIndex.get(lineage)!, seq]),
         commit.consumed.length,
         ...commit.consumed.map((c) => c.ingestId),
         dead.length / 4,
         ...dead,
         commit.tiles.size,
         ...[...commit.tiles].flatMap(([key, tile]) => [key, bufferOf(tile)]),
-        commit.openings?.length ?? 0,
-        ...(commit.openings ?? []).flatMap(([seq, member, text]) => [`${seq}:${member}`, text]),
+        ...openingFields(commit.openings ?? []),
       ];
       const { client, call } = await this.connection();
-      await call('ledgerCommit', keys.length, ...keys, ...args);
+      await call('ledgerCommit', ...keys, ...args);
       this.wrote(client);
     });
   }
@@ -674,17 +660,16 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   latestCheckpoint(): Promise<StoredText | undefined> {
-    return guarded(async () => {
-      const { client } = await this.connection();
-      const [entry] = (await client.xrevrange(this.keys.checkpoints, '+', '-', 'COUNT', 1)) as StreamEntries;
-      return entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') };
-    });
+    return this.checkpointAtOrBefore(Infinity);
   }
 
-  lineageSeqs(lineage: string): Promise<number[]> {
+  checkpointAtOrBefore(seq: number): Promise<StoredText | undefined> {
     return guarded(async () => {
+      if (seq < 1) return undefined;
       const { client } = await this.connection();
-      return (await client.lrange(this.keys.lineage(lineage), 0, -1)).map(Number);
+      const end = Number.isFinite(seq) ? `${seq}-0` : '+';
+      const [entry] = (await client.xrevrange(this.keys.checkpoints, end, '-', 'COUNT', 1)) as StreamEntries;
+      return entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') };
     });
   }
 
@@ -692,18 +677,23 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       if (seqs.length === 0) return [];
       const { client } = await this.connection();
-      const wanted = seqs.flatMap((seq) => REDACTABLE_MEMBERS.map((member) => ({ seq, member })));
-      const texts = await client.hmget(this.keys.openings, ...wanted.map((w) => `${w.seq}:${w.member}`));
-      return wanted.flatMap((w, i) =>
-        texts[i] === null || texts[i] === undefined ? [] : [{ ...w, text: texts[i] }],
+      const lists = await client.hmget(this.keys.openings, ...seqs.map(String));
+      const wanted = seqs.flatMap((seq, i) =>
+        (lists[i] ?? '')
+          .split(',')
+          .filter((f) => f !== '')
+          .map((f) => ({ seq, index: Number(f.slice(0, f.indexOf(':'))), member: f.slice(f.indexOf(':') + 1) })),
       );
+      if (wanted.length === 0) return [];
+      const texts = await client.hmget(this.keys.openings, ...wanted.map(openingField));
+      return wanted.flatMap((w, i) => (typeof texts[i] === 'string' ? [{ ...w, text: texts[i] }] : []));
     });
   }
 
-  eraseOpening(seq: number, member: string): Promise<boolean> {
+  eraseOpening(seq: number, index: number, member: string): Promise<boolean> {
     return guarded(async () => {
       const { client } = await this.connection();
-      const erased = (await client.hdel(this.keys.openings, `${seq}:${member}`)) === 1;
+      const erased = (await client.hdel(this.keys.openings, openingField({ seq, index, member }))) === 1;
       if (erased) await this.waitReplicas(client, this.wrote(client));
       return erased;
     });
