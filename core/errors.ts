@@ -127,6 +127,20 @@ export const CODES = {
     kind: 'failure',
     summary: 'a redacted value does not open its commitment',
   },
+  // The ledger archive (store/archive-types.ts): where sealed tiles, bundles, checkpoints and
+  // openings go, so that Redis keeps only a hot tail.
+  'ledger.archive.conflict': {
+    kind: 'failure',
+    summary: 'an immutable archive object already holds other bytes (evidence is never overwritten)',
+  },
+  'ledger.archive.path': {
+    kind: 'failure',
+    summary: 'an archive path is malformed, or names a place where the archive cannot hold an object',
+  },
+  'ledger.archive.size': {
+    kind: 'failure',
+    summary: 'an archive object is larger than 64 MiB (refused when written and when read)',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
