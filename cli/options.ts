@@ -60,8 +60,9 @@ export function hostPort(value: string, flag: string): string {
 }
 
 export function positiveInteger(value: string, flag: string): number {
-  const n = nonNegativeInteger(value, flag);
-  if (n === 0) throw new CliError(`${flag} must be a positive integer`);
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive integer`);
   return n;
 }
 

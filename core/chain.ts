@@ -137,9 +137,10 @@ function checkPosition(value: unknown, seq: number, index: number): void {
 }
 
 /**
- * Checks a parsed chain record member by member; throws ledger.event.invalid. Returns the record
- * and the canonical bytes of its events array (what the batch digest covers). That lineage_prev
- * names the right events needs the records before it: the verifier checks it.
+ * Checks a chain record parsed strictly from canonical text (parseCanonicalJson) member by member;
+ * throws ledger.event.invalid. Returns the record and the canonical bytes of its events array
+ * (what the batch digest covers). That lineage_prev names the right events needs the records
+ * before it: the verifier checks it.
  */
 export function checkRecord(input: unknown): { record: ChainRecord; events: Uint8Array } {
   const value = checkObject(input, 'record', ['events', 'kid', 'lineage_prev', 'seq', 'val']);
@@ -152,7 +153,7 @@ export function checkRecord(input: unknown): { record: ChainRecord; events: Uint
     invalid(`record.events must hold 1 to ${EVENT_LIMITS.batchSize} events`);
   const canonical = events.map((event: unknown, i) => {
     try {
-      return validateEvent(event);
+      return validateEvent(event, true);
     } catch (e) {
       return invalid(`record.events[${i}]: ${(e as Error).message}`);
     }

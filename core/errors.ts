@@ -88,10 +88,6 @@ export const CODES = {
     kind: 'failure',
     summary: 'a producer batch is chained again (a copy of events already in the chain)',
   },
-  'ledger.batch.incomplete': {
-    kind: 'failure',
-    summary: "a producer batch's events are not chained together, all of them, in index order",
-  },
   'ledger.fenced': { kind: 'failure', summary: 'a stale sequencer was fenced off' },
   // Ledger v2: the tree, checkpoints, witnesses, proofs and redaction (docs/spec/ledger.md).
   'ledger.batch.missing': {

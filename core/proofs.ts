@@ -17,6 +17,7 @@ import { base64Decode, base64urlDecode, utf8Encode } from './encoding.js';
 import { GovernanceError, isGovernanceError, type Code } from './errors.js';
 import {
   batchStatement,
+  EVENT_LIMITS,
   LINEAGE_STAGES,
   type ChainRecord,
   type EventPosition,
@@ -141,12 +142,15 @@ function includedRecord(
 ): { record: ChainRecord; leaf: Uint8Array } {
   if (typeof proof.record !== 'string')
     fail('ledger.event.invalid', 'a record proof carries the record text');
+  const text = utf8Encode(proof.record);
+  if (text.length > EVENT_LIMITS.recordBytes)
+    fail('ledger.event.invalid', `a record is at most ${EVENT_LIMITS.recordBytes} bytes`);
   const { record, events } = checkRecord(parseCanonicalJson(proof.record, 'record'));
   const { log, size, root } = checkpoint.checkpoint;
   if (record.seq > size)
     fail('ledger.proof.invalid', `record ${record.seq} is beyond the checkpoint at ${size}`);
   checkOrigin(suite, log, record, events, keys);
-  const leaf = tlogLeafHash(suite, utf8Encode(proof.record));
+  const leaf = tlogLeafHash(suite, text);
   if (!verifyInclusion(suite, leaf, record.seq - 1, size, hashes(proof.proof, 'proof'), root))
     fail('ledger.proof.invalid', `record ${record.seq} is not in the tree of the checkpoint at ${size}`);
   return { record, leaf };

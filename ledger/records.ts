@@ -58,9 +58,10 @@ export function linkRecord(
   kid: string,
   lineagePrev: readonly (EventPosition | null)[],
   val: string,
-): { record: LinkedRecord; state: ChainState } {
+): { record: LinkedRecord; state: ChainState; lineagePrev: string } {
   const seq = state.seq + 1;
-  const text = `{"events":${eventsText},"kid":"${kid}","lineage_prev":[${lineagePrev.map(positionText).join(',')}],"seq":${seq},"val":"${val}"}`;
+  const prevs = `[${lineagePrev.map(positionText).join(',')}]`;
+  const text = `{"events":${eventsText},"kid":"${kid}","lineage_prev":${prevs},"seq":${seq},"val":"${val}"}`;
   // One UTF-8 encoding into a reused buffer, after the leaf prefix and before each chain's previous
   // hash in turn, three one-shot digests: no Hash objects and no second encoding of the record.
   const end = 1 + writeBody(text);
@@ -69,7 +70,7 @@ export function linkRecord(
   const hash = digest('sha3-512', scratch.subarray(1, end + state.hash.length));
   scratch.set(state.alt, end);
   const alt = digest('blake2b512', scratch.subarray(1, end + state.alt.length));
-  return { record: { seq, text, leaf }, state: { seq, hash, alt } };
+  return { record: { seq, text, leaf }, state: { seq, hash, alt }, lineagePrev: prevs };
 }
 
 /** A one-shot digest copied into Buffer's pool (see core/crypto-node.ts). */

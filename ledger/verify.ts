@@ -24,6 +24,7 @@ import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js
 import {
   batchStatement,
   chainNext,
+  EVENT_LIMITS,
   genesis,
   type ChainRecord,
   type ChainState,
@@ -87,6 +88,8 @@ export interface VerifyResult {
   ok: boolean;
   log: string | undefined;
   records: number;
+  /** Events in the records read. */
+  events: number;
   firstSeq: number | undefined;
   lastSeq: number | undefined;
   /** Checkpoint lines read. */
@@ -126,6 +129,7 @@ interface Start {
 class ChainCheck {
   readonly failures: VerifyFailure[] = [];
   records = 0;
+  events = 0;
   checkpoints = 0;
   firstSeq: number | undefined;
   lastSeq: number;
@@ -147,6 +151,8 @@ class ChainCheck {
   private tree: CompactRange | undefined;
   /** The lineage index of the records read; only from the genesis, undefined once it cannot be followed. */
   private index: SparseMerkleIndex | undefined;
+  /** Latest positions read since the index was last brought up to date: set once per lineage, not per event. */
+  private readonly indexed = new Map<string, EventPosition>();
   /** The checkpoint the caller obtained independently, once checked, and whether the chain reached it. */
   private readonly trusted: SignedCheckpoint | undefined;
   private trustedSeen = false;
@@ -208,8 +214,8 @@ class ChainCheck {
   /**
    * A line that is not canonical JSON, reported at the next seq: what it holds depends on the
    * parser (a duplicate member is one value to one parser and another to the next), so it is
-   * never verified. If it parses at all as a record, it takes the next seq's place in the tree,
-   * so that later roots still verify, and the chain resumes at the next checkpoint.
+   * never verified. If it parses at all as a record, it takes the next seq's place in the tree
+   * and the chain, so that later roots and chain lines still verify.
    */
   notCanonical(line: string, message: string): void {
     const expected = this.lastSeq + 1;
@@ -223,11 +229,16 @@ class ChainCheck {
     if (value !== null && typeof value === 'object' && 'events' in value) this.unchained(expected, line);
   }
 
-  /** A record that cannot be checked, taken as record `seq`: a leaf of the tree, not a link of the chain. */
+  /**
+   * A record that cannot be checked, taken as record `seq`: its bytes are still a leaf of the
+   * tree and a link of both chains (they cover bytes, not what the bytes say), so a checkpoint
+   * signed over exactly these bytes does not fail as well.
+   */
   private unchained(seq: number, text: string): void {
+    const bytes = utf8Encode(text);
     this.lastSeq = seq;
-    this.stateKnown = false;
-    this.appendLeaf(seq, text);
+    if (this.stateKnown) this.state = chainNext(this.options.suite, this.state, bytes);
+    this.appendLeaf(seq, bytes);
     this.index = undefined;
   }
 
@@ -236,6 +247,12 @@ class ChainCheck {
     const expected = this.lastSeq + 1;
     let checked: ReturnType<typeof checkRecord>;
     try {
+      // A record is one entry of the tree, whose C2SP entry bundles give it a uint16 length (§4).
+      if (Buffer.byteLength(text) > EVENT_LIMITS.recordBytes)
+        throw new GovernanceError(
+          'ledger.event.invalid',
+          `record is longer than ${EVENT_LIMITS.recordBytes} bytes`,
+        );
       checked = checkRecord(value);
     } catch (e) {
       // Taken as the expected record, whatever seq it claims.
@@ -245,6 +262,7 @@ class ChainCheck {
     }
     const { record, events } = checked;
     this.records++;
+    this.events += record.events.length;
     this.firstSeq ??= record.seq;
     if (record.seq < expected) {
       // A record out of place: reported, its signature checked, but the chain goes on without it.
@@ -263,19 +281,20 @@ class ChainCheck {
       this.stateKnown = false;
       this.tree = undefined;
       this.index = undefined;
-    } else if (this.stateKnown) {
-      this.state = chainNext(this.options.suite, this.state, utf8Encode(text));
     }
+    const bytes = utf8Encode(text);
+    if (record.seq === expected && this.stateKnown)
+      this.state = chainNext(this.options.suite, this.state, bytes);
     this.lastSeq = record.seq;
-    this.appendLeaf(record.seq, text);
+    this.appendLeaf(record.seq, bytes);
     if (this.checkSignature(record, events)) this.checkReplay(record);
     this.checkLineages(record);
     if (this.trusted?.checkpoint.size === record.seq) this.compareTrusted(this.trusted);
   }
 
-  /** Appends the record's text as leaf seq − 1 of the tree. */
-  private appendLeaf(seq: number, text: string): void {
-    const leaf = tlogLeafHash(this.options.suite, utf8Encode(text));
+  /** Appends the record's bytes as leaf seq − 1 of the tree. */
+  private appendLeaf(seq: number, bytes: Uint8Array): void {
+    const leaf = tlogLeafHash(this.options.suite, bytes);
     if (this.tree && this.tree.size === seq - 1) this.tree.append(leaf);
     else this.tree = undefined;
   }
@@ -335,7 +354,7 @@ class ChainCheck {
     for (const [index, event] of record.events.entries()) {
       const lineage = event.lineage;
       if (lineage === undefined) continue;
-      this.index?.set(indexKey(this.options.suite, lineage), valueOfPosition([seq, index]));
+      if (this.index) this.indexed.set(lineage, [seq, index]);
       const known = this.lineages.get(lineage);
       const prev = record.lineage_prev[index] ?? null;
       let stages: StageOrder | undefined;
@@ -360,6 +379,14 @@ class ChainCheck {
         this.lineagesDropped = true;
       }
     }
+  }
+
+  /** The root of the lineage index of the records read. */
+  private indexRoot(): Uint8Array {
+    for (const [lineage, position] of this.indexed)
+      this.index!.set(indexKey(this.options.suite, lineage), valueOfPosition(position));
+    this.indexed.clear();
+    return this.index!.root();
   }
 
   /**
@@ -420,7 +447,11 @@ class ChainCheck {
       this.tree = undefined;
       passed = false;
     }
-    if (!this.stateKnown || !bytesEqual(this.state.hash, chain.hash) || !bytesEqual(this.state.alt, chain.alt)) {
+    if (
+      !this.stateKnown ||
+      !bytesEqual(this.state.hash, chain.hash) ||
+      !bytesEqual(this.state.alt, chain.alt)
+    ) {
       this.fail(
         'ledger.hash.mismatch',
         size,
@@ -431,7 +462,7 @@ class ChainCheck {
       this.stateKnown = true;
       passed = false;
     }
-    if (this.index && !bytesEqual(this.index.root(), index)) {
+    if (this.index && !bytesEqual(this.indexRoot(), index)) {
       this.fail(
         'ledger.index.mismatch',
         size,
@@ -506,7 +537,10 @@ function checkHeader(options: VerifyOptions, value: unknown): { header: ExportHe
       header: header as unknown as ExportHeader,
       start: { state: genesis(suite, log), tree: CompactRange.empty(suite) },
     };
-  const anchor = checkObject(header.anchor, 'export header anchor', ['checkpoint', 'tree']) as unknown as ChainAnchor;
+  const anchor = checkObject(header.anchor, 'export header anchor', [
+    'checkpoint',
+    'tree',
+  ]) as unknown as ChainAnchor;
   if (typeof anchor.checkpoint !== 'string') bad('anchor.checkpoint must be a checkpoint note');
   const signed = parseCheckpointNote(anchor.checkpoint);
   verifyCheckpoint(suite, signed, options.keys.audit, options.witnesses);
@@ -525,7 +559,10 @@ function checkHeader(options: VerifyOptions, value: unknown): { header: ExportHe
     return bad(`anchor.tree must hold one hash per bit set in ${size}`);
   }
   if (!bytesEqual(tree.root(), root))
-    throw new GovernanceError('ledger.root.mismatch', "export header: anchor.tree is not the anchor checkpoint's tree");
+    throw new GovernanceError(
+      'ledger.root.mismatch',
+      "export header: anchor.tree is not the anchor checkpoint's tree",
+    );
   return {
     header: header as unknown as ExportHeader,
     start: { state: { seq: size, hash: chain.hash, alt: chain.alt }, tree },
@@ -537,6 +574,7 @@ function emptyResult(failure: VerifyFailure): VerifyResult {
     ok: false,
     log: undefined,
     records: 0,
+    events: 0,
     firstSeq: undefined,
     lastSeq: undefined,
     checkpoints: 0,
@@ -614,6 +652,7 @@ export async function verifyLines(
     ok: check!.failures.length === 0,
     log: check!.log,
     records: check!.records,
+    events: check!.events,
     firstSeq: check!.firstSeq,
     lastSeq: check!.records > 0 ? check!.lastSeq : undefined,
     checkpoints: check!.checkpoints,

@@ -1,12 +1,14 @@
 // The producer side of the ledger: events queued within one turn of the event loop (or up to
 // maxBatch of them, or what fits in one record) are sealed with ONE signature and appended to
-// the ingest stream in one transaction; the sequencer chains each batch as one record. Chaining is tracked through the sequencer's commit notices (one blocking read per
-// writer, not a round trip per event). Then the writer holds the operator to it: every batch it
-// appended must be proven — its record read back, in the tree of a checkpoint signed by an
-// audit key and cosigned as the witness policy requires — within the commit window. A batch late
-// halts the producer (ledger.unavailable, white paper §11.4) until it is proven; a batch that a
-// checkpoint covers without holding it halts it for good (ledger.batch.missing): the sequencer
-// left it out or rewrote it, and the producer that signed it is the one who can tell.
+// the ingest stream in one transaction; the sequencer chains each batch as one record. Chaining
+// is tracked through the sequencer's commit notices (one blocking read per writer, not a round
+// trip per event). Then the writer holds the operator to it: every batch it appended must be
+// proven — its record, spelt from the batch and the notice's seq and lineage_prev, a leaf of the
+// tree of a checkpoint signed by an audit key and cosigned as the witness policy requires —
+// within the commit window. A batch late halts the producer (ledger.unavailable, white paper
+// §11.4) until it is proven; a batch that a checkpoint covers without holding it halts it for
+// good (ledger.batch.missing): the sequencer left it out or rewrote it, and the producer that
+// signed it is the one who can tell.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
@@ -17,7 +19,7 @@ import { GovernanceError } from '../core/errors.js';
 import { EVENT_LIMITS, recordBytesBound, validateEvent, type LedgerEvent } from '../core/event.js';
 import { commitEvent, SALT_BYTES, type RedactableMember } from '../core/redaction.js';
 import { inclusionProof, tlogLeafHash, verifyInclusion } from '../core/tlog.js';
-import type { CommitNotice, CommitSubscription, LedgerStore, StoredText } from '../store/ledger-types.js';
+import type { CommitNotice, CommitSubscription, LedgerStore } from '../store/ledger-types.js';
 import { sealBatch } from './ingest.js';
 import { treeHashes } from './tree.js';
 import type { LedgerHalt, LedgerWriter, Receipt } from './types.js';
@@ -73,8 +75,9 @@ interface Batch {
   /** How its record starts (events, kid) and its signature: what the record must hold. */
   head: string;
   val: string;
-  /** Its record's seq, once chained. */
+  /** Its record's seq and lineage_prev text, once chained: with them the writer spells the record. */
   seq?: number;
+  lineagePrev?: string;
 }
 
 interface Deferred<T> {
@@ -140,7 +143,7 @@ class BatchingLedgerWriter implements LedgerWriter {
   ) {
     this.suite = options.suite ?? nodeCrypto;
     this.maxBatch = Math.min(options.maxBatch ?? 256, EVENT_LIMITS.batchSize);
-    this.commitWindowMs = options.commitWindowMs ?? 2000;
+    this.commitWindowMs = options.commitWindowMs ?? 5000;
     this.now = options.now ?? Date.now;
     this.listening = this.listen();
   }
@@ -260,7 +263,7 @@ class BatchingLedgerWriter implements LedgerWriter {
         openings,
       );
       texts.push(entry);
-      const head = `{"events":${events},"kid":${JSON.stringify(kid)},"lineage_prev":[`;
+      const head = `{"events":${events},"kid":${JSON.stringify(kid)},"lineage_prev":`;
       const batch: Batch = { queuedAt: parts[0]!.call.queuedAt, parts, head, val };
       batches.push(batch);
       this.outstanding.add(batch);
@@ -331,9 +334,10 @@ class BatchingLedgerWriter implements LedgerWriter {
       return;
     }
     batch.seq = notice.seq;
+    batch.lineagePrev = notice.lineagePrev;
     this.unproven.add(batch);
     this.scheduleProof();
-    if (batch.parts.some((p) => p.call.chained)) await this.collectReceipts(batch);
+    this.resolveReceipts(batch);
   }
 
   private scheduleProof(): void {
@@ -382,18 +386,15 @@ class BatchingLedgerWriter implements LedgerWriter {
     const covered = coveredBy(size);
     if (covered.length === 0) return;
     const hashes = await treeHashes(this.suite, store, size, { inclusion: covered.map((b) => b.seq! - 1) });
-    // One read per batch, all in flight at once (one pipelined round trip on Redis), not one
-    // round trip after the other: a busy producer has hundreds of small batches per checkpoint.
-    const read = await Promise.all(covered.map(({ seq }) => store.records(seq!, seq!)));
-    for (const [b, batch] of covered.entries()) {
+    for (const batch of covered) {
       const seq = batch.seq!;
-      const record = read[b]![0];
+      // The record as the batch and the commit notice spell it; the tree must hold exactly it.
+      const text = recordText(batch);
       const proven =
-        record !== undefined &&
-        holds(batch, record) &&
+        text !== undefined &&
         verifyInclusion(
           this.suite,
-          tlogLeafHash(this.suite, utf8Encode(record.text)),
+          tlogLeafHash(this.suite, utf8Encode(text)),
           seq - 1,
           size,
           inclusionProof(this.suite, hashes, seq - 1, size),
@@ -409,43 +410,32 @@ class BatchingLedgerWriter implements LedgerWriter {
     }
   }
 
-  /** Reads the batch's record back: it must hold exactly what this writer sealed. */
-  private async collectReceipts(batch: Batch): Promise<void> {
-    const seq = batch.seq!;
-    let error: unknown;
-    try {
-      const [stored] = await this.options.store.records(seq, seq);
-      if (!stored || !holds(batch, stored))
-        error = new GovernanceError('ledger.sequence.invalid', `record ${seq} does not hold the appended batch`);
-    } catch (e) {
-      error = e;
-    }
+  /** Receipts for the calls that wait for them: where each event of the batch was chained. */
+  private resolveReceipts(batch: Batch): void {
     let index = 0;
     for (const { call, from, count } of batch.parts) {
       const chained = call.chained;
       if (chained) {
-        for (let i = 0; i < count; i++) chained.receipts[from + i] = { seq, index: index + i };
+        for (let i = 0; i < count; i++) chained.receipts[from + i] = { seq: batch.seq!, index: index + i };
         chained.missing -= count;
-        if (error) chained.reject(error);
-        else if (chained.missing === 0) chained.resolve(chained.receipts);
+        if (chained.missing === 0) chained.resolve(chained.receipts);
       }
       index += count;
     }
   }
 }
 
-/** A lineage_prev array's entries as the sequencer spells them (§6), without its brackets. */
-const PREVS = /^(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\])(?:,(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\]))*$/;
+/** A lineage_prev array as the sequencer spells it (§6): one entry per event. */
+const PREVS = /^\[(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\])(?:,(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\]))*\]$/;
 
 /**
- * Whether a stored record is the batch's: its events, kid and signature at its seq, and one
- * lineage_prev entry per event between them (which entries, a verifier checks against the log).
+ * The batch's record: its events, kid and signature, at the seq and with the lineage_prev the
+ * commit notice gave — undefined when that lineage_prev is not one entry per event. Which entries
+ * they are, a verifier checks against the log; that the tree holds this record, the writer.
  */
-function holds(batch: Batch, stored: StoredText): boolean {
-  const { text } = stored;
-  const tail = `],"seq":${batch.seq},"val":"${batch.val}"}`;
-  if (stored.seq !== batch.seq || !text.startsWith(batch.head) || !text.endsWith(tail)) return false;
-  const prevs = text.slice(batch.head.length, text.length - tail.length);
+function recordText(batch: Batch): string | undefined {
+  const prevs = batch.lineagePrev ?? '';
   const count = batch.parts.reduce((n, p) => n + p.count, 0);
-  return PREVS.test(prevs) && (prevs.match(/null|\[/g)?.length ?? 0) === count;
+  if (!PREVS.test(prevs) || (prevs.match(/null|\[\d/g)?.length ?? 0) !== count) return undefined;
+  return `${batch.head}${prevs},"seq":${batch.seq},"val":"${batch.val}"}`;
 }

@@ -13,8 +13,10 @@ import type { CryptoSuite } from '../core/crypto.js';
 import { utf8Encode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import {
+  EVENT_LIMITS,
   EVENT_VERSION,
   chainNext,
+  recordBytesBound,
   eventHashAltRef,
   eventHashRef,
   genesis,
@@ -120,11 +122,16 @@ interface Ledger {
   /** The tree's right edge: its root, and the tiles each commit writes. */
   tree: TileBuilder;
   /**
-   * The lineage index, up to the last plan: the position of every lineage's latest event, which
-   * the next event of the lineage names as its lineage_prev. Its changes are stored with the
-   * next checkpoint.
+   * The lineage index as of the last checkpoint signed: the position of every lineage's latest
+   * event, which the next event of the lineage names as its lineage_prev. Its changes are stored
+   * with the next checkpoint.
    */
   index: SparseMerkleIndex;
+  /**
+   * Latest positions planned since: applied to the index when a checkpoint is signed, once per
+   * lineage rather than once per event (an operation's events come close together).
+   */
+  latest: Map<string, EventPosition>;
 }
 
 /** An ingest entry and what opening it gave. */
@@ -285,13 +292,15 @@ export class Sequencer {
         state = chainNext(this.suite, state, utf8Encode(text));
         const { events } = parseJson(text, 'record') as ChainRecord;
         events.forEach((e, i) => {
-          if (typeof e.lineage === 'string') index.set(indexKey(this.suite, e.lineage), valueOfPosition([seq, i]));
+          if (typeof e.lineage === 'string')
+            index.set(indexKey(this.suite, e.lineage), valueOfPosition([seq, i]));
         });
       }
     }
     if (
       state.seq !== tip.seq ||
-      (tip.seq > 0 && (eventHashRef(state.hash) !== tip.eventHash || eventHashAltRef(state.alt) !== tip.eventHashAlt))
+      (tip.seq > 0 &&
+        (eventHashRef(state.hash) !== tip.eventHash || eventHashAltRef(state.alt) !== tip.eventHashAlt))
     )
       throw new GovernanceError('ledger.hash.mismatch', `the chain tip does not match record ${tip.seq}`);
     return { state, index, ingestId: tip.ingestId, signedSeq: tip.signedSeq };
@@ -327,7 +336,11 @@ export class Sequencer {
     try {
       const resumed = await this.resume();
       let { state, ingestId: cursor, signedSeq } = resumed;
-      const ledger: Ledger = { tree: await readTree(this.suite, this.store, state.seq), index: resumed.index };
+      const ledger: Ledger = {
+        tree: await readTree(this.suite, this.store, state.seq),
+        index: resumed.index,
+        latest: new Map(),
+      };
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
       let committing: ReadonlySet<string> = new Set();
@@ -407,6 +420,9 @@ export class Sequencer {
    * commits to. False when too few witnesses cosigned: the index changes stay pending.
    */
   private async publishCheckpoint(lease: LedgerLease, state: ChainState, ledger: Ledger): Promise<boolean> {
+    for (const [lineage, position] of ledger.latest)
+      ledger.index.set(indexKey(this.suite, lineage), valueOfPosition(position));
+    ledger.latest.clear();
     const signed = signCheckpoint(
       this.suite,
       {
@@ -507,7 +523,7 @@ export class Sequencer {
   private async plan(
     entries: Opened[],
     start: ChainState,
-    { tree, index }: Ledger,
+    { tree, index, latest }: Ledger,
     committing: ReadonlySet<string>,
   ): Promise<{ plan: Plan; rest: Opened[] }> {
     let taken = 0;
@@ -532,12 +548,18 @@ export class Sequencer {
       const seq = plan.state.seq + 1;
       const prevs = batch.lineages.map((lineage, i): EventPosition | null => {
         if (lineage === undefined) return null;
-        const key = indexKey(this.suite, lineage);
-        const latest = index.get(key);
-        index.set(key, valueOfPosition([seq, i]));
-        return latest === undefined ? null : positionOfValue(latest)!;
+        const indexed = latest.has(lineage) ? undefined : index.get(indexKey(this.suite, lineage));
+        const prev = latest.get(lineage) ?? (indexed === undefined ? null : positionOfValue(indexed)!);
+        latest.set(lineage, [seq, i]);
+        return prev;
       });
-      const { record, state } = linkRecord(plan.state, batch.events, batch.kid, prevs, batch.val);
+      const { record, state, lineagePrev } = linkRecord(
+        plan.state,
+        batch.events,
+        batch.kid,
+        prevs,
+        batch.val,
+      );
       plan.records.push(record);
       plan.bytes += record.text.length;
       plan.state = state;
@@ -545,6 +567,7 @@ export class Sequencer {
       batch.openings?.forEach((opened, i) => {
         for (const [member, text] of opened) plan.openings.push([seq, i, member, text]);
       });
+      return lineagePrev;
     };
     const refused: { entry: IngestEntry; error: GovernanceError }[] = [];
     for (const { entry, result } of opened) {
@@ -557,26 +580,16 @@ export class Sequencer {
         });
         this.log('warn', `rejected ingest entry ${entry.id}: ${result.code}: ${result.message}`);
       } else {
-        append(result);
-        plan.consumed.push({ ingestId: entry.id, seq: plan.state.seq });
+        plan.consumed.push({ ingestId: entry.id, seq: plan.state.seq + 1, lineagePrev: append(result) });
       }
     }
-    if (refused.length > 0) {
-      // One audit-key signature covers every rejection of this commit.
-      append(
-        openBatch(
-          this.suite,
-          this.store.log,
-          sealBatch(
-            this.suite,
-            this.store.log,
-            this.options.auditKid,
-            this.options.auditKey,
-            refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
-          ).entry,
-          this.ownSigner,
-        ),
-      );
+    // One audit-key signature covers the rejections of this commit, in as few records as fit.
+    for (const events of fitRecords(
+      refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
+      this.options.auditKid.length,
+    )) {
+      const sealed = sealBatch(this.suite, this.store.log, this.options.auditKid, this.options.auditKey, events);
+      append(openBatch(this.suite, this.store.log, sealed.entry, this.ownSigner));
     }
     tree.append(plan.records.map((r) => r.leaf));
     plan.tiles = storedTiles(tree.takeChanged());
@@ -603,4 +616,24 @@ export class Sequencer {
       named.add(val);
     });
   }
+}
+
+/** Canonical events in order, cut into runs whose records fit (EVENT_LIMITS, recordBytesBound). */
+function fitRecords(events: Uint8Array[], kidLength: number): Uint8Array[][] {
+  const runs: Uint8Array[][] = [];
+  let run: Uint8Array[] = [];
+  let bytes = 1;
+  for (const event of events) {
+    const fits =
+      run.length < EVENT_LIMITS.batchSize &&
+      recordBytesBound(bytes + event.length + 1, run.length + 1, kidLength) <= EVENT_LIMITS.recordBytes;
+    if (!fits && run.length > 0) {
+      runs.push(run);
+      [run, bytes] = [[], 1];
+    }
+    run.push(event);
+    bytes += event.length + 1;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

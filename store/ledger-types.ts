@@ -37,12 +37,18 @@ export interface LedgerLease {
 }
 
 /** What became of one ingest entry; writers learn it through commit notices. */
-/** What became of one ingest entry: chained as record `seq`, or refused. */
+/**
+ * What became of one ingest entry: chained as record `seq` with this `lineage_prev` (its JSON
+ * text, so that the producer can spell the record and check its leaf without reading it back),
+ * or refused.
+ */
 export type ConsumedEntry =
-  | { ingestId: string; seq: number }
+  | { ingestId: string; seq: number; lineagePrev: string }
   | { ingestId: string; rejected: { code: Code; message: string; entry: string } };
 
-export type CommitNotice = { ingestId: string; seq: number } | { ingestId: string; rejected: Code };
+export type CommitNotice =
+  | { ingestId: string; seq: number; lineagePrev: string }
+  | { ingestId: string; rejected: Code };
 
 export interface LedgerCommit {
   lease: LedgerLease;

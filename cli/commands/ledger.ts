@@ -80,8 +80,8 @@ function redisLedger(opts: SourceOptions): RedisLedgerStore {
   return new RedisLedgerStore({ url: opts.redis!, log: opts.log, prefix: opts.prefix });
 }
 
-/** Canonical record texts start with their first member, "event" (members are sorted). */
-const isRecordLine = (line: string) => line.startsWith('{"event":');
+/** Canonical record texts start with their first member, "events" (members are sorted). */
+const isRecordLine = (line: string) => line.startsWith('{"events":');
 
 /** The latest checkpoint note of the proof endpoint, and its log and size (its signature is the verifier's to check). */
 interface LatestCheckpoint {

@@ -32,6 +32,7 @@ import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js'
 import {
   addProofOptions,
   collect,
+  nonNegativeInteger,
   positiveInteger,
   proofGet,
   readText,
@@ -402,7 +403,8 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
           if (!(EVENT_TYPES as readonly string[]).includes(type))
             throw new CliError(`--absent-stage ${JSON.stringify(type)} is not an event type`);
         const asserting = opts.absent === true || opts.absentStage.length > 0;
-        const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
+        const waitMs = nonNegativeInteger(opts.wait, '--wait');
+        const answer = await fetchLineage(opts, idOrHeader(source), waitMs);
         const trust = await trustFromProof(opts, files);
         const proofTrust: ProofTrust = { keys: trust, witnesses };
         const result = verifyLineageAnswer(answer, proofTrust);
