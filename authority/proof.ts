@@ -97,7 +97,7 @@ export class Proofs {
    * that there are none at all, which proves its absence. `op` is an artifact id, a lineage
    * suffix or a lineage URI.
    */
-  async lineage(op: string): Promise<LineageProof> {
+  async lineage(op: string): Promise<LineageProof & { chained: number }> {
     const suffix = op.startsWith(LINEAGE_PREFIX)
       ? op.slice(LINEAGE_PREFIX.length)
       : op.startsWith('auth_')

@@ -39,7 +39,11 @@ const options = new Command('bench:verify')
   .description('third-party verification speed: a chain exported to a file, verified with each crypto suite')
   .option('--events <n>', 'events in the chain', '100000')
   .option('--batch <n>', 'events per producer batch signature and record at most', '64')
-  .option('--suites <names>', 'crypto suites to verify with: node, portable (comma-separated)', 'node,portable')
+  .option(
+    '--suites <names>',
+    'crypto suites to verify with: node, portable (comma-separated)',
+    'node,portable',
+  )
   .option(
     '--tree-sizes <list>',
     'tree sizes (records) at which proofs are measured, comma-separated; 10^9 is always given from the formula',

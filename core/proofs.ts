@@ -376,11 +376,7 @@ export class StageOrder {
         `${where}: the lineage starts with ${type}, not authorization.issued`,
       );
     } else if (this.count > 0 && stage === 0) {
-      report(
-        'ledger.lineage.order',
-        seq,
-        `${where}: authorization.issued after the lineage's first record`,
-      );
+      report('ledger.lineage.order', seq, `${where}: authorization.issued after the lineage's first record`);
     } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
       report(
         'ledger.lineage.order',

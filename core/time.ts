@@ -18,10 +18,10 @@ export function formatSeconds(epochSeconds: number): string {
   return new Date(Math.floor(epochSeconds) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-/** Epoch milliseconds of a millisecond UTC timestamp, or undefined. */
 /** The last text parseMillis parsed and its result: the events of one batch mostly share a time. */
 let last: { text: string; ms: number | undefined } = { text: '', ms: undefined };
 
+/** Epoch milliseconds of a millisecond UTC timestamp, or undefined. */
 export function parseMillis(text: string): number | undefined {
   if (text === last.text) return last.ms;
   let ms: number | undefined = Date.parse(text);

@@ -32,7 +32,8 @@ import {
  * The largest ingest entry the sequencer reads: a full batch of maximal events, each with the
  * openings of its commitments (at most the clear event again, plus a salt and a name per member).
  */
-export const MAX_INGEST_CHARS = 2 * EVENT_LIMITS.recordBytes + EVENT_LIMITS.batchSize * REDACTABLE_MEMBERS.length * 128;
+export const MAX_INGEST_CHARS =
+  2 * EVENT_LIMITS.recordBytes + EVENT_LIMITS.batchSize * REDACTABLE_MEMBERS.length * 128;
 
 /**
  * Seals canonical events (from validateEvent) into one ingest entry with one signature; their
@@ -56,7 +57,11 @@ export function sealBatch(
       ? `,"openings":[${events.map((_, i) => `[${(openings[i] ?? []).join(',')}]`).join(',')}]`
       : '';
   const text = utf8Decode(array)!;
-  return { entry: `{"events":${text},"kid":${JSON.stringify(kid)}${opened},"val":"${val}"}`, events: text, val };
+  return {
+    entry: `{"events":${text},"kid":${JSON.stringify(kid)}${opened},"val":"${val}"}`,
+    events: text,
+    val,
+  };
 }
 
 /**

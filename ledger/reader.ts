@@ -16,13 +16,7 @@ import type {
   LineageProof,
   RecordProof,
 } from '../core/proofs.js';
-import {
-  indexKey,
-  positionOfValue,
-  smtPathNodeIds,
-  smtProofFromNodes,
-  type SmtProof,
-} from '../core/smt.js';
+import { indexKey, positionOfValue, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
 import {
   consistencyProof,
   inclusionProof,
@@ -54,7 +48,7 @@ const encodeAll = (hashes: Uint8Array[]) => hashes.map(base64Encode);
 /** What the reader reads: a store's chain, checkpoints, tiles and indexes. */
 export type ChainSource = Pick<
   LedgerStore,
-  'records' | 'checkpoints' | 'latestCheckpoint' | 'tiles' | 'indexNodes'
+  'records' | 'checkpoints' | 'latestCheckpoint' | 'tiles' | 'indexNodes' | 'tip'
 > &
   /** Openings (§3.1): a source without them has none to serve. */
   Partial<Pick<LedgerStore, 'openings'>>;
@@ -103,16 +97,23 @@ export class StoreLedgerReader implements LedgerProofReader {
     while (at !== null) {
       const seq: number = at[0];
       if (found.length >= this.maxRecords)
-        throw new GovernanceError('request.invalid', `lineage ${lineage} spans more than ${this.maxRecords} records`);
+        throw new GovernanceError(
+          'request.invalid',
+          `lineage ${lineage} spans more than ${this.maxRecords} records`,
+        );
       const [stored] = await this.store.records(seq, seq);
-      if (!stored) throw new GovernanceError('ledger.sequence.invalid', `record ${seq} of ${lineage} is missing`);
+      if (!stored)
+        throw new GovernanceError('ledger.sequence.invalid', `record ${seq} of ${lineage} is missing`);
       const record = parseStoredRecord(stored);
       found.push(stored);
       // The first event of the lineage in this record links to an earlier record, or ends it.
       const first = record.events.findIndex((e) => e.lineage === lineage);
       at = first < 0 ? null : record.lineage_prev[first]!;
       if (at !== null && at[0] >= seq)
-        throw new GovernanceError('ledger.lineage.invalid', `record ${seq}: lineage_prev does not point back`);
+        throw new GovernanceError(
+          'ledger.lineage.invalid',
+          `record ${seq}: lineage_prev does not point back`,
+        );
     }
     return found.reverse();
   }
@@ -161,7 +162,8 @@ export class StoreLedgerReader implements LedgerProofReader {
    * Everything a lineage holds up to the latest checkpoint, with the index proof that this is
    * all of it (or that it holds nothing): the checkpoint and the index nodes are read together.
    */
-  async lineageProof(lineage: string): Promise<LineageProof> {
+  async lineageProof(lineage: string): Promise<LineageProof & { chained: number }> {
+    const chained = (await this.store.tip()).seq;
     const key = indexKey(this.suite, lineage);
     let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
     if (!read.proof) read = await this.indexProof(key, 256);
@@ -182,7 +184,7 @@ export class StoreLedgerReader implements LedgerProofReader {
       record: text,
       proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
     }));
-    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records };
+    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records, chained };
   }
 
   async openings(seq: number): Promise<StoredOpening[]> {

@@ -61,7 +61,11 @@ export interface ChainAnchor {
 export interface LedgerProofReader extends LedgerReader {
   inclusionProof(seq: number): Promise<InclusionProof>;
   consistencyProof(old: number): Promise<ConsistencyProof>;
-  lineageProof(lineage: string): Promise<LineageProof>;
+  /**
+   * With `chained`: the records chained when it was asked, signed by nothing — a client that
+   * wants what was chained before it asked waits for a checkpoint of at least that size.
+   */
+  lineageProof(lineage: string): Promise<LineageProof & { chained: number }>;
   /** A C2SP tlog-tiles resource (`tile/…` or `tile/entries/…`), or undefined when there is none. */
   tileResource(path: string): Promise<Uint8Array | undefined>;
   /**

@@ -588,7 +588,13 @@ export class Sequencer {
       refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
       this.options.auditKid.length,
     )) {
-      const sealed = sealBatch(this.suite, this.store.log, this.options.auditKid, this.options.auditKey, events);
+      const sealed = sealBatch(
+        this.suite,
+        this.store.log,
+        this.options.auditKid,
+        this.options.auditKey,
+        events,
+      );
       append(openBatch(this.suite, this.store.log, sealed.entry, this.ownSigner));
     }
     tree.append(plan.records.map((r) => r.leaf));

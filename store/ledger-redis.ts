@@ -1,9 +1,8 @@
-// The ledger store on Redis Streams, on a standalone server, through Sentinel or on a Cluster
+// The ledger store on Redis, on a standalone server, through Sentinel or on a Cluster
 // (store/redis-connection.ts). Every key of one log shares the hash tag {gov:ledger:<log>}, so
 // each Lua script and each MULTI touches a single slot and runs unchanged on Redis Cluster.
-// Scripts check everything before their first write (Redis does not roll a script back), and
-// their first write is the one that could still fail (an XADD with an explicit id), so a failing
-// script writes nothing.
+// Scripts check everything before their first write (Redis does not roll a script back), so a
+// failing script writes nothing.
 //
 // A command whose reply is lost is never sent again (a replayed XADD would duplicate evidence):
 // it fails, in every mode (see redis-connection.ts). WAIT (replicas > 0) has no key, so it is
@@ -11,6 +10,7 @@
 // Cluster the master owning the slot — and only if that connection has not closed since the
 // writes it is to cover: on a connection that has not written yet, WAIT returns at once (Redis
 // 7.2 and later), covering nothing.
+import { randomBytes } from 'node:crypto';
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   EMPTY_TIP,
@@ -86,13 +86,16 @@ export function ledgerKeys(log: string, prefix = '') {
     tip: base + 'tip',
     lease: base + 'lease',
     fence: base + 'fence',
-    /** Stream of ingest entries: their ids, in append order; each batch's text is the string `entry(id)`. */
+    /** Stream of ingest entries in append order, field `k`: the name of the string holding the batch, `entry(k)`. */
     ingest: base + 'ingest',
     entryPrefix: base + 'e:',
-    entry: (id: string) => base + 'e:' + id,
+    entry: (name: string) => base + 'e:' + name,
     /** Record `seq`'s text is the string `record(seq)`. */
     recordPrefix: base + 'r:',
     record: (seq: number) => base + 'r:' + seq,
+    /** A commit's records before its script moves them to `record(seq)`; they expire if it never runs. */
+    stagedPrefix: base + 's:',
+    staged: (fence: number, seq: number) => `${base}s:${fence}:${seq}`,
     checkpoints: base + 'checkpoints',
     tiles: base + 'tiles',
     index: base + 'index',
@@ -131,18 +134,16 @@ if seq ~= tonumber(ARGV[2]) or (tip[2] or '') ~= ARGV[3] then
   return redis.error_reply('LEDGER_TIP the chain tip is seq ' .. seq .. ', not the expected ' .. ARGV[2])
 end`;
 
-// Record texts and ingest batches (tens of KB each) are plain strings, not elements of a stream,
-// list or hash: Redis 7.0 spends about 3.6 µs per KB adding a large element to a listpack, and
-// nothing to SET it (docs/spec/ledger.md §11.1). Their names are built here from the prefixes
-// passed as KEYS[3] and KEYS[10], which carry the log's hash tag: one slot, as every key here.
-// Seqs are spelled with Lua's number-to-string (`..`), which is exact below 1e14 (it switches to
-// an exponent after 14 digits); commit() refuses to go beyond MAX_SEQ.
-// KEYS: tip fence recordPrefix ingest dead commits batches tiles openings entryPrefix
-// ARGV: fence expectSeq expectHash hash alt lastIngestId notices noticeHistory nBatches vals...
-//       nRecords records... nIds ids... nDead (ingestId code message entry)...
-//       nTiles (key bytes)... nOpenings (field text)...
-// The batch signatures are checked with the guard, before any write: a batch chained before (or
-// named twice) refuses the whole commit.
+// Record texts and ingest batches (tens of KB each) are plain strings written by plain commands:
+// Redis 7.0 spends about 3.6 µs per KB adding a large element to a stream, list or hash, and about
+// 7 µs per KB on a large argument passed through a script (measured: 217 µs to SET 30 KB from Lua,
+// 3 µs with SET). So a commit's records are first SET under staged names (with a TTL) in the same
+// pipeline, and the script, after its guard, only RENAMEs them: the chain still changes atomically,
+// all or nothing. Names are built here from the prefixes passed as KEYS[3], KEYS[10] and KEYS[11],
+// which carry the log's hash tag: one slot, as every key here. Seqs are spelled with Lua's
+// number-to-string (`..`), which is exact below 1e14 (it switches to an exponent after 14
+// digits); commit() refuses to go beyond MAX_SEQ.
+// KEYS: tip fence recordPrefix ingest dead commits batches tiles openings entryPrefix stagedPrefix
 const COMMIT = `${GUARD}
 local b = tonumber(ARGV[9])
 local named = {}
@@ -154,15 +155,24 @@ for k = 10, 9 + b do
 end
 local i = 10 + b
 local n = tonumber(ARGV[i]); i = i + 1
+local staged = KEYS[11] .. ARGV[1] .. ':'
 for k = 1, n do
-  redis.call('SET', KEYS[3] .. (seq + k), ARGV[i])
-  i = i + 1
+  if redis.call('EXISTS', staged .. (seq + k)) == 0 then
+    return redis.error_reply('LEDGER_STAGED record ' .. (seq + k) .. ' was not staged (expired?)')
+  end
+end
+for k = 1, n do
+  redis.call('RENAME', staged .. (seq + k), KEYS[3] .. (seq + k))
+  redis.call('PERSIST', KEYS[3] .. (seq + k))
 end
 local ids = tonumber(ARGV[i]); i = i + 1
+for k = i, i + ids - 1 do
+  local entry = redis.call('XRANGE', KEYS[4], ARGV[k], ARGV[k])[1]
+  if entry then redis.call('DEL', KEYS[10] .. entry[2][2]) end
+end
 for k = i, i + ids - 1, 500 do
   redis.call('XDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, i + ids - 1)))
 end
-for k = i, i + ids - 1 do redis.call('DEL', KEYS[10] .. ARGV[k]) end
 i = i + ids
 local dead = tonumber(ARGV[i]); i = i + 1
 for k = 1, dead do
@@ -186,17 +196,6 @@ if n > 0 then redis.call('HSET', KEYS[1], 'seq', seq + n, 'hash', ARGV[4], 'alt'
 if ids > 0 then redis.call('HSET', KEYS[1], 'ingest', ARGV[6]) end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'n', ARGV[7])
 return seq + n`;
-
-// KEYS: ingest entryPrefix. ARGV: batches... Each batch is appended as a stream entry and the
-// string its id names, atomically; returns the ids.
-const APPEND_INGEST = `
-local ids = {}
-for k = 1, #ARGV do
-  local id = redis.call('XADD', KEYS[1], '*', 'n', string.len(ARGV[k]))
-  redis.call('SET', KEYS[2] .. id, ARGV[k])
-  ids[k] = id
-end
-return ids`;
 
 // KEYS: tip fence checkpoints index. ARGV: fence seq eventHash text nSet (id node)... nDel ids...
 const PUBLISH_CHECKPOINT = `${GUARD}
@@ -243,6 +242,9 @@ function openingFields(openings: [number, number, string, string][]): (string | 
 /** The bytes as a Buffer without copying (ioredis sends Buffers as binary-safe arguments). */
 const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
+/** How long a staged record waits for its commit script (see COMMIT). */
+const STAGED_TTL_MS = 60_000;
+
 /** The last seq one log can hold (see COMMIT): about a century at 25,000 records per second. */
 const MAX_SEQ = 1e14 - 1;
 
@@ -254,6 +256,7 @@ function storeError(e: unknown): GovernanceError {
     ['LEDGER_FENCED ', 'ledger.fenced'],
     ['LEDGER_TIP ', 'ledger.head.mismatch'],
     ['LEDGER_REPLAYED ', 'ledger.batch.replayed'],
+    ['LEDGER_STAGED ', 'ledger.unavailable'],
   ];
   for (const [tag, code] of tagged) {
     const at = message.indexOf(tag);
@@ -276,20 +279,13 @@ interface Connection {
   call(script: Script, ...args: (string | number | Buffer)[]): Promise<unknown>;
 }
 
-type Script =
-  | 'ledgerAcquire'
-  | 'ledgerRenew'
-  | 'ledgerRelease'
-  | 'ledgerAppendIngest'
-  | 'ledgerCommit'
-  | 'ledgerPublishCheckpoint';
+type Script = 'ledgerAcquire' | 'ledgerRenew' | 'ledgerRelease' | 'ledgerCommit' | 'ledgerPublishCheckpoint';
 
 const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerAcquire', ACQUIRE, 2],
   ['ledgerRenew', RENEW, 2],
   ['ledgerRelease', RELEASE, 1],
-  ['ledgerAppendIngest', APPEND_INGEST, 2],
-  ['ledgerCommit', COMMIT, 10],
+  ['ledgerCommit', COMMIT, 11],
   ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
 ];
 
@@ -408,13 +404,19 @@ export class RedisLedgerStore implements LedgerStore {
   appendIngest(batches: string[]): Promise<string[]> {
     return guarded(async () => {
       if (batches.length === 0) return [];
-      const { client, call } = await this.connection();
-      const ids = (await call(
-        'ledgerAppendIngest',
-        this.keys.ingest,
-        this.keys.entryPrefix,
-        ...batches,
-      )) as string[];
+      const { client } = await this.connection();
+      // Each batch under a fresh name, and the stream entry naming it, in one transaction.
+      const multi = client.multi();
+      for (const batch of batches) {
+        const name = randomBytes(16).toString('hex');
+        multi.set(this.keys.entry(name), batch).xadd(this.keys.ingest, '*', 'k', name);
+      }
+      const replies = await multi.exec();
+      if (!replies) throw new Error('transaction aborted');
+      const ids = replies.flatMap(([error, reply], i) => {
+        if (error) throw error;
+        return i % 2 === 1 ? [reply as string] : [];
+      });
       await this.waitReplicas(client, this.wrote(client));
       return ids;
     });
@@ -523,12 +525,12 @@ export class RedisLedgerStore implements LedgerStore {
         this.keys.ingest,
         afterId,
       )) as [string, StreamEntries][] | null;
-      const ids = (reply?.[0]?.[1] ?? []).map(([id]) => id);
-      if (ids.length === 0) return [];
-      // An entry without its batch (never the case: both are written in one script) reads as
-      // empty, which the sequencer refuses like any malformed entry.
-      const batches = await client.mget(ids.map(this.keys.entry));
-      return ids.map((id, i) => ({ id, batch: batches[i] ?? '' }));
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length === 0) return [];
+      // An entry without its batch (never the case: both are written in one transaction) reads
+      // as empty, which the sequencer refuses like any malformed entry.
+      const batches = await client.mget(entries.map(([, fields]) => this.keys.entry(field(fields, 'k'))));
+      return entries.map(([id], i) => ({ id, batch: batches[i] ?? '' }));
     });
   }
 
@@ -573,6 +575,7 @@ export class RedisLedgerStore implements LedgerStore {
         k.tiles,
         k.openings,
         k.entryPrefix,
+        k.stagedPrefix,
       ];
       const args = [
         commit.lease.fence,
@@ -586,7 +589,6 @@ export class RedisLedgerStore implements LedgerStore {
         commit.batches.length,
         ...commit.batches,
         commit.records.length,
-        ...commit.records,
         commit.consumed.length,
         ...commit.consumed.map((c) => c.ingestId),
         dead.length / 4,
@@ -595,8 +597,17 @@ export class RedisLedgerStore implements LedgerStore {
         ...[...commit.tiles].flatMap(([key, tile]) => [key, bufferOf(tile)]),
         ...openingFields(commit.openings ?? []),
       ];
-      const { client, call } = await this.connection();
-      await call('ledgerCommit', ...keys, ...args);
+      const { client } = await this.connection();
+      // The records are staged by plain SETs and the script renames them (see COMMIT), in one
+      // pipeline: one round trip. A staged record outlives a commit that never runs by a minute.
+      const pipeline = client.pipeline();
+      commit.records.forEach((text, i) =>
+        pipeline.set(k.staged(commit.lease.fence, commit.expect.seq + i + 1), text, 'PX', STAGED_TTL_MS),
+      );
+      (pipeline as unknown as Record<Script, (...a: unknown[]) => unknown>).ledgerCommit(...keys, ...args);
+      const replies = (await pipeline.exec()) ?? [];
+      for (const [error] of replies) if (error) throw error;
+      if (replies.length !== commit.records.length + 1) throw new Error('commit pipeline aborted');
       this.wrote(client);
     });
   }

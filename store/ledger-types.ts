@@ -47,8 +47,7 @@ export type ConsumedEntry =
   | { ingestId: string; rejected: { code: Code; message: string; entry: string } };
 
 export type CommitNotice =
-  | { ingestId: string; seq: number; lineagePrev: string }
-  | { ingestId: string; rejected: Code };
+  { ingestId: string; seq: number; lineagePrev: string } | { ingestId: string; rejected: Code };
 
 export interface LedgerCommit {
   lease: LedgerLease;

@@ -290,7 +290,10 @@ async function openRecord(seq: number, opts: OpenOptions) {
   for (const item of openings as { index?: unknown; opening?: unknown }[]) {
     const index = item?.index;
     if (!Number.isSafeInteger(index) || (index as number) < 0 || (index as number) >= record.events.length)
-      throw new CliError(`ledger.redaction.invalid: record ${seq}: an opening names no event of it`, EXIT.negative);
+      throw new CliError(
+        `ledger.redaction.invalid: record ${seq}: an opening names no event of it`,
+        EXIT.negative,
+      );
     byIndex.set(index as number, [...(byIndex.get(index as number) ?? []), item.opening]);
   }
   const events = record.events.flatMap((event, index) => {
@@ -376,23 +379,23 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
         member: string,
         opts: { redis: string; log: string; prefix: string },
       ) => {
-      const seq = positiveInteger(seqText, '<seq>');
-      const index = nonNegativeInteger(indexText, '<index>');
-      if (!isRedactableMember(member))
-        throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
-      const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
-      let erased: boolean;
-      try {
-        erased = await store.eraseOpening(seq, index, member);
-      } finally {
-        await store.close();
-      }
-      emit(output(), { seq, index, member, erased }, () =>
-        erased
-          ? `erased the opening of ${member} of record ${seq} event ${index}`
-          : `record ${seq} event ${index} has no opening of ${member}`,
-      );
-    },
+        const seq = positiveInteger(seqText, '<seq>');
+        const index = nonNegativeInteger(indexText, '<index>');
+        if (!isRedactableMember(member))
+          throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
+        const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
+        let erased: boolean;
+        try {
+          erased = await store.eraseOpening(seq, index, member);
+        } finally {
+          await store.close();
+        }
+        emit(output(), { seq, index, member, erased }, () =>
+          erased
+            ? `erased the opening of ${member} of record ${seq} event ${index}`
+            : `record ${seq} event ${index} has no opening of ${member}`,
+        );
+      },
     );
 
   addSourceOptions(

@@ -176,11 +176,11 @@ function signerOf(trust: ProofTrust, signed: SignedCheckpoint): { kid: string; c
   return verifyCheckpoint(nodeCrypto, signed, trust.keys.audit, trust.witnesses);
 }
 
-export type LineageAnswer = LineageProof;
+export type LineageAnswer = LineageProof & { chained?: number };
 
 /**
- * GET /v1/proof/lineage/<op>, again until its checkpoint was signed after `since` (so that it
- * covers what was chained before then, within a checkpoint interval), up to waitMs.
+ * GET /v1/proof/lineage/<op>, again until its checkpoint covers every record chained when the
+ * first answer came (`chained`, an unsigned hint), or was signed after `since`, up to waitMs.
  */
 export async function fetchLineage(
   opts: ProofOptions,
@@ -189,18 +189,23 @@ export async function fetchLineage(
   since = Date.now(),
 ): Promise<LineageAnswer> {
   const deadline = Date.now() + waitMs;
+  let target: number | undefined;
   for (;;) {
     const answer = await proofGet<LineageAnswer>(opts, `/v1/proof/lineage/${encodeURIComponent(op)}`);
-    const signed = typeof answer.checkpoint === 'string' ? checkpointTime(answer.checkpoint) : undefined;
-    if ((signed !== undefined && signed >= since) || Date.now() > deadline) return answer;
+    target ??= typeof answer.chained === 'number' ? answer.chained : undefined;
+    const signed = typeof answer.checkpoint === 'string' ? checkpointOf(answer.checkpoint) : undefined;
+    const covered =
+      signed !== undefined &&
+      ((target !== undefined && signed.size >= target) || (parseMillis(signed.time) ?? 0) >= since);
+    if (covered || Date.now() > deadline) return answer;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-/** When a checkpoint note says it was signed (epoch ms), or undefined when it does not parse. */
-function checkpointTime(note: string): number | undefined {
+/** A checkpoint note's size and time, or undefined when it does not parse. */
+function checkpointOf(note: string): { size: number; time: string } | undefined {
   try {
-    return parseMillis(parseCheckpointNote(note).checkpoint.time);
+    return parseCheckpointNote(note).checkpoint;
   } catch {
     return undefined;
   }
@@ -387,7 +392,11 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
       '(index proof and inclusion proofs), their links and stage order; or that it has none',
   )
     .argument('<op>', 'an artifact id, lineage://op/…, or an artifact header (@file, - for standard input)')
-    .option('--wait <ms>', 'how long to wait for a checkpoint signed after the command started', '5000')
+    .option(
+      '--wait <ms>',
+      'how long to wait for a checkpoint of everything chained when the command started',
+      '5000',
+    )
     .option('--absent', 'assert that the lineage has no record up to the checkpoint (exit 0 when proven)')
     .option(
       '--absent-stage <type>',
@@ -418,10 +427,13 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         });
         const refusals = [
           ...(opts.absent && events.length > 0
-            ? [`REFUSED  --absent: ${lineage} has ${events.length} event(s) up to the checkpoint at size ${size}`]
+            ? [
+                `REFUSED  --absent: ${lineage} has ${events.length} event(s) up to the checkpoint at size ${size}`,
+              ]
             : []),
           ...present.map(
-            (p) => `REFUSED  --absent-stage: ${lineage} has a ${p.type} event (record ${p.seq} event ${p.index})`,
+            (p) =>
+              `REFUSED  --absent-stage: ${lineage} has a ${p.type} event (record ${p.seq} event ${p.index})`,
           ),
         ];
         const absentStages = opts.absentStage.filter((type) => !present.some((p) => p.type === type));

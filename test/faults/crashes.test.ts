@@ -29,15 +29,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Appends events first..first+count-1 (request ids req-<i>) in calls of 50, one call every
  * 5 ms, as the enforcement points' producer; resolves with the ids whose append was acknowledged
- * and those whose append failed.
+ * and those whose append failed. Before event `at` of a gate it waits for the gate to open.
  */
 async function burst(
   writer: LedgerWriter,
   first: number,
   count: number,
+  gates: { at: number; open: Promise<void> }[] = [],
 ): Promise<{ acknowledged: string[]; failed: string[] }> {
   const calls: Promise<{ ids: string[]; ok: boolean }>[] = [];
   for (let from = first; from < first + count; from += 50) {
+    for (const gate of gates) if (from >= gate.at) await gate.open;
     const events = Array.from({ length: Math.min(50, first + count - from) }, (_, i) =>
       testEvent(from + i, 'execution.denied', {
         producer: DEV_AUTHZ_PRODUCER,
@@ -91,14 +93,25 @@ describe('sequencer killed mid-burst', () => {
     const writer = await c.ledgerWriter({ commitWindowMs: 600_000 });
     const chainedCount = chainedEventCounter(c.ledger);
     const base = await chainedCount();
-    const appending = burst(writer, 0, 10_000);
+    // A record holds a batch of 50 events: the sequencer chains a backlog of thousands at once.
+    // So that each kill lands mid-burst, the burst holds back its events past 4,000 (8,000) until
+    // the first (second) kill and restart are done, appending as fast as before up to there.
+    const restarted = [0, 1].map(() => {
+      let open!: () => void;
+      return { open: new Promise<void>((resolve) => (open = resolve)), opened: () => open() };
+    });
+    const appending = burst(writer, 0, 10_000, [
+      { at: 4_000, open: restarted[0]!.open },
+      { at: 8_000, open: restarted[1]!.open },
+    ]);
     const kills: number[] = [];
-    for (const at of [2_500, 6_000]) {
+    for (const [k, at] of [2_500, 6_000].entries()) {
       await waitForEvents(c, chainedCount, base + at);
       await c.sequencer.kill('SIGKILL');
       kills.push((await chainedCount()) - base);
       await sleep(300);
       c.sequencer.start();
+      restarted[k]!.opened();
     }
     const { acknowledged, failed } = await appending;
     expect(failed).toEqual([]);

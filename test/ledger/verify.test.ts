@@ -563,6 +563,7 @@ describe('verifying ranges and stores', () => {
         (await store.records(from, to)).map((r) => (r.seq === 5 ? { ...r, text: duplicated(r.text) } : r)),
       checkpoints: (from, to, count) => store.checkpoints(from, to, count),
       latestCheckpoint: () => store.latestCheckpoint(),
+      tip: () => store.tip(),
       tiles: (keys) => store.tiles(keys),
       indexNodes: (ids) => store.indexNodes(ids),
     };

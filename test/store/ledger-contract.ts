@@ -200,13 +200,15 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       await new Promise((r) => setTimeout(r, 200));
       const current = (await fixture.other().acquireLease('new', 10_000))!;
       const [id] = await store.appendIngest(['x']);
-      await expectCode(commitRecords(stale, ['r1'], [id!]), 'ledger.fenced');
+      await expectCode(commitRecords(stale, ['stale-1'], [id!]), 'ledger.fenced');
       expect(await store.renewLease(stale, 10_000)).toBe(false);
       expect(await store.tip()).toEqual(EMPTY_TIP);
       expect(await store.records(1, 10)).toEqual([]);
       expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([id]);
       await commitRecords(current, ['r1'], [id!]);
       expect((await store.tip()).seq).toBe(1);
+      expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+      expect(await store.readIngest('0-0', 10, 0)).toEqual([]);
     });
 
     it('chains each batch once: a commit naming a chained batch, or one batch twice, changes nothing', async () => {
@@ -215,17 +217,25 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const [first, copy, other] = await store.appendIngest(['a', 'a-copy', 'b']);
       await commitRecords(lease, ['r1'], [first!], ['val-a']);
       const tip = await store.tip();
-      await expectCode(commitRecords(lease, ['r2'], [copy!], ['val-b', 'val-a']), 'ledger.batch.replayed');
       await expectCode(
-        commitRecords(lease, ['r2', 'r3'], [copy!, other!], ['val-b', 'val-b']),
+        commitRecords(lease, ['refused-2'], [copy!], ['val-b', 'val-a']),
+        'ledger.batch.replayed',
+      );
+      await expectCode(
+        commitRecords(lease, ['refused-2', 'refused-3'], [copy!, other!], ['val-b', 'val-b']),
         'ledger.batch.replayed',
       );
       expect(await store.tip()).toEqual(tip);
       expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
       expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([copy, other]);
       expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, false]);
+      // Nothing of the refused commits remains to be chained in place of the next one's records.
       await commitRecords(lease, ['r2'], [other!], ['val-b']);
       expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, true]);
+      expect(await store.records(1, 10)).toEqual([
+        { seq: 1, text: 'r1' },
+        { seq: 2, text: 'r2' },
+      ]);
     });
 
     it('refuses a commit that does not extend the current tip', async () => {
@@ -234,9 +244,9 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const tip = await store.tip();
       const commit = {
         lease,
-        records: ['r2'],
-        eventHash: hashRef(2),
-        eventHashAlt: altRef(2),
+        records: ['refused-2', 'refused-3'],
+        eventHash: hashRef(3),
+        eventHashAlt: altRef(3),
         consumed: [],
         batches: [],
         tiles: new Map(),
@@ -249,8 +259,19 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         store.commit({ ...commit, expect: { seq: 1, eventHash: hashRef(9) } }),
         'ledger.head.mismatch',
       );
+      await expectCode(
+        store.commit({ ...commit, expect: { seq: 2, eventHash: hashRef(2) } }),
+        'ledger.head.mismatch',
+      );
       expect(await store.tip()).toEqual(tip);
       expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+      // The tip's own commit goes through, with its own records.
+      await commitRecords(lease, ['r2', 'r3'], []);
+      expect(await store.records(1, 10)).toEqual([
+        { seq: 1, text: 'r1' },
+        { seq: 2, text: 'r2' },
+        { seq: 3, text: 'r3' },
+      ]);
     });
 
     it('publishes checkpoints only for the current tip, newest last', async () => {

@@ -142,7 +142,7 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return (await this.chained()).consistencyProof(old);
   }
 
-  async lineageProof(lineage: string): Promise<LineageProof> {
+  async lineageProof(lineage: string): Promise<LineageProof & { chained: number }> {
     return (await this.chained()).lineageProof(lineage);
   }
 
