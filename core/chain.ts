@@ -8,8 +8,6 @@ import { EVENT_LIMITS, eventsBytes, validateEvent, type ChainRecord, type Ledger
 import type { VerifiedKey } from './registry.js';
 import { formatSeconds, parseMillis } from './time.js';
 
-export const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
-export const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
 /** base64url of a 64-byte Ed25519 signature. */
 const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 
@@ -19,7 +17,7 @@ export interface KeyValidity {
   notAfter: number;
 }
 
-/** An audit key: it signs heads and the ledger's own events, at times within its validity. */
+/** An audit key: it signs checkpoints and the ledger's own events, at times within its validity. */
 export interface LedgerKey {
   publicKey: Uint8Array;
   /** Absent for a key trusted at any time (one given directly, without a key record). */
@@ -31,7 +29,7 @@ export interface ProducerKey extends LedgerKey {
   subject: string;
 }
 
-/** Keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
+/** Keys by kid: producers sign events, the audit keys sign checkpoints and the ledger's own events. */
 export interface LedgerKeys {
   producers: ReadonlyMap<string, ProducerKey>;
   audit: ReadonlyMap<string, LedgerKey>;
