@@ -201,8 +201,8 @@ function authorityHandlers(authority: Authority): Record<string, Record<string, 
       ListRevocations: async () =>
         ok({ revocations_json: (await authority.proofs.revocations()).revocations.map(json) }),
       GetLineage: async (_caller, req) => {
-        const { pending, ...proof } = await authority.proofs.lineage(String(req.op ?? ''));
-        return ok({ proof_json: json(proof), pending });
+        const proof = await authority.proofs.lineage(String(req.op ?? ''));
+        return ok({ proof_json: json(proof) });
       },
       ReadLedger: async (_caller, req) => {
         const page = await authority.proofs.ledger(Number(req.from_seq), Number(req.to_seq));

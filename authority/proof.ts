@@ -92,12 +92,12 @@ export class Proofs {
   }
 
   /**
-   * One operation's lineage (white paper §9.5): every record of it up to the latest checkpoint,
-   * each with its inclusion proof, and the index proof that there are no others — or that there
-   * are none at all, which proves its absence. `op` is an artifact id, a lineage suffix or a
-   * lineage URI. `pending` counts its records chained after the checkpoint.
+   * One operation's lineage (white paper §9.5): every record holding its events up to the latest
+   * checkpoint, each with its inclusion proof, and the index proof that there are no others — or
+   * that there are none at all, which proves its absence. `op` is an artifact id, a lineage
+   * suffix or a lineage URI.
    */
-  async lineage(op: string): Promise<LineageProof & { pending: number }> {
+  async lineage(op: string): Promise<LineageProof & { chained: number }> {
     const suffix = op.startsWith(LINEAGE_PREFIX)
       ? op.slice(LINEAGE_PREFIX.length)
       : op.startsWith('auth_')
@@ -124,17 +124,24 @@ export class Proofs {
   }
 
   /**
-   * The openings of record `seq`'s commitments, as stored (canonical texts; none once erased), for
+   * The openings of record `seq`'s commitments, as stored (each with its event's index and its
+   * canonical text; none once erased), for
    * an authenticated caller listed in openingReaders. Records and proofs stay public and
    * committed: a reader checks each opening against the record's commitment itself.
    */
-  async openings(caller: Caller, seq: number): Promise<{ seq: number; openings: string[] }> {
+  async openings(
+    caller: Caller,
+    seq: number,
+  ): Promise<{ seq: number; openings: { index: number; opening: string }[] }> {
     if (!caller.authenticated) throw new GovernanceError('identity.unauthenticated', caller.problem);
     if (!(this.ctx.deps.openingReaders ?? []).includes(caller.identity))
       throw new GovernanceError('policy.denied', `${caller.identity} may not read ledger openings`);
     if (!Number.isSafeInteger(seq) || seq < 1)
       throw new GovernanceError('request.invalid', 'seq must be a sequence number');
-    const openings = await this.ctx.deps.reader.openings(seq);
+    const openings = (await this.ctx.deps.reader.openings(seq)).map(({ index, text }) => ({
+      index,
+      opening: text,
+    }));
     this.ctx.log.info({ identity: caller.identity, seq, openings: openings.length }, 'ledger openings read');
     return { seq, openings };
   }

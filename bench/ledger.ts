@@ -1,11 +1,12 @@
-// npm run bench:ledger [-- --writers 4 --seconds 10 --batch 64 --concurrency 4 --fsync everysec]
+// npm run bench:ledger [-- --writers 4 --seconds 10 --batch 256 --concurrency 4 --fsync everysec]
 // Starts its own redis-server (appendonly yes) and a sequencer process, runs several writers in
 // this process appending as fast as the ledger chains (each backs off while its commit lag is
 // above 1 s), and prints the events chained per second in the measured window with the settings
 // used, plus Redis memory per event. With --drain N the writers first fill the ingest stream with
 // N events and only then is the sequencer started: the rate is then the sequencer's and Redis's
-// alone, as where the producers run on other machines.
-import { base64urlDecode } from '../core/encoding.js';
+// alone, as where the producers run on other machines (their CPU and Redis's are then counted
+// from the first append to the last batch proven, the sequencer's from its first commit).
+import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -22,6 +23,9 @@ import {
   startRedisServer,
   type ChildServer,
 } from '../devkit/server-process.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { nodeCrypto } from '../core/crypto-node.js';
+import { base64urlDecode } from '../core/encoding.js';
 import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import type { KeyRecord } from '../core/registry.js';
@@ -36,7 +40,7 @@ const options = new Command('bench:ledger')
   .option('--writers <n>', 'writers appending concurrently', '4')
   .option('--concurrency <n>', 'append calls each writer keeps in flight', '4')
   .option('--events <n>', 'events per append call', '16')
-  .option('--batch <n>', 'events per producer batch signature (writer maxBatch)', '64')
+  .option('--batch <n>', 'events per producer batch signature at most (writer maxBatch)', '256')
   .option('--seconds <n>', 'measured window', '10')
   .option('--warmup <n>', 'seconds before measuring', '2')
   .option('--fsync <policy>', 'appendfsync: always | everysec | no', 'everysec')
@@ -68,16 +72,67 @@ function benchEvent(writer: number, i: number): LedgerEvent {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU seconds used so far by each part, to tell where time goes on a shared machine. */
-async function cpuSeconds(admin: Redis, sequencerPid: number) {
+/** Microseconds Redis has spent in each command (INFO commandstats), scripts under their name. */
+async function commandTimes(admin: Redis): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  for (const [, name, usec] of (await admin.info('commandstats')).matchAll(
+    /cmdstat_([^:]+):calls=\d+,usec=(\d+)/g,
+  ))
+    times.set(name!, Number(usec));
+  return times;
+}
+
+/** Records from..to as stored: how many, their events, and bytes (record texts, canonical events). */
+async function recordStats(store: RedisLedgerStore, from: number, to: number) {
+  const stats = { records: 0, events: 0, recordBytes: 0, eventBytes: 0 };
+  for (let page = from; page <= to; page += 1000) {
+    for (const { text } of await store.records(page, Math.min(to, page + 999))) {
+      const { events } = JSON.parse(text) as { events: LedgerEvent[] };
+      stats.records++;
+      stats.events += events.length;
+      stats.recordBytes += Buffer.byteLength(text);
+      stats.eventBytes += events.reduce((n, e) => n + canonicalBytes(e).length, 0);
+    }
+  }
+  return stats;
+}
+
+/**
+ * This machine's cost of the work no ledger can avoid per event (µs of CPU): one SHA3-512 and
+ * one BLAKE2b-512 over the bytes it stores, and its share of one Ed25519 verification per batch.
+ */
+function floorCost(storedBytes: number, eventsPerBatch: number): number {
+  const bytes = randomBytes(Math.round(storedBytes));
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const signature = sign(null, bytes, privateKey);
+  const time = (n: number, work: () => unknown) => {
+    for (let i = 0; i < Math.min(n, 1000); i++) work();
+    const before = process.cpuUsage();
+    for (let i = 0; i < n; i++) work();
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / n;
+  };
+  const hashes = time(50_000, () => {
+    nodeCrypto.sha3_512(bytes);
+    nodeCrypto.blake2b_512(bytes);
+  });
+  const verification = time(5_000, () => verify(null, bytes, publicKey, signature));
+  return hashes + verification / eventsPerBatch;
+}
+
+/** CPU seconds used so far by each part, to tell where time goes on a shared machine (no sequencer yet: 0). */
+async function cpuSeconds(admin: Redis, sequencerPid: number | undefined) {
   const info = await admin.info('cpu');
   const redisCpu = ['used_cpu_user', 'used_cpu_sys'].reduce(
     (sum, name) => sum + Number((info.match(new RegExp(`${name}:([\\d.]+)`)) ?? [])[1]),
     0,
   );
   // /proc/<pid>/stat fields 14 and 15: user and system time in clock ticks (100 per second).
-  const stat = readFileSync(`/proc/${sequencerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const sequencerCpu = (Number(stat[11]) + Number(stat[12])) / 100;
+  const stat =
+    sequencerPid === undefined
+      ? []
+      : readFileSync(`/proc/${sequencerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const sequencerCpu = sequencerPid === undefined ? 0 : (Number(stat[11]) + Number(stat[12])) / 100;
   const own = process.cpuUsage();
   return { redis: redisCpu, sequencer: sequencerCpu, writers: (own.user + own.system) / 1e6 };
 }
@@ -145,6 +200,17 @@ try {
   const tipStore = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
   let running = true;
   let appended = 0;
+  const sample = async () => ({
+    seq: (await tipStore.tip()).seq,
+    at: performance.now(),
+    cpu: await cpuSeconds(admin, sequencer?.pid),
+    commands: await commandTimes(admin),
+  });
+  let start: Awaited<ReturnType<typeof sample>>;
+  let end: typeof start;
+  /** With --drain, the writers and Redis are measured from before the first append. */
+  let before: typeof start | undefined;
+  if (drain !== undefined) before = await sample();
   const loops = writers.flatMap((writer, w) =>
     Array.from({ length: num('concurrency') }, async (_, c) => {
       for (let i = c * 1_000_000; running && (drain === undefined || appended < drain);) {
@@ -158,13 +224,7 @@ try {
       }
     }),
   );
-  const sample = async () => ({
-    seq: (await tipStore.tip()).seq,
-    at: performance.now(),
-    cpu: await cpuSeconds(admin, sequencer!.pid),
-  });
-  let start: Awaited<ReturnType<typeof sample>>;
-  let end: typeof start;
+
   if (drain === undefined) {
     await sleep(num('warmup') * 1000);
     start = await sample();
@@ -178,16 +238,36 @@ try {
     // Measured from its first commit (start-up and taking the lease left out) to the last.
     while ((await tipStore.tip()).seq === 0) await sleep(5);
     start = await sample();
-    while ((await tipStore.tip()).seq < appended) await sleep(20);
+    // Consumed ingest entries are deleted with their commit: an empty stream is all chained;
+    // and the writers' work ends when they have proven every batch in a checkpoint.
+    while ((await admin.xlen(ledgerKeys(DEV_LOG).ingest)) > 0) await sleep(20);
     end = await sample();
+    while (writers.some((w) => w.commitLagMs() > 0)) await sleep(20);
+    const proven = await sample();
+    // Writers and Redis: appending and proving, from the first append to the last proof.
+    for (const part of ['writers', 'redis'] as const) {
+      start.cpu[part] = before!.cpu[part];
+      end.cpu[part] = proven.cpu[part];
+    }
   }
   await Promise.all(writers.map((w) => w.close()));
-  const rate = ((end.seq - start.seq) * 1000) / (end.at - start.at);
   const keys = ledgerKeys(DEV_LOG);
   const tip = await tipStore.tip();
-  const chainBytes = Number(await admin.call('MEMORY', 'USAGE', keys.chain, 'SAMPLES', '0'));
   const memoryAfter = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
   const backlog = await admin.xlen(keys.ingest);
+  // A record is a batch: the events of the measured records, and what is stored for them.
+  const window = await recordStats(tipStore, start.seq + 1, end.seq);
+  const all = await recordStats(tipStore, 1, tip.seq);
+  const events = window.events;
+  const rate = (events * 1000) / (end.at - start.at);
+  const perEvent = (part: 'writers' | 'sequencer' | 'redis') =>
+    ((end.cpu[part] - start.cpu[part]) * 1e6) / events;
+  const parts = (['writers', 'sequencer', 'redis'] as const).map((part) => [part, perEvent(part)] as const);
+  const total = parts.reduce((sum, [, us]) => sum + us, 0);
+  // Stored per event: its share of its record's text (an entry bundle holds it with a 2-byte
+  // length) and of the tree's tiles (32 bytes per record at level 0, 1/256 of that above).
+  const storedPerEvent = (all.recordBytes + all.records * (2 + 32 * (256 / 255))) / all.events;
+  const floor = floorCost(storedPerEvent, all.events / all.records);
   console.log(
     [
       `ledger benchmark: ${Math.round(rate).toLocaleString('en')} events chained/s over ` +
@@ -195,20 +275,28 @@ try {
           ? `${options.seconds} s`
           : `${((end.at - start.at) / 1000).toFixed(1)} s, draining ${appended.toLocaleString('en')} events appended before the sequencer started`),
       `  writers ${options.writers} × ${options.concurrency} appends in flight × ${options.events} events; ` +
-        `producer batch ≤ ${options.batch} events per signature; sequencer commits ≤ 2048 records, ` +
+        `producer batch ≤ ${options.batch} events per signature and record; ${(all.events / all.records).toFixed(1)} events per record; ` +
         `${options.openWorkers} open worker(s)`,
       `  redis ${version}, appendonly yes, appendfsync ${options.fsync}; node ${process.version}; events appended ${appended.toLocaleString('en')}`,
-      `  chained ${tip.seq.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
+      `  chained ${all.events.toLocaleString('en')} events in ${tip.seq.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
       `  CPU per chained event: ` +
-        (['writers', 'sequencer', 'redis'] as const)
-          .map(
-            (part) =>
-              `${part} ${(((end.cpu[part] - start.cpu[part]) * 1e6) / (end.seq - start.seq)).toFixed(1)} µs`,
-          )
-          .join(', ') +
-        ` (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`,
-      `  memory: chain stream ${Math.round(chainBytes / tip.seq)} B/record (MEMORY USAGE), ` +
-        `all ledger keys ${Math.round((memoryAfter - memoryBefore) / tip.seq)} B/record (used_memory delta, with lineage index)`,
+        parts.map(([part, us]) => `${part} ${us.toFixed(1)} µs`).join(', ') +
+        `; all ${total.toFixed(1)} µs (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`,
+      `  floor on this machine: ${floor.toFixed(2)} µs per event (SHA3-512 and BLAKE2b-512 over ` +
+        `${Math.round(storedPerEvent)} B, a ${Math.round(all.events / all.records)}th of an Ed25519 verification); ` +
+        `all parts ${(total / floor).toFixed(1)}× the floor`,
+      `  stored per event: ${Math.round(storedPerEvent)} B (record share, bundle length, tiles) for a canonical event of ` +
+        `${Math.round(all.eventBytes / all.events)} B: ${(storedPerEvent / (all.eventBytes / all.events)).toFixed(2)}×`,
+      `  redis time per event by command: ` +
+        [...end.commands]
+          .map(([name, usec]) => [name, (usec - (start.commands.get(name) ?? 0)) / events] as const)
+          .filter(([, us]) => us >= 0.05)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 8)
+          .map(([name, us]) => `${name} ${us.toFixed(2)} µs`)
+          .join(', '),
+      `  redis memory: ${Math.round((memoryAfter - memoryBefore) / all.events)} B/event, all ledger keys ` +
+        `(used_memory delta, with the lineage index)`,
     ].join('\n'),
   );
   await Promise.all([...stores, tipStore].map((s) => s.close()));

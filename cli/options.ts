@@ -61,7 +61,15 @@ export function hostPort(value: string, flag: string): string {
 
 export function positiveInteger(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${flag} must be a positive integer`);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive integer`);
+  return n;
+}
+
+export function nonNegativeInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0)
+    throw new CliError(`${flag} must be a non-negative integer`);
   return n;
 }
 

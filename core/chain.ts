@@ -4,24 +4,12 @@
 import { KID_PATTERN } from './artifact.js';
 import { parseCanonicalText, type JsonValue } from './canonical.js';
 import { GovernanceError } from './errors.js';
-import {
-  EVENT_LIMITS,
-  EVENT_VERSION,
-  validateEvent,
-  type ChainRecord,
-  type LedgerEvent,
-  type SignedHead,
-} from './event.js';
-import { LOG_ID } from './protocol.js';
+import { EVENT_LIMITS, eventsBytes, validateEvent, type ChainRecord, type LedgerEvent } from './event.js';
 import type { VerifiedKey } from './registry.js';
 import { formatSeconds, parseMillis } from './time.js';
 
-export const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
-export const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
 /** base64url of a 64-byte Ed25519 signature. */
 const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
-/** Deepest Merkle path a batch of EVENT_LIMITS.batchSize leaves can have. */
-const MAX_PATH = Math.ceil(Math.log2(EVENT_LIMITS.batchSize));
 
 /** A key record's not_before and not_after (epoch seconds), both instants included. */
 export interface KeyValidity {
@@ -29,7 +17,7 @@ export interface KeyValidity {
   notAfter: number;
 }
 
-/** An audit key: it signs heads and the ledger's own events, at times within its validity. */
+/** An audit key: it signs checkpoints and the ledger's own events, at times within its validity. */
 export interface LedgerKey {
   publicKey: Uint8Array;
   /** Absent for a key trusted at any time (one given directly, without a key record). */
@@ -41,7 +29,7 @@ export interface ProducerKey extends LedgerKey {
   subject: string;
 }
 
-/** Keys by kid: producers sign events, the audit keys sign heads and the ledger's own events. */
+/** Keys by kid: producers sign events, the audit keys sign checkpoints and the ledger's own events. */
 export interface LedgerKeys {
   producers: ReadonlyMap<string, ProducerKey>;
   audit: ReadonlyMap<string, LedgerKey>;
@@ -105,18 +93,6 @@ export function signerKeyOf(keys: LedgerKeys, log: string): SignerKey {
   };
 }
 
-/** The audit key that must have signed a head: its kid's, at a head `time` within the key's validity. */
-export function headKeyOf(
-  keys: LedgerKeys,
-  head: Pick<SignedHead, 'time' | 'sig'>,
-): { key: Uint8Array } | { refused: string } {
-  const kid = head.sig.kid;
-  const certified = keys.audit.get(kid);
-  if (!certified) return { refused: `kid ${kid.slice(0, 128)} is not an audit key` };
-  const outside = outsideValidity(kid, certified, head.time);
-  return outside === undefined ? { key: certified.publicKey } : { refused: outside };
-}
-
 function invalid(message: string): never {
   throw new GovernanceError('ledger.event.invalid', message);
 }
@@ -145,72 +121,49 @@ export function checkObject(
 const isCount = (value: unknown, min: number, max: number): value is number =>
   Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
 
-function checkBatchSignature(value: unknown): void {
-  const sig = checkObject(value, 'sig', ['alg', 'kid', 'size', 'index', 'path', 'val']);
-  if (sig.alg !== 'ed25519') invalid('sig.alg must be "ed25519"');
-  if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('sig.kid is malformed');
-  if (!isCount(sig.size, 1, EVENT_LIMITS.batchSize)) invalid('sig.size is out of range');
-  if (!isCount(sig.index, 0, sig.size - 1)) invalid('sig.index is out of range');
-  if (!Array.isArray(sig.path) || sig.path.length > MAX_PATH) invalid('sig.path is malformed');
-  for (const ref of sig.path)
-    if (typeof ref !== 'string' || !SHA3_REF.test(ref)) invalid('sig.path is malformed');
-  if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))
-    invalid('sig.val is not a base64url signature');
+/** A position (§6) in record `seq`'s lineage_prev, for its event `index`: null, or an earlier event. */
+function checkPosition(value: unknown, seq: number, index: number): void {
+  if (value === null) return;
+  if (
+    !Array.isArray(value) ||
+    value.length !== 2 ||
+    !isCount(value[0], 1, seq) ||
+    !isCount(value[1], 0, EVENT_LIMITS.batchSize - 1) ||
+    (value[0] === seq && value[1] >= index)
+  )
+    invalid(`record.lineage_prev[${index}] must be null or the position [seq, index] of an earlier event`);
 }
 
 /**
- * Checks a parsed chain record member by member; throws ledger.event.invalid. Returns the
- * record and the canonical bytes of its event (needed for the Merkle leaf).
+ * Checks a chain record parsed strictly from canonical text (parseCanonicalJson) member by member;
+ * throws ledger.event.invalid. Returns the record and the canonical bytes of its events array
+ * (what the batch digest covers). That lineage_prev names the right events needs the records
+ * before it: the verifier checks it.
  */
-export function checkRecord(input: unknown): { record: ChainRecord; eventBytes: Uint8Array } {
-  const value = checkObject(
-    input,
-    'record',
-    ['seq', 'event', 'sig', 'event_hash', 'event_hash_alt'],
-    ['lineage_prev'],
-  );
+export function checkRecord(input: unknown): { record: ChainRecord; events: Uint8Array } {
+  const value = checkObject(input, 'record', ['events', 'kid', 'lineage_prev', 'seq', 'val']);
   if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('record.seq must be a positive integer');
-  const eventBytes = validateEvent(value.event);
-  checkBatchSignature(value.sig);
-  if (typeof value.event_hash !== 'string' || !SHA3_REF.test(value.event_hash))
-    invalid('record.event_hash is malformed');
-  if (typeof value.event_hash_alt !== 'string' || !BLAKE_REF.test(value.event_hash_alt))
-    invalid('record.event_hash_alt is malformed');
-  const hasLineage = (value.event as { lineage?: unknown }).lineage !== undefined;
-  if (hasLineage !== Object.hasOwn(value, 'lineage_prev'))
-    invalid('record.lineage_prev must be present exactly when the event has a lineage');
-  const prev = value.lineage_prev;
-  if (prev !== undefined && prev !== null && (typeof prev !== 'string' || !SHA3_REF.test(prev)))
-    invalid('record.lineage_prev must be null or a sha3-512 reference');
-  return { record: value as unknown as ChainRecord, eventBytes };
-}
-
-/** Checks a parsed signed head member by member (its signature is checked by core verifyHead). */
-export function checkHead(input: unknown): SignedHead {
-  const value = checkObject(input, 'head', [
-    'v',
-    'log',
-    'seq',
-    'event_hash',
-    'event_hash_alt',
-    'time',
-    'sig',
-  ]);
-  if (value.v !== EVENT_VERSION) invalid('head.v must be "1"');
-  if (typeof value.log !== 'string' || !LOG_ID.test(value.log)) invalid('head.log is malformed');
-  if (!isCount(value.seq, 1, Number.MAX_SAFE_INTEGER)) invalid('head.seq must be a positive integer');
-  if (typeof value.event_hash !== 'string' || !SHA3_REF.test(value.event_hash))
-    invalid('head.event_hash is malformed');
-  if (typeof value.event_hash_alt !== 'string' || !BLAKE_REF.test(value.event_hash_alt))
-    invalid('head.event_hash_alt is malformed');
-  if (typeof value.time !== 'string' || parseMillis(value.time) === undefined)
-    invalid('head.time must be RFC 3339 UTC with milliseconds');
-  const sig = checkObject(value.sig, 'head.sig', ['alg', 'kid', 'val']);
-  if (sig.alg !== 'ed25519') invalid('head.sig.alg must be "ed25519"');
-  if (typeof sig.kid !== 'string' || !KID_PATTERN.test(sig.kid)) invalid('head.sig.kid is malformed');
-  if (typeof sig.val !== 'string' || !SIGNATURE.test(sig.val))
-    invalid('head.sig.val is not a base64url signature');
-  return value as unknown as SignedHead;
+  if (typeof value.kid !== 'string' || !KID_PATTERN.test(value.kid)) invalid('record.kid is malformed');
+  if (typeof value.val !== 'string' || !SIGNATURE.test(value.val))
+    invalid('record.val is not a base64url signature');
+  const { events, lineage_prev: prev, seq } = value;
+  if (!Array.isArray(events) || events.length === 0 || events.length > EVENT_LIMITS.batchSize)
+    invalid(`record.events must hold 1 to ${EVENT_LIMITS.batchSize} events`);
+  const canonical = events.map((event: unknown, i) => {
+    try {
+      return validateEvent(event, true);
+    } catch (e) {
+      return invalid(`record.events[${i}]: ${(e as Error).message}`);
+    }
+  });
+  if (!Array.isArray(prev) || prev.length !== events.length)
+    invalid('record.lineage_prev must hold one entry per event');
+  for (const [i, p] of prev.entries()) {
+    checkPosition(p, seq, i);
+    if (p !== null && (events[i] as LedgerEvent).lineage === undefined)
+      invalid(`record.lineage_prev[${i}] must be null: event ${i} has no lineage`);
+  }
+  return { record: value as unknown as ChainRecord, events: eventsBytes(canonical) };
 }
 
 /**

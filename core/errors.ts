@@ -88,10 +88,6 @@ export const CODES = {
     kind: 'failure',
     summary: 'a producer batch is chained again (a copy of events already in the chain)',
   },
-  'ledger.batch.incomplete': {
-    kind: 'failure',
-    summary: "a producer batch's events are not chained together, all of them, in index order",
-  },
   'ledger.fenced': { kind: 'failure', summary: 'a stale sequencer was fenced off' },
   // Ledger v2: the tree, checkpoints, witnesses, proofs and redaction (docs/spec/ledger.md).
   'ledger.batch.missing': {
@@ -126,6 +122,20 @@ export const CODES = {
   'ledger.redaction.invalid': {
     kind: 'failure',
     summary: 'a redacted value does not open its commitment',
+  },
+  // The ledger archive (store/archive-types.ts): where sealed tiles, bundles, checkpoints and
+  // openings go, so that Redis keeps only a hot tail.
+  'ledger.archive.conflict': {
+    kind: 'failure',
+    summary: 'an immutable archive object already holds other bytes (evidence is never overwritten)',
+  },
+  'ledger.archive.path': {
+    kind: 'failure',
+    summary: 'an archive path is malformed, or names a place where the archive cannot hold an object',
+  },
+  'ledger.archive.size': {
+    kind: 'failure',
+    summary: 'an archive object is larger than 64 MiB (refused when written and when read)',
   },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -1,22 +1,14 @@
-// Ledger events, producer batch signatures, the dual hash chain and signed heads
+// Ledger events, producer batch signatures, chain records and the dual hash chain
 // (docs/spec/ledger.md). Pure: the crypto suite is passed in.
 //
-// Producers sign batches: the events one process emits within a short window are the leaves of
-// a Merkle tree (RFC 6962 shape, SHA3-512, leaf prefix 0x00, node prefix 0x01) whose root is
-// signed once. Each event carries its inclusion path, so every event still verifies on its own,
-// but a busy enforcement point pays one signature per batch instead of one per event.
+// Producers sign batches: the events one process emits within a short window are signed once,
+// over the SHA-256 digest of their canonical array, and the sequencer chains each batch whole as
+// one record. A busy enforcement point pays one signature per batch, and every byte of an event
+// is hashed once per chain and once for the tree.
 import { canonicalBytes, MAX_JSON_DEPTH, type JsonValue } from './canonical.js';
 import type { CryptoSuite } from './crypto.js';
-import {
-  base64urlDecode,
-  base64urlEncode,
-  concatBytes,
-  hexDecode,
-  hexEncode,
-  utf8Encode,
-} from './encoding.js';
+import { concatBytes, hexEncode, utf8Encode } from './encoding.js';
 import { CODES, GovernanceError, type Code } from './errors.js';
-import { leafHash, merkleTree } from './merkle.js';
 import { parseMillis } from './time.js';
 
 export const EVENT_VERSION = '1';
@@ -77,58 +69,47 @@ export interface LedgerEvent {
   data?: { [key: string]: JsonValue };
 }
 
-/** A producer's signature over the Merkle root of the batch the event was emitted in. */
-export interface BatchSignature {
-  alg: 'ed25519';
+/** Where an event is: the record (batch) that holds it and its index in the batch. */
+export type EventPosition = [seq: number, index: number];
+
+/**
+ * One record of the chain (docs/spec/ledger.md §5): a producer's batch as the sequencer chained
+ * it. `events`, `kid` and `val` are the producer's, signed; `seq` and `lineage_prev` are the
+ * sequencer's, covered by both chains and the tree.
+ */
+export interface ChainRecord {
+  events: LedgerEvent[];
   kid: string;
-  /** Leaves in the batch, and this event's leaf index. */
-  size: number;
-  index: number;
-  /** Sibling hashes from the leaf up ("sha3-512:<hex>"). */
-  path: string[];
+  /** Per event: the position of the previous event of its lineage; null for the first, or without a lineage. */
+  lineage_prev: (EventPosition | null)[];
+  seq: number;
   /** base64url of the 64-byte Ed25519 signature over the batch statement. */
   val: string;
-}
-
-export interface SignedEvent {
-  event: LedgerEvent;
-  sig: BatchSignature;
-}
-
-/** One entry of the chain: what `canonical(event_n)` in §6.2 covers, plus the two hashes. */
-export interface ChainRecord {
-  seq: number;
-  event: LedgerEvent;
-  sig: BatchSignature;
-  /** event_hash of the previous record of the same lineage; null for the first; absent without lineage. */
-  lineage_prev?: string | null;
-  event_hash: string;
-  event_hash_alt: string;
-}
-
-export interface ChainHead {
-  v: typeof EVENT_VERSION;
-  log: string;
-  seq: number;
-  event_hash: string;
-  event_hash_alt: string;
-  time: string;
-}
-
-export interface SignedHead extends ChainHead {
-  sig: { alg: 'ed25519'; kid: string; val: string };
 }
 
 export const EVENT_LIMITS = {
   eventBytes: 16_384,
   stringChars: 512,
-  batchSize: 4096,
+  /**
+   * Bytes of a chain record: C2SP entry bundles prefix each entry with a uint16 length, and a
+   * record is one entry of the tree (§7.2). Producers seal batches to fit (recordBudget).
+   */
+  recordBytes: 65_535,
+  /** Events of a batch; fewer always fit in recordBytes when they are small (~70 bytes at least). */
+  batchSize: 1024,
 } as const;
+
+/**
+ * The most bytes a record of `count` events whose canonical array is `eventsLength` bytes can
+ * take: the members around the events, a kid of `kidLength`, the largest seq, and the longest
+ * lineage_prev entry per event (`[9007199254740991,1023],`). At most EVENT_LIMITS.recordBytes.
+ */
+export function recordBytesBound(eventsLength: number, count: number, kidLength: number): number {
+  return eventsLength + kidLength + 156 + 24 * count;
+}
 
 const PRINTABLE = /^[\x21-\x7e]+$/;
 const PRINTABLE_TEXT = /^[\x20-\x7e]*$/;
-const SHA3_REF = /^sha3-512:[0-9a-f]{128}$/;
-const BLAKE_REF = /^blake2b-512:[0-9a-f]{128}$/;
 const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
 const OPTIONAL_STRING_FIELDS = [
   'lineage',
@@ -160,11 +141,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Where `data` sits in the chain record that carries its event (record 0, event 1, data 2):
+ * Where `data` sits in the chain record that carries its event (record 0, events 1, event 2,
+ * data 3):
  * depth is counted from the record, the largest object a verifier parses, so that every event a
  * writer accepts gives a record within MAX_JSON_DEPTH (docs/spec/ledger.md §3).
  */
-const DATA_DEPTH = 2;
+const DATA_DEPTH = 3;
 
 /** Every number an integer in the safe range, every container above MAX_JSON_DEPTH (spec §3). */
 function checkData(value: unknown, depth: number): void {
@@ -189,8 +171,13 @@ function checkString(value: unknown, path: string, pattern = PRINTABLE): string 
   return value;
 }
 
-/** Validates an event body; throws ledger.event.invalid. Returns its canonical bytes. */
-export function validateEvent(value: unknown): Uint8Array {
+/**
+ * Validates an event body; throws ledger.event.invalid. Returns its canonical bytes. `parsed`:
+ * the value was parsed strictly from canonical text (core/canonical.ts parseCanonicalText), so
+ * its members are in canonical order and JSON.stringify spells it canonically (RFC 8785 serializes
+ * strings and numbers as ECMAScript does) without sorting again — half the cost of a verifier.
+ */
+export function validateEvent(value: unknown, parsed = false): Uint8Array {
   if (!isObject(value)) invalid('ledger.event.invalid', 'event must be an object');
   for (const key of Object.keys(value)) {
     if (!EVENT_FIELDS.has(key))
@@ -218,7 +205,7 @@ export function validateEvent(value: unknown): Uint8Array {
   }
   let bytes: Uint8Array;
   try {
-    bytes = canonicalBytes(value);
+    bytes = parsed ? utf8Encode(JSON.stringify(value)) : canonicalBytes(value);
   } catch (e) {
     invalid('ledger.event.invalid', `event is not encodable: ${(e as Error).message}`);
   }
@@ -228,50 +215,43 @@ export function validateEvent(value: unknown): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batch signatures: one signature over the Merkle root of a producer's batch (core/merkle.ts)
+// Batch signatures: one signature over the digest of a producer's batch
+
+/** The canonical JSON array of canonical events: what a batch's digest covers. */
+export function eventsBytes(events: readonly Uint8Array[]): Uint8Array {
+  const size = events.reduce((n, e) => n + e.length + 1, 1);
+  const out = new Uint8Array(size);
+  out[0] = 0x5b; // [
+  let at = 1;
+  for (const [i, e] of events.entries()) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    out.set(e, at);
+    at += e.length;
+  }
+  out[at] = 0x5d; // ]
+  return out;
+}
 
 /**
  * The bytes a producer signs for a batch: domain-separated, so they can never be an artifact or
- * head, and naming the log, so a batch signed for one log is no batch of another.
+ * checkpoint, and naming the log, so a batch signed for one log is no batch of another. `events`
+ * is the canonical events array (eventsBytes); its SHA-256 is the only pass over the events the
+ * signature needs.
  */
-export function batchStatement(log: string, kid: string, size: number, root: Uint8Array): Uint8Array {
-  return canonicalBytes({
-    kind: 'governance.event-batch.v1',
-    kid,
-    log,
-    root: 'sha3-512:' + hexEncode(root),
-    size,
-  });
-}
-
-/**
- * Signs a batch of events with one signature. `sign` is synchronous on purpose: batches are
- * sealed on the hot path with a key held in memory.
- */
-export function signEventBatch(
+export function batchStatement(
   suite: CryptoSuite,
   log: string,
   kid: string,
-  sign: (message: Uint8Array) => Uint8Array,
-  events: LedgerEvent[],
-): SignedEvent[] {
-  if (events.length === 0) return [];
-  if (events.length > EVENT_LIMITS.batchSize) invalid('ledger.event.invalid', 'batch too large');
-  const leaves = events.map((e) => leafHash(suite, validateEvent(e)));
-  const { root, paths } = merkleTree(suite, leaves);
-  const val = base64urlEncode(sign(batchStatement(log, kid, events.length, root)));
-  // Paths share nodes: encode each node once.
-  const refs = new Map<Uint8Array, string>();
-  const ref = (h: Uint8Array) => refs.get(h) ?? refs.set(h, 'sha3-512:' + hexEncode(h)).get(h)!;
-  return events.map((event, index) => ({
-    event,
-    sig: { alg: 'ed25519', kid, size: events.length, index, path: paths[index]!.map(ref), val },
-  }));
-}
-
-function hashFromRef(ref: unknown, pattern: RegExp): Uint8Array | undefined {
-  if (typeof ref !== 'string' || !pattern.test(ref)) return undefined;
-  return hexDecode(ref.slice(ref.indexOf(':') + 1));
+  size: number,
+  events: Uint8Array,
+): Uint8Array {
+  return canonicalBytes({
+    digest: 'sha256:' + hexEncode(suite.sha256(events)),
+    kid,
+    kind: 'governance.event-batch.v2',
+    log,
+    size,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,85 +265,23 @@ export interface ChainState {
 
 /** Genesis of a log: both chains start from a hash of the log id, so logs cannot be spliced. */
 export function genesis(suite: CryptoSuite, log: string): ChainState {
-  const seed = utf8Encode(`governance-ledger:v1:genesis:${log}`);
+  const seed = utf8Encode(`governance-ledger:v2:genesis:${log}`);
   return { seq: 0, hash: suite.sha3_512(seed), alt: suite.blake2b_512(seed) };
 }
 
-/** The bytes `canonical(event_n)` of §6.2: the record without its two hashes. */
-export function recordBytes(record: Omit<ChainRecord, 'event_hash' | 'event_hash_alt'>): Uint8Array {
-  const { seq, event, sig, lineage_prev } = record;
-  return canonicalBytes(lineage_prev === undefined ? { seq, event, sig } : { seq, event, sig, lineage_prev });
+/** The canonical bytes of a record (§5): what both chains and the tree leaf cover. */
+export function recordBytes(record: ChainRecord): Uint8Array {
+  return canonicalBytes(record);
 }
 
-/** Appends one signed event to the chain: event_hash_n = SHA3-512(canonical(record_n) || event_hash_{n-1}). */
-export function chainRecord(
-  suite: CryptoSuite,
-  state: ChainState,
-  signed: SignedEvent,
-  lineagePrev: string | null | undefined,
-): { record: ChainRecord; state: ChainState } {
-  const seq = state.seq + 1;
-  const base = lineagePrev === undefined ? { seq, ...signed } : { seq, ...signed, lineage_prev: lineagePrev };
-  const bytes = recordBytes(base);
-  const hash = suite.sha3_512(concatBytes(bytes, state.hash));
-  const alt = suite.blake2b_512(concatBytes(bytes, state.alt));
+/** Appends a record's bytes to both chains: hash_n = SHA3-512(record_n || hash_{n-1}), alt likewise. */
+export function chainNext(suite: CryptoSuite, state: ChainState, bytes: Uint8Array): ChainState {
   return {
-    record: {
-      ...base,
-      event_hash: 'sha3-512:' + hexEncode(hash),
-      event_hash_alt: 'blake2b-512:' + hexEncode(alt),
-    },
-    state: { seq, hash, alt },
+    seq: state.seq + 1,
+    hash: suite.sha3_512(concatBytes(bytes, state.hash)),
+    alt: suite.blake2b_512(concatBytes(bytes, state.alt)),
   };
 }
 
-export function chainStateOf(
-  record: Pick<ChainRecord, 'seq' | 'event_hash' | 'event_hash_alt'>,
-): ChainState | undefined {
-  const hash = hashFromRef(record.event_hash, SHA3_REF);
-  const alt = hashFromRef(record.event_hash_alt, BLAKE_REF);
-  if (!hash || !alt || !Number.isSafeInteger(record.seq)) return undefined;
-  return { seq: record.seq, hash, alt };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Signed heads
-
-export function headStatement(head: ChainHead): Uint8Array {
-  return canonicalBytes({ ...head, kind: 'governance.chain-head.v1' });
-}
-
-export function signHead(
-  head: ChainHead,
-  kid: string,
-  sign: (message: Uint8Array) => Uint8Array,
-): SignedHead {
-  return { ...head, sig: { alg: 'ed25519', kid, val: base64urlEncode(sign(headStatement(head))) } };
-}
-
-export function verifyHead(suite: CryptoSuite, head: SignedHead, auditKey: Uint8Array): boolean {
-  if (
-    !isObject(head) ||
-    !isObject(head.sig) ||
-    head.sig.alg !== 'ed25519' ||
-    typeof head.sig.val !== 'string'
-  )
-    return false;
-  const signature = base64urlDecode(head.sig.val);
-  if (!signature || signature.length !== 64) return false;
-  const { sig: _sig, ...body } = head;
-  if (typeof body.log !== 'string' || !Number.isSafeInteger(body.seq) || body.seq < 0) return false;
-  if (
-    !SHA3_REF.test(body.event_hash) ||
-    !BLAKE_REF.test(body.event_hash_alt) ||
-    parseMillis(body.time) === undefined
-  )
-    return false;
-  try {
-    return suite.verifyEd25519(auditKey, headStatement(body), signature);
-  } catch {
-    return false;
-  }
-}
-
 export const eventHashRef = (hash: Uint8Array) => 'sha3-512:' + hexEncode(hash);
+export const eventHashAltRef = (hash: Uint8Array) => 'blake2b-512:' + hexEncode(hash);

@@ -10,7 +10,6 @@ export * from './artifact.js';
 export * from './decision.js';
 export type { CryptoSuite, Signer } from './crypto.js';
 export { portableCrypto } from './crypto-portable.js';
-export * from './merkle.js';
 export * from './event.js';
 export * from './registry.js';
 // Ledger v2 (docs/spec/ledger.md): the tree, signed notes, the lineage index, checkpoints, the

@@ -13,11 +13,17 @@ import {
   type WitnessPolicy,
 } from './checkpoint.js';
 import type { CryptoSuite } from './crypto.js';
-import { base64Decode, base64urlDecode, bytesEqual, hexDecode, utf8Encode } from './encoding.js';
+import { base64Decode, base64urlDecode, utf8Encode } from './encoding.js';
 import { GovernanceError, isGovernanceError, type Code } from './errors.js';
-import { batchStatement, LINEAGE_STAGES, type ChainRecord } from './event.js';
-import { leafHash, rootFromPath } from './merkle.js';
-import { indexKey, verifySmtProof, type SmtProof } from './smt.js';
+import {
+  batchStatement,
+  EVENT_LIMITS,
+  LINEAGE_STAGES,
+  type ChainRecord,
+  type EventPosition,
+  type LedgerEvent,
+} from './event.js';
+import { indexKey, positionOfValue, verifySmtProof, type SmtProof } from './smt.js';
 import { tlogLeafHash, verifyConsistency, verifyInclusion } from './tlog.js';
 
 /** A record and its inclusion proof: base64 hashes, PATH(seq − 1, D[size]) of RFC 9162. */
@@ -66,6 +72,7 @@ export interface ProofTrust {
 const MAX_PROOF_HASHES = 64;
 const MAX_INDEX_DEPTH = 256;
 const MAX_LINEAGE_RECORDS = 100_000;
+const MAX_LINEAGE_EVENTS = 1_000_000;
 
 function fail(code: Code, message: string): never {
   throw new GovernanceError(code, message);
@@ -91,23 +98,38 @@ export function trustedCheckpoint(suite: CryptoSuite, note: unknown, trust: Proo
   return signed;
 }
 
-/** The record's producer signature: its event's leaf and batch path lead to a root its producer signed for this log. */
+/**
+ * The key that must have signed the record's batch: its kid's, allowed to sign each event
+ * (producer and time, §8), or why there is none. Shared with the chain verifier.
+ */
+export function batchSigner(
+  signerKey: ReturnType<typeof signerKeyOf>,
+  record: ChainRecord,
+): { key: Uint8Array } | { refused: string } {
+  let key: Uint8Array | undefined;
+  const rejections = record.events.filter((e) => e.type === 'ledger.rejected').length;
+  if (rejections !== 0 && rejections !== record.events.length)
+    return { refused: 'ledger.rejected events are signed only with each other' };
+  for (const [i, event] of record.events.entries()) {
+    const signer = signerKey(record.kid, event);
+    if ('refused' in signer) return { refused: `event ${i}: ${signer.refused}` };
+    key = signer.key;
+  }
+  return { key: key! };
+}
+
+/** The record's producer signature: over the digest of its events, for this log, by a key that may sign them. */
 function checkOrigin(
   suite: CryptoSuite,
   log: string,
   record: ChainRecord,
-  eventBytes: Uint8Array,
+  events: Uint8Array,
   keys: LedgerKeys,
 ): void {
-  const { sig } = record;
-  const signer = signerKeyOf(keys, log)(sig.kid, record.event);
+  const signer = batchSigner(signerKeyOf(keys, log), record);
   if ('refused' in signer) fail('ledger.signature.invalid', `record ${record.seq}: ${signer.refused}`);
-  const path = sig.path.map((ref) => hexDecode(ref.slice('sha3-512:'.length))!);
-  const root = rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
-  const valid =
-    root !== undefined &&
-    suite.verifyEd25519(signer.key, batchStatement(log, sig.kid, sig.size, root), base64urlDecode(sig.val)!);
-  if (!valid)
+  const statement = batchStatement(suite, log, record.kid, record.events.length, events);
+  if (!suite.verifyEd25519(signer.key, statement, base64urlDecode(record.val)!))
     fail('ledger.signature.invalid', `record ${record.seq}: the producer signature does not verify`);
 }
 
@@ -120,12 +142,15 @@ function includedRecord(
 ): { record: ChainRecord; leaf: Uint8Array } {
   if (typeof proof.record !== 'string')
     fail('ledger.event.invalid', 'a record proof carries the record text');
-  const { record, eventBytes } = checkRecord(parseCanonicalJson(proof.record, 'record'));
+  const text = utf8Encode(proof.record);
+  if (text.length > EVENT_LIMITS.recordBytes)
+    fail('ledger.event.invalid', `a record is at most ${EVENT_LIMITS.recordBytes} bytes`);
+  const { record, events } = checkRecord(parseCanonicalJson(proof.record, 'record'));
   const { log, size, root } = checkpoint.checkpoint;
   if (record.seq > size)
     fail('ledger.proof.invalid', `record ${record.seq} is beyond the checkpoint at ${size}`);
-  checkOrigin(suite, log, record, eventBytes, keys);
-  const leaf = tlogLeafHash(suite, utf8Encode(proof.record));
+  checkOrigin(suite, log, record, events, keys);
+  const leaf = tlogLeafHash(suite, text);
   if (!verifyInclusion(suite, leaf, record.seq - 1, size, hashes(proof.proof, 'proof'), root))
     fail('ledger.proof.invalid', `record ${record.seq} is not in the tree of the checkpoint at ${size}`);
   return { record, leaf };
@@ -190,21 +215,31 @@ function indexProofOf(input: unknown): SmtProof {
   fail('ledger.proof.invalid', 'the index proof ends in an empty subtree or a leaf');
 }
 
+/** One event of a lineage, where it is in the log. */
+export interface LineageEvent {
+  seq: number;
+  index: number;
+  event: LedgerEvent;
+}
+
 export interface LineageVerification {
   lineage: string;
   checkpoint: SignedCheckpoint;
-  /** Every record of the lineage up to the checkpoint (none: the lineage has no record there). */
+  /** The records holding the lineage's events up to the checkpoint, in chain order (none: it has no record there). */
   records: ChainRecord[];
-  /** Stage-order failures (ledger.lineage.order): the records are proven, their order is wrong. */
+  /** Every event of the lineage up to the checkpoint, in chain order. */
+  events: LineageEvent[];
+  /** Stage-order failures (ledger.lineage.order): the events are proven, their order is wrong. */
   failures: { code: Code; seq: number; message: string }[];
 }
 
 /**
- * Verifies what a lineage holds up to a checkpoint. The index proves the lineage's latest record
- * (or that it has none); each record is in the tree, and each names the one before it by
- * lineage_prev, back to null: so these are all its records, and a stage absent from them is
- * absent from the log up to the checkpoint. Throws when the proof does not hold; returns the
- * records with any failures of stage order.
+ * Verifies what a lineage holds up to a checkpoint. The index proves the position of the
+ * lineage's latest event (or that it has none); each record is in the tree, and from that event
+ * each names the one before it by lineage_prev — the previous event of the lineage in the same
+ * record if there is one, else the last one of an earlier record — back to null: so these are all
+ * its events, and a stage absent from them is absent from the log up to the checkpoint. Throws
+ * when the proof does not hold; returns the events with any failures of stage order.
  */
 export function verifyLineageProof(
   suite: CryptoSuite,
@@ -228,32 +263,75 @@ export function verifyLineageProof(
   if (!found.present) {
     if (given.length > 0)
       fail('ledger.lineage.invalid', `the index has no record of ${lineage}, the proof lists some`);
-    return { lineage, checkpoint, records: [], failures: [] };
+    return { lineage, checkpoint, records: [], events: [], failures: [] };
   }
-  const records: ChainRecord[] = [];
-  let prev: string | null = null;
-  let lastLeaf: Uint8Array | undefined;
-  for (const item of given as Partial<RecordProof>[]) {
-    const { record, leaf } = includedRecord(suite, checkpoint, item ?? {}, trust.keys);
-    if (record.event.lineage !== lineage)
-      fail('ledger.lineage.invalid', `record ${record.seq} is not of ${lineage}`);
-    if ((record.lineage_prev ?? null) !== prev)
+  const latest = positionOfValue(found.value);
+  if (!latest) fail('ledger.proof.invalid', `the index value of ${lineage} is not a position`);
+  const records = (given as Partial<RecordProof>[]).map(
+    (item) => includedRecord(suite, checkpoint, item ?? {}, trust.keys).record,
+  );
+  const bySeq = new Map<number, ChainRecord>();
+  for (const [i, record] of records.entries()) {
+    if (i > 0 && record.seq <= records[i - 1]!.seq)
+      fail('ledger.lineage.invalid', `the records are not in chain order at record ${record.seq}`);
+    bySeq.set(record.seq, record);
+  }
+  const events = lineageEvents(lineage, latest, bySeq);
+  const visited = new Set(events.map((e) => e.seq));
+  const extra = records.find((r) => !visited.has(r.seq));
+  if (extra) fail('ledger.lineage.invalid', `record ${extra.seq} holds no event of ${lineage}'s chain`);
+  const failures: LineageVerification['failures'] = [];
+  checkStageOrder(suite, events, (code, seq, message) => failures.push({ code, seq, message }));
+  return { lineage, checkpoint, records, events, failures };
+}
+
+/**
+ * The lineage's events from its latest one back along lineage_prev, in chain order. Each link
+ * must name the previous event of the lineage: within a record the one before (so none is
+ * skipped), across records the last event of the lineage in a record the proof holds.
+ */
+function lineageEvents(
+  lineage: string,
+  latest: EventPosition,
+  bySeq: ReadonlyMap<number, ChainRecord>,
+): LineageEvent[] {
+  const events: LineageEvent[] = [];
+  const lastOf = (record: ChainRecord, before: number) =>
+    record.events.findLastIndex((e, i) => i < before && e.lineage === lineage);
+  let at: EventPosition | null = latest;
+  // The latest event is the last of its record: the index names the latest position.
+  let expected = (() => {
+    const record = bySeq.get(latest[0]);
+    return record ? lastOf(record, record.events.length) : -1;
+  })();
+  while (at !== null) {
+    const [seq, index]: EventPosition = at;
+    const record = bySeq.get(seq);
+    if (!record) fail('ledger.lineage.invalid', `the proof lacks record ${seq} of ${lineage}`);
+    if (index !== expected || record.events[index]?.lineage !== lineage)
       fail(
         'ledger.lineage.invalid',
-        `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
+        `record ${seq}: lineage_prev does not name the previous event of ${lineage} (event ${index})`,
       );
-    records.push(record);
-    prev = record.event_hash;
-    lastLeaf = leaf;
+    events.push({ seq, index, event: record.events[index]! });
+    if (events.length > MAX_LINEAGE_EVENTS) fail('ledger.lineage.invalid', `${lineage} has too many events`);
+    const before = lastOf(record, index);
+    const prev: EventPosition | null = record.lineage_prev[index]!;
+    if (before >= 0) {
+      if (prev?.[0] !== seq || prev[1] !== before)
+        fail(
+          'ledger.lineage.invalid',
+          `record ${seq}: event ${index}'s lineage_prev skips event ${before} of ${lineage}`,
+        );
+    } else if (prev !== null) {
+      if (prev[0] >= seq) fail('ledger.lineage.invalid', `record ${seq}: lineage_prev does not point back`);
+      const earlier = bySeq.get(prev[0]);
+      expected = earlier ? lastOf(earlier, earlier.events.length) : -1;
+    }
+    if (before >= 0) expected = before;
+    at = prev;
   }
-  if (!lastLeaf || !bytesEqual(lastLeaf, found.value))
-    fail(
-      'ledger.lineage.invalid',
-      `the proof does not end at the latest record of ${lineage} the index names`,
-    );
-  const failures: LineageVerification['failures'] = [];
-  checkStageOrder(suite, records, (code, seq, message) => failures.push({ code, seq, message }));
-  return { lineage, checkpoint, records, failures };
+  return events.reverse();
 }
 
 /** A typed failure's code, or internal.error for anything else (a verifier reports, never throws on). */
@@ -283,30 +361,27 @@ export class StageOrder {
 
   constructor(private readonly suite: CryptoSuite) {}
 
-  /** The next record of the lineage; reports a record out of order. */
+  /** The next event of the lineage (event `index` of record `seq`); reports one out of order. */
   next(
-    { seq, event: { type, data } }: Pick<ChainRecord, 'seq' | 'event'>,
+    { seq, index, event: { type, data } }: LineageEvent,
     report: (code: Code, seq: number, message: string) => void,
   ): void {
+    const where = `record ${seq} event ${index}`;
     const stage = (LINEAGE_STAGES as readonly string[]).indexOf(type);
     const { seen, open } = this;
     if (this.count === 0 && stage !== 0) {
       report(
         'ledger.lineage.order',
         seq,
-        `record ${seq}: the lineage starts with ${type}, not authorization.issued`,
+        `${where}: the lineage starts with ${type}, not authorization.issued`,
       );
     } else if (this.count > 0 && stage === 0) {
-      report(
-        'ledger.lineage.order',
-        seq,
-        `record ${seq}: authorization.issued after the lineage's first record`,
-      );
+      report('ledger.lineage.order', seq, `${where}: authorization.issued after the lineage's first record`);
     } else if (stage >= 2 && seen[stage]! >= seen[stage - 1]!) {
       report(
         'ledger.lineage.order',
         seq,
-        `record ${seq}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
+        `${where}: ${type} without a ${LINEAGE_STAGES[stage - 1]} of its own before it`,
       );
     }
     this.count++;
@@ -321,7 +396,7 @@ export class StageOrder {
         report(
           'ledger.lineage.order',
           seq,
-          `record ${seq}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
+          `${where}: the attestation answers no earlier admission.granted of this lineage that is not attested yet`,
         );
       } else {
         open.splice(at, 1);
@@ -330,12 +405,12 @@ export class StageOrder {
   }
 }
 
-/** StageOrder over a lineage's whole list of records. */
+/** StageOrder over a lineage's whole list of events. */
 export function checkStageOrder(
   suite: CryptoSuite,
-  records: readonly ChainRecord[],
+  events: readonly LineageEvent[],
   report: (code: Code, seq: number, message: string) => void,
 ): void {
   const order = new StageOrder(suite);
-  for (const record of records) order.next(record, report);
+  for (const event of events) order.next(event, report);
 }

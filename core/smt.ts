@@ -516,3 +516,23 @@ function firstWithBit(hexes: string[], lo: number, hi: number, depth: number): n
   }
   return lo;
 }
+
+/**
+ * The lineage index's value for a position (docs/spec/ledger.md §7.5): the record's seq as 8
+ * bytes and the event's index as 2, big-endian, then 22 zero bytes (values are 32 bytes).
+ */
+export function valueOfPosition([seq, index]: readonly [number, number]): Uint8Array {
+  const value = new Uint8Array(VALUE_BYTES);
+  const view = new DataView(value.buffer);
+  view.setBigUint64(0, BigInt(seq));
+  view.setUint16(8, index);
+  return value;
+}
+
+/** The position an index value holds, or undefined when it is not one (padding not zero, seq 0 or unsafe). */
+export function positionOfValue(value: Uint8Array): [number, number] | undefined {
+  if (value.length !== VALUE_BYTES || value.subarray(10).some((b) => b !== 0)) return undefined;
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const seq = Number(view.getBigUint64(0));
+  return seq >= 1 && Number.isSafeInteger(seq) ? [seq, view.getUint16(8)] : undefined;
+}

@@ -18,11 +18,15 @@ export function formatSeconds(epochSeconds: number): string {
   return new Date(Math.floor(epochSeconds) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
+/** The last text parseMillis parsed and its result: the events of one batch mostly share a time. */
+let last: { text: string; ms: number | undefined } = { text: '', ms: undefined };
+
 /** Epoch milliseconds of a millisecond UTC timestamp, or undefined. */
 export function parseMillis(text: string): number | undefined {
-  if (!MILLIS_FORMAT.test(text)) return undefined;
-  const ms = Date.parse(text);
-  if (!Number.isFinite(ms) || formatMillis(ms) !== text) return undefined;
+  if (text === last.text) return last.ms;
+  let ms: number | undefined = Date.parse(text);
+  if (!MILLIS_FORMAT.test(text) || !Number.isFinite(ms) || formatMillis(ms) !== text) ms = undefined;
+  last = { text, ms };
   return ms;
 }
 

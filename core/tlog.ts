@@ -8,7 +8,6 @@
 // Tree sizes reach 2^53 − 1, beyond the 32 bits of JavaScript's bitwise operators, so the index
 // arithmetic below divides and multiplies by powers of two instead of shifting.
 import type { CryptoSuite } from './crypto.js';
-import { rootFromAuditPath } from './merkle.js';
 import { bytesEqual, concatBytes } from './encoding.js';
 import { GovernanceError } from './errors.js';
 
@@ -163,6 +162,39 @@ export function consistencyProof(
   size2: number,
 ): Uint8Array[] {
   return consistencyRanges(size1, size2).map(([s, e]) => rangeHash(suite, source, s, e));
+}
+
+/**
+ * RFC 9162 §2.1.3.2: the root a leaf and its audit path lead to. Undefined when the path's
+ * length does not fit the index and size.
+ */
+function rootFromAuditPath(
+  node: (left: Uint8Array, right: Uint8Array) => Uint8Array,
+  leaf: Uint8Array,
+  index: number,
+  size: number,
+  path: readonly Uint8Array[],
+): Uint8Array | undefined {
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(index) || index < 0 || index >= size)
+    return undefined;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      r = node(p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = node(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : undefined;
 }
 
 /** RFC 9162 §2.1.3.2. False, never a throw, for any malformed input. */

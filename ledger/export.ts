@@ -2,12 +2,11 @@
 // per line in seq order, each checkpoint right after the record of its size, the file ending with
 // the checkpoint that covers its last record. Checkpoints sit next to their records so that a
 // verifier checks each one (signature, chain hashes, tree root, lineage index) while streaming,
-// in memory bounded by the tree's compact range. A range export starts from an anchor: the hashes
-// of the record before it and the compact range of the tree up to there.
+// in memory bounded by the tree's compact range. A range export starts right after a checkpoint,
+// its anchor, given with the compact range of the tree up to there.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { canonicalize } from '../core/canonical.js';
-import { parseCanonicalJson } from '../core/chain.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { nodeCrypto } from '../core/crypto-node.js';
 import { base64Encode } from '../core/encoding.js';
@@ -43,22 +42,17 @@ export function checkpointLine(note: string): string {
 const PAGE = 1000;
 
 /**
- * The state a range starting after `seq` extends: the record's hashes and the compact range of
- * the tree of records 1 … seq, read from the store's tiles (its hashes are the tree the
+ * What a range starting after checkpoint `stored` extends: the checkpoint and the compact range
+ * of the tree of records 1 … its size, read from the store's tiles (its hashes are the tree the
  * checkpoints sign, not recomputed from the records).
  */
 export async function anchorAt(
-  store: Pick<LedgerStore, 'records' | 'tiles'>,
-  seq: number,
+  store: Pick<LedgerStore, 'tiles'>,
+  stored: StoredText,
   suite: CryptoSuite = nodeCrypto,
 ): Promise<ChainAnchor> {
-  const [stored] = await store.records(seq, seq);
-  const record = stored && (parseCanonicalJson(stored.text, `record ${seq}`) as Partial<ChainAnchor>);
-  if (typeof record?.event_hash !== 'string' || typeof record.event_hash_alt !== 'string') {
-    throw new GovernanceError('ledger.sequence.invalid', `record ${seq} (the anchor of a range) is missing`);
-  }
-  const tree = compactRangeHashes(await treeHashes(suite, store, seq), seq).map(base64Encode);
-  return { event_hash: record.event_hash, event_hash_alt: record.event_hash_alt, seq, tree };
+  const tree = compactRangeHashes(await treeHashes(suite, store, stored.seq), stored.seq).map(base64Encode);
+  return { checkpoint: stored.text, tree };
 }
 
 async function* recordPages(store: LedgerStore, from: number, to: number): AsyncGenerator<StoredText> {
@@ -84,9 +78,11 @@ export async function* exportLines(
   range: ExportRange = {},
   suite: CryptoSuite = nodeCrypto,
 ): AsyncGenerator<string> {
-  const from = range.from ?? 1;
-  if (!Number.isSafeInteger(from) || from < 1)
+  if (range.from !== undefined && (!Number.isSafeInteger(range.from) || range.from < 1))
     throw new GovernanceError('request.invalid', 'from must be ≥ 1');
+  // A range starts right after a checkpoint, its anchor: the latest one before the seq asked for.
+  const start = (range.from ?? 1) > 1 ? await store.checkpointAtOrBefore(range.from! - 1) : undefined;
+  const from = start ? start.seq + 1 : 1;
   const [last] =
     range.to === undefined
       ? [await store.latestCheckpoint()]
@@ -99,7 +95,7 @@ export async function* exportLines(
     log: store.log,
     from,
     to,
-    anchor: from === 1 ? null : await anchorAt(store, from - 1, suite),
+    anchor: start ? await anchorAt(store, start, suite) : null,
   };
   yield canonicalize(header);
   const checkpoints = checkpointPages(store, from, to);

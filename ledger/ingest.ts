@@ -1,7 +1,6 @@
 // Ingest entries: one producer batch each, `{"events":[…],"kid":"…","val":"…"}` with the events in
-// canonical form and one Ed25519 signature over their Merkle root (core/event.ts). Paths are not
-// sent: they follow from the events, so the sequencer derives them while it checks the batch,
-// and every chained record carries its own. A producer that commits members of its events
+// canonical form and one Ed25519 signature over the digest of their array (core/event.ts); the
+// sequencer chains each as one record. A producer that commits members of its events
 // (docs/spec/ledger.md §3.1) adds `"openings":[[…],…]`: per event, in index order, the openings
 // of its commitments. They are neither signed nor chained: each is checked against the signed
 // commitment it opens, and stored beside the chain, where it can be erased.
@@ -10,10 +9,16 @@ import { KID_PATTERN } from '../core/artifact.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { base64urlDecode, base64urlEncode, utf8Decode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
-import { EVENT_LIMITS, batchStatement, validateEvent, type LedgerEvent } from '../core/event.js';
-import { leafHash, merkleTree } from '../core/merkle.js';
+import {
+  EVENT_LIMITS,
+  batchStatement,
+  eventsBytes,
+  recordBytesBound,
+  validateEvent,
+  type LedgerEvent,
+} from '../core/event.js';
 import { signSync } from '../core/keys.js';
-import { batchSignatureText, nodeRefs, parseJson } from './records.js';
+import { parseJson } from './records.js';
 import { checkObject, signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 import { canonicalize } from '../core/canonical.js';
 import {
@@ -28,10 +33,12 @@ import {
  * openings of its commitments (at most the clear event again, plus a salt and a name per member).
  */
 export const MAX_INGEST_CHARS =
-  EVENT_LIMITS.batchSize * (2 * EVENT_LIMITS.eventBytes + REDACTABLE_MEMBERS.length * 128) + 256;
+  2 * EVENT_LIMITS.recordBytes + EVENT_LIMITS.batchSize * REDACTABLE_MEMBERS.length * 128;
 
 /**
- * Seals canonical events (from validateEvent) into one ingest entry with one signature.
+ * Seals canonical events (from validateEvent) into one ingest entry with one signature; their
+ * record must fit (recordBytesBound ≤ EVENT_LIMITS.recordBytes: the writer sizes its batches).
+ * Returns the entry, its events array and signature as the record will spell them.
  * `openings` (canonical opening texts per event, core/redaction.ts) go beside the events,
  * unsigned; the member is left out when no event has one.
  */
@@ -42,32 +49,32 @@ export function sealBatch(
   privateKey: KeyObject,
   events: Uint8Array[],
   openings?: readonly (readonly string[])[],
-): string {
-  const { root } = merkleTree(
-    suite,
-    events.map((e) => leafHash(suite, e)),
-  );
-  const val = base64urlEncode(signSync(privateKey, batchStatement(log, kid, events.length, root)));
+): { entry: string; events: string; val: string } {
+  const array = eventsBytes(events);
+  const val = base64urlEncode(signSync(privateKey, batchStatement(suite, log, kid, events.length, array)));
   const opened =
     openings?.some((o) => o.length > 0) === true
       ? `,"openings":[${events.map((_, i) => `[${(openings[i] ?? []).join(',')}]`).join(',')}]`
       : '';
-  return `{"events":[${events.map((e) => utf8Decode(e)!).join(',')}],"kid":${JSON.stringify(kid)}${opened},"val":"${val}"}`;
+  const text = utf8Decode(array)!;
+  return {
+    entry: `{"events":${text},"kid":${JSON.stringify(kid)}${opened},"val":"${val}"}`,
+    events: text,
+    val,
+  };
 }
 
-/** An event ready to be chained: canonical texts of the event and of its batch signature. */
-export interface OpenedEvent {
-  eventText: string;
-  lineage: string | undefined;
-  sigText: string;
-  /** The checked openings of its commitments: [member, canonical opening text]. */
-  openings?: [RedactableMember, string][];
-}
-
-/** A checked batch: its signature (`val`, which names the batch: chained once, §4) and its events in index order. */
+/**
+ * A checked batch, ready to be chained as one record: `val` names it (chained once, §4),
+ * `events` is its canonical events array, and per event its lineage and the checked openings of
+ * its commitments ([member, canonical opening text]).
+ */
 export interface OpenedBatch {
+  kid: string;
   val: string;
-  events: OpenedEvent[];
+  events: string;
+  lineages: (string | undefined)[];
+  openings?: [RedactableMember, string][][];
 }
 
 function invalid(message: string): never {
@@ -75,8 +82,8 @@ function invalid(message: string): never {
 }
 
 /**
- * Checks an ingest entry completely (shape, every event, the signature over the Merkle root) and
- * returns its events with their inclusion paths. Throws ledger.event.invalid or
+ * Checks an ingest entry completely (shape, every event, its record's size, the signature over
+ * the events' digest) and returns the batch to chain. Throws ledger.event.invalid or
  * ledger.signature.invalid; nothing of a failing entry is chained.
  */
 export function openBatch(suite: CryptoSuite, log: string, text: string, signerKey: SignerKey): OpenedBatch {
@@ -109,22 +116,18 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
     if ('refused' in signer) throw new GovernanceError('ledger.signature.invalid', signer.refused);
     publicKey = signer.key;
   }
-  const { root, paths } = merkleTree(
-    suite,
-    canonical.map((e) => leafHash(suite, e)),
-  );
-  if (!suite.verifyEd25519(publicKey!, batchStatement(log, kid, events.length, root), signature!))
+  const array = eventsBytes(canonical);
+  if (recordBytesBound(array.length, events.length, kid.length) > EVENT_LIMITS.recordBytes)
+    invalid(`the batch's record could exceed ${EVENT_LIMITS.recordBytes} bytes`);
+  if (!suite.verifyEd25519(publicKey!, batchStatement(suite, log, kid, events.length, array), signature!))
     throw new GovernanceError('ledger.signature.invalid', `batch signature by ${kid} does not verify`);
   const opened = openings === undefined ? undefined : checkOpenings(suite, events as LedgerEvent[], openings);
-  const ref = nodeRefs();
   return {
+    kid,
     val: val as string,
-    events: canonical.map((bytes, i) => ({
-      eventText: utf8Decode(bytes)!,
-      lineage: (events[i] as LedgerEvent).lineage,
-      sigText: batchSignatureText(kid, events.length, i, paths[i]!.map(ref), val as string),
-      ...(opened?.[i]?.length ? { openings: opened[i] } : {}),
-    })),
+    events: utf8Decode(array)!,
+    lineages: (events as LedgerEvent[]).map((e) => e.lineage),
+    ...(opened?.some((o) => o.length > 0) ? { openings: opened } : {}),
   };
 }
 

@@ -1,21 +1,22 @@
 // Reading the log for the proof endpoints (docs/spec/ledger.md §10): the latest checkpoint,
-// ranges of records, one operation's records, and proofs against the latest checkpoint that a
+// ranges of records, one operation's events, and proofs against the latest checkpoint that a
 // third party verifies with core/proofs.ts: inclusion of a record, consistency with an earlier
 // checkpoint, and a lineage (every record of it, or none, through the lineage index).
 import { checkRecord, parseCanonicalJson } from '../core/chain.js';
 import { parseCheckpointNote, type SignedCheckpoint } from '../core/checkpoint.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { base64Encode } from '../core/encoding.js';
+import { base64Encode, bytesEqual } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
-import type { ChainRecord } from '../core/event.js';
+import type { ChainRecord, EventPosition } from '../core/event.js';
 import type {
   ConsistencyProof,
   InclusionProof,
   IndexProof,
+  LineageEvent,
   LineageProof,
   RecordProof,
 } from '../core/proofs.js';
-import { indexKey, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
+import { indexKey, positionOfValue, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
 import {
   consistencyProof,
   inclusionProof,
@@ -23,7 +24,7 @@ import {
   TILE_WIDTH,
   TLOG_HASH_BYTES,
 } from '../core/tlog.js';
-import { tileKey, type LedgerStore, type StoredText } from '../store/ledger-types.js';
+import { tileKey, type LedgerStore, type StoredOpening, type StoredText } from '../store/ledger-types.js';
 import { treeHashes } from './tree.js';
 import type { LedgerProofReader } from './types.js';
 
@@ -32,9 +33,9 @@ export interface LedgerReaderOptions {
   maxRecords?: number;
 }
 
-function parseStoredRecord(stored: StoredText): ChainRecord {
+function parseStoredRecord(stored: StoredText, checkSeq = true): ChainRecord {
   const { record } = checkRecord(parseCanonicalJson(stored.text, `record ${stored.seq}`));
-  if (record.seq !== stored.seq)
+  if (checkSeq && record.seq !== stored.seq)
     throw new GovernanceError(
       'ledger.sequence.invalid',
       `record stored at ${stored.seq} says seq ${record.seq}`,
@@ -47,7 +48,7 @@ const encodeAll = (hashes: Uint8Array[]) => hashes.map(base64Encode);
 /** What the reader reads: a store's chain, checkpoints, tiles and indexes. */
 export type ChainSource = Pick<
   LedgerStore,
-  'records' | 'checkpoints' | 'latestCheckpoint' | 'lineageSeqs' | 'tiles' | 'indexNodes'
+  'records' | 'checkpoints' | 'latestCheckpoint' | 'tiles' | 'indexNodes' | 'tip'
 > &
   /** Openings (§3.1): a source without them has none to serve. */
   Partial<Pick<LedgerStore, 'openings'>>;
@@ -83,33 +84,47 @@ export class StoreLedgerReader implements LedgerProofReader {
     if (toSeq - fromSeq >= this.maxRecords)
       throw new GovernanceError('request.invalid', `a range holds at most ${this.maxRecords} records`);
     const stored = await this.store.records(fromSeq, toSeq);
-    return stored.map(parseStoredRecord);
+    return stored.map((record) => parseStoredRecord(record));
   }
 
-  /** The records of a lineage up to seq `upTo`, and how many it has after it. */
-  private async lineageRecords(
-    lineage: string,
-    upTo = Infinity,
-  ): Promise<{ stored: StoredText[]; after: number }> {
-    const all = await this.store.lineageSeqs(lineage);
-    const seqs = all.filter((seq) => seq <= upTo);
-    if (seqs.length > this.maxRecords)
-      throw new GovernanceError(
-        'request.invalid',
-        `lineage ${lineage} holds more than ${this.maxRecords} records`,
-      );
-    const found = await Promise.all(seqs.map((seq) => this.store.records(seq, seq)));
-    const stored = found.map(([record], i) => {
-      if (!record)
-        throw new GovernanceError('ledger.sequence.invalid', `record ${seqs[i]} of ${lineage} is missing`);
-      return record;
+  /**
+   * The records holding a lineage's events up to the index position `latest`, in chain order:
+   * from the record of its latest event back along lineage_prev (§6), one read per record.
+   */
+  private async lineageRecords(lineage: string, latest: EventPosition): Promise<StoredText[]> {
+    const found: StoredText[] = [];
+    let at: EventPosition | null = latest;
+    while (at !== null) {
+      const seq: number = at[0];
+      if (found.length >= this.maxRecords)
+        throw new GovernanceError(
+          'request.invalid',
+          `lineage ${lineage} spans more than ${this.maxRecords} records`,
+        );
+      const [stored] = await this.store.records(seq, seq);
+      if (!stored)
+        throw new GovernanceError('ledger.sequence.invalid', `record ${seq} of ${lineage} is missing`);
+      const record = parseStoredRecord(stored);
+      found.push(stored);
+      // The first event of the lineage in this record links to an earlier record, or ends it.
+      const first = record.events.findIndex((e) => e.lineage === lineage);
+      at = first < 0 ? null : record.lineage_prev[first]!;
+      if (at !== null && at[0] >= seq)
+        throw new GovernanceError(
+          'ledger.lineage.invalid',
+          `record ${seq}: lineage_prev does not point back`,
+        );
+    }
+    return found.reverse();
+  }
+
+  /** Every event of a lineage up to the latest checkpoint, in chain order. */
+  async lineageEvents(lineage: string): Promise<LineageEvent[]> {
+    const proof = await this.lineageProof(lineage);
+    return proof.records.flatMap(({ record }) => {
+      const { seq, events } = parseStoredRecord({ seq: 0, text: record }, false);
+      return events.flatMap((event, index) => (event.lineage === lineage ? [{ seq, index, event }] : []));
     });
-    return { stored, after: all.length - seqs.length };
-  }
-
-  /** Every record of a lineage chained so far, checkpointed or not. */
-  async lineage(lineage: string): Promise<ChainRecord[]> {
-    return (await this.lineageRecords(lineage)).stored.map(parseStoredRecord);
   }
 
   /** Record `seq` with its inclusion proof in the latest checkpoint (ledger.head.mismatch until one covers it). */
@@ -147,7 +162,8 @@ export class StoreLedgerReader implements LedgerProofReader {
    * Everything a lineage holds up to the latest checkpoint, with the index proof that this is
    * all of it (or that it holds nothing): the checkpoint and the index nodes are read together.
    */
-  async lineageProof(lineage: string): Promise<LineageProof & { pending: number }> {
+  async lineageProof(lineage: string): Promise<LineageProof & { chained: number }> {
+    const chained = (await this.store.tip()).seq;
     const key = indexKey(this.suite, lineage);
     let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
     if (!read.proof) read = await this.indexProof(key, 256);
@@ -155,7 +171,12 @@ export class StoreLedgerReader implements LedgerProofReader {
       throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
     const signed = parseCheckpointNote(read.checkpoint.text);
     const { size } = signed.checkpoint;
-    const { stored, after } = await this.lineageRecords(lineage, size);
+    const { terminal } = read.proof;
+    const latest =
+      terminal.kind === 'leaf' && bytesEqual(terminal.key, key) ? positionOfValue(terminal.value) : undefined;
+    if (terminal.kind === 'leaf' && bytesEqual(terminal.key, key) && !latest)
+      throw new GovernanceError('ledger.index.mismatch', `the index value of ${lineage} is not a position`);
+    const stored = latest ? await this.lineageRecords(lineage, latest) : [];
     const hashes = await treeHashes(this.suite, this.store, size, {
       inclusion: stored.map(({ seq }) => seq - 1),
     });
@@ -163,13 +184,11 @@ export class StoreLedgerReader implements LedgerProofReader {
       record: text,
       proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
     }));
-    return {
-      lineage,
-      checkpoint: read.checkpoint.text,
-      index: indexProofJson(read.proof),
-      records,
-      pending: after,
-    };
+    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records, chained };
+  }
+
+  async openings(seq: number): Promise<StoredOpening[]> {
+    return (await this.store.openings?.([seq])) ?? [];
   }
 
   /**
@@ -177,10 +196,6 @@ export class StoreLedgerReader implements LedgerProofReader {
    * the width asked (a prefix of the stored, possibly wider, version), or an entry bundle (each
    * record as a big-endian uint16 length and its text). Nothing beyond the latest checkpoint.
    */
-  async openings(seq: number): Promise<string[]> {
-    return ((await this.store.openings?.([seq])) ?? []).map((o) => o.text);
-  }
-
   async tileResource(path: string): Promise<Uint8Array | undefined> {
     const id = parseTilePath(path);
     const size = (await this.store.latestCheckpoint())?.seq ?? 0;

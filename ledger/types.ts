@@ -1,18 +1,19 @@
 // The ledger as the rest of the system sees it. The authority and the enforcement point write
 // through a LedgerWriter; proof endpoints, the CLI and auditors read through a LedgerReader.
 import type { ChainRecord, LedgerEvent } from '../core/event.js';
-import type { ConsistencyProof, InclusionProof, LineageProof } from '../core/proofs.js';
+import type { ConsistencyProof, InclusionProof, LineageEvent, LineageProof } from '../core/proofs.js';
+import type { StoredOpening } from '../store/ledger-types.js';
 
+/** Where an appended event was chained: event `index` of record `seq`. */
 export interface Receipt {
   seq: number;
-  event_hash: string;
-  event_hash_alt: string;
+  index: number;
 }
 
 export interface LedgerWriter {
   /**
    * Queues events; everything queued in the same tick is sealed with ONE producer signature
-   * (a Merkle batch, core/event.ts) and appended to the ingest stream. Resolves once the
+   * (a batch, core/event.ts) and appended to the ingest stream. Resolves once the
    * events are in Redis (not yet chained). Rejects on any store error: the caller must DENY.
    */
   append(events: LedgerEvent[]): Promise<void>;
@@ -44,16 +45,15 @@ export interface LedgerReader {
   checkpoint(): Promise<string | undefined>;
   /** Chained records with from ≤ seq ≤ to, in order. */
   range(fromSeq: number, toSeq: number): Promise<ChainRecord[]>;
-  /** Every chained record of one lineage ("lineage://op/<id>"), in chain order. */
-  lineage(lineage: string): Promise<ChainRecord[]>;
+  /** Every event of one lineage ("lineage://op/<id>") up to the latest checkpoint, in chain order. */
+  lineageEvents(lineage: string): Promise<LineageEvent[]>;
 }
 
-/** The chain state a range export starts from: the record before it, and the tree up to it. */
+/** What a range export starts from: the checkpoint of the records before it, and the tree up to it. */
 export interface ChainAnchor {
-  seq: number;
-  event_hash: string;
-  event_hash_alt: string;
-  /** The compact range of the tree of records 1 … seq: its maximal perfect subtrees' roots, left to right, base64. */
+  /** The signed checkpoint note of size `from − 1`: its chain line is the chain the range extends. */
+  checkpoint: string;
+  /** The compact range of the tree of records 1 … from − 1: its maximal perfect subtrees' roots, left to right, base64. */
   tree: string[];
 }
 
@@ -61,13 +61,16 @@ export interface ChainAnchor {
 export interface LedgerProofReader extends LedgerReader {
   inclusionProof(seq: number): Promise<InclusionProof>;
   consistencyProof(old: number): Promise<ConsistencyProof>;
-  /** With `pending`: the lineage's records chained after the checkpoint (proven by the next one). */
-  lineageProof(lineage: string): Promise<LineageProof & { pending: number }>;
+  /**
+   * With `chained`: the records chained when it was asked, signed by nothing — a client that
+   * wants what was chained before it asked waits for a checkpoint of at least that size.
+   */
+  lineageProof(lineage: string): Promise<LineageProof & { chained: number }>;
   /** A C2SP tlog-tiles resource (`tile/…` or `tile/entries/…`), or undefined when there is none. */
   tileResource(path: string): Promise<Uint8Array | undefined>;
   /**
-   * The stored openings of record `seq`'s commitments (docs/spec/ledger.md §3.1), canonical texts
-   * by member; none once erased. Not public: the proof endpoints serve them to named readers only.
+   * The stored openings of record `seq`'s commitments (docs/spec/ledger.md §3.1), by event index
+   * and member; none once erased. Not public: the proof endpoints serve them to named readers only.
    */
-  openings(seq: number): Promise<string[]>;
+  openings(seq: number): Promise<StoredOpening[]>;
 }

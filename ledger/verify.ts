@@ -9,17 +9,9 @@
 // Proofs of single records, of consistency and of lineages are core/proofs.ts.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { StageOrder } from '../core/proofs.js';
+import { batchSigner, StageOrder } from '../core/proofs.js';
 import { parseCanonicalText } from '../core/canonical.js';
-import {
-  BLAKE_REF,
-  checkObject,
-  checkRecord,
-  parseCanonicalJson,
-  SHA3_REF,
-  signerKeyOf,
-  type LedgerKeys,
-} from '../core/chain.js';
+import { checkObject, checkRecord, parseCanonicalJson, signerKeyOf, type LedgerKeys } from '../core/chain.js';
 import {
   parseCheckpointNote,
   verifyCheckpoint,
@@ -31,14 +23,14 @@ import { base64Decode, base64urlDecode, bytesEqual, utf8Decode, utf8Encode } fro
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   batchStatement,
-  chainRecord,
-  chainStateOf,
+  chainNext,
+  EVENT_LIMITS,
   genesis,
   type ChainRecord,
   type ChainState,
+  type EventPosition,
 } from '../core/event.js';
-import { leafHash, rootFromPath } from '../core/merkle.js';
-import { indexKey, SparseMerkleIndex } from '../core/smt.js';
+import { indexKey, SparseMerkleIndex, valueOfPosition } from '../core/smt.js';
 import { CompactRange, tlogLeafHash } from '../core/tlog.js';
 import type { LedgerStore } from '../store/ledger-types.js';
 import { LOG_ID } from '../store/ledger-types.js';
@@ -96,6 +88,8 @@ export interface VerifyResult {
   ok: boolean;
   log: string | undefined;
   records: number;
+  /** Events in the records read. */
+  events: number;
   firstSeq: number | undefined;
   lastSeq: number | undefined;
   /** Checkpoint lines read. */
@@ -109,23 +103,12 @@ export interface VerifyResult {
   batchesForgotten: number;
 }
 
-const VERIFIED_BATCHES = 1024;
-
 class StopVerification extends Error {}
 
-/** A batch's records being read; `replay` when they repeat a batch already reported as replayed. */
-interface BatchRun {
-  val: string;
-  size: number;
-  next: number;
-  firstSeq: number;
-  replay: boolean;
-}
-
 interface LineageState {
-  /** event_hash of its latest record. */
-  tail: string;
-  /** Undefined when its first record was not read (a range, or the lineage left the window). */
+  /** The position of its latest event. */
+  tail: EventPosition;
+  /** Undefined when its first event was not read (a range, or the lineage left the window). */
   stages: StageOrder | undefined;
 }
 
@@ -136,14 +119,17 @@ interface Start {
 }
 
 /**
- * Checks records and checkpoints fed to it one by one, in chain order. After a failure it carries
- * on from the record's own hashes, so one edited record is one failure, not a cascade; the tree
- * and the lineage index, which cannot be resumed that way, stop being compared after their first
- * failure or a record missing.
+ * Checks records and checkpoints fed to it one by one, in chain order. Records hold no hashes
+ * of their own (§5): an edited record shows as its own failure where one can be named (its
+ * signature, its lineage links, its shape) and at the next checkpoint, whose chain line and root
+ * no longer recompute; the chain then resumes from that checkpoint's signed chain line, so one
+ * edit is not a cascade. The tree and the lineage index, which cannot be resumed that way, stop
+ * being compared after their first failure or a record missing.
  */
 class ChainCheck {
   readonly failures: VerifyFailure[] = [];
   records = 0;
+  events = 0;
   checkpoints = 0;
   firstSeq: number | undefined;
   lastSeq: number;
@@ -153,24 +139,20 @@ class ChainCheck {
   private lastCheckpointSize = 0;
   lineageUnchecked = 0;
   batchesForgotten = 0;
-  /** Batch signatures seen, with the index after the last event of each chained so far. */
-  private readonly seenBatches = new Map<string, number>();
-  /** The batch whose records are being read: its events must follow in index order. */
-  private run: BatchRun | undefined;
-  /** Whether the next record is the first one read; it may continue a batch begun before the range. */
-  private firstRecord: boolean;
-  /** Batch statements verified lately (a batch's records are consecutive, so a few suffice). */
-  private readonly batches = new Set<string>();
+  /** Batch signatures seen: each batch is chained once (§4). */
+  private readonly seenBatches = new Set<string>();
   private readonly signerKey;
   private readonly lineages = new Map<string, LineageState>();
   private lineagesDropped = false;
-  /** False after an unreadable record: the next record's hashes cannot be recomputed. */
+  /** False after a record that could not be chained: the hashes resume at the next checkpoint. */
   private stateKnown = true;
   private state: ChainState;
   /** The tree of the records read, leaf i = record i + 1; undefined once it cannot be followed. */
   private tree: CompactRange | undefined;
   /** The lineage index of the records read; only from the genesis, undefined once it cannot be followed. */
   private index: SparseMerkleIndex | undefined;
+  /** Latest positions read since the index was last brought up to date: set once per lineage, not per event. */
+  private readonly indexed = new Map<string, EventPosition>();
   /** The checkpoint the caller obtained independently, once checked, and whether the chain reached it. */
   private readonly trusted: SignedCheckpoint | undefined;
   private trustedSeen = false;
@@ -186,7 +168,6 @@ class ChainCheck {
     this.tree = start.tree;
     this.index = fromGenesis ? new SparseMerkleIndex(options.suite) : undefined;
     this.lastSeq = start.state.seq;
-    this.firstRecord = !fromGenesis;
     this.signerKey = signerKeyOf(options.keys, log);
     if (options.log !== undefined && options.log !== log)
       this.fail('ledger.head.mismatch', null, `the export is for log ${log}, not ${options.log}`);
@@ -233,9 +214,8 @@ class ChainCheck {
   /**
    * A line that is not canonical JSON, reported at the next seq: what it holds depends on the
    * parser (a duplicate member is one value to one parser and another to the next), so it is
-   * never verified. If it parses at all as a record, the chain carries on from its own hashes, as
-   * after a malformed record, and the tree from its text, so that later hashes, checkpoints and
-   * roots still verify.
+   * never verified. If it parses at all as a record, it takes the next seq's place in the tree
+   * and the chain, so that later roots and chain lines still verify.
    */
   notCanonical(line: string, message: string): void {
     const expected = this.lastSeq + 1;
@@ -246,29 +226,43 @@ class ChainCheck {
     } catch {
       return;
     }
-    if (value !== null && typeof value === 'object' && 'event' in value) {
-      this.adopt(expected, value as Partial<ChainRecord>);
-      this.appendLeaf(expected, line);
-      this.index = undefined;
-    }
+    if (value !== null && typeof value === 'object' && 'events' in value) this.unchained(expected, line);
   }
 
-  /** A record line: `value` parsed from `text`, its exact text (the tree's leaf). */
+  /**
+   * A record that cannot be checked, taken as record `seq`: its bytes are still a leaf of the
+   * tree and a link of both chains (they cover bytes, not what the bytes say), so a checkpoint
+   * signed over exactly these bytes does not fail as well.
+   */
+  private unchained(seq: number, text: string): void {
+    const bytes = utf8Encode(text);
+    this.lastSeq = seq;
+    if (this.stateKnown) this.state = chainNext(this.options.suite, this.state, bytes);
+    this.appendLeaf(seq, bytes);
+    this.index = undefined;
+  }
+
+  /** A record line: `value` parsed from `text`, its exact (canonical) text. */
   record(value: unknown, text: string): void {
     const expected = this.lastSeq + 1;
     let checked: ReturnType<typeof checkRecord>;
     try {
+      // A record is one entry of the tree, whose C2SP entry bundles give it a uint16 length (§4).
+      if (Buffer.byteLength(text) > EVENT_LIMITS.recordBytes)
+        throw new GovernanceError(
+          'ledger.event.invalid',
+          `record is longer than ${EVENT_LIMITS.recordBytes} bytes`,
+        );
       checked = checkRecord(value);
     } catch (e) {
       // Taken as the expected record, whatever seq it claims.
       this.fail('ledger.event.invalid', expected, (e as Error).message);
-      this.adopt(expected, value as Partial<ChainRecord>);
-      this.appendLeaf(expected, text);
-      this.index = undefined;
+      this.unchained(expected, text);
       return;
     }
-    const { record, eventBytes } = checked;
+    const { record, events } = checked;
     this.records++;
+    this.events += record.events.length;
     this.firstSeq ??= record.seq;
     if (record.seq < expected) {
       // A record out of place: reported, its signature checked, but the chain goes on without it.
@@ -277,33 +271,32 @@ class ChainCheck {
         record.seq,
         `record ${record.seq} out of order (after ${expected - 1})`,
       );
-      this.checkSignature(record, eventBytes);
+      this.checkSignature(record, events);
       return;
     }
-    let recomputed: ChainState | undefined;
     if (record.seq > expected) {
       const missing = record.seq - 1 > expected ? `${expected}..${record.seq - 1}` : `${expected}`;
       this.fail('ledger.sequence.invalid', expected, `record ${missing} missing (found ${record.seq})`);
-      // Neither the tree nor the index can be followed past a missing leaf.
+      // Neither the chain, the tree nor the index can be followed past a missing record.
+      this.stateKnown = false;
       this.tree = undefined;
       this.index = undefined;
-    } else if (this.stateKnown) {
-      recomputed = this.checkHashes(record);
     }
-    this.adopt(record.seq, record, recomputed);
-    const leaf = this.appendLeaf(record.seq, text);
-    if (this.checkSignature(record, eventBytes)) this.checkBatch(record);
-    this.firstRecord = false;
-    this.checkLineage(record, leaf);
+    const bytes = utf8Encode(text);
+    if (record.seq === expected && this.stateKnown)
+      this.state = chainNext(this.options.suite, this.state, bytes);
+    this.lastSeq = record.seq;
+    this.appendLeaf(record.seq, bytes);
+    if (this.checkSignature(record, events)) this.checkReplay(record);
+    this.checkLineages(record);
     if (this.trusted?.checkpoint.size === record.seq) this.compareTrusted(this.trusted);
   }
 
-  /** Appends the record's text as leaf seq − 1 of the tree; returns the leaf hash. */
-  private appendLeaf(seq: number, text: string): Uint8Array {
-    const leaf = tlogLeafHash(this.options.suite, utf8Encode(text));
+  /** Appends the record's bytes as leaf seq − 1 of the tree. */
+  private appendLeaf(seq: number, bytes: Uint8Array): void {
+    const leaf = tlogLeafHash(this.options.suite, bytes);
     if (this.tree && this.tree.size === seq - 1) this.tree.append(leaf);
     else this.tree = undefined;
-    return leaf;
   }
 
   /** The chain at the trusted checkpoint's size must be the trusted checkpoint's (§10.1). */
@@ -321,167 +314,79 @@ class ChainCheck {
       );
   }
 
-  /** Recomputes both hashes; returns the new state when both match. */
-  private checkHashes(record: ChainRecord): ChainState | undefined {
-    const { event, sig, lineage_prev } = record;
-    const next = chainRecord(this.options.suite, this.state, { event, sig }, lineage_prev);
-    let matches = true;
-    for (const member of ['event_hash', 'event_hash_alt'] as const) {
-      if (next.record[member] === record[member]) continue;
-      matches = false;
-      this.fail('ledger.hash.mismatch', record.seq, `${member} of record ${record.seq} does not recompute`);
-    }
-    return matches ? next.state : undefined;
-  }
-
-  /** Continues at `seq` from the recomputed state, or else from the record's own hashes (checked by the next record and the checkpoints). */
-  private adopt(seq: number, record: Partial<ChainRecord>, recomputed?: ChainState): void {
-    this.lastSeq = seq;
-    const state =
-      recomputed ??
-      chainStateOf({
-        seq,
-        event_hash: record?.event_hash as string,
-        event_hash_alt: record?.event_hash_alt as string,
-      });
-    this.stateKnown = state !== undefined;
-    if (state) this.state = state;
-  }
-
-  /**
-   * The record's batch signature: its leaf and path lead to a root whose statement (for this log)
-   * the kid's key signed. Verified statements are cached by everything they cover and the
-   * signature, so a batch costs one Ed25519 verification.
-   */
-  private checkSignature(record: ChainRecord, eventBytes: Uint8Array): boolean {
-    const { sig } = record;
+  /** The record's batch signature: over the digest of its events, for this log, by a key that may sign each. */
+  private checkSignature(record: ChainRecord, events: Uint8Array): boolean {
     const suite = this.options.suite;
-    const signer = this.signerKey(sig.kid, record.event);
+    const signer = batchSigner(this.signerKey, record);
     if ('refused' in signer) {
       this.fail('ledger.signature.invalid', record.seq, `record ${record.seq}: ${signer.refused}`);
       return false;
     }
-    const key = signer.key;
-    const path = sig.path.map((ref) => Buffer.from(ref.slice(9), 'hex'));
-    const root = rootFromPath(suite, leafHash(suite, eventBytes), sig.index, sig.size, path);
-    const cacheKey = root && `${sig.kid}|${sig.size}|${Buffer.from(root).toString('hex')}|${sig.val}`;
-    const ok =
-      cacheKey !== undefined &&
-      (this.batches.has(cacheKey) ||
-        suite.verifyEd25519(
-          key,
-          batchStatement(this.log, sig.kid, sig.size, root!),
-          base64urlDecode(sig.val)!,
-        ));
-    if (!ok) {
-      this.fail(
-        'ledger.signature.invalid',
-        record.seq,
-        `record ${record.seq}: the producer signature does not verify`,
-      );
-    } else if (!this.batches.has(cacheKey)) {
-      this.batches.add(cacheKey);
-      if (this.batches.size > VERIFIED_BATCHES) this.batches.delete(this.batches.values().next().value!);
-    }
-    return ok;
+    const statement = batchStatement(suite, this.log, record.kid, record.events.length, events);
+    if (suite.verifyEd25519(signer.key, statement, base64urlDecode(record.val)!)) return true;
+    this.fail(
+      'ledger.signature.invalid',
+      record.seq,
+      `record ${record.seq}: the producer signature does not verify`,
+    );
+    return false;
   }
 
-  /**
-   * A batch is chained once, as one run of records with its events in index order (§4): an event
-   * of a batch seen before is a replay (reported once per replayed run), and a run that skips or
-   * stops short of its last event has lost events. Only the first record read may continue a
-   * batch begun before it (a range or a lineage segment).
-   */
-  private checkBatch(record: ChainRecord): void {
-    const { val, index, size } = record.sig;
-    const seq = record.seq;
-    const run = this.run;
-    if (run?.val === val) {
-      if (index < run.next && !run.replay)
-        this.fail(
-          'ledger.batch.replayed',
-          seq,
-          `record ${seq}: event ${index} of its batch is chained again`,
-        );
-      else if (index > run.next) this.eventsMissing(seq, run.next, index);
-      this.advance(run, index);
+  /** A batch is chained once (§4): a second record with its signature is a replay. */
+  private checkReplay(record: ChainRecord): void {
+    if (this.seenBatches.has(record.val)) {
+      this.fail('ledger.batch.replayed', record.seq, `record ${record.seq}: its batch was chained before`);
       return;
     }
-    if (run) this.stopsShort(run, seq);
-    const next = this.seenBatches.get(val);
-    if (next !== undefined && index < next) {
-      this.fail(
-        'ledger.batch.replayed',
-        seq,
-        `record ${seq}: event ${index} of its batch was chained before`,
-      );
-      this.advance({ val, size, next: index, firstSeq: seq, replay: true }, index);
-      return;
-    }
-    // A new batch, or one resuming after a cut already reported.
-    const expected = next ?? (this.firstRecord ? index : 0);
-    if (index > expected) this.eventsMissing(seq, expected, index);
-    this.advance({ val, size, next: expected, firstSeq: seq, replay: false }, index);
-  }
-
-  /** Moves a run past `index`; remembers how far a batch got, and keeps the run open until its last event. */
-  private advance(run: BatchRun, index: number): void {
-    run.next = Math.max(run.next, index + 1);
-    this.run = run.next < run.size ? run : undefined;
-    if (run.replay) return;
-    const known = this.seenBatches.has(run.val);
-    this.seenBatches.set(run.val, run.next);
-    if (!known && this.seenBatches.size > (this.options.batchWindow ?? 1_000_000)) {
-      this.seenBatches.delete(this.seenBatches.keys().next().value!);
+    this.seenBatches.add(record.val);
+    if (this.seenBatches.size > (this.options.batchWindow ?? 1_000_000)) {
+      this.seenBatches.delete(this.seenBatches.values().next().value!);
       this.batchesForgotten++;
     }
   }
 
-  /** A batch's run ended (at `seq`: another batch's record, or the end) before its last event. */
-  private stopsShort(run: BatchRun, seq: number): void {
-    if (run.replay) return;
-    this.fail(
-      'ledger.batch.incomplete',
-      seq,
-      `the batch chained from record ${run.firstSeq} stops before its event ${run.next} (it has ${run.size})`,
-    );
-  }
-
-  private eventsMissing(seq: number, from: number, to: number): void {
-    const events = to - 1 > from ? `events ${from}..${to - 1}` : `event ${from}`;
-    this.fail('ledger.batch.incomplete', seq, `record ${seq}: ${events} of its batch missing before it`);
-  }
-
   /**
-   * lineage_prev (§6), the stage order of the lineage (§10.4) and the lineage index (§7): the
-   * index maps the lineage to the leaf hash of its latest record.
+   * lineage_prev (§6), the stage order of each lineage (§10.4) and the lineage index (§7): the
+   * index maps each lineage to the position of its latest event.
    */
-  private checkLineage(record: ChainRecord, leaf: Uint8Array): void {
-    const lineage = record.event.lineage;
-    if (lineage === undefined) return;
-    this.index?.set(indexKey(this.options.suite, lineage), leaf);
-    const known = this.lineages.get(lineage);
-    const prev = record.lineage_prev ?? null;
-    let stages: StageOrder | undefined;
-    if (known === undefined && (this.lineagesDropped || !this.fromGenesis)) {
-      this.lineageUnchecked++;
-    } else {
-      if (prev !== (known?.tail ?? null))
-        this.fail(
-          'ledger.lineage.invalid',
-          record.seq,
-          `record ${record.seq}: lineage_prev does not name the previous record of ${lineage}`,
-        );
-      stages = known ? known.stages : new StageOrder(this.options.suite);
-      if (stages) stages.next(record, (code, seq, message) => this.fail(code, seq, message));
-      else this.lineageUnchecked++;
+  private checkLineages(record: ChainRecord): void {
+    const { seq } = record;
+    for (const [index, event] of record.events.entries()) {
+      const lineage = event.lineage;
+      if (lineage === undefined) continue;
+      if (this.index) this.indexed.set(lineage, [seq, index]);
+      const known = this.lineages.get(lineage);
+      const prev = record.lineage_prev[index] ?? null;
+      let stages: StageOrder | undefined;
+      if (known === undefined && (this.lineagesDropped || !this.fromGenesis)) {
+        this.lineageUnchecked++;
+      } else {
+        const tail = known?.tail ?? null;
+        if (prev?.[0] !== tail?.[0] || prev?.[1] !== tail?.[1])
+          this.fail(
+            'ledger.lineage.invalid',
+            seq,
+            `record ${seq}: lineage_prev of event ${index} does not name the previous event of ${lineage}`,
+          );
+        stages = known ? known.stages : new StageOrder(this.options.suite);
+        if (stages) stages.next({ seq, index, event }, (code, at, message) => this.fail(code, at, message));
+        else this.lineageUnchecked++;
+      }
+      this.lineages.delete(lineage);
+      this.lineages.set(lineage, { tail: [seq, index], stages });
+      if (this.lineages.size > (this.options.lineageWindow ?? 100_000)) {
+        this.lineages.delete(this.lineages.keys().next().value!);
+        this.lineagesDropped = true;
+      }
     }
-    this.lineages.delete(lineage);
-    this.lineages.set(lineage, { tail: record.event_hash, stages });
-    if (this.lineages.size > (this.options.lineageWindow ?? 100_000)) {
-      this.lineages.delete(this.lineages.keys().next().value!);
-      this.lineagesDropped = true;
-    }
+  }
+
+  /** The root of the lineage index of the records read. */
+  private indexRoot(): Uint8Array {
+    for (const [lineage, position] of this.indexed)
+      this.index!.set(indexKey(this.options.suite, lineage), valueOfPosition(position));
+    this.indexed.clear();
+    return this.index!.root();
   }
 
   /**
@@ -548,13 +453,16 @@ class ChainCheck {
       !bytesEqual(this.state.alt, chain.alt)
     ) {
       this.fail(
-        'ledger.head.mismatch',
+        'ledger.hash.mismatch',
         size,
-        `checkpoint ${size}: the chain line does not match record ${size}`,
+        `checkpoint ${size}: the chain of records 1..${size} does not recompute to its chain line`,
       );
+      // The audit key signed this chain line: the records after it are checked from there.
+      this.state = { seq: size, hash: chain.hash, alt: chain.alt };
+      this.stateKnown = true;
       passed = false;
     }
-    if (this.index && !bytesEqual(this.index.root(), index)) {
+    if (this.index && !bytesEqual(this.indexRoot(), index)) {
       this.fail(
         'ledger.index.mismatch',
         size,
@@ -571,7 +479,6 @@ class ChainCheck {
    * whole batch), a checkpoint covers the last record, and the trusted checkpoint was reached.
    */
   finish(): void {
-    if (this.run) this.stopsShort(this.run, this.lastSeq + 1);
     if (!this.checkpoint) {
       this.fail('ledger.head.mismatch', this.firstSeq ?? null, 'no checkpoint covers the chain');
     } else if (this.lastSeq > this.checkpoint.checkpoint.size) {
@@ -607,8 +514,13 @@ const verifierCode = (e: unknown): Code =>
     ? e.code
     : 'ledger.event.invalid';
 
-/** The header: exactly its members; the anchor, of a range, with the compact range of the tree before it. */
-function checkHeader(suite: CryptoSuite, value: unknown): { header: ExportHeader; start: Start } {
+/**
+ * The header: exactly its members; the anchor of a range is a checkpoint at its start, which
+ * must verify like any other (a trusted audit key, the witness policy), with the compact range of
+ * the tree up to it, which must give the checkpoint's root.
+ */
+function checkHeader(options: VerifyOptions, value: unknown): { header: ExportHeader; start: Start } {
+  const { suite } = options;
   const bad = (message: string): never => {
     throw new GovernanceError('ledger.event.invalid', `export header: ${message}`);
   };
@@ -626,16 +538,15 @@ function checkHeader(suite: CryptoSuite, value: unknown): { header: ExportHeader
       start: { state: genesis(suite, log), tree: CompactRange.empty(suite) },
     };
   const anchor = checkObject(header.anchor, 'export header anchor', [
-    'event_hash',
-    'event_hash_alt',
-    'seq',
+    'checkpoint',
     'tree',
   ]) as unknown as ChainAnchor;
-  if (anchor.seq !== from - 1) bad('anchor.seq must be from − 1');
-  if (typeof anchor.event_hash !== 'string' || !SHA3_REF.test(anchor.event_hash))
-    bad('anchor.event_hash is malformed');
-  if (typeof anchor.event_hash_alt !== 'string' || !BLAKE_REF.test(anchor.event_hash_alt))
-    bad('anchor.event_hash_alt is malformed');
+  if (typeof anchor.checkpoint !== 'string') bad('anchor.checkpoint must be a checkpoint note');
+  const signed = parseCheckpointNote(anchor.checkpoint);
+  verifyCheckpoint(suite, signed, options.keys.audit, options.witnesses);
+  const { size, root, chain } = signed.checkpoint;
+  if (signed.checkpoint.log !== log) bad(`anchor.checkpoint is of log ${signed.checkpoint.log}`);
+  if (size !== from - 1) bad('anchor.checkpoint must be of size from − 1');
   const hashes = Array.isArray(anchor.tree)
     ? anchor.tree.map((h) => (typeof h === 'string' ? base64Decode(h) : undefined))
     : [];
@@ -643,13 +554,18 @@ function checkHeader(suite: CryptoSuite, value: unknown): { header: ExportHeader
     bad('anchor.tree must be a list of base64 hashes');
   let tree: CompactRange;
   try {
-    tree = CompactRange.of(suite, anchor.seq, hashes as Uint8Array[]);
+    tree = CompactRange.of(suite, size, hashes as Uint8Array[]);
   } catch {
-    return bad(`anchor.tree must hold one hash per bit set in ${anchor.seq}`);
+    return bad(`anchor.tree must hold one hash per bit set in ${size}`);
   }
+  if (!bytesEqual(tree.root(), root))
+    throw new GovernanceError(
+      'ledger.root.mismatch',
+      "export header: anchor.tree is not the anchor checkpoint's tree",
+    );
   return {
     header: header as unknown as ExportHeader,
-    start: { state: chainStateOf(anchor)!, tree },
+    start: { state: { seq: size, hash: chain.hash, alt: chain.alt }, tree },
   };
 }
 
@@ -658,6 +574,7 @@ function emptyResult(failure: VerifyFailure): VerifyResult {
     ok: false,
     log: undefined,
     records: 0,
+    events: 0,
     firstSeq: undefined,
     lastSeq: undefined,
     checkpoints: 0,
@@ -683,7 +600,7 @@ export async function verifyLines(
   try {
     for await (const line of lines) {
       if (!check) {
-        const opened = checkHeader(options.suite, parseCanonicalJson(line, 'export header'));
+        const opened = checkHeader(options, parseCanonicalJson(line, 'export header'));
         header = opened.header;
         check = new ChainCheck(options, header.log, opened.start, header.anchor === null);
         if (header.anchor && !options.allowRange)
@@ -702,7 +619,7 @@ export async function verifyLines(
         continue;
       }
       const kind = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
-      if ('event' in kind) {
+      if ('events' in kind) {
         check.record(value, line);
         if (check.records - reported >= every) {
           reported = check.records;
@@ -735,6 +652,7 @@ export async function verifyLines(
     ok: check!.failures.length === 0,
     log: check!.log,
     records: check!.records,
+    events: check!.events,
     firstSeq: check!.firstSeq,
     lastSeq: check!.records > 0 ? check!.lastSeq : undefined,
     checkpoints: check!.checkpoints,

@@ -1,25 +1,26 @@
 // The producer side of the ledger: events queued within one turn of the event loop (or up to
-// maxBatch of them) are sealed with ONE signature and appended to the ingest stream in one
-// transaction. Chaining is tracked through the sequencer's commit notices (one blocking read per
-// writer, not a round trip per event). Then the writer holds the operator to it: every batch it
-// appended must be proven — its records read back, each in the tree of a checkpoint signed by an
-// audit key and cosigned as the witness policy requires — within the commit window. A batch late
-// halts the producer (ledger.unavailable, white paper §11.4) until it is proven; a batch that a
-// checkpoint covers without holding it halts it for good (ledger.batch.missing): the sequencer
-// left it out or rewrote it, and the producer that signed it is the one who can tell.
+// maxBatch of them, or what fits in one record) are sealed with ONE signature and appended to
+// the ingest stream in one transaction; the sequencer chains each batch as one record. Chaining
+// is tracked through the sequencer's commit notices (one blocking read per writer, not a round
+// trip per event). Then the writer holds the operator to it: every batch it appended must be
+// proven — its record, spelt from the batch and the notice's seq and lineage_prev, a leaf of the
+// tree of a checkpoint signed by an audit key and cosigned as the witness policy requires —
+// within the commit window. A batch late halts the producer (ledger.unavailable, white paper
+// §11.4) until it is proven; a batch that a checkpoint covers without holding it halts it for
+// good (ledger.batch.missing): the sequencer left it out or rewrote it, and the producer that
+// signed it is the one who can tell.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import type { LedgerKey } from '../core/chain.js';
 import { parseCheckpointNote, verifyCheckpoint, type WitnessPolicy } from '../core/checkpoint.js';
-import { utf8Decode, utf8Encode } from '../core/encoding.js';
+import { utf8Encode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
-import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../core/event.js';
+import { EVENT_LIMITS, recordBytesBound, validateEvent, type LedgerEvent } from '../core/event.js';
 import { commitEvent, SALT_BYTES, type RedactableMember } from '../core/redaction.js';
 import { inclusionProof, tlogLeafHash, verifyInclusion } from '../core/tlog.js';
 import type { CommitNotice, CommitSubscription, LedgerStore } from '../store/ledger-types.js';
 import { sealBatch } from './ingest.js';
-import { parseJson } from './records.js';
 import { treeHashes } from './tree.js';
 import type { LedgerHalt, LedgerWriter, Receipt } from './types.js';
 
@@ -29,7 +30,10 @@ export interface LedgerWriterOptions {
   kid: string;
   privateKey: KeyObject;
   suite?: CryptoSuite;
-  /** Events per batch signature (default 64: short inclusion paths, one signature per 64 events). */
+  /**
+   * Events per batch signature at most (default 256); a batch also ends where its record would
+   * exceed EVENT_LIMITS.recordBytes (64 KiB), so large events make smaller batches.
+   */
   maxBatch?: number;
   /**
    * Age above which a batch not yet proven in a checkpoint halts the writer (default 5000 ms: a
@@ -68,8 +72,12 @@ interface AppendCall {
 interface Batch {
   queuedAt: number;
   parts: { call: AppendCall; from: number; count: number }[];
-  /** Its records, once chained: firstSeq … firstSeq + count − 1. */
-  chained?: { firstSeq: number; count: number };
+  /** How its record starts (events, kid) and its signature: what the record must hold. */
+  head: string;
+  val: string;
+  /** Its record's seq and lineage_prev text, once chained: with them the writer spells the record. */
+  seq?: number;
+  lineagePrev?: string;
 }
 
 interface Deferred<T> {
@@ -134,8 +142,8 @@ class BatchingLedgerWriter implements LedgerWriter {
     private readonly subscription: CommitSubscription,
   ) {
     this.suite = options.suite ?? nodeCrypto;
-    this.maxBatch = Math.min(options.maxBatch ?? 64, EVENT_LIMITS.batchSize);
-    this.commitWindowMs = options.commitWindowMs ?? 2000;
+    this.maxBatch = Math.min(options.maxBatch ?? 256, EVENT_LIMITS.batchSize);
+    this.commitWindowMs = options.commitWindowMs ?? 5000;
     this.now = options.now ?? Date.now;
     this.listening = this.listen();
   }
@@ -239,36 +247,42 @@ class BatchingLedgerWriter implements LedgerWriter {
     this.queuedEvents = 0;
     const batches: Batch[] = [];
     const texts: string[] = [];
-    let current: Batch | undefined;
+    const { kid } = this.options;
+    let parts: Batch['parts'] = [];
     let sealed: Uint8Array[] = [];
     let openings: string[][] = [];
+    let arrayBytes = 1;
     const seal = () => {
-      if (!current) return;
-      texts.push(
-        sealBatch(
-          this.suite,
-          this.options.store.log,
-          this.options.kid,
-          this.options.privateKey,
-          sealed,
-          openings,
-        ),
+      if (sealed.length === 0) return;
+      const { entry, events, val } = sealBatch(
+        this.suite,
+        this.options.store.log,
+        kid,
+        this.options.privateKey,
+        sealed,
+        openings,
       );
-      batches.push(current);
-      this.outstanding.add(current);
-      current = undefined;
-      sealed = [];
-      openings = [];
+      texts.push(entry);
+      const head = `{"events":${events},"kid":${JSON.stringify(kid)},"lineage_prev":`;
+      const batch: Batch = { queuedAt: parts[0]!.call.queuedAt, parts, head, val };
+      batches.push(batch);
+      this.outstanding.add(batch);
+      [parts, sealed, openings, arrayBytes] = [[], [], [], 1];
     };
     for (const call of calls) {
-      for (let from = 0; from < call.events.length;) {
-        current ??= { queuedAt: call.queuedAt, parts: [] };
-        const count = Math.min(call.events.length - from, this.maxBatch - sealed.length);
-        current.parts.push({ call, from, count });
-        sealed.push(...call.events.slice(from, from + count));
-        for (let i = from; i < from + count; i++) openings.push(call.openings[i] ?? []);
-        from += count;
-        if (sealed.length === this.maxBatch) seal();
+      for (const [i, event] of call.events.entries()) {
+        // A record is one entry of the tree, at most EVENT_LIMITS.recordBytes (docs/spec/ledger.md §4).
+        const fits =
+          sealed.length < this.maxBatch &&
+          recordBytesBound(arrayBytes + event.length + 1, sealed.length + 1, kid.length) <=
+            EVENT_LIMITS.recordBytes;
+        if (!fits) seal();
+        const part = parts.at(-1);
+        if (part?.call === call) part.count++;
+        else parts.push({ call, from: i, count: 1 });
+        sealed.push(event);
+        openings.push(call.openings[i] ?? []);
+        arrayBytes += event.length + 1;
       }
     }
     seal();
@@ -313,30 +327,17 @@ class BatchingLedgerWriter implements LedgerWriter {
     this.byIngestId.delete(notice.ingestId);
     this.earlyNotices.delete(notice.ingestId);
     this.outstanding.delete(batch);
-    if (!('rejected' in notice)) {
-      batch.chained = { firstSeq: notice.firstSeq, count: notice.count };
-      this.unproven.add(batch);
-      this.scheduleProof();
-    }
     if ('rejected' in notice) {
       this.rejectedSince ??= batch.queuedAt;
       const error = new GovernanceError(notice.rejected, `the sequencer rejected batch ${notice.ingestId}`);
       for (const { call } of batch.parts) call.chained?.reject(error);
       return;
     }
-    let seq = notice.firstSeq;
-    for (const part of batch.parts) {
-      const chained = part.call.chained;
-      if (chained) {
-        try {
-          await this.collectReceipts(part.call, part.from, seq, part.count);
-          if (chained.missing === 0) chained.resolve(chained.receipts);
-        } catch (e) {
-          chained.reject(e);
-        }
-      }
-      seq += part.count;
-    }
+    batch.seq = notice.seq;
+    batch.lineagePrev = notice.lineagePrev;
+    this.unproven.add(batch);
+    this.scheduleProof();
+    this.resolveReceipts(batch);
   }
 
   private scheduleProof(): void {
@@ -355,8 +356,8 @@ class BatchingLedgerWriter implements LedgerWriter {
 
   /**
    * Checks the unproven batches a new checkpoint covers: it must verify under the trusted keys
-   * and witness policy (or it proves nothing, and the batches wait), and each record of each
-   * batch must hold the event sealed and be a leaf of its tree.
+   * and witness policy (or it proves nothing, and the batches wait), and each batch's record must
+   * hold what was sealed and be a leaf of its tree.
    */
   private async prove(): Promise<void> {
     const { store } = this.options;
@@ -365,8 +366,7 @@ class BatchingLedgerWriter implements LedgerWriter {
     // Not "only checkpoints newer than the last one checked": a commit notice can arrive after
     // the checkpoint that covers its batch (the ingest reply is late under load), and on a quiet
     // log no newer checkpoint would come to prove it.
-    const coveredBy = (size: number) =>
-      [...this.unproven].filter((b) => b.chained!.firstSeq + b.chained!.count - 1 <= size);
+    const coveredBy = (size: number) => [...this.unproven].filter((b) => b.seq! <= size);
     if (coveredBy(stored.seq).length === 0) return;
     const signed = parseCheckpointNote(stored.text);
     if (stored.text !== this.verifiedText) {
@@ -385,35 +385,23 @@ class BatchingLedgerWriter implements LedgerWriter {
     const { size, root } = signed.checkpoint;
     const covered = coveredBy(size);
     if (covered.length === 0) return;
-    const indexes = covered.flatMap(({ chained }) =>
-      Array.from({ length: chained!.count }, (_, i) => chained!.firstSeq - 1 + i),
-    );
-    const hashes = await treeHashes(this.suite, store, size, { inclusion: indexes });
-    // One read per batch, all in flight at once (one pipelined round trip on Redis), not one
-    // round trip after the other: a busy producer has hundreds of small batches per checkpoint.
-    const read = await Promise.all(
-      covered.map(({ chained }) => store.records(chained!.firstSeq, chained!.firstSeq + chained!.count - 1)),
-    );
-    for (const [b, batch] of covered.entries()) {
-      const { firstSeq, count } = batch.chained!;
-      const records = read[b]!;
-      const events = batch.parts.flatMap(({ call, from, count: n }) => call.events.slice(from, from + n));
-      const proven = events.every((event, i) => {
-        const record = records[i];
-        if (record?.seq !== firstSeq + i || !record.text.startsWith(`{"event":${utf8Decode(event)},`))
-          return false;
-        const leaf = tlogLeafHash(this.suite, utf8Encode(record.text));
-        return verifyInclusion(
+    const hashes = await treeHashes(this.suite, store, size, { inclusion: covered.map((b) => b.seq! - 1) });
+    for (const batch of covered) {
+      const seq = batch.seq!;
+      // The record as the batch and the commit notice spell it; the tree must hold exactly it.
+      const text = recordText(batch);
+      const proven =
+        text !== undefined &&
+        verifyInclusion(
           this.suite,
-          leaf,
-          record.seq - 1,
+          tlogLeafHash(this.suite, utf8Encode(text)),
+          seq - 1,
           size,
-          inclusionProof(this.suite, hashes, record.seq - 1, size),
+          inclusionProof(this.suite, hashes, seq - 1, size),
           root,
         );
-      });
       if (!proven) {
-        const message = `the checkpoint at ${size} does not hold the batch chained at ${firstSeq}..${firstSeq + count - 1} (halt)`;
+        const message = `the checkpoint at ${size} does not hold the batch chained as record ${seq} (halt)`;
         this.missing ??= { since: batch.queuedAt, message };
         this.options.log?.('error', message);
         return;
@@ -422,26 +410,32 @@ class BatchingLedgerWriter implements LedgerWriter {
     }
   }
 
-  /** Reads the chained records back; each must hold exactly the event this writer sealed. */
-  private async collectReceipts(
-    call: AppendCall,
-    from: number,
-    firstSeq: number,
-    count: number,
-  ): Promise<void> {
-    const records = await this.options.store.records(firstSeq, firstSeq + count - 1);
-    for (let i = 0; i < count; i++) {
-      const stored = records[i];
-      const expected = `{"event":${utf8Decode(call.events[from + i]!)},`;
-      if (stored?.seq !== firstSeq + i || !stored.text.startsWith(expected)) {
-        throw new GovernanceError(
-          'ledger.sequence.invalid',
-          `record ${firstSeq + i} does not hold the appended event`,
-        );
+  /** Receipts for the calls that wait for them: where each event of the batch was chained. */
+  private resolveReceipts(batch: Batch): void {
+    let index = 0;
+    for (const { call, from, count } of batch.parts) {
+      const chained = call.chained;
+      if (chained) {
+        for (let i = 0; i < count; i++) chained.receipts[from + i] = { seq: batch.seq!, index: index + i };
+        chained.missing -= count;
+        if (chained.missing === 0) chained.resolve(chained.receipts);
       }
-      const { event_hash, event_hash_alt } = parseJson(stored.text, 'record') as Receipt;
-      call.chained!.receipts[from + i] = { seq: firstSeq + i, event_hash, event_hash_alt };
-      call.chained!.missing -= 1;
+      index += count;
     }
   }
+}
+
+/** A lineage_prev array as the sequencer spells it (§6): one entry per event. */
+const PREVS = /^\[(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\])(?:,(?:null|\[[1-9]\d*,(?:0|[1-9]\d*)\]))*\]$/;
+
+/**
+ * The batch's record: its events, kid and signature, at the seq and with the lineage_prev the
+ * commit notice gave — undefined when that lineage_prev is not one entry per event. Which entries
+ * they are, a verifier checks against the log; that the tree holds this record, the writer.
+ */
+function recordText(batch: Batch): string | undefined {
+  const prevs = batch.lineagePrev ?? '';
+  const count = batch.parts.reduce((n, p) => n + p.count, 0);
+  if (!PREVS.test(prevs) || (prevs.match(/null|\[\d/g)?.length ?? 0) !== count) return undefined;
+  return `${batch.head}${prevs},"seq":${batch.seq},"val":"${batch.val}"}`;
 }

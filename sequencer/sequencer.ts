@@ -13,25 +13,31 @@ import type { CryptoSuite } from '../core/crypto.js';
 import { utf8Encode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import {
+  EVENT_LIMITS,
   EVENT_VERSION,
-  chainStateOf,
+  chainNext,
+  recordBytesBound,
+  eventHashAltRef,
   eventHashRef,
   genesis,
   validateEvent,
+  type ChainRecord,
   type ChainState,
+  type EventPosition,
   type LedgerEvent,
 } from '../core/event.js';
 import { rawPublicKey, signSync } from '../core/keys.js';
-import { SparseMerkleIndex, indexKey } from '../core/smt.js';
-import { TileBuilder, consistencyProof, tlogLeafHash } from '../core/tlog.js';
+import { SparseMerkleIndex, indexKey, positionOfValue, valueOfPosition } from '../core/smt.js';
+import { TileBuilder, consistencyProof } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
 import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
 import { readTree, storedTiles, treeHashes } from '../ledger/tree.js';
-import { openBatch, openEntry, sealBatch, type OpenedBatch, type OpenedEvent } from '../ledger/ingest.js';
+import { openBatch, openEntry, sealBatch, type OpenedBatch } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
 import type { CheckpointWitnesses } from './witnesses.js';
 import { linkRecord, parseJson, type LinkedRecord } from '../ledger/records.js';
 import { signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
+import { parseCheckpointNote } from '../core/checkpoint.js';
 
 export interface SequencerOptions {
   store: LedgerStore;
@@ -53,10 +59,11 @@ export interface SequencerOptions {
    * covers more records.
    */
   witnesses?: CheckpointWitnesses;
-  /** Records per commit at most (bounds the time one script holds Redis; default 2048). */
-  maxCommitRecords?: number;
-  /** Lineage tails kept in memory; older ones are read back from the store (default 100,000). */
-  lineageCache?: number;
+  /**
+   * Bytes of records per commit at most, beyond its first record (bounds the time one script
+   * holds Redis; default 1 MiB). A record is one producer batch, at most 64 KiB.
+   */
+  maxCommitBytes?: number;
   /**
    * Worker threads that open ingest entries (parse, validate, hash, verify) while this thread
    * chains (default 0: it opens them itself). Worth it when a core is free for them.
@@ -95,49 +102,36 @@ const READ_AHEAD = 2;
 /** Dead letters keep at most this much of a rejected entry; its hash covers all of it. */
 const DEAD_LETTER_CHARS = 65_536;
 
-/** Lineage → event_hash of its last record, or null when it has none yet. Bounded, oldest out. */
-class LineageTails {
-  private readonly tails = new Map<string, string | null>();
-  constructor(private readonly limit: number) {}
-
-  get(lineage: string): string | null | undefined {
-    return this.tails.get(lineage);
-  }
-
-  set(lineage: string, hash: string | null): void {
-    this.tails.delete(lineage);
-    this.tails.set(lineage, hash);
-  }
-
-  trim(): void {
-    for (const key of this.tails.keys()) {
-      if (this.tails.size <= this.limit) break;
-      this.tails.delete(key);
-    }
-  }
-}
-
 /** What one commit will write, and the state after it. */
 interface Plan {
   records: LinkedRecord[];
   /** The tree's tiles the records change, by store key. */
   tiles: Map<string, Uint8Array>;
-  lineage: [string, number][];
   consumed: ConsumedEntry[];
   /** The signatures of the batches chained (each batch is chained once, docs/spec/ledger.md §4). */
   batches: string[];
-  /** Openings of the records' commitments (docs/spec/ledger.md §3.1): [seq, member, text]. */
-  openings: [number, string, string][];
+  /** Openings of the records' commitments (docs/spec/ledger.md §3.1): [seq, index, member, text]. */
+  openings: [number, number, string, string][];
   state: ChainState;
+  /** Characters of the records' texts. */
+  bytes: number;
 }
 
 /** What the leader keeps of the ledger besides the chain state: rebuilt whenever it leads anew. */
 interface Ledger {
-  tails: LineageTails;
   /** The tree's right edge: its root, and the tiles each commit writes. */
   tree: TileBuilder;
-  /** The lineage index, up to the last plan; its changes are stored with the next checkpoint. */
+  /**
+   * The lineage index as of the last checkpoint signed: the position of every lineage's latest
+   * event, which the next event of the lineage names as its lineage_prev. Its changes are stored
+   * with the next checkpoint.
+   */
   index: SparseMerkleIndex;
+  /**
+   * Latest positions planned since: applied to the index when a checkpoint is signed, once per
+   * lineage rather than once per event (an operation's events come close together).
+   */
+  latest: Map<string, EventPosition>;
 }
 
 /** An ingest entry and what opening it gave. */
@@ -152,7 +146,7 @@ export class Sequencer {
   private readonly owner: string;
   private readonly leaseMs: number;
   private readonly headIntervalMs: number;
-  private readonly maxCommitRecords: number;
+  private readonly maxCommitBytes: number;
   private readonly now: () => number;
   private readonly ownSigner: SignerKey;
   private readonly auditPublicKey: Uint8Array;
@@ -180,7 +174,7 @@ export class Sequencer {
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 3000;
     this.headIntervalMs = options.headIntervalMs ?? 1000;
-    this.maxCommitRecords = options.maxCommitRecords ?? 2048;
+    this.maxCommitBytes = options.maxCommitBytes ?? 1 << 20;
     this.now = options.now ?? Date.now;
     this.auditPublicKey = rawPublicKey(options.auditKey);
     const audit = new Map([[options.auditKid, { publicKey: this.auditPublicKey }]]);
@@ -272,19 +266,44 @@ export class Sequencer {
     }
   }
 
-  /** The chain state at the tip, checked against the last stored record. */
-  private async resume(): Promise<{ state: ChainState; ingestId: string; signedSeq: number }> {
+  /**
+   * The chain state at the tip and the lineage index, from the latest checkpoint (its chain line,
+   * and the index nodes stored with it) and the records chained after it, replayed; the tip's
+   * hashes must be the replayed ones.
+   */
+  private async resume(): Promise<{
+    state: ChainState;
+    index: SparseMerkleIndex;
+    ingestId: string;
+    signedSeq: number;
+  }> {
     const tip = await this.store.tip();
-    if (tip.seq === 0)
-      return { state: genesis(this.suite, this.store.log), ingestId: tip.ingestId, signedSeq: 0 };
-    const [last] = await this.store.records(tip.seq, tip.seq);
-    const record =
-      last && (parseJson(last.text, 'record') as { event_hash?: unknown; event_hash_alt?: unknown });
-    const state = chainStateOf({ seq: tip.seq, event_hash: tip.eventHash, event_hash_alt: tip.eventHashAlt });
-    if (!state || record?.event_hash !== tip.eventHash || record.event_hash_alt !== tip.eventHashAlt) {
-      throw new GovernanceError('ledger.hash.mismatch', `the chain tip does not match record ${tip.seq}`);
+    const stored = await this.store.latestCheckpoint();
+    let state = genesis(this.suite, this.store.log);
+    if (stored) {
+      const { size, chain } = parseCheckpointNote(stored.text).checkpoint;
+      state = { seq: size, hash: chain.hash, alt: chain.alt };
     }
-    return { state, ingestId: tip.ingestId, signedSeq: tip.signedSeq };
+    const index = SparseMerkleIndex.fromNodes(this.suite, (await this.store.allIndexNodes()).values());
+    for (let from = state.seq + 1; from <= tip.seq; from += 256) {
+      for (const { seq, text } of await this.store.records(from, Math.min(tip.seq, from + 255))) {
+        if (seq !== state.seq + 1)
+          throw new GovernanceError('ledger.sequence.invalid', `record ${state.seq + 1} is missing`);
+        state = chainNext(this.suite, state, utf8Encode(text));
+        const { events } = parseJson(text, 'record') as ChainRecord;
+        events.forEach((e, i) => {
+          if (typeof e.lineage === 'string')
+            index.set(indexKey(this.suite, e.lineage), valueOfPosition([seq, i]));
+        });
+      }
+    }
+    if (
+      state.seq !== tip.seq ||
+      (tip.seq > 0 &&
+        (eventHashRef(state.hash) !== tip.eventHash || eventHashAltRef(state.alt) !== tip.eventHashAlt))
+    )
+      throw new GovernanceError('ledger.hash.mismatch', `the chain tip does not match record ${tip.seq}`);
+    return { state, index, ingestId: tip.ingestId, signedSeq: tip.signedSeq };
   }
 
   /**
@@ -315,11 +334,12 @@ export class Sequencer {
     // Reads being made and opened ahead of the one being chained, in read order.
     const ahead: Promise<Opened[]>[] = [];
     try {
-      let { state, ingestId: cursor, signedSeq } = await this.resume();
+      const resumed = await this.resume();
+      let { state, ingestId: cursor, signedSeq } = resumed;
       const ledger: Ledger = {
-        tails: new LineageTails(Math.max(this.options.lineageCache ?? 100_000, 2 * this.maxCommitRecords)),
         tree: await readTree(this.suite, this.store, state.seq),
-        index: await this.loadIndex(signedSeq, state.seq),
+        index: resumed.index,
+        latest: new Map(),
       };
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
@@ -350,10 +370,9 @@ export class Sequencer {
           const { plan, rest } = await this.plan(pending, state, ledger, committing);
           carry = rest;
           // Read about one commit's worth next time (entries hold one batch of any size each).
-          const perEntry = plan.records.length / plan.consumed.length;
-          entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitRecords / perEntry));
+          const perEntry = plan.bytes / plan.consumed.length;
+          entriesPerRead = Math.min(MAX_ENTRIES_PER_READ, Math.ceil(this.maxCommitBytes / perEntry));
           await settle();
-          ledger.tails.trim();
           inFlight = this.commit(lease, state, plan);
           committing = new Set(plan.batches);
           // Attached now so that a failure is never unhandled; settle() rethrows it.
@@ -385,9 +404,8 @@ export class Sequencer {
       lease,
       expect: { seq: from.seq, eventHash: from.seq === 0 ? '' : eventHashRef(from.hash) },
       records: plan.records.map((r) => r.text),
-      eventHash: last?.eventHash ?? '',
-      eventHashAlt: last?.eventHashAlt ?? '',
-      lineage: plan.lineage,
+      eventHash: last ? eventHashRef(plan.state.hash) : '',
+      eventHashAlt: last ? eventHashAltRef(plan.state.alt) : '',
       consumed: plan.consumed,
       batches: plan.batches,
       tiles: plan.tiles,
@@ -402,6 +420,9 @@ export class Sequencer {
    * commits to. False when too few witnesses cosigned: the index changes stay pending.
    */
   private async publishCheckpoint(lease: LedgerLease, state: ChainState, ledger: Ledger): Promise<boolean> {
+    for (const [lineage, position] of ledger.latest)
+      ledger.index.set(indexKey(this.suite, lineage), valueOfPosition(position));
+    ledger.latest.clear();
     const signed = signCheckpoint(
       this.suite,
       {
@@ -452,22 +473,6 @@ export class Sequencer {
   }
 
   /**
-   * The lineage index as of the latest checkpoint (its nodes are stored with it), brought up to
-   * the tip with the records chained after it.
-   */
-  private async loadIndex(checkpointed: number, tip: number): Promise<SparseMerkleIndex> {
-    const index = SparseMerkleIndex.fromNodes(this.suite, (await this.store.allIndexNodes()).values());
-    for (let from = checkpointed + 1; from <= tip; from += 1000) {
-      for (const { text } of await this.store.records(from, Math.min(tip, from + 999))) {
-        const lineage = (parseJson(text, 'record') as { event?: { lineage?: unknown } }).event?.lineage;
-        if (typeof lineage === 'string')
-          index.set(indexKey(this.suite, lineage), tlogLeafHash(this.suite, utf8Encode(text)));
-      }
-    }
-    return index;
-  }
-
-  /**
    * Opens entries (on the open workers when there are some). An entry refused for an unknown kid
    * is opened again once with reloaded producer keys, at most once a second: a producer may have
    * been certified since they were loaded.
@@ -510,53 +515,59 @@ export class Sequencer {
   }
 
   /**
-   * Lays out the records of opened entries, up to one commit's worth (the rest is returned): the
-   * accepted batches in ingest order, each as one run of records, then one batch of
-   * ledger.rejected events (signed by the audit key) for the refused entries. `committing` holds
-   * the batches of the commit still in flight.
+   * Lays out the records of opened entries, up to one commit's worth (the rest is returned): one
+   * record per accepted batch, in ingest order, then one record of ledger.rejected events (signed
+   * by the audit key) for the refused entries. `committing` holds the batches of the commit still
+   * in flight.
    */
   private async plan(
     entries: Opened[],
     start: ChainState,
-    { tails, tree, index }: Ledger,
+    { tree, index, latest }: Ledger,
     committing: ReadonlySet<string>,
   ): Promise<{ plan: Plan; rest: Opened[] }> {
     let taken = 0;
-    let count = 0;
-    for (const { result } of entries) {
-      const size = result instanceof GovernanceError ? 1 : result.events.length;
-      if (count > 0 && count + size > this.maxCommitRecords) break;
+    let bytes = 0;
+    for (const { entry } of entries) {
+      if (taken > 0 && bytes + entry.batch.length > this.maxCommitBytes) break;
       taken++;
-      count += size;
+      bytes += entry.batch.length;
     }
     const opened = entries.slice(0, taken);
     await this.refuseReplays(opened, committing);
-    await this.preloadTails(opened, tails);
     const plan: Plan = {
       records: [],
       tiles: new Map(),
-      lineage: [],
       consumed: [],
       batches: [],
       openings: [],
       state: start,
+      bytes: 0,
     };
-    const leaves: Uint8Array[] = [];
-    const append = (event: OpenedEvent) => {
-      const prev = event.lineage === undefined ? undefined : tails.get(event.lineage);
-      if (prev === undefined && event.lineage !== undefined)
-        throw new Error(`lineage ${event.lineage} not loaded`);
-      const { record, state } = linkRecord(plan.state, event.eventText, event.sigText, prev);
-      const leaf = tlogLeafHash(this.suite, utf8Encode(record.text));
+    const append = (batch: OpenedBatch) => {
+      const seq = plan.state.seq + 1;
+      const prevs = batch.lineages.map((lineage, i): EventPosition | null => {
+        if (lineage === undefined) return null;
+        const indexed = latest.has(lineage) ? undefined : index.get(indexKey(this.suite, lineage));
+        const prev = latest.get(lineage) ?? (indexed === undefined ? null : positionOfValue(indexed)!);
+        latest.set(lineage, [seq, i]);
+        return prev;
+      });
+      const { record, state, lineagePrev } = linkRecord(
+        plan.state,
+        batch.events,
+        batch.kid,
+        prevs,
+        batch.val,
+      );
       plan.records.push(record);
-      leaves.push(leaf);
+      plan.bytes += record.text.length;
       plan.state = state;
-      for (const [member, text] of event.openings ?? []) plan.openings.push([record.seq, member, text]);
-      if (event.lineage !== undefined) {
-        tails.set(event.lineage, record.eventHash);
-        plan.lineage.push([event.lineage, record.seq]);
-        index.set(indexKey(this.suite, event.lineage), leaf);
-      }
+      plan.batches.push(batch.val);
+      batch.openings?.forEach((opened, i) => {
+        for (const [member, text] of opened) plan.openings.push([seq, i, member, text]);
+      });
+      return lineagePrev;
     };
     const refused: { entry: IngestEntry; error: GovernanceError }[] = [];
     for (const { entry, result } of opened) {
@@ -569,30 +580,24 @@ export class Sequencer {
         });
         this.log('warn', `rejected ingest entry ${entry.id}: ${result.code}: ${result.message}`);
       } else {
-        const firstSeq = plan.state.seq + 1;
-        result.events.forEach(append);
-        plan.batches.push(result.val);
-        plan.consumed.push({ ingestId: entry.id, firstSeq, count: result.events.length });
+        plan.consumed.push({ ingestId: entry.id, seq: plan.state.seq + 1, lineagePrev: append(result) });
       }
     }
-    if (refused.length > 0) {
-      // One audit-key signature covers every rejection of this commit.
-      const rejections = openBatch(
+    // One audit-key signature covers the rejections of this commit, in as few records as fit.
+    for (const events of fitRecords(
+      refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
+      this.options.auditKid.length,
+    )) {
+      const sealed = sealBatch(
         this.suite,
         this.store.log,
-        sealBatch(
-          this.suite,
-          this.store.log,
-          this.options.auditKid,
-          this.options.auditKey,
-          refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
-        ),
-        this.ownSigner,
+        this.options.auditKid,
+        this.options.auditKey,
+        events,
       );
-      rejections.events.forEach(append);
-      plan.batches.push(rejections.val);
+      append(openBatch(this.suite, this.store.log, sealed.entry, this.ownSigner));
     }
-    tree.append(leaves);
+    tree.append(plan.records.map((r) => r.leaf));
     plan.tiles = storedTiles(tree.takeChanged());
     return { plan, rest: entries.slice(taken) };
   }
@@ -617,24 +622,24 @@ export class Sequencer {
       named.add(val);
     });
   }
+}
 
-  /** Makes sure every lineage in these entries has its tail in the cache (null: a new lineage). */
-  private async preloadTails(opened: Opened[], tails: LineageTails): Promise<void> {
-    const missing = new Set<string>();
-    for (const { result } of opened) {
-      if (result instanceof GovernanceError) continue;
-      for (const { lineage } of result.events)
-        if (lineage !== undefined && tails.get(lineage) === undefined) missing.add(lineage);
+/** Canonical events in order, cut into runs whose records fit (EVENT_LIMITS, recordBytesBound). */
+function fitRecords(events: Uint8Array[], kidLength: number): Uint8Array[][] {
+  const runs: Uint8Array[][] = [];
+  let run: Uint8Array[] = [];
+  let bytes = 1;
+  for (const event of events) {
+    const fits =
+      run.length < EVENT_LIMITS.batchSize &&
+      recordBytesBound(bytes + event.length + 1, run.length + 1, kidLength) <= EVENT_LIMITS.recordBytes;
+    if (!fits && run.length > 0) {
+      runs.push(run);
+      [run, bytes] = [[], 1];
     }
-    if (missing.size === 0) return;
-    const stored = await this.store.lineageTails([...missing]);
-    for (const lineage of missing) {
-      const text = stored.get(lineage);
-      const hash =
-        text === undefined ? null : (parseJson(text, 'record') as { event_hash?: unknown }).event_hash;
-      if (hash !== null && typeof hash !== 'string')
-        throw new GovernanceError('ledger.event.invalid', `tail of ${lineage} is malformed`);
-      tails.set(lineage, hash);
-    }
+    run.push(event);
+    bytes += event.length + 1;
   }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

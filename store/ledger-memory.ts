@@ -1,7 +1,6 @@
 // The ledger store in process memory (dev mode and tests): the same contract as Redis, each
 // operation atomic because it runs to completion within one turn of the event loop.
 import { GovernanceError } from '../core/errors.js';
-import { REDACTABLE_MEMBERS } from '../core/redaction.js';
 import {
   EMPTY_TIP,
   LOG_ID,
@@ -49,10 +48,9 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly checkpointHistory: StoredText[] = [];
   private readonly tileStore = new Map<string, Uint8Array>();
   private readonly indexStore = new Map<string, Uint8Array>();
-  private readonly lineages = new Map<string, number[]>();
   private readonly batches = new Set<string>();
-  /** Openings by `<seq>:<member>`, as the Redis hash holds them. */
-  private readonly openingStore = new Map<string, string>();
+  /** Openings by seq, in commit order. */
+  private readonly openingStore = new Map<number, StoredOpening[]>();
   private readonly dead: DeadLetter[] = [];
   private readonly notices: { id: number; notices: CommitNotice[] }[] = [];
   private tipState: LedgerTip = { ...EMPTY_TIP };
@@ -139,16 +137,6 @@ export class MemoryLedgerStore implements LedgerStore {
     return entries;
   }
 
-  async lineageTails(lineages: string[]): Promise<Map<string, string>> {
-    const tails = new Map<string, string>();
-    for (const lineage of lineages) {
-      const seq = this.lineages.get(lineage)?.at(-1);
-      const text = seq === undefined ? undefined : this.chain.get(seq);
-      if (text !== undefined) tails.set(lineage, text);
-    }
-    return tails;
-  }
-
   async chainedBatches(vals: string[]): Promise<boolean[]> {
     return vals.map((val) => this.batches.has(val));
   }
@@ -176,12 +164,8 @@ export class MemoryLedgerStore implements LedgerStore {
     for (const [key, tile] of commit.tiles) this.tileStore.set(key, tile);
     const base = this.tipState.seq;
     commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));
-    for (const [seq, member, text] of commit.openings ?? []) this.openingStore.set(`${seq}:${member}`, text);
-    for (const [lineage, seq] of commit.lineage) {
-      const seqs = this.lineages.get(lineage) ?? [];
-      seqs.push(seq);
-      this.lineages.set(lineage, seqs);
-    }
+    for (const [seq, index, member, text] of commit.openings ?? [])
+      this.openingStore.set(seq, [...(this.openingStore.get(seq) ?? []), { seq, index, member, text }]);
     const consumed = new Set(commit.consumed.map((c) => c.ingestId));
     this.ingest = this.ingest.filter((e) => !consumed.has(e.id));
     const notices: CommitNotice[] = [];
@@ -254,21 +238,19 @@ export class MemoryLedgerStore implements LedgerStore {
     return this.checkpointHistory.at(-1);
   }
 
-  async lineageSeqs(lineage: string): Promise<number[]> {
-    return [...(this.lineages.get(lineage) ?? [])];
+  async checkpointAtOrBefore(seq: number): Promise<StoredText | undefined> {
+    return this.checkpointHistory.findLast((c) => c.seq <= seq);
   }
 
   async openings(seqs: number[]): Promise<StoredOpening[]> {
-    return seqs.flatMap((seq) =>
-      REDACTABLE_MEMBERS.flatMap((member) => {
-        const text = this.openingStore.get(`${seq}:${member}`);
-        return text === undefined ? [] : [{ seq, member, text }];
-      }),
-    );
+    return seqs.flatMap((seq) => (this.openingStore.get(seq) ?? []).map((o) => ({ ...o })));
   }
 
-  async eraseOpening(seq: number, member: string): Promise<boolean> {
-    return this.openingStore.delete(`${seq}:${member}`);
+  async eraseOpening(seq: number, index: number, member: string): Promise<boolean> {
+    const stored = this.openingStore.get(seq) ?? [];
+    const kept = stored.filter((o) => o.index !== index || o.member !== member);
+    this.openingStore.set(seq, kept);
+    return kept.length < stored.length;
   }
 
   async deadLetters(count: number): Promise<DeadLetter[]> {

@@ -37,12 +37,17 @@ export interface LedgerLease {
 }
 
 /** What became of one ingest entry; writers learn it through commit notices. */
+/**
+ * What became of one ingest entry: chained as record `seq` with this `lineage_prev` (its JSON
+ * text, so that the producer can spell the record and check its leaf without reading it back),
+ * or refused.
+ */
 export type ConsumedEntry =
-  | { ingestId: string; firstSeq: number; count: number }
+  | { ingestId: string; seq: number; lineagePrev: string }
   | { ingestId: string; rejected: { code: Code; message: string; entry: string } };
 
 export type CommitNotice =
-  { ingestId: string; firstSeq: number; count: number } | { ingestId: string; rejected: Code };
+  { ingestId: string; seq: number; lineagePrev: string } | { ingestId: string; rejected: Code };
 
 export interface LedgerCommit {
   lease: LedgerLease;
@@ -53,8 +58,6 @@ export interface LedgerCommit {
   /** event_hash / event_hash_alt of the last record (ignored when there are none). */
   eventHash: string;
   eventHashAlt: string;
-  /** Lineage index entries: [lineage, seq]. */
-  lineage: [string, number][];
   /** Ingest entries consumed by this commit, in stream order; they are deleted from the ingest stream. */
   consumed: ConsumedEntry[];
   /**
@@ -68,16 +71,17 @@ export interface LedgerCommit {
    */
   tiles: Map<string, Uint8Array>;
   /**
-   * Openings of commitments in these records (docs/spec/ledger.md §3.1), each [seq, member,
-   * canonical opening text], stored beside the chain (absent: none). Nothing hashed or signed
-   * covers them, so eraseOpening() can delete one without touching the chain.
+   * Openings of commitments in these records (docs/spec/ledger.md §3.1), each [seq, index,
+   * member, canonical opening text], stored beside the chain (absent: none). Nothing hashed or
+   * signed covers them, so eraseOpening() can delete one without touching the chain.
    */
-  openings?: [number, string, string][];
+  openings?: [number, number, string, string][];
 }
 
-/** A stored opening: the record it opens a commitment of, the member, and the opening's text. */
+/** A stored opening: the event (record and index) it opens a commitment of, the member, and the opening's text. */
 export interface StoredOpening {
   seq: number;
+  index: number;
   member: string;
   text: string;
 }
@@ -134,8 +138,6 @@ export interface LedgerStore {
   tip(): Promise<LedgerTip>;
   /** Ingest entries with id > afterId in order, at most `count`, waiting up to blockMs for the first. */
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
-  /** Text of the last record of each lineage that has one. */
-  lineageTails(lineages: string[]): Promise<Map<string, string>>;
   /**
    * For each batch signature, whether a commit has chained its batch (in the order given). It
    * reflects every commit that has resolved and may miss one still running: the sequencer keeps
@@ -158,6 +160,8 @@ export interface LedgerStore {
   /** Checkpoints with from ≤ size ≤ to, in order, at most `count` (`seq` is the size). */
   checkpoints(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]>;
   latestCheckpoint(): Promise<StoredText | undefined>;
+  /** The latest checkpoint of size ≤ seq (where a range export can start after). */
+  checkpointAtOrBefore(seq: number): Promise<StoredText | undefined>;
   /** The stored tiles by tile key, each in its latest version (undefined where none is stored). */
   tiles(keys: string[]): Promise<(Uint8Array | undefined)[]>;
   /**
@@ -167,14 +171,13 @@ export interface LedgerStore {
   indexNodes(
     ids: string[],
   ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }>;
-  lineageSeqs(lineage: string): Promise<number[]>;
-  /** The stored openings of these records, by seq in the order given, then by member (§3.1). */
+  /** The stored openings of these records' events, by seq in the order given, then by index and member (§3.1). */
   openings(seqs: number[]): Promise<StoredOpening[]>;
   /**
    * Erases one opening (the only clear copy of that member's value in the ledger); true when
    * there was one. Nothing else changes: no record, tile, checkpoint or index node.
    */
-  eraseOpening(seq: number, member: string): Promise<boolean>;
+  eraseOpening(seq: number, index: number, member: string): Promise<boolean>;
   deadLetters(count: number): Promise<DeadLetter[]>;
   close(): Promise<void>;
 }

@@ -37,6 +37,7 @@ import {
   addProofOptions,
   callerCredentials,
   httpUrl,
+  nonNegativeInteger,
   positiveInteger,
   proofGet,
   readText,
@@ -79,8 +80,8 @@ function redisLedger(opts: SourceOptions): RedisLedgerStore {
   return new RedisLedgerStore({ url: opts.redis!, log: opts.log, prefix: opts.prefix });
 }
 
-/** Canonical record texts start with their first member, "event" (members are sorted). */
-const isRecordLine = (line: string) => line.startsWith('{"event":');
+/** Canonical record texts start with their first member, "events" (members are sorted). */
+const isRecordLine = (line: string) => line.startsWith('{"events":');
 
 /** The latest checkpoint note of the proof endpoint, and its log and size (its signature is the verifier's to check). */
 interface LatestCheckpoint {
@@ -285,24 +286,39 @@ async function openRecord(seq: number, opts: OpenOptions) {
     ...(tls ? { tls } : {}),
   });
   if (!Array.isArray(openings)) throw new CliError('the proof endpoint answered no openings', EXIT.negative);
-  let clear;
-  try {
-    clear = verifyOpenings(nodeCrypto, record.event, openings);
-  } catch (e) {
-    if (isGovernanceError(e)) throw new CliError(`${e.code}: record ${seq}: ${e.message}`, EXIT.negative);
-    throw e;
+  const byIndex = new Map<number, unknown[]>();
+  for (const item of openings as { index?: unknown; opening?: unknown }[]) {
+    const index = item?.index;
+    if (!Number.isSafeInteger(index) || (index as number) < 0 || (index as number) >= record.events.length)
+      throw new CliError(
+        `ledger.redaction.invalid: record ${seq}: an opening names no event of it`,
+        EXIT.negative,
+      );
+    byIndex.set(index as number, [...(byIndex.get(index as number) ?? []), item.opening]);
   }
-  const members = REDACTABLE_MEMBERS.filter((m) => committedMember(record.event, m) !== undefined);
-  return {
-    seq,
-    type: record.event.type,
-    event_hash: record.event_hash,
-    opened: Object.fromEntries(
-      members.filter((m) => committedMember(clear, m) === undefined).map((m) => [m, clear[m] ?? null]),
-    ),
-    still_committed: members.filter((m) => committedMember(clear, m) !== undefined),
-    trust,
-  };
+  const events = record.events.flatMap((event, index) => {
+    const members = REDACTABLE_MEMBERS.filter((m) => committedMember(event, m) !== undefined);
+    if (members.length === 0) return [];
+    let clear;
+    try {
+      clear = verifyOpenings(nodeCrypto, event, byIndex.get(index) ?? []);
+    } catch (e) {
+      if (isGovernanceError(e))
+        throw new CliError(`${e.code}: record ${seq} event ${index}: ${e.message}`, EXIT.negative);
+      throw e;
+    }
+    return [
+      {
+        index,
+        type: event.type,
+        opened: Object.fromEntries(
+          members.filter((m) => committedMember(clear, m) === undefined).map((m) => [m, clear[m] ?? null]),
+        ),
+        still_committed: members.filter((m) => committedMember(clear, m) !== undefined),
+      },
+    ];
+  });
+  return { seq, events, trust };
 }
 
 export function registerLedgerCommands(program: Command, output: () => OutputOptions): void {
@@ -329,13 +345,16 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
     const { trust, ...result } = await openRecord(positiveInteger(seqText, '<seq>'), opts);
     emit(output(), { verified: true, ...result }, () =>
       [
-        `record ${result.seq} (${result.type}): every opening opens its commitment`,
-        ...Object.entries(result.opened).map(
-          ([m, v]) => `  ${m.padEnd(10)} ${typeof v === 'string' ? v : canonicalize(v)}`,
-        ),
-        ...(result.still_committed.length > 0
-          ? [`  no opening (erased or never sent): ${result.still_committed.join(', ')}`]
-          : []),
+        `record ${result.seq}: every opening opens its commitment`,
+        ...result.events.flatMap((e) => [
+          `  event ${e.index} (${e.type})`,
+          ...Object.entries(e.opened).map(
+            ([m, v]) => `    ${m.padEnd(10)} ${typeof v === 'string' ? v : canonicalize(v)}`,
+          ),
+          ...(e.still_committed.length > 0
+            ? [`    no opening (erased or never sent): ${e.still_committed.join(', ')}`]
+            : []),
+        ]),
         ...uncertifiedNote(trust),
       ].join('\n'),
     );
@@ -344,31 +363,40 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
   ledger
     .command('erase')
     .description(
-      "erase the opening of one committed member of a record, on the ledger's Redis (operator tool): " +
+      "erase the opening of one committed member of an event, on the ledger's Redis (operator tool): " +
         'the only clear copy in the ledger goes; no record, tile, checkpoint or proof changes',
     )
     .argument('<seq>', 'the sequence number of the record')
+    .argument('<index>', "the event's index in the record")
     .argument('<member>', `the committed member: ${REDACTABLE_MEMBERS.join(', ')}`)
     .requiredOption('--redis <url>', "the ledger's Redis")
     .requiredOption('--log <id>', 'the log id, e.g. governance-dev')
     .option('--prefix <prefix>', 'Redis key prefix', '')
-    .action(async (seqText: string, member: string, opts: { redis: string; log: string; prefix: string }) => {
-      const seq = positiveInteger(seqText, '<seq>');
-      if (!isRedactableMember(member))
-        throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
-      const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
-      let erased: boolean;
-      try {
-        erased = await store.eraseOpening(seq, member);
-      } finally {
-        await store.close();
-      }
-      emit(output(), { seq, member, erased }, () =>
-        erased
-          ? `erased the opening of ${member} of record ${seq}`
-          : `record ${seq} has no opening of ${member}`,
-      );
-    });
+    .action(
+      async (
+        seqText: string,
+        indexText: string,
+        member: string,
+        opts: { redis: string; log: string; prefix: string },
+      ) => {
+        const seq = positiveInteger(seqText, '<seq>');
+        const index = nonNegativeInteger(indexText, '<index>');
+        if (!isRedactableMember(member))
+          throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
+        const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
+        let erased: boolean;
+        try {
+          erased = await store.eraseOpening(seq, index, member);
+        } finally {
+          await store.close();
+        }
+        emit(output(), { seq, index, member, erased }, () =>
+          erased
+            ? `erased the opening of ${member} of record ${seq} event ${index}`
+            : `record ${seq} event ${index} has no opening of ${member}`,
+        );
+      },
+    );
 
   addSourceOptions(
     ledger

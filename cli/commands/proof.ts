@@ -14,7 +14,8 @@ import {
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64Encode, hexEncode } from '../../core/encoding.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { EVENT_TYPES, type ChainRecord } from '../../core/event.js';
+import { EVENT_TYPES } from '../../core/event.js';
+import { parseMillis } from '../../core/time.js';
 import { parseCosignatureVerifierKey, verifierKey } from '../../core/note.js';
 import {
   verifyConsistencyProof,
@@ -23,6 +24,7 @@ import {
   type ConsistencyProof,
   type InclusionProof,
   type LineageProof,
+  type LineageEvent,
   type LineageVerification,
   type ProofTrust,
 } from '../../core/proofs.js';
@@ -30,6 +32,7 @@ import { verifyHeartbeat, type RegistryHeartbeat } from '../../core/registry.js'
 import {
   addProofOptions,
   collect,
+  nonNegativeInteger,
   positiveInteger,
   proofGet,
   readText,
@@ -173,26 +176,49 @@ function signerOf(trust: ProofTrust, signed: SignedCheckpoint): { kid: string; c
   return verifyCheckpoint(nodeCrypto, signed, trust.keys.audit, trust.witnesses);
 }
 
-export type LineageAnswer = LineageProof & { pending: number };
+export type LineageAnswer = LineageProof & { chained?: number };
 
-/** GET /v1/proof/lineage/<op>, again while its newest records await a checkpoint (up to waitMs). */
-export async function fetchLineage(opts: ProofOptions, op: string, waitMs: number): Promise<LineageAnswer> {
+/**
+ * GET /v1/proof/lineage/<op>, again until its checkpoint covers every record chained when the
+ * first answer came (`chained`, an unsigned hint), or was signed after `since`, up to waitMs.
+ */
+export async function fetchLineage(
+  opts: ProofOptions,
+  op: string,
+  waitMs: number,
+  since = Date.now(),
+): Promise<LineageAnswer> {
   const deadline = Date.now() + waitMs;
+  let target: number | undefined;
   for (;;) {
     const answer = await proofGet<LineageAnswer>(opts, `/v1/proof/lineage/${encodeURIComponent(op)}`);
-    if (!(answer.pending > 0) || Date.now() > deadline) return answer;
+    target ??= typeof answer.chained === 'number' ? answer.chained : undefined;
+    const signed = typeof answer.checkpoint === 'string' ? checkpointOf(answer.checkpoint) : undefined;
+    const covered =
+      signed !== undefined &&
+      ((target !== undefined && signed.size >= target) || (parseMillis(signed.time) ?? 0) >= since);
+    if (covered || Date.now() > deadline) return answer;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-/** The lineage tree of white paper §6.4: each record of the operation, numbered in chain order. */
-export function lineageTree(lineage: string, records: ChainRecord[]): string {
-  const width = Math.max(...records.map((r) => r.event.type.length));
+/** A checkpoint note's size and time, or undefined when it does not parse. */
+function checkpointOf(note: string): { size: number; time: string } | undefined {
+  try {
+    return parseCheckpointNote(note).checkpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lineage tree of white paper §6.4: each event of the operation, numbered in chain order. */
+export function lineageTree(lineage: string, events: LineageEvent[]): string {
+  const width = Math.max(...events.map((e) => e.event.type.length));
   return [
     lineage,
-    ...records.map(
-      (r, i) =>
-        `+- ${String(i + 1).padStart(2, '0')} ${r.event.type.padEnd(width)}  chash=${shortHash(r.event_hash)}  seq ${r.seq}`,
+    ...events.map(
+      (e, i) =>
+        `+- ${String(i + 1).padStart(2, '0')} ${e.event.type.padEnd(width)}  record ${e.seq} event ${e.index}`,
     ),
   ].join('\n');
 }
@@ -331,14 +357,14 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         );
       const signer = signerOf(proofTrust, checkpoint);
       const { size } = checkpoint.checkpoint;
+      const lineages = [...new Set(record.events.flatMap((e) => (e.lineage ? [e.lineage] : [])))];
       emit(
         output(),
         {
           verified: true,
           seq: record.seq,
-          type: record.event.type,
-          lineage: record.event.lineage ?? null,
-          event_hash: record.event_hash,
+          events: record.events.map((e) => ({ type: e.type, lineage: e.lineage ?? null })),
+          kid: record.kid,
           proof_hashes: proof.proof.length,
           checkpoint: checkpointJson(checkpoint),
           signer: signer.kid,
@@ -346,8 +372,11 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
         },
         () =>
           [
-            `record      seq ${record.seq}  ${record.event.type}  ${record.event.lineage ?? '(no lineage)'}`,
-            `            ${record.event_hash}`,
+            `record      seq ${record.seq}  ${record.events.length} event(s) signed by ${record.kid}`,
+            ...record.events.map(
+              (e, i) => `            ${String(i).padStart(3)} ${e.type}  ${e.lineage ?? '(no lineage)'}`,
+            ),
+            ...(lineages.length > 0 ? [`lineages    ${lineages.length}`] : []),
             `included    in the checkpoint at size ${size}: ${proof.proof.length} proof hash(es), verified`,
             ...checkpointLines(checkpoint),
             signedLine(checkpoint, signer, witnesses),
@@ -359,11 +388,15 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
   proofCommand(
     program,
     'lineage',
-    "fetch one operation's lineage proof and verify it: every record of it up to the latest checkpoint " +
+    "fetch one operation's lineage proof and verify it: every event of it up to the latest checkpoint " +
       '(index proof and inclusion proofs), their links and stage order; or that it has none',
   )
     .argument('<op>', 'an artifact id, lineage://op/…, or an artifact header (@file, - for standard input)')
-    .option('--wait <ms>', 'how long to wait for the newest records to be covered by a checkpoint', '5000')
+    .option(
+      '--wait <ms>',
+      'how long to wait for a checkpoint of everything chained when the command started',
+      '5000',
+    )
     .option('--absent', 'assert that the lineage has no record up to the checkpoint (exit 0 when proven)')
     .option(
       '--absent-stage <type>',
@@ -379,57 +412,53 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
           if (!(EVENT_TYPES as readonly string[]).includes(type))
             throw new CliError(`--absent-stage ${JSON.stringify(type)} is not an event type`);
         const asserting = opts.absent === true || opts.absentStage.length > 0;
-        const answer = await fetchLineage(opts, idOrHeader(source), positiveInteger(opts.wait, '--wait'));
+        const waitMs = nonNegativeInteger(opts.wait, '--wait');
+        const answer = await fetchLineage(opts, idOrHeader(source), waitMs);
         const trust = await trustFromProof(opts, files);
         const proofTrust: ProofTrust = { keys: trust, witnesses };
         const result = verifyLineageAnswer(answer, proofTrust);
         const signer = signerOf(proofTrust, result.checkpoint);
         const { size } = result.checkpoint.checkpoint;
-        const { lineage, records, failures } = result;
-        const pending = answer.pending > 0 ? answer.pending : 0;
-        /** Stages asserted absent but present: type → first seq. */
+        const { lineage, records, events, failures } = result;
+        /** Stages asserted absent but present: type → the first event of it. */
         const present = opts.absentStage.flatMap((type) => {
-          const found = records.find((r) => r.event.type === type);
-          return found ? [{ type, seq: found.seq }] : [];
+          const found = events.find((e) => e.event.type === type);
+          return found ? [{ type, seq: found.seq, index: found.index }] : [];
         });
         const refusals = [
-          ...(opts.absent && records.length > 0
+          ...(opts.absent && events.length > 0
             ? [
-                `REFUSED  --absent: ${lineage} has ${records.length} record(s) up to the checkpoint at size ${size}`,
+                `REFUSED  --absent: ${lineage} has ${events.length} event(s) up to the checkpoint at size ${size}`,
               ]
             : []),
-          ...present.map((p) => `REFUSED  --absent-stage: ${lineage} has a ${p.type} record at seq ${p.seq}`),
+          ...present.map(
+            (p) =>
+              `REFUSED  --absent-stage: ${lineage} has a ${p.type} event (record ${p.seq} event ${p.index})`,
+          ),
         ];
         const absentStages = opts.absentStage.filter((type) => !present.some((p) => p.type === type));
         const proven =
-          records.length === 0
-            ? `proven: ${lineage} has no record up to the checkpoint at size ${size} (lineage index non-membership)`
-            : `proven: these ${records.length} record(s) are all of ${lineage} up to the checkpoint at size ${size} ` +
+          events.length === 0
+            ? `proven: ${lineage} has no event up to the checkpoint at size ${size} (lineage index non-membership)`
+            : `proven: these ${events.length} event(s) are all of ${lineage} up to the checkpoint at size ${size} ` +
               `(lineage index and ${records.length} inclusion proof(s), linked by lineage_prev)`;
-        const pendingNote =
-          pending > 0
-            ? [
-                `note: the authority reports ${pending} newer record(s) of ${lineage} not yet covered by a checkpoint`,
-              ]
-            : [];
         emit(
           output(),
           {
             lineage,
             verified: true,
-            present: records.length > 0,
-            stages: records.map((r) => ({ seq: r.seq, type: r.event.type, event_hash: r.event_hash })),
+            present: events.length > 0,
+            stages: events.map((e) => ({ seq: e.seq, index: e.index, type: e.event.type })),
             absent_stages: absentStages,
             checkpoint: checkpointJson(result.checkpoint),
             signer: signer.kid,
             cosigners: signer.cosigners,
-            pending,
             failures,
             refusals,
           },
           () =>
             [
-              ...(records.length > 0 ? [lineageTree(lineage, records)] : []),
+              ...(events.length > 0 ? [lineageTree(lineage, events)] : []),
               proven,
               ...absentStages.map(
                 (type) => `proven: no ${type} record of ${lineage} up to the checkpoint at size ${size}`,
@@ -437,18 +466,14 @@ export function registerProofCommands(program: Command, output: () => OutputOpti
               ...failureLines(failures),
               ...refusals,
               signedLine(result.checkpoint, signer, witnesses),
-              ...pendingNote,
-              ...(!asserting && records.length === 0
-                ? [`not found: ${lineage} has no record (--absent asserts that, exit 0)`]
+              ...(!asserting && events.length === 0
+                ? [`not found: ${lineage} has no event (--absent asserts that, exit 0)`]
                 : []),
-              ...(!asserting && pending > 0 ? ['its newest records await a checkpoint: try again'] : []),
               ...uncertifiedNote(trust),
             ].join('\n'),
         );
-        const notFound = !asserting && records.length === 0;
-        const stillPending = !asserting && pending > 0;
-        if (failures.length > 0 || refusals.length > 0 || notFound || stillPending)
-          process.exitCode = EXIT.negative;
+        const notFound = !asserting && events.length === 0;
+        if (failures.length > 0 || refusals.length > 0 || notFound) process.exitCode = EXIT.negative;
       },
     );
 }

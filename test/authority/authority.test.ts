@@ -421,12 +421,21 @@ describe('proof', () => {
     ]);
   });
 
-  it('serves the lineage of an issued artifact', async () => {
+  it('serves the lineage of an issued artifact: the record holding its issuance', async () => {
     const { artifact, lineage } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
     const proof = await authority.proofs.lineage(artifact.id);
     expect(proof.lineage).toBe(lineage);
-    const types = proof.records.map((r) => (JSON.parse(r.record) as ChainRecord).event.type);
-    expect(types).toEqual(['authorization.issued']);
+    expect(proof).not.toHaveProperty('pending');
+    const events = proof.records.flatMap((r) =>
+      (JSON.parse(r.record) as ChainRecord).events.filter((e) => e.lineage === lineage),
+    );
+    expect(events.map((e) => [e.type, e.artifact_id])).toEqual([['authorization.issued', artifact.id]]);
+  });
+
+  it('serves a lineage that has no event as an empty, proven list', async () => {
+    issued(await authority.issuance.execute(as(GATEWAY), summarize));
+    const proof = await authority.proofs.lineage('auth_00000000000000000000000000000000');
+    expect(proof).toMatchObject({ lineage: 'lineage://op/00000000000000000000000000000000', records: [] });
   });
 
   it('pages the ledger with a bounded page size', async () => {

@@ -125,8 +125,14 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
       ...['--seconds', '1', '--warmup', '0.5', '--writers', '1', '--concurrency', '1', '--fsync', 'no'],
     );
     expect(result.code, result.stderr).toBe(0);
-    const [chained] = numbers(result.stdout, /chained ([\d,]+) records/);
-    expect(chained).toBeGreaterThan(0);
+    const [events, records] = numbers(result.stdout, /chained ([\d,]+) events in ([\d,]+) records/);
+    expect(records).toBeGreaterThan(0);
+    expect(events).toBeGreaterThanOrEqual(records!);
+    // The floor and the bytes stored per event are printed beside the rates.
+    expect(result.stdout).toMatch(
+      /floor on this machine: [\d.]+ µs per event .*; all parts [\d.]+× the floor/,
+    );
+    expect(result.stdout).toMatch(/stored per event: \d+ B .* canonical event of \d+ B: [\d.]+×/);
     expect(await decoyKeys()).toBe(0);
   }, 120_000);
 
@@ -134,8 +140,12 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
     // 10^6 records is the default; a tree of 10^3 keeps the short run short.
     const result = await run('bench:verify', '--events', '700', '--tree-sizes', '1000');
     expect(result.code, result.stderr).toBe(0);
-    const [records] = numbers(result.stdout, /verification benchmark: ([\d,]+) records/);
-    expect(records).toBe(700);
+    const [events, records] = numbers(
+      result.stdout,
+      /verification benchmark: ([\d,]+) events in ([\d,]+) records/,
+    );
+    expect(events).toBe(700);
+    expect(records).toBeGreaterThan(0);
     for (const suite of ['node:crypto', '@noble']) {
       const [rate] = numbers(result.stdout, new RegExp(`${suite} +([\\d,]+) events verified/s`));
       expect(rate, suite).toBeGreaterThan(0);

@@ -74,6 +74,9 @@ const checkArgs = (artifact: string) => [
   artifact,
 ];
 
+/** The id of the artifact whose header `requested` wrote to `name`. */
+const readArtifactId = (name: string) => decodeArtifact(readFileSync(at(name), 'utf8').trim()).artifact.id;
+
 /** A fresh artifact's header, written to a file; returns @file and its id. */
 async function requested(name: string): Promise<{ file: string; id: string }> {
   const run = await govctl(...requestArgs('--out', at(name)));
@@ -452,58 +455,129 @@ describe('govctl checkpoint', () => {
   });
 });
 
+/** The events of an operation's lineage the latest checkpoint covers, from the public proof endpoint. */
+async function lineageEvents(id: string): Promise<number> {
+  const answer = (await (await fetch(`${dev.urls.authorityHttp}/v1/proof/lineage/${id}`)).json()) as {
+    records: { record: string }[];
+  };
+  const lineage = `lineage://op/${id.slice(5)}`;
+  return answer.records
+    .flatMap(({ record }) => (JSON.parse(record) as { events: { lineage?: string }[] }).events)
+    .filter((e) => e.lineage === lineage).length;
+}
+
+/** Makes a record (a ledgered denial of an unauthenticated request), so that a checkpoint follows. */
+async function ledgerSomething(): Promise<void> {
+  const reply = await fetch(`${dev.urls.authorityHttp}/v1/govern/execute`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ op: { name: 'model.invoke' } }),
+  });
+  expect(reply.status).toBe(401);
+}
+
 describe('govctl inclusion and lineage', () => {
-  it('inclusion verifies a record in the latest checkpoint', async () => {
+  it('inclusion verifies a record (a batch) in the latest checkpoint and lists its events', async () => {
     const run = await govctl('inclusion', '1', ...root());
     expect(run.code, run.stderr).toBe(EXIT.ok);
-    expect(run.stdout).toMatch(/^record +seq 1 +[a-z.]+ +/);
+    expect(run.stdout).toMatch(/^record +seq 1 +[1-9]\d* event\(s\) signed by key:dev\/\S+$/m);
+    expect(run.stdout).toMatch(/^ +0 [a-z.]+ +(\(no lineage\)|lineage:\/\/op\/\S+)$/m);
     expect(run.stdout).toMatch(/included +in the checkpoint at size \d+: \d+ proof hash\(es\), verified/);
     const json = JSON.parse((await govctl('--json', 'inclusion', '1', ...root())).stdout) as {
       seq: number;
-      type: string;
+      kid: string;
+      events: { type: string; lineage: string | null }[];
       proof_hashes: number;
       checkpoint: { size: number };
     };
     expect(json.seq).toBe(1);
+    expect(json.kid).toMatch(/^key:dev\//);
+    expect(json.events.length).toBeGreaterThan(0);
     expect(json.proof_hashes).toBeLessThanOrEqual(Math.ceil(Math.log2(json.checkpoint.size)));
   });
 
   it('lineage shows the stages as a tree, verified as all of the lineage up to the checkpoint', async () => {
     const { file, id } = await requested('lineage.txt');
     expect((await govctl(...checkArgs(file))).code).toBe(EXIT.ok);
-    const run = await govctl('lineage', file, ...root());
+    // Issued, consumed, admitted: once a checkpoint covers all three, the answer holds them.
+    await expect.poll(() => lineageEvents(id), { timeout: 20_000 }).toBe(3);
+    const run = await govctl('lineage', file, '--wait', '0', ...root());
     expect(run.code, run.stderr).toBe(EXIT.ok);
     const lines = run.stdout.split('\n');
     expect(lines[0]).toBe(`lineage://op/${id.slice(5)}`);
     expect(lines.slice(1, 4)).toEqual([
-      expect.stringMatching(/^\+- 01 authorization\.issued +chash=[0-9a-f]{4}\.\.\.[0-9a-f]{4} {2}seq \d+$/),
-      expect.stringMatching(/^\+- 02 authorization\.consumed +chash=/),
-      expect.stringMatching(/^\+- 03 admission\.granted +chash=/),
+      expect.stringMatching(/^\+- 01 authorization\.issued +record \d+ event \d+$/),
+      expect.stringMatching(/^\+- 02 authorization\.consumed +record \d+ event \d+$/),
+      expect.stringMatching(/^\+- 03 admission\.granted +record \d+ event \d+$/),
     ]);
     expect(run.stdout).toMatch(
       new RegExp(
-        `proven: these 3 record\\(s\\) are all of lineage://op/${id.slice(5)} up to the checkpoint at size \\d+`,
+        `proven: these 3 event\\(s\\) are all of lineage://op/${id.slice(5)} up to the checkpoint at size \\d+ ` +
+          `\\(lineage index and [1-3] inclusion proof\\(s\\), linked by lineage_prev\\)`,
       ),
     );
   });
 
-  it('--absent proves that an unknown operation has no record', async () => {
-    const unknown = 'auth_00000000000000000000000000000000';
-    const run = await govctl('lineage', unknown, '--absent', ...root());
+  it('lineage --json gives each stage as its record and its index there, and no pending count', async () => {
+    const run = await govctl('--json', 'lineage', `@${at('lineage.txt')}`, '--wait', '0', ...root());
     expect(run.code, run.stderr).toBe(EXIT.ok);
-    expect(run.stdout).toMatch(
-      /^proven: lineage:\/\/op\/0{32} has no record up to the checkpoint at size \d+ \(lineage index non-membership\)$/m,
-    );
-    // Without the assertion, an operation with no record is a negative answer.
-    expect((await govctl('lineage', unknown, ...root())).code).toBe(EXIT.negative);
+    const json = JSON.parse(run.stdout) as {
+      present: boolean;
+      stages: { seq: number; index: number; type: string }[];
+    };
+    expect(json).not.toHaveProperty('pending');
+    expect(json.present).toBe(true);
+    expect(json.stages.map((s) => s.type)).toEqual([
+      'authorization.issued',
+      'authorization.consumed',
+      'admission.granted',
+    ]);
+    // Each stage is event `index` of record `seq`: the record the inclusion proof verifies holds it.
+    for (const { seq, index, type } of json.stages) {
+      const included = JSON.parse((await govctl('--json', 'inclusion', String(seq), ...root())).stdout) as {
+        events: { type: string; lineage: string | null }[];
+      };
+      expect(included.events[index]).toEqual({
+        type,
+        lineage: `lineage://op/${readArtifactId('lineage.txt').slice(5)}`,
+      });
+    }
   });
 
-  it('--absent-stage proves a stage absent from the complete record list', async () => {
+  it('lineage --wait answers with a checkpoint covering every record chained when it asked', async () => {
+    await ledgerSomething();
+    // The records chained once the denial is: what the command must see covered.
+    const url = `${dev.urls.authorityHttp}/v1/proof/lineage/${readArtifactId('lineage.txt')}`;
+    const { chained } = (await (await fetch(url)).json()) as { chained: number };
+    const run = await govctl('--json', 'lineage', `@${at('lineage.txt')}`, '--wait', '30000', ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    const { checkpoint } = JSON.parse(run.stdout) as { checkpoint: { size: number } };
+    expect(checkpoint.size).toBeGreaterThanOrEqual(chained);
+  });
+
+  it('--absent proves that an unknown operation has no event', async () => {
+    const unknown = 'auth_00000000000000000000000000000000';
+    const run = await govctl('lineage', unknown, '--absent', '--wait', '0', ...root());
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(
+      /^proven: lineage:\/\/op\/0{32} has no event up to the checkpoint at size \d+ \(lineage index non-membership\)$/m,
+    );
+    // Without the assertion, an operation with no event is a negative answer.
+    const plain = await govctl('lineage', unknown, '--wait', '0', ...root());
+    expect(plain.code).toBe(EXIT.negative);
+    expect(plain.stdout).toMatch(
+      /^not found: lineage:\/\/op\/0{32} has no event \(--absent asserts that, exit 0\)$/m,
+    );
+  });
+
+  it('--absent-stage proves a stage absent from the complete list of events', async () => {
     const run = await govctl(
       'lineage',
       `@${at('lineage.txt')}`,
       '--absent-stage',
       'execution.started',
+      '--wait',
+      '0',
       ...root(),
     );
     expect(run.code, run.stderr).toBe(EXIT.ok);
@@ -515,19 +589,21 @@ describe('govctl inclusion and lineage', () => {
       `@${at('lineage.txt')}`,
       '--absent-stage',
       'admission.granted',
+      '--wait',
+      '0',
       ...root(),
     );
     expect(present.code).toBe(EXIT.negative);
     expect(present.stdout).toMatch(
-      /^REFUSED {2}--absent-stage: lineage:\/\/op\/\S+ has a admission\.granted record at seq \d+$/m,
+      /^REFUSED {2}--absent-stage: lineage:\/\/op\/\S+ has a admission\.granted event \(record \d+ event \d+\)$/m,
     );
   });
 
-  it('--absent refuses a lineage that has records', async () => {
-    const run = await govctl('lineage', `@${at('lineage.txt')}`, '--absent', ...root());
+  it('--absent refuses a lineage that has events', async () => {
+    const run = await govctl('lineage', `@${at('lineage.txt')}`, '--absent', '--wait', '0', ...root());
     expect(run.code).toBe(EXIT.negative);
     expect(run.stdout).toMatch(
-      /^REFUSED {2}--absent: lineage:\/\/op\/\S+ has 3 record\(s\) up to the checkpoint at size \d+$/m,
+      /^REFUSED {2}--absent: lineage:\/\/op\/\S+ has 3 event\(s\) up to the checkpoint at size \d+$/m,
     );
   });
 
@@ -535,6 +611,8 @@ describe('govctl inclusion and lineage', () => {
     const foreign = await govctl(
       'lineage',
       `@${at('lineage.txt')}`,
+      '--wait',
+      '0',
       '--root',
       join(PROJECT_ROOT, 'test/cli/fixtures/other-root.pub.pem'),
     );
@@ -550,7 +628,7 @@ describe('govctl ledger', () => {
     expect(exported.code, exported.stderr).toBe(EXIT.ok);
     const records = readFileSync(file, 'utf8')
       .split('\n')
-      .filter((l) => l.startsWith('{"event":')).length;
+      .filter((l) => l.startsWith('{"events":')).length;
     expect(exported.stdout).toContain(`wrote ${records} records`);
     expect((await govctl('ledger', 'export', '--out', file)).code).not.toBe(EXIT.ok); // never overwrites
 
@@ -574,18 +652,27 @@ describe('govctl ledger', () => {
     expect(offline.code, offline.stdout + offline.stderr).toBe(EXIT.ok);
   });
 
-  it('names the sequence number of a tampered record', async () => {
+  it('names the sequence number of a tampered record, and the checkpoint whose chain it breaks', async () => {
     const file = at('ledger.jsonl');
     const lines = readFileSync(file, 'utf8').split('\n');
     const index = lines.findIndex((l) => l.includes('"type":"authorization.issued"'));
     const seq = (JSON.parse(lines[index]!) as { seq: number }).seq;
     lines[index] = lines[index]!.replace('"type":"authorization.issued"', '"type":"authorization.denied"');
     writeFileSync(at('tampered.jsonl'), lines.join('\n'));
+    // The first checkpoint line after the record: its chain and root no longer recompute.
+    const next = lines.slice(index).find((l) => l.startsWith('{"checkpoint":'))!;
+    const size = parseCheckpointNote((JSON.parse(next) as { checkpoint: string }).checkpoint).checkpoint.size;
     const run = await govctl('ledger', 'verify', '--file', at('tampered.jsonl'), ...root());
     expect(run.code).toBe(EXIT.negative);
+    // Records hold no hashes: the edit breaks the producer's batch signature over the events...
     expect(run.stdout).toContain(
-      `FAILED  seq ${seq}  ledger.hash.mismatch  event_hash of record ${seq} does not recompute`,
+      `FAILED  seq ${seq}  ledger.signature.invalid  record ${seq}: the producer signature does not verify`,
     );
+    // ...and the chain and the tree the next checkpoint signed.
+    expect(run.stdout).toContain(
+      `FAILED  seq ${size}  ledger.hash.mismatch  checkpoint ${size}: the chain of records 1..${size} does not recompute to its chain line`,
+    );
+    expect(run.stdout).toContain(`FAILED  seq ${size}  ledger.root.mismatch  checkpoint ${size}: `);
     const json = JSON.parse(
       (await govctl('--json', 'ledger', 'verify', '--file', at('tampered.jsonl'), ...root())).stdout,
     ) as {

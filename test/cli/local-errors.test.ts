@@ -136,6 +136,16 @@ describe('govctl and local files', () => {
       '<seq> must be a positive integer',
     ],
     [
+      'inclusion <seq> that is negative',
+      ['inclusion', '-3', '--root', root, '--url', CLOSED_URL],
+      '<seq> must be a positive integer',
+    ],
+    [
+      'lineage --wait that is negative',
+      ['lineage', 'auth_x', '--wait', '-1', '--root', root, '--url', CLOSED_URL],
+      '--wait must be a non-negative integer',
+    ],
+    [
       'lineage --absent-stage',
       ['lineage', 'auth_x', '--absent-stage', 'execution.begun', '--root', root, '--url', CLOSED_URL],
       '--absent-stage "execution.begun" is not an event type',

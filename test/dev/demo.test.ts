@@ -34,7 +34,7 @@ describe('runDemo', () => {
     ])
       expect(output).toContain(`DENY   403 ${reason}`);
     // The seven stages of white paper §6.4, in order, each with its short chain hash.
-    const tree = [...output.matchAll(/\+- (\d\d) (\S+) +chash=[0-9a-f]{4}\.\.\.[0-9a-f]{4}/g)];
+    const tree = [...output.matchAll(/\+- (\d\d) (\S+) +record \d+ event \d+/g)];
     expect(tree.map((m) => m[2])).toEqual([...LINEAGE_STAGES]);
     expect(tree.map((m) => m[1])).toEqual(['01', '02', '03', '04', '05', '06', '07']);
     expect(output).toMatch(/verified \d+ records \(seq 1\.\.\d+\) of log governance-dev/);

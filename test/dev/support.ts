@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevMode, type DevMode, type DevModeOptions } from '../../cli/dev-mode.js';
+import { parseCheckpointNote } from '../../core/checkpoint.js';
+import type { LedgerEvent } from '../../core/event.js';
 import { DEV_ENVIRONMENT, DEV_IDENTITIES } from '../../devkit/dev-deployment.js';
 
 export const FREE_PORTS = {
@@ -47,13 +49,27 @@ export const SAMPLE_OPERATION = {
   scope: ['phi.read', 'phi.no_export'],
 };
 
-/** The lineage proof's record types, once no record of it awaits a checkpoint (v2: GET /v1/proof/lineage). */
+/**
+ * The lineage proof's event types, once its checkpoint covers every record chained when it was
+ * first asked (GET /v1/proof/lineage: `chained`).
+ */
 export async function lineageTypes(url: string): Promise<string[]> {
   const deadline = Date.now() + 10_000;
+  let target: number | undefined;
   for (;;) {
-    const answer = (await (await fetch(url)).json()) as { records: { record: string }[]; pending: number };
-    if (answer.pending === 0 || Date.now() > deadline)
-      return answer.records.map((r) => (JSON.parse(r.record) as { event: { type: string } }).event.type);
+    const answer = (await (await fetch(url)).json()) as {
+      lineage: string;
+      checkpoint: string;
+      records: { record: string }[];
+      chained: number;
+    };
+    target ??= answer.chained;
+    if (parseCheckpointNote(answer.checkpoint).checkpoint.size >= target || Date.now() > deadline)
+      return answer.records.flatMap((r) =>
+        (JSON.parse(r.record) as { events: LedgerEvent[] }).events
+          .filter((e) => e.lineage === answer.lineage)
+          .map((e) => e.type),
+      );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

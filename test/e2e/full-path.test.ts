@@ -55,20 +55,23 @@ describe('authority → enforcement point → ledger → third-party verificatio
 
     const id = artifactIdOf(header!);
     const lineage = lineageOf(id);
-    // Every record of the lineage up to the checkpoint, each with its inclusion proof, and the
-    // lineage index proof that there are no others; throws unless all of it verifies.
+    // Every record holding an event of the lineage up to the checkpoint, each with its inclusion
+    // proof, and the lineage index proof that there are no others; throws unless all of it
+    // verifies. The events are found inside those records (batches) by lineage_prev.
     const result = verifyLineageProof(
       portableCrypto,
       await proof(`/v1/proof/lineage/${lineage.slice('lineage://op/'.length)}`),
       { keys: ledgerKeysOf(certified) },
     );
     expect(result.failures).toEqual([]);
-    const types = result.records.map((r) => r.event.type);
+    const types = result.events.map((e) => e.event.type);
     expect(types.slice(0, 3)).toEqual([
       'authorization.issued',
       'authorization.consumed',
       'admission.granted',
     ]);
-    expect(result.records.every((r) => r.event.artifact_id === id)).toBe(true);
+    expect(result.events.every((e) => e.event.artifact_id === id && e.event.lineage === lineage)).toBe(true);
+    for (const { seq, index, event } of result.events)
+      expect(result.records.find((r) => r.seq === seq)?.events[index]).toEqual(event);
   });
 });

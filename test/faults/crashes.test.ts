@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatMillis } from '../../core/time.js';
 import { DEV_AUTHZ_PRODUCER } from '../../devkit/dev-deployment.js';
 import type { LedgerWriter } from '../../ledger/types.js';
-import { testEvent } from '../ledger/support.js';
+import { chainedEventCounter, chainedEvents, testEvent } from '../ledger/support.js';
 import { Cluster } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -29,15 +29,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Appends events first..first+count-1 (request ids req-<i>) in calls of 50, one call every
  * 5 ms, as the enforcement points' producer; resolves with the ids whose append was acknowledged
- * and those whose append failed.
+ * and those whose append failed. Before event `at` of a gate it waits for the gate to open.
  */
 async function burst(
   writer: LedgerWriter,
   first: number,
   count: number,
+  gates: { at: number; open: Promise<void> }[] = [],
 ): Promise<{ acknowledged: string[]; failed: string[] }> {
   const calls: Promise<{ ids: string[]; ok: boolean }>[] = [];
   for (let from = first; from < first + count; from += 50) {
+    for (const gate of gates) if (from >= gate.at) await gate.open;
     const events = Array.from({ length: Math.min(50, first + count - from) }, (_, i) =>
       testEvent(from + i, 'execution.denied', {
         producer: DEV_AUTHZ_PRODUCER,
@@ -68,17 +70,19 @@ async function chained(c: Cluster): Promise<Map<string, number>> {
   expect(verified.ok).toBe(true);
   expect(await c.ledger.deadLetters(10)).toEqual([]);
   const copies = new Map<string, number>();
-  for (const event of await c.ledgerEvents()) {
+  // A record holds a producer batch: events are counted in the records' events.
+  for (const { event } of await chainedEvents(c.ledger)) {
     if (event.request_id?.startsWith('req-'))
       copies.set(event.request_id, (copies.get(event.request_id) ?? 0) + 1);
   }
   return copies;
 }
 
-async function waitForTip(c: Cluster, seq: number, timeoutMs = 30_000): Promise<void> {
+/** Waits until `count` events are chained (counted by `chained`, a chainedEventCounter). */
+async function waitForEvents(c: Cluster, chained: () => Promise<number>, count: number, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
-  while ((await c.ledger.tip()).seq < seq) {
-    if (Date.now() > deadline) throw new Error(`tip did not reach ${seq}\n${c.logs()}`);
+  while ((await chained()) < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} events chained\n${c.logs()}`);
     await sleep(10);
   }
 }
@@ -87,15 +91,27 @@ describe('sequencer killed mid-burst', () => {
   it('chains all 10,000 acknowledged events exactly once after two kill -9 and restarts', async () => {
     const c = await start();
     const writer = await c.ledgerWriter({ commitWindowMs: 600_000 });
-    const base = (await c.ledger.tip()).seq;
-    const appending = burst(writer, 0, 10_000);
+    const chainedCount = chainedEventCounter(c.ledger);
+    const base = await chainedCount();
+    // A record holds a batch of 50 events: the sequencer chains a backlog of thousands at once.
+    // So that each kill lands mid-burst, the burst holds back its events past 4,000 (8,000) until
+    // the first (second) kill and restart are done, appending as fast as before up to there.
+    const restarted = [0, 1].map(() => {
+      let open!: () => void;
+      return { open: new Promise<void>((resolve) => (open = resolve)), opened: () => open() };
+    });
+    const appending = burst(writer, 0, 10_000, [
+      { at: 4_000, open: restarted[0]!.open },
+      { at: 8_000, open: restarted[1]!.open },
+    ]);
     const kills: number[] = [];
-    for (const at of [2_500, 6_000]) {
-      await waitForTip(c, base + at);
+    for (const [k, at] of [2_500, 6_000].entries()) {
+      await waitForEvents(c, chainedCount, base + at);
       await c.sequencer.kill('SIGKILL');
-      kills.push((await c.ledger.tip()).seq - base);
+      kills.push((await chainedCount()) - base);
       await sleep(300);
       c.sequencer.start();
+      restarted[k]!.opened();
     }
     const { acknowledged, failed } = await appending;
     expect(failed).toEqual([]);

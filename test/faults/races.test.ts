@@ -4,6 +4,7 @@
 // request id a later presentation carries; a bounded artifact (max N) presented 200 times at
 // once is allowed exactly N times. The ledger then holds exactly one use per allow.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainedEvents } from '../ledger/support.js';
 import { artifactIdOf, Cluster, FAULT_MODELS, newRequestId, type CheckOutcome } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -79,7 +80,8 @@ async function consumedByArtifact(): Promise<Map<string, string[]>> {
   const verified = await cluster.verifyLedger();
   expect(verified.failures).toEqual([]);
   const byArtifact = new Map<string, string[]>();
-  for (const event of await cluster.ledgerEvents()) {
+  // Every chained event: a record holds a producer batch of them.
+  for (const { event } of await chainedEvents(cluster.ledger)) {
     if (event.type !== 'authorization.consumed') continue;
     byArtifact.set(event.artifact_id!, [...(byArtifact.get(event.artifact_id!) ?? []), event.request_id!]);
   }

@@ -1,7 +1,8 @@
 // What the ledger publishes verifies with transparency-log tooling nobody here wrote: Go's
 // golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog (test/interop/go/verify.go) read
 // the authority's C2SP checkpoint and tiles, recompute the tree, prove records and check the
-// authority's inclusion and consistency proofs (docs/spec/ledger.md §7).
+// authority's inclusion and consistency proofs (docs/spec/ledger.md §7). A record is a producer
+// batch of up to 64 KiB: the entry bundles' uint16 length prefixes must carry the largest.
 //
 // Needs `go` on PATH and the x/mod sources in a GOPATH (Debian: golang-go and
 // golang-golang-x-mod-dev, which .ci/run installs); builds in GOPATH mode, no module proxy.
@@ -19,6 +20,7 @@ import { nodeCrypto } from '../../core/crypto-node.js';
 import { generatePrivateKey, rawPublicKey } from '../../core/keys.js';
 import { verifierKey } from '../../core/note.js';
 import { verifyKeyRecord, type KeyRecord } from '../../core/registry.js';
+import { EVENT_LIMITS, type LedgerEvent } from '../../core/event.js';
 import { formatMillis } from '../../core/time.js';
 import { roots } from '../authority/support/fixtures.js';
 import { LOG, PRODUCER, startStack, type Stack } from '../authority/support/stack.js';
@@ -61,7 +63,7 @@ interface Summary {
   parseTree: { original: string; sameTree: boolean };
   rootMatches: boolean;
   tilesFetched: string[];
-  replay: { records: number; tiles: number } | null;
+  replay: { records: number; tiles: number; events: number; largestRecord: number } | null;
   recordsProven: number[];
   inclusionProofs: number[];
   consistency: { oldSize: number; newSize: number; proofHashes: number; served: boolean } | null;
@@ -111,6 +113,7 @@ describe.skipIf(!HAVE_GO)('the published log, verified by Go x/mod sumdb/note an
   let size: number;
   let verified: Run;
   let summary: Summary;
+  let largeSeqs: number[];
   const proxies: Server[] = [];
   const ledgerUrl = (base: string) => `${base}/v1/ledger/`;
 
@@ -127,16 +130,31 @@ describe.skipIf(!HAVE_GO)('the published log, verified by Go x/mod sumdb/note an
     }
   }
 
+  const event = (i: number, extra: Partial<LedgerEvent> = {}) =>
+    testEvent(i, 'execution.denied', { producer: PRODUCER, time: formatMillis(Date.now()), ...extra });
+
+  /**
+   * `count` records of one event each: the writer seals what one turn of the event loop queues
+   * as one batch, so appends awaited one after the other are one record each. Returns the seq of
+   * the last.
+   */
   async function append(count: number): Promise<number> {
-    let last = 0;
-    for (let done = 0; done < count; done += 100) {
-      const events = Array.from({ length: Math.min(100, count - done) }, (_, i) =>
-        testEvent(done + i, 'execution.denied', { producer: PRODUCER, time: formatMillis(Date.now()) }),
-      );
-      const receipts = await stack.ledger.appendAndWait(events, 20_000);
-      last = receipts[receipts.length - 1]!.seq;
-    }
-    return last;
+    for (let i = 0; i < count - 1; i++) await stack.ledger.append([event(i)]);
+    const [receipt] = await stack.ledger.appendAndWait([event(count - 1)], 20_000);
+    return receipt!.seq;
+  }
+
+  /**
+   * Events of about 15 KiB each in one call: the writer seals them into batches whose records
+   * come as close to EVENT_LIMITS.recordBytes as four of them fit. Returns their records' seqs.
+   */
+  async function appendLarge(count: number): Promise<number[]> {
+    const data = Object.fromEntries(Array.from({ length: 29 }, (_, k) => [`f${k}`, 'x'.repeat(500)]));
+    const receipts = await stack.ledger.appendAndWait(
+      Array.from({ length: count }, (_, i) => event(i, { data })),
+      20_000,
+    );
+    return [...new Set(receipts.map((r) => r.seq))];
   }
 
   async function verifyThrough(base: string, key = vkey): Promise<Run> {
@@ -173,9 +191,12 @@ describe.skipIf(!HAVE_GO)('the published log, verified by Go x/mod sumdb/note an
     const [audit] = [...keys.audit.values()];
     vkey = verifierKey(nodeCrypto, LOG, audit!.publicKey);
 
-    // 600 records and more (the authority's own): level-0 tiles 000 and 001 full, 002 partial.
-    // Then 300 more, so the later checkpoint's right edge is in another tile.
-    const first = await append(600);
+    // 600 records and more (the authority's own): level-0 tiles 000 and 001 full, 002 partial,
+    // with records near 64 KiB among them. Then 300 more, so the later checkpoint's right edge
+    // is in another tile.
+    await append(300);
+    largeSeqs = await appendLarge(12);
+    const first = await append(300);
     const oldText = await checkpointOf(first);
     oldSize = parseCheckpointNote(oldText).checkpoint.size;
     oldCheckpointFile = join(dir, 'old-checkpoint');
@@ -213,8 +234,27 @@ describe.skipIf(!HAVE_GO)('the published log, verified by Go x/mod sumdb/note an
   });
 
   it('finds every tile byte for byte as tlog stores the records of the entry bundles', () => {
-    expect(summary.replay).toEqual({ records: summary.size, tiles: expect.any(Number) });
+    expect(summary.replay).toMatchObject({ records: summary.size, tiles: expect.any(Number) });
     expect(summary.replay!.tiles).toBeGreaterThanOrEqual(5);
+  });
+
+  it('reads records near 64 KiB through the uint16 lengths of the entry bundles', async () => {
+    const records = await stack.reader.range(largeSeqs[0]!, largeSeqs.at(-1)!);
+    const longest = Math.max(...records.map((r) => Buffer.byteLength(JSON.stringify(r))));
+    // Beyond what a signed 16-bit length could say, within what an unsigned one can.
+    expect(longest).toBeGreaterThan(60_000);
+    expect(longest).toBeLessThanOrEqual(EVENT_LIMITS.recordBytes);
+    expect(records.every((r) => r.events.length > 1)).toBe(true);
+    expect(summary.replay!.largestRecord).toBe(longest);
+  });
+
+  it('reads each record of the entry bundles as a batch holding every event of the log', async () => {
+    let events = 0;
+    for (let from = 1; from <= summary.size; from += 500)
+      for (const record of await stack.reader.range(from, Math.min(summary.size, from + 499)))
+        events += record.events.length;
+    expect(events).toBeGreaterThan(summary.size);
+    expect(summary.replay!.events).toBe(events);
   });
 
   it('proves records of the entry bundles with tlog.ProveRecord and tlog.CheckRecord', () => {

@@ -24,7 +24,15 @@ import {
   spawnSequencer,
   type SequencerProcess,
 } from './sequencer-process.js';
-import { PRODUCER_ID, TestLedger, ledgerKeys as testKeys, redisStores, testEvent, until } from './support.js';
+import {
+  PRODUCER_ID,
+  TestLedger,
+  chainedEventCounter,
+  ledgerKeys as testKeys,
+  redisStores,
+  testEvent,
+  until,
+} from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,8 +74,8 @@ async function chainedRecords(store: LedgerStore): Promise<ChainRecord[]> {
   return tip.seq === 0 ? [] : reader.range(1, tip.seq);
 }
 
-/** Request ids in chain order; the test events carry one each. */
-const requestIds = (records: ChainRecord[]) => records.map((r) => r.event.request_id);
+/** Request ids of the chained events in chain order; the test events carry one each. */
+const requestIds = (records: ChainRecord[]) => records.flatMap((r) => r.events.map((e) => e.request_id));
 
 describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
   let redis: TestRedis;
@@ -116,26 +124,25 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
     try {
       // The first one opens entries on two worker threads (sequencer/open-pool.ts), the second itself.
       const first = await ledger.spawn({ openWorkers: 2 });
+      const chainedCount = chainedEventCounter(ledger.store);
       const appending = burst(ledger.writers, 10_000, 25, { producer: ledger.deployment.producer.subject });
-      await until(async () => (await ledger.store.tip()).seq >= 1500, 30_000, 'the first sequencer to chain');
+      await until(async () => (await chainedCount()) >= 1500, 30_000, 'the first sequencer to chain');
       await signalAndWait(first.child, 'SIGKILL');
-      const atKill = (await ledger.store.tip()).seq;
-      expect(atKill).toBeLessThan(10_000);
+      expect(await chainedCount()).toBeLessThan(10_000);
       await ledger.spawn();
       const acknowledged = await appending;
       expect(acknowledged).toHaveLength(10_000);
-      await until(async () => (await ledger.store.tip()).seq >= 10_000, 60_000, 'the restarted sequencer');
-      await until(
-        async () => (await ledger.store.tip()).signedSeq === 10_000,
-        30_000,
-        'a checkpoint over all',
-      );
-      const ids = requestIds(await chainedRecords(ledger.store));
+      await until(async () => (await chainedCount()) >= 10_000, 60_000, 'the restarted sequencer');
+      const { seq } = await ledger.store.tip();
+      await until(async () => (await ledger.store.tip()).signedSeq === seq, 30_000, 'a checkpoint over all');
+      const records = await chainedRecords(ledger.store);
+      expect(records.map((r) => r.seq)).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+      const ids = requestIds(records);
       expect(ids).toHaveLength(10_000);
       expect(new Set(ids)).toEqual(new Set(acknowledged));
       const result = await verifyStore(ledger.store, { suite: nodeCrypto, keys: ledger.deployment.keys });
       expect(result.failures).toEqual([]);
-      expect(result).toMatchObject({ ok: true, records: 10_000 });
+      expect(result).toMatchObject({ ok: true, records: seq });
       await until(
         () => ledger.writers.every((w) => w.commitLagMs() === 0),
         30_000,
@@ -160,7 +167,8 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
       const leader = sequencers.find((s) => String(s.child.pid) === leaderPid)!;
       const follower = sequencers.find((s) => s !== leader)!;
       const appending = burst(ledger.writers, 3000, 20, { producer: ledger.deployment.producer.subject });
-      await until(async () => (await ledger.store.tip()).seq >= 500, 30_000, 'the leader to chain');
+      const chainedCount = chainedEventCounter(ledger.store);
+      await until(async () => (await chainedCount()) >= 500, 30_000, 'the leader to chain');
       leader.child.kill('SIGSTOP');
       await until(
         async () => (await holder())[1] === String(follower.child.pid),
@@ -171,10 +179,11 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
       expect(Number(secondFence)).toBeGreaterThan(Number(firstFence));
       leader.child.kill('SIGCONT');
       const acknowledged = await appending;
-      await until(async () => (await ledger.store.tip()).seq >= 3000, 60_000, 'all events chained');
+      await until(async () => (await chainedCount()) >= 3000, 60_000, 'all events chained');
       await until(() => /stale|lease lost/.test(leader.output()), 10_000, 'the stale leader to notice');
       expect((await holder())[1]).toBe(String(follower.child.pid));
-      await until(async () => (await ledger.store.tip()).signedSeq === 3000, 30_000, 'a checkpoint over all');
+      const { seq } = await ledger.store.tip();
+      await until(async () => (await ledger.store.tip()).signedSeq === seq, 30_000, 'a checkpoint over all');
       const ids = requestIds(await chainedRecords(ledger.store));
       expect(ids).toHaveLength(3000);
       expect(new Set(ids)).toEqual(new Set(acknowledged));
@@ -197,7 +206,8 @@ describe('Redis killed with SIGKILL (appendonly, appendfsync always)', () => {
       const writers = await Promise.all([1, 2].map(() => ledger.writer({ maxBatch: 32 })));
       let killed = false;
       const appending = burst(writers, 20_000, 25, { stop: () => killed });
-      await until(async () => (await ledger.store.tip()).seq >= 1000, 30_000, 'chaining to start');
+      const chainedCount = chainedEventCounter(ledger.store);
+      await until(async () => (await chainedCount()) >= 1000, 30_000, 'chaining to start');
       redis.process!.kill('SIGKILL');
       killed = true;
       const acknowledged = await appending;

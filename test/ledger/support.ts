@@ -11,6 +11,8 @@ import type { LedgerStore } from '../../store/ledger-types.js';
 import { MemoryLedgerStore } from '../../store/ledger-memory.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
 import type { LedgerKeys } from '../../core/chain.js';
+import type { LineageEvent } from '../../core/proofs.js';
+import { StoreLedgerReader } from '../../ledger/reader.js';
 import { Sequencer, type SequencerOptions } from '../../sequencer/sequencer.js';
 import { createLedgerWriter, type LedgerWriterOptions } from '../../ledger/writer.js';
 import type { LedgerWriter } from '../../ledger/types.js';
@@ -98,6 +100,38 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Every chained event with its position (record seq, index), in chain order: a record holds a
+ * producer's batch, so tests that count or look up events read them through this.
+ */
+export async function chainedEvents(store: LedgerStore): Promise<LineageEvent[]> {
+  const { seq } = await store.tip();
+  const reader = new StoreLedgerReader(nodeCrypto, store, { maxRecords: 1000 });
+  const events: LineageEvent[] = [];
+  for (let from = 1; from <= seq; from += 1000) {
+    for (const record of await reader.range(from, Math.min(seq, from + 999)))
+      record.events.forEach((event, index) => events.push({ seq: record.seq, index, event }));
+  }
+  return events;
+}
+
+/**
+ * A count of the chained events that reads each record once (a chained record never changes):
+ * cheap enough to poll while thousands of events are chained.
+ */
+export function chainedEventCounter(store: LedgerStore): () => Promise<number> {
+  let counted = 0;
+  let count = 0;
+  return async () => {
+    const { seq } = await store.tip();
+    for (const record of await store.records(counted + 1, seq)) {
+      count += (JSON.parse(record.text) as { events: unknown[] }).events.length;
+      counted = record.seq;
+    }
+    return count;
+  };
 }
 
 export type StoreFactory = () => LedgerStore;

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainRecord } from '../../core/event.js';
 import { formatMillis } from '../../core/time.js';
 import { createLedgerWriter } from '../../ledger/writer.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
@@ -74,17 +75,23 @@ describe('a sequencer process, through its HTTP port', () => {
           time: formatMillis(Date.now()),
         }),
       );
-      await writer.appendAndWait(events, 10_000);
+      // One call, one producer batch: one record of three events.
+      expect(await writer.appendAndWait(events, 10_000)).toEqual(
+        [0, 1, 2].map((index) => ({ seq: 1, index })),
+      );
       await until(
-        async () => (await metric(leader, 'governance_sequencer_last_checkpoint_size')) === 3,
+        async () => (await metric(leader, 'governance_sequencer_last_checkpoint_size')) === 1,
         10_000,
         'a head',
       );
+      const [record] = await store.records(1, 1);
+      expect((JSON.parse(record!.text) as ChainRecord).events).toHaveLength(3);
     } finally {
       await writer.close();
       await store.close();
     }
-    expect(await metric(leader, 'governance_sequencer_records_chained_total')).toBe(3);
+    // A record is a batch: one chained.
+    expect(await metric(leader, 'governance_sequencer_records_chained_total')).toBe(1);
     expect(await metric(leader, 'governance_sequencer_entries_rejected_total')).toBe(0);
     expect(await metric(leader, 'governance_sequencer_checkpoints_published_total')).toBeGreaterThanOrEqual(
       1,

@@ -3,7 +3,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGovernanceError, type Code } from '../../core/errors.js';
 import { RedisLedgerStore, type RedisLedgerStoreOptions } from '../../store/ledger-redis.js';
-import { EMPTY_TIP, type LedgerLease, type LedgerStore } from '../../store/ledger-types.js';
+import {
+  EMPTY_TIP,
+  type CommitNotice,
+  type LedgerLease,
+  type LedgerStore,
+} from '../../store/ledger-types.js';
 
 export interface StoreFixture {
   store: LedgerStore;
@@ -51,12 +56,11 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       await fixture.cleanup();
     });
 
-    /** Commits `n` records consuming the given ingest ids, from the current tip. */
+    /** Commits records (one per ingest id given, in order) from the current tip. */
     async function commitRecords(
       lease: LedgerLease,
       texts: string[],
       ingestIds: string[],
-      lineage: [string, number][] = [],
       batches: string[] = [],
       tiles = new Map<string, Uint8Array>(),
     ) {
@@ -67,8 +71,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         records: texts,
         eventHash: hashRef(tip.seq + texts.length),
         eventHashAlt: altRef(tip.seq + texts.length),
-        lineage,
-        consumed: ingestIds.map((ingestId, i) => ({ ingestId, firstSeq: tip.seq + i + 1, count: 1 })),
+        consumed: ingestIds.map((ingestId, i) => ({ ingestId, seq: tip.seq + i + 1, lineagePrev: '[null]' })),
         batches,
         tiles,
       });
@@ -79,7 +82,9 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await store.latestCheckpoint()).toBeUndefined();
       expect(await store.records(1, 100)).toEqual([]);
       expect(await store.readIngest('0-0', 10, 0)).toEqual([]);
-      expect(await store.lineageSeqs('lineage://op/none')).toEqual([]);
+      expect(await store.checkpointAtOrBefore(100)).toBeUndefined();
+      expect(await store.openings([1, 2])).toEqual([]);
+      expect(await store.deadLetters(10)).toEqual([]);
     });
 
     it('appends ingest batches in order and reads them after an id', async () => {
@@ -125,34 +130,36 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(second!.fence).toBeGreaterThan(first!.fence);
     });
 
-    it('commits records, tip, lineage index, ingest deletion, dead letters and notices atomically', async () => {
+    it('commits records, tip, ingest deletion, dead letters and notices atomically', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       const subscription = await fixture.other().subscribeCommits();
-      const ids = await store.appendIngest(['x', 'y', 'z']);
+      const ids = await store.appendIngest(['x', 'y', 'z', 'w']);
+      // One record per accepted entry (x, z), then the record of the refusals (y), as the sequencer commits.
       await store.commit({
         lease,
         expect: { seq: 0, eventHash: '' },
         records: ['r1', 'r2', 'r3'],
         eventHash: hashRef(3),
         eventHashAlt: altRef(3),
-        lineage: [
-          ['lineage://op/a', 1],
-          ['lineage://op/a', 3],
-          ['lineage://op/b', 2],
-        ],
         consumed: [
-          { ingestId: ids[0]!, firstSeq: 1, count: 2 },
+          { ingestId: ids[0]!, seq: 1, lineagePrev: '[null,null]' },
           { ingestId: ids[1]!, rejected: { code: 'ledger.signature.invalid', message: 'bad', entry: 'y' } },
+          { ingestId: ids[2]!, seq: 2, lineagePrev: '[[1,1]]' },
         ],
-        batches: ['val-x', 'val-rejections'],
+        batches: ['val-x', 'val-z', 'val-rejections'],
         tiles: new Map(),
       });
-      expect(await store.chainedBatches(['val-rejections', 'val-y', 'val-x'])).toEqual([true, false, true]);
+      expect(await store.chainedBatches(['val-rejections', 'val-y', 'val-x', 'val-z'])).toEqual([
+        true,
+        false,
+        true,
+        true,
+      ]);
       expect(await store.tip()).toEqual({
         seq: 3,
         eventHash: hashRef(3),
         eventHashAlt: altRef(3),
-        ingestId: ids[1],
+        ingestId: ids[2],
         signedSeq: 0,
       });
       expect(await store.records(1, 3)).toEqual([
@@ -161,21 +168,30 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         { seq: 3, text: 'r3' },
       ]);
       expect(await store.records(2, 2)).toEqual([{ seq: 2, text: 'r2' }]);
-      expect(await store.lineageSeqs('lineage://op/a')).toEqual([1, 3]);
-      const tails = await store.lineageTails(['lineage://op/a', 'lineage://op/b', 'lineage://op/c']);
-      expect([...tails]).toEqual([
-        ['lineage://op/a', 'r3'],
-        ['lineage://op/b', 'r2'],
-      ]);
-      expect((await store.readIngest('0-0', 10, 0)).map((e) => e.batch)).toEqual(['z']);
+      expect(await store.records(3, 9)).toEqual([{ seq: 3, text: 'r3' }]);
+      expect((await store.readIngest('0-0', 10, 0)).map((e) => e.batch)).toEqual(['w']);
       const dead = await store.deadLetters(10);
       expect(dead.map(({ ingestId, code, message, entry }) => ({ ingestId, code, message, entry }))).toEqual([
         { ingestId: ids[1], code: 'ledger.signature.invalid', message: 'bad', entry: 'y' },
       ]);
       expect(await subscription.next(2000)).toEqual([
-        { ingestId: ids[0], firstSeq: 1, count: 2 },
+        { ingestId: ids[0], seq: 1, lineagePrev: '[null,null]' },
         { ingestId: ids[1], rejected: 'ledger.signature.invalid' },
+        { ingestId: ids[2], seq: 2, lineagePrev: '[[1,1]]' },
       ]);
+      subscription.close();
+    });
+
+    it('sends each subscriber the notices of the commits after it subscribed, in commit order', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const [early, late] = await store.appendIngest(['early', 'late']);
+      await commitRecords(lease, ['r1'], [early!], ['val-early']);
+      const subscription = await fixture.other().subscribeCommits();
+      await commitRecords(lease, ['r2'], [late!], ['val-late']);
+      const notices: CommitNotice[] = [];
+      // A subscriber may see the commits in more than one read.
+      for (let i = 0; i < 20 && notices.length < 1; i++) notices.push(...(await subscription.next(500)));
+      expect(notices).toEqual([{ ingestId: late, seq: 2, lineagePrev: '[null]' }]);
       subscription.close();
     });
 
@@ -184,35 +200,42 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       await new Promise((r) => setTimeout(r, 200));
       const current = (await fixture.other().acquireLease('new', 10_000))!;
       const [id] = await store.appendIngest(['x']);
-      await expectCode(commitRecords(stale, ['r1'], [id!]), 'ledger.fenced');
+      await expectCode(commitRecords(stale, ['stale-1'], [id!]), 'ledger.fenced');
       expect(await store.renewLease(stale, 10_000)).toBe(false);
       expect(await store.tip()).toEqual(EMPTY_TIP);
       expect(await store.records(1, 10)).toEqual([]);
       expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([id]);
       await commitRecords(current, ['r1'], [id!]);
       expect((await store.tip()).seq).toBe(1);
+      expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+      expect(await store.readIngest('0-0', 10, 0)).toEqual([]);
     });
 
     it('chains each batch once: a commit naming a chained batch, or one batch twice, changes nothing', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       expect(await store.chainedBatches([])).toEqual([]);
       const [first, copy, other] = await store.appendIngest(['a', 'a-copy', 'b']);
-      await commitRecords(lease, ['r1'], [first!], [], ['val-a']);
+      await commitRecords(lease, ['r1'], [first!], ['val-a']);
       const tip = await store.tip();
       await expectCode(
-        commitRecords(lease, ['r2'], [copy!], [], ['val-b', 'val-a']),
+        commitRecords(lease, ['refused-2'], [copy!], ['val-b', 'val-a']),
         'ledger.batch.replayed',
       );
       await expectCode(
-        commitRecords(lease, ['r2', 'r3'], [copy!, other!], [], ['val-b', 'val-b']),
+        commitRecords(lease, ['refused-2', 'refused-3'], [copy!, other!], ['val-b', 'val-b']),
         'ledger.batch.replayed',
       );
       expect(await store.tip()).toEqual(tip);
       expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
       expect((await store.readIngest('0-0', 10, 0)).map((e) => e.id)).toEqual([copy, other]);
       expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, false]);
-      await commitRecords(lease, ['r2'], [other!], [], ['val-b']);
+      // Nothing of the refused commits remains to be chained in place of the next one's records.
+      await commitRecords(lease, ['r2'], [other!], ['val-b']);
       expect(await store.chainedBatches(['val-a', 'val-b'])).toEqual([true, true]);
+      expect(await store.records(1, 10)).toEqual([
+        { seq: 1, text: 'r1' },
+        { seq: 2, text: 'r2' },
+      ]);
     });
 
     it('refuses a commit that does not extend the current tip', async () => {
@@ -221,10 +244,9 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const tip = await store.tip();
       const commit = {
         lease,
-        records: ['r2'],
-        eventHash: hashRef(2),
-        eventHashAlt: altRef(2),
-        lineage: [],
+        records: ['refused-2', 'refused-3'],
+        eventHash: hashRef(3),
+        eventHashAlt: altRef(3),
         consumed: [],
         batches: [],
         tiles: new Map(),
@@ -237,8 +259,19 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         store.commit({ ...commit, expect: { seq: 1, eventHash: hashRef(9) } }),
         'ledger.head.mismatch',
       );
+      await expectCode(
+        store.commit({ ...commit, expect: { seq: 2, eventHash: hashRef(2) } }),
+        'ledger.head.mismatch',
+      );
       expect(await store.tip()).toEqual(tip);
       expect(await store.records(1, 10)).toEqual([{ seq: 1, text: 'r1' }]);
+      // The tip's own commit goes through, with its own records.
+      await commitRecords(lease, ['r2', 'r3'], []);
+      expect(await store.records(1, 10)).toEqual([
+        { seq: 1, text: 'r1' },
+        { seq: 2, text: 'r2' },
+        { seq: 3, text: 'r3' },
+      ]);
     });
 
     it('publishes checkpoints only for the current tip, newest last', async () => {
@@ -280,13 +313,34 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       );
     });
 
+    it('finds the latest checkpoint at or before a size: none before the first, the right one between two, the latest beyond', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await commitRecords(lease, ['r1', 'r2'], []);
+      expect(await store.checkpointAtOrBefore(2)).toBeUndefined();
+      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'c2', index: new Map() });
+      await commitRecords(lease, ['r3', 'r4', 'r5'], []);
+      await store.publishCheckpoint(lease, { seq: 5, eventHash: hashRef(5), text: 'c5', index: new Map() });
+      await commitRecords(lease, ['r6'], []);
+      await store.publishCheckpoint(lease, { seq: 6, eventHash: hashRef(6), text: 'c6', index: new Map() });
+      const reader = fixture.other();
+      expect(await reader.checkpointAtOrBefore(0)).toBeUndefined();
+      expect(await reader.checkpointAtOrBefore(1)).toBeUndefined();
+      expect(await reader.checkpointAtOrBefore(2)).toEqual({ seq: 2, text: 'c2' });
+      expect(await reader.checkpointAtOrBefore(3)).toEqual({ seq: 2, text: 'c2' });
+      expect(await reader.checkpointAtOrBefore(4)).toEqual({ seq: 2, text: 'c2' });
+      expect(await reader.checkpointAtOrBefore(5)).toEqual({ seq: 5, text: 'c5' });
+      expect(await reader.checkpointAtOrBefore(6)).toEqual({ seq: 6, text: 'c6' });
+      expect(await reader.checkpointAtOrBefore(1000)).toEqual({ seq: 6, text: 'c6' });
+      expect(await reader.latestCheckpoint()).toEqual({ seq: 6, text: 'c6' });
+    });
+
     it('keeps the latest version of each tile, written with the commit', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       const partial = Uint8Array.from({ length: 64 }, (_, i) => i);
-      await commitRecords(lease, ['r1', 'r2'], [], [], [], new Map([['0/0', partial]]));
+      await commitRecords(lease, ['r1', 'r2'], [], [], new Map([['0/0', partial]]));
       expect(await store.tiles(['0/0', '1/0'])).toEqual([partial, undefined]);
       const grown = Uint8Array.from({ length: 96 }, (_, i) => 255 - i);
-      await commitRecords(lease, ['r3'], [], [], [], new Map([['0/0', grown]]));
+      await commitRecords(lease, ['r3'], [], [], new Map([['0/0', grown]]));
       expect(await store.tiles(['0/0'])).toEqual([grown]);
       // A commit refused by its guard writes no tile.
       await expectCode(
@@ -296,7 +350,6 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
           records: ['x'],
           eventHash: hashRef(2),
           eventHashAlt: altRef(2),
-          lineage: [],
           consumed: [],
           batches: [],
           tiles: new Map([['0/0', partial]]),
@@ -306,26 +359,29 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await store.tiles(['0/0'])).toEqual([grown]);
     });
 
-    it('stores openings with their commit, reads them by seq and erases one without touching the chain', async () => {
+    it('stores openings with their commit and reads them back per record, by index and member', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
-      const open = (seq: number, member: string) => `{"member":"${member}","seq":${seq}}`;
+      const open = (seq: number, index: number, member: string) =>
+        `{"member":"${member}","salt":"s${seq}.${index}","value":"v"}`;
       await commitRecords(lease, ['r1'], []);
       const tip = await store.tip();
+      const openings: [number, number, string, string][] = [
+        [2, 0, 'identity', open(2, 0, 'identity')],
+        [2, 0, 'data', open(2, 0, 'data')],
+        [2, 3, 'identity', open(2, 3, 'identity')],
+        [2, 3, 'request_id', open(2, 3, 'request_id')],
+        [3, 1, 'operation', open(3, 1, 'operation')],
+      ];
       const commit = {
         lease,
         expect: { seq: tip.seq, eventHash: tip.eventHash },
         records: ['r2', 'r3'],
         eventHash: hashRef(3),
         eventHashAlt: altRef(3),
-        lineage: [['lineage://op/a', 2]] as [string, number][],
         consumed: [],
         batches: [],
         tiles: new Map<string, Uint8Array>(),
-        openings: [
-          [2, 'identity', open(2, 'identity')],
-          [2, 'data', open(2, 'data')],
-          [3, 'identity', open(3, 'identity')],
-        ] as [number, string, string][],
+        openings,
       };
       // A commit refused by its guard writes no opening.
       await expectCode(
@@ -334,21 +390,70 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       );
       expect(await store.openings([2, 3])).toEqual([]);
       await store.commit(commit);
-      const all = [
-        { seq: 2, member: 'identity', text: open(2, 'identity') },
-        { seq: 2, member: 'data', text: open(2, 'data') },
-        { seq: 3, member: 'identity', text: open(3, 'identity') },
-      ];
+      const all = openings.map(([seq, index, member, text]) => ({ seq, index, member, text }));
       expect(await store.openings([1, 2, 3, 4])).toEqual(all);
-      expect(await fixture.other().openings([3, 2])).toEqual([all[2], all[0], all[1]]);
+      // By seq in the order asked, then by index and member; from another handle too.
+      expect(await fixture.other().openings([3, 2])).toEqual([all[4], ...all.slice(0, 4)]);
+      expect(await store.openings([3])).toEqual([all[4]]);
       expect(await store.openings([])).toEqual([]);
-      const before = { tip: await store.tip(), records: await store.records(1, 3) };
-      expect(await store.eraseOpening(2, 'identity')).toBe(true);
-      expect(await store.eraseOpening(2, 'identity')).toBe(false);
-      expect(await store.eraseOpening(9, 'data')).toBe(false);
-      expect(await store.openings([2, 3])).toEqual([all[1], all[2]]);
-      expect({ tip: await store.tip(), records: await store.records(1, 3) }).toEqual(before);
-      expect(await store.lineageSeqs('lineage://op/a')).toEqual([2]);
+    });
+
+    it('erases openings one by one, each by seq, index and member, leaving the others and the chain as they were', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const open = (seq: number, index: number, member: string) =>
+        `{"member":"${member}","salt":"s${seq}.${index}","value":"v"}`;
+      const openings: [number, number, string, string][] = [
+        [1, 0, 'identity', open(1, 0, 'identity')],
+        [1, 0, 'data', open(1, 0, 'data')],
+        [1, 2, 'identity', open(1, 2, 'identity')],
+        [2, 0, 'identity', open(2, 0, 'identity')],
+      ];
+      const tile = Uint8Array.from({ length: 64 }, (_, i) => i);
+      await store.commit({
+        lease,
+        expect: { seq: 0, eventHash: '' },
+        records: ['r1', 'r2'],
+        eventHash: hashRef(2),
+        eventHashAlt: altRef(2),
+        consumed: [],
+        batches: ['val-1', 'val-2'],
+        tiles: new Map([['0/0', tile]]),
+        openings,
+      });
+      await store.publishCheckpoint(lease, {
+        seq: 2,
+        eventHash: hashRef(2),
+        text: 'c2',
+        index: new Map([['0:', Uint8Array.of(1)]]),
+      });
+      const chain = async () => ({
+        tip: await store.tip(),
+        records: await store.records(1, 2),
+        tiles: await store.tiles(['0/0']),
+        checkpoints: await store.checkpoints(1, 2, 10),
+        index: await store.allIndexNodes(),
+        batches: await store.chainedBatches(['val-1', 'val-2']),
+      });
+      const before = await chain();
+      const all = openings.map(([seq, index, member, text]) => ({ seq, index, member, text }));
+
+      expect(await store.eraseOpening(1, 0, 'identity')).toBe(true);
+      expect(await store.openings([1, 2])).toEqual([all[1], all[2], all[3]]);
+      // Gone once erased; and nothing else is erased in its place: the same member of another
+      // event or record, another member of the same event, an opening never stored.
+      expect(await store.eraseOpening(1, 0, 'identity')).toBe(false);
+      expect(await store.eraseOpening(1, 1, 'identity')).toBe(false);
+      expect(await store.eraseOpening(1, 2, 'data')).toBe(false);
+      expect(await store.eraseOpening(9, 0, 'data')).toBe(false);
+      expect(await fixture.other().openings([1, 2])).toEqual([all[1], all[2], all[3]]);
+
+      expect(await fixture.other().eraseOpening(1, 2, 'identity')).toBe(true);
+      expect(await store.openings([1, 2])).toEqual([all[1], all[3]]);
+      expect(await store.eraseOpening(1, 0, 'data')).toBe(true);
+      expect(await store.openings([1, 2])).toEqual([all[3]]);
+      expect(await store.eraseOpening(2, 0, 'identity')).toBe(true);
+      expect(await store.openings([1, 2])).toEqual([]);
+      expect(await chain()).toEqual(before);
     });
 
     it('writes and removes index nodes with the checkpoint that commits to them', async () => {

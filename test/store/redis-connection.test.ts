@@ -369,10 +369,10 @@ describe.skipIf(!haveRedisTools)('cluster mode (needs redis-server, redis-cli)',
         records: ['r1'],
         eventHash: 'h1',
         eventHashAlt: 'a1',
-        lineage: [['lineage://op/x', 1]],
-        consumed: [{ ingestId: id!, firstSeq: 1, count: 1 }],
+        consumed: [{ ingestId: id!, seq: 1, lineagePrev: '[null]' }],
         batches: ['val-1'],
         tiles: new Map([['0/0', new Uint8Array(32)]]),
+        openings: [[1, 0, 'identity', '{"member":"identity"}']],
       });
       await store.publishCheckpoint(lease, {
         seq: 1,
@@ -384,7 +384,8 @@ describe.skipIf(!haveRedisTools)('cluster mode (needs redis-server, redis-cli)',
       const owner = adminConnection(await cluster.ownerOf(slot));
       try {
         const keys = await owner.keys(`${keyPrefix}*`);
-        expect(keys.length).toBeGreaterThanOrEqual(10);
+        // tip, lease, fence, ingest, the record, checkpoints, tiles, index, commits, batches, openings
+        expect(keys.length).toBeGreaterThanOrEqual(11);
         expect(new Set(keys.map(hashSlot))).toEqual(new Set([slot]));
       } finally {
         owner.disconnect();

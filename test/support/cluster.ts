@@ -563,7 +563,8 @@ export class Cluster {
       const to = Math.min(seq, from + 999);
       const page = await this.ledger.records(from, to);
       if (page.length !== to - from + 1) throw new Error(`records ${from}..${to}: ${page.length} stored`);
-      for (const stored of page) events.push((JSON.parse(stored.text) as { event: LedgerEvent }).event);
+      for (const stored of page)
+        events.push(...(JSON.parse(stored.text) as { events: LedgerEvent[] }).events);
     }
     return events;
   }

@@ -1,22 +1,27 @@
 // An in-memory ledger for the authority's unit tests: it validates and keeps every event it is
 // given and can be made to fail. Its proof reads chain what it holds with the real sequencer on
-// a memory store (real producer signatures, tree, index and checkpoint), so they return proofs
-// a verifier accepts. The Redis integration tests use the real ledger throughout.
+// a memory store (real producer batch signatures, tree, index and checkpoint), so they return
+// proofs a verifier accepts: each append() is one producer batch per producer, chained as one
+// record, as the real writer seals what one call queues. The Redis integration tests use the
+// real ledger throughout.
 import { nodeCrypto } from '../../../core/crypto-node.js';
 import { GovernanceError } from '../../../core/errors.js';
 import { validateEvent, type ChainRecord, type EventType, type LedgerEvent } from '../../../core/event.js';
-import type { ConsistencyProof, InclusionProof, LineageProof } from '../../../core/proofs.js';
+import type { ConsistencyProof, InclusionProof, LineageEvent, LineageProof } from '../../../core/proofs.js';
 import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
 import { sealBatch } from '../../../ledger/ingest.js';
 import { StoreLedgerReader } from '../../../ledger/reader.js';
 import type { LedgerHalt, LedgerProofReader, LedgerWriter, Receipt } from '../../../ledger/types.js';
 import { Sequencer } from '../../../sequencer/sequencer.js';
 import { MemoryLedgerStore } from '../../../store/ledger-memory.js';
+import type { StoredOpening } from '../../../store/ledger-types.js';
 
 const LOG = 'test';
 
 export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   readonly events: LedgerEvent[] = [];
+  /** The events of each append() call, in order: one batch (so one record) per producer of each. */
+  private readonly appended: LedgerEvent[][] = [];
   /** When true, every append rejects, as a store error would. */
   failing = false;
   stalled = false;
@@ -29,14 +34,22 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     if (this.failing) throw new GovernanceError('ledger.unavailable', 'injected ledger failure');
     for (const event of events) validateEvent(event);
     this.events.push(...events);
+    if (events.length > 0) this.appended.push([...events]);
   }
 
+  /** Where each event was chained: the records of this call's batches, by event. */
   async appendAndWait(events: LedgerEvent[]): Promise<Receipt[]> {
     await this.append(events);
-    const chain = await (await this.chained()).range(1, this.events.length);
-    return chain
-      .slice(-events.length)
-      .map(({ seq, event_hash, event_hash_alt }) => ({ seq, event_hash, event_hash_alt }));
+    if (events.length === 0) return [];
+    const reader = await this.chained();
+    const size = this.batches(this.appended).length;
+    const mine = this.batches([events]);
+    const records = await reader.range(size - mine.length + 1, size);
+    const positions = new Map<LedgerEvent, Receipt>();
+    records.forEach((record, r) =>
+      mine[r]!.events.forEach((event, index) => positions.set(event, { seq: record.seq, index })),
+    );
+    return events.map((event) => positions.get(event)!);
   }
 
   commitLagMs(): number {
@@ -62,18 +75,34 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   /** Everything held, chained and checkpointed by a real sequencer on a memory store. */
   private chained(): Promise<StoreLedgerReader> {
     if (this.chainedAt?.count !== this.events.length)
-      this.chainedAt = { count: this.events.length, reader: this.chain([...this.events]) };
+      this.chainedAt = { count: this.events.length, reader: this.chain(this.batches(this.appended)) };
     return this.chainedAt.reader;
   }
 
-  private async chain(events: LedgerEvent[]): Promise<StoreLedgerReader> {
-    const store = new MemoryLedgerStore(LOG);
-    const batches = events.map((event) => {
-      let key = this.producerKeys.get(event.producer);
-      if (!key) this.producerKeys.set(event.producer, (key = generatePrivateKey()));
-      return sealBatch(nodeCrypto, LOG, `producer:${event.producer}`, key, [validateEvent(event)]);
+  /** The batches of these append() calls: per call, one per producer, in order of first event. */
+  private batches(calls: LedgerEvent[][]): { producer: string; events: LedgerEvent[] }[] {
+    return calls.flatMap((events) => {
+      const byProducer = new Map<string, LedgerEvent[]>();
+      for (const event of events)
+        byProducer.set(event.producer, [...(byProducer.get(event.producer) ?? []), event]);
+      return [...byProducer].map(([producer, held]) => ({ producer, events: held }));
     });
-    if (batches.length > 0) await store.appendIngest(batches);
+  }
+
+  private async chain(batches: { producer: string; events: LedgerEvent[] }[]): Promise<StoreLedgerReader> {
+    const store = new MemoryLedgerStore(LOG);
+    const entries = batches.map(({ producer, events }) => {
+      let key = this.producerKeys.get(producer);
+      if (!key) this.producerKeys.set(producer, (key = generatePrivateKey()));
+      return sealBatch(
+        nodeCrypto,
+        LOG,
+        `producer:${producer}`,
+        key,
+        events.map((e) => validateEvent(e)),
+      ).entry;
+    });
+    if (entries.length > 0) await store.appendIngest(entries);
     const producers = new Map(
       [...this.producerKeys].map(([subject, key]) => [
         `producer:${subject}`,
@@ -88,7 +117,7 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
       headIntervalMs: 10,
     });
     sequencer.start();
-    while ((await store.tip()).signedSeq < events.length) await new Promise((r) => setTimeout(r, 5));
+    while ((await store.tip()).signedSeq < entries.length) await new Promise((r) => setTimeout(r, 5));
     await sequencer.stop();
     return new StoreLedgerReader(nodeCrypto, store, { maxRecords: 100_000 });
   }
@@ -101,8 +130,8 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return (await this.chained()).range(fromSeq, toSeq);
   }
 
-  async lineage(lineage: string): Promise<ChainRecord[]> {
-    return (await this.chained()).lineage(lineage);
+  async lineageEvents(lineage: string): Promise<LineageEvent[]> {
+    return (await this.chained()).lineageEvents(lineage);
   }
 
   async inclusionProof(seq: number): Promise<InclusionProof> {
@@ -113,7 +142,7 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return (await this.chained()).consistencyProof(old);
   }
 
-  async lineageProof(lineage: string): Promise<LineageProof & { pending: number }> {
+  async lineageProof(lineage: string): Promise<LineageProof & { chained: number }> {
     return (await this.chained()).lineageProof(lineage);
   }
 
@@ -121,7 +150,7 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
     return (await this.chained()).tileResource(path);
   }
 
-  async openings(seq: number): Promise<string[]> {
+  async openings(seq: number): Promise<StoredOpening[]> {
     return (await this.chained()).openings(seq);
   }
 }

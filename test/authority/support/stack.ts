@@ -14,7 +14,7 @@ import { generatePrivateKey, rawPublicKey } from '../../../core/keys.js';
 import { nodeCrypto } from '../../../core/crypto-node.js';
 import { StoreLedgerReader } from '../../../ledger/reader.js';
 import { Sequencer } from '../../../sequencer/sequencer.js';
-import { createLedgerWriter } from '../../../ledger/writer.js';
+import { createLedgerWriter, type LedgerWriterOptions } from '../../../ledger/writer.js';
 import type { LedgerWriter } from '../../../ledger/types.js';
 import { RedisLedgerStore } from '../../../store/ledger-redis.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../../store/redis-connection.js';
@@ -57,6 +57,10 @@ export interface StackOptions {
   /** A Redis to use instead of starting one (the caller stops it). */
   redis?: TestRedis;
   headIntervalMs?: number;
+  /** Members the authority's ledger writer commits in every event (docs/spec/ledger.md §3.1). */
+  redact?: LedgerWriterOptions['redact'];
+  /** Identities that may read the openings of those commitments (/v1/proof/openings/<seq>). */
+  openingReaders?: string[];
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -81,6 +85,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     checkpoints: {
       auditKeys: () => new Map([[auditRecord.kid, { publicKey: rawPublicKey(auditKey) }]]),
     },
+    ...(options.redact ? { redact: options.redact } : {}),
   });
   const reader = new StoreLedgerReader(nodeCrypto, ledgerStore);
   const sequencer = new Sequencer({
@@ -106,6 +111,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     })),
     keyRecords: [producerRecord, auditRecord],
     heartbeatMs: 250,
+    ...(options.openingReaders ? { openingReaders: options.openingReaders } : {}),
   });
   await authority.start();
   const identity = {

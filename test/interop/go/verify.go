@@ -76,6 +76,10 @@ type parseTreeCheck struct {
 type replay struct {
 	Records int64 `json:"records"`
 	Tiles   int   `json:"tiles"`
+	// The events of all the records: each record is one producer batch, {"events":[...],...}.
+	Events int64 `json:"events"`
+	// The longest record in bytes: at most 65,535, the most a uint16 length prefix can say.
+	LargestRecord int `json:"largestRecord"`
 }
 
 type consistency struct {
@@ -243,11 +247,28 @@ func (f *tileFetcher) entries(i, size int64) ([][]byte, error) {
 	return records, nil
 }
 
+// batchEvents is the number of events of a record: a JSON object whose "events" member is a
+// non-empty array (docs/spec/ledger.md §5). Nothing else of the record is read here.
+func batchEvents(record []byte) (int, error) {
+	var batch struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(record, &batch); err != nil {
+		return 0, err
+	}
+	if len(batch.Events) == 0 {
+		return 0, fmt.Errorf("no events")
+	}
+	return len(batch.Events), nil
+}
+
 // fullReplay rebuilds the log from its entry bundles with tlog.StoredHashes, as a Go sumdb
 // server stores it, and requires every C2SP tile of the tree to be byte for byte the tile
-// tlog.ReadTileData makes of those hashes.
+// tlog.ReadTileData makes of those hashes. It counts the events of the records (batches).
 func fullReplay(f *tileFetcher, tree tlog.Tree) (*replay, error) {
 	var stored []tlog.Hash
+	var events int64
+	largest := 0
 	memory := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
 		for i, x := range indexes {
@@ -264,6 +285,14 @@ func fullReplay(f *tileFetcher, tree tlog.Tree) (*replay, error) {
 			return nil, err
 		}
 		for k, record := range records {
+			count, err := batchEvents(record)
+			if err != nil {
+				return nil, fmt.Errorf("record %d (seq %d) is not a batch of events: %v", n+int64(k), n+int64(k)+1, err)
+			}
+			events += int64(count)
+			if len(record) > largest {
+				largest = len(record)
+			}
 			hashes, err := tlog.StoredHashes(n+int64(k), record, memory)
 			if err != nil {
 				return nil, err
@@ -292,7 +321,7 @@ func fullReplay(f *tileFetcher, tree tlog.Tree) (*replay, error) {
 			return nil, fmt.Errorf("%s differs from the tile tlog computes from the records", c2spTilePath(t))
 		}
 	}
-	return &replay{Records: tree.N, Tiles: len(tiles)}, nil
+	return &replay{Records: tree.N, Tiles: len(tiles), Events: events, LargestRecord: largest}, nil
 }
 
 func decodeHashes(encoded []string) ([]tlog.Hash, error) {
