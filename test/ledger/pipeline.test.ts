@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import { isGovernanceError } from '../../core/errors.js';
-import { validateEvent, type LedgerEvent } from '../../core/event.js';
+import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../../core/event.js';
 import { exportToFile } from '../../ledger/export.js';
 import { sealBatch } from '../../ledger/ingest.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
@@ -348,6 +348,31 @@ for (const [name, stores, sequencerOptions] of [
       ]);
       expect(records[1]!.events.map((e) => e.data?.ingest_id)).toEqual([badSignature, notJson]);
       expect(records[1]!.events[1]!.data).toMatchObject({ ingest_id: notJson, entry_chars: 12 });
+      expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
+    });
+
+    it('records a flood of refused entries in rejection records that each fit, and chains on', async () => {
+      ledger = new TestLedger(stores(), sequencerOptions);
+      ledger.sequencer();
+      // More refusals in one read than one record of ledger.rejected events can hold (64 KiB):
+      // anyone who can write to the ingest stream can send them.
+      const junk = Array.from({ length: 400 }, (_, i) => `{"events": [${i}`);
+      await ledger.store.appendIngest(junk);
+      await until(
+        async () => (await ledger.store.deadLetters(1000)).length === junk.length,
+        WAIT_MS,
+        'every junk entry dead-lettered',
+      );
+      const honest = await ledger.writer();
+      const [receipt] = await honest.appendAndWait([testEvent(1)], WAIT_MS);
+      await until(async () => (await ledger.store.tip()).signedSeq === receipt!.seq, WAIT_MS, 'a checkpoint');
+      const records = await new StoreLedgerReader(nodeCrypto, ledger.store).range(1, receipt!.seq);
+      const rejections = records.filter((r) => r.kid === AUDIT_KID);
+      expect(rejections.length).toBeGreaterThan(1);
+      expect(rejections.flatMap((r) => r.events).length).toBe(junk.length);
+      for (const { text } of await ledger.store.records(1, receipt!.seq))
+        expect(Buffer.byteLength(text)).toBeLessThanOrEqual(EVENT_LIMITS.recordBytes);
+      expect(records.at(-1)!.events.map((e) => e.request_id)).toEqual([testEvent(1).request_id]);
       expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
     });
 
