@@ -33,9 +33,9 @@ export interface LedgerReaderOptions {
   maxRecords?: number;
 }
 
-function parseStoredRecord(stored: StoredText, checkSeq = true): ChainRecord {
+function parseStoredRecord(stored: StoredText): ChainRecord {
   const { record } = checkRecord(parseCanonicalJson(stored.text, `record ${stored.seq}`));
-  if (checkSeq && record.seq !== stored.seq)
+  if (record.seq !== stored.seq)
     throw new GovernanceError(
       'ledger.sequence.invalid',
       `record stored at ${stored.seq} says seq ${record.seq}`,
@@ -91,8 +91,11 @@ export class StoreLedgerReader implements LedgerProofReader {
    * The records holding a lineage's events up to the index position `latest`, in chain order:
    * from the record of its latest event back along lineage_prev (§6), one read per record.
    */
-  private async lineageRecords(lineage: string, latest: EventPosition): Promise<StoredText[]> {
-    const found: StoredText[] = [];
+  private async lineageRecords(
+    lineage: string,
+    latest: EventPosition,
+  ): Promise<(StoredText & { record: ChainRecord })[]> {
+    const found: (StoredText & { record: ChainRecord })[] = [];
     let at: EventPosition | null = latest;
     while (at !== null) {
       const seq: number = at[0];
@@ -105,7 +108,7 @@ export class StoreLedgerReader implements LedgerProofReader {
       if (!stored)
         throw new GovernanceError('ledger.sequence.invalid', `record ${seq} of ${lineage} is missing`);
       const record = parseStoredRecord(stored);
-      found.push(stored);
+      found.push({ ...stored, record });
       // The first event of the lineage in this record links to an earlier record, or ends it.
       const first = record.events.findIndex((e) => e.lineage === lineage);
       at = first < 0 ? null : record.lineage_prev[first]!;
@@ -120,11 +123,10 @@ export class StoreLedgerReader implements LedgerProofReader {
 
   /** Every event of a lineage up to the latest checkpoint, in chain order. */
   async lineageEvents(lineage: string): Promise<LineageEvent[]> {
-    const proof = await this.lineageProof(lineage);
-    return proof.records.flatMap(({ record }) => {
-      const { seq, events } = parseStoredRecord({ seq: 0, text: record }, false);
-      return events.flatMap((event, index) => (event.lineage === lineage ? [{ seq, index, event }] : []));
-    });
+    const { stored } = await this.lineageAtCheckpoint(lineage);
+    return stored.flatMap(({ record: { seq, events } }) =>
+      events.flatMap((event, index) => (event.lineage === lineage ? [{ seq, index, event }] : [])),
+    );
   }
 
   /** Record `seq` with its inclusion proof in the latest checkpoint (ledger.head.mismatch until one covers it). */
@@ -164,19 +166,8 @@ export class StoreLedgerReader implements LedgerProofReader {
    */
   async lineageProof(lineage: string): Promise<LineageProof & { chained: number }> {
     const chained = (await this.store.tip()).seq;
-    const key = indexKey(this.suite, lineage);
-    let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
-    if (!read.proof) read = await this.indexProof(key, 256);
-    if (!read.proof || !read.checkpoint)
-      throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
-    const signed = parseCheckpointNote(read.checkpoint.text);
-    const { size } = signed.checkpoint;
-    const { terminal } = read.proof;
-    const latest =
-      terminal.kind === 'leaf' && bytesEqual(terminal.key, key) ? positionOfValue(terminal.value) : undefined;
-    if (terminal.kind === 'leaf' && bytesEqual(terminal.key, key) && !latest)
-      throw new GovernanceError('ledger.index.mismatch', `the index value of ${lineage} is not a position`);
-    const stored = latest ? await this.lineageRecords(lineage, latest) : [];
+    const { checkpoint, proof, stored } = await this.lineageAtCheckpoint(lineage);
+    const { size } = parseCheckpointNote(checkpoint).checkpoint;
     const hashes = await treeHashes(this.suite, this.store, size, {
       inclusion: stored.map(({ seq }) => seq - 1),
     });
@@ -184,7 +175,26 @@ export class StoreLedgerReader implements LedgerProofReader {
       record: text,
       proof: encodeAll(inclusionProof(this.suite, hashes, seq - 1, size)),
     }));
-    return { lineage, checkpoint: read.checkpoint.text, index: indexProofJson(read.proof), records, chained };
+    return { lineage, checkpoint, index: indexProofJson(proof), records, chained };
+  }
+
+  /**
+   * The latest checkpoint, the index proof of a lineage in it (the two read together) and the
+   * records holding the lineage's events up to it.
+   */
+  private async lineageAtCheckpoint(lineage: string) {
+    const key = indexKey(this.suite, lineage);
+    let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
+    if (!read.proof) read = await this.indexProof(key, 256);
+    if (!read.proof || !read.checkpoint)
+      throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
+    const { terminal } = read.proof;
+    const present = terminal.kind === 'leaf' && bytesEqual(terminal.key, key);
+    const latest = present ? positionOfValue(terminal.value) : undefined;
+    if (present && !latest)
+      throw new GovernanceError('ledger.index.mismatch', `the index value of ${lineage} is not a position`);
+    const stored = latest ? await this.lineageRecords(lineage, latest) : [];
+    return { checkpoint: read.checkpoint.text, proof: read.proof, stored };
   }
 
   async openings(seq: number): Promise<StoredOpening[]> {

@@ -516,7 +516,7 @@ export class Sequencer {
 
   /**
    * Lays out the records of opened entries, up to one commit's worth (the rest is returned): one
-   * record per accepted batch, in ingest order, then one record of ledger.rejected events (signed
+   * record per accepted batch, in ingest order, then the records of ledger.rejected events (signed
    * by the audit key) for the refused entries. `committing` holds the batches of the commit still
    * in flight.
    */
@@ -549,7 +549,8 @@ export class Sequencer {
       const prevs = batch.lineages.map((lineage, i): EventPosition | null => {
         if (lineage === undefined) return null;
         const indexed = latest.has(lineage) ? undefined : index.get(indexKey(this.suite, lineage));
-        const prev = latest.get(lineage) ?? (indexed === undefined ? null : positionOfValue(indexed)!);
+        const prev =
+          latest.get(lineage) ?? (indexed === undefined ? null : indexedPosition(lineage, indexed));
         latest.set(lineage, [seq, i]);
         return prev;
       });
@@ -583,7 +584,7 @@ export class Sequencer {
         plan.consumed.push({ ingestId: entry.id, seq: plan.state.seq + 1, lineagePrev: append(result) });
       }
     }
-    // One audit-key signature covers the rejections of this commit, in as few records as fit.
+    // The audit key signs the rejections of this commit, in as few records as fit (§11.4).
     for (const events of fitRecords(
       refused.map(({ entry, error }) => validateEvent(this.rejection(entry, error))),
       this.options.auditKid.length,
@@ -642,4 +643,15 @@ function fitRecords(events: Uint8Array[], kidLength: number): Uint8Array[][] {
   }
   if (run.length > 0) runs.push(run);
   return runs;
+}
+
+/** A lineage's latest position as the stored index holds it; a value that is none fails closed. */
+function indexedPosition(lineage: string, value: Uint8Array): EventPosition {
+  const position = positionOfValue(value);
+  if (!position)
+    throw new GovernanceError(
+      'ledger.index.mismatch',
+      `the index value of ${lineage.slice(0, 128)} is not a position`,
+    );
+  return position;
 }
