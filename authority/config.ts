@@ -6,6 +6,7 @@
 import { LOG_ID } from '../store/ledger-types.js';
 import {
   applyServiceEnvironment,
+  ledgerArchive,
   ledgerReplication,
   ledgerWitnesses,
   readConfigFile,
@@ -96,6 +97,8 @@ export const configSchema = z.strictObject({
       commitWindowMs: z.number().int().min(100).max(600_000).default(5000),
       ...ledgerReplication,
       ...ledgerWitnesses,
+      // The archive of trimmed records, read for proofs and exports (the sequencer writes it).
+      ...ledgerArchive,
     })
     .default({
       log: 'governance',

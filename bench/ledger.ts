@@ -6,14 +6,18 @@
 // N events and only then is the sequencer started: the rate is then the sequencer's and Redis's
 // alone, as where the producers run on other machines (their CPU and Redis's are then counted
 // from the first append to the last batch proven, the sequencer's from its first commit).
+// With --archive the sequencer archives to a directory and trims Redis to --hot-records
+// (docs/spec/ledger.md §11.6); --soak S then appends at --rate events/s for S seconds and prints
+// Redis's memory, by key, every --sample seconds, and the archive's bytes per event: a bounded
+// Redis is one whose used_memory stays flat.
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { DEV_LOG, writeDevDeployment } from '../devkit/dev-deployment.js';
 import {
   loggedLine,
@@ -31,7 +35,10 @@ import { keyFromPem } from '../core/keys.js';
 import type { KeyRecord } from '../core/registry.js';
 import { formatMillis } from '../core/time.js';
 import { createLedgerWriter } from '../ledger/writer.js';
+import { FsLedgerArchive } from '../store/archive-fs.js';
+import { ArchivedLedgerStore } from '../store/ledger-archived.js';
 import { RedisLedgerStore, ledgerKeys } from '../store/ledger-redis.js';
+import type { LedgerStore } from '../store/ledger-types.js';
 
 const options = new Command('bench:ledger')
   .description(
@@ -47,6 +54,11 @@ const options = new Command('bench:ledger')
   .option('--open-workers <n>', "the sequencer's worker threads opening ingest entries (OPEN_WORKERS)", '0')
   .option('--drain <n>', 'append n events first, then start the sequencer and time it chaining them')
   .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
+  .option('--archive', 'archive to a directory and trim Redis to --hot-records (docs/spec/ledger.md §11.6)')
+  .option('--hot-records <n>', "records the sequencer keeps in Redis below the archive's frontier", '4096')
+  .option('--soak <seconds>', 'append at --rate for this long, sampling Redis memory (implies --archive)')
+  .option('--rate <n>', 'events appended per second in a soak', '2000')
+  .option('--sample <seconds>', 'seconds between memory samples in a soak', '60')
   .parse()
   .opts<Record<string, string>>();
 const num = (name: string) => Number(options[name]);
@@ -83,7 +95,7 @@ async function commandTimes(admin: Redis): Promise<Map<string, number>> {
 }
 
 /** Records from..to as stored: how many, their events, and bytes (record texts, canonical events). */
-async function recordStats(store: RedisLedgerStore, from: number, to: number) {
+async function recordStats(store: LedgerStore, from: number, to: number) {
   const stats = { records: 0, events: 0, recordBytes: 0, eventBytes: 0 };
   for (let page = from; page <= to; page += 1000) {
     for (const { text } of await store.records(page, Math.min(to, page + 999))) {
@@ -165,6 +177,37 @@ const sequencerConfig = parse(readFileSync(deployment.files.sequencerConfig, 'ut
 const auditRecord = JSON.parse(readFileSync(sequencerConfig.audit.certificateFile, 'utf8')) as KeyRecord;
 const auditKeys = new Map([[auditRecord.kid, { publicKey: base64urlDecode(auditRecord.public_key)! }]]);
 const drain = options.drain === undefined ? undefined : num('drain');
+const soak = options.soak === undefined ? undefined : num('soak');
+const archiveDir = options.archive || soak !== undefined ? join(dir, 'archive') : undefined;
+if (archiveDir) {
+  mkdirSync(archiveDir);
+  const config = parse(readFileSync(deployment.files.sequencerConfig, 'utf8')) as { ledger: object };
+  config.ledger = {
+    ...config.ledger,
+    archive: { type: 'fs', dir: archiveDir },
+    hotRecords: num('hotRecords'),
+  };
+  writeFileSync(deployment.files.sequencerConfig, stringify(config));
+}
+
+/** Bytes of the files under a directory. */
+function diskBytes(path: string): number {
+  return statSync(path).isDirectory()
+    ? readdirSync(path).reduce((n, name) => n + diskBytes(join(path, name)), 0)
+    : statSync(path).size;
+}
+
+const usedMemory = async () => Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
+
+/** Redis memory by ledger key (MEMORY USAGE, every element counted) and what the records and the rest hold. */
+async function memoryByKey(): Promise<[string, number][]> {
+  const keys = ledgerKeys(DEV_LOG);
+  const named = ['ingest', 'checkpoints', 'tiles', 'index', 'batches', 'commits', 'dead'] as const;
+  const sizes = await Promise.all(
+    named.map(async (name) => Number((await admin.call('MEMORY', 'USAGE', keys[name], 'SAMPLES', '0')) ?? 0)),
+  );
+  return named.map((name, i) => [name, sizes[i]!]);
+}
 const startSequencer = () =>
   startChild(
     ...nodeCommand(
@@ -182,7 +225,7 @@ let sequencer: ChildServer<unknown> | undefined;
 try {
   if (drain === undefined) sequencer = await startSequencer();
   const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
-  const memoryBefore = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
+  const memoryBefore = await usedMemory();
   const stores = Array.from(
     { length: num('writers') },
     () => new RedisLedgerStore({ url: redis.url, log: DEV_LOG }),
@@ -197,7 +240,11 @@ try {
       }),
     ),
   );
-  const tipStore = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
+  const redisTip = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
+  // Records the sequencer trimmed are read from the archive.
+  const tipStore: LedgerStore = archiveDir
+    ? new ArchivedLedgerStore(redisTip, new FsLedgerArchive({ dir: archiveDir }))
+    : redisTip;
   let running = true;
   let appended = 0;
   const sample = async () => ({
@@ -211,10 +258,12 @@ try {
   /** With --drain, the writers and Redis are measured from before the first append. */
   let before: typeof start | undefined;
   if (drain !== undefined) before = await sample();
+  const began = performance.now();
   const loops = writers.flatMap((writer, w) =>
     Array.from({ length: num('concurrency') }, async (_, c) => {
       for (let i = c * 1_000_000; running && (drain === undefined || appended < drain);) {
-        if (drain === undefined && writer.commitLagMs() > 1000) {
+        const behind = soak !== undefined && appended >= (num('rate') * (performance.now() - began)) / 1000;
+        if ((drain === undefined && writer.commitLagMs() > 1000) || behind) {
           await sleep(5);
           continue;
         }
@@ -225,7 +274,41 @@ try {
     }),
   );
 
-  if (drain === undefined) {
+  if (soak !== undefined) {
+    await sleep(num('warmup') * 1000);
+    start = await sample();
+    const samples: { at: number; memory: number; seq: number; trimmed: number; archive: number }[] = [];
+    for (let at = 0; at < soak;) {
+      const pause = Math.min(num('sample'), soak - at);
+      await sleep(pause * 1000);
+      at += pause;
+      const tip = await redisTip.tip();
+      const memory = await usedMemory();
+      const archive = diskBytes(archiveDir!);
+      samples.push({ at, memory, seq: tip.seq, trimmed: tip.trimmed, archive });
+      console.log(
+        `  soak ${at.toFixed(0)} s: used_memory ${(memory / 2 ** 20).toFixed(1)} MiB; records ${tip.seq} ` +
+          `(${tip.seq - tip.trimmed} in redis, archived ${tip.archived}); archive ${(archive / 2 ** 20).toFixed(1)} MiB; ` +
+          (await memoryByKey()).map(([name, bytes]) => `${name} ${(bytes / 2 ** 20).toFixed(2)}`).join(', ') +
+          ' MiB',
+      );
+    }
+    end = await sample();
+    running = false;
+    await Promise.all(loops);
+    // Flat: the spread of used_memory over the samples after the first, against their least.
+    const steady = samples.slice(1).map((x) => x.memory);
+    const [low, high] = [Math.min(...steady), Math.max(...steady)];
+    const last = samples.at(-1)!;
+    const archived = await recordStats(tipStore, 1, (await redisTip.tip()).archived);
+    console.log(
+      `  soak: used_memory ${(low / 2 ** 20).toFixed(1)}–${(high / 2 ** 20).toFixed(1)} MiB after the first sample ` +
+        `(${steady.length > 0 ? (((high - low) / low) * 100).toFixed(1) : '–'} % spread); ` +
+        `archive ${archived.events > 0 ? Math.round(last.archive / archived.events) : '–'} B per archived event ` +
+        `(${archived.events.toLocaleString('en')} events in ${archived.records.toLocaleString('en')} records, ` +
+        `${(last.archive / 2 ** 20).toFixed(1)} MiB)`,
+    );
+  } else if (drain === undefined) {
     await sleep(num('warmup') * 1000);
     start = await sample();
     await sleep(num('seconds') * 1000);
@@ -253,7 +336,7 @@ try {
   await Promise.all(writers.map((w) => w.close()));
   const keys = ledgerKeys(DEV_LOG);
   const tip = await tipStore.tip();
-  const memoryAfter = Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
+  const memoryAfter = await usedMemory();
   const backlog = await admin.xlen(keys.ingest);
   // A record is a batch: the events of the measured records, and what is stored for them.
   const window = await recordStats(tipStore, start.seq + 1, end.seq);
@@ -271,9 +354,11 @@ try {
   console.log(
     [
       `ledger benchmark: ${Math.round(rate).toLocaleString('en')} events chained/s over ` +
-        (drain === undefined
-          ? `${options.seconds} s`
-          : `${((end.at - start.at) / 1000).toFixed(1)} s, draining ${appended.toLocaleString('en')} events appended before the sequencer started`),
+        (soak !== undefined
+          ? `a ${soak} s soak at ${options.rate} events/s`
+          : drain === undefined
+            ? `${options.seconds} s`
+            : `${((end.at - start.at) / 1000).toFixed(1)} s, draining ${appended.toLocaleString('en')} events appended before the sequencer started`),
       `  writers ${options.writers} × ${options.concurrency} appends in flight × ${options.events} events; ` +
         `producer batch ≤ ${options.batch} events per signature and record; ${(all.events / all.records).toFixed(1)} events per record; ` +
         `${options.openWorkers} open worker(s)`,
@@ -296,7 +381,8 @@ try {
           .map(([name, us]) => `${name} ${us.toFixed(2)} µs`)
           .join(', '),
       `  redis memory: ${Math.round((memoryAfter - memoryBefore) / all.events)} B/event, all ledger keys ` +
-        `(used_memory delta, with the lineage index)`,
+        `(used_memory delta, with the lineage index` +
+        (archiveDir ? `; archived ${tip.archived}, trimmed ${tip.trimmed} of ${tip.seq} records)` : ')'),
     ].join('\n'),
   );
   await Promise.all([...stores, tipStore].map((s) => s.close()));

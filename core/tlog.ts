@@ -262,7 +262,8 @@ export function verifyConsistency(
 // C2SP tlog-tiles paths.
 
 /** N as zero-padded 3-digit groups, all but the last prefixed "x": 1234067 → x001/x234/067. */
-function encodeTileIndex(index: number): string {
+/** A tile index as C2SP tlog-tiles spells it in paths: 3-digit groups, all but the last prefixed "x". */
+export function encodeTileIndex(index: number): string {
   const digits = String(index);
   const padded = digits.padStart(Math.ceil(digits.length / 3) * 3, '0');
   const groups = padded.match(/\d{3}/g)!;
@@ -287,6 +288,35 @@ export function tilePath(level: number, index: number, width: number = TILE_WIDT
 export function entriesPath(index: number, width: number = TILE_WIDTH): string {
   checkTile(index, width);
   return `tile/entries/${encodeTileIndex(index)}${width === TILE_WIDTH ? '' : `.p/${width}`}`;
+}
+
+/** A C2SP entry bundle: each entry as a big-endian uint16 length and its bytes (§7.2 of docs/spec/ledger.md). */
+export function encodeEntryBundle(entries: Uint8Array[]): Uint8Array {
+  const bundle = new Uint8Array(entries.reduce((n, e) => n + 2 + e.length, 0));
+  let at = 0;
+  for (const entry of entries) {
+    if (entry.length > 0xffff)
+      throw new RangeError(`an entry of ${entry.length} bytes does not fit a bundle`);
+    bundle[at] = entry.length >> 8;
+    bundle[at + 1] = entry.length & 0xff;
+    bundle.set(entry, at + 2);
+    at += 2 + entry.length;
+  }
+  return bundle;
+}
+
+/** The entries of a bundle, which must be exactly `count` entries filling every byte; undefined otherwise. */
+export function decodeEntryBundle(bundle: Uint8Array, count: number): Uint8Array[] | undefined {
+  const entries: Uint8Array[] = [];
+  let at = 0;
+  while (at < bundle.length && entries.length < count) {
+    if (at + 2 > bundle.length) return undefined;
+    const length = (bundle[at]! << 8) | bundle[at + 1]!;
+    if (at + 2 + length > bundle.length) return undefined;
+    entries.push(bundle.subarray(at + 2, at + 2 + length));
+    at += 2 + length;
+  }
+  return entries.length === count && at === bundle.length ? entries : undefined;
 }
 
 const TILE_PATH = /^tile\/(entries|0|[1-9]\d?)\/((?:x\d{3}\/)*\d{3})(?:\.p\/([1-9]\d{0,2}))?$/;

@@ -5,7 +5,7 @@
 import { checkRecord, parseCanonicalJson } from '../core/chain.js';
 import { parseCheckpointNote, type SignedCheckpoint } from '../core/checkpoint.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { base64Encode, bytesEqual } from '../core/encoding.js';
+import { base64Encode, bytesEqual, utf8Encode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import type { ChainRecord, EventPosition } from '../core/event.js';
 import type {
@@ -19,6 +19,7 @@ import type {
 import { indexKey, positionOfValue, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
 import {
   consistencyProof,
+  encodeEntryBundle,
   inclusionProof,
   parseTilePath,
   TILE_WIDTH,
@@ -215,15 +216,7 @@ export class StoreLedgerReader implements LedgerProofReader {
       if (first + id.width > size) return undefined;
       const records = await this.store.records(first + 1, first + id.width);
       if (records.length !== id.width) return undefined;
-      const texts = records.map(({ text }) => Buffer.from(text, 'utf8'));
-      const bundle = Buffer.alloc(texts.reduce((n, t) => n + 2 + t.length, 0));
-      let at = 0;
-      for (const text of texts) {
-        bundle.writeUInt16BE(text.length, at);
-        text.copy(bundle, at + 2);
-        at += 2 + text.length;
-      }
-      return new Uint8Array(bundle.buffer, bundle.byteOffset, bundle.byteLength);
+      return encodeEntryBundle(records.map(({ text }) => utf8Encode(text)));
     }
     if ((first + id.width) * TILE_WIDTH ** id.level > size) return undefined;
     const [tile] = await this.store.tiles([tileKey(id.level, id.index)]);

@@ -9,6 +9,7 @@ import { LOG_ID } from '../store/ledger-types.js';
 import { parseRedisConfig, type RedisConfig } from '../store/redis-connection.js';
 import {
   applyServiceEnvironment,
+  ledgerArchive,
   ledgerReplication,
   readConfigFile,
   validateConfig,
@@ -33,8 +34,23 @@ export const configSchema = z.strictObject({
    * the replicas that must hold a checkpoint's records before it is published (docs/spec/ledger.md §12).
    */
   ledger: z
-    .strictObject({ log: z.string().regex(LOG_ID), ...ledgerReplication })
-    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000 }),
+    .strictObject({
+      log: z.string().regex(LOG_ID),
+      ...ledgerReplication,
+      ...ledgerArchive,
+      /**
+       * Records kept in Redis below the archive's frontier, for the writers proving recent
+       * batches and the readers of recent lineages: at least what the writers append within
+       * their commit window (docs/spec/ledger.md §11.6).
+       */
+      hotRecords: z
+        .number()
+        .int()
+        .min(256)
+        .max(1 << 24)
+        .default(4096),
+    })
+    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096 }),
   /**
    * The audit key: signs checkpoints and the ledger's own ledger.rejected events. Its record (role
    * audit, subject the log) is published to the registry, where verifiers find it.

@@ -38,6 +38,7 @@ import type { CheckpointWitnesses } from './witnesses.js';
 import { linkRecord, parseJson, type LinkedRecord } from '../ledger/records.js';
 import { signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 import { parseCheckpointNote } from '../core/checkpoint.js';
+import type { LedgerArchiver } from '../ledger/archive.js';
 
 export interface SequencerOptions {
   store: LedgerStore;
@@ -65,6 +66,12 @@ export interface SequencerOptions {
    */
   maxCommitBytes?: number;
   /**
+   * Copies the sealed log to an archive after each checkpoint and trims the store to its hot tail
+   * (docs/spec/ledger.md §11.6); `store` is then the archived view over the same store, so that
+   * resumption and witnesses' consistency proofs read what was trimmed. None: the store keeps all.
+   */
+  archiver?: LedgerArchiver;
+  /**
    * Worker threads that open ingest entries (parse, validate, hash, verify) while this thread
    * chains (default 0: it opens them itself). Worth it when a core is free for them.
    */
@@ -89,8 +96,25 @@ export interface SequencerStatus {
   leasesAcquired: number;
   /** Checkpoints not published for want of witness cosignatures. */
   unwitnessed: number;
-  /** The last checkpoint this instance published. */
-  lastHead: { seq: number; at: number } | undefined;
+  /** The last checkpoint this instance published, and the witness cosignatures it carried. */
+  lastHead: { seq: number; at: number; cosignatures: number } | undefined;
+  /** Events in the records this instance chained (the ledger's own ledger.rejected events included). */
+  events: number;
+  /** The chain's seq after this instance's last commit (0: it has committed nothing). */
+  tipSeq: number;
+  /**
+   * This instance's last commit: when it resolved, and the age then of the newest ingest entry it
+   * consumed (from the entry's id, "<ms>-<n>": the store's clock when it was appended).
+   */
+  lastCommit: { at: number; lagMs: number } | undefined;
+  /** Witness cosignatures obtained for the checkpoints this instance signed (published or not). */
+  cosignatures: number;
+  /**
+   * The archive's progress as this instance last saw or moved it (undefined: no archive):
+   * records sealed in the archive, records trimmed from the store, when it last archived, and
+   * archiving attempts that failed.
+   */
+  archive: { archived: number; trimmed: number; at: number | undefined; failures: number } | undefined;
 }
 
 /** Ingest entries read at once at most (one commit's worth is read when their size is known). */
@@ -156,6 +180,9 @@ export class Sequencer {
   private stopping = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** The archiver's run in progress, if any (one at a time, beside the chaining). */
+  private archiving: Promise<void> | undefined;
+  private archiveAgain = false;
   /** Records chained by this instance (for logs and benchmarks). */
   chained = 0;
   private readonly observed: Omit<SequencerStatus, 'chained'> = {
@@ -166,6 +193,11 @@ export class Sequencer {
     leasesAcquired: 0,
     unwitnessed: 0,
     lastHead: undefined,
+    archive: undefined,
+    events: 0,
+    tipSeq: 0,
+    lastCommit: undefined,
+    cosignatures: 0,
   };
 
   constructor(private readonly options: SequencerOptions) {
@@ -179,6 +211,7 @@ export class Sequencer {
     this.auditPublicKey = rawPublicKey(options.auditKey);
     const audit = new Map([[options.auditKid, { publicKey: this.auditPublicKey }]]);
     this.ownSigner = signerKeyOf({ producers: new Map(), audit }, options.store.log);
+    if (options.archiver) this.observed.archive = { archived: 0, trimmed: 0, at: undefined, failures: 0 };
   }
 
   start(): void {
@@ -341,6 +374,8 @@ export class Sequencer {
         index: resumed.index,
         latest: new Map(),
       };
+      // Catches up with what a previous leader published but did not archive.
+      this.archiveFrom(lease);
       let lastHeadAt = this.now();
       let entriesPerRead = MAX_ENTRIES_PER_READ;
       let committing: ReadonlySet<string> = new Set();
@@ -384,7 +419,10 @@ export class Sequencer {
           (pending.length === 0 || this.now() - lastHeadAt >= this.headIntervalMs)
         ) {
           await settle();
-          if (await this.publishCheckpoint(lease, state, ledger)) signedSeq = state.seq;
+          if (await this.publishCheckpoint(lease, state, ledger)) {
+            signedSeq = state.seq;
+            this.archiveFrom(lease);
+          }
           lastHeadAt = this.now();
         }
       }
@@ -394,8 +432,40 @@ export class Sequencer {
       if (this.stopping) await this.store.releaseLease(lease);
     } finally {
       clearInterval(renewal);
-      await Promise.all([inFlight, ...ahead].map((p) => p?.catch(() => undefined)));
+      await Promise.all([inFlight, this.archiving, ...ahead].map((p) => p?.catch(() => undefined)));
     }
+  }
+
+  /**
+   * Archives what the latest checkpoint sealed, beside the chaining, unless a run is under way
+   * (the next checkpoint starts another). A failure is logged and counted; nothing is trimmed
+   * that the archive does not hold, and the next run starts from the store's frontier again.
+   */
+  private archiveFrom(lease: LedgerLease): void {
+    const archiver = this.options.archiver;
+    if (!archiver) return;
+    // A checkpoint published during a run is archived by the same run, once it has done the last.
+    this.archiveAgain = true;
+    if (this.archiving) return;
+    const status = this.observed.archive!;
+    this.archiving = (async () => {
+      try {
+        while (this.archiveAgain && !this.stopping) {
+          this.archiveAgain = false;
+          const { archived, trimmed, more } = await archiver.step(lease);
+          Object.assign(status, { archived, trimmed, at: this.now() });
+          this.archiveAgain ||= more;
+        }
+      } catch (e) {
+        status.failures++;
+        this.log(
+          isGovernanceError(e, 'ledger.fenced') ? 'warn' : 'error',
+          `archive ${archiver.archive.location}: ${(e as Error).message}`,
+        );
+      } finally {
+        this.archiving = undefined;
+      }
+    })();
   }
 
   private async commit(lease: LedgerLease, from: ChainState, plan: Plan): Promise<void> {
@@ -411,8 +481,25 @@ export class Sequencer {
       tiles: plan.tiles,
       ...(plan.openings.length > 0 ? { openings: plan.openings } : {}),
     });
+    const now = this.now();
     this.chained += plan.records.length;
-    this.observed.rejected += plan.consumed.filter((c) => 'rejected' in c).length;
+    let rejected = 0;
+    for (const c of plan.consumed) {
+      if ('rejected' in c) rejected++;
+      // An accepted batch's record spells one lineage_prev entry per event (§6): null or [seq,index].
+      else this.observed.events += c.lineagePrev.match(/null|\[\d/g)?.length ?? 0;
+    }
+    // Each refused entry is one ledger.rejected event in this commit's records (§11.4).
+    this.observed.events += rejected;
+    this.observed.rejected += rejected;
+    this.observed.tipSeq = plan.state.seq;
+    // Consumed entries are in stream order: the last is the newest.
+    const newest = plan.consumed.at(-1)?.ingestId ?? '';
+    const appendedAt = Number.parseInt(newest, 10);
+    this.observed.lastCommit = {
+      at: now,
+      lagMs: Number.isFinite(appendedAt) ? Math.max(0, now - appendedAt) : 0,
+    };
   }
 
   /**
@@ -436,10 +523,13 @@ export class Sequencer {
       { publicKey: this.auditPublicKey, sign: (message) => signSync(this.options.auditKey, message) },
     );
     const witnesses = this.options.witnesses;
+    let cosigned = 0;
     if (witnesses) {
       const cosignatures = await witnesses.cosign(checkpointNote(signed), state.seq, (old) =>
         this.consistency(old, state.seq),
       );
+      cosigned = cosignatures.length;
+      this.observed.cosignatures += cosigned;
       if (cosignatures.length < witnesses.threshold) {
         this.observed.unwitnessed++;
         this.log(
@@ -457,7 +547,7 @@ export class Sequencer {
       index: ledger.index.takeChanged(),
     });
     this.observed.checkpointsPublished++;
-    this.observed.lastHead = { seq: state.seq, at: this.now() };
+    this.observed.lastHead = { seq: state.seq, at: this.now(), cosignatures: cosigned };
     return true;
   }
 

@@ -9,6 +9,8 @@ import { GovernanceError } from '../core/errors.js';
 import { verifyCertifiedKey, type KeyRecord, type PinnedRoots } from '../core/registry.js';
 import { ledgerKeysOf, type ProducerKey } from '../core/chain.js';
 import type { LedgerStore } from '../store/ledger-types.js';
+import { LedgerArchiver } from '../ledger/archive.js';
+import { ArchivedLedgerStore } from '../store/ledger-archived.js';
 import type { RegistryStore } from '../store/types.js';
 import { createServiceHttpServer, type HealthReport } from '../service/http.js';
 import { loadHeldKey, loadPinnedRoots, type HeldKey } from '../service/keys.js';
@@ -135,6 +137,12 @@ export async function startSequencerService(
     leaseMs: config.leaseMs,
     headIntervalMs: config.headIntervalMs,
     openWorkers: config.openWorkers,
+    // The archived view's store is what the archiver copies from and trims.
+    ...(stores.ledger instanceof ArchivedLedgerStore && {
+      archiver: new LedgerArchiver(nodeCrypto, stores.ledger.store, stores.ledger.archive, {
+        hotRecords: config.ledger.hotRecords,
+      }),
+    }),
     log: (level, message) => logger[level](message),
     // No witnesses listed: checkpoints are published with the log's signature alone.
     ...(config.witnesses.list.length > 0 && {

@@ -154,6 +154,31 @@ export const ledgerReplication = {
 };
 
 /**
+ * Where the sealed log is archived (docs/spec/ledger.md §11.6): a directory (a volume) or an S3
+ * bucket, whose credentials come from the AWS SDK's default chain (environment, web identity,
+ * instance role), never from this file. The sequencer writes it and trims Redis to `hotRecords`
+ * below it; the authority reads it for the proofs and exports of trimmed records. Absent: Redis
+ * keeps every record.
+ */
+export const ledgerArchive = {
+  archive: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('fs'), dir: z.string().min(1).max(4096) }),
+      z.strictObject({
+        type: z.literal('s3'),
+        bucket: z.string().min(3).max(63),
+        prefix: z.string().max(256).optional(),
+        region: z.string().min(1).max(64).optional(),
+        endpoint: z.url().max(2048).optional(),
+        forcePathStyle: z.boolean().optional(),
+      }),
+    ])
+    .optional(),
+};
+
+export type LedgerArchiveConfig = NonNullable<z.output<typeof ledgerArchive.archive>>;
+
+/**
  * The witness policy a producer holds the log's checkpoints to when it proves its own batches
  * (docs/spec/ledger.md §7.3): cosignatures of `threshold` of these witnesses (C2SP cosigner
  * verifier keys). Threshold 0 (dev mode) requires none.

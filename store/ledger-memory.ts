@@ -2,8 +2,10 @@
 // operation atomic because it runs to completion within one turn of the event loop.
 import { GovernanceError } from '../core/errors.js';
 import {
+  DEAD_LETTER_HISTORY,
   EMPTY_TIP,
   LOG_ID,
+  checkArchiveAdvance,
   compareStreamIds,
   type CommitNotice,
   type CommitSubscription,
@@ -14,6 +16,7 @@ import {
   type LedgerLease,
   type LedgerStore,
   type LedgerTip,
+  type ArchiveAdvance,
   type StoredOpening,
   type StoredText,
 } from './ledger-types.js';
@@ -59,6 +62,7 @@ export class MemoryLedgerStore implements LedgerStore {
   private lastIngestMs = 0;
   private lastIngestSeq = 0;
   private noticeId = 0;
+  private deadId = 0;
   private readonly ingestSignal = new Signal();
   private readonly noticeSignal = new Signal();
 
@@ -173,12 +177,13 @@ export class MemoryLedgerStore implements LedgerStore {
       if ('rejected' in entry) {
         const { code, message, entry: raw } = entry.rejected;
         this.dead.push({
-          id: String(this.dead.length + 1),
+          id: String(++this.deadId),
           ingestId: entry.ingestId,
           code,
           message,
           entry: raw,
         });
+        if (this.dead.length > DEAD_LETTER_HISTORY) this.dead.shift();
         notices.push({ ingestId: entry.ingestId, rejected: code });
       } else {
         notices.push(entry);
@@ -205,6 +210,19 @@ export class MemoryLedgerStore implements LedgerStore {
     }
     this.checkpointHistory.push({ seq: checkpoint.seq, text: checkpoint.text });
     this.tipState.signedSeq = checkpoint.seq;
+  }
+
+  async advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void> {
+    if (lease.fence !== this.fence)
+      throw new GovernanceError('ledger.fenced', `fencing token ${lease.fence} is stale`);
+    const { archived, trimmed } = checkArchiveAdvance(this.tipState, advance);
+    for (let seq = this.tipState.trimmed + 1; seq <= trimmed; seq++) {
+      this.chain.delete(seq);
+    }
+    for (const key of advance.tiles) this.tileStore.delete(key);
+    while ((this.checkpointHistory[0]?.seq ?? Infinity) < trimmed) this.checkpointHistory.shift();
+    this.tipState.archived = archived;
+    this.tipState.trimmed = trimmed;
   }
 
   async allIndexNodes(): Promise<Map<string, Uint8Array>> {

@@ -14,6 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
 import {
   EMPTY_TIP,
+  DEAD_LETTER_HISTORY,
+  checkArchiveAdvance,
+  type ArchiveAdvance,
   LOG_ID,
   type CommitNotice,
   type CommitSubscription,
@@ -176,7 +179,7 @@ end
 i = i + ids
 local dead = tonumber(ARGV[i]); i = i + 1
 for k = 1, dead do
-  redis.call('XADD', KEYS[5], '*', 'ingest', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'entry', ARGV[i + 3])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ${DEAD_LETTER_HISTORY}, '*', 'ingest', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'entry', ARGV[i + 3])
   i = i + 4
 end
 for k = 10, 9 + b, 500 do
@@ -212,6 +215,26 @@ for k = i, i + del - 1, 500 do
   redis.call('HDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, i + del - 1)))
 end
 redis.call('HSET', KEYS[1], 'signed', seq)
+return 1`;
+
+// Forgets what the archive holds (§11.6) under the caller's fencing token: the caller checked the
+// frontier against the tip it read (checkArchiveAdvance); only its own lease could change it since.
+// KEYS: tip fence recordPrefix tiles checkpoints. ARGV: fence archived trimmed nTiles tiles...
+const ADVANCE_ARCHIVE = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEDGER_FENCED fencing token ' .. ARGV[1] .. ' is stale') end
+local t = redis.call('HMGET', KEYS[1], 'archived', 'trimmed')
+local archived = math.max(tonumber(t[1] or '0'), tonumber(ARGV[2]))
+local old = tonumber(t[2] or '0')
+local trimmed = math.max(old, tonumber(ARGV[3]))
+for s = old + 1, trimmed do
+  redis.call('UNLINK', KEYS[3] .. s)
+end
+local tiles = tonumber(ARGV[4])
+for k = 5, 4 + tiles, 500 do
+  redis.call('HDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, 4 + tiles)))
+end
+if trimmed > old then redis.call('XTRIM', KEYS[5], 'MINID', trimmed .. '-0') end
+redis.call('HSET', KEYS[1], 'archived', archived, 'trimmed', trimmed)
 return 1`;
 
 type Fields = string[];
@@ -279,7 +302,13 @@ interface Connection {
   call(script: Script, ...args: (string | number | Buffer)[]): Promise<unknown>;
 }
 
-type Script = 'ledgerAcquire' | 'ledgerRenew' | 'ledgerRelease' | 'ledgerCommit' | 'ledgerPublishCheckpoint';
+type Script =
+  | 'ledgerAcquire'
+  | 'ledgerRenew'
+  | 'ledgerRelease'
+  | 'ledgerCommit'
+  | 'ledgerPublishCheckpoint'
+  | 'ledgerAdvanceArchive';
 
 const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerAcquire', ACQUIRE, 2],
@@ -287,6 +316,7 @@ const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerRelease', RELEASE, 1],
   ['ledgerCommit', COMMIT, 11],
   ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
+  ['ledgerAdvanceArchive', ADVANCE_ARCHIVE, 5],
 ];
 
 const unavailable = (e: unknown) =>
@@ -494,13 +524,15 @@ export class RedisLedgerStore implements LedgerStore {
   tip(): Promise<LedgerTip> {
     return guarded(async () => {
       const { client } = await this.connection();
-      const [seq, hash, alt, ingest, signed] = await client.hmget(
+      const [seq, hash, alt, ingest, signed, archived, trimmed] = await client.hmget(
         this.keys.tip,
         'seq',
         'hash',
         'alt',
         'ingest',
         'signed',
+        'archived',
+        'trimmed',
       );
       return {
         seq: Number(seq ?? EMPTY_TIP.seq),
@@ -508,6 +540,8 @@ export class RedisLedgerStore implements LedgerStore {
         eventHashAlt: alt ?? EMPTY_TIP.eventHashAlt,
         ingestId: ingest ?? EMPTY_TIP.ingestId,
         signedSeq: Number(signed ?? EMPTY_TIP.signedSeq),
+        archived: Number(archived ?? EMPTY_TIP.archived),
+        trimmed: Number(trimmed ?? EMPTY_TIP.trimmed),
       };
     });
   }
@@ -637,6 +671,28 @@ export class RedisLedgerStore implements LedgerStore {
         ...removed,
       );
       if (published === 1) this.wrote(client);
+    });
+  }
+
+  advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void> {
+    return guarded(async () => {
+      const { archived, trimmed } = checkArchiveAdvance(await this.tip(), advance);
+      const { client, call } = await this.connection();
+      const k = this.keys;
+      await call(
+        'ledgerAdvanceArchive',
+        k.tip,
+        k.fence,
+        k.recordPrefix,
+        k.tiles,
+        k.checkpoints,
+        lease.fence,
+        archived,
+        trimmed,
+        advance.tiles.length,
+        ...advance.tiles,
+      );
+      this.wrote(client);
     });
   }
 

@@ -7,7 +7,7 @@
 // token AND by the chain tip it extends, so a stale or killed sequencer can never lose,
 // duplicate or fork records, nor chain a batch twice. Failures throw GovernanceError: ledger.fenced,
 // ledger.head.mismatch, ledger.batch.replayed, ledger.unavailable (the store could not be reached).
-import type { Code } from '../core/errors.js';
+import { GovernanceError, type Code } from '../core/errors.js';
 export { LOG_ID } from '../core/protocol.js';
 
 /** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
@@ -28,7 +28,36 @@ export interface LedgerTip {
   ingestId: string;
   /** Size of the latest checkpoint (0 when none). */
   signedSeq: number;
+  /** Records 1 … archived are sealed in the archive (a multiple of 256; 0: none, or no archive). */
+  archived: number;
+  /** Records 1 … trimmed, and what only they need, are no longer in this store (≤ archived). */
+  trimmed: number;
 }
+
+/**
+ * A move of the archive's frontier (docs/spec/ledger.md §11.6). Both numbers only grow: a smaller
+ * one than the store's leaves it as it is.
+ */
+export interface ArchiveAdvance {
+  /** Records 1 … archived are durably in the archive, with their tiles and checkpoints. */
+  archived: number;
+  /**
+   * Records 1 … trimmed are deleted from the store (≤ archived, a multiple of 256), with the
+   * checkpoints of smaller size; at most MAX_TRIM_RECORDS more than the store's trimmed at a time.
+   */
+  trimmed: number;
+  /** The tiles (tile keys) to delete with them: full tiles that only records ≤ trimmed need. */
+  tiles: string[];
+}
+
+/**
+ * Dead letters kept, the oldest dropped first: each holds up to 64 KiB of a refused entry, whose
+ * hash the chain keeps in its ledger.rejected event (§11.4) for good.
+ */
+export const DEAD_LETTER_HISTORY = 1000;
+
+/** Records one advanceArchive() deletes at most, so that one script holds Redis briefly. */
+export const MAX_TRIM_RECORDS = 4096;
 
 export interface LedgerLease {
   owner: string;
@@ -151,6 +180,12 @@ export interface LedgerStore {
    * newer than the last checkpoint, under a current lease.
    */
   publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void>;
+  /**
+   * Moves the archive's frontier under a current lease (ledger.fenced otherwise): marks records
+   * archived, then forgets what the archive now holds. Throws ledger.sequence.invalid when
+   * `trimmed` exceeds `archived` or the tip, or is not a multiple of 256.
+   */
+  advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void>;
   /** Every node of the lineage index as of the latest checkpoint, by id (to rebuild it). */
   allIndexNodes(): Promise<Map<string, Uint8Array>>;
 
@@ -182,6 +217,29 @@ export interface LedgerStore {
   close(): Promise<void>;
 }
 
+/**
+ * The frontier after `advance` (each number the larger of the tip's and the advance's), checked
+ * against the tip as both stores check it: ledger.sequence.invalid when it is not one the store
+ * may take.
+ */
+export function checkArchiveAdvance(
+  tip: LedgerTip,
+  advance: ArchiveAdvance,
+): { archived: number; trimmed: number } {
+  const archived = Math.max(tip.archived, advance.archived);
+  const trimmed = Math.max(tip.trimmed, advance.trimmed);
+  const problem =
+    !Number.isSafeInteger(archived) || archived % 256 !== 0 || archived > tip.signedSeq
+      ? `archived ${archived} is not a multiple of 256 within the latest checkpoint (${tip.signedSeq})`
+      : !Number.isSafeInteger(trimmed) || trimmed % 256 !== 0 || trimmed > archived
+        ? `trimmed ${trimmed} is not a multiple of 256 within archived (${archived})`
+        : trimmed - tip.trimmed > MAX_TRIM_RECORDS
+          ? `trimming ${trimmed - tip.trimmed} records at once exceeds ${MAX_TRIM_RECORDS}`
+          : undefined;
+  if (problem) throw new GovernanceError('ledger.sequence.invalid', problem);
+  return { archived, trimmed };
+}
+
 /** The store's key of tile (level, index), whatever its width: C2SP tlog-tiles levels and indexes. */
 export function tileKey(level: number, index: number): string {
   return `${level}/${index}`;
@@ -201,4 +259,6 @@ export const EMPTY_TIP: LedgerTip = {
   eventHashAlt: '',
   ingestId: '0-0',
   signedSeq: 0,
+  archived: 0,
+  trimmed: 0,
 };

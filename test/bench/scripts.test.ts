@@ -136,6 +136,42 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
     expect(await decoyKeys()).toBe(0);
   }, 120_000);
 
+  it('npm run bench:ledger -- --soak archives, trims Redis to its hot tail and samples its memory', async () => {
+    const result = await run(
+      'bench:ledger',
+      ...[
+        '--soak',
+        '4',
+        '--sample',
+        '2',
+        '--warmup',
+        '0.5',
+        '--rate',
+        '1500',
+        '--batch',
+        '4',
+        '--events',
+        '4',
+      ],
+      ...['--hot-records', '256', '--fsync', 'no'],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const samples = [
+      ...result.stdout.matchAll(
+        /soak \d+ s: used_memory [\d.]+ MiB; records (\d+) \((\d+) in redis, archived (\d+)\)/g,
+      ),
+    ];
+    expect(samples).toHaveLength(2);
+    const [records, inRedis, archived] = samples.at(-1)!.slice(1).map(Number) as [number, number, number];
+    // Sealed bundles are archived, and Redis keeps the hot tail: at most 256 records below the
+    // archive's frontier, plus the bundle in progress.
+    expect(archived).toBeGreaterThanOrEqual(512);
+    expect(inRedis).toBeLessThan(records);
+    expect(inRedis).toBeLessThanOrEqual(records - archived + 256 + 255);
+    expect(result.stdout).toMatch(/archive \d+ B per archived event/);
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
   it('npm run bench:verify verifies an exported chain and proofs with both crypto suites', async () => {
     // 10^6 records is the default; a tree of 10^3 keeps the short run short.
     const result = await run('bench:verify', '--events', '700', '--tree-sizes', '1000');

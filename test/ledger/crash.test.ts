@@ -3,7 +3,7 @@
 // and Redis itself killed after acknowledged appends (appendfsync always). In every case each
 // event is chained exactly once and the chain verifies.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,6 +17,8 @@ import { verifyStore } from '../../ledger/verify.js';
 import { createLedgerWriter } from '../../ledger/writer.js';
 import { RedisLedgerStore, ledgerKeys } from '../../store/ledger-redis.js';
 import type { LedgerStore } from '../../store/ledger-types.js';
+import { FsLedgerArchive } from '../../store/archive-fs.js';
+import { ArchivedLedgerStore } from '../../store/ledger-archived.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
   sequencerDeployment,
@@ -154,6 +156,59 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
     // 10,000 events chained, checkpointed, proven by the writers and verified: behaviour, not speed,
     // so a loaded machine gets the time it needs.
   }, 180_000);
+
+  it('archives and trims exactly once across sequencers killed while archiving (filesystem archive)', async () => {
+    const ledger = await setup('archive-kill');
+    const archiveDir = join(dir, 'archive-kill-archive');
+    mkdirSync(archiveDir);
+    const archiving = { ledger: { archive: { type: 'fs', dir: archiveDir }, hotRecords: 256 } };
+    const view = new ArchivedLedgerStore(ledger.store, new FsLedgerArchive({ dir: archiveDir }));
+    try {
+      let sequencer = await ledger.spawn(archiving);
+      let done = false;
+      const appending = burst(ledger.writers, 12_000, 4, { producer: ledger.deployment.producer.subject });
+      void appending.finally(() => (done = true));
+      // Killed at uneven moments while records are chained, checkpointed, archived and trimmed.
+      let kills = 0;
+      while (!done || kills < 4) {
+        await new Promise((r) => setTimeout(r, 300 + ((kills * 337) % 900)));
+        await signalAndWait(sequencer.child, 'SIGKILL');
+        kills++;
+        sequencer = await ledger.spawn(archiving);
+      }
+      const acknowledged = await appending;
+      expect(acknowledged).toHaveLength(12_000);
+      const chainedCount = chainedEventCounter(view);
+      await until(async () => (await chainedCount()) >= 12_000, 60_000, 'every event chained');
+      const { seq } = await ledger.store.tip();
+      const sealed = Math.floor(seq / 256) * 256;
+      expect(sealed).toBeGreaterThanOrEqual(2048);
+      await until(
+        async () => {
+          const tip = await ledger.store.tip();
+          return tip.signedSeq === seq && tip.archived === sealed && tip.trimmed === sealed - 256;
+        },
+        60_000,
+        'the archive to cover every sealed bundle',
+      );
+      // Trimmed from Redis, whole in the archive, and read as one log: each event exactly once.
+      expect(await ledger.store.records(1, sealed - 256)).toEqual([]);
+      const records = await chainedRecords(view);
+      expect(records.map((r) => r.seq)).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+      const ids = requestIds(records);
+      expect(ids).toHaveLength(12_000);
+      expect(new Set(ids)).toEqual(new Set(acknowledged));
+      const result = await verifyStore(view, { suite: nodeCrypto, keys: ledger.deployment.keys });
+      expect(result.failures).toEqual([]);
+      expect(result).toMatchObject({ ok: true, records: seq, events: 12_000 });
+      const bundles = await view.archive.list('tile/entries/');
+      expect(bundles).toHaveLength(sealed / 256);
+      expect(await view.archive.list('checkpoints/')).toHaveLength(sealed / 256);
+    } finally {
+      await view.archive.close();
+      await ledger.close();
+    }
+  }, 240_000);
 
   it('lets one of two racing sequencers lead, fails over from a paused one, and fences it', async () => {
     const ledger = await setup('race');

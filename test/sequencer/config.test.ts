@@ -54,7 +54,7 @@ describe('the configuration file', () => {
     expect(loadConfig(deployment.files.sequencerConfig, {})).toEqual({
       http: { host: '127.0.0.1', port: 0 },
       redis: { mode: 'standalone', url: 'redis://redis:6379' },
-      ledger: { log: DEV_LOG, replicas: 0, replicaTimeoutMs: 1000 },
+      ledger: { log: DEV_LOG, replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096 },
       audit: { keyFile: keys('audit.key.pem'), certificateFile: keys('audit.cert.json') },
       trust: { rootKeys: [{ kid: DEV_ROOT_KID, file: keys('root.pub.pem') }] },
       producerKeysFile: keys('producers.json'),

@@ -161,6 +161,8 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         eventHashAlt: altRef(3),
         ingestId: ids[2],
         signedSeq: 0,
+        archived: 0,
+        trimmed: 0,
       });
       expect(await store.records(1, 3)).toEqual([
         { seq: 1, text: 'r1' },
@@ -311,6 +313,68 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         store.publishCheckpoint(lease, { seq: 4, eventHash: hashRef(4), text: 'h4', index: new Map() }),
         'ledger.fenced',
       );
+    });
+
+    it('moves the archive frontier: marks archived, then forgets the records, tiles and checkpoints below the trim', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      const texts = Array.from({ length: 600 }, (_, i) => `r${i + 1}`);
+      const tiles = new Map([
+        ['0/0', new Uint8Array([1])],
+        ['0/1', new Uint8Array([2])],
+        ['0/2', new Uint8Array([3])],
+      ]);
+      await commitRecords(lease, texts.slice(0, 300), [], [], tiles);
+      await store.publishCheckpoint(lease, {
+        seq: 300,
+        eventHash: hashRef(300),
+        text: 'c300',
+        index: new Map(),
+      });
+      await commitRecords(lease, texts.slice(300), []);
+      await store.publishCheckpoint(lease, {
+        seq: 600,
+        eventHash: hashRef(600),
+        text: 'c600',
+        index: new Map(),
+      });
+      // Not beyond the latest checkpoint, not a trim beyond the archive, only whole bundles.
+      for (const advance of [
+        { archived: 768, trimmed: 0 },
+        { archived: 300, trimmed: 0 },
+        { archived: 512, trimmed: 768 },
+        { archived: 512, trimmed: 100 },
+      ])
+        await expectCode(store.advanceArchive(lease, { ...advance, tiles: [] }), 'ledger.sequence.invalid');
+      await store.advanceArchive(lease, { archived: 512, trimmed: 0, tiles: [] });
+      expect(await store.tip()).toMatchObject({ seq: 600, archived: 512, trimmed: 0 });
+      expect(await store.records(1, 1)).toEqual([{ seq: 1, text: 'r1' }]);
+      // A stale holder moves nothing.
+      const stale = { ...lease, fence: lease.fence - 1 };
+      await expectCode(
+        store.advanceArchive(stale, { archived: 512, trimmed: 256, tiles: ['0/0'] }),
+        'ledger.fenced',
+      );
+      expect(await store.records(1, 1)).toHaveLength(1);
+      await store.advanceArchive(lease, { archived: 512, trimmed: 256, tiles: ['0/0'] });
+      expect(await store.tip()).toMatchObject({ seq: 600, archived: 512, trimmed: 256 });
+      expect(await store.records(1, 257)).toEqual([{ seq: 257, text: 'r257' }]);
+      expect(await store.tiles(['0/0', '0/1', '0/2'])).toEqual([
+        undefined,
+        new Uint8Array([2]),
+        new Uint8Array([3]),
+      ]);
+      expect(await store.checkpoints(1, Infinity, 10)).toEqual([
+        { seq: 300, text: 'c300' },
+        { seq: 600, text: 'c600' },
+      ]);
+      // Neither number goes back; a smaller one leaves it as it is.
+      await store.advanceArchive(lease, { archived: 256, trimmed: 0, tiles: [] });
+      expect(await store.tip()).toMatchObject({ archived: 512, trimmed: 256 });
+      await store.advanceArchive(lease, { archived: 512, trimmed: 512, tiles: ['0/1'] });
+      expect(await store.records(1, 600)).toHaveLength(88);
+      expect(await store.checkpoints(1, Infinity, 10)).toEqual([{ seq: 600, text: 'c600' }]);
+      expect(await store.checkpointAtOrBefore(599)).toBeUndefined();
+      expect(await store.latestCheckpoint()).toEqual({ seq: 600, text: 'c600' });
     });
 
     it('finds the latest checkpoint at or before a size: none before the first, the right one between two, the latest beyond', async () => {

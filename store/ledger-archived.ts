@@ -1,0 +1,204 @@
+// The log as one, over a store that keeps a hot tail and the archive that holds what it trimmed
+// (docs/spec/ledger.md §11.6): records, tiles and checkpoints below the store's trimmed frontier
+// are read from the archive's entry bundles, tiles and checkpoints objects; everything else, and
+// every write, goes to the store. Proofs, exports, lineage walks, the sequencer's resumption and
+// the verifier read through it unchanged.
+import { GovernanceError } from '../core/errors.js';
+import { utf8Decode } from '../core/encoding.js';
+import { TILE_WIDTH, TLOG_HASH_BYTES, decodeEntryBundle, entriesPath, tilePath } from '../core/tlog.js';
+import type { LedgerArchive } from './archive-types.js';
+import type {
+  ArchiveAdvance,
+  CheckpointPublication,
+  CommitSubscription,
+  DeadLetter,
+  IngestEntry,
+  LedgerCommit,
+  LedgerLease,
+  LedgerStore,
+  LedgerTip,
+  StoredOpening,
+  StoredText,
+} from './ledger-types.js';
+import { BUNDLE_RECORDS, checkpointsPath, decodeCheckpoints } from './archive-layout.js';
+
+/** Decoded entry bundles kept: a lineage walk or an export page reads one several times. */
+const BUNDLE_CACHE = 4;
+
+/** Reads again when the store trimmed while it read (a trim is rare: one per bundle at most). */
+const RETRIES = 5;
+
+const missing = (what: string) =>
+  new GovernanceError('ledger.sequence.invalid', `the archive has no ${what} below the store's frontier`);
+
+export class ArchivedLedgerStore implements LedgerStore {
+  readonly log: string;
+  private readonly bundles = new Map<number, string[]>();
+
+  constructor(
+    readonly store: LedgerStore,
+    readonly archive: LedgerArchive,
+  ) {
+    this.log = store.log;
+  }
+
+  // Writes and the sequencer's reads of the ingest stream: the store's.
+  appendIngest(batches: string[]): Promise<string[]> {
+    return this.store.appendIngest(batches);
+  }
+  subscribeCommits(): Promise<CommitSubscription> {
+    return this.store.subscribeCommits();
+  }
+  acquireLease(owner: string, ttlMs: number): Promise<LedgerLease | undefined> {
+    return this.store.acquireLease(owner, ttlMs);
+  }
+  renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean> {
+    return this.store.renewLease(lease, ttlMs);
+  }
+  releaseLease(lease: LedgerLease): Promise<void> {
+    return this.store.releaseLease(lease);
+  }
+  tip(): Promise<LedgerTip> {
+    return this.store.tip();
+  }
+  readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
+    return this.store.readIngest(afterId, count, blockMs);
+  }
+  chainedBatches(vals: string[]): Promise<boolean[]> {
+    return this.store.chainedBatches(vals);
+  }
+  commit(commit: LedgerCommit): Promise<void> {
+    return this.store.commit(commit);
+  }
+  publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void> {
+    return this.store.publishCheckpoint(lease, checkpoint);
+  }
+  advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void> {
+    return this.store.advanceArchive(lease, advance);
+  }
+  allIndexNodes(): Promise<Map<string, Uint8Array>> {
+    return this.store.allIndexNodes();
+  }
+  latestCheckpoint(): Promise<StoredText | undefined> {
+    return this.store.latestCheckpoint();
+  }
+  indexNodes(
+    ids: string[],
+  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
+    return this.store.indexNodes(ids);
+  }
+  openings(seqs: number[]): Promise<StoredOpening[]> {
+    return this.store.openings(seqs);
+  }
+  eraseOpening(seq: number, index: number, member: string): Promise<boolean> {
+    return this.store.eraseOpening(seq, index, member);
+  }
+  deadLetters(count: number): Promise<DeadLetter[]> {
+    return this.store.deadLetters(count);
+  }
+  async close(): Promise<void> {
+    await this.store.close();
+    await this.archive.close();
+  }
+
+  /**
+   * The store's records, and from the archive those it no longer holds: trimming deletes a
+   * prefix, so any seq the store lacks at or below its trimmed frontier (read after the records,
+   * so that a trim in between is seen) is in the archive.
+   */
+  async records(fromSeq: number, toSeq: number): Promise<StoredText[]> {
+    const from = Math.max(1, fromSeq);
+    if (toSeq < from) return [];
+    const stored = await this.store.records(from, toSeq);
+    if (stored.length > 0 && stored[0]!.seq === from && stored.at(-1)!.seq - from + 1 === stored.length)
+      return stored;
+    const { trimmed } = await this.store.tip();
+    const held = new Set(stored.map((r) => r.seq));
+    const archived: StoredText[] = [];
+    for (let seq = from; seq <= Math.min(toSeq, trimmed); seq++)
+      if (!held.has(seq)) archived.push({ seq, text: await this.archivedRecord(seq) });
+    return archived.length === 0 ? stored : [...archived, ...stored].sort((a, b) => a.seq - b.seq);
+  }
+
+  private async archivedRecord(seq: number): Promise<string> {
+    const n = Math.floor((seq - 1) / BUNDLE_RECORDS);
+    let texts = this.bundles.get(n);
+    if (!texts) {
+      const path = entriesPath(n);
+      const bytes = await this.archive.get(path);
+      const entries = bytes && decodeEntryBundle(bytes, BUNDLE_RECORDS);
+      const decoded = entries?.map(utf8Decode);
+      if (!decoded || decoded.some((t) => t === undefined)) throw missing(`well-formed ${path}`);
+      texts = decoded as string[];
+      if (this.bundles.size >= BUNDLE_CACHE) this.bundles.delete(this.bundles.keys().next().value!);
+    }
+    // Most recently used last.
+    this.bundles.delete(n);
+    this.bundles.set(n, texts);
+    return texts[(seq - 1) % BUNDLE_RECORDS]!;
+  }
+
+  /** The store's tiles, and the full tiles it no longer holds from the archive. */
+  async tiles(keys: string[]): Promise<(Uint8Array | undefined)[]> {
+    const tiles = await this.store.tiles(keys);
+    return Promise.all(
+      tiles.map(async (tile, i) => {
+        if (tile) return tile;
+        const [level, index] = keys[i]!.split('/').map(Number) as [number, number];
+        const archived = await this.archive.get(tilePath(level, index));
+        return archived?.length === TILE_WIDTH * TLOG_HASH_BYTES ? archived : undefined;
+      }),
+    );
+  }
+
+  /**
+   * Reads under one trimmed frontier: the store keeps the checkpoints of size ≥ trimmed, the
+   * archive those below; a trim while reading makes it read again.
+   */
+  private async underFrontier<T>(read: (trimmed: number) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const before = (await this.store.tip()).trimmed;
+      const result = await read(before);
+      if ((await this.store.tip()).trimmed === before) return result;
+      if (attempt === RETRIES)
+        throw new GovernanceError('ledger.unavailable', 'the store kept trimming while the archive was read');
+    }
+  }
+
+  async checkpoints(fromSeq: number, toSeq: number, count: number): Promise<StoredText[]> {
+    return this.underFrontier(async (trimmed) => {
+      const from = Math.max(1, fromSeq);
+      const found: StoredText[] = [];
+      const last = Math.min(toSeq, trimmed - 1);
+      for (
+        let n = Math.floor((from - 1) / BUNDLE_RECORDS);
+        n * BUNDLE_RECORDS < last && found.length < count;
+        n++
+      )
+        for (const c of await this.archivedCheckpoints(n))
+          if (c.seq > n * BUNDLE_RECORDS && c.seq >= from && c.seq <= last && found.length < count)
+            found.push(c);
+      if (found.length < count)
+        found.push(...(await this.store.checkpoints(Math.max(from, trimmed), toSeq, count - found.length)));
+      return found;
+    });
+  }
+
+  async checkpointAtOrBefore(seq: number): Promise<StoredText | undefined> {
+    return this.underFrontier(async (trimmed) => {
+      const stored = await this.store.checkpointAtOrBefore(seq);
+      if ((stored && stored.seq >= trimmed) || seq < 1 || trimmed <= 1) return stored;
+      const below = Math.min(seq, trimmed - 1);
+      return (await this.archivedCheckpoints(Math.floor((below - 1) / BUNDLE_RECORDS))).findLast(
+        (c) => c.seq <= below,
+      );
+    });
+  }
+
+  private async archivedCheckpoints(n: number): Promise<StoredText[]> {
+    const path = checkpointsPath(n);
+    const bytes = await this.archive.get(path);
+    if (!bytes) throw missing(path);
+    return decodeCheckpoints(bytes, path);
+  }
+}

@@ -1,0 +1,342 @@
+// The archive wired in (docs/spec/ledger.md §11.6): the sequencer's leader copies sealed bundles,
+// tiles and checkpoints to a real directory, trims the store to its hot tail, and every reader —
+// ranges, proofs, lineage walks, the verifier — reads archive and store as one log. Each step of
+// archiving is interrupted (a failing write, a failing trim) and repeated, with the same result;
+// what does not match the signed tree is never archived, and nothing is trimmed that is not.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCheckpointNote } from '../../core/checkpoint.js';
+import { nodeCrypto } from '../../core/crypto-node.js';
+import { isGovernanceError } from '../../core/errors.js';
+import {
+  verifyConsistencyProof,
+  verifyInclusionProof,
+  verifyLineageProof,
+  type ProofTrust,
+} from '../../core/proofs.js';
+import { LedgerArchiver } from '../../ledger/archive.js';
+import { StoreLedgerReader } from '../../ledger/reader.js';
+import { verifyStore } from '../../ledger/verify.js';
+import { FsLedgerArchive } from '../../store/archive-fs.js';
+import type { LedgerArchive } from '../../store/archive-types.js';
+import { ArchivedLedgerStore } from '../../store/ledger-archived.js';
+import { RedisLedgerStore, ledgerKeys as redisKeys } from '../../store/ledger-redis.js';
+import type { ArchiveAdvance, LedgerLease, LedgerStore } from '../../store/ledger-types.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import {
+  TestLedger,
+  ledgerKeys,
+  lineageEvents,
+  memoryStores,
+  redisStores,
+  until,
+  type StoreFactory,
+} from './support.js';
+
+const trust: ProofTrust = { keys: ledgerKeys };
+const root = mkdtempSync(join(tmpdir(), 'ledger-archive-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const newDir = () => {
+  const dir = join(root, String(++dirs));
+  mkdirSync(dir);
+  return dir;
+};
+
+/** Every file of a directory by relative path, with its bytes (the staging directory left out). */
+function files(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (at: string) => {
+    for (const name of readdirSync(at)) {
+      const path = join(at, name);
+      if (statSync(path).isDirectory()) {
+        if (name !== '~staging') walk(path);
+      } else found.set(relative(dir, path), readFileSync(path).toString('base64'));
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+/** Operations of seven events each, appended as one-event batches: one record per event. */
+async function appendOperations(ledger: TestLedger, operations: number): Promise<void> {
+  const writer = await ledger.writer({ maxBatch: 1 });
+  for (let op = 0; op < operations; op += 20)
+    await Promise.all(
+      Array.from({ length: Math.min(20, operations - op) }, (_, i) =>
+        writer.append(lineageEvents(`op-${op + i}`, (op + i) * 7)),
+      ),
+    );
+}
+
+/** A lease of its own over a stopped ledger, for driving an archiver step by step. */
+async function leaseOf(store: LedgerStore): Promise<LedgerLease> {
+  let lease: LedgerLease | undefined;
+  await until(
+    async () => (lease = await store.acquireLease('archive-test', 60_000)) !== undefined,
+    10_000,
+    'the lease',
+  );
+  return lease!;
+}
+
+/** An archive whose k-th immutable write fails, as a crash there would leave it. */
+function failingAt(archive: LedgerArchive, k: number): LedgerArchive {
+  let writes = 0;
+  return new Proxy(archive, {
+    get(target, name, receiver) {
+      if (name === 'putImmutable')
+        return async (path: string, bytes: Uint8Array) => {
+          if (++writes === k) throw new Error(`crash before writing ${path}`);
+          return target.putImmutable(path, bytes);
+        };
+      return Reflect.get(target, name, receiver) as unknown;
+    },
+  });
+}
+
+/** The store with a frontier of its own, moved by the archiver and forgotten after: a chain to archive again and again. */
+function sandbox(store: LedgerStore): LedgerStore & { frontier: { archived: number; trimmed: number } } {
+  const frontier = { archived: 0, trimmed: 0 };
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name === 'frontier') return frontier;
+      if (name === 'tip') return async () => ({ ...(await target.tip()), ...frontier });
+      if (name === 'advanceArchive')
+        return async (_: LedgerLease, advance: ArchiveAdvance) => {
+          frontier.archived = Math.max(frontier.archived, advance.archived);
+        };
+      return Reflect.get(target, name, receiver) as unknown;
+    },
+  }) as LedgerStore & { frontier: { archived: number; trimmed: number } };
+}
+
+/** A store whose first trim fails, after the frontier's `archived` has moved. */
+function failingTrim(store: LedgerStore): LedgerStore {
+  let failed = false;
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name === 'advanceArchive')
+        return async (lease: LedgerLease, advance: ArchiveAdvance) => {
+          if (!failed && advance.trimmed > (await target.tip()).trimmed) {
+            failed = true;
+            throw new Error('crash before trimming');
+          }
+          return target.advanceArchive(lease, advance);
+        };
+      return Reflect.get(target, name, receiver) as unknown;
+    },
+  });
+}
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe.each([
+  ['memory', () => memoryStores()],
+  ['redis', () => redisStores(redis.url)],
+] as [string, () => StoreFactory][])('the archive on the %s store', (_, factory) => {
+  it('archives sealed bundles, trims the store to its hot tail, and reads both as one log', async () => {
+    const ledger = new TestLedger(factory());
+    const dir = newDir();
+    try {
+      const raw = ledger.newStore();
+      const archive = new FsLedgerArchive({ dir });
+      const view = new ArchivedLedgerStore(ledger.newStore(), archive);
+      ledger.sequencer({
+        store: view,
+        archiver: new LedgerArchiver(nodeCrypto, raw, archive, { hotRecords: 256, bundlesPerStep: 2 }),
+      });
+      await appendOperations(ledger, 200);
+      const seq = 1400;
+      await until(
+        async () => {
+          const tip = await raw.tip();
+          return tip.signedSeq === seq && tip.archived === 1280 && tip.trimmed === 1024;
+        },
+        60_000,
+        'bundles 0-4 archived and 0-3 trimmed',
+      );
+
+      // The store keeps the hot tail only: records 1025 on, and no full tile below it.
+      expect(await raw.records(1, 1024)).toEqual([]);
+      expect((await raw.records(1, seq)).map((r) => r.seq)).toEqual(
+        Array.from({ length: seq - 1024 }, (_, i) => 1025 + i),
+      );
+      expect(await raw.tiles(['0/0', '0/3', '0/4'])).toEqual([undefined, undefined, expect.any(Uint8Array)]);
+      expect((await raw.checkpoints(1, 1023, 1000)).length).toBe(0);
+      const stored = files(dir);
+      for (const n of ['000', '001', '002', '003', '004'])
+        for (const path of [`tile/entries/${n}`, `tile/0/${n}`, `checkpoints/${n}`])
+          expect(stored.has(path)).toBe(true);
+      expect([...stored.keys()].filter((p) => p.startsWith('tile/entries/'))).toHaveLength(5);
+
+      // One log: every record, in order, and the whole chain verifies through the view.
+      expect((await view.records(1, seq)).map((r) => r.seq)).toEqual(
+        Array.from({ length: seq }, (_, i) => i + 1),
+      );
+      expect((await view.records(250, 260)).map((r) => r.seq)).toEqual(
+        Array.from({ length: 11 }, (_, i) => 250 + i),
+      );
+      const result = await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys });
+      expect(result.failures).toEqual([]);
+      expect(result).toMatchObject({ ok: true, records: seq, events: seq });
+
+      // The checkpoint history is whole: increasing sizes, each "at or before" the latest one ≤ a seq.
+      const history = await view.checkpoints(1, Infinity, 100_000);
+      const sizes = history.map((c) => c.seq);
+      expect(sizes.at(-1)).toBe(seq);
+      expect(sizes.every((s, i) => i === 0 || s > sizes[i - 1]!)).toBe(true);
+      expect(history.every((c) => parseCheckpointNote(c.text).checkpoint.size === c.seq)).toBe(true);
+      for (const at of [1, 255, 256, 700, 1023, 1024, 1100, seq])
+        expect((await view.checkpointAtOrBefore(at))?.seq).toBe(sizes.findLast((s) => s <= at));
+      expect(await view.checkpoints(300, 900, 3)).toEqual(
+        history.filter((c) => c.seq >= 300 && c.seq <= 900).slice(0, 3),
+      );
+
+      // Proofs of archived records, against the latest checkpoint.
+      const reader = new StoreLedgerReader(nodeCrypto, view);
+      for (const at of [1, 300, 1024]) {
+        const { record } = verifyInclusionProof(nodeCrypto, await reader.inclusionProof(at), trust);
+        expect(record.seq).toBe(at);
+      }
+      const first = history.find((c) => c.seq >= 100)!;
+      const trusted = parseCheckpointNote(first.text);
+      expect(
+        verifyConsistencyProof(nodeCrypto, trusted, await reader.consistencyProof(first.seq), trust)
+          .checkpoint.size,
+      ).toBe(seq);
+      const lineage = verifyLineageProof(nodeCrypto, await reader.lineageProof('lineage://op/op-3'), trust);
+      expect(lineage.failures).toEqual([]);
+      expect(lineage.events).toHaveLength(7);
+      expect(lineage.events.every((e) => e.seq <= 256)).toBe(true);
+      // What a tlog-tiles client reads is the same bytes from the store or the archive.
+      expect(await reader.tileResource('tile/entries/001')).toEqual(
+        new Uint8Array(readFileSync(join(dir, 'tile/entries/001'))),
+      );
+    } finally {
+      await ledger.close();
+    }
+  }, 120_000);
+
+  it('repeats an interrupted step with the same result: a crash before any write, or before the trim', async () => {
+    const stores = factory();
+    const ledger = new TestLedger(stores);
+    const store = stores();
+    try {
+      ledger.sequencer();
+      await appendOperations(ledger, 80);
+      await until(async () => (await store.tip()).signedSeq === 560, 60_000, 'a checkpoint over 560 records');
+      await ledger.close();
+      const lease = await leaseOf(store);
+
+      // The archive an uninterrupted step writes.
+      const reference = newDir();
+      const archiverOf = (s: LedgerStore, archive: LedgerArchive) =>
+        new LedgerArchiver(nodeCrypto, s, archive);
+      const whole = await archiverOf(sandbox(store), new FsLedgerArchive({ dir: reference })).step(lease);
+      expect(whole).toEqual({ archived: 512, trimmed: 0, more: false });
+      const expected = files(reference);
+      // Two bundles: each its entry bundle, level-0 tile and checkpoints object.
+      expect(expected.size).toBe(6);
+
+      // A crash before each write: what came before it is written, the frontier covers only a
+      // bundle written whole, and the next step ends with the same archive.
+      for (let k = 1; k <= expected.size; k++) {
+        const dir = newDir();
+        const archive = new FsLedgerArchive({ dir });
+        const sandboxed = sandbox(store);
+        await expect(archiverOf(sandboxed, failingAt(archive, k)).step(lease)).rejects.toThrow(
+          /crash before writing/,
+        );
+        expect(files(dir).size).toBe(k - 1);
+        expect(sandboxed.frontier.archived).toBe(k > 3 ? 256 : 0);
+        expect(await archiverOf(sandboxed, archive).step(lease)).toEqual(whole);
+        expect(files(dir)).toEqual(expected);
+      }
+
+      // A crash after `archived` moved and before the trim: the next step trims.
+      const dir = newDir();
+      const archive = new FsLedgerArchive({ dir });
+      const trimming = (s: LedgerStore) => new LedgerArchiver(nodeCrypto, s, archive, { hotRecords: 256 });
+      await expect(trimming(failingTrim(store)).step(lease)).rejects.toThrow(/crash before trimming/);
+      expect(await store.tip()).toMatchObject({ archived: 512, trimmed: 0 });
+      expect(await store.records(1, 1)).toHaveLength(1);
+      expect(await trimming(store).step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
+      expect(await store.records(1, 256)).toEqual([]);
+      expect(files(dir)).toEqual(expected);
+      const view = new ArchivedLedgerStore(store, archive);
+      expect((await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys })).failures).toEqual([]);
+    } finally {
+      await ledger.close();
+      await store.close();
+    }
+  }, 120_000);
+
+  it('archives nothing that the archive holds otherwise, and trims nothing it did not archive', async () => {
+    const stores = factory();
+    const ledger = new TestLedger(stores);
+    const store = stores();
+    try {
+      ledger.sequencer();
+      await appendOperations(ledger, 40);
+      await until(async () => (await store.tip()).signedSeq === 280, 60_000, 'a checkpoint over 280 records');
+      await ledger.close();
+      const lease = await leaseOf(store);
+      const dir = newDir();
+      const archive = new FsLedgerArchive({ dir });
+      // Another log's bundle (or a tampered one) at the path: evidence is never overwritten.
+      await archive.putImmutable('tile/entries/000', new Uint8Array([0, 1, 0x41]));
+      const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256 });
+      const refused = await archiver.step(lease).catch((e: unknown) => e);
+      expect(isGovernanceError(refused, 'ledger.archive.conflict')).toBe(true);
+      expect(await store.tip()).toMatchObject({ archived: 0, trimmed: 0 });
+      expect(await store.records(1, 256)).toHaveLength(256);
+      // A stale lease moves nothing.
+      await expect(
+        store.advanceArchive({ ...lease, fence: lease.fence - 1 }, { archived: 256, trimmed: 0, tiles: [] }),
+      ).rejects.toMatchObject({ code: 'ledger.fenced' });
+    } finally {
+      await ledger.close();
+      await store.close();
+    }
+  }, 120_000);
+});
+
+it('refuses to archive records that are not the leaves of the signed tree (Redis)', async () => {
+  const prefix = 'tampered:';
+  const stores = () => new RedisLedgerStore({ url: redis.url, log: 'test-log', prefix });
+  const ledger = new TestLedger(stores);
+  const store = stores();
+  const admin = new Redis(redis.url);
+  try {
+    ledger.sequencer();
+    await appendOperations(ledger, 40);
+    await until(async () => (await store.tip()).signedSeq === 280, 60_000, 'a checkpoint over 280 records');
+    await ledger.close();
+    const lease = await leaseOf(store);
+    // Record 7 rewritten in Redis after it was chained and signed.
+    const key = redisKeys('test-log', prefix).record(7);
+    const text = (await admin.get(key))!;
+    await admin.set(key, text.replace('"seq":7', '"seq":7 '));
+    const dir = newDir();
+    const refused = await new LedgerArchiver(nodeCrypto, store, new FsLedgerArchive({ dir }))
+      .step(lease)
+      .catch((e: unknown) => e);
+    expect(isGovernanceError(refused, 'ledger.hash.mismatch')).toBe(true);
+    expect(files(dir).size).toBe(0);
+    expect(await store.tip()).toMatchObject({ archived: 0, trimmed: 0 });
+  } finally {
+    admin.disconnect();
+    await ledger.close();
+    await store.close();
+  }
+}, 120_000);
