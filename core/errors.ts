@@ -88,6 +88,10 @@ export const CODES = {
     kind: 'failure',
     summary: 'a producer batch is chained again (a copy of events already in the chain)',
   },
+  'ledger.batch.stale': {
+    kind: 'failure',
+    summary: "a producer batch reached the ingest stream outside the replay window of its events' time",
+  },
   'ledger.fenced': { kind: 'failure', summary: 'a stale sequencer was fenced off' },
   // Ledger v2: the tree, checkpoints, witnesses, proofs and redaction (docs/spec/ledger.md).
   'ledger.batch.missing': {

@@ -18,6 +18,7 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { signSync } from '../core/keys.js';
+import { parseMillis } from '../core/time.js';
 import { parseJson } from './records.js';
 import { checkObject, signerKeyOf, type ProducerKey, type SignerKey } from '../core/chain.js';
 import { canonicalize } from '../core/canonical.js';
@@ -74,7 +75,20 @@ export interface OpenedBatch {
   val: string;
   events: string;
   lineages: (string | undefined)[];
+  /** The earliest and the latest of its events' `time`, in ms (the replay window, §11.4). */
+  times: [number, number];
   openings?: [RedactableMember, string][][];
+}
+
+/** The earliest and latest `time` of validated events (validateEvent checked each). */
+function eventTimes(events: LedgerEvent[]): [number, number] {
+  let [first, last] = [Infinity, -Infinity];
+  for (const event of events) {
+    const ms = parseMillis(event.time)!;
+    if (ms < first) first = ms;
+    if (ms > last) last = ms;
+  }
+  return [first, last];
 }
 
 function invalid(message: string): never {
@@ -127,6 +141,7 @@ export function openBatch(suite: CryptoSuite, log: string, text: string, signerK
     val: val as string,
     events: utf8Decode(array)!,
     lineages: (events as LedgerEvent[]).map((e) => e.lineage),
+    times: eventTimes(events as LedgerEvent[]),
     ...(opened?.some((o) => o.length > 0) ? { openings: opened } : {}),
   };
 }

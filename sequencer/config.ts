@@ -69,6 +69,17 @@ export const configSchema = z.strictObject({
   producerKeysFile: file.default(`${KEYS_DIR}/producers.json`),
   /** Lease time to live: a dead leader is replaced after at most this long. */
   leaseMs: z.number().int().min(300).max(60_000).default(3000),
+  /**
+   * The replay window (docs/spec/ledger.md §11.4): batches whose events' time is further than
+   * this from their arrival in the ingest stream are refused, and chained batches are remembered
+   * for two windows. Wider than the producers' clock skew and their commit window.
+   */
+  replayWindowMs: z
+    .number()
+    .int()
+    .min(10_000)
+    .max(7 * 86_400_000)
+    .default(600_000),
   /** Cadence of checkpoints while records arrive. */
   headIntervalMs: z.number().int().min(10).max(60_000).default(1000),
   /**

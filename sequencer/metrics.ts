@@ -110,6 +110,19 @@ export class SequencerMetrics {
           : 0,
     );
     gauge(
+      'governance_sequencer_ingest_backlog_entries',
+      'Ingest entries waiting to be chained, as this sequencer last sampled them while leading (0: not leading, or never sampled).',
+      (s) => (s.state === 'leading' ? (s.backlog?.entries ?? 0) : 0),
+    );
+    gauge(
+      'governance_sequencer_ingest_backlog_age_seconds',
+      'How long the oldest waiting ingest entry had waited when this sequencer last sampled the stream while leading (0: none waiting, or not leading).',
+      (s) =>
+        s.state === 'leading' && s.backlog?.oldestMs !== undefined
+          ? Math.max(0, seconds(s.backlog.at - s.backlog.oldestMs))
+          : 0,
+    );
+    gauge(
       'governance_sequencer_tip_size',
       "The chain's seq after this sequencer's last commit (0: none yet).",
       (s) => s.tipSeq,

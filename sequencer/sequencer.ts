@@ -30,7 +30,13 @@ import { rawPublicKey, signSync } from '../core/keys.js';
 import { SparseMerkleIndex, indexKey, positionOfValue, valueOfPosition } from '../core/smt.js';
 import { TileBuilder, consistencyProof } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
-import type { ConsumedEntry, IngestEntry, LedgerLease, LedgerStore } from '../store/ledger-types.js';
+import {
+  ingestMillis,
+  type ConsumedEntry,
+  type IngestEntry,
+  type LedgerLease,
+  type LedgerStore,
+} from '../store/ledger-types.js';
 import { readTree, storedTiles, treeHashes } from '../ledger/tree.js';
 import { openBatch, openEntry, sealBatch, type OpenedBatch } from '../ledger/ingest.js';
 import { OpenPool } from './open-pool.js';
@@ -65,6 +71,14 @@ export interface SequencerOptions {
    * holds Redis; default 1 MiB). A record is one producer batch, at most 64 KiB.
    */
   maxCommitBytes?: number;
+  /**
+   * The replay window (docs/spec/ledger.md §11.4): a batch whose events' `time` lies more than
+   * this far from when its entry reached the ingest stream (the entry id's ms) is refused
+   * (ledger.batch.stale), so that the set of chained batches need only remember the batches of
+   * the last two windows to refuse every copy. None: no batch is refused for its time, and every
+   * batch is remembered.
+   */
+  replayWindowMs?: number;
   /**
    * Copies the sealed log to an archive after each checkpoint and trims the store to its hot tail
    * (docs/spec/ledger.md §11.6); `store` is then the archived view over the same store, so that
@@ -109,6 +123,11 @@ export interface SequencerStatus {
   lastCommit: { at: number; lagMs: number } | undefined;
   /** Witness cosignatures obtained for the checkpoints this instance signed (published or not). */
   cosignatures: number;
+  /**
+   * The ingest stream as this instance last sampled it while leading (every third of the lease):
+   * entries waiting, the ms of the oldest one's append, and when it sampled.
+   */
+  backlog: { entries: number; oldestMs: number | undefined; at: number } | undefined;
   /**
    * The archive's progress as this instance last saw or moved it (undefined: no archive):
    * records sealed in the archive, records trimmed from the store, when it last archived, and
@@ -194,6 +213,7 @@ export class Sequencer {
     unwitnessed: 0,
     lastHead: undefined,
     archive: undefined,
+    backlog: undefined,
     events: 0,
     tipSeq: 0,
     lastCommit: undefined,
@@ -357,6 +377,10 @@ export class Sequencer {
         },
         (e: unknown) => this.log('warn', `lease renewal: ${(e as Error).message}`),
       );
+      this.store.ingestBacklog().then(
+        (backlog) => (this.observed.backlog = { ...backlog, at: this.now() }),
+        () => undefined,
+      );
     }, this.leaseMs / 3);
     let inFlight: Promise<void> | undefined;
     const settle = async () => {
@@ -478,6 +502,10 @@ export class Sequencer {
       eventHashAlt: last ? eventHashAltRef(plan.state.alt) : '',
       consumed: plan.consumed,
       batches: plan.batches,
+      // A copy is refused as stale two windows after its original reached the stream (§11.4).
+      ...(this.options.replayWindowMs !== undefined && {
+        forgetBatchesBefore: ingestMillis(plan.consumed.at(-1)?.ingestId) - 2 * this.options.replayWindowMs,
+      }),
       tiles: plan.tiles,
       ...(plan.openings.length > 0 ? { openings: plan.openings } : {}),
     });
@@ -624,6 +652,7 @@ export class Sequencer {
       bytes += entry.batch.length;
     }
     const opened = entries.slice(0, taken);
+    this.refuseStale(opened);
     await this.refuseReplays(opened, committing);
     const plan: Plan = {
       records: [],
@@ -691,6 +720,26 @@ export class Sequencer {
     tree.append(plan.records.map((r) => r.leaf));
     plan.tiles = storedTiles(tree.takeChanged());
     return { plan, rest: entries.slice(taken) };
+  }
+
+  /**
+   * Refuses (ledger.batch.stale) a batch with an event older or newer than the replay window
+   * around its entry's arrival: a copy appended later than that could be one whose original the
+   * batch set has forgotten.
+   */
+  private refuseStale(opened: Opened[]): void {
+    const window = this.options.replayWindowMs;
+    if (window === undefined) return;
+    for (const o of opened) {
+      if (o.result instanceof GovernanceError) continue;
+      const arrived = ingestMillis(o.entry.id);
+      const [first, last] = o.result.times;
+      if (first < arrived - window || last > arrived + window)
+        o.result = new GovernanceError(
+          'ledger.batch.stale',
+          `batch events from ${formatMillis(first)} to ${formatMillis(last)} reached the ingest stream at ${formatMillis(arrived)}, outside the ${window} ms replay window`,
+        );
+    }
   }
 
   /**

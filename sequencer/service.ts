@@ -136,6 +136,7 @@ export async function startSequencerService(
     producerKeys: material.producerKeys,
     leaseMs: config.leaseMs,
     headIntervalMs: config.headIntervalMs,
+    replayWindowMs: config.replayWindowMs,
     openWorkers: config.openWorkers,
     // The archived view's store is what the archiver copies from and trims.
     ...(stores.ledger instanceof ArchivedLedgerStore && {

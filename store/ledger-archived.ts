@@ -61,6 +61,9 @@ export class ArchivedLedgerStore implements LedgerStore {
   tip(): Promise<LedgerTip> {
     return this.store.tip();
   }
+  ingestBacklog(): Promise<{ entries: number; oldestMs: number | undefined }> {
+    return this.store.ingestBacklog();
+  }
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
     return this.store.readIngest(afterId, count, blockMs);
   }

@@ -5,6 +5,7 @@ import {
   DEAD_LETTER_HISTORY,
   EMPTY_TIP,
   LOG_ID,
+  ingestMillis,
   checkArchiveAdvance,
   compareStreamIds,
   type CommitNotice,
@@ -51,7 +52,8 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly checkpointHistory: StoredText[] = [];
   private readonly tileStore = new Map<string, Uint8Array>();
   private readonly indexStore = new Map<string, Uint8Array>();
-  private readonly batches = new Set<string>();
+  /** Chained batches, each with the time it is kept under (see LedgerCommit.forgetBatchesBefore). */
+  private readonly batches = new Map<string, number>();
   /** Openings by seq, in commit order. */
   private readonly openingStore = new Map<number, StoredOpening[]>();
   private readonly dead: DeadLetter[] = [];
@@ -131,6 +133,11 @@ export class MemoryLedgerStore implements LedgerStore {
     return { ...this.tipState };
   }
 
+  async ingestBacklog(): Promise<{ entries: number; oldestMs: number | undefined }> {
+    const oldest = this.ingest[0];
+    return { entries: this.ingest.length, oldestMs: oldest && ingestMillis(oldest.id) };
+  }
+
   async readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
     const pick = () => this.ingest.filter((e) => compareStreamIds(e.id, afterId) > 0).slice(0, count);
     let entries = pick();
@@ -164,7 +171,11 @@ export class MemoryLedgerStore implements LedgerStore {
         throw new GovernanceError('ledger.batch.replayed', `batch ${val.slice(0, 16)}… is already chained`);
       named.add(val);
     }
-    for (const val of named) this.batches.add(val);
+    const at = ingestMillis(commit.consumed.at(-1)?.ingestId);
+    for (const val of named) this.batches.set(val, at);
+    const forget = commit.forgetBatchesBefore;
+    if (forget !== undefined)
+      for (const [val, kept] of this.batches) if (kept < forget) this.batches.delete(val);
     for (const [key, tile] of commit.tiles) this.tileStore.set(key, tile);
     const base = this.tipState.seq;
     commit.records.forEach((text, i) => this.chain.set(base + i + 1, text));

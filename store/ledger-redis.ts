@@ -16,6 +16,7 @@ import {
   EMPTY_TIP,
   DEAD_LETTER_HISTORY,
   checkArchiveAdvance,
+  ingestMillis,
   type ArchiveAdvance,
   LOG_ID,
   type CommitNotice,
@@ -151,7 +152,7 @@ const COMMIT = `${GUARD}
 local b = tonumber(ARGV[9])
 local named = {}
 for k = 10, 9 + b do
-  if named[ARGV[k]] or redis.call('SISMEMBER', KEYS[7], ARGV[k]) == 1 then
+  if named[ARGV[k]] or redis.call('ZSCORE', KEYS[7], ARGV[k]) then
     return redis.error_reply('LEDGER_REPLAYED batch ' .. string.sub(ARGV[k], 1, 16) .. '... is already chained')
   end
   named[ARGV[k]] = true
@@ -182,9 +183,18 @@ for k = 1, dead do
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ${DEAD_LETTER_HISTORY}, '*', 'ingest', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'entry', ARGV[i + 3])
   i = i + 4
 end
-for k = 10, 9 + b, 500 do
-  redis.call('SADD', KEYS[7], unpack(ARGV, k, math.min(k + 499, 9 + b)))
+if b > 0 then
+  local at = tonumber(string.match(ARGV[6], '^(%d+)-') or '0')
+  local scored = {}
+  for k = 10, 9 + b do
+    scored[#scored + 1] = at
+    scored[#scored + 1] = ARGV[k]
+    if #scored == 1000 then redis.call('ZADD', KEYS[7], unpack(scored)); scored = {} end
+  end
+  if #scored > 0 then redis.call('ZADD', KEYS[7], unpack(scored)) end
 end
+if ARGV[i] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[i]) end
+i = i + 1
 local tiles = tonumber(ARGV[i]); i = i + 1
 for k = 1, tiles do
   redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
@@ -546,6 +556,18 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
+  ingestBacklog(): Promise<{ entries: number; oldestMs: number | undefined }> {
+    return guarded(async () => {
+      const { client } = await this.connection();
+      const replies =
+        (await client.multi().xlen(this.keys.ingest).xrange(this.keys.ingest, '-', '+', 'COUNT', 1).exec()) ??
+        [];
+      for (const [error] of replies) if (error) throw error;
+      const [first] = replies[1]![1] as StreamEntries;
+      return { entries: Number(replies[0]![1]), oldestMs: first && ingestMillis(first[0]) };
+    });
+  }
+
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]> {
     return guarded(async () => {
       const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
@@ -572,14 +594,14 @@ export class RedisLedgerStore implements LedgerStore {
     return guarded(async () => {
       if (vals.length === 0) return [];
       const client = await this.reading();
-      // One SISMEMBER each, in one pipeline (SMISMEMBER would need Redis 6.2).
+      // One ZSCORE each, in one pipeline (ZMSCORE would need Redis 6.2).
       const pipeline = client.pipeline();
-      for (const val of vals) pipeline.sismember(this.keys.batches, val);
+      for (const val of vals) pipeline.zscore(this.keys.batches, val);
       const replies = (await pipeline.exec()) ?? [];
       return vals.map((_, i) => {
         const [error, member] = replies[i] ?? [new Error('no reply')];
         if (error) throw error;
-        return member === 1;
+        return member !== null;
       });
     });
   }
@@ -627,6 +649,7 @@ export class RedisLedgerStore implements LedgerStore {
         ...commit.consumed.map((c) => c.ingestId),
         dead.length / 4,
         ...dead,
+        commit.forgetBatchesBefore ?? '',
         commit.tiles.size,
         ...[...commit.tiles].flatMap(([key, tile]) => [key, bufferOf(tile)]),
         ...openingFields(commit.openings ?? []),

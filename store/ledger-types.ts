@@ -95,6 +95,13 @@ export interface LedgerCommit {
    */
   batches: string[];
   /**
+   * The replay window's edge (docs/spec/ledger.md §11.4), in ms of the ingest stream's clock: the
+   * batches chained by commits whose last consumed entry is older are forgotten, so that the set
+   * stays bounded. A commit's batches are kept under the time of its last consumed entry (its
+   * stream id). Absent: every batch is kept.
+   */
+  forgetBatchesBefore?: number;
+  /**
    * The tree's tiles this commit wrote or rewrote, by tile key (`tileKey`): hashes, 32 bytes each.
    * A stored tile is the latest version of its tile: a partial one grows until it is full.
    */
@@ -165,6 +172,8 @@ export interface LedgerStore {
   renewLease(lease: LedgerLease, ttlMs: number): Promise<boolean>;
   releaseLease(lease: LedgerLease): Promise<void>;
   tip(): Promise<LedgerTip>;
+  /** Ingest entries waiting to be chained, and the ms of the oldest one's id (undefined: none). */
+  ingestBacklog(): Promise<{ entries: number; oldestMs: number | undefined }>;
   /** Ingest entries with id > afterId in order, at most `count`, waiting up to blockMs for the first. */
   readIngest(afterId: string, count: number, blockMs: number): Promise<IngestEntry[]>;
   /**
@@ -243,6 +252,11 @@ export function checkArchiveAdvance(
 /** The store's key of tile (level, index), whatever its width: C2SP tlog-tiles levels and indexes. */
 export function tileKey(level: number, index: number): string {
   return `${level}/${index}`;
+}
+
+/** The milliseconds of a stream id "<ms>-<n>" (0 for none). */
+export function ingestMillis(id: string | undefined): number {
+  return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
 }
 
 /** Stream ids "<ms>-<n>" compared numerically. */

@@ -21,11 +21,13 @@ import { LedgerArchiver } from '../../ledger/archive.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
 import { verifyStore } from '../../ledger/verify.js';
 import { FsLedgerArchive } from '../../store/archive-fs.js';
+import { S3LedgerArchive } from '../../store/archive-s3.js';
 import type { LedgerArchive } from '../../store/archive-types.js';
 import { ArchivedLedgerStore } from '../../store/ledger-archived.js';
 import { RedisLedgerStore, ledgerKeys as redisKeys } from '../../store/ledger-redis.js';
 import type { ArchiveAdvance, LedgerLease, LedgerStore } from '../../store/ledger-types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { startS3, type TestS3 } from '../support/s3.js';
 import {
   TestLedger,
   ledgerKeys,
@@ -133,99 +135,110 @@ function failingTrim(store: LedgerStore): LedgerStore {
 }
 
 let redis: TestRedis;
+let s3: TestS3;
 beforeAll(async () => {
-  redis = await startRedis();
+  [redis, s3] = await Promise.all([startRedis(), startS3()]);
 });
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), s3?.stop()]);
 });
 
 describe.each([
   ['memory', () => memoryStores()],
   ['redis', () => redisStores(redis.url)],
 ] as [string, () => StoreFactory][])('the archive on the %s store', (_, factory) => {
-  it('archives sealed bundles, trims the store to its hot tail, and reads both as one log', async () => {
-    const ledger = new TestLedger(factory());
-    const dir = newDir();
-    try {
-      const raw = ledger.newStore();
-      const archive = new FsLedgerArchive({ dir });
-      const view = new ArchivedLedgerStore(ledger.newStore(), archive);
-      ledger.sequencer({
-        store: view,
-        archiver: new LedgerArchiver(nodeCrypto, raw, archive, { hotRecords: 256, bundlesPerStep: 2 }),
-      });
-      await appendOperations(ledger, 200);
-      const seq = 1400;
-      await until(
-        async () => {
-          const tip = await raw.tip();
-          return tip.signedSeq === seq && tip.archived === 1280 && tip.trimmed === 1024;
-        },
-        60_000,
-        'bundles 0-4 archived and 0-3 trimmed',
-      );
+  it.each([
+    ['a directory', () => new FsLedgerArchive({ dir: newDir() })],
+    ['an S3 bucket', () => new S3LedgerArchive(s3.options())],
+  ] as [string, () => LedgerArchive][])(
+    'archives sealed bundles to %s, trims the store to its hot tail, and reads both as one log',
+    async (_, openArchive) => {
+      const ledger = new TestLedger(factory());
+      const archive = openArchive();
+      try {
+        const raw = ledger.newStore();
+        const view = new ArchivedLedgerStore(ledger.newStore(), archive);
+        ledger.sequencer({
+          store: view,
+          archiver: new LedgerArchiver(nodeCrypto, raw, archive, { hotRecords: 256, bundlesPerStep: 2 }),
+        });
+        await appendOperations(ledger, 200);
+        const seq = 1400;
+        await until(
+          async () => {
+            const tip = await raw.tip();
+            return tip.signedSeq === seq && tip.archived === 1280 && tip.trimmed === 1024;
+          },
+          60_000,
+          'bundles 0-4 archived and 0-3 trimmed',
+        );
 
-      // The store keeps the hot tail only: records 1025 on, and no full tile below it.
-      expect(await raw.records(1, 1024)).toEqual([]);
-      expect((await raw.records(1, seq)).map((r) => r.seq)).toEqual(
-        Array.from({ length: seq - 1024 }, (_, i) => 1025 + i),
-      );
-      expect(await raw.tiles(['0/0', '0/3', '0/4'])).toEqual([undefined, undefined, expect.any(Uint8Array)]);
-      expect((await raw.checkpoints(1, 1023, 1000)).length).toBe(0);
-      const stored = files(dir);
-      for (const n of ['000', '001', '002', '003', '004'])
-        for (const path of [`tile/entries/${n}`, `tile/0/${n}`, `checkpoints/${n}`])
-          expect(stored.has(path)).toBe(true);
-      expect([...stored.keys()].filter((p) => p.startsWith('tile/entries/'))).toHaveLength(5);
+        // The store keeps the hot tail only: records 1025 on, and no full tile below it.
+        expect(await raw.records(1, 1024)).toEqual([]);
+        expect((await raw.records(1, seq)).map((r) => r.seq)).toEqual(
+          Array.from({ length: seq - 1024 }, (_, i) => 1025 + i),
+        );
+        expect(await raw.tiles(['0/0', '0/3', '0/4'])).toEqual([
+          undefined,
+          undefined,
+          expect.any(Uint8Array),
+        ]);
+        expect((await raw.checkpoints(1, 1023, 1000)).length).toBe(0);
+        const stored = await archive.list('');
+        expect(stored.sort()).toEqual(
+          ['checkpoints', 'tile/0', 'tile/entries'].flatMap((at) =>
+            ['000', '001', '002', '003', '004'].map((n) => `${at}/${n}`),
+          ),
+        );
 
-      // One log: every record, in order, and the whole chain verifies through the view.
-      expect((await view.records(1, seq)).map((r) => r.seq)).toEqual(
-        Array.from({ length: seq }, (_, i) => i + 1),
-      );
-      expect((await view.records(250, 260)).map((r) => r.seq)).toEqual(
-        Array.from({ length: 11 }, (_, i) => 250 + i),
-      );
-      const result = await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys });
-      expect(result.failures).toEqual([]);
-      expect(result).toMatchObject({ ok: true, records: seq, events: seq });
+        // One log: every record, in order, and the whole chain verifies through the view.
+        expect((await view.records(1, seq)).map((r) => r.seq)).toEqual(
+          Array.from({ length: seq }, (_, i) => i + 1),
+        );
+        expect((await view.records(250, 260)).map((r) => r.seq)).toEqual(
+          Array.from({ length: 11 }, (_, i) => 250 + i),
+        );
+        const result = await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys });
+        expect(result.failures).toEqual([]);
+        expect(result).toMatchObject({ ok: true, records: seq, events: seq });
 
-      // The checkpoint history is whole: increasing sizes, each "at or before" the latest one ≤ a seq.
-      const history = await view.checkpoints(1, Infinity, 100_000);
-      const sizes = history.map((c) => c.seq);
-      expect(sizes.at(-1)).toBe(seq);
-      expect(sizes.every((s, i) => i === 0 || s > sizes[i - 1]!)).toBe(true);
-      expect(history.every((c) => parseCheckpointNote(c.text).checkpoint.size === c.seq)).toBe(true);
-      for (const at of [1, 255, 256, 700, 1023, 1024, 1100, seq])
-        expect((await view.checkpointAtOrBefore(at))?.seq).toBe(sizes.findLast((s) => s <= at));
-      expect(await view.checkpoints(300, 900, 3)).toEqual(
-        history.filter((c) => c.seq >= 300 && c.seq <= 900).slice(0, 3),
-      );
+        // The checkpoint history is whole: increasing sizes, each "at or before" the latest one ≤ a seq.
+        const history = await view.checkpoints(1, Infinity, 100_000);
+        const sizes = history.map((c) => c.seq);
+        expect(sizes.at(-1)).toBe(seq);
+        expect(sizes.every((s, i) => i === 0 || s > sizes[i - 1]!)).toBe(true);
+        expect(history.every((c) => parseCheckpointNote(c.text).checkpoint.size === c.seq)).toBe(true);
+        for (const at of [1, 255, 256, 700, 1023, 1024, 1100, seq])
+          expect((await view.checkpointAtOrBefore(at))?.seq).toBe(sizes.findLast((s) => s <= at));
+        expect(await view.checkpoints(300, 900, 3)).toEqual(
+          history.filter((c) => c.seq >= 300 && c.seq <= 900).slice(0, 3),
+        );
 
-      // Proofs of archived records, against the latest checkpoint.
-      const reader = new StoreLedgerReader(nodeCrypto, view);
-      for (const at of [1, 300, 1024]) {
-        const { record } = verifyInclusionProof(nodeCrypto, await reader.inclusionProof(at), trust);
-        expect(record.seq).toBe(at);
+        // Proofs of archived records, against the latest checkpoint.
+        const reader = new StoreLedgerReader(nodeCrypto, view);
+        for (const at of [1, 300, 1024]) {
+          const { record } = verifyInclusionProof(nodeCrypto, await reader.inclusionProof(at), trust);
+          expect(record.seq).toBe(at);
+        }
+        const first = history.find((c) => c.seq >= 100)!;
+        const trusted = parseCheckpointNote(first.text);
+        expect(
+          verifyConsistencyProof(nodeCrypto, trusted, await reader.consistencyProof(first.seq), trust)
+            .checkpoint.size,
+        ).toBe(seq);
+        const lineage = verifyLineageProof(nodeCrypto, await reader.lineageProof('lineage://op/op-3'), trust);
+        expect(lineage.failures).toEqual([]);
+        expect(lineage.events).toHaveLength(7);
+        expect(lineage.events.every((e) => e.seq <= 256)).toBe(true);
+        // What a tlog-tiles client reads is the same bytes from the store or the archive.
+        expect(await reader.tileResource('tile/entries/001')).toEqual(await archive.get('tile/entries/001'));
+      } finally {
+        await ledger.close();
+        await archive.close();
       }
-      const first = history.find((c) => c.seq >= 100)!;
-      const trusted = parseCheckpointNote(first.text);
-      expect(
-        verifyConsistencyProof(nodeCrypto, trusted, await reader.consistencyProof(first.seq), trust)
-          .checkpoint.size,
-      ).toBe(seq);
-      const lineage = verifyLineageProof(nodeCrypto, await reader.lineageProof('lineage://op/op-3'), trust);
-      expect(lineage.failures).toEqual([]);
-      expect(lineage.events).toHaveLength(7);
-      expect(lineage.events.every((e) => e.seq <= 256)).toBe(true);
-      // What a tlog-tiles client reads is the same bytes from the store or the archive.
-      expect(await reader.tileResource('tile/entries/001')).toEqual(
-        new Uint8Array(readFileSync(join(dir, 'tile/entries/001'))),
-      );
-    } finally {
-      await ledger.close();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   it('repeats an interrupted step with the same result: a crash before any write, or before the trim', async () => {
     const stores = factory();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCrypto } from '../../core/crypto-node.js';
+import { formatMillis } from '../../core/time.js';
 import { portableCrypto } from '../../core/crypto-portable.js';
 import { isGovernanceError } from '../../core/errors.js';
 import { EVENT_LIMITS, validateEvent, type LedgerEvent } from '../../core/event.js';
@@ -417,6 +418,62 @@ for (const [name, stores, sequencerOptions] of [
       expect(records[2]!.kid).toBe(AUDIT_KID);
       expect(records[2]!.events.map((e) => e.data?.ingest_id)).toEqual([copies[0], copies[2], copies[3]]);
       expect(original).not.toBe(copies[0]);
+      expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
+    });
+
+    it('refuses a batch outside the replay window, and forgets chained batches after two windows', async () => {
+      // A window of one second stands for the default ten minutes (wide enough for a loaded machine
+      // to seal and append a fresh batch within it).
+      ledger = new TestLedger(stores(), { ...sequencerOptions, replayWindowMs: 1000 });
+      ledger.sequencer();
+      const seal = (i: number, at: number) =>
+        sealBatch(nodeCrypto, 'test-log', PRODUCER_KID, producerKey, [
+          validateEvent(testEvent(i, 'execution.denied', { time: formatMillis(at) })),
+        ]);
+      const first = seal(1, Date.now());
+      await ledger.store.appendIngest([first.entry]);
+      await until(async () => (await ledger.store.tip()).seq === 1, WAIT_MS, 'the first batch');
+      expect(await ledger.store.chainedBatches([first.val])).toEqual([true]);
+      // Events ten seconds old, or ten seconds ahead, when they reach the stream: refused.
+      const [old, ahead] = await ledger.store.appendIngest([
+        seal(2, Date.now() - 10_000).entry,
+        seal(3, Date.now() + 10_000).entry,
+      ]);
+      await until(async () => (await ledger.store.deadLetters(10)).length === 2, WAIT_MS, 'the refusals');
+      // Two windows later a commit forgets the first batch; a copy of it is stale by then.
+      await new Promise((r) => setTimeout(r, 2200));
+      const fresh = seal(4, Date.now());
+      await ledger.store.appendIngest([fresh.entry]);
+      await until(
+        async () => !(await ledger.store.chainedBatches([first.val]))[0],
+        WAIT_MS,
+        'the first batch forgotten',
+      );
+      expect(await ledger.store.chainedBatches([fresh.val])).toEqual([true]);
+      const [copy] = await ledger.store.appendIngest([first.entry]);
+      await until(async () => (await ledger.store.deadLetters(10)).length === 3, WAIT_MS, 'the copy refused');
+      expect((await ledger.store.deadLetters(10)).map((d) => [d.ingestId, d.code])).toEqual([
+        [old, 'ledger.batch.stale'],
+        [ahead, 'ledger.batch.stale'],
+        [copy, 'ledger.batch.stale'],
+      ]);
+      await until(
+        async () => {
+          const tip = await ledger.store.tip();
+          return tip.seq === tip.signedSeq;
+        },
+        WAIT_MS,
+        'a checkpoint over all',
+      );
+      const records = await new StoreLedgerReader(nodeCrypto, ledger.store).range(
+        1,
+        (await ledger.store.tip()).seq,
+      );
+      // Each genuine batch once; the refusals as ledger.rejected events.
+      expect(records.filter((r) => r.val === first.val)).toHaveLength(1);
+      expect(
+        records.flatMap((r) => r.events.filter((e) => e.type === 'ledger.rejected').map((e) => e.reason)),
+      ).toEqual(['ledger.batch.stale', 'ledger.batch.stale', 'ledger.batch.stale']);
       expect((await verifyStore(ledger.store, verifyOptions())).failures).toEqual([]);
     });
 

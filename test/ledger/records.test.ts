@@ -198,6 +198,10 @@ describe('sealBatch and openBatch', () => {
       val: sealed.val,
       events: sealed.events,
       lineages: [undefined, 'lineage://op/S1', undefined],
+      times: [
+        Math.min(...events.map((e) => Date.parse(e.time))),
+        Math.max(...events.map((e) => Date.parse(e.time))),
+      ],
     });
   });
 

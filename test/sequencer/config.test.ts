@@ -59,6 +59,7 @@ describe('the configuration file', () => {
       trust: { rootKeys: [{ kid: DEV_ROOT_KID, file: keys('root.pub.pem') }] },
       producerKeysFile: keys('producers.json'),
       leaseMs: 3000,
+      replayWindowMs: 600_000,
       headIntervalMs: 1000,
       openWorkers: 0,
       witnesses: { threshold: 0, list: [] },

@@ -43,6 +43,7 @@ const idle: SequencerStatus = {
   unwitnessed: 0,
   lastHead: undefined,
   archive: undefined,
+  backlog: undefined,
   events: 0,
   tipSeq: 0,
   lastCommit: undefined,
@@ -60,6 +61,7 @@ const leading: SequencerStatus = {
   unwitnessed: 1,
   lastHead: { seq: 40, at: NOW - 2500, cosignatures: 2 },
   archive: { archived: 30, trimmed: 20, at: NOW - 60_000, failures: 3 },
+  backlog: { entries: 7, oldestMs: NOW - 1800, at: NOW - 300 },
   events: 1234,
   tipSeq: 42,
   lastCommit: { at: NOW - 500, lagMs: 250 },
@@ -84,6 +86,8 @@ describe('sequencer metrics from its status', () => {
       governance_sequencer_last_checkpoint_timestamp_seconds: 0,
       governance_sequencer_last_checkpoint_cosignatures: 0,
       governance_sequencer_checkpoint_age_seconds: 0,
+      governance_sequencer_ingest_backlog_entries: 0,
+      governance_sequencer_ingest_backlog_age_seconds: 0,
       governance_sequencer_tip_size: 0,
       governance_sequencer_commit_lag_seconds: 0,
       governance_sequencer_last_commit_timestamp_seconds: 0,
@@ -109,6 +113,8 @@ describe('sequencer metrics from its status', () => {
       governance_sequencer_last_checkpoint_timestamp_seconds: (NOW - 2500) / 1000,
       governance_sequencer_last_checkpoint_cosignatures: 2,
       governance_sequencer_checkpoint_age_seconds: 2.5,
+      governance_sequencer_ingest_backlog_entries: 7,
+      governance_sequencer_ingest_backlog_age_seconds: 1.5,
       governance_sequencer_tip_size: 42,
       governance_sequencer_commit_lag_seconds: 0.25,
       governance_sequencer_last_commit_timestamp_seconds: (NOW - 500) / 1000,
@@ -127,8 +133,7 @@ describe('sequencer metrics from its status', () => {
     expect(text).toContain('# TYPE governance_sequencer_checkpoint_age_seconds gauge\n');
     expect(text).toContain('# TYPE governance_sequencer_archive_lag_records gauge\n');
     expect(text).toMatch(/^# HELP governance_sequencer_commit_lag_seconds \S.*$/m);
-    // Not exported: the sequencer cannot know the ingest backlog without a store call.
-    expect(text).not.toContain('governance_sequencer_ingest_backlog_seconds');
+    expect(text).toContain('# TYPE governance_sequencer_ingest_backlog_entries gauge\n');
   });
 
   it('ages a checkpoint only while leading with records chained past it', async () => {
@@ -235,6 +240,9 @@ describe('metrics of a real sequencer on the memory store', () => {
       governance_sequencer_checkpoint_age_seconds: 0,
       governance_sequencer_archived_size: 0,
       governance_sequencer_archive_lag_records: 0,
+      // Every entry chained, so none waits.
+      governance_sequencer_ingest_backlog_entries: 0,
+      governance_sequencer_ingest_backlog_age_seconds: 0,
     });
     const lastCommit = values.governance_sequencer_last_commit_timestamp_seconds!;
     expect(lastCommit).toBeGreaterThanOrEqual(startedAt / 1000);

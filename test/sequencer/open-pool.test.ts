@@ -59,8 +59,18 @@ describe('OpenPool', () => {
   it('opens an entry into the batch to chain: its kid, signature, events array text and lineages', async () => {
     pool = new OpenPool(2, LOG, ledgerKeys.producers);
     const { entry, events, val } = sealed(1, 3);
+    // The earliest and latest event time, for the replay window.
+    const times = (JSON.parse(events) as { time: string }[]).map((e) => Date.parse(e.time));
     expect(await pool.open([entry])).toEqual([
-      { batch: { kid: PRODUCER_KID, val, events, lineages: [undefined, undefined, undefined] } },
+      {
+        batch: {
+          kid: PRODUCER_KID,
+          val,
+          events,
+          lineages: [undefined, undefined, undefined],
+          times: [Math.min(...times), Math.max(...times)],
+        },
+      },
     ]);
     const withLineages = [
       testEvent(1, 'authorization.issued', { lineage: 'lineage://op/a' }),

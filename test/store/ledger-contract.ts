@@ -99,6 +99,15 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await store.appendIngest([])).toEqual([]);
     });
 
+    it('counts the ingest backlog and names the time of its oldest entry', async () => {
+      expect(await store.ingestBacklog()).toEqual({ entries: 0, oldestMs: undefined });
+      const ids = await store.appendIngest(['x', 'y']);
+      expect(await store.ingestBacklog()).toEqual({ entries: 2, oldestMs: Number(ids[0]!.split('-')[0]) });
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await commitRecords(lease, ['r1'], [ids[0]!]);
+      expect(await store.ingestBacklog()).toEqual({ entries: 1, oldestMs: Number(ids[1]!.split('-')[0]) });
+    });
+
     it('blocks an ingest read until an append arrives, or until blockMs', async () => {
       const started = Date.now();
       const read = fixture.other().readIngest('0-0', 10, 5000);
