@@ -54,6 +54,11 @@ const options = new Command('bench:ledger')
   .option('--open-workers <n>', "the sequencer's worker threads opening ingest entries (OPEN_WORKERS)", '0')
   .option('--drain <n>', 'append n events first, then start the sequencer and time it chaining them')
   .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
+  .option(
+    '--logs <n>',
+    'partitioned logs, each with its own sequencer process; writers spread over them',
+    '1',
+  )
   .option('--archive', 'archive to a directory and trim Redis to --hot-records (docs/spec/ledger.md §11.6)')
   .option('--hot-records <n>', "records the sequencer keeps in Redis below the archive's frontier", '4096')
   .option('--soak <seconds>', 'append at --rate for this long, sampling Redis memory (implies --archive)')
@@ -133,18 +138,17 @@ function floorCost(storedBytes: number, eventsPerBatch: number): number {
 }
 
 /** CPU seconds used so far by each part, to tell where time goes on a shared machine (no sequencer yet: 0). */
-async function cpuSeconds(admin: Redis, sequencerPid: number | undefined) {
+async function cpuSeconds(admin: Redis, sequencerPids: number[]) {
   const info = await admin.info('cpu');
   const redisCpu = ['used_cpu_user', 'used_cpu_sys'].reduce(
     (sum, name) => sum + Number((info.match(new RegExp(`${name}:([\\d.]+)`)) ?? [])[1]),
     0,
   );
   // /proc/<pid>/stat fields 14 and 15: user and system time in clock ticks (100 per second).
-  const stat =
-    sequencerPid === undefined
-      ? []
-      : readFileSync(`/proc/${sequencerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const sequencerCpu = sequencerPid === undefined ? 0 : (Number(stat[11]) + Number(stat[12])) / 100;
+  const sequencerCpu = sequencerPids.reduce((sum, pid) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return sum + (Number(stat[11]) + Number(stat[12])) / 100;
+  }, 0);
   const own = process.cpuUsage();
   return { redis: redisCpu, sequencer: sequencerCpu, writers: (own.user + own.system) / 1e6 };
 }
@@ -154,8 +158,11 @@ const redis = await startRedisServer(dir, options.fsync as 'always' | 'everysec'
 const admin = new Redis(redis.url);
 // A development deployment (devkit/dev-deployment.ts): root-certified producer keys and the
 // audit key.
+/** The logs of a partitioned ledger (docs/spec/ledger.md §14): DEV_LOG and the others. */
+const logIds = Array.from({ length: num('logs') }, (_, i) => (i === 0 ? DEV_LOG : `${DEV_LOG}-${i + 1}`));
 const deployment = writeDevDeployment(join(dir, 'deployment'), {
   redisUrl: redis.url,
+  logs: logIds.slice(1),
   sequencer: { headIntervalMs: 1000, openWorkers: num('openWorkers') },
   // startSequencer waits for its 'sequencer serving' line.
   logLevel: 'info',
@@ -170,25 +177,33 @@ const producer = {
   subject: certificate.subject,
   privateKey: keyFromPem(readFileSync(authz.producer.keyFile, 'utf8')),
 };
-/** The writers prove their batches in the sequencer's checkpoints, signed by the deployment's audit key. */
-const sequencerConfig = parse(readFileSync(deployment.files.sequencerConfig, 'utf8')) as {
-  audit: { certificateFile: string };
-};
-const auditRecord = JSON.parse(readFileSync(sequencerConfig.audit.certificateFile, 'utf8')) as KeyRecord;
-const auditKeys = new Map([[auditRecord.kid, { publicKey: base64urlDecode(auditRecord.public_key)! }]]);
+const sequencerConfigs = logIds.map((log, i) =>
+  i === 0 ? deployment.files.sequencerConfig : deployment.files.logSequencerConfigs[log]!,
+);
+/** The writers prove their batches in their log's checkpoints, signed by its audit key. */
+const auditKeys = new Map(
+  sequencerConfigs.map((path) => {
+    const { audit } = parse(readFileSync(path, 'utf8')) as { audit: { certificateFile: string } };
+    const record = JSON.parse(readFileSync(audit.certificateFile, 'utf8')) as KeyRecord;
+    return [record.kid, { publicKey: base64urlDecode(record.public_key)! }];
+  }),
+);
 const drain = options.drain === undefined ? undefined : num('drain');
 const soak = options.soak === undefined ? undefined : num('soak');
-const archiveDir = options.archive || soak !== undefined ? join(dir, 'archive') : undefined;
-if (archiveDir) {
-  mkdirSync(archiveDir);
-  const config = parse(readFileSync(deployment.files.sequencerConfig, 'utf8')) as { ledger: object };
+/** Each log's archive directory (none: no archive). */
+const archiveDirs =
+  options.archive || soak !== undefined ? logIds.map((log) => join(dir, 'archive', log)) : undefined;
+archiveDirs?.forEach((archiveDir, i) => {
+  mkdirSync(archiveDir, { recursive: true });
+  const config = parse(readFileSync(sequencerConfigs[i]!, 'utf8')) as { ledger: object };
   config.ledger = {
     ...config.ledger,
     archive: { type: 'fs', dir: archiveDir },
     hotRecords: num('hotRecords'),
   };
-  writeFileSync(deployment.files.sequencerConfig, stringify(config));
-}
+  writeFileSync(sequencerConfigs[i]!, stringify(config));
+});
+const archiveDir = archiveDirs?.[0];
 
 /** Bytes of the files under a directory. */
 function diskBytes(path: string): number {
@@ -208,11 +223,11 @@ async function memoryByKey(): Promise<[string, number][]> {
   );
   return named.map((name, i) => [name, sizes[i]!]);
 }
-const startSequencer = () =>
+const startSequencer = (config: string) =>
   startChild(
     ...nodeCommand(
       packageModule('sequencer/main'),
-      ['--config', deployment.files.sequencerConfig],
+      ['--config', config],
       [
         // A larger young generation: the sequencer allocates fast and briefly (documented in docs/spec/ledger.md).
         '--max-semi-space-size=64',
@@ -221,14 +236,18 @@ const startSequencer = () =>
     ),
     loggedLine('sequencer serving', () => true),
   );
-let sequencer: ChildServer<unknown> | undefined;
+let sequencers: ChildServer<unknown>[] = [];
+const startSequencers = async () => {
+  sequencers = await Promise.all(sequencerConfigs.map(startSequencer));
+};
 try {
-  if (drain === undefined) sequencer = await startSequencer();
+  if (drain === undefined) await startSequencers();
   const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
   const memoryBefore = await usedMemory();
+  // Writer w appends to log w mod n: producers route by scope, here by writer.
   const stores = Array.from(
     { length: num('writers') },
-    () => new RedisLedgerStore({ url: redis.url, log: DEV_LOG }),
+    (_, w) => new RedisLedgerStore({ url: redis.url, log: logIds[w % logIds.length]! }),
   );
   const writers = await Promise.all(
     stores.map((store) =>
@@ -240,17 +259,21 @@ try {
       }),
     ),
   );
-  const redisTip = new RedisLedgerStore({ url: redis.url, log: DEV_LOG });
-  // Records the sequencer trimmed are read from the archive.
-  const tipStore: LedgerStore = archiveDir
-    ? new ArchivedLedgerStore(redisTip, new FsLedgerArchive({ dir: archiveDir }))
-    : redisTip;
+  const redisTips = logIds.map((log) => new RedisLedgerStore({ url: redis.url, log }));
+  // Records the sequencers trimmed are read from the archives.
+  const tipStores: LedgerStore[] = redisTips.map((store, i) =>
+    archiveDirs ? new ArchivedLedgerStore(store, new FsLedgerArchive({ dir: archiveDirs[i]! })) : store,
+  );
+  const [redisTip, tipStore] = [redisTips[0]!, tipStores[0]!];
   let running = true;
   let appended = 0;
   const sample = async () => ({
-    seq: (await tipStore.tip()).seq,
+    seqs: await Promise.all(tipStores.map(async (store) => (await store.tip()).seq)),
     at: performance.now(),
-    cpu: await cpuSeconds(admin, sequencer?.pid),
+    cpu: await cpuSeconds(
+      admin,
+      sequencers.map((s) => s.pid!),
+    ),
     commands: await commandTimes(admin),
   });
   let start: Awaited<ReturnType<typeof sample>>;
@@ -317,13 +340,15 @@ try {
     await Promise.all(loops);
   } else {
     await Promise.all(loops);
-    sequencer = await startSequencer();
-    // Measured from its first commit (start-up and taking the lease left out) to the last.
-    while ((await tipStore.tip()).seq === 0) await sleep(5);
+    await startSequencers();
+    // Measured from their first commit (start-up and taking the lease left out) to the last.
+    while ((await sample()).seqs.some((seq) => seq === 0)) await sleep(5);
     start = await sample();
-    // Consumed ingest entries are deleted with their commit: an empty stream is all chained;
+    // Consumed ingest entries are deleted with their commit: empty streams are all chained;
     // and the writers' work ends when they have proven every batch in a checkpoint.
-    while ((await admin.xlen(ledgerKeys(DEV_LOG).ingest)) > 0) await sleep(20);
+    const backlog = async () =>
+      (await Promise.all(logIds.map((log) => admin.xlen(ledgerKeys(log).ingest)))).reduce((a, b) => a + b);
+    while ((await backlog()) > 0) await sleep(20);
     end = await sample();
     while (writers.some((w) => w.commitLagMs() > 0)) await sleep(20);
     const proven = await sample();
@@ -334,14 +359,28 @@ try {
     }
   }
   await Promise.all(writers.map((w) => w.close()));
-  const keys = ledgerKeys(DEV_LOG);
-  const tip = await tipStore.tip();
+  const tips = await Promise.all(tipStores.map((store) => store.tip()));
+  const tip = tips[0]!;
+  const records = tips.reduce((sum, t) => sum + t.seq, 0);
   const memoryAfter = await usedMemory();
-  const backlog = await admin.xlen(keys.ingest);
+  const backlog = (await Promise.all(logIds.map((log) => admin.xlen(ledgerKeys(log).ingest)))).reduce(
+    (a, b) => a + b,
+  );
   // A record is a batch: the events of the measured records, and what is stored for them.
-  const window = await recordStats(tipStore, start.seq + 1, end.seq);
-  const all = await recordStats(tipStore, 1, tip.seq);
+  const sum = (stats: Awaited<ReturnType<typeof recordStats>>[]) =>
+    stats.reduce((a, b) => ({
+      records: a.records + b.records,
+      events: a.events + b.events,
+      recordBytes: a.recordBytes + b.recordBytes,
+      eventBytes: a.eventBytes + b.eventBytes,
+    }));
+  const windows = await Promise.all(
+    tipStores.map((store, i) => recordStats(store, start.seqs[i]! + 1, end.seqs[i]!)),
+  );
+  const window = sum(windows);
+  const all = sum(await Promise.all(tipStores.map((store, i) => recordStats(store, 1, tips[i]!.seq))));
   const events = window.events;
+  const seconds = (end.at - start.at) / 1000;
   const rate = (events * 1000) / (end.at - start.at);
   const perEvent = (part: 'writers' | 'sequencer' | 'redis') =>
     ((end.cpu[part] - start.cpu[part]) * 1e6) / events;
@@ -363,7 +402,14 @@ try {
         `producer batch ≤ ${options.batch} events per signature and record; ${(all.events / all.records).toFixed(1)} events per record; ` +
         `${options.openWorkers} open worker(s)`,
       `  redis ${version}, appendonly yes, appendfsync ${options.fsync}; node ${process.version}; events appended ${appended.toLocaleString('en')}`,
-      `  chained ${all.events.toLocaleString('en')} events in ${tip.seq.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
+      `  chained ${all.events.toLocaleString('en')} events in ${records.toLocaleString('en')} records; ingest backlog at stop ${backlog} entries`,
+      ...(logIds.length > 1
+        ? logIds.map(
+            (log, i) =>
+              `  log ${log}: ${Math.round(windows[i]!.events / seconds).toLocaleString('en')} events chained/s ` +
+              `(${windows[i]!.events.toLocaleString('en')} events), its own sequencer`,
+          )
+        : []),
       `  CPU per chained event: ` +
         parts.map(([part, us]) => `${part} ${us.toFixed(1)} µs`).join(', ') +
         `; all ${total.toFixed(1)} µs (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`,
@@ -385,9 +431,9 @@ try {
         (archiveDir ? `; archived ${tip.archived}, trimmed ${tip.trimmed} of ${tip.seq} records)` : ')'),
     ].join('\n'),
   );
-  await Promise.all([...stores, tipStore].map((s) => s.close()));
+  await Promise.all([...stores, ...tipStores].map((s) => s.close()));
 } finally {
-  await sequencer?.stop();
+  await Promise.all(sequencers.map((s) => s.stop()));
   await redis.stop();
   admin.disconnect();
   rmSync(dir, { recursive: true, force: true });

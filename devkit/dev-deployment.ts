@@ -79,6 +79,11 @@ export interface DevDeployment {
     authorityConfig: string;
     authzConfig: string;
     sequencerConfig: string;
+    /**
+     * With `logs`: the configuration of each further log's sequencer (its own audit key,
+     * certified for that log), by log id.
+     */
+    logSequencerConfigs: Record<string, string>;
     producerRecords: string;
     auditKey: string;
     issuerKey: string;
@@ -103,6 +108,11 @@ export interface DevSetupOptions {
   logLevel?: string;
   /** Prefix of every Redis key of this deployment, so deployments can share one Redis. */
   redisKeyPrefix?: string;
+  /**
+   * Further logs of a partitioned ledger (docs/spec/ledger.md §14), beside DEV_LOG: each gets an
+   * audit key certified for it and a sequencer configuration of its own.
+   */
+  logs?: string[];
   /**
    * Enables the enforcement point's runtime API (/runtime/admit, /runtime/attest) for the
    * sample operation, with the workload identity fixed: a development stand-in for the XFCC
@@ -162,6 +172,9 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
   const authzProducer = certified('authz-producer', 'key:dev/authz/1', 'producer', DEV_AUTHZ_PRODUCER);
   const auditKid = 'key:dev/audit/1';
   const audit = certified('audit', auditKid, 'audit', DEV_LOG);
+  const logAudits = (options.logs ?? []).map(
+    (log) => [log, certified(`audit-${log}`, `key:dev/audit/${log}/1`, 'audit', log)] as const,
+  );
   writeFileSync(
     at('keys', 'producers.json'),
     JSON.stringify(
@@ -247,6 +260,18 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
   writeFileSync(at('authority.yaml'), stringify(authorityConfig));
   writeFileSync(at('authz.yaml'), stringify(authzConfig));
   writeFileSync(at('sequencer.yaml'), stringify(sequencerConfig));
+  const logSequencerConfigs: Record<string, string> = {};
+  for (const [log, logAudit] of logAudits) {
+    logSequencerConfigs[log] = at(`sequencer-${log}.yaml`);
+    writeFileSync(
+      logSequencerConfigs[log],
+      stringify({
+        ...sequencerConfig,
+        ledger: { ...sequencerConfig.ledger, log },
+        audit: { keyFile: logAudit.key, certificateFile: logAudit.cert },
+      }),
+    );
+  }
 
   const rootPublicKey = base64urlEncode(rawPublicKey(root));
   const deployment: DevDeployment = {
@@ -259,6 +284,7 @@ export function writeDevDeployment(dir: string, options: DevSetupOptions = {}): 
       authorityConfig: at('authority.yaml'),
       authzConfig: at('authz.yaml'),
       sequencerConfig: at('sequencer.yaml'),
+      logSequencerConfigs,
       producerRecords: at('keys', 'producers.json'),
       auditKey: audit.key,
       issuerKey: issuer.key,

@@ -31,6 +31,8 @@ import {
   type VerifyResult,
 } from '../../ledger/verify.js';
 import { RedisLedgerStore } from '../../store/ledger-redis.js';
+import type { LedgerStore } from '../../store/ledger-types.js';
+import { ledgerView } from '../../service/stores.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../store/redis-connection.js';
 import { RedisRegistryStore } from '../../store/registry-redis.js';
 import {
@@ -66,18 +68,32 @@ interface SourceOptions extends ProofOptions {
   redis?: string;
   log?: string;
   prefix: string;
+  archive?: string;
 }
 
 function addSourceOptions(command: Command): Command {
   return addProofOptions(command)
     .option('--redis <url>', 'read the ledger from this Redis instead of the proof endpoints')
     .option('--log <id>', 'the log id (with --redis), e.g. governance-dev')
-    .option('--prefix <prefix>', 'Redis key prefix (with --redis)', '');
+    .option('--prefix <prefix>', 'Redis key prefix (with --redis)', '')
+    .option(
+      '--archive <dir|s3://bucket/prefix>',
+      "the log's archive, where the sequencer moved what it trimmed from Redis (with --redis; S3 credentials, region and endpoint from the AWS SDK's environment)",
+    );
 }
 
-function redisLedger(opts: SourceOptions): RedisLedgerStore {
+/** The ledger in Redis, and with --archive the archive of what was trimmed from it, as one log. */
+function redisLedger(opts: SourceOptions): LedgerStore {
   if (!opts.log) throw new CliError('--redis needs --log');
-  return new RedisLedgerStore({ url: opts.redis!, log: opts.log, prefix: opts.prefix });
+  const store = new RedisLedgerStore({ url: opts.redis!, log: opts.log, prefix: opts.prefix });
+  if (opts.archive === undefined) return store;
+  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(opts.archive);
+  return ledgerView(
+    store,
+    s3
+      ? { type: 's3', bucket: s3[1]!, ...(s3[2] ? { prefix: s3[2] } : {}) }
+      : { type: 'fs', dir: opts.archive },
+  );
 }
 
 /** Canonical record texts start with their first member, "events" (members are sorted). */

@@ -136,6 +136,31 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
     expect(await decoyKeys()).toBe(0);
   }, 120_000);
 
+  it('npm run bench:ledger -- --logs 2 chains partitioned logs, each with its own sequencer', async () => {
+    const result = await run(
+      'bench:ledger',
+      ...[
+        '--logs',
+        '2',
+        '--writers',
+        '2',
+        '--seconds',
+        '1',
+        '--warmup',
+        '0.5',
+        '--concurrency',
+        '1',
+        '--fsync',
+        'no',
+      ],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const perLog = [...result.stdout.matchAll(/log (\S+): [\d,]+ events chained\/s \(([\d,]+) events\)/g)];
+    expect(perLog.map((m) => m[1])).toEqual(['governance-dev', 'governance-dev-2']);
+    for (const m of perLog) expect(Number(m[2]!.replaceAll(',', ''))).toBeGreaterThan(0);
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
   it('npm run bench:ledger -- --soak archives, trims Redis to its hot tail and samples its memory', async () => {
     const result = await run(
       'bench:ledger',

@@ -19,13 +19,15 @@ import {
 } from '../../core/proofs.js';
 import { LedgerArchiver } from '../../ledger/archive.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
-import { verifyStore } from '../../ledger/verify.js';
+import { verifyExportFile, verifyStore } from '../../ledger/verify.js';
 import { FsLedgerArchive } from '../../store/archive-fs.js';
 import { S3LedgerArchive } from '../../store/archive-s3.js';
 import type { LedgerArchive } from '../../store/archive-types.js';
 import { ArchivedLedgerStore } from '../../store/ledger-archived.js';
 import { RedisLedgerStore, ledgerKeys as redisKeys } from '../../store/ledger-redis.js';
 import type { ArchiveAdvance, LedgerLease, LedgerStore } from '../../store/ledger-types.js';
+import { EXIT } from '../../cli/output.js';
+import { govctl } from '../support/govctl.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 import {
@@ -83,6 +85,31 @@ async function leaseOf(store: LedgerStore): Promise<LedgerLease> {
     'the lease',
   );
   return lease!;
+}
+
+/**
+ * A chain of `operations` seven-event operations, checkpointed, its sequencer stopped: a store of
+ * its own over it and a lease, for driving an archiver step by step.
+ */
+async function stoppedChain(stores: StoreFactory, operations: number) {
+  const ledger = new TestLedger(stores);
+  const store = stores();
+  try {
+    ledger.sequencer();
+    await appendOperations(ledger, operations);
+    const size = operations * 7;
+    await until(
+      async () => (await store.tip()).signedSeq === size,
+      60_000,
+      `a checkpoint over ${size} records`,
+    );
+  } catch (e) {
+    await store.close();
+    throw e;
+  } finally {
+    await ledger.close();
+  }
+  return { store, lease: await leaseOf(store) };
 }
 
 /** An archive whose k-th immutable write fails, as a crash there would leave it. */
@@ -241,16 +268,8 @@ describe.each([
   );
 
   it('repeats an interrupted step with the same result: a crash before any write, or before the trim', async () => {
-    const stores = factory();
-    const ledger = new TestLedger(stores);
-    const store = stores();
+    const { store, lease } = await stoppedChain(factory(), 80);
     try {
-      ledger.sequencer();
-      await appendOperations(ledger, 80);
-      await until(async () => (await store.tip()).signedSeq === 560, 60_000, 'a checkpoint over 560 records');
-      await ledger.close();
-      const lease = await leaseOf(store);
-
       // The archive an uninterrupted step writes.
       const reference = newDir();
       const archiverOf = (s: LedgerStore, archive: LedgerArchive) =>
@@ -289,21 +308,13 @@ describe.each([
       const view = new ArchivedLedgerStore(store, archive);
       expect((await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys })).failures).toEqual([]);
     } finally {
-      await ledger.close();
       await store.close();
     }
   }, 120_000);
 
   it('archives nothing that the archive holds otherwise, and trims nothing it did not archive', async () => {
-    const stores = factory();
-    const ledger = new TestLedger(stores);
-    const store = stores();
+    const { store, lease } = await stoppedChain(factory(), 40);
     try {
-      ledger.sequencer();
-      await appendOperations(ledger, 40);
-      await until(async () => (await store.tip()).signedSeq === 280, 60_000, 'a checkpoint over 280 records');
-      await ledger.close();
-      const lease = await leaseOf(store);
       const dir = newDir();
       const archive = new FsLedgerArchive({ dir });
       // Another log's bundle (or a tampered one) at the path: evidence is never overwritten.
@@ -318,7 +329,6 @@ describe.each([
         store.advanceArchive({ ...lease, fence: lease.fence - 1 }, { archived: 256, trimmed: 0, tiles: [] }),
       ).rejects.toMatchObject({ code: 'ledger.fenced' });
     } finally {
-      await ledger.close();
       await store.close();
     }
   }, 120_000);
@@ -326,16 +336,12 @@ describe.each([
 
 it('refuses to archive records that are not the leaves of the signed tree (Redis)', async () => {
   const prefix = 'tampered:';
-  const stores = () => new RedisLedgerStore({ url: redis.url, log: 'test-log', prefix });
-  const ledger = new TestLedger(stores);
-  const store = stores();
+  const { store, lease } = await stoppedChain(
+    () => new RedisLedgerStore({ url: redis.url, log: 'test-log', prefix }),
+    40,
+  );
   const admin = new Redis(redis.url);
   try {
-    ledger.sequencer();
-    await appendOperations(ledger, 40);
-    await until(async () => (await store.tip()).signedSeq === 280, 60_000, 'a checkpoint over 280 records');
-    await ledger.close();
-    const lease = await leaseOf(store);
     // Record 7 rewritten in Redis after it was chained and signed.
     const key = redisKeys('test-log', prefix).record(7);
     const text = (await admin.get(key))!;
@@ -349,7 +355,32 @@ it('refuses to archive records that are not the leaves of the signed tree (Redis
     expect(await store.tip()).toMatchObject({ archived: 0, trimmed: 0 });
   } finally {
     admin.disconnect();
-    await ledger.close();
+    await store.close();
+  }
+}, 120_000);
+
+it('govctl ledger export --redis --archive reads the trimmed records from the archive', async () => {
+  const prefix = 'exported:';
+  const { store, lease } = await stoppedChain(
+    () => new RedisLedgerStore({ url: redis.url, log: 'test-log', prefix }),
+    80,
+  );
+  try {
+    const dir = newDir();
+    const archiver = new LedgerArchiver(nodeCrypto, store, new FsLedgerArchive({ dir }), { hotRecords: 256 });
+    expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
+    const source = ['--redis', redis.url, '--log', 'test-log', '--prefix', prefix];
+    const whole = join(dir, '..', `${dirs}-whole.jsonl`);
+    const run = await govctl('ledger', 'export', ...source, '--archive', dir, '--out', whole);
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    const result = await verifyExportFile(whole, { suite: nodeCrypto, keys: ledgerKeys });
+    expect(result.failures).toEqual([]);
+    expect(result).toMatchObject({ ok: true, records: 560 });
+    // Without the archive, Redis alone lacks records 1-256: the export does not verify.
+    const cut = join(dir, '..', `${dirs}-cut.jsonl`);
+    expect((await govctl('ledger', 'export', ...source, '--out', cut)).code).toBe(EXIT.ok);
+    expect((await verifyExportFile(cut, { suite: nodeCrypto, keys: ledgerKeys })).ok).toBe(false);
+  } finally {
     await store.close();
   }
 }, 120_000);

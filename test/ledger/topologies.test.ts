@@ -30,7 +30,14 @@ import {
   spawnSequencer,
   type SequencerDeployment,
 } from './sequencer-process.js';
-import { chainedEventCounter, chainedEvents, testEvent, until } from './support.js';
+import {
+  TestLedger,
+  chainedEventCounter,
+  chainedEvents,
+  ledgerKeys as testLedgerKeys,
+  testEvent,
+  until,
+} from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-topologies-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -255,6 +262,68 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
       await ledger.close();
     }
     expect(sequencer.output()).not.toMatch(/"level":50/);
+  });
+
+  it('runs partitioned logs on different masters, each with its own sequencer, tree and checkpoints', async () => {
+    // One log per master: each log's hash tag puts all its keys, scripts and blocking reads on
+    // the master that owns its slot (docs/spec/ledger.md §14).
+    const logs = new Map<number, string>();
+    for (let i = 0; logs.size < cluster.masters.length; i++) {
+      const log = `tenant-${i}`;
+      const owner = await cluster.ownerOf(slotOf(log));
+      if (!logs.has(owner)) logs.set(owner, log);
+    }
+    const prefix = prefixed();
+    const ledgers = [...logs].map(
+      ([owner, log]) =>
+        [
+          owner,
+          log,
+          new TestLedger(() => new RedisLedgerStore({ redis: cluster.config(prefix), log })),
+        ] as const,
+    );
+    try {
+      await Promise.all(
+        ledgers.map(async ([, log, ledger]) => {
+          ledger.sequencer();
+          const writer = await ledger.writer({ maxBatch: 8 });
+          for (let i = 0; i < 10; i++)
+            await writer.append(
+              Array.from({ length: 8 }, (_, k) =>
+                testEvent(i * 8 + k, 'execution.denied', { request_id: `${log}-${i * 8 + k}` }),
+              ),
+            );
+          await until(
+            async () => {
+              const tip = await ledger.store.tip();
+              return tip.seq === 10 && tip.signedSeq === 10;
+            },
+            30_000,
+            `log ${log} chained and checkpointed`,
+          );
+        }),
+      );
+      for (const [owner, log, ledger] of ledgers) {
+        // Each log a chain of its own events only, verifying on its own.
+        const ids = (await chainedEvents(ledger.store)).map((e) => e.event.request_id);
+        expect(ids).toHaveLength(80);
+        expect(ids.every((id) => id!.startsWith(`${log}-`))).toBe(true);
+        const result = await verifyStore(ledger.store, { suite: nodeCrypto, keys: testLedgerKeys });
+        expect(result.failures).toEqual([]);
+        expect(result).toMatchObject({ ok: true, log, records: 10, events: 80 });
+        const admin = adminConnection(owner);
+        try {
+          const keys = await admin.keys(`${prefix}{gov:ledger:${log}}*`);
+          expect(keys.length).toBeGreaterThan(5);
+        } finally {
+          admin.disconnect();
+        }
+      }
+      // Three logs, three masters.
+      expect(new Set(ledgers.map(([owner]) => owner)).size).toBe(3);
+    } finally {
+      await Promise.all(ledgers.map(([, , ledger]) => ledger.close()));
+    }
   });
 });
 
