@@ -300,7 +300,7 @@ try {
   if (soak !== undefined) {
     await sleep(num('warmup') * 1000);
     start = await sample();
-    const samples: { at: number; memory: number; seq: number; trimmed: number; archive: number }[] = [];
+    const samples: { memory: number; index: number; archive: number }[] = [];
     for (let at = 0; at < soak;) {
       const pause = Math.min(num('sample'), soak - at);
       await sleep(pause * 1000);
@@ -308,25 +308,30 @@ try {
       const tip = await redisTip.tip();
       const memory = await usedMemory();
       const archive = diskBytes(archiveDir!);
-      samples.push({ at, memory, seq: tip.seq, trimmed: tip.trimmed, archive });
+      const byKey = await memoryByKey();
+      samples.push({ memory, index: byKey.find(([name]) => name === 'index')![1], archive });
       console.log(
         `  soak ${at.toFixed(0)} s: used_memory ${(memory / 2 ** 20).toFixed(1)} MiB; records ${tip.seq} ` +
           `(${tip.seq - tip.trimmed} in redis, archived ${tip.archived}); archive ${(archive / 2 ** 20).toFixed(1)} MiB; ` +
-          (await memoryByKey()).map(([name, bytes]) => `${name} ${(bytes / 2 ** 20).toFixed(2)}`).join(', ') +
+          byKey.map(([name, bytes]) => `${name} ${(bytes / 2 ** 20).toFixed(2)}`).join(', ') +
           ' MiB',
       );
     }
     end = await sample();
     running = false;
     await Promise.all(loops);
-    // Flat: the spread of used_memory over the samples after the first, against their least.
-    const steady = samples.slice(1).map((x) => x.memory);
-    const [low, high] = [Math.min(...steady), Math.max(...steady)];
+    // Flat: the spread over the samples after the first, against their least; the lineage index
+    // apart too, since it alone grows with every lineage ever chained (docs/spec/ledger.md §13).
+    const spread = (values: number[]) => {
+      const [low, high] = [Math.min(...values), Math.max(...values)];
+      return `${(low / 2 ** 20).toFixed(1)}–${(high / 2 ** 20).toFixed(1)} MiB (${values.length > 0 ? (((high - low) / low) * 100).toFixed(1) : '–'} % spread)`;
+    };
+    const steady = samples.slice(1);
     const last = samples.at(-1)!;
     const archived = await recordStats(tipStore, 1, (await redisTip.tip()).archived);
     console.log(
-      `  soak: used_memory ${(low / 2 ** 20).toFixed(1)}–${(high / 2 ** 20).toFixed(1)} MiB after the first sample ` +
-        `(${steady.length > 0 ? (((high - low) / low) * 100).toFixed(1) : '–'} % spread); ` +
+      `  soak: used_memory ${spread(steady.map((x) => x.memory))} after the first sample; ` +
+        `without the lineage index ${spread(steady.map((x) => x.memory - x.index))}; ` +
         `archive ${archived.events > 0 ? Math.round(last.archive / archived.events) : '–'} B per archived event ` +
         `(${archived.events.toLocaleString('en')} events in ${archived.records.toLocaleString('en')} records, ` +
         `${(last.archive / 2 ** 20).toFixed(1)} MiB)`,

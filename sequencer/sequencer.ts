@@ -522,11 +522,10 @@ export class Sequencer {
     this.observed.rejected += rejected;
     this.observed.tipSeq = plan.state.seq;
     // Consumed entries are in stream order: the last is the newest.
-    const newest = plan.consumed.at(-1)?.ingestId ?? '';
-    const appendedAt = Number.parseInt(newest, 10);
+    const newest = plan.consumed.at(-1)?.ingestId;
     this.observed.lastCommit = {
       at: now,
-      lagMs: Number.isFinite(appendedAt) ? Math.max(0, now - appendedAt) : 0,
+      lagMs: newest === undefined ? 0 : Math.max(0, now - ingestMillis(newest)),
     };
   }
 
