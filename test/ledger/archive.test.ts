@@ -17,7 +17,7 @@ import {
   verifyLineageProof,
   type ProofTrust,
 } from '../../core/proofs.js';
-import { LedgerArchiver } from '../../ledger/archive.js';
+import { LedgerArchiver, tilesWithin } from '../../ledger/archive.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
 import { verifyExportFile, verifyStore } from '../../ledger/verify.js';
 import { FsLedgerArchive } from '../../store/archive-fs.js';
@@ -65,15 +65,21 @@ function files(dir: string): Map<string, string> {
   return found;
 }
 
-/** Operations of seven events each, appended as one-event batches: one record per event. */
+/**
+ * Operations of seven events each, appended as one-event batches (one record per event), twenty
+ * at a time, each twenty checkpointed before the next: a history with a checkpoint every 140
+ * records at least.
+ */
 async function appendOperations(ledger: TestLedger, operations: number): Promise<void> {
   const writer = await ledger.writer({ maxBatch: 1 });
-  for (let op = 0; op < operations; op += 20)
+  for (let op = 0; op < operations; op += 20) {
+    const count = Math.min(20, operations - op);
     await Promise.all(
-      Array.from({ length: Math.min(20, operations - op) }, (_, i) =>
-        writer.append(lineageEvents(`op-${op + i}`, (op + i) * 7)),
-      ),
+      Array.from({ length: count }, (_, i) => writer.append(lineageEvents(`op-${op + i}`, (op + i) * 7))),
     );
+    const size = (op + count) * 7;
+    await until(async () => (await ledger.store.tip()).signedSeq >= size, 60_000, `a checkpoint at ${size}`);
+  }
 }
 
 /** A lease of its own over a stopped ledger, for driving an archiver step by step. */
@@ -380,6 +386,46 @@ it('govctl ledger export --redis --archive reads the trimmed records from the ar
     const cut = join(dir, '..', `${dirs}-cut.jsonl`);
     expect((await govctl('ledger', 'export', ...source, '--out', cut)).code).toBe(EXIT.ok);
     expect((await verifyExportFile(cut, { suite: nodeCrypto, keys: ledgerKeys })).ok).toBe(false);
+  } finally {
+    await store.close();
+  }
+}, 120_000);
+
+it('reads a checkpoint range again when the store trims while it reads', async () => {
+  const { store, lease } = await stoppedChain(memoryStores(), 80);
+  try {
+    const archive = new FsLedgerArchive({ dir: newDir() });
+    const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256 });
+    expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
+    const whole = await new ArchivedLedgerStore(store, archive).checkpoints(1, Infinity, 1000);
+    // A trim to 512 lands between the view's read of the frontier and its read of the store's
+    // checkpoints, as the archiver running beside a reader can make it: the store no longer holds
+    // those of sizes 256-511, which the view must then read from the archive.
+    let trimmedOnce = false;
+    const racing = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'checkpoints')
+          return async (from: number, to: number, count: number) => {
+            if (!trimmedOnce) {
+              trimmedOnce = true;
+              await target.advanceArchive(lease, {
+                archived: 512,
+                trimmed: 512,
+                tiles: tilesWithin(256, 512),
+              });
+            }
+            return target.checkpoints(from, to, count);
+          };
+        return Reflect.get(target, name, receiver) as unknown;
+      },
+    });
+    const view = new ArchivedLedgerStore(racing, archive);
+    expect(await view.checkpoints(1, Infinity, 1000)).toEqual(whole);
+    expect(trimmedOnce).toBe(true);
+    expect((await store.tip()).trimmed).toBe(512);
+    expect((await view.records(1, 560)).map((r) => r.seq)).toEqual(
+      Array.from({ length: 560 }, (_, i) => i + 1),
+    );
   } finally {
     await store.close();
   }
