@@ -87,7 +87,44 @@ describe('the configuration file', () => {
     });
   });
 
+  it('reads an archive, a directory or an S3 bucket, and the hot tail Redis keeps below it', () => {
+    const ledger = { log: 'governance', hotRecords: 1024 };
+    expect(
+      parseConfig({ ...file, ledger: { ...ledger, archive: { type: 'fs', dir: '/var/lib/archive' } } })
+        .ledger,
+    ).toEqual({
+      ...ledger,
+      replicas: 0,
+      replicaTimeoutMs: 1000,
+      archive: { type: 'fs', dir: '/var/lib/archive' },
+    });
+    const s3 = {
+      type: 's3',
+      bucket: 'ledger-archive',
+      prefix: 'prod',
+      endpoint: 'https://minio.example:9000',
+    };
+    expect(parseConfig({ ...file, ledger: { ...ledger, archive: s3 } }).ledger.archive).toEqual(s3);
+    expect(parseConfig({ ...file, replayWindowMs: 60_000 }).replayWindowMs).toBe(60_000);
+  });
+
   it.each<[string, Obj, RegExp]>([
+    [
+      'an archive of no known type',
+      { ledger: { log: 'governance', archive: { type: 'ftp', dir: '/x' } } },
+      /ledger\.archive\.type: /,
+    ],
+    [
+      'S3 credentials in the file',
+      { ledger: { log: 'governance', archive: { type: 's3', bucket: 'b-b-b', secretAccessKey: 'x' } } },
+      /Unrecognized key: "secretAccessKey"/,
+    ],
+    [
+      'a hot tail below one bundle',
+      { ledger: { log: 'governance', hotRecords: 100 } },
+      /ledger\.hotRecords: /,
+    ],
+    ['a replay window under ten seconds', { replayWindowMs: 1000 }, /replayWindowMs: /],
     [
       'an unknown setting',
       { leaseMS: 1000 },
