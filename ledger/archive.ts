@@ -21,6 +21,9 @@ import {
   checkpointsPath,
   decodeCheckpoints,
   encodeCheckpoints,
+  listAll,
+  openingPath,
+  openingsPrefix,
 } from '../store/archive-layout.js';
 import {
   MAX_TRIM_RECORDS,
@@ -133,6 +136,25 @@ export class LedgerArchiver {
       await this.archive.putImmutable(tilePath(level, index), stored[i]!);
     const own = await this.store.checkpoints(first, first + BUNDLE_RECORDS - 1, BUNDLE_RECORDS);
     await this.archive.putImmutable(checkpointsPath(n), encodeCheckpoints(await this.carried(n), own));
+    await this.archiveOpenings(
+      n,
+      records.map((r) => r.seq),
+    );
+  }
+
+  /**
+   * Copies the openings of bundle n's records (§3.1). One erased while they are copied — or
+   * left by a run that crashed before this one — would survive in the archive: so the store is
+   * read again after the copy, and every opening of the bundle's directory it no longer holds is
+   * deleted. An erasure deletes from both places (store/ledger-archived.ts), so whichever comes
+   * last, the opening is gone.
+   */
+  private async archiveOpenings(n: number, seqs: number[]): Promise<void> {
+    for (const o of await this.store.openings(seqs))
+      await this.archive.put(openingPath(o.seq, o.index, o.member), utf8Encode(o.text));
+    const kept = new Set((await this.store.openings(seqs)).map((o) => openingPath(o.seq, o.index, o.member)));
+    for (const path of await listAll(this.archive, openingsPrefix(n)))
+      if (!kept.has(path)) await this.archive.delete(path);
   }
 
   /** The latest checkpoint of size ≤ 256·n: in the store, or else the last of bundle n − 1's object. */

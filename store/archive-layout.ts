@@ -5,6 +5,7 @@
 import { utf8Decode, utf8Encode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
 import { TILE_WIDTH, encodeTileIndex } from '../core/tlog.js';
+import type { LedgerArchive } from './archive-types.js';
 import type { StoredText } from './ledger-types.js';
 
 /** Records per entry bundle and level-0 tile: the archive's unit. */
@@ -47,4 +48,36 @@ export function decodeCheckpoints(bytes: Uint8Array, path: string): StoredText[]
         throw new GovernanceError('encoding.invalid', `${path} holds a line that is not a note`);
       return { seq: checkpointSize(note), text: note };
     });
+}
+
+/**
+ * "openings/<N>/<seq>/<index>/<member>": the opening of `member` of event `index` of record `seq`
+ * (§3.1), in bundle N's directory. Unlike everything else in the archive an opening is erasable:
+ * the only object ever deleted.
+ */
+export function openingPath(seq: number, index: number, member: string): string {
+  return `${openingsPrefix(Math.floor((seq - 1) / BUNDLE_RECORDS))}${seq}/${index}/${member}`;
+}
+
+/** The directory of bundle N's openings ("openings/<N>/"), or of one record's ("…/<seq>/"). */
+export function openingsPrefix(bundle: number, seq?: number): string {
+  return `openings/${encodeTileIndex(bundle)}/${seq === undefined ? '' : `${seq}/`}`;
+}
+
+/** The seq, index and member an opening path names (see openingPath); undefined for another path. */
+export function parseOpeningPath(path: string): { seq: number; index: number; member: string } | undefined {
+  const m = /^openings\/(?:x\d{3}\/)*\d{3}\/([1-9]\d*)\/(0|[1-9]\d*)\/([a-z_]+)$/.exec(path);
+  if (!m) return undefined;
+  const [seq, index] = [Number(m[1]), Number(m[2])];
+  return openingPath(seq, index, m[3]!) === path ? { seq, index, member: m[3]! } : undefined;
+}
+
+/** Every path under a prefix, page by page. */
+export async function listAll(archive: LedgerArchive, prefix: string): Promise<string[]> {
+  const paths: string[] = [];
+  for (let page = await archive.list(prefix); page.length > 0;) {
+    paths.push(...page);
+    page = await archive.list(prefix, { startAfter: page.at(-1)! });
+  }
+  return paths;
 }

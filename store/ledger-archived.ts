@@ -20,7 +20,15 @@ import type {
   StoredOpening,
   StoredText,
 } from './ledger-types.js';
-import { BUNDLE_RECORDS, checkpointsPath, decodeCheckpoints } from './archive-layout.js';
+import {
+  BUNDLE_RECORDS,
+  checkpointsPath,
+  decodeCheckpoints,
+  listAll,
+  openingPath,
+  openingsPrefix,
+  parseOpeningPath,
+} from './archive-layout.js';
 
 /** Decoded entry bundles kept: a lineage walk or an export page reads one several times. */
 const BUNDLE_CACHE = 4;
@@ -90,11 +98,45 @@ export class ArchivedLedgerStore implements LedgerStore {
   ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
     return this.store.indexNodes(ids);
   }
-  openings(seqs: number[]): Promise<StoredOpening[]> {
-    return this.store.openings(seqs);
+  /**
+   * The openings of these records, from the store above its trimmed frontier and from the
+   * archive at or below it (read after the store, as records are), by seq in the order given,
+   * then by index and member.
+   */
+  async openings(seqs: number[]): Promise<StoredOpening[]> {
+    const stored = await this.store.openings(seqs);
+    const { trimmed } = await this.store.tip();
+    const archived = new Map<number, StoredOpening[]>();
+    for (const seq of new Set(seqs.filter((s) => s <= trimmed))) {
+      const found: StoredOpening[] = [];
+      for (const path of await listAll(
+        this.archive,
+        openingsPrefix(Math.floor((seq - 1) / BUNDLE_RECORDS), seq),
+      )) {
+        const named = parseOpeningPath(path);
+        const bytes = named && (await this.archive.get(path));
+        const text = bytes && utf8Decode(bytes);
+        // Erased between the listing and the read: gone, as it should be.
+        if (named && text !== undefined) found.push({ ...named, text });
+      }
+      archived.set(seq, found);
+    }
+    const byPosition = (a: StoredOpening, b: StoredOpening) =>
+      a.index - b.index || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0);
+    return seqs.flatMap((seq) =>
+      (archived.get(seq) ?? stored.filter((o) => o.seq === seq)).slice().sort(byPosition),
+    );
   }
-  eraseOpening(seq: number, index: number, member: string): Promise<boolean> {
-    return this.store.eraseOpening(seq, index, member);
+
+  /**
+   * Erases an opening wherever it is: in the store, and in the archive (which may hold a copy
+   * whether or not the store still does). The archiver deletes any copy it made of an opening
+   * erased while it copied (ledger/archive.ts), so the erasure holds whatever order they run in.
+   */
+  async eraseOpening(seq: number, index: number, member: string): Promise<boolean> {
+    const inStore = await this.store.eraseOpening(seq, index, member);
+    const inArchive = await this.archive.delete(openingPath(seq, index, member));
+    return inStore || inArchive;
   }
   deadLetters(count: number): Promise<DeadLetter[]> {
     return this.store.deadLetters(count);

@@ -229,6 +229,7 @@ export class MemoryLedgerStore implements LedgerStore {
     const { archived, trimmed } = checkArchiveAdvance(this.tipState, advance);
     for (let seq = this.tipState.trimmed + 1; seq <= trimmed; seq++) {
       this.chain.delete(seq);
+      this.openingStore.delete(seq);
     }
     for (const key of advance.tiles) this.tileStore.delete(key);
     while ((this.checkpointHistory[0]?.seq ?? Infinity) < trimmed) this.checkpointHistory.shift();

@@ -229,7 +229,7 @@ return 1`;
 
 // Forgets what the archive holds (§11.6) under the caller's fencing token: the caller checked the
 // frontier against the tip it read (checkArchiveAdvance); only its own lease could change it since.
-// KEYS: tip fence recordPrefix tiles checkpoints. ARGV: fence archived trimmed nTiles tiles...
+// KEYS: tip fence recordPrefix tiles checkpoints openings. ARGV: fence archived trimmed nTiles tiles...
 const ADVANCE_ARCHIVE = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEDGER_FENCED fencing token ' .. ARGV[1] .. ' is stale') end
 local t = redis.call('HMGET', KEYS[1], 'archived', 'trimmed')
@@ -238,6 +238,11 @@ local old = tonumber(t[2] or '0')
 local trimmed = math.max(old, tonumber(ARGV[3]))
 for s = old + 1, trimmed do
   redis.call('UNLINK', KEYS[3] .. s)
+  local list = redis.call('HGET', KEYS[6], s)
+  if list then
+    for item in string.gmatch(list, '[^,]+') do redis.call('HDEL', KEYS[6], s .. ':' .. item) end
+    redis.call('HDEL', KEYS[6], s)
+  end
 end
 local tiles = tonumber(ARGV[4])
 for k = 5, 4 + tiles, 500 do
@@ -326,7 +331,7 @@ const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerRelease', RELEASE, 1],
   ['ledgerCommit', COMMIT, 11],
   ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
-  ['ledgerAdvanceArchive', ADVANCE_ARCHIVE, 5],
+  ['ledgerAdvanceArchive', ADVANCE_ARCHIVE, 6],
 ];
 
 const unavailable = (e: unknown) =>
@@ -709,6 +714,7 @@ export class RedisLedgerStore implements LedgerStore {
         k.recordPrefix,
         k.tiles,
         k.checkpoints,
+        k.openings,
         lease.fence,
         archived,
         trimmed,

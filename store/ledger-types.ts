@@ -42,8 +42,8 @@ export interface ArchiveAdvance {
   /** Records 1 … archived are durably in the archive, with their tiles and checkpoints. */
   archived: number;
   /**
-   * Records 1 … trimmed are deleted from the store (≤ archived, a multiple of 256), with the
-   * checkpoints of smaller size; at most MAX_TRIM_RECORDS more than the store's trimmed at a time.
+   * Records 1 … trimmed are deleted from the store (≤ archived, a multiple of 256), with their
+   * openings and the checkpoints of smaller size; at most MAX_TRIM_RECORDS more than the store's trimmed at a time.
    */
   trimmed: number;
   /** The tiles (tile keys) to delete with them: full tiles that only records ≤ trimmed need. */

@@ -388,20 +388,24 @@ export function registerLedgerCommands(program: Command, output: () => OutputOpt
     .requiredOption('--redis <url>', "the ledger's Redis")
     .requiredOption('--log <id>', 'the log id, e.g. governance-dev')
     .option('--prefix <prefix>', 'Redis key prefix', '')
+    .option(
+      '--archive <dir|s3://bucket/prefix>',
+      "the log's archive, which holds a copy of the openings of archived records (required once the log archives)",
+    )
     .action(
-      async (
-        seqText: string,
-        indexText: string,
-        member: string,
-        opts: { redis: string; log: string; prefix: string },
-      ) => {
+      async (seqText: string, indexText: string, member: string, opts: SourceOptions & { log: string }) => {
         const seq = positiveInteger(seqText, '<seq>');
         const index = nonNegativeInteger(indexText, '<index>');
         if (!isRedactableMember(member))
           throw new CliError(`<member> must be one of ${REDACTABLE_MEMBERS.join(', ')}`);
-        const store = new RedisLedgerStore({ url: opts.redis, log: opts.log, prefix: opts.prefix });
+        const store = redisLedger(opts);
         let erased: boolean;
         try {
+          // Erasing in Redis alone would leave the archive's copy: refused rather than half done.
+          if (opts.archive === undefined && (await store.tip()).archived > 0)
+            throw new CliError(
+              `log ${opts.log} archives its records (docs/spec/ledger.md §11.6): pass its --archive, where copies of openings are`,
+            );
           erased = await store.eraseOpening(seq, index, member);
         } finally {
           await store.close();

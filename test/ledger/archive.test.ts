@@ -18,6 +18,9 @@ import {
   type ProofTrust,
 } from '../../core/proofs.js';
 import { LedgerArchiver, tilesWithin } from '../../ledger/archive.js';
+import type { LedgerWriterOptions } from '../../ledger/writer.js';
+import { openingPath } from '../../store/archive-layout.js';
+import { utf8Encode } from '../../core/encoding.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
 import { verifyExportFile, verifyStore } from '../../ledger/verify.js';
 import { FsLedgerArchive } from '../../store/archive-fs.js';
@@ -70,8 +73,12 @@ function files(dir: string): Map<string, string> {
  * at a time, each twenty checkpointed before the next: a history with a checkpoint every 140
  * records at least.
  */
-async function appendOperations(ledger: TestLedger, operations: number): Promise<void> {
-  const writer = await ledger.writer({ maxBatch: 1 });
+async function appendOperations(
+  ledger: TestLedger,
+  operations: number,
+  options: Partial<LedgerWriterOptions> = {},
+): Promise<void> {
+  const writer = await ledger.writer({ maxBatch: 1, ...options });
   for (let op = 0; op < operations; op += 20) {
     const count = Math.min(20, operations - op);
     await Promise.all(
@@ -97,12 +104,16 @@ async function leaseOf(store: LedgerStore): Promise<LedgerLease> {
  * A chain of `operations` seven-event operations, checkpointed, its sequencer stopped: a store of
  * its own over it and a lease, for driving an archiver step by step.
  */
-async function stoppedChain(stores: StoreFactory, operations: number) {
+async function stoppedChain(
+  stores: StoreFactory,
+  operations: number,
+  options: Partial<LedgerWriterOptions> = {},
+) {
   const ledger = new TestLedger(stores);
   const store = stores();
   try {
     ledger.sequencer();
-    await appendOperations(ledger, operations);
+    await appendOperations(ledger, operations, options);
     const size = operations * 7;
     await until(
       async () => (await store.tip()).signedSeq === size,
@@ -318,6 +329,59 @@ describe.each([
     }
   }, 120_000);
 
+  it('archives openings, serves them from the archive once trimmed, and erases them in both places', async () => {
+    // Every event commits its identity: each has an opening (docs/spec/ledger.md §3.1).
+    const { store, lease } = await stoppedChain(factory(), 80, { redact: ['identity'] });
+    try {
+      const archive = new FsLedgerArchive({ dir: newDir() });
+      const before = await store.openings([1, 2, 300]);
+      expect(before.map((o) => [o.seq, o.index, o.member])).toEqual([
+        [1, 0, 'identity'],
+        [2, 0, 'identity'],
+        [300, 0, 'identity'],
+      ]);
+      // Left by a run that crashed after copying an opening since erased: deleted by the next run.
+      await archive.put(openingPath(5, 0, 'data'), utf8Encode('{"stale":true}'));
+      // An erasure lands between the archiver's read of the openings and its copy of them.
+      let erasedMidway = false;
+      const racing = new Proxy(store, {
+        get(target, name, receiver) {
+          if (name === 'openings')
+            return async (seqs: number[]) => {
+              const read = await target.openings(seqs);
+              if (!erasedMidway && seqs.includes(2)) {
+                erasedMidway = true;
+                await new ArchivedLedgerStore(target, archive).eraseOpening(2, 0, 'identity');
+              }
+              return read;
+            };
+          return Reflect.get(target, name, receiver) as unknown;
+        },
+      });
+      const archiver = new LedgerArchiver(nodeCrypto, racing, archive, { hotRecords: 256 });
+      expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
+      expect(erasedMidway).toBe(true);
+      expect(await archive.get(openingPath(2, 0, 'identity'))).toBeUndefined();
+      expect(await archive.get(openingPath(5, 0, 'data'))).toBeUndefined();
+
+      // Trimmed from the store with their records; the view reads them from the archive.
+      expect(await store.openings([1, 300])).toEqual([before[2]]);
+      const view = new ArchivedLedgerStore(store, archive);
+      expect(await view.openings([300, 1, 2])).toEqual([before[2], before[0]]);
+      // Erased from the archive (record 1, trimmed), and from both (record 300, archived, not trimmed).
+      expect(await view.eraseOpening(1, 0, 'identity')).toBe(true);
+      expect(await view.eraseOpening(300, 0, 'identity')).toBe(true);
+      expect(await view.eraseOpening(300, 0, 'identity')).toBe(false);
+      expect(await view.openings([1, 300])).toEqual([]);
+      expect(await archive.get(openingPath(300, 0, 'identity'))).toBeUndefined();
+      expect((await view.openings([3, 4])).map((o) => o.seq)).toEqual([3, 4]);
+      // The chain is untouched by every erasure.
+      expect((await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys })).failures).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+
   it('archives nothing that the archive holds otherwise, and trims nothing it did not archive', async () => {
     const { store, lease } = await stoppedChain(factory(), 40);
     try {
@@ -365,11 +429,12 @@ it('refuses to archive records that are not the leaves of the signed tree (Redis
   }
 }, 120_000);
 
-it('govctl ledger export --redis --archive reads the trimmed records from the archive', async () => {
+it('govctl ledger export and erase --redis --archive read and erase what was trimmed, in the archive', async () => {
   const prefix = 'exported:';
   const { store, lease } = await stoppedChain(
     () => new RedisLedgerStore({ url: redis.url, log: 'test-log', prefix }),
     80,
+    { redact: ['identity'] },
   );
   try {
     const dir = newDir();
@@ -386,6 +451,16 @@ it('govctl ledger export --redis --archive reads the trimmed records from the ar
     const cut = join(dir, '..', `${dirs}-cut.jsonl`);
     expect((await govctl('ledger', 'export', ...source, '--out', cut)).code).toBe(EXIT.ok);
     expect((await verifyExportFile(cut, { suite: nodeCrypto, keys: ledgerKeys })).ok).toBe(false);
+    // Erasing an opening of an archived record needs the archive, where its copy is.
+    const erase = (...extra: string[]) =>
+      govctl('ledger', 'erase', '1', '0', 'identity', ...source, ...extra);
+    const refused = await erase();
+    expect(refused.code).toBe(EXIT.usage);
+    expect(refused.stderr).toMatch(/archives its records .* pass its --archive/);
+    const erased = await erase('--archive', dir);
+    expect(erased.code, erased.stderr).toBe(EXIT.ok);
+    expect(erased.stdout).toBe('erased the opening of identity of record 1 event 0\n');
+    expect(await new ArchivedLedgerStore(store, new FsLedgerArchive({ dir })).openings([1])).toEqual([]);
   } finally {
     await store.close();
   }
