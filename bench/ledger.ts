@@ -61,6 +61,7 @@ const options = new Command('bench:ledger')
   )
   .option('--archive', 'archive to a directory and trim Redis to --hot-records (docs/spec/ledger.md §11.6)')
   .option('--hot-records <n>', "records the sequencer keeps in Redis below the archive's frontier", '4096')
+  .option('--hot-ms <ms>', 'and the records of at least this many ms of checkpoints', '30000')
   .option('--soak <seconds>', 'append at --rate for this long, sampling Redis memory (implies --archive)')
   .option('--rate <n>', 'events appended per second in a soak', '2000')
   .option('--sample <seconds>', 'seconds between memory samples in a soak', '60')
@@ -200,6 +201,7 @@ archiveDirs?.forEach((archiveDir, i) => {
     ...config.ledger,
     archive: { type: 'fs', dir: archiveDir },
     hotRecords: num('hotRecords'),
+    hotMs: num('hotMs'),
   };
   writeFileSync(sequencerConfigs[i]!, stringify(config));
 });

@@ -54,6 +54,14 @@ export function tilesWithin(from: number, to: number): string[] {
 export interface ArchiverOptions {
   /** Records kept in the store below the archive's frontier, for the readers of recent ones (default 4096). */
   hotRecords?: number;
+  /**
+   * And at least the records this many ms of checkpoints cover (default 30,000): a producer
+   * proves its batch from the tiles in the store (§11.3) until its commit window ends, however
+   * many records are chained meanwhile. A trim goes no further than the latest checkpoint this
+   * archiver saw that long ago; a new leader, which has seen none, trims nothing at first.
+   */
+  hotMs?: number;
+  now?: () => number;
   /** Bundles archived at most per step, so that a step ends soon after a lease is lost (default 16). */
   bundlesPerStep?: number;
 }
@@ -69,7 +77,11 @@ export interface ArchiveProgress {
  */
 export class LedgerArchiver {
   private readonly hotRecords: number;
+  private readonly hotMs: number;
   private readonly bundlesPerStep: number;
+  private readonly now: () => number;
+  /** The checkpoint sizes this archiver saw, with when it first saw each, oldest first. */
+  private readonly seen: { size: number; at: number }[] = [];
 
   constructor(
     private readonly suite: CryptoSuite,
@@ -78,7 +90,9 @@ export class LedgerArchiver {
     options: ArchiverOptions = {},
   ) {
     this.hotRecords = options.hotRecords ?? 4096;
+    this.hotMs = options.hotMs ?? 30_000;
     this.bundlesPerStep = options.bundlesPerStep ?? 16;
+    this.now = options.now ?? Date.now;
   }
 
   /**
@@ -87,6 +101,12 @@ export class LedgerArchiver {
    */
   async step(lease: LedgerLease): Promise<ArchiveProgress & { more: boolean }> {
     const tip = await this.store.tip();
+    const now = this.now();
+    if (tip.signedSeq > (this.seen.at(-1)?.size ?? 0)) this.seen.push({ size: tip.signedSeq, at: now });
+    // The latest checkpoint seen at least hotMs ago bounds the trim; older ones are not needed.
+    let settled = 0;
+    while (this.seen.length > 0 && this.seen[0]!.at <= now - this.hotMs) settled = this.seen.shift()!.size;
+    if (settled > 0) this.seen.unshift({ size: settled, at: -Infinity });
     const target = Math.floor(tip.signedSeq / BUNDLE_RECORDS) * BUNDLE_RECORDS;
     let { archived, trimmed } = tip;
     for (let n = 0; n < this.bundlesPerStep && archived < target; n++) {
@@ -94,7 +114,9 @@ export class LedgerArchiver {
       archived += BUNDLE_RECORDS;
       await this.store.advanceArchive(lease, { archived, trimmed, tiles: [] });
     }
-    const keep = Math.floor(Math.max(0, archived - this.hotRecords) / BUNDLE_RECORDS) * BUNDLE_RECORDS;
+    const keep =
+      Math.floor(Math.max(0, Math.min(archived - this.hotRecords, settled)) / BUNDLE_RECORDS) *
+      BUNDLE_RECORDS;
     while (trimmed < keep) {
       const next = Math.min(keep, trimmed + MAX_TRIM_RECORDS);
       await this.store.advanceArchive(lease, { archived, trimmed: next, tiles: tilesWithin(trimmed, next) });

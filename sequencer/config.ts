@@ -49,8 +49,10 @@ export const configSchema = z.strictObject({
         .min(256)
         .max(1 << 24)
         .default(4096),
+      /** And the records of at least this many ms of checkpoints, whatever their number: longer than the writers' commit window. */
+      hotMs: z.number().int().min(0).max(86_400_000).default(30_000),
     })
-    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096 }),
+    .default({ log: 'governance', replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096, hotMs: 30_000 }),
   /**
    * The audit key: signs checkpoints and the ledger's own ledger.rejected events. Its record (role
    * audit, subject the log) is published to the registry, where verifiers find it.

@@ -448,6 +448,9 @@ export class Sequencer {
             this.archiveFrom(lease);
           }
           lastHeadAt = this.now();
+        } else if (pending.length === 0) {
+          // Idle: what the hot tail's time bound held back can be trimmed now (ledger/archive.ts).
+          this.archiveFrom(lease);
         }
       }
       await settle();

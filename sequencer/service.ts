@@ -142,6 +142,7 @@ export async function startSequencerService(
     ...(stores.ledger instanceof ArchivedLedgerStore && {
       archiver: new LedgerArchiver(nodeCrypto, stores.ledger.store, stores.ledger.archive, {
         hotRecords: config.ledger.hotRecords,
+        hotMs: config.ledger.hotMs,
       }),
     }),
     log: (level, message) => logger[level](message),

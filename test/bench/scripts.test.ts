@@ -178,7 +178,7 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
         '--events',
         '4',
       ],
-      ...['--hot-records', '256', '--fsync', 'no'],
+      ...['--hot-records', '256', '--hot-ms', '0', '--fsync', 'no'],
     );
     expect(result.code, result.stderr).toBe(0);
     const samples = [

@@ -204,7 +204,11 @@ describe.each([
         const view = new ArchivedLedgerStore(ledger.newStore(), archive);
         ledger.sequencer({
           store: view,
-          archiver: new LedgerArchiver(nodeCrypto, raw, archive, { hotRecords: 256, bundlesPerStep: 2 }),
+          archiver: new LedgerArchiver(nodeCrypto, raw, archive, {
+            hotRecords: 256,
+            hotMs: 0,
+            bundlesPerStep: 2,
+          }),
         });
         await appendOperations(ledger, 200);
         const seq = 1400;
@@ -315,7 +319,8 @@ describe.each([
       // A crash after `archived` moved and before the trim: the next step trims.
       const dir = newDir();
       const archive = new FsLedgerArchive({ dir });
-      const trimming = (s: LedgerStore) => new LedgerArchiver(nodeCrypto, s, archive, { hotRecords: 256 });
+      const trimming = (s: LedgerStore) =>
+        new LedgerArchiver(nodeCrypto, s, archive, { hotRecords: 256, hotMs: 0 });
       await expect(trimming(failingTrim(store)).step(lease)).rejects.toThrow(/crash before trimming/);
       expect(await store.tip()).toMatchObject({ archived: 512, trimmed: 0 });
       expect(await store.records(1, 1)).toHaveLength(1);
@@ -358,7 +363,7 @@ describe.each([
           return Reflect.get(target, name, receiver) as unknown;
         },
       });
-      const archiver = new LedgerArchiver(nodeCrypto, racing, archive, { hotRecords: 256 });
+      const archiver = new LedgerArchiver(nodeCrypto, racing, archive, { hotRecords: 256, hotMs: 0 });
       expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
       expect(erasedMidway).toBe(true);
       expect(await archive.get(openingPath(2, 0, 'identity'))).toBeUndefined();
@@ -389,7 +394,7 @@ describe.each([
       const archive = new FsLedgerArchive({ dir });
       // Another log's bundle (or a tampered one) at the path: evidence is never overwritten.
       await archive.putImmutable('tile/entries/000', new Uint8Array([0, 1, 0x41]));
-      const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256 });
+      const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256, hotMs: 0 });
       const refused = await archiver.step(lease).catch((e: unknown) => e);
       expect(isGovernanceError(refused, 'ledger.archive.conflict')).toBe(true);
       expect(await store.tip()).toMatchObject({ archived: 0, trimmed: 0 });
@@ -438,7 +443,10 @@ it('govctl ledger export and erase --redis --archive read and erase what was tri
   );
   try {
     const dir = newDir();
-    const archiver = new LedgerArchiver(nodeCrypto, store, new FsLedgerArchive({ dir }), { hotRecords: 256 });
+    const archiver = new LedgerArchiver(nodeCrypto, store, new FsLedgerArchive({ dir }), {
+      hotRecords: 256,
+      hotMs: 0,
+    });
     expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
     const source = ['--redis', redis.url, '--log', 'test-log', '--prefix', prefix];
     const whole = join(dir, '..', `${dirs}-whole.jsonl`);
@@ -470,7 +478,7 @@ it('reads a checkpoint range again when the store trims while it reads', async (
   const { store, lease } = await stoppedChain(memoryStores(), 80);
   try {
     const archive = new FsLedgerArchive({ dir: newDir() });
-    const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256 });
+    const archiver = new LedgerArchiver(nodeCrypto, store, archive, { hotRecords: 256, hotMs: 0 });
     expect(await archiver.step(lease)).toEqual({ archived: 512, trimmed: 256, more: false });
     const whole = await new ArchivedLedgerStore(store, archive).checkpoints(1, Infinity, 1000);
     // A trim to 512 lands between the view's read of the frontier and its read of the store's
@@ -501,6 +509,33 @@ it('reads a checkpoint range again when the store trims while it reads', async (
     expect((await view.records(1, 560)).map((r) => r.seq)).toEqual(
       Array.from({ length: 560 }, (_, i) => i + 1),
     );
+  } finally {
+    await store.close();
+  }
+}, 120_000);
+
+it('keeps the records of the last hotMs of checkpoints, however few: a new leader trims nothing at first', async () => {
+  const { store, lease } = await stoppedChain(memoryStores(), 120);
+  try {
+    let clock = 0;
+    const archiverAt = () =>
+      new LedgerArchiver(nodeCrypto, store, new FsLedgerArchive({ dir: newDir() }), {
+        hotRecords: 256,
+        hotMs: 1000,
+        now: () => clock,
+      });
+    const archiver = archiverAt();
+    // Archived at once; trimmed only once the checkpoint it saw is a second old.
+    expect(await archiver.step(lease)).toEqual({ archived: 768, trimmed: 0, more: false });
+    clock = 999;
+    expect((await archiver.step(lease)).trimmed).toBe(0);
+    clock = 1000;
+    expect((await archiver.step(lease)).trimmed).toBe(512);
+    expect(await store.records(1, 512)).toEqual([]);
+    // A new leader has seen no checkpoint a second ago: it keeps what it finds until it has.
+    const next = archiverAt();
+    clock = 5000;
+    expect((await next.step(lease)).trimmed).toBe(512);
   } finally {
     await store.close();
   }

@@ -161,7 +161,7 @@ describe('sequencer processes (SIGKILL, SIGSTOP)', () => {
     const ledger = await setup('archive-kill');
     const archiveDir = join(dir, 'archive-kill-archive');
     mkdirSync(archiveDir);
-    const archiving = { ledger: { archive: { type: 'fs', dir: archiveDir }, hotRecords: 256 } };
+    const archiving = { ledger: { archive: { type: 'fs', dir: archiveDir }, hotRecords: 256, hotMs: 0 } };
     const view = new ArchivedLedgerStore(ledger.store, new FsLedgerArchive({ dir: archiveDir }));
     try {
       let sequencer = await ledger.spawn(archiving);

@@ -54,7 +54,7 @@ describe('the configuration file', () => {
     expect(loadConfig(deployment.files.sequencerConfig, {})).toEqual({
       http: { host: '127.0.0.1', port: 0 },
       redis: { mode: 'standalone', url: 'redis://redis:6379' },
-      ledger: { log: DEV_LOG, replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096 },
+      ledger: { log: DEV_LOG, replicas: 0, replicaTimeoutMs: 1000, hotRecords: 4096, hotMs: 30_000 },
       audit: { keyFile: keys('audit.key.pem'), certificateFile: keys('audit.cert.json') },
       trust: { rootKeys: [{ kid: DEV_ROOT_KID, file: keys('root.pub.pem') }] },
       producerKeysFile: keys('producers.json'),
@@ -88,7 +88,7 @@ describe('the configuration file', () => {
   });
 
   it('reads an archive, a directory or an S3 bucket, and the hot tail Redis keeps below it', () => {
-    const ledger = { log: 'governance', hotRecords: 1024 };
+    const ledger = { log: 'governance', hotRecords: 1024, hotMs: 10_000 };
     expect(
       parseConfig({ ...file, ledger: { ...ledger, archive: { type: 'fs', dir: '/var/lib/archive' } } })
         .ledger,
