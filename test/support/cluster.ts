@@ -419,11 +419,21 @@ export class Cluster {
         READY_MS,
       );
       for (let index = 0; index < (options.replicas ?? 1); index++) {
-        cluster.replicas.push(await cluster.startReplica(index, ports, options.clockShim === true));
+        cluster.replicas.push(await cluster.startReplica(index, options.clockShim === true));
       }
+      let restarts = 0;
       await poll(
         'the enforcement points to serve',
         async () => {
+          // A port chosen free can be taken before the replica binds it (by any process's
+          // outgoing connection, from the same ephemeral range): that replica starts again on
+          // other ports, a few times at most.
+          for (const [i, replica] of cluster.replicas.entries()) {
+            if (!replica.process.running && /EADDRINUSE/.test(replica.process.logs()) && restarts < 3) {
+              restarts++;
+              cluster.replicas[i] = await cluster.startReplica(replica.index, options.clockShim === true);
+            }
+          }
           alive();
           return (await Promise.all(cluster.replicas.map((r) => cluster.healthz(r)))).every((s) => s === 200);
         },
@@ -437,13 +447,10 @@ export class Cluster {
     return cluster;
   }
 
-  private async startReplica(
-    index: number,
-    ports: { authzGrpc: number; authzHttp: number },
-    clockShim: boolean,
-  ): Promise<Replica> {
-    const grpcPort = index === 0 ? ports.authzGrpc : await freePort();
-    const httpPort = index === 0 ? ports.authzHttp : await freePort();
+  /** Starts replica `index` on ports chosen now, just before it binds them (the environment overrides its config's). */
+  private async startReplica(index: number, clockShim: boolean): Promise<Replica> {
+    const grpcPort = await freePort();
+    const httpPort = await freePort();
     const clockFile = join(this.dir, `clock-${index}`);
     writeFileSync(clockFile, '0');
     const shim = clockShim ? ['--import', join(PROJECT_ROOT, 'test/support/clock-shim.ts')] : [];
