@@ -7,18 +7,19 @@ import { GovernanceError } from '../core/errors.js';
 import { utf8Decode } from '../core/encoding.js';
 import { TILE_WIDTH, TLOG_HASH_BYTES, decodeEntryBundle, entriesPath, tilePath } from '../core/tlog.js';
 import type { LedgerArchive } from './archive-types.js';
-import type {
-  ArchiveAdvance,
-  CheckpointPublication,
-  CommitSubscription,
-  DeadLetter,
-  IngestEntry,
-  LedgerCommit,
-  LedgerLease,
-  LedgerStore,
-  LedgerTip,
-  StoredOpening,
-  StoredText,
+import {
+  byOpeningPosition,
+  type ArchiveAdvance,
+  type CheckpointPublication,
+  type CommitSubscription,
+  type DeadLetter,
+  type IngestEntry,
+  type LedgerCommit,
+  type LedgerLease,
+  type LedgerStore,
+  type LedgerTip,
+  type StoredOpening,
+  type StoredText,
 } from './ledger-types.js';
 import {
   BUNDLE_RECORDS,
@@ -119,13 +120,10 @@ export class ArchivedLedgerStore implements LedgerStore {
         // Erased between the listing and the read: gone, as it should be.
         if (named && text !== undefined) found.push({ ...named, text });
       }
-      archived.set(seq, found);
+      // Listed in byte order, where index 10 comes before 2.
+      archived.set(seq, found.sort(byOpeningPosition));
     }
-    const byPosition = (a: StoredOpening, b: StoredOpening) =>
-      a.index - b.index || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0);
-    return seqs.flatMap((seq) =>
-      (archived.get(seq) ?? stored.filter((o) => o.seq === seq)).slice().sort(byPosition),
-    );
+    return seqs.flatMap((seq) => archived.get(seq) ?? stored.filter((o) => o.seq === seq));
   }
 
   /**

@@ -4,6 +4,7 @@ import { GovernanceError } from '../core/errors.js';
 import {
   DEAD_LETTER_HISTORY,
   EMPTY_TIP,
+  byOpeningPosition,
   LOG_ID,
   ingestMillis,
   checkArchiveAdvance,
@@ -273,7 +274,9 @@ export class MemoryLedgerStore implements LedgerStore {
   }
 
   async openings(seqs: number[]): Promise<StoredOpening[]> {
-    return seqs.flatMap((seq) => (this.openingStore.get(seq) ?? []).map((o) => ({ ...o })));
+    return seqs.flatMap((seq) =>
+      (this.openingStore.get(seq) ?? []).map((o) => ({ ...o })).sort(byOpeningPosition),
+    );
   }
 
   async eraseOpening(seq: number, index: number, member: string): Promise<boolean> {

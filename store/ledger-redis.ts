@@ -15,6 +15,7 @@ import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js
 import {
   EMPTY_TIP,
   DEAD_LETTER_HISTORY,
+  byOpeningPosition,
   checkArchiveAdvance,
   ingestMillis,
   type ArchiveAdvance,
@@ -820,6 +821,7 @@ export class RedisLedgerStore implements LedgerStore {
       if (seqs.length === 0) return [];
       const { client } = await this.connection();
       const lists = await client.hmget(this.keys.openings, ...seqs.map(String));
+      // Each record's list is in commit order; the contract's is by index, then member.
       const wanted = seqs.flatMap((seq, i) =>
         (lists[i] ?? '')
           .split(',')
@@ -828,7 +830,8 @@ export class RedisLedgerStore implements LedgerStore {
             seq,
             index: Number(f.slice(0, f.indexOf(':'))),
             member: f.slice(f.indexOf(':') + 1),
-          })),
+          }))
+          .sort(byOpeningPosition),
       );
       if (wanted.length === 0) return [];
       const texts = await client.hmget(this.keys.openings, ...wanted.map(openingField));

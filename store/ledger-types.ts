@@ -8,6 +8,7 @@
 // duplicate or fork records, nor chain a batch twice. Failures throw GovernanceError: ledger.fenced,
 // ledger.head.mismatch, ledger.batch.replayed, ledger.unavailable (the store could not be reached).
 import { GovernanceError, type Code } from '../core/errors.js';
+import { REDACTABLE_MEMBERS } from '../core/redaction.js';
 export { LOG_ID } from '../core/protocol.js';
 
 /** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
@@ -252,6 +253,18 @@ export function checkArchiveAdvance(
 /** The store's key of tile (level, index), whatever its width: C2SP tlog-tiles levels and indexes. */
 export function tileKey(level: number, index: number): string {
   return `${level}/${index}`;
+}
+
+/**
+ * Openings of one record in the contract's order (LedgerStore.openings): by event index, then
+ * member in the order core/redaction.ts lists the committable members.
+ */
+export function byOpeningPosition(
+  a: Pick<StoredOpening, 'index' | 'member'>,
+  b: Pick<StoredOpening, 'index' | 'member'>,
+): number {
+  const rank = (member: string) => (REDACTABLE_MEMBERS as readonly string[]).indexOf(member);
+  return a.index - b.index || rank(a.member) - rank(b.member);
 }
 
 /** The milliseconds of a stream id "<ms>-<n>" (0 for none). */
