@@ -110,7 +110,7 @@ export class LedgerArchiver {
     const target = Math.floor(tip.signedSeq / BUNDLE_RECORDS) * BUNDLE_RECORDS;
     let { archived, trimmed } = tip;
     for (let n = 0; n < this.bundlesPerStep && archived < target; n++) {
-      await this.archiveBundle(archived / BUNDLE_RECORDS);
+      await this.archiveBundle(archived / BUNDLE_RECORDS, trimmed);
       archived += BUNDLE_RECORDS;
       await this.store.advanceArchive(lease, { archived, trimmed, tiles: [] });
     }
@@ -126,7 +126,7 @@ export class LedgerArchiver {
   }
 
   /** Writes bundle n's entry bundle, the full tiles it completes and its checkpoints, each checked first. */
-  private async archiveBundle(n: number): Promise<void> {
+  private async archiveBundle(n: number, trimmed: number): Promise<void> {
     const first = n * BUNDLE_RECORDS + 1;
     const records = await this.store.records(first, first + BUNDLE_RECORDS - 1);
     if (records.length !== BUNDLE_RECORDS || records.some((r, i) => r.seq !== first + i))
@@ -157,7 +157,8 @@ export class LedgerArchiver {
     for (const [i, { level, index }] of tiles.entries())
       await this.archive.putImmutable(tilePath(level, index), stored[i]!);
     const own = await this.store.checkpoints(first, first + BUNDLE_RECORDS - 1, BUNDLE_RECORDS);
-    await this.archive.putImmutable(checkpointsPath(n), encodeCheckpoints(await this.carried(n), own));
+    const carried = await this.carried(n, trimmed);
+    await this.archive.putImmutable(checkpointsPath(n), encodeCheckpoints(carried, own));
     await this.archiveOpenings(
       n,
       records.map((r) => r.seq),
@@ -179,10 +180,12 @@ export class LedgerArchiver {
       if (!kept.has(path)) await this.archive.delete(path);
   }
 
-  /** The latest checkpoint of size ≤ 256·n: in the store, or else the last of bundle n − 1's object. */
-  private async carried(n: number): Promise<StoredText | undefined> {
+  /**
+   * The latest checkpoint of size ≤ 256·n: in the store, which holds those of size ≥ trimmed, or
+   * else the last of bundle n − 1's object.
+   */
+  private async carried(n: number, trimmed: number): Promise<StoredText | undefined> {
     if (n === 0) return undefined;
-    const { trimmed } = await this.store.tip();
     const stored = await this.store.checkpointAtOrBefore(n * BUNDLE_RECORDS);
     if (stored && stored.seq >= trimmed) return stored;
     const path = checkpointsPath(n - 1);

@@ -158,6 +158,8 @@ interface Plan {
   state: ChainState;
   /** Characters of the records' texts. */
   bytes: number;
+  /** Events of the records, the ledger's own ledger.rejected events included. */
+  events: number;
 }
 
 /** What the leader keeps of the ledger besides the chain state: rebuilt whenever it leads anew. */
@@ -514,15 +516,8 @@ export class Sequencer {
     });
     const now = this.now();
     this.chained += plan.records.length;
-    let rejected = 0;
-    for (const c of plan.consumed) {
-      if ('rejected' in c) rejected++;
-      // An accepted batch's record spells one lineage_prev entry per event (§6): null or [seq,index].
-      else this.observed.events += c.lineagePrev.match(/null|\[\d/g)?.length ?? 0;
-    }
-    // Each refused entry is one ledger.rejected event in this commit's records (§11.4).
-    this.observed.events += rejected;
-    this.observed.rejected += rejected;
+    this.observed.events += plan.events;
+    this.observed.rejected += plan.consumed.filter((c) => 'rejected' in c).length;
     this.observed.tipSeq = plan.state.seq;
     // Consumed entries are in stream order: the last is the newest.
     const newest = plan.consumed.at(-1)?.ingestId;
@@ -664,6 +659,7 @@ export class Sequencer {
       openings: [],
       state: start,
       bytes: 0,
+      events: 0,
     };
     const append = (batch: OpenedBatch) => {
       const seq = plan.state.seq + 1;
@@ -684,6 +680,7 @@ export class Sequencer {
       );
       plan.records.push(record);
       plan.bytes += record.text.length;
+      plan.events += batch.lineages.length;
       plan.state = state;
       plan.batches.push(batch.val);
       batch.openings?.forEach((opened, i) => {

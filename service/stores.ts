@@ -28,7 +28,7 @@ export function openLedgerArchive(config: LedgerArchiveConfig): LedgerArchive {
 
 /**
  * The ledger as its readers see it: the store itself, or with an archive configured, the store
- * and the archive of what was trimmed from it, as one log (ledger/archived-store.ts).
+ * and the archive of what was trimmed from it, as one log (store/ledger-archived.ts).
  */
 export function ledgerView(store: LedgerStore, archive: LedgerArchiveConfig | undefined): LedgerStore {
   return archive ? new ArchivedLedgerStore(store, openLedgerArchive(archive)) : store;
