@@ -216,14 +216,29 @@ function diskBytes(path: string): number {
 
 const usedMemory = async () => Number(((await admin.info('memory')).match(/used_memory:(\d+)/) ?? [])[1]);
 
-/** Redis memory by ledger key (MEMORY USAGE, every element counted) and what the records and the rest hold. */
+/**
+ * Redis memory by ledger key (MEMORY USAGE, every element counted); `index` is the whole stored
+ * lineage index: its top nodes, its shards' versions and sizes, and every shard's overlay.
+ */
 async function memoryByKey(): Promise<[string, number][]> {
   const keys = ledgerKeys(DEV_LOG);
-  const named = ['ingest', 'checkpoints', 'tiles', 'index', 'batches', 'commits', 'dead'] as const;
-  const sizes = await Promise.all(
-    named.map(async (name) => Number((await admin.call('MEMORY', 'USAGE', keys[name], 'SAMPLES', '0')) ?? 0)),
+  const usage = async (key: string) =>
+    Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+  const named = ['ingest', 'checkpoints', 'tiles', 'batches', 'commits', 'dead'] as const;
+  const sizes = await Promise.all(named.map((name) => usage(keys[name])));
+  const overlays = await admin.zrange(keys.indexPending, '0', '-1');
+  const index = await Promise.all(
+    [
+      keys.index,
+      keys.indexVersions,
+      keys.indexPending,
+      ...overlays.map((s) => keys.indexOverlay(Number(s))),
+    ].map(usage),
   );
-  return named.map((name, i) => [name, sizes[i]!]);
+  return [
+    ...named.map((name, i): [string, number] => [name, sizes[i]!]),
+    ['index', index.reduce((a, b) => a + b, 0)],
+  ];
 }
 const startSequencer = (config: string) =>
   startChild(

@@ -63,6 +63,24 @@ export function indexKey(suite: CryptoSuite, id: string): Uint8Array {
   return suite.sha256(utf8Encode(id));
 }
 
+/**
+ * How the index is stored (docs/spec/ledger.md §11.1): the nodes of depth ≤ INDEX_SHARD_BITS as
+ * nodes, and below them, per shard (the keys sharing their first INDEX_SHARD_BITS bits), only
+ * the leaves, from which a reader computes the shard's subtree. Not part of what a proof is.
+ */
+export const INDEX_SHARD_BITS = 12;
+export const INDEX_SHARDS = 1 << INDEX_SHARD_BITS;
+
+/** The shard of a key (or of a leaf, key || value): its first INDEX_SHARD_BITS bits. */
+export function indexShardOf(key: Uint8Array): number {
+  return (key[0]! << 4) | (key[1]! >> 4);
+}
+
+/** The depth of a node id (`<d>:<h>`). */
+export function nodeIdDepth(id: string): number {
+  return Number(id.slice(0, id.indexOf(':')));
+}
+
 export type SmtTerminal = { kind: 'empty' } | { kind: 'leaf'; key: Uint8Array; value: Uint8Array };
 
 export interface SmtProof {
@@ -289,6 +307,32 @@ export function smtProofFromNodes(
   return { siblings: siblings.reverse(), terminal: terminalOf(node?.subarray(1)) };
 }
 
+/**
+ * A proof for `key` as the index is stored (see INDEX_SHARD_BITS): `top` answers the nodes of
+ * depth ≤ INDEX_SHARD_BITS, and the nodes below come from the leaves of the key's shard. Below
+ * that depth the whole tree's nodes on the key's path are those of the tree of its shard's leaves
+ * alone, which share those bits. Throws as smtProofFromNodes does; the proof is still to be
+ * verified against a trusted root.
+ */
+export function smtProofFromShard(
+  suite: CryptoSuite,
+  key: Uint8Array,
+  top: (id: string) => Uint8Array | undefined,
+  shardLeaves: Iterable<Uint8Array>,
+): SmtProof {
+  let shard: SparseMerkleIndex | undefined;
+  return smtProofFromNodes(suite, key, (id) => {
+    if (nodeIdDepth(id) <= INDEX_SHARD_BITS) return top(id);
+    shard ??= SparseMerkleIndex.fromLeaves(suite, shardLeaves);
+    return shard.storedNode(id);
+  });
+}
+
+/** The ids of the stored top nodes (depth ≤ INDEX_SHARD_BITS) a proof for `key` can need. */
+export function smtTopNodeIds(key: Uint8Array): string[] {
+  return smtPathNodeIds(key, INDEX_SHARD_BITS);
+}
+
 // --- The in-memory index -----------------------------------------------------------------------
 
 /** An internal node created by set() until root() computes its hash. */
@@ -309,7 +353,7 @@ function encodeNode(node: Uint8Array): Uint8Array {
  * over dirty paths. Nodes are kept in a Map keyed by prefix so the store can persist exactly the
  * nodes that changed.
  *
- * The map holds exactly the persisted node set, so takeChanged() is exact and memory is O(size).
+ * The map holds exactly the persisted node set, so takeChanges() is exact and memory is O(size).
  * Its values drop the tag byte (a leaf is key || value, 64 bytes; an internal node its hash, 32
  * bytes), which keeps them within V8's on-heap typed-array limit (64 bytes): a 65-byte array
  * would cost an off-heap backing store each, and most of the time would go to the GC. set()
@@ -322,40 +366,29 @@ export class SparseMerkleIndex {
   private readonly nodes = new Map<string, Uint8Array>();
   /** Hex of the keys set since the last root(). */
   private dirty = new Set<string>();
-  /** Ids of nodes created or changed since the last takeChanged(). */
+  /** Ids of nodes created or changed since the last takeChanges(). */
   private changed = new Set<string>();
+  /** Leaves (key || value) set since the last takeChanges(), by the key's hex. */
+  private changedLeaves = new Map<string, Uint8Array>();
   private count = 0;
   private rootHash: Uint8Array = SMT_EMPTY;
 
   constructor(private readonly suite: CryptoSuite) {}
 
   /**
-   * Rebuilds an index from its persisted nodes (the format above): the leaves among them decide
-   * the tree. Nothing counts as changed, since the nodes are already stored.
+   * Rebuilds an index from its leaves, each key || value (64 bytes), after a sequencer restart
+   * or to prove from one shard's leaves; a repeated key keeps its last value. Every node and leaf
+   * counts as changed: the first takeChanges() gives them all, to write to a store being rebuilt
+   * or to discard over an intact one.
    */
-  static fromNodes(suite: CryptoSuite, nodes: Iterable<Uint8Array>): SparseMerkleIndex {
-    const leaves: [Uint8Array, Uint8Array][] = [];
-    for (const node of nodes)
-      if (node[0] === LEAF_TAG && node.length === LEAF_BYTES)
-        leaves.push([node.slice(1, 1 + KEY_BYTES), node.slice(1 + KEY_BYTES)]);
-    const index = SparseMerkleIndex.fromLeaves(suite, leaves);
-    index.takeChanged();
-    return index;
-  }
-
-  /**
-   * Rebuilds an index from its leaves (after a sequencer restart); a repeated key keeps its last
-   * value. Every node counts as changed: the first takeChanged() gives the whole node set, to
-   * write to a store being rebuilt or to discard over an intact one.
-   */
-  static fromLeaves(suite: CryptoSuite, leaves: Iterable<[Uint8Array, Uint8Array]>): SparseMerkleIndex {
+  static fromLeaves(suite: CryptoSuite, leaves: Iterable<Uint8Array>): SparseMerkleIndex {
     const index = new SparseMerkleIndex(suite);
     const byHex = new Map<string, Uint8Array>();
-    for (const [key, value] of leaves) {
-      checkKey(key);
-      checkValue(value);
-      byHex.set(hexEncode(key), concat2(key, value));
+    for (const leaf of leaves) {
+      if (!isBytes(leaf, KEY_VALUE_BYTES)) throw new RangeError('an index leaf is 64 bytes');
+      byHex.set(hexEncode(leaf.subarray(0, KEY_BYTES)), leaf.slice());
     }
+    index.changedLeaves = new Map(byHex);
     // Lowercase hex sorts like the bits, so each subtree is a contiguous run.
     const hexes = [...byHex.keys()].sort();
     const build = (depth: number, lo: number, hi: number): Uint8Array => {
@@ -396,6 +429,7 @@ export class SparseMerkleIndex {
     checkValue(value);
     const hex = hexEncode(key);
     const { depth, node } = this.locate(hex);
+    const leaf = concat2(key, value);
     if (node === undefined) {
       this.count++;
     } else {
@@ -409,13 +443,15 @@ export class SparseMerkleIndex {
         for (let d = depth; d <= split; d++) this.put(nodeId(hex, d), PENDING_HASH);
         this.put(nodeId(hex, split + 1, true), node);
         this.count++;
-        this.put(nodeId(hex, split + 1), concat2(key, value));
+        this.put(nodeId(hex, split + 1), leaf);
         this.dirty.add(hex);
+        this.changedLeaves.set(hex, leaf);
         return;
       }
     }
-    this.put(nodeId(hex, depth), concat2(key, value));
+    this.put(nodeId(hex, depth), leaf);
     this.dirty.add(hex);
+    this.changedLeaves.set(hex, leaf);
   }
 
   /** The root, rehashing the nodes above the keys set since the last call. */
@@ -454,20 +490,30 @@ export class SparseMerkleIndex {
   }
 
   /**
-   * Nodes changed since the last call, for persistence: encoded prefix → stored node (see the
-   * format above); deleted nodes map to undefined. Without a delete operation none is ever
-   * deleted (a leaf pushed down leaves an internal node under its old id), but a store applying
-   * the map should honour undefined.
+   * What changed since the last call, for persistence: the nodes of depth ≤ topDepth by id, as
+   * stored (see the format above), and the leaves set (key || value), one per key. Without a
+   * delete operation no node is ever deleted (a leaf pushed down leaves an internal node under
+   * its old id), but a store applying `top` honours undefined.
    */
-  takeChanged(): Map<string, Uint8Array | undefined> {
+  takeChanges(topDepth = MAX_DEPTH): { top: Map<string, Uint8Array | undefined>; leaves: Uint8Array[] } {
     this.root();
-    const out = new Map<string, Uint8Array | undefined>();
+    const top = new Map<string, Uint8Array | undefined>();
     for (const id of this.changed) {
+      if (nodeIdDepth(id) > topDepth) continue;
       const node = this.nodes.get(id);
-      out.set(id, node === undefined ? undefined : encodeNode(node));
+      top.set(id, node === undefined ? undefined : encodeNode(node));
     }
+    const leaves = [...this.changedLeaves.values()];
     this.changed = new Set();
-    return out;
+    this.changedLeaves = new Map();
+    return { top, leaves };
+  }
+
+  /** The stored form of node `id` (see the format above), or undefined when there is none. */
+  storedNode(id: string): Uint8Array | undefined {
+    this.root();
+    const node = this.nodes.get(id);
+    return node === undefined ? undefined : encodeNode(node);
   }
 
   private put(id: string, node: Uint8Array): void {

@@ -3,10 +3,14 @@
 // static files, then moves the archive's frontier in the store and trims what the archive holds,
 // keeping a hot tail. Each step is idempotent and ordered — objects first (immutable: the same
 // bytes again change nothing), then `archived`, then the trim — so a crash between any two
-// loses nothing and duplicates nothing: the next leader repeats the step it was in.
+// loses nothing and duplicates nothing: the next leader repeats the step it was in. The lineage
+// index is compacted the same way: a shard's leaves written as a new object first, then the
+// store switched to it, then the object it supersedes deleted.
 import type { CryptoSuite } from '../core/crypto.js';
-import { bytesEqual, utf8Encode } from '../core/encoding.js';
-import { GovernanceError } from '../core/errors.js';
+import { bytesEqual, hexEncode, utf8Encode } from '../core/encoding.js';
+import { parseCheckpointNote } from '../core/checkpoint.js';
+import { INDEX_SHARD_BITS, smtProofFromShard, smtTopNodeIds, verifySmtProof } from '../core/smt.js';
+import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import {
   TILE_WIDTH,
   TLOG_HASH_BYTES,
@@ -20,7 +24,10 @@ import {
   BUNDLE_RECORDS,
   checkpointsPath,
   decodeCheckpoints,
+  decodeShardLeaves,
   encodeCheckpoints,
+  encodeShardLeaves,
+  indexShardPath,
   listAll,
   openingPath,
   openingsPrefix,
@@ -64,6 +71,13 @@ export interface ArchiverOptions {
   now?: () => number;
   /** Bundles archived at most per step, so that a step ends soon after a lease is lost (default 16). */
   bundlesPerStep?: number;
+  /**
+   * Overlay leaves at which an index shard is compacted (default 16): the store then holds at
+   * most about INDEX_SHARDS times this many leaves, however many lineages the log has.
+   */
+  compactLeaves?: number;
+  /** Index shards compacted at most per step (default 64). */
+  shardsPerStep?: number;
 }
 
 export interface ArchiveProgress {
@@ -79,6 +93,8 @@ export class LedgerArchiver {
   private readonly hotRecords: number;
   private readonly hotMs: number;
   private readonly bundlesPerStep: number;
+  private readonly compactLeaves: number;
+  private readonly shardsPerStep: number;
   private readonly now: () => number;
   /** The checkpoint sizes this archiver saw, with when it first saw each, oldest first. */
   private readonly seen: { size: number; at: number }[] = [];
@@ -92,12 +108,15 @@ export class LedgerArchiver {
     this.hotRecords = options.hotRecords ?? 4096;
     this.hotMs = options.hotMs ?? 30_000;
     this.bundlesPerStep = options.bundlesPerStep ?? 16;
+    this.compactLeaves = options.compactLeaves ?? 16;
+    this.shardsPerStep = options.shardsPerStep ?? 64;
     this.now = options.now ?? Date.now;
   }
 
   /**
-   * Archives the full bundles the latest checkpoint covers, up to bundlesPerStep of them, and
-   * trims the store to the hot tail; `more` when there is more to archive.
+   * Archives the full bundles the latest checkpoint covers, up to bundlesPerStep of them, trims
+   * the store to the hot tail and compacts up to shardsPerStep index shards; `more` when there is
+   * more to archive or compact.
    */
   async step(lease: LedgerLease): Promise<ArchiveProgress & { more: boolean }> {
     const tip = await this.store.tip();
@@ -122,7 +141,58 @@ export class LedgerArchiver {
       await this.store.advanceArchive(lease, { archived, trimmed: next, tiles: tilesWithin(trimmed, next) });
       trimmed = next;
     }
-    return { archived, trimmed, more: archived < target };
+    const compacted = await this.compactIndex(lease);
+    return { archived, trimmed, more: archived < target || compacted === this.shardsPerStep };
+  }
+
+  /** Compacts the index shards whose overlay reached compactLeaves; how many it compacted. */
+  private async compactIndex(lease: LedgerLease): Promise<number> {
+    const shards = await this.store.indexShardsToCompact(this.compactLeaves, this.shardsPerStep);
+    for (const shard of shards) await this.compactShard(lease, shard);
+    return shards.length;
+  }
+
+  /**
+   * Writes shard `shard`'s leaves as of the latest checkpoint (its compacted version's, with its
+   * overlay's in their place) under that checkpoint's size, once they prove against the index
+   * root it signed; then switches the store to it and deletes every other version: the one it
+   * supersedes, and any a crash left before its switch.
+   */
+  private async compactShard(lease: LedgerLease, shard: number): Promise<void> {
+    const key = new Uint8Array(32);
+    key[0] = shard >> 4;
+    key[1] = (shard & 15) << 4;
+    // The top nodes over a shard are the same for every key in it.
+    const ids = smtTopNodeIds(key);
+    const { checkpoint, nodes, shards } = await this.store.indexRead(ids, [shard]);
+    const read = shards[0]!;
+    if (!checkpoint || checkpoint.seq <= read.version || read.overlay.length === 0) return;
+    const byKey = new Map<string, Uint8Array>();
+    if (read.version > 0) {
+      const path = indexShardPath(shard, read.version);
+      const bytes = await this.archive.get(path);
+      if (!bytes) throw new GovernanceError('ledger.sequence.invalid', `the archive has no ${path}`);
+      for (const leaf of decodeShardLeaves(bytes, shard, path))
+        byKey.set(hexEncode(leaf.subarray(0, 32)), leaf);
+    }
+    for (const leaf of read.overlay) byKey.set(hexEncode(leaf.subarray(0, 32)), leaf);
+    const leaves = [...byKey.values()];
+    if (!this.proves(checkpoint, read.overlay[0]!, ids, nodes, leaves))
+      throw new GovernanceError(
+        'ledger.index.mismatch',
+        `index shard ${shard} does not prove against checkpoint ${checkpoint.seq}`,
+      );
+    const path = indexShardPath(shard, checkpoint.seq);
+    await this.archive.putImmutable(path, encodeShardLeaves(leaves));
+    const switched = await this.store.compactIndexShard(lease, {
+      shard,
+      from: read.version,
+      to: checkpoint.seq,
+      leaves: read.overlay,
+    });
+    if (!switched) return;
+    for (const other of await listAll(this.archive, path.slice(0, path.lastIndexOf('/') + 1)))
+      if (other !== path) await this.archive.delete(other);
   }
 
   /** Writes bundle n's entry bundle, the full tiles it completes and its checkpoints, each checked first. */
@@ -178,6 +248,42 @@ export class LedgerArchiver {
     const kept = new Set((await this.store.openings(seqs)).map((o) => openingPath(o.seq, o.index, o.member)));
     for (const path of await listAll(this.archive, openingsPrefix(n)))
       if (!kept.has(path)) await this.archive.delete(path);
+  }
+
+  /**
+   * Whether a shard's leaves are exactly those of the index the checkpoint signed, from the
+   * proof of one of them (`leaf`, which must prove with its value). A proof whose terminal lies
+   * below the shard's depth folds in every leaf of the shard; one that ends above it (a shard
+   * of one key, whose leaf stands higher) folds in none, so the shard must then be that leaf alone.
+   */
+  private proves(
+    checkpoint: StoredText,
+    leaf: Uint8Array,
+    ids: string[],
+    nodes: (Uint8Array | undefined)[],
+    leaves: Uint8Array[],
+  ): boolean {
+    const top = new Map(ids.map((id, i) => [id, nodes[i]]));
+    const key = leaf.subarray(0, 32);
+    let proof;
+    try {
+      proof = smtProofFromShard(this.suite, key, (id) => top.get(id), leaves);
+    } catch (e) {
+      if (isGovernanceError(e, 'ledger.proof.invalid')) return false;
+      throw e;
+    }
+    const proved = verifySmtProof(
+      this.suite,
+      parseCheckpointNote(checkpoint.text).checkpoint.index,
+      key,
+      proof,
+    );
+    return (
+      'present' in proved &&
+      proved.present &&
+      bytesEqual(proved.value, leaf.subarray(32)) &&
+      (leaves.length === 1 || proof.siblings.length > INDEX_SHARD_BITS)
+    );
   }
 
   /**

@@ -6,7 +6,7 @@ import { checkRecord, parseCanonicalJson } from '../core/chain.js';
 import { parseCheckpointNote, type SignedCheckpoint } from '../core/checkpoint.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { base64Encode, bytesEqual, utf8Encode } from '../core/encoding.js';
-import { GovernanceError, isGovernanceError } from '../core/errors.js';
+import { GovernanceError } from '../core/errors.js';
 import type { ChainRecord, EventPosition } from '../core/event.js';
 import type {
   ConsistencyProof,
@@ -16,7 +16,14 @@ import type {
   LineageProof,
   RecordProof,
 } from '../core/proofs.js';
-import { indexKey, positionOfValue, smtPathNodeIds, smtProofFromNodes, type SmtProof } from '../core/smt.js';
+import {
+  indexKey,
+  indexShardOf,
+  positionOfValue,
+  smtProofFromShard,
+  smtTopNodeIds,
+  type SmtProof,
+} from '../core/smt.js';
 import {
   consistencyProof,
   encodeEntryBundle,
@@ -25,7 +32,13 @@ import {
   TILE_WIDTH,
   TLOG_HASH_BYTES,
 } from '../core/tlog.js';
-import { tileKey, type LedgerStore, type StoredOpening, type StoredText } from '../store/ledger-types.js';
+import {
+  shardLeaves,
+  tileKey,
+  type LedgerStore,
+  type StoredOpening,
+  type StoredText,
+} from '../store/ledger-types.js';
 import { treeHashes } from './tree.js';
 import type { LedgerProofReader } from './types.js';
 
@@ -49,13 +62,10 @@ const encodeAll = (hashes: Uint8Array[]) => hashes.map(base64Encode);
 /** What the reader reads: a store's chain, checkpoints, tiles and indexes. */
 export type ChainSource = Pick<
   LedgerStore,
-  'records' | 'checkpoints' | 'latestCheckpoint' | 'tiles' | 'indexNodes' | 'tip'
+  'records' | 'checkpoints' | 'latestCheckpoint' | 'tiles' | 'indexRead' | 'tip'
 > &
   /** Openings (§3.1): a source without them has none to serve. */
   Partial<Pick<LedgerStore, 'openings'>>;
-
-/** Index nodes fetched at first: enough for any lineage index short of ~2^60 lineages. */
-const INDEX_DEPTH_FIRST = 64;
 
 export class StoreLedgerReader implements LedgerProofReader {
   private readonly maxRecords: number;
@@ -185,10 +195,8 @@ export class StoreLedgerReader implements LedgerProofReader {
    */
   private async lineageAtCheckpoint(lineage: string) {
     const key = indexKey(this.suite, lineage);
-    let read = await this.indexProof(key, INDEX_DEPTH_FIRST);
-    if (!read.proof) read = await this.indexProof(key, 256);
-    if (!read.proof || !read.checkpoint)
-      throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
+    const read = await this.indexProof(key);
+    if (!read.checkpoint) throw new GovernanceError('ledger.head.mismatch', 'the log has no checkpoint yet');
     const { terminal } = read.proof;
     const present = terminal.kind === 'leaf' && bytesEqual(terminal.key, key);
     const latest = present ? positionOfValue(terminal.value) : undefined;
@@ -224,21 +232,15 @@ export class StoreLedgerReader implements LedgerProofReader {
     return tile && tile.length >= bytes ? tile.subarray(0, bytes) : undefined;
   }
 
+  /** The latest checkpoint and the index proof for `key` in it, from its top nodes and its shard. */
   private async indexProof(
     key: Uint8Array,
-    depth: number,
-  ): Promise<{ checkpoint: StoredText | undefined; proof: SmtProof | undefined }> {
-    const ids = smtPathNodeIds(key, depth);
-    const { checkpoint, nodes } = await this.store.indexNodes(ids);
+  ): Promise<{ checkpoint: StoredText | undefined; proof: SmtProof }> {
+    const ids = smtTopNodeIds(key);
+    const { checkpoint, nodes, shards } = await this.store.indexRead(ids, [indexShardOf(key)]);
     const byId = new Map(ids.map((id, i) => [id, nodes[i]]));
-    try {
-      return { checkpoint, proof: smtProofFromNodes(this.suite, key, (id) => byId.get(id)) };
-    } catch (e) {
-      // Deeper than the nodes read: read further.
-      if (isGovernanceError(e, 'ledger.proof.invalid') && depth < 256)
-        return { checkpoint, proof: undefined };
-      throw e;
-    }
+    const proof = smtProofFromShard(this.suite, key, (id) => byId.get(id), shardLeaves(shards[0]!));
+    return { checkpoint, proof };
   }
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { checkpointNote, signCheckpoint } from '../core/checkpoint.js';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { CryptoSuite } from '../core/crypto.js';
-import { utf8Encode } from '../core/encoding.js';
+import { bytesEqual, utf8Encode } from '../core/encoding.js';
 import { GovernanceError, isGovernanceError } from '../core/errors.js';
 import {
   EVENT_LIMITS,
@@ -27,11 +27,18 @@ import {
   type LedgerEvent,
 } from '../core/event.js';
 import { rawPublicKey, signSync } from '../core/keys.js';
-import { SparseMerkleIndex, indexKey, positionOfValue, valueOfPosition } from '../core/smt.js';
+import {
+  INDEX_SHARD_BITS,
+  SparseMerkleIndex,
+  indexKey,
+  positionOfValue,
+  valueOfPosition,
+} from '../core/smt.js';
 import { TileBuilder, consistencyProof } from '../core/tlog.js';
 import { formatMillis } from '../core/time.js';
 import {
   ingestMillis,
+  shardLeaves,
   type ConsumedEntry,
   type IngestEntry,
   type LedgerLease,
@@ -333,13 +340,20 @@ export class Sequencer {
     signedSeq: number;
   }> {
     const tip = await this.store.tip();
-    const stored = await this.store.latestCheckpoint();
+    const { checkpoint: stored, shards } = await this.store.indexRead([], 'all');
     let state = genesis(this.suite, this.store.log);
+    const index = SparseMerkleIndex.fromLeaves(this.suite, shards.flatMap(shardLeaves));
+    index.takeChanges();
     if (stored) {
-      const { size, chain } = parseCheckpointNote(stored.text).checkpoint;
+      const { size, chain, index: root } = parseCheckpointNote(stored.text).checkpoint;
       state = { seq: size, hash: chain.hash, alt: chain.alt };
+      // What the store and the archive hold must be the index the checkpoint signed.
+      if (!bytesEqual(index.root(), root))
+        throw new GovernanceError(
+          'ledger.index.mismatch',
+          `the stored lineage index is not the one checkpoint ${size} commits to`,
+        );
     }
-    const index = SparseMerkleIndex.fromNodes(this.suite, (await this.store.allIndexNodes()).values());
     for (let from = state.seq + 1; from <= tip.seq; from += 256) {
       for (const { seq, text } of await this.store.records(from, Math.min(tip.seq, from + 255))) {
         if (seq !== state.seq + 1)
@@ -569,7 +583,7 @@ export class Sequencer {
       seq: state.seq,
       eventHash: eventHashRef(state.hash),
       text: checkpointNote(signed),
-      index: ledger.index.takeChanged(),
+      index: ledger.index.takeChanges(INDEX_SHARD_BITS),
     });
     this.observed.checkpointsPublished++;
     this.observed.lastHead = { seq: state.seq, at: this.now(), cosignatures: cosigned };

@@ -4,6 +4,7 @@
 // which reads it.
 import { utf8Decode, utf8Encode } from '../core/encoding.js';
 import { GovernanceError } from '../core/errors.js';
+import { INDEX_SHARDS, indexShardOf } from '../core/smt.js';
 import { TILE_WIDTH, encodeTileIndex } from '../core/tlog.js';
 import type { LedgerArchive } from './archive-types.js';
 import type { StoredText } from './ledger-types.js';
@@ -80,4 +81,46 @@ export async function listAll(archive: LedgerArchive, prefix: string): Promise<s
     page = await archive.list(prefix, { startAfter: page.at(-1)! });
   }
   return paths;
+}
+
+/** Bytes of an index leaf: key || value. */
+const LEAF_BYTES = 64;
+
+/**
+ * "index/<shard>/<version>": the leaves of lineage index shard `shard` (three lowercase hex
+ * digits) as of checkpoint size `version` (decimal). Rewritten whole at each compaction, under a
+ * new version; the one it supersedes is deleted.
+ */
+export function indexShardPath(shard: number, version: number): string {
+  return `index/${shard.toString(16).padStart(3, '0')}/${version}`;
+}
+
+/** The leaves (key || value, 64 bytes each) concatenated in increasing key order. */
+export function encodeShardLeaves(leaves: Uint8Array[]): Uint8Array {
+  const sorted = [...leaves].sort(compareKeys);
+  const out = new Uint8Array(sorted.length * LEAF_BYTES);
+  sorted.forEach((leaf, i) => out.set(leaf, i * LEAF_BYTES));
+  return out;
+}
+
+/** A shard object's leaves, refused unless in strictly increasing key order and all in the shard. */
+export function decodeShardLeaves(bytes: Uint8Array, shard: number, path: string): Uint8Array[] {
+  const invalid = (why: string) => new GovernanceError('encoding.invalid', `${path} ${why}`);
+  if (bytes.length % LEAF_BYTES !== 0 || shard < 0 || shard >= INDEX_SHARDS)
+    throw invalid('is not a sequence of 64-byte leaves');
+  const leaves: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += LEAF_BYTES) {
+    const leaf = bytes.slice(at, at + LEAF_BYTES);
+    if (indexShardOf(leaf) !== shard) throw invalid(`holds a key outside shard ${shard}`);
+    if (leaves.length > 0 && compareKeys(leaves.at(-1)!, leaf) >= 0)
+      throw invalid('is not in strictly increasing key order');
+    leaves.push(leaf);
+  }
+  return leaves;
+}
+
+/** Orders leaves by their 32-byte keys. */
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }

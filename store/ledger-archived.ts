@@ -1,6 +1,7 @@
 // The log as one, over a store that keeps a hot tail and the archive that holds what it trimmed
 // (docs/spec/ledger.md §11.6): records, tiles and checkpoints below the store's trimmed frontier
-// are read from the archive's entry bundles, tiles and checkpoints objects; everything else, and
+// are read from the archive's entry bundles, tiles and checkpoints objects, and the lineage
+// index's compacted shards from its index objects; everything else, and
 // every write, goes to the store. Proofs, exports, lineage walks, the sequencer's resumption and
 // the verifier read through it unchanged.
 import { GovernanceError } from '../core/errors.js';
@@ -13,6 +14,8 @@ import {
   type CheckpointPublication,
   type CommitSubscription,
   type DeadLetter,
+  type IndexCompaction,
+  type IndexRead,
   type IngestEntry,
   type LedgerCommit,
   type LedgerLease,
@@ -25,6 +28,8 @@ import {
   BUNDLE_RECORDS,
   checkpointsPath,
   decodeCheckpoints,
+  decodeShardLeaves,
+  indexShardPath,
   listAll,
   openingPath,
   openingsPrefix,
@@ -88,16 +93,40 @@ export class ArchivedLedgerStore implements LedgerStore {
   advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void> {
     return this.store.advanceArchive(lease, advance);
   }
-  allIndexNodes(): Promise<Map<string, Uint8Array>> {
-    return this.store.allIndexNodes();
+  indexShardsToCompact(min: number, count: number): Promise<number[]> {
+    return this.store.indexShardsToCompact(min, count);
+  }
+  compactIndexShard(lease: LedgerLease, compaction: IndexCompaction): Promise<boolean> {
+    return this.store.compactIndexShard(lease, compaction);
   }
   latestCheckpoint(): Promise<StoredText | undefined> {
     return this.store.latestCheckpoint();
   }
-  indexNodes(
-    ids: string[],
-  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
-    return this.store.indexNodes(ids);
+  /**
+   * The store's read, each compacted shard given its version's leaves from the archive. A
+   * compaction deletes the version it supersedes, so one gone between the two reads means the
+   * store has moved on: read again.
+   */
+  async indexRead(ids: string[], shards: number[] | 'all'): Promise<IndexRead> {
+    for (let attempt = 0; ; attempt++) {
+      const read = await this.store.indexRead(ids, shards);
+      const resolved = await Promise.all(
+        read.shards.map(async (shard) => {
+          if (shard.version === 0) return shard;
+          const path = indexShardPath(shard.shard, shard.version);
+          const bytes = await this.archive.get(path);
+          return bytes && { ...shard, compacted: decodeShardLeaves(bytes, shard.shard, path) };
+        }),
+      );
+      if (resolved.every((shard) => shard !== undefined)) return { ...read, shards: resolved };
+      if (attempt === RETRIES) {
+        const gone = read.shards[resolved.indexOf(undefined)]!;
+        throw new GovernanceError(
+          'ledger.sequence.invalid',
+          `the archive has no ${indexShardPath(gone.shard, gone.version)}`,
+        );
+      }
+    }
   }
   /**
    * The openings of these records, from the store above its trimmed frontier and from the

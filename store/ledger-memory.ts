@@ -1,7 +1,9 @@
 // The ledger store in process memory (dev mode and tests): the same contract as Redis, each
 // operation atomic because it runs to completion within one turn of the event loop.
 import { GovernanceError } from '../core/errors.js';
+import { indexShardOf } from '../core/smt.js';
 import {
+  checkIndexCompaction,
   DEAD_LETTER_HISTORY,
   EMPTY_TIP,
   byOpeningPosition,
@@ -14,6 +16,8 @@ import {
   type DeadLetter,
   type IngestEntry,
   type CheckpointPublication,
+  type IndexCompaction,
+  type IndexRead,
   type LedgerCommit,
   type LedgerLease,
   type LedgerStore,
@@ -25,6 +29,13 @@ import {
 
 /** Commit notices kept for subscribers (they are not evidence). */
 const NOTICE_HISTORY = 10_000;
+
+/** A leaf's key (its first 32 bytes) as a Map key. */
+const keyOf = (leaf: Uint8Array) => Buffer.from(leaf.buffer, leaf.byteOffset, 32).toString('hex');
+
+/** Whether two leaves have the same value (their last 32 bytes). */
+const sameValue = (a: Uint8Array, b: Uint8Array) =>
+  Buffer.from(a.buffer, a.byteOffset + 32, 32).equals(Buffer.from(b.buffer, b.byteOffset + 32, 32));
 
 /** Wakes blocked readers when something is appended. */
 class Signal {
@@ -52,7 +63,12 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly chain = new Map<number, string>();
   private readonly checkpointHistory: StoredText[] = [];
   private readonly tileStore = new Map<string, Uint8Array>();
+  /** Index nodes of depth ≤ INDEX_SHARD_BITS, by node id. */
   private readonly indexStore = new Map<string, Uint8Array>();
+  /** Index shard versions (absent: 0). */
+  private readonly shardVersions = new Map<number, number>();
+  /** Index shard overlays: leaves by key (hex), each shard present only while its overlay has any. */
+  private readonly overlays = new Map<number, Map<string, Uint8Array>>();
   /** Chained batches, each with the time it is kept under (see LedgerCommit.forgetBatchesBefore). */
   private readonly batches = new Map<string, number>();
   /** Openings by seq, in commit order. */
@@ -216,9 +232,14 @@ export class MemoryLedgerStore implements LedgerStore {
   async publishCheckpoint(lease: LedgerLease, checkpoint: CheckpointPublication): Promise<void> {
     this.guard(lease, checkpoint);
     if (this.tipState.signedSeq >= checkpoint.seq) return;
-    for (const [id, node] of checkpoint.index) {
+    for (const [id, node] of checkpoint.index.top) {
       if (node === undefined) this.indexStore.delete(id);
       else this.indexStore.set(id, node);
+    }
+    for (const leaf of checkpoint.index.leaves) {
+      const shard = indexShardOf(leaf);
+      const overlay = this.overlays.get(shard) ?? new Map<string, Uint8Array>();
+      this.overlays.set(shard, overlay.set(keyOf(leaf), leaf));
     }
     this.checkpointHistory.push({ seq: checkpoint.seq, text: checkpoint.text });
     this.tipState.signedSeq = checkpoint.seq;
@@ -238,18 +259,50 @@ export class MemoryLedgerStore implements LedgerStore {
     this.tipState.trimmed = trimmed;
   }
 
-  async allIndexNodes(): Promise<Map<string, Uint8Array>> {
-    return new Map(this.indexStore);
+  async indexShardsToCompact(min: number, count: number): Promise<number[]> {
+    if (count < 1) return [];
+    // Largest overlay first, as the Redis store.
+    return [...this.overlays]
+      .filter(([, overlay]) => overlay.size >= min)
+      .sort(([, a], [, b]) => b.size - a.size)
+      .slice(0, count)
+      .map(([shard]) => shard);
+  }
+
+  async compactIndexShard(lease: LedgerLease, compaction: IndexCompaction): Promise<boolean> {
+    checkIndexCompaction(compaction);
+    if (lease.fence !== this.fence)
+      throw new GovernanceError('ledger.fenced', `fencing token ${lease.fence} is stale`);
+    const { shard, from, to, leaves } = compaction;
+    if ((this.shardVersions.get(shard) ?? 0) !== from) return false;
+    const overlay = this.overlays.get(shard) ?? new Map<string, Uint8Array>();
+    for (const leaf of leaves) {
+      const stored = overlay.get(keyOf(leaf));
+      if (stored && sameValue(stored, leaf)) overlay.delete(keyOf(leaf));
+    }
+    if (overlay.size === 0) this.overlays.delete(shard);
+    this.shardVersions.set(shard, to);
+    return true;
   }
 
   async tiles(keys: string[]): Promise<(Uint8Array | undefined)[]> {
     return keys.map((key) => this.tileStore.get(key));
   }
 
-  async indexNodes(
-    ids: string[],
-  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
-    return { checkpoint: this.checkpointHistory.at(-1), nodes: ids.map((id) => this.indexStore.get(id)) };
+  async indexRead(ids: string[], shards: number[] | 'all'): Promise<IndexRead> {
+    const asked =
+      shards === 'all'
+        ? [...new Set([...this.overlays.keys(), ...this.shardVersions.keys()])].sort((a, b) => a - b)
+        : shards;
+    return {
+      checkpoint: this.checkpointHistory.at(-1),
+      nodes: ids.map((id) => this.indexStore.get(id)),
+      shards: asked.map((shard) => ({
+        shard,
+        version: this.shardVersions.get(shard) ?? 0,
+        overlay: [...(this.overlays.get(shard)?.values() ?? [])],
+      })),
+    };
   }
 
   async records(fromSeq: number, toSeq: number): Promise<StoredText[]> {

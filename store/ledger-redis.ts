@@ -12,7 +12,9 @@
 // 7.2 and later), covering nothing.
 import { randomBytes } from 'node:crypto';
 import { GovernanceError, isGovernanceError, type Code } from '../core/errors.js';
+import { indexShardOf } from '../core/smt.js';
 import {
+  checkIndexCompaction,
   EMPTY_TIP,
   DEAD_LETTER_HISTORY,
   byOpeningPosition,
@@ -25,6 +27,8 @@ import {
   type DeadLetter,
   type IngestEntry,
   type CheckpointPublication,
+  type IndexCompaction,
+  type IndexRead,
   type LedgerCommit,
   type LedgerLease,
   type LedgerStore,
@@ -103,7 +107,15 @@ export function ledgerKeys(log: string, prefix = '') {
     staged: (fence: number, seq: number) => `${base}s:${fence}:${seq}`,
     checkpoints: base + 'checkpoints',
     tiles: base + 'tiles',
+    /** Lineage index nodes of depth ≤ INDEX_SHARD_BITS (core/smt.ts): field node id, value the node. */
     index: base + 'index',
+    /** Per index shard, the leaves set since its version: field key (32 bytes), value the leaf's value (32 bytes). */
+    indexOverlayPrefix: base + 'ix:',
+    indexOverlay: (shard: number) => base + 'ix:' + shard,
+    /** Index shard versions: field shard (decimal), value the checkpoint size it was compacted as of (absent: 0). */
+    indexVersions: base + 'ixv',
+    /** Sorted set of the index shards with an overlay, scored by its size: finds shards to compact without a scan. */
+    indexPending: base + 'ixp',
     dead: base + 'dead',
     commits: base + 'commits',
     batches: base + 'batches',
@@ -211,7 +223,10 @@ if ids > 0 then redis.call('HSET', KEYS[1], 'ingest', ARGV[6]) end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'n', ARGV[7])
 return seq + n`;
 
-// KEYS: tip fence checkpoints index. ARGV: fence seq eventHash text nSet (id node)... nDel ids...
+// Overlay names are built from the prefix KEYS[6] as COMMIT builds its names (same hash tag, same
+// slot); a leaf new to its overlay (HSET returns 1) grows the shard's score in the pending set.
+// KEYS: tip fence checkpoints index indexPending indexOverlayPrefix.
+// ARGV: fence seq eventHash text nSet (id node)... nDel ids... nLeaves (shard key value)...
 const PUBLISH_CHECKPOINT = `${GUARD}
 if tonumber(tip[3] or '0') >= seq then return 0 end
 redis.call('XADD', KEYS[3], seq .. '-0', 'h', ARGV[4])
@@ -224,6 +239,14 @@ end
 local del = tonumber(ARGV[i]); i = i + 1
 for k = i, i + del - 1, 500 do
   redis.call('HDEL', KEYS[4], unpack(ARGV, k, math.min(k + 499, i + del - 1)))
+end
+i = i + del
+local leaves = tonumber(ARGV[i]); i = i + 1
+for k = 1, leaves do
+  if redis.call('HSET', KEYS[6] .. ARGV[i], ARGV[i + 1], ARGV[i + 2]) == 1 then
+    redis.call('ZINCRBY', KEYS[5], 1, ARGV[i])
+  end
+  i = i + 3
 end
 redis.call('HSET', KEYS[1], 'signed', seq)
 return 1`;
@@ -253,6 +276,20 @@ if trimmed > old then redis.call('XTRIM', KEYS[5], 'MINID', trimmed .. '-0') end
 redis.call('HSET', KEYS[1], 'archived', archived, 'trimmed', trimmed)
 return 1`;
 
+// Compacts one index shard (LedgerStore.compactIndexShard) under the caller's fencing token. A leaf
+// is dropped only while its value is the compacted one: a later checkpoint may have set it again.
+// KEYS: fence indexVersions indexPending overlay. ARGV: fence shard from to (key value)...
+const COMPACT_INDEX_SHARD = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEDGER_FENCED fencing token ' .. ARGV[1] .. ' is stale') end
+if tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') ~= tonumber(ARGV[3]) then return 0 end
+for k = 5, #ARGV, 2 do
+  if redis.call('HGET', KEYS[4], ARGV[k]) == ARGV[k + 1] then redis.call('HDEL', KEYS[4], ARGV[k]) end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+local left = redis.call('HLEN', KEYS[4])
+if left > 0 then redis.call('ZADD', KEYS[3], left, ARGV[2]) else redis.call('ZREM', KEYS[3], ARGV[2]) end
+return 1`;
+
 type Fields = string[];
 type StreamEntries = [id: string, fields: Fields][];
 
@@ -280,6 +317,34 @@ function openingFields(openings: [number, number, string, string][]): (string | 
 
 /** The bytes as a Buffer without copying (ioredis sends Buffers as binary-safe arguments). */
 const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** Index shards read per round trip when indexRead() reads them all. */
+const SHARDS_PER_READ = 256;
+
+/** A shard's overlay from its raw HGETALL reply (field, value, …): key || value leaves. */
+function overlayOf(reply: unknown): Uint8Array[] {
+  // Raw because ioredis's hgetall turns the reply into an object keyed by strings, which would
+  // mangle binary fields; callBuffer('HGETALL') is not transformed. Refuse anything else loudly.
+  if (!Array.isArray(reply)) throw new Error('HGETALL did not reply with an array');
+  const fields = reply as Buffer[];
+  const leaves: Uint8Array[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const leaf = new Uint8Array(64);
+    leaf.set(fields[i]!, 0);
+    leaf.set(fields[i + 1]!, 32);
+    leaves.push(leaf);
+  }
+  return leaves;
+}
+
+/** The replies of a MULTI or pipeline, each checked. */
+function repliesOf(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error('transaction aborted');
+  return replies.map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
+}
 
 /** How long a staged record waits for its commit script (see COMMIT). */
 const STAGED_TTL_MS = 60_000;
@@ -324,15 +389,17 @@ type Script =
   | 'ledgerRelease'
   | 'ledgerCommit'
   | 'ledgerPublishCheckpoint'
-  | 'ledgerAdvanceArchive';
+  | 'ledgerAdvanceArchive'
+  | 'ledgerCompactIndexShard';
 
 const SCRIPTS: [Script, string, number | undefined][] = [
   ['ledgerAcquire', ACQUIRE, 2],
   ['ledgerRenew', RENEW, 2],
   ['ledgerRelease', RELEASE, 1],
   ['ledgerCommit', COMMIT, 11],
-  ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 4],
+  ['ledgerPublishCheckpoint', PUBLISH_CHECKPOINT, 6],
   ['ledgerAdvanceArchive', ADVANCE_ARCHIVE, 6],
+  ['ledgerCompactIndexShard', COMPACT_INDEX_SHARD, 4],
 ];
 
 const unavailable = (e: unknown) =>
@@ -682,14 +749,17 @@ export class RedisLedgerStore implements LedgerStore {
       // the script then checks that the checkpoint's size and hash are still the tip.
       await this.waitReplicas(client, this.lastWrite);
       const k = this.keys;
-      const set = [...checkpoint.index].filter(([, node]) => node !== undefined) as [string, Uint8Array][];
-      const removed = [...checkpoint.index].filter(([, node]) => node === undefined).map(([id]) => id);
+      const { top, leaves } = checkpoint.index;
+      const set = [...top].filter(([, node]) => node !== undefined) as [string, Uint8Array][];
+      const removed = [...top].filter(([, node]) => node === undefined).map(([id]) => id);
       const published = await call(
         'ledgerPublishCheckpoint',
         k.tip,
         k.fence,
         k.checkpoints,
         k.index,
+        k.indexPending,
+        k.indexOverlayPrefix,
         lease.fence,
         checkpoint.seq,
         checkpoint.eventHash,
@@ -698,6 +768,12 @@ export class RedisLedgerStore implements LedgerStore {
         ...set.flatMap(([id, node]) => [id, bufferOf(node)]),
         removed.length,
         ...removed,
+        leaves.length,
+        ...leaves.flatMap((leaf) => [
+          indexShardOf(leaf),
+          bufferOf(leaf.subarray(0, 32)),
+          bufferOf(leaf.subarray(32, 64)),
+        ]),
       );
       if (published === 1) this.wrote(client);
     });
@@ -726,18 +802,39 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
-  allIndexNodes(): Promise<Map<string, Uint8Array>> {
+  indexShardsToCompact(min: number, count: number): Promise<number[]> {
     return guarded(async () => {
+      if (count < 1) return [];
       const { client } = await this.connection();
-      const nodes = new Map<string, Uint8Array>();
-      let cursor = '0';
-      do {
-        const [next, page] = await client.hscanBuffer(this.keys.index, cursor, 'COUNT', 1000);
-        for (let i = 0; i + 1 < page.length; i += 2)
-          nodes.set(page[i]!.toString(), new Uint8Array(page[i + 1]!));
-        cursor = next.toString();
-      } while (cursor !== '0');
-      return nodes;
+      // Largest overlay first (ties in no particular order): each compaction then frees the most.
+      const shards = await client.zrevrangebyscore(this.keys.indexPending, '+inf', min, 'LIMIT', 0, count);
+      return shards.map(Number);
+    });
+  }
+
+  compactIndexShard(lease: LedgerLease, compaction: IndexCompaction): Promise<boolean> {
+    return guarded(async () => {
+      checkIndexCompaction(compaction);
+      const { client, call } = await this.connection();
+      const { shard, from, to, leaves } = compaction;
+      const k = this.keys;
+      const compacted = await call(
+        'ledgerCompactIndexShard',
+        k.fence,
+        k.indexVersions,
+        k.indexPending,
+        k.indexOverlay(shard),
+        lease.fence,
+        shard,
+        from,
+        to,
+        ...leaves.flatMap((leaf) => [bufferOf(leaf.subarray(0, 32)), bufferOf(leaf.subarray(32, 64))]),
+      );
+      if (compacted !== 1) return false;
+      // No WAIT: a compaction lost in a failover leaves the shard at its previous version with its
+      // overlay, which is still whole; the next checkpoint's WAIT covers it.
+      this.wrote(client);
+      return true;
     });
   }
 
@@ -750,21 +847,55 @@ export class RedisLedgerStore implements LedgerStore {
     });
   }
 
-  indexNodes(
-    ids: string[],
-  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }> {
+  indexRead(ids: string[], shards: number[] | 'all'): Promise<IndexRead> {
     return guarded(async () => {
       const { client } = await this.connection();
-      // One MULTI: a checkpoint published in between would otherwise pair it with other nodes.
-      const transaction = client.multi().xrevrange(this.keys.checkpoints, '+', '-', 'COUNT', 1);
-      if (ids.length > 0) transaction.hmgetBuffer(this.keys.index, ...ids);
-      const replies = (await transaction.exec()) ?? [];
-      for (const [error] of replies) if (error) throw error;
-      const [entry] = replies[0]![1] as StreamEntries;
-      const nodes = ids.length > 0 ? (replies[1]![1] as (Buffer | null)[]) : [];
-      return {
+      const k = this.keys;
+      // One MULTI: a checkpoint published in between would otherwise pair it with other nodes and leaves.
+      const transaction = client.multi().xrevrange(k.checkpoints, '+', '-', 'COUNT', 1);
+      if (ids.length > 0) transaction.hmgetBuffer(k.index, ...ids);
+      if (shards === 'all') {
+        transaction.zrangebyscore(k.indexPending, '(0', '+inf').hgetall(k.indexVersions);
+      } else {
+        for (const shard of shards)
+          transaction.hget(k.indexVersions, String(shard)).callBuffer('HGETALL', k.indexOverlay(shard));
+      }
+      const replies = repliesOf(await transaction.exec());
+      const [entry] = replies.shift() as StreamEntries;
+      const nodes = ids.length > 0 ? (replies.shift() as (Buffer | null)[]) : [];
+      const read = {
         checkpoint: entry && { seq: seqOfId(entry[0]), text: field(entry[1], 'h') },
         nodes: nodes.map((node) => (node === null ? undefined : new Uint8Array(node))),
+      };
+      if (shards !== 'all') {
+        return {
+          ...read,
+          shards: shards.map((shard, i) => ({
+            shard,
+            version: Number(replies[2 * i] ?? 0),
+            overlay: overlayOf(replies[2 * i + 1]),
+          })),
+        };
+      }
+      // Every shard: only the leader reads them, when nobody else writes the index, so the
+      // overlays may follow in further round trips, a group of shards each.
+      const [pending, versions] = replies as [string[], Record<string, string>];
+      const overlaid = pending.map(Number);
+      const overlays = new Map<number, Uint8Array[]>();
+      for (let at = 0; at < overlaid.length; at += SHARDS_PER_READ) {
+        const group = overlaid.slice(at, at + SHARDS_PER_READ);
+        const pipeline = client.pipeline();
+        for (const shard of group) pipeline.callBuffer('HGETALL', k.indexOverlay(shard));
+        repliesOf(await pipeline.exec()).forEach((reply, i) => overlays.set(group[i]!, overlayOf(reply)));
+      }
+      const all = [...new Set([...overlaid, ...Object.keys(versions).map(Number)])].sort((a, b) => a - b);
+      return {
+        ...read,
+        shards: all.map((shard) => ({
+          shard,
+          version: Number(versions[shard] ?? 0),
+          overlay: overlays.get(shard) ?? [],
+        })),
       };
     });
   }

@@ -9,6 +9,7 @@
 // ledger.head.mismatch, ledger.batch.replayed, ledger.unavailable (the store could not be reached).
 import { GovernanceError, type Code } from '../core/errors.js';
 import { REDACTABLE_MEMBERS } from '../core/redaction.js';
+import { INDEX_SHARDS, indexShardOf } from '../core/smt.js';
 export { LOG_ID } from '../core/protocol.js';
 
 /** A sealed producer batch waiting in the ingest stream. `batch` is opaque to the store. */
@@ -123,7 +124,55 @@ export interface StoredOpening {
   text: string;
 }
 
-/** A checkpoint to publish, with the lineage index nodes that changed since the last one. */
+/**
+ * One shard of the lineage index as stored (docs/spec/ledger.md §11.1): the leaves whose keys
+ * start with its INDEX_SHARD_BITS bits (core/smt.ts `indexShardOf`). Its leaves are those of its
+ * compacted version, if any, with the overlay's replacing or adding to them.
+ */
+export interface IndexShard {
+  shard: number;
+  /**
+   * The checkpoint size as of which its leaves were compacted into the archive object
+   * `index/<shard>/<version>` (§11.6); 0 when never.
+   */
+  version: number;
+  /** Leaves set since that version: key || value, 64 bytes each, in no particular order. */
+  overlay: Uint8Array[];
+  /** The compacted version's leaves, when read through an archived view (ArchivedLedgerStore). */
+  compacted?: Uint8Array[];
+}
+
+/** What LedgerStore.indexRead reads in one step. */
+export interface IndexRead {
+  checkpoint: StoredText | undefined;
+  nodes: (Uint8Array | undefined)[];
+  shards: IndexShard[];
+}
+
+/** How a checkpoint changes the stored lineage index. */
+export interface IndexChanges {
+  /**
+   * Nodes of depth ≤ INDEX_SHARD_BITS (core/smt.ts) that changed, by node id: the stored bytes, or
+   * undefined for a node removed. Deeper nodes are not stored: a reader computes them from the
+   * leaves of one shard.
+   */
+  top: Map<string, Uint8Array | undefined>;
+  /** Leaves set (added or given a new value): key || value, 64 bytes each, one per key. */
+  leaves: Uint8Array[];
+}
+
+/** A compaction of one index shard (LedgerStore.compactIndexShard). */
+export interface IndexCompaction {
+  shard: number;
+  /** The version the compaction read; nothing changes unless the shard still has it. */
+  from: number;
+  /** The new version: the checkpoint size its archive object is as of. */
+  to: number;
+  /** The overlay leaves it compacted: each is dropped from the overlay if still set to that value. */
+  leaves: Uint8Array[];
+}
+
+/** A checkpoint to publish, with the lineage index changes since the last one. */
 export interface CheckpointPublication {
   /** Its tree size: the tip seq it covers. */
   seq: number;
@@ -131,8 +180,7 @@ export interface CheckpointPublication {
   eventHash: string;
   /** The signed note. */
   text: string;
-  /** Lineage index nodes (core/smt.ts) by node id: the stored bytes, or undefined for a node removed. */
-  index: Map<string, Uint8Array | undefined>;
+  index: IndexChanges;
 }
 
 /** A stored record or head, with the seq its storage position claims (not its content). */
@@ -185,7 +233,7 @@ export interface LedgerStore {
   chainedBatches(vals: string[]): Promise<boolean[]>;
   commit(commit: LedgerCommit): Promise<void>;
   /**
-   * Appends a checkpoint (its signed note) to the checkpoint history and writes the index nodes
+   * Appends a checkpoint (its signed note) to the checkpoint history and writes the index changes
    * it commits to, in one step. It must describe the current tip (seq and event_hash) and be
    * newer than the last checkpoint, under a current lease.
    */
@@ -196,8 +244,15 @@ export interface LedgerStore {
    * `trimmed` exceeds `archived` or the tip, or is not a multiple of 256.
    */
   advanceArchive(lease: LedgerLease, advance: ArchiveAdvance): Promise<void>;
-  /** Every node of the lineage index as of the latest checkpoint, by id (to rebuild it). */
-  allIndexNodes(): Promise<Map<string, Uint8Array>>;
+  /** Index shards whose overlay holds at least `min` leaves, at most `count` of them. */
+  indexShardsToCompact(min: number, count: number): Promise<number[]>;
+  /**
+   * Under a current lease (ledger.fenced otherwise): if the shard's version is still `from`, sets
+   * it to `to` and drops from its overlay each of `leaves` still set to the same value (a value
+   * never comes back once replaced: it is a position), all in one step; true. False, changing
+   * nothing, when the shard's version is not `from`.
+   */
+  compactIndexShard(lease: LedgerLease, compaction: IndexCompaction): Promise<boolean>;
 
   // Readers.
   /** Stored records with from ≤ seq ≤ to, in storage order (at most to − from + 1). */
@@ -210,12 +265,13 @@ export interface LedgerStore {
   /** The stored tiles by tile key, each in its latest version (undefined where none is stored). */
   tiles(keys: string[]): Promise<(Uint8Array | undefined)[]>;
   /**
-   * The latest checkpoint and lineage index nodes by id, read in one step, so that the nodes are
-   * those the checkpoint commits to.
+   * The latest checkpoint, the index nodes of depth ≤ INDEX_SHARD_BITS by id, and index shards,
+   * read in one step so that they are what the checkpoint commits to. `shards`: those asked, in
+   * that order (an empty one with version 0 where nothing is stored), or 'all': every shard with a
+   * version or an overlay, by number (the leader reads that when it takes over, when nobody else
+   * writes; other readers ask for one shard).
    */
-  indexNodes(
-    ids: string[],
-  ): Promise<{ checkpoint: StoredText | undefined; nodes: (Uint8Array | undefined)[] }>;
+  indexRead(ids: string[], shards: number[] | 'all'): Promise<IndexRead>;
   /** The stored openings of these records' events, by seq in the order given, then by index and member (§3.1). */
   openings(seqs: number[]): Promise<StoredOpening[]>;
   /**
@@ -289,3 +345,30 @@ export const EMPTY_TIP: LedgerTip = {
   archived: 0,
   trimmed: 0,
 };
+
+/**
+ * A shard's leaves: its compacted version's, then its overlay's (which replace them key by key
+ * in SparseMerkleIndex.fromLeaves). A compacted shard read without its archive has none to give.
+ */
+export function shardLeaves(shard: IndexShard): Uint8Array[] {
+  if (shard.version === 0) return shard.overlay;
+  if (!shard.compacted)
+    throw new GovernanceError(
+      'ledger.sequence.invalid',
+      `index shard ${shard.shard} is compacted into the archive: read it through the archive`,
+    );
+  return [...shard.compacted, ...shard.overlay];
+}
+
+/** Refuses (ledger.sequence.invalid) a compaction no store may take, before it reaches one. */
+export function checkIndexCompaction({ shard, from, to, leaves }: IndexCompaction): void {
+  const problem =
+    !Number.isInteger(shard) || shard < 0 || shard >= INDEX_SHARDS
+      ? `index shard ${shard} is not in 0 … ${INDEX_SHARDS - 1}`
+      : !Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(to) || to <= from
+        ? `index shard version ${to} does not follow ${from}`
+        : leaves.some((leaf) => leaf.length !== 64 || indexShardOf(leaf) !== shard)
+          ? `a compacted leaf is not 64 bytes of shard ${shard}`
+          : undefined;
+  if (problem) throw new GovernanceError('ledger.sequence.invalid', problem);
+}

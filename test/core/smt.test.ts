@@ -8,16 +8,28 @@ import { portableCrypto } from '../../core/crypto-portable.js';
 import { concatBytes, hexDecode, hexEncode } from '../../core/encoding.js';
 import { isGovernanceError } from '../../core/errors.js';
 import {
+  INDEX_SHARD_BITS,
+  INDEX_SHARDS,
   indexKey,
+  indexShardOf,
+  nodeIdDepth,
   SMT_EMPTY,
   smtPathNodeIds,
   smtProofFromNodes,
+  smtProofFromShard,
+  smtTopNodeIds,
   SparseMerkleIndex,
   verifySmtProof,
   type SmtProof,
 } from '../../core/smt.js';
 
 type Entry = [Uint8Array, Uint8Array];
+
+/** The index's leaves, key || value, of [key, value] entries. */
+const leavesOf = (entries: Iterable<Entry>): Uint8Array[] => [...entries].map(([k, v]) => concatBytes(k, v));
+
+/** What takeChanges() gives when nothing changed. */
+const NO_CHANGES = { top: new Map(), leaves: [] };
 
 /** A seeded xorshift32 byte source, so a failure reproduces. */
 function random(seed: number) {
@@ -96,6 +108,46 @@ function absentKeys(rng: ReturnType<typeof random>, keys: Uint8Array[], n: numbe
   return out;
 }
 
+/**
+ * n keys for the shard tests: random ones, and for n ≥ 50 hand-built ones: `dense`, six keys of
+ * one shard sharing 12, 13, 40, 200 or 255 bits; `pair`, two keys alone in their shard, sharing
+ * 100 bits; `lonely`, alone under its first 8 bits (0x00), so its leaf sits above the shard depth.
+ * For n < 50, `lonely` is the first random key and `dense` and `pair` are empty.
+ */
+function shardKeySet(
+  rng: ReturnType<typeof random>,
+  n: number,
+): { keys: Uint8Array[]; dense: Uint8Array[]; pair: Uint8Array[]; lonely: Uint8Array } {
+  const keys = new Map<string, Uint8Array>();
+  const add = (k: Uint8Array) => keys.set(hexEncode(k), k);
+  let dense: Uint8Array[] = [];
+  let pair: Uint8Array[] = [];
+  const reserved = new Set<number>();
+  if (n >= 50) {
+    const base = rng.bytes(32);
+    base[0] = 0x40;
+    dense = [base, ...[12, 13, 40, 200, 255].map((i) => flipBit(base, i))];
+    const other = rng.bytes(32);
+    other[0] = 0x80;
+    pair = [other, flipBit(other, 100)];
+    const lonely = rng.bytes(32);
+    lonely[0] = 0x00;
+    for (const k of [lonely, ...dense, ...pair]) add(k);
+    reserved.add(indexShardOf(base)).add(indexShardOf(other));
+  }
+  while (keys.size < n) {
+    const k = rng.bytes(32);
+    if (n < 50 || (k[0] !== 0x00 && !reserved.has(indexShardOf(k)))) add(k);
+  }
+  const all = [...keys.values()];
+  // Hand-built keys spread over the rounds rather than all in the first.
+  const shuffled = all
+    .map((k) => [rng.int(1 << 30), k] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, k]) => k);
+  return { keys: shuffled, dense, pair, lonely: all[0]! };
+}
+
 function persist(store: Map<string, Uint8Array>, changes: Map<string, Uint8Array | undefined>): void {
   for (const [id, bytes] of changes) {
     if (bytes === undefined) store.delete(id);
@@ -132,7 +184,7 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     expect(index.prove(key)).toEqual({ siblings: [], terminal: { kind: 'empty' } });
     expect(verify(SMT_EMPTY, key, index.prove(key))).toEqual({ present: false });
     expect(SparseMerkleIndex.fromLeaves(suite, []).root()).toEqual(SMT_EMPTY);
-    expect(index.takeChanged()).toEqual(new Map());
+    expect(index.takeChanges()).toEqual(NO_CHANGES);
   });
 
   it('has the root of the definition for random sets and hand-built neighbours', () => {
@@ -150,7 +202,7 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
       }
       expect(index.root()).toEqual(expected);
       expect(index.size).toBe(n);
-      expect(SparseMerkleIndex.fromLeaves(suite, [...entries].reverse()).root()).toEqual(expected);
+      expect(SparseMerkleIndex.fromLeaves(suite, leavesOf([...entries].reverse())).root()).toEqual(expected);
       for (const [k, v] of entries.slice(0, 50)) expect(index.get(k)).toEqual(v);
       for (const k of absentKeys(rng, keys, 20)) expect(index.get(k)).toBeUndefined();
     }
@@ -163,20 +215,22 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
       [a, new Uint8Array(32).fill(1)],
       [b, new Uint8Array(32).fill(2)],
     ];
-    const index = SparseMerkleIndex.fromLeaves(suite, entries);
+    const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
     expect(index.root()).toEqual(referenceHash(suite, entries));
     const proof = index.prove(a);
     expect(proof.siblings).toHaveLength(256);
     expect(verify(index.root(), a, proof)).toEqual({ present: true, value: entries[0]![1] });
     // 256 internal nodes on the shared path, and the two leaves.
-    expect(index.takeChanged().size).toBe(258);
+    const changes = index.takeChanges();
+    expect(changes.top.size).toBe(258);
+    expect(changes.leaves.map(hexEncode).sort()).toEqual(leavesOf(entries).map(hexEncode).sort());
   });
 
   it('proves membership of present keys and absence of absent ones', () => {
     const rng = random(2);
     const keys = keySet(rng, 300);
     const entries: Entry[] = keys.map((k) => [k, rng.bytes(32)]);
-    const index = SparseMerkleIndex.fromLeaves(suite, entries);
+    const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
     const root = index.root();
     for (const [k, v] of entries)
       expect(verify(root, k, index.prove(k))).toEqual({ present: true, value: v });
@@ -195,7 +249,7 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     const keys = keySet(rng, 60);
     const index = SparseMerkleIndex.fromLeaves(
       suite,
-      keys.map((k) => [k, rng.bytes(32)]),
+      keys.map((k) => concatBytes(k, rng.bytes(32))),
     );
     const root = index.root();
     const absent = absentKeys(rng, keys, 40);
@@ -250,7 +304,7 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     const rng = random(4);
     const keys = keySet(rng, 60);
     const entries: Entry[] = keys.map((k) => [k, rng.bytes(32)]);
-    const index = SparseMerkleIndex.fromLeaves(suite, entries);
+    const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
     const root = index.root();
     const proofs = [...keys, ...absentKeys(rng, keys, 80)].map((k) => index.prove(k));
     const terminals = [{ kind: 'empty' } as const, ...proofs.map((p) => p.terminal)];
@@ -289,33 +343,45 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     const index = new SparseMerkleIndex(suite);
     const store = new Map<string, Uint8Array>();
     const current = new Map<string, Uint8Array>();
+    // The leaves takeChanges() reported, by key: the latest one of each key.
+    const taken = new Map<string, Uint8Array>();
     for (let round = 0; round < 6; round++) {
       // New keys and updates of earlier ones, in batches, as the sequencer commits them.
       const batch = keys.slice(round * 250, round * 250 + 250).map((k): Entry => [k, rng.bytes(32)]);
       for (let i = 0; i < 40 && round > 0; i++) batch.push([keys[rng.int(round * 250)]!, rng.bytes(32)]);
+      const set = new Map<string, Uint8Array>();
       for (const [k, v] of batch) {
         index.set(k, v);
         current.set(hexEncode(k), v);
+        set.set(hexEncode(k), concatBytes(k, v));
       }
       if (round % 2 === 1) index.root();
-      const changes = index.takeChanged();
+      const changes = index.takeChanges();
       // Exact: each reported node is new or differs from what the store holds.
-      for (const [id, bytes] of changes) expect(store.get(id), id).not.toEqual(bytes);
-      persist(store, changes);
-      expect(index.takeChanged()).toEqual(new Map());
+      for (const [id, bytes] of changes.top) expect(store.get(id), id).not.toEqual(bytes);
+      persist(store, changes.top);
+      // The leaves set this round, each key once with its last value.
+      expect(changes.leaves.map(hexEncode).sort()).toEqual([...set.values()].map(hexEncode).sort());
+      for (const leaf of changes.leaves) taken.set(hexEncode(leaf.subarray(0, 32)), leaf);
+      expect(index.takeChanges()).toEqual(NO_CHANGES);
     }
     const rebuilt = SparseMerkleIndex.fromLeaves(
       suite,
-      [...current].map(([h, v]): Entry => [hexDecode(h)!, v]),
+      leavesOf([...current].map(([h, v]): Entry => [hexDecode(h)!, v])),
     );
     expect(rebuilt.root()).toEqual(index.root());
-    // A sequencer taking over rebuilds from the stored nodes: same root, nothing left to write.
-    const restored = SparseMerkleIndex.fromNodes(suite, store.values());
+    // A sequencer taking over rebuilds from the leaves taken round by round: same root, and once
+    // its first takeChanges() is discarded, nothing left to write.
+    expect(taken.size).toBe(current.size);
+    const restored = SparseMerkleIndex.fromLeaves(suite, taken.values());
     expect(restored.root()).toEqual(index.root());
-    expect(restored.takeChanged()).toEqual(new Map());
-    const full = rebuilt.takeChanged();
-    expect(store.size).toBe(full.size);
-    for (const [id, bytes] of full) expect(store.get(id), id).toEqual(bytes);
+    expect(restored.size).toBe(index.size);
+    restored.takeChanges();
+    expect(restored.takeChanges()).toEqual(NO_CHANGES);
+    const full = rebuilt.takeChanges();
+    expect(store.size).toBe(full.top.size);
+    for (const [id, bytes] of full.top) expect(store.get(id), id).toEqual(bytes);
+    expect(full.leaves.map(hexEncode).sort()).toEqual([...taken.values()].map(hexEncode).sort());
     for (const key of [...keys.slice(0, 200), ...absentKeys(rng, keys, 200)]) {
       const proof = index.prove(key);
       expect(smtProofFromNodes(suite, key, (id) => store.get(id))).toEqual(proof);
@@ -339,11 +405,14 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
   });
 
   it('refuses malformed persisted nodes', () => {
-    const index = SparseMerkleIndex.fromLeaves(suite, [
-      [new Uint8Array(32), new Uint8Array(32).fill(1)],
-      [new Uint8Array(32).fill(0xff), new Uint8Array(32).fill(2)],
-    ]);
-    const store = new Map([...index.takeChanged()].map(([id, b]) => [id, b!]));
+    const index = SparseMerkleIndex.fromLeaves(
+      suite,
+      leavesOf([
+        [new Uint8Array(32), new Uint8Array(32).fill(1)],
+        [new Uint8Array(32).fill(0xff), new Uint8Array(32).fill(2)],
+      ]),
+    );
+    const store = new Map([...index.takeChanges().top].map(([id, b]) => [id, b!]));
     const key = new Uint8Array(32);
     const broken = (id: string, bytes: Uint8Array | undefined) => () =>
       smtProofFromNodes(suite, key, (i) => (i === id ? bytes : store.get(i)));
@@ -361,14 +430,14 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     const rng = random(6);
     const keys = keySet(rng, 200);
     const entries: Entry[] = keys.map((k) => [k, rng.bytes(32)]);
-    const index = SparseMerkleIndex.fromLeaves(suite, entries);
+    const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
     const before = index.root();
-    index.takeChanged();
+    index.takeChanges();
     const [key, old] = entries[17]!;
     const oldProof = index.prove(key);
     index.set(key, old);
     expect(index.root()).toEqual(before);
-    expect(index.takeChanged()).toEqual(new Map());
+    expect(index.takeChanges()).toEqual(NO_CHANGES);
     const value = rng.bytes(32);
     index.set(key, value);
     expect(index.size).toBe(200);
@@ -387,7 +456,9 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     expect(verify(after, key, oldProof)).toHaveProperty('invalid');
     expect(verify(before, key, newProof)).toHaveProperty('invalid');
     // The leaf and each node above it changed, nothing else.
-    expect(index.takeChanged().size).toBe(newProof.siblings.length + 1);
+    const changes = index.takeChanges();
+    expect(changes.top.size).toBe(newProof.siblings.length + 1);
+    expect(changes.leaves).toEqual([concatBytes(key, value)]);
   });
 
   it('refuses proofs that only a root built outside the definition would verify', () => {
@@ -424,7 +495,7 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
   });
 
   it('answers invalid, never throws, for malformed input', () => {
-    const index = SparseMerkleIndex.fromLeaves(suite, [[new Uint8Array(32), new Uint8Array(32)]]);
+    const index = SparseMerkleIndex.fromLeaves(suite, [new Uint8Array(64)]);
     const root = index.root();
     const key = new Uint8Array(32);
     const good = index.prove(key);
@@ -450,5 +521,210 @@ describe.each(SUITES)('the lineage index with %s', (_, suite) => {
     expect(verify(root, key.slice(1), good)).toHaveProperty('invalid');
     expect(() => index.set(new Uint8Array(31), new Uint8Array(32))).toThrow(RangeError);
     expect(() => index.set(key, new Uint8Array(31))).toThrow(RangeError);
+    for (const leaf of [new Uint8Array(32), new Uint8Array(63), new Uint8Array(65)])
+      expect(() => SparseMerkleIndex.fromLeaves(suite, [new Uint8Array(64), leaf])).toThrow(RangeError);
+  });
+
+  it('takes the nodes of depth ≤ topDepth only, and each leaf set since the last call once, latest value', () => {
+    const rng = random(9);
+    const entries: Entry[] = keySet(rng, 400).map((k) => [k, rng.bytes(32)]);
+    const added: Entry[] = keySet(rng, 60).map((k) => [k, rng.bytes(32)]);
+    const [twice, again, unchanged] = [entries[3]!, added[0]!, entries[5]!];
+    const [v1, v2, v3] = [rng.bytes(32), rng.bytes(32), rng.bytes(32)];
+    // One round of a sequencer: new keys, one old key set twice, one new key set twice, one old
+    // key set to its current value.
+    const round = (index: SparseMerkleIndex) => {
+      index.set(twice[0], v1);
+      for (const [k, v] of added) index.set(k, v);
+      index.set(unchanged[0], unchanged[1]);
+      index.set(twice[0], v2);
+      index.set(again[0], v3);
+    };
+    const expectedLeaves = [
+      concatBytes(twice[0], v2),
+      concatBytes(again[0], v3),
+      ...leavesOf(added.slice(1)),
+    ].map(hexEncode);
+    const afterRound = (topDepth?: number) => {
+      const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
+      index.takeChanges();
+      round(index);
+      return topDepth === undefined ? index.takeChanges() : index.takeChanges(topDepth);
+    };
+    const all = afterRound();
+    const depths = [...all.top.keys()].map(nodeIdDepth);
+    // The round changed nodes at the root, around the shard depth and far below it.
+    expect(depths).toContain(0);
+    expect(depths).toContain(INDEX_SHARD_BITS);
+    expect(Math.max(...depths)).toBeGreaterThan(100);
+    expect(all.leaves.map(hexEncode).sort()).toEqual(expectedLeaves.sort());
+    for (const topDepth of [0, 1, 5, INDEX_SHARD_BITS, 100, 256]) {
+      const changes = afterRound(topDepth);
+      expect(changes.top).toEqual(new Map([...all.top].filter(([id]) => nodeIdDepth(id) <= topDepth)));
+      expect(changes.leaves.map(hexEncode).sort()).toEqual(expectedLeaves);
+    }
+    // A key set to its current value is no change.
+    const index = SparseMerkleIndex.fromLeaves(suite, leavesOf(entries));
+    const root = index.root();
+    index.takeChanges();
+    index.set(unchanged[0], unchanged[1].slice());
+    expect(index.takeChanges()).toEqual(NO_CHANGES);
+    expect(index.takeChanges(INDEX_SHARD_BITS)).toEqual(NO_CHANGES);
+    expect(index.root()).toEqual(root);
+  });
+
+  it('proves from the stored top nodes and the key’s shard leaves exactly as prove() does', () => {
+    const rng = random(7);
+    // The number of keys in the shard of each key proved: 0, 1, 2 and many must all occur.
+    const shardSizes = new Set<string>();
+    let aboveShardDepth = 0;
+    let belowShardDepth = 0;
+    for (const n of [1, 2, 3, 50, 5000]) {
+      const { keys, dense, lonely } = shardKeySet(rng, n);
+      const index = new SparseMerkleIndex(suite);
+      // The store: the top nodes as takeChanges(INDEX_SHARD_BITS) gives them, round by round.
+      const top = new Map<string, Uint8Array>();
+      const current = new Map<string, Uint8Array>();
+      const rounds = Math.min(3, keys.length);
+      for (let round = 0; round < rounds; round++) {
+        const from = Math.floor((round * keys.length) / rounds);
+        const to = Math.floor(((round + 1) * keys.length) / rounds);
+        const batch: Entry[] = keys.slice(from, to).map((k) => [k, rng.bytes(32)]);
+        for (let i = 0; i < 20 && from > 0; i++) batch.push([keys[rng.int(from)]!, rng.bytes(32)]);
+        for (const [k, v] of batch) {
+          index.set(k, v);
+          current.set(hexEncode(k), concatBytes(k, v));
+        }
+        const changes = index.takeChanges(INDEX_SHARD_BITS);
+        persist(top, changes.top);
+        const byShard = new Map<number, Uint8Array[]>();
+        for (const leaf of current.values()) {
+          const shard = indexShardOf(leaf);
+          byShard.set(shard, [...(byShard.get(shard) ?? []), leaf]);
+        }
+        const root = index.root();
+        const present = keys.slice(0, to);
+        const tested = [
+          ...present.slice(0, 150),
+          ...present.filter((k) => dense.includes(k) || k === lonely),
+          ...absentKeys(rng, present, 100),
+          // Absent keys in the dense shard and in the lonely key's shard.
+          ...[
+            ...dense.slice(0, 1).flatMap((k) => [flipBit(k, 100), flipBit(k, 254)]),
+            flipBit(lonely, 20),
+          ].filter((k) => !current.has(hexEncode(k))),
+          // Keys not set yet.
+          ...keys.slice(to, to + 20),
+        ];
+        for (const key of tested) {
+          const shardLeaves = byShard.get(indexShardOf(key)) ?? [];
+          shardSizes.add(shardLeaves.length > 2 ? 'many' : String(shardLeaves.length));
+          const listed = new Set(smtTopNodeIds(key));
+          const asked: string[] = [];
+          const proof = smtProofFromShard(
+            suite,
+            key,
+            (id) => {
+              asked.push(id);
+              return listed.has(id) ? top.get(id) : undefined;
+            },
+            shardLeaves,
+          );
+          expect(proof).toEqual(index.prove(key));
+          // Only the listed top ids were asked for.
+          for (const id of asked) expect(listed.has(id), id).toBe(true);
+          const present = current.get(hexEncode(key));
+          expect(verify(root, key, proof)).toEqual(
+            present ? { present: true, value: present.subarray(32) } : { present: false },
+          );
+          if (proof.siblings.length > INDEX_SHARD_BITS) belowShardDepth++;
+          else aboveShardDepth++;
+        }
+        if (keys.slice(0, to).includes(lonely)) {
+          // Alone in its shard, its leaf sits above the shard depth: the top nodes alone prove it.
+          const proof = index.prove(lonely);
+          expect(proof.siblings.length).toBeLessThan(INDEX_SHARD_BITS);
+          expect(smtProofFromShard(suite, lonely, (id) => top.get(id), [])).toEqual(proof);
+        }
+      }
+      // The store holds exactly the top nodes of the tree, as a store rebuilt from scratch would.
+      const full = SparseMerkleIndex.fromLeaves(suite, current.values()).takeChanges(INDEX_SHARD_BITS);
+      expect(top).toEqual(full.top);
+    }
+    expect(shardSizes).toEqual(new Set(['0', '1', '2', 'many']));
+    expect(aboveShardDepth).toBeGreaterThan(0);
+    expect(belowShardDepth).toBeGreaterThan(0);
+  });
+
+  it('gives no verifying proof from a shard missing one of its leaves or holding an extra one', () => {
+    const rng = random(8);
+    const { keys, dense, pair } = shardKeySet(rng, 3000);
+    const leaves = keys.map((k) => concatBytes(k, rng.bytes(32)));
+    const index = SparseMerkleIndex.fromLeaves(suite, leaves);
+    const root = index.root();
+    const top = new Map([...index.takeChanges(INDEX_SHARD_BITS).top].map(([id, b]) => [id, b!]));
+    const outcomes = new Set<string>();
+    const outcome = (key: Uint8Array, shardLeaves: Uint8Array[]): string => {
+      let proof: SmtProof;
+      try {
+        proof = smtProofFromShard(suite, key, (id) => top.get(id), shardLeaves);
+      } catch (e) {
+        expect(isGovernanceError(e, 'ledger.proof.invalid'), String(e)).toBe(true);
+        return 'thrown';
+      }
+      const result = verify(root, key, proof);
+      return 'invalid' in result ? 'invalid' : 'verified';
+    };
+    // Present and absent keys of a shard of many keys and of one of two.
+    const tested = [...dense.slice(0, 3), flipBit(dense[0]!, 100), ...pair, flipBit(pair[0]!, 30)];
+    for (const key of tested) {
+      const shard = indexShardOf(key);
+      const shardLeaves = leaves.filter((l) => indexShardOf(l) === shard);
+      expect(shardLeaves.length).toBeGreaterThanOrEqual(2);
+      expect(outcome(key, shardLeaves)).toBe('verified');
+      for (let i = 0; i < shardLeaves.length; i++) {
+        const result = outcome(key, shardLeaves.toSpliced(i, 1));
+        expect(result, `without leaf ${i}`).not.toBe('verified');
+        outcomes.add(result);
+      }
+      // Another key of the shard, or one of its keys with another value.
+      const extra = concatBytes(key.subarray(0, 1), rng.bytes(63));
+      extra[1] = (key[1]! & 0xf0) | (extra[1]! & 0x0f);
+      expect(indexShardOf(extra)).toBe(shard);
+      expect(outcome(key, [...shardLeaves, extra])).not.toBe('verified');
+      const stale = concatBytes(shardLeaves[0]!.subarray(0, 32), rng.bytes(32));
+      expect(outcome(key, [...shardLeaves.slice(1), stale])).not.toBe('verified');
+    }
+    // Both ways of failing were seen: a missing node, and a proof to another root.
+    expect(outcomes).toEqual(new Set(['thrown', 'invalid']));
+  });
+});
+
+describe('index shards and node ids', () => {
+  it('puts a key in the shard of its first 12 bits, and reads the depth of a node id', () => {
+    expect(INDEX_SHARD_BITS).toBe(12);
+    expect(INDEX_SHARDS).toBe(4096);
+    const key = (b0: number, b1: number, rest = 0) => {
+      const k = new Uint8Array(32).fill(rest);
+      k[0] = b0;
+      k[1] = b1;
+      return k;
+    };
+    expect(indexShardOf(key(0x00, 0x00))).toBe(0);
+    expect(indexShardOf(key(0x00, 0x10))).toBe(1);
+    expect(indexShardOf(key(0x00, 0x0f, 0xff))).toBe(0);
+    expect(indexShardOf(key(0xab, 0xcd))).toBe(0xabc);
+    expect(indexShardOf(key(0xff, 0xff))).toBe(4095);
+    // A leaf (key || value) is in its key's shard.
+    expect(indexShardOf(concatBytes(key(0xab, 0xcd), new Uint8Array(32).fill(0xff)))).toBe(0xabc);
+    expect(nodeIdDepth('0:')).toBe(0);
+    expect(nodeIdDepth('12:abc')).toBe(12);
+    expect(nodeIdDepth('13:abc8')).toBe(13);
+    const ids = smtPathNodeIds(key(0xab, 0xcd), 256);
+    expect(ids.map(nodeIdDepth)).toEqual([
+      ...Array.from({ length: 257 }, (_, d) => d),
+      ...Array.from({ length: 256 }, (_, d) => d + 1),
+    ]);
+    expect(smtTopNodeIds(key(0xab, 0xcd))).toEqual(smtPathNodeIds(key(0xab, 0xcd), INDEX_SHARD_BITS));
   });
 });

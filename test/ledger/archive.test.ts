@@ -3,7 +3,7 @@
 // ranges, proofs, lineage walks, the verifier — reads archive and store as one log. Each step of
 // archiving is interrupted (a failing write, a failing trim) and repeated, with the same result;
 // what does not match the signed tree is never archived, and nothing is trimmed that is not.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,7 +19,8 @@ import {
 } from '../../core/proofs.js';
 import { LedgerArchiver, tilesWithin } from '../../ledger/archive.js';
 import type { LedgerWriterOptions } from '../../ledger/writer.js';
-import { openingPath } from '../../store/archive-layout.js';
+import { decodeShardLeaves, indexShardPath, listAll, openingPath } from '../../store/archive-layout.js';
+import { indexKey, indexShardOf } from '../../core/smt.js';
 import { utf8Encode } from '../../core/encoding.js';
 import { StoreLedgerReader } from '../../ledger/reader.js';
 import { verifyExportFile, verifyStore } from '../../ledger/verify.js';
@@ -38,6 +39,7 @@ import {
   ledgerKeys,
   lineageEvents,
   memoryStores,
+  testEvent,
   redisStores,
   until,
   type StoreFactory,
@@ -403,6 +405,177 @@ describe.each([
       await expect(
         store.advanceArchive({ ...lease, fence: lease.fence - 1 }, { archived: 256, trimmed: 0, tiles: [] }),
       ).rejects.toMatchObject({ code: 'ledger.fenced' });
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+
+  it('compacts the lineage index into the archive, where proofs and a new leader read it', async () => {
+    const stores = factory();
+    const { store, lease } = await stoppedChain(stores, 80);
+    const dir = newDir();
+    const archive = new FsLedgerArchive({ dir });
+    const raw = stores();
+    // Its views close their archives: each its own.
+    const ledger = new TestLedger(() => new ArchivedLedgerStore(stores(), new FsLedgerArchive({ dir })));
+    try {
+      const lineages = ['op-0', 'op-3', 'op-79', 'none'].map((op) => `lineage://op/${op}`);
+      const proofs = (source: LedgerStore) => {
+        const reader = new StoreLedgerReader(nodeCrypto, source);
+        return Promise.all(lineages.map((l) => reader.lineageProof(l)));
+      };
+      const before = await proofs(store);
+      const stored = (await store.indexRead([], 'all')).shards;
+      expect(stored.reduce((n, s) => n + s.overlay.length, 0)).toBe(80);
+
+      const archiver = new LedgerArchiver(nodeCrypto, store, archive, {
+        compactLeaves: 1,
+        shardsPerStep: 16,
+      });
+      while ((await archiver.step(lease)).more);
+      const compacted = (await store.indexRead([], 'all')).shards;
+      expect(compacted.map((s) => [s.shard, s.version, s.overlay])).toEqual(
+        stored.map((s) => [s.shard, 560, []]),
+      );
+      expect(await store.indexShardsToCompact(1, 10)).toEqual([]);
+      expect(await listAll(archive, 'index/')).toEqual(stored.map((s) => indexShardPath(s.shard, 560)));
+      // The same proofs, through the archive; the store alone no longer holds the leaves.
+      const view = new ArchivedLedgerStore(store, archive);
+      expect(await proofs(view)).toEqual(before);
+      for (const proof of before) expect(verifyLineageProof(nodeCrypto, proof, trust).failures).toEqual([]);
+      await expect(proofs(store)).rejects.toMatchObject({ code: 'ledger.sequence.invalid' });
+
+      // A new leader rebuilds the index from the archive and goes on: op-3's next event (a
+      // denial) links to its archived position, and its shard is compacted again, the old
+      // version deleted.
+      await store.releaseLease(lease);
+      ledger.sequencer({
+        archiver: new LedgerArchiver(nodeCrypto, raw, archive, { compactLeaves: 1 }),
+      });
+      const writer = await ledger.writer({ maxBatch: 1 });
+      await writer.append([testEvent(1000, 'execution.denied', { lineage: 'lineage://op/op-3' })]);
+      const op3 = indexShardOf(indexKey(nodeCrypto, 'lineage://op/op-3'));
+      await until(
+        async () => {
+          const [shard] = (await raw.indexRead([], [op3])).shards;
+          return shard!.version === 561 && shard!.overlay.length === 0;
+        },
+        60_000,
+        "op-3's shard compacted at 561",
+      );
+      expect(await listAll(archive, indexShardPath(op3, 0).replace(/0$/, ''))).toEqual([
+        indexShardPath(op3, 561),
+      ]);
+      const result = await verifyStore(view, { suite: nodeCrypto, keys: ledgerKeys });
+      expect(result.failures).toEqual([]);
+      const lineage = verifyLineageProof(
+        nodeCrypto,
+        await new StoreLedgerReader(nodeCrypto, view).lineageProof('lineage://op/op-3'),
+        trust,
+      );
+      expect(lineage.failures).toEqual([]);
+      expect(lineage.events).toHaveLength(8);
+      await ledger.close();
+
+      // An archived shard altered: no leader resumes over it (core/smt.test.ts shows its proofs
+      // failing, where the shard holds more than the one key whose leaf stands above it).
+      const path = indexShardPath(op3, 561);
+      const altered = readFileSync(join(dir, path));
+      altered[63] = altered[63]! ^ 1;
+      writeFileSync(join(dir, path), altered);
+      const logs: string[] = [];
+      const again = new TestLedger(() => new ArchivedLedgerStore(stores(), new FsLedgerArchive({ dir })));
+      try {
+        again.sequencer({ log: (_, message) => logs.push(message) });
+        await until(
+          async () => logs.some((m) => m.includes('is not the one checkpoint 561 commits to')),
+          30_000,
+          'the leader refusing the altered index',
+        );
+        expect((await raw.tip()).signedSeq).toBe(561);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await ledger.close();
+      await raw.close();
+      await store.close();
+    }
+  }, 120_000);
+
+  it('repeats an interrupted compaction with the same result: a crash before its write or its switch', async () => {
+    const { store, lease } = await stoppedChain(factory(), 30);
+    const dir = newDir();
+    const archive = new FsLedgerArchive({ dir });
+    try {
+      const stored = (await store.indexRead([], 'all')).shards;
+      const compactor = (s: LedgerStore, a: LedgerArchive) =>
+        new LedgerArchiver(nodeCrypto, s, a, { compactLeaves: 1 });
+      // A store that altered a leaf's value, or holds a leaf the index does not: the shard does
+      // not prove against the checkpoint, and nothing is written or switched.
+      const altering = (alter: (overlay: Uint8Array[]) => void) =>
+        new Proxy(store, {
+          get(target, name, receiver) {
+            if (name === 'indexRead')
+              return async (ids: string[], shards: number[] | 'all') => {
+                const read = await target.indexRead(ids, shards);
+                alter(read.shards[0]!.overlay);
+                return read;
+              };
+            return Reflect.get(target, name, receiver) as unknown;
+          },
+        });
+      const alterations: ((overlay: Uint8Array[]) => void)[] = [
+        (overlay) => {
+          overlay[0] = overlay[0]!.slice();
+          overlay[0][40] = overlay[0][40]! ^ 1;
+        },
+        (overlay) => {
+          const extra = overlay[0]!.slice();
+          extra[31] = extra[31]! ^ 1;
+          overlay.push(extra);
+        },
+      ];
+      for (const alter of alterations)
+        await expect(compactor(altering(alter), archive).step(lease)).rejects.toMatchObject({
+          code: 'ledger.index.mismatch',
+        });
+      // A crash before the first write: nothing written, nothing switched.
+      await expect(compactor(store, failingAt(archive, 1)).step(lease)).rejects.toThrow(
+        /crash before writing/,
+      );
+      expect(files(dir).size).toBe(0);
+      expect(await store.indexShardsToCompact(1, 4096)).toHaveLength(stored.length);
+      // An object a crash left before its switch, at an older size: deleted once the shard is switched.
+      const first = stored[0]!.shard;
+      await archive.putImmutable(indexShardPath(first, 5), new Uint8Array(0));
+      // A crash after the write, before the switch: the object is there, the store unchanged.
+      let crashed = false;
+      const crashing = new Proxy(store, {
+        get(target, name, receiver) {
+          if (name === 'compactIndexShard' && !crashed)
+            return () => {
+              crashed = true;
+              throw new Error('crash before switching');
+            };
+          return Reflect.get(target, name, receiver) as unknown;
+        },
+      });
+      await expect(compactor(crashing, archive).step(lease)).rejects.toThrow(/crash before switching/);
+      const written = (await listAll(archive, 'index/')).filter((p) => p !== indexShardPath(first, 5));
+      expect(written).toHaveLength(1);
+      const crashedAt = stored.find((s) => indexShardPath(s.shard, 210) === written[0])!.shard;
+      expect((await store.indexRead([], [crashedAt])).shards[0]!.version).toBe(0);
+
+      while ((await compactor(store, archive).step(lease)).more);
+      expect(await listAll(archive, 'index/')).toEqual(stored.map((s) => indexShardPath(s.shard, 210)));
+      for (const shard of stored) {
+        const path = indexShardPath(shard.shard, 210);
+        expect(decodeShardLeaves((await archive.get(path))!, shard.shard, path)).toEqual(
+          [...shard.overlay].sort((a, b) => Buffer.compare(a, b)),
+        );
+      }
+      expect((await store.indexRead([], 'all')).shards.every((s) => s.version === 210)).toBe(true);
     } finally {
       await store.close();
     }

@@ -86,7 +86,12 @@ describe('Redis ledger store with a replica', () => {
         'a new connection',
       );
       const head = await reconnecting
-        .publishCheckpoint(lease, { seq: 1, eventHash: 'h1', text: 'head-1', index: new Map() })
+        .publishCheckpoint(lease, {
+          seq: 1,
+          eventHash: 'h1',
+          text: 'head-1',
+          index: { top: new Map(), leaves: [] },
+        })
         .catch((e: unknown) => e);
       expect(isGovernanceError(head, 'ledger.unavailable'), String(head)).toBe(true);
       expect((head as Error).message).toMatch(/changed since the writes/);
@@ -99,7 +104,7 @@ describe('Redis ledger store with a replica', () => {
         seq: 1,
         eventHash: 'h1',
         text: 'head-1',
-        index: new Map(),
+        index: { top: new Map(), leaves: [] },
       });
       expect((await reconnecting.latestCheckpoint())?.text).toBe('head-1');
     } finally {
@@ -154,7 +159,12 @@ describe('Redis ledger store with a replica', () => {
       batches: [],
       tiles: new Map(),
     });
-    await store.publishCheckpoint(lease, { seq: 1, eventHash: 'h1', text: 'head-1', index: new Map() });
+    await store.publishCheckpoint(lease, {
+      seq: 1,
+      eventHash: 'h1',
+      text: 'head-1',
+      index: { top: new Map(), leaves: [] },
+    });
     expect((await store.latestCheckpoint())?.text).toBe('head-1');
 
     await replica.stop();
@@ -171,7 +181,12 @@ describe('Redis ledger store with a replica', () => {
       tiles: new Map(),
     });
     const head = await store
-      .publishCheckpoint(lease, { seq: 2, eventHash: 'h2', text: 'head-2', index: new Map() })
+      .publishCheckpoint(lease, {
+        seq: 2,
+        eventHash: 'h2',
+        text: 'head-2',
+        index: { top: new Map(), leaves: [] },
+      })
       .catch((e: unknown) => e);
     expect(isGovernanceError(head, 'ledger.unavailable')).toBe(true);
     expect((await store.latestCheckpoint())?.text).toBe('head-1');

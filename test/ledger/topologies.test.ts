@@ -199,7 +199,7 @@ describe.skipIf(!haveRedisTools)('the ledger on a Redis Cluster (needs redis-ser
                 seq: round + 1,
                 eventHash: `h${round + 1}`,
                 text: 'head',
-                index: new Map(),
+                index: { top: new Map(), leaves: [] },
               }),
             )
             .catch((e: unknown) => e);

@@ -216,8 +216,8 @@ describe('ledger vectors', () => {
         expect(ex.index_key_2).toBe(hex(indexKey(suite, 'lineage://op/01HZK9R2P3M7F8B5')));
         expect(ex.index_value_2).toBe(hex(valueOfPosition([3, 0])));
         const index = SparseMerkleIndex.fromLeaves(suite, [
-          [hexDecode(ex.index_key_1!)!, hexDecode(ex.index_value_1!)!],
-          [hexDecode(ex.index_key_2!)!, hexDecode(ex.index_value_2!)!],
+          hexDecode(ex.index_key_1! + ex.index_value_1!)!,
+          hexDecode(ex.index_key_2! + ex.index_value_2!)!,
         ]);
         expect(hex(index.root())).toBe(ex.index_root);
         expect(ex.checkpoint_body!.split('\n').slice(0, 5)).toEqual([

@@ -565,7 +565,7 @@ describe('verifying ranges and stores', () => {
       latestCheckpoint: () => store.latestCheckpoint(),
       tip: () => store.tip(),
       tiles: (keys) => store.tiles(keys),
-      indexNodes: (ids) => store.indexNodes(ids),
+      indexRead: (ids, shards) => store.indexRead(ids, shards),
     };
     const reader = new StoreLedgerReader(nodeCrypto, source);
     expect(await reader.range(4, 4)).toHaveLength(1);

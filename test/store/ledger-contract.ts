@@ -6,6 +6,8 @@ import { RedisLedgerStore, type RedisLedgerStoreOptions } from '../../store/ledg
 import {
   EMPTY_TIP,
   type CommitNotice,
+  type IndexChanges,
+  type IndexShard,
   type LedgerLease,
   type LedgerStore,
 } from '../../store/ledger-types.js';
@@ -44,6 +46,19 @@ export function redisLedgerFixture(options: RedisLedgerStoreOptions): StoreFixtu
 const hashRef = (n: number) => `sha3-512:${String(n).padStart(128, '0')}`;
 const altRef = (n: number) => `blake2b-512:${String(n).padStart(128, '0')}`;
 
+const NO_INDEX: IndexChanges = { top: new Map(), leaves: [] };
+
+/** An index leaf (key || value): the key `first` then zeros (its shard: its first 12 bits), the value `value` repeated. */
+function leaf(first: number[], value: number): Uint8Array {
+  const bytes = new Uint8Array(64).fill(value, 32);
+  bytes.set(first);
+  return bytes;
+}
+
+/** Shards with their overlays in one order (the contract gives them in none). */
+const sortedShards = (shards: IndexShard[]) =>
+  shards.map((s) => ({ ...s, overlay: [...s.overlay].sort((a, b) => Buffer.compare(a, b)) }));
+
 export function ledgerStoreContract(name: string, open: () => Promise<StoreFixture>): void {
   describe(`LedgerStore contract: ${name}`, () => {
     let fixture: StoreFixture;
@@ -75,6 +90,17 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         batches,
         tiles,
       });
+    }
+
+    /** Commits a record and publishes its checkpoint (`c<seq>`) with these index changes. */
+    async function publishIndex(
+      lease: LedgerLease,
+      leaves: Uint8Array[],
+      top = new Map<string, Uint8Array | undefined>(),
+    ) {
+      await commitRecords(lease, ['r'], []);
+      const { seq, eventHash } = await store.tip();
+      await store.publishCheckpoint(lease, { seq, eventHash, text: `c${seq}`, index: { top, leaves } });
     }
 
     it('starts empty', async () => {
@@ -288,23 +314,23 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
     it('publishes checkpoints only for the current tip, newest last', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       await commitRecords(lease, ['r1', 'r2'], []);
-      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'h2', index: new Map() });
+      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'h2', index: NO_INDEX });
       await expectCode(
-        store.publishCheckpoint(lease, { seq: 1, eventHash: hashRef(1), text: 'h1', index: new Map() }),
+        store.publishCheckpoint(lease, { seq: 1, eventHash: hashRef(1), text: 'h1', index: NO_INDEX }),
         'ledger.head.mismatch',
       );
       await expectCode(
-        store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(7), text: 'hx', index: new Map() }),
+        store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(7), text: 'hx', index: NO_INDEX }),
         'ledger.head.mismatch',
       );
       await commitRecords(lease, ['r3'], []);
-      await store.publishCheckpoint(lease, { seq: 3, eventHash: hashRef(3), text: 'h3', index: new Map() });
+      await store.publishCheckpoint(lease, { seq: 3, eventHash: hashRef(3), text: 'h3', index: NO_INDEX });
       // A checkpoint for an already published size is a no-op (a sequencer that took over may try again).
       await store.publishCheckpoint(lease, {
         seq: 3,
         eventHash: hashRef(3),
         text: 'h3-again',
-        index: new Map(),
+        index: NO_INDEX,
       });
       expect(await store.latestCheckpoint()).toEqual({ seq: 3, text: 'h3' });
       expect(await store.checkpoints(1, 3, 10)).toEqual([
@@ -319,7 +345,7 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const next = (await fixture.other().acquireLease('x', 10_000))!;
       await commitRecords(next, ['r4'], []);
       await expectCode(
-        store.publishCheckpoint(lease, { seq: 4, eventHash: hashRef(4), text: 'h4', index: new Map() }),
+        store.publishCheckpoint(lease, { seq: 4, eventHash: hashRef(4), text: 'h4', index: NO_INDEX }),
         'ledger.fenced',
       );
     });
@@ -337,14 +363,14 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         seq: 300,
         eventHash: hashRef(300),
         text: 'c300',
-        index: new Map(),
+        index: NO_INDEX,
       });
       await commitRecords(lease, texts.slice(300), []);
       await store.publishCheckpoint(lease, {
         seq: 600,
         eventHash: hashRef(600),
         text: 'c600',
-        index: new Map(),
+        index: NO_INDEX,
       });
       // Not beyond the latest checkpoint, not a trim beyond the archive, only whole bundles.
       for (const advance of [
@@ -390,11 +416,11 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       const lease = (await store.acquireLease('seq', 10_000))!;
       await commitRecords(lease, ['r1', 'r2'], []);
       expect(await store.checkpointAtOrBefore(2)).toBeUndefined();
-      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'c2', index: new Map() });
+      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'c2', index: NO_INDEX });
       await commitRecords(lease, ['r3', 'r4', 'r5'], []);
-      await store.publishCheckpoint(lease, { seq: 5, eventHash: hashRef(5), text: 'c5', index: new Map() });
+      await store.publishCheckpoint(lease, { seq: 5, eventHash: hashRef(5), text: 'c5', index: NO_INDEX });
       await commitRecords(lease, ['r6'], []);
-      await store.publishCheckpoint(lease, { seq: 6, eventHash: hashRef(6), text: 'c6', index: new Map() });
+      await store.publishCheckpoint(lease, { seq: 6, eventHash: hashRef(6), text: 'c6', index: NO_INDEX });
       const reader = fixture.other();
       expect(await reader.checkpointAtOrBefore(0)).toBeUndefined();
       expect(await reader.checkpointAtOrBefore(1)).toBeUndefined();
@@ -498,14 +524,14 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
         seq: 2,
         eventHash: hashRef(2),
         text: 'c2',
-        index: new Map([['0:', Uint8Array.of(1)]]),
+        index: { top: new Map([['0:', Uint8Array.of(1)]]), leaves: [leaf([0, 0, 1], 7)] },
       });
       const chain = async () => ({
         tip: await store.tip(),
         records: await store.records(1, 2),
         tiles: await store.tiles(['0/0']),
         checkpoints: await store.checkpoints(1, 2, 10),
-        index: await store.allIndexNodes(),
+        index: await store.indexRead(['0:'], 'all'),
         batches: await store.chainedBatches(['val-1', 'val-2']),
       });
       const before = await chain();
@@ -530,54 +556,207 @@ export function ledgerStoreContract(name: string, open: () => Promise<StoreFixtu
       expect(await chain()).toEqual(before);
     });
 
-    it('writes and removes index nodes with the checkpoint that commits to them', async () => {
+    // Index keys in three shards: 0 (0x00 0x0…), 1 (0x00 0x1…) and 4095 (0xff 0xf…).
+    const k0a = [0x00, 0x00, 0x01];
+    const k0b = [0x00, 0x00, 0x02];
+    const k0c = [0x00, 0x0f, 0xff];
+    const k1 = [0x00, 0x10];
+    const k4095 = [0xff, 0xf0];
+
+    it('writes and removes index top nodes, and adds overlay leaves, with the checkpoint that commits to them', async () => {
       const lease = (await store.acquireLease('seq', 10_000))!;
       const a = Uint8Array.of(2, 1, 2, 3);
       const b = Uint8Array.of(3, 9, 9);
-      await commitRecords(lease, ['r1'], []);
-      await store.publishCheckpoint(lease, {
-        seq: 1,
-        eventHash: hashRef(1),
-        text: 'c1',
-        index: new Map([
-          ['0:', b],
-          ['1:0', a],
-        ]),
-      });
-      expect(await store.indexNodes(['0:', '1:0', '1:1'])).toEqual({
+      const top1 = new Map([
+        ['0:', b],
+        ['1:0', a],
+      ]);
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k1, 1)], top1);
+      expect(await store.indexRead(['0:', '1:0', '1:1'], [0, 1])).toEqual({
         checkpoint: { seq: 1, text: 'c1' },
         nodes: [b, a, undefined],
+        shards: [
+          { shard: 0, version: 0, overlay: [leaf(k0a, 1)] },
+          { shard: 1, version: 0, overlay: [leaf(k1, 1)] },
+        ],
       });
+      const top2 = new Map([
+        ['1:0', undefined],
+        ['1:1', a],
+      ]);
+      await publishIndex(lease, [leaf(k4095, 2)], top2);
+      expect(await store.indexRead(['0:', '1:0', '1:1'], [4095])).toEqual({
+        checkpoint: { seq: 2, text: 'c2' },
+        nodes: [b, undefined, a],
+        shards: [{ shard: 4095, version: 0, overlay: [leaf(k4095, 2)] }],
+      });
+    });
+
+    it('writes no index change of a refused checkpoint, nor of one at or below the latest', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1)], new Map([['0:', Uint8Array.of(1)]]));
+      const before = await store.indexRead(['0:', '1:1'], 'all');
       await commitRecords(lease, ['r2'], []);
-      // Refused (not the tip): nothing of it is written.
+      const changes: IndexChanges = {
+        top: new Map([
+          ['0:', undefined],
+          ['1:1', Uint8Array.of(2)],
+        ]),
+        leaves: [leaf(k0a, 2), leaf(k1, 2)],
+      };
+      // Not the tip; then the tip under a stale fencing token.
       await expectCode(
-        store.publishCheckpoint(lease, {
-          seq: 1,
-          eventHash: hashRef(1),
-          text: 'cx',
-          index: new Map([['1:1', a]]),
-        }),
+        store.publishCheckpoint(lease, { seq: 1, eventHash: hashRef(1), text: 'cx', index: changes }),
         'ledger.head.mismatch',
       );
+      const stale = { ...lease, fence: lease.fence - 1 };
+      await expectCode(
+        store.publishCheckpoint(stale, { seq: 2, eventHash: hashRef(2), text: 'cx', index: changes }),
+        'ledger.fenced',
+      );
+      expect(await store.indexRead(['0:', '1:1'], 'all')).toEqual(before);
+      // Size 2 published, then again with changes: a no-op.
+      await store.publishCheckpoint(lease, { seq: 2, eventHash: hashRef(2), text: 'c2', index: NO_INDEX });
       await store.publishCheckpoint(lease, {
         seq: 2,
         eventHash: hashRef(2),
-        text: 'c2',
-        index: new Map([
-          ['1:0', undefined],
-          ['1:1', a],
-        ]),
+        text: 'c2-again',
+        index: changes,
       });
-      expect(await store.indexNodes(['1:0', '1:1'])).toEqual({
+      expect(await store.indexRead(['0:', '1:1'], 'all')).toEqual({
+        ...before,
         checkpoint: { seq: 2, text: 'c2' },
-        nodes: [undefined, a],
       });
-      expect(await store.allIndexNodes()).toEqual(
-        new Map([
-          ['0:', b],
-          ['1:1', a],
-        ]),
+      expect(await store.indexShardsToCompact(1, 10)).toEqual([0]);
+    });
+
+    it('reads the asked index shards in the order asked, an empty one with version 0; a key set again is one entry with its new value', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k0b, 1), leaf(k1, 1)]);
+      await publishIndex(lease, [leaf(k0a, 2)]);
+      const expected = {
+        checkpoint: { seq: 2, text: 'c2' },
+        nodes: [],
+        shards: [
+          { shard: 1, version: 0, overlay: [leaf(k1, 1)] },
+          { shard: 5, version: 0, overlay: [] },
+          { shard: 0, version: 0, overlay: [leaf(k0a, 2), leaf(k0b, 1)] },
+        ],
+      };
+      for (const reader of [store, fixture.other()]) {
+        const read = await reader.indexRead([], [1, 5, 0]);
+        expect({ ...read, shards: sortedShards(read.shards) }).toEqual(expected);
+      }
+    });
+
+    it("reads 'all' index shards: exactly those with an overlay or a version, by number", async () => {
+      expect(await store.indexRead([], 'all')).toEqual({ checkpoint: undefined, nodes: [], shards: [] });
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k4095, 1), leaf(k0a, 1), leaf(k1, 1), leaf(k0b, 1)]);
+      const read = await store.indexRead([], 'all');
+      expect(read.checkpoint).toEqual({ seq: 1, text: 'c1' });
+      expect(sortedShards(read.shards)).toEqual([
+        { shard: 0, version: 0, overlay: [leaf(k0a, 1), leaf(k0b, 1)] },
+        { shard: 1, version: 0, overlay: [leaf(k1, 1)] },
+        { shard: 4095, version: 0, overlay: [leaf(k4095, 1)] },
+      ]);
+      // A shard compacted down to an empty overlay still has its version.
+      expect(await store.compactIndexShard(lease, { shard: 1, from: 0, to: 1, leaves: [leaf(k1, 1)] })).toBe(
+        true,
       );
+      expect(
+        (await fixture.other().indexRead([], 'all')).shards.map(({ shard, version, overlay }) => ({
+          shard,
+          version,
+          overlay: overlay.length,
+        })),
+      ).toEqual([
+        { shard: 0, version: 0, overlay: 2 },
+        { shard: 1, version: 1, overlay: 0 },
+        { shard: 4095, version: 0, overlay: 1 },
+      ]);
+    });
+
+    it('names the index shards to compact: overlays of at least `min` leaves, at most `count` of them', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      expect(await store.indexShardsToCompact(1, 10)).toEqual([]);
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k0b, 1), leaf(k0c, 1), leaf(k1, 1), leaf(k4095, 1)]);
+      await publishIndex(lease, [leaf(k4095, 2), leaf(k1, 2), leaf([0xff, 0xff], 2)]);
+      // Sizes: shard 0 holds 3 leaves, 4095 two, 1 one (set twice, still one key).
+      const sorted = (shards: number[]) => [...shards].sort((a, b) => a - b);
+      expect(sorted(await store.indexShardsToCompact(1, 10))).toEqual([0, 1, 4095]);
+      expect(sorted(await store.indexShardsToCompact(2, 10))).toEqual([0, 4095]);
+      expect(await store.indexShardsToCompact(3, 10)).toEqual([0]);
+      expect(await store.indexShardsToCompact(4, 10)).toEqual([]);
+      const two = await store.indexShardsToCompact(1, 2);
+      expect(two).toHaveLength(2);
+      expect(new Set([...two, 0, 1, 4095]).size).toBe(3);
+    });
+
+    it('compacts an index shard: switches its version and drops only the leaves still set to the compacted value', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k0b, 1), leaf(k1, 1)]);
+      const [shard0] = (await store.indexRead([], [0])).shards;
+      // Set again after the compactor read it: the new value stays.
+      await publishIndex(lease, [leaf(k0a, 2)]);
+      expect(await store.indexShardsToCompact(2, 10)).toEqual([0]);
+      expect(
+        await store.compactIndexShard(lease, { shard: 0, from: 0, to: 1, leaves: shard0!.overlay }),
+      ).toBe(true);
+      for (const reader of [store, fixture.other()])
+        expect((await reader.indexRead([], [0, 1])).shards).toEqual([
+          { shard: 0, version: 1, overlay: [leaf(k0a, 2)] },
+          { shard: 1, version: 0, overlay: [leaf(k1, 1)] },
+        ]);
+      expect(await store.indexShardsToCompact(2, 10)).toEqual([]);
+      expect((await store.indexShardsToCompact(1, 10)).sort((a, b) => a - b)).toEqual([0, 1]);
+    });
+
+    it('leaves an index shard as it is when the compaction read a version it no longer has', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k0b, 1)]);
+      const compaction = { shard: 0, from: 0, to: 1, leaves: [leaf(k0a, 1)] };
+      expect(await store.compactIndexShard(lease, { ...compaction, from: 3, to: 4 })).toBe(false);
+      expect(await store.compactIndexShard(lease, compaction)).toBe(true);
+      const after = await store.indexRead([], 'all');
+      // A second compactor that read version 0.
+      expect(
+        await fixture.other().compactIndexShard(lease, { ...compaction, to: 2, leaves: [leaf(k0b, 1)] }),
+      ).toBe(false);
+      expect(await store.indexRead([], 'all')).toEqual(after);
+      expect(after.shards).toEqual([{ shard: 0, version: 1, overlay: [leaf(k0b, 1)] }]);
+    });
+
+    it('refuses an index compaction under a stale lease: nothing changes', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1)]);
+      await store.releaseLease(lease);
+      const next = (await fixture.other().acquireLease('next', 10_000))!;
+      const compaction = { shard: 0, from: 0, to: 1, leaves: [leaf(k0a, 1)] };
+      await expectCode(store.compactIndexShard(lease, compaction), 'ledger.fenced');
+      expect((await store.indexRead([], [0])).shards).toEqual([
+        { shard: 0, version: 0, overlay: [leaf(k0a, 1)] },
+      ]);
+      expect(await store.indexShardsToCompact(1, 10)).toEqual([0]);
+      expect(await store.compactIndexShard(next, compaction)).toBe(true);
+    });
+
+    it('refuses an index compaction that does not name a newer version and 64-byte leaves of its shard', async () => {
+      const lease = (await store.acquireLease('seq', 10_000))!;
+      await publishIndex(lease, [leaf(k0a, 1), leaf(k1, 1)]);
+      const valid = { shard: 0, from: 0, to: 1, leaves: [leaf(k0a, 1)] };
+      for (const invalid of [
+        { ...valid, to: 0 },
+        { ...valid, shard: 4096 },
+        { ...valid, shard: -1 },
+        { ...valid, leaves: [leaf(k0a, 1), leaf(k1, 1)] },
+        { ...valid, leaves: [leaf(k0a, 1).subarray(0, 63)] },
+      ])
+        await expectCode(store.compactIndexShard(lease, invalid), 'ledger.sequence.invalid');
+      expect((await store.indexRead([], 'all')).shards).toEqual([
+        { shard: 0, version: 0, overlay: [leaf(k0a, 1)] },
+        { shard: 1, version: 0, overlay: [leaf(k1, 1)] },
+      ]);
     });
   });
 }
