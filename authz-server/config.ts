@@ -168,6 +168,19 @@ export const configSchema = z.strictObject({
   /** Every Check is answered within this budget; past it the answer is DENY. */
   decisionDeadlineMs: z.number().int().min(10).max(10_000).default(200),
   /**
+   * Overload control (authz-server/overload.ts): decisions in flight at most (the adaptive limit
+   * stays between minInFlight and this), and the ledger commit lag above which every decision is
+   * shed (default: half the commit window).
+   */
+  overload: z
+    .strictObject({
+      maxInFlight: z.number().int().min(1).max(100_000).default(256),
+      minInFlight: z.number().int().min(1).max(100_000).default(8),
+      maxCommitLagMs: z.number().int().min(1).max(600_000).optional(),
+    })
+    .refine((o) => o.minInFlight <= o.maxInFlight, { message: 'minInFlight exceeds maxInFlight' })
+    .default({ maxInFlight: 256, minInFlight: 8 }),
+  /**
    * Verified signatures of bounded and rate artifacts kept, so a reused artifact skips only its
    * Ed25519 verification (never the window, bindings, revocation or use); 0 turns it off.
    */

@@ -34,6 +34,7 @@ import {
 } from './records.js';
 import type { RegistryView } from './registry-view.js';
 import { deniedResponse, okResponse } from './responses.js';
+import { LoadShedder, type OverloadSettings } from './overload.js';
 import type { RouteTable } from './routes.js';
 
 /** What the shell needs of the registry view (tests substitute failing lookups). */
@@ -50,6 +51,8 @@ export interface EnforcerSettings {
   signatureCacheEntries: number;
   /** What /runtime/admit may admit, and for how long an admission awaits its attestation; undefined disables admission. */
   runtimeApi: Pick<RuntimeApiConfig, 'admit' | 'attestWithinSeconds'> | undefined;
+  /** When to shed a decision rather than take it (authz-server/overload.ts). */
+  overload: OverloadSettings;
 }
 
 export interface EnforcerDeps {
@@ -79,6 +82,8 @@ export type Verdict =
       subject: DecisionSubject;
       record: DenialRecord;
     };
+
+type Denial = Extract<Verdict, { allow: false }>;
 
 export interface AdmissionRequest {
   artifactHeader: string | undefined;
@@ -120,7 +125,7 @@ class Run {
     return decisionSubject(this.nowMs, this.request, this.artifact);
   }
 
-  deny(reason: DenialReason, detail: string): Verdict {
+  deny(reason: DenialReason, detail: string): Denial {
     const subject = this.subject();
     return { allow: false, reason, detail, subject, record: denialRecord(subject, reason) };
   }
@@ -131,12 +136,17 @@ export class Enforcer {
   /** Denials being recorded and late uses being given back (drain() waits for them). */
   private readonly pending = new Set<Promise<void>>();
   private readonly verified: VerifiedSignatures | undefined;
+  readonly shedder: LoadShedder;
 
   constructor(private readonly deps: EnforcerDeps) {
     const { runtime, region, tenancy } = deps.settings.environment;
     this.baseEnvironment = { runtime, region, tenancy };
     const entries = deps.settings.signatureCacheEntries;
     this.verified = entries > 0 ? new VerifiedSignatures(entries) : undefined;
+    // A halted ledger denies ledger.unavailable (below), the reason that says what is wrong.
+    this.shedder = new LoadShedder(deps.settings.overload, () =>
+      deps.ledger.halt() ? 0 : deps.ledger.commitLagMs(),
+    );
   }
 
   /** Answers one Envoy Check. Never rejects. */
@@ -180,9 +190,23 @@ export class Enforcer {
     return this.pending.size;
   }
 
-  /** Runs `evaluate` under the deadline and turns anything but an in-time ALLOW into a recorded DENY. */
+  /**
+   * Runs `evaluate` under the deadline and turns anything but an in-time ALLOW into a recorded
+   * DENY; or, over capacity, sheds it before it starts.
+   */
   private async govern(run: Run, evaluate: () => Promise<Verdict>): Promise<Verdict> {
-    const verdict = await this.underDeadline(run, evaluate);
+    const shed = this.shedder.shed();
+    if (shed) {
+      const verdict = run.deny('overload.shed', shed);
+      this.recordDenial(verdict, (performance.now() - run.started) / 1000);
+      return verdict;
+    }
+    let verdict: Verdict;
+    try {
+      verdict = await this.underDeadline(run, evaluate);
+    } finally {
+      this.shedder.done(performance.now() - run.started);
+    }
     const seconds = (performance.now() - run.started) / 1000;
     if (verdict.allow) {
       this.deps.metrics.decision(undefined, seconds);
@@ -243,7 +267,7 @@ export class Enforcer {
     });
   }
 
-  private recordDenial(denial: Extract<Verdict, { allow: false }>, seconds: number): void {
+  private recordDenial(denial: Denial, seconds: number): void {
     const { reason, detail, subject, record } = denial;
     this.deps.metrics.decision(reason, seconds);
     this.deps.logger.info(

@@ -9,6 +9,8 @@ export interface MetricSources {
   /** Batches a checkpoint covered without holding them (the enforcement point then halts for good). */
   ledgerBatchesMissing: () => number;
   registryAgesMs: () => { keysAgeMs: number; revocationsAgeMs: number };
+  /** Decisions in flight and the overload limit (authz-server/overload.ts). */
+  load: () => { inFlight: number; limit: number };
 }
 
 export class AuthzMetrics {
@@ -86,6 +88,19 @@ export class AuthzMetrics {
         const seconds = (ms: number) => (Number.isFinite(ms) ? ms / 1000 : -1);
         this.set({ view: 'keys' }, seconds(ages.keysAgeMs));
         this.set({ view: 'revocations' }, seconds(ages.revocationsAgeMs));
+      },
+    });
+    new Gauge({
+      name: 'governance_authz_decisions_in_flight',
+      help: 'Decisions in flight (value="current") and the limit above which new ones are shed overload.shed (value="limit").',
+      labelNames: ['value'],
+      registers,
+      // Summed over the workers of one process group: each has its own limit.
+      aggregator: 'sum',
+      collect() {
+        const { inFlight, limit } = sources.load();
+        this.set({ value: 'current' }, inFlight);
+        this.set({ value: 'limit' }, limit);
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -24,9 +24,12 @@ export function okResponse(artifactId: string, lineage: string): CheckResponseMe
   };
 }
 
-/** 401 when no artifact was presented (the caller must obtain one), 403 for every other denial. */
-export function httpStatusOf(reason: DenialRecord['reason']): 401 | 403 {
-  return reason === 'artifact.missing' ? 401 : 403;
+/**
+ * 401 when no artifact was presented (the caller must obtain one), 503 when the request was shed
+ * unjudged (the caller may retry), 403 for every other denial.
+ */
+export function httpStatusOf(reason: DenialRecord['reason']): 401 | 403 | 503 {
+  return reason === 'artifact.missing' ? 401 : reason === 'overload.shed' ? 503 : 403;
 }
 
 export function deniedResponse(record: DenialRecord): CheckResponseMessage {

@@ -17,6 +17,7 @@ import type { LedgerWriter } from '../ledger/types.js';
 import type { RegistryStore, UseStateStore } from '../store/types.js';
 import type { LoadedConfig } from './config.js';
 import { Enforcer, type RegistrySource } from './enforcer.js';
+import type { LoadShedder } from './overload.js';
 import {
   AUTHORIZATION_SERVICE,
   checkServiceDenyingUndecodable,
@@ -72,6 +73,8 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
     ledgerCommitLagMs: () => deps.ledger.commitLagMs(),
     ledgerBatchesMissing: () => deps.ledger.batchesMissing(),
     registryAgesMs: () => registry.freshness(clock()),
+    // The enforcer is made below, before anything collects.
+    load: (): ReturnType<LoadShedder['load']> => enforcer.shedder.load(),
   });
   const registry: RegistryFollower =
     deps.registry ??
@@ -99,6 +102,12 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       deadlineMs: config.decisionDeadlineMs,
       signatureCacheEntries: config.signatureCacheEntries,
       runtimeApi: config.runtimeApi,
+      overload: {
+        maxInFlight: config.overload.maxInFlight,
+        minInFlight: config.overload.minInFlight,
+        targetMs: config.decisionDeadlineMs / 4,
+        maxCommitLagMs: config.overload.maxCommitLagMs ?? config.freshness.ledgerCommitWindowMs / 2,
+      },
     },
     suite,
     registry,

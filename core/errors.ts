@@ -54,6 +54,10 @@ export const CODES = {
     summary:
       'an attestation names no open admission (never admitted, already attested, past its window, or another workload)',
   },
+  'overload.shed': {
+    kind: 'denial',
+    summary: 'the enforcement point is over capacity and refused the request before deciding it (503: retry)',
+  },
   // Authority decisions.
   'identity.unauthenticated': { kind: 'denial', summary: 'the caller presented no valid credential' },
   'policy.denied': { kind: 'denial', summary: 'no rule of the active policy allows the operation' },

@@ -14,12 +14,17 @@ export class RecordingLedger implements LedgerWriter {
   delayMs = 0;
   /** While set, appends wait for it: a ledger that answers only when the test says so. */
   hold: Promise<void> | undefined;
+  /** Appends waiting on `hold` now. */
+  held = 0;
 
   async append(events: LedgerEvent[]): Promise<void> {
     // The real writer validates every event; a shell bug that builds an invalid one must show here too.
     for (const event of events) validateEvent(event);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    if (this.hold !== undefined) await this.hold;
+    if (this.hold !== undefined) {
+      this.held++;
+      await this.hold.finally(() => this.held--);
+    }
     if (this.failing) throw new Error('ledger store unreachable');
     this.events.push(...events);
   }
@@ -29,8 +34,11 @@ export class RecordingLedger implements LedgerWriter {
     return [];
   }
 
+  /** The commit lag it reports while not halted. */
+  lagMs = 0;
+
   commitLagMs(): number {
-    return this.halted || this.missing ? 5000 : 0;
+    return this.halted || this.missing ? 5000 : this.lagMs;
   }
 
   halt(): LedgerHalt | undefined {

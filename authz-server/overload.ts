@@ -1,0 +1,77 @@
+// Overload control for the decision path. A Check the enforcement point cannot decide in time is
+// shed at once — DENY overload.shed, which Envoy's clients see as 503 and may retry elsewhere or
+// later — before any decoding, use or ledger work, instead of waiting in a queue until the
+// deadline turns it into a denial that cost as much as an allow. Two signals, both local:
+// - decisions in flight, against a limit that follows the decision latency (AIMD: it grows by
+//   one per `limit` decisions answered within the target latency and shrinks by a tenth, at most
+//   once per target interval, when one takes longer), so that what is taken is answered well
+//   within the deadline whatever the machine's speed;
+// - the ledger's commit lag: a sequencer falling behind means the enforcement point is appending
+//   more than the ledger chains. An allowed decision appends two events, a shed one one; past
+//   the commit window the producer halts every decision (ledger.unavailable) until the backlog
+//   is proven, which outlives the overload. Shedding while the lag is at half the window keeps it
+//   from getting there.
+import { performance } from 'node:perf_hooks';
+
+export interface OverloadSettings {
+  /** Decisions in flight at most: the limit starts there and never exceeds it. */
+  maxInFlight: number;
+  /** The limit never falls below this. */
+  minInFlight: number;
+  /** Decision latency the limit aims at (a quarter of the decision deadline). */
+  targetMs: number;
+  /** Commit lag above which every decision is shed (half the commit window). */
+  maxCommitLagMs: number;
+}
+
+export class LoadShedder {
+  private inFlight = 0;
+  private limit: number;
+  private lastDecrease = -Infinity;
+
+  constructor(
+    private readonly settings: OverloadSettings,
+    private readonly commitLagMs: () => number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.limit = settings.maxInFlight;
+  }
+
+  /**
+   * Why a decision must be shed now, or undefined: then it is taken, and done() must follow with
+   * how long it took.
+   */
+  shed(): string | undefined {
+    const limit = Math.floor(this.limit);
+    if (this.inFlight >= limit) return `${this.inFlight} decisions in flight, the limit now`;
+    let lag: number;
+    try {
+      lag = this.commitLagMs();
+    } catch {
+      // The decision asks the ledger again, and fails closed on the same error there.
+      lag = 0;
+    }
+    if (lag > this.settings.maxCommitLagMs)
+      return `the ledger commit lag of ${Math.round(lag)} ms exceeds ${this.settings.maxCommitLagMs} ms`;
+    this.inFlight++;
+    return undefined;
+  }
+
+  done(ms: number): void {
+    this.inFlight--;
+    const { maxInFlight, minInFlight, targetMs } = this.settings;
+    if (ms <= targetMs) {
+      this.limit = Math.min(maxInFlight, this.limit + 1 / this.limit);
+    } else {
+      const now = this.now();
+      if (now - this.lastDecrease < targetMs) return;
+      this.lastDecrease = now;
+      this.limit = Math.max(minInFlight, this.limit * 0.9);
+    }
+  }
+
+  /** Decisions in flight and the current limit (metrics). */
+  load(): { inFlight: number; limit: number } {
+    return { inFlight: this.inFlight, limit: Math.floor(this.limit) };
+  }
+}

@@ -1,0 +1,150 @@
+// Overload control (authz-server/overload.ts): past its in-flight limit, or while the ledger's
+// commit lag passes half the commit window, the enforcement point sheds a Check before deciding
+// it — DENY overload.shed, answered 503 so that Envoy's clients may retry, and recorded like any
+// denial — and takes Checks again as soon as the load allows; a halted ledger still says
+// ledger.unavailable.
+import { afterEach, describe, expect, it } from 'vitest';
+import { LoadShedder, type OverloadSettings } from '../../authz-server/overload.js';
+import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
+import { requestId, startHarness, type Harness } from './support/harness.js';
+import { testConfig } from './support/world.js';
+
+const SETTINGS: OverloadSettings = { maxInFlight: 10, minInFlight: 2, targetMs: 50, maxCommitLagMs: 1000 };
+
+describe('the load shedder', () => {
+  it('takes decisions up to its limit and sheds the next one, naming the load', () => {
+    const shedder = new LoadShedder(SETTINGS, () => 0);
+    for (let i = 0; i < 10; i++) expect(shedder.shed()).toBeUndefined();
+    expect(shedder.shed()).toBe('10 decisions in flight, the limit now');
+    shedder.done(1);
+    expect(shedder.load()).toEqual({ inFlight: 9, limit: 10 });
+    expect(shedder.shed()).toBeUndefined();
+  });
+
+  it('shrinks its limit by a tenth per target interval while decisions are slow, down to its floor', () => {
+    let now = 0;
+    const shedder = new LoadShedder(
+      SETTINGS,
+      () => 0,
+      () => now,
+    );
+    shedder.shed();
+    shedder.done(51);
+    expect(shedder.load().limit).toBe(9);
+    // More slow decisions within the same interval: one decrease only.
+    for (let i = 0; i < 5; i++) {
+      shedder.shed();
+      shedder.done(80);
+    }
+    expect(shedder.load().limit).toBe(9);
+    for (let i = 0; i < 40; i++) {
+      now += 50;
+      shedder.shed();
+      shedder.done(80);
+    }
+    expect(shedder.load().limit).toBe(2);
+  });
+
+  it('grows its limit back by one per limit-worth of decisions answered within the target, up to its ceiling', () => {
+    let now = 0;
+    const shedder = new LoadShedder(
+      SETTINGS,
+      () => 0,
+      () => now,
+    );
+    for (let i = 0; i < 40; i++) {
+      now += 50;
+      shedder.shed();
+      shedder.done(80);
+    }
+    expect(shedder.load().limit).toBe(2);
+    for (let i = 0; i < 4; i++) {
+      shedder.shed();
+      shedder.done(50);
+    }
+    expect(shedder.load().limit).toBeGreaterThanOrEqual(3);
+    for (let i = 0; i < 1000; i++) {
+      shedder.shed();
+      shedder.done(5);
+    }
+    expect(shedder.load()).toEqual({ inFlight: 0, limit: 10 });
+  });
+
+  it('sheds every decision while the ledger commit lag exceeds its bound', () => {
+    let lag = 1000;
+    const shedder = new LoadShedder(SETTINGS, () => lag);
+    expect(shedder.shed()).toBeUndefined();
+    lag = 1001;
+    expect(shedder.shed()).toBe('the ledger commit lag of 1001 ms exceeds 1000 ms');
+    expect(shedder.load().inFlight).toBe(1);
+  });
+
+  it('takes the decision when the ledger cannot tell its lag, which then fails it closed', () => {
+    const shedder = new LoadShedder(SETTINGS, () => {
+      throw new Error('boom');
+    });
+    expect(shedder.shed()).toBeUndefined();
+    expect(shedder.load().inFlight).toBe(1);
+  });
+
+  it('is configured with a floor no higher than its ceiling', () => {
+    expect(() => testConfig({ overload: { maxInFlight: 4, minInFlight: 8 } })).toThrow(/minInFlight/);
+    expect(testConfig().overload).toEqual({ maxInFlight: 256, minInFlight: 8 });
+  });
+});
+
+describe('a Check over capacity', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  const invoke = (artifact: string | undefined): Promise<CheckAnswer> =>
+    h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }));
+
+  function expectShed(answer: CheckAnswer): void {
+    expect(answer.okResponse).toBeUndefined();
+    expect(answer.status?.code).toBe(7);
+    expect(answer.deniedResponse?.status?.code).toBe('ServiceUnavailable');
+    expect(headerOf(answer, 'x-execution-denied')).toBe('overload.shed');
+  }
+
+  it('is shed 503 overload.shed while the limit is taken, recorded, and allowed once it is free', async () => {
+    h = await startHarness({ config: { overload: { maxInFlight: 1, minInFlight: 1 } } });
+    let release!: () => void;
+    h.ledger.hold = new Promise((resolve) => (release = resolve));
+    const [first, second, third] = await Promise.all([h.world.issue(), h.world.issue(), h.world.issue()]);
+    const taken = invoke(first);
+    // The first holds the one place until its admission is appended.
+    await until(() => h!.ledger.held === 1);
+    expectShed(await invoke(second));
+    h.ledger.hold = undefined;
+    release();
+    expect((await taken).okResponse).toBeDefined();
+    const denials = await h.ledger.waitFor('execution.denied');
+    expect(denials).toHaveLength(1);
+    expect(denials[0]!.reason).toBe('overload.shed');
+    // The shed artifact was never judged: its use is untouched, and it allows now.
+    expect((await invoke(second)).okResponse).toBeDefined();
+    expect((await invoke(third)).okResponse).toBeDefined();
+  });
+
+  it('is shed while the ledger commit lag exceeds half the commit window, denied ledger.unavailable once halted', async () => {
+    h = await startHarness();
+    const artifact = await h.world.issue();
+    h.ledger.lagMs = 1001; // the test configuration's window is 2000 ms
+    expectShed(await invoke(artifact));
+    h.ledger.halted = true;
+    const halted = await invoke(artifact);
+    expect(headerOf(halted, 'x-execution-denied')).toBe('ledger.unavailable');
+    expect(halted.deniedResponse?.status?.code).toBe('Forbidden');
+    h.ledger.halted = false;
+    h.ledger.lagMs = 1000;
+    expect((await invoke(artifact)).okResponse).toBeDefined();
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+}
