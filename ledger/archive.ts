@@ -155,7 +155,7 @@ export class LedgerArchiver {
   /**
    * Writes shard `shard`'s leaves as of the latest checkpoint (its compacted version's, with its
    * overlay's in their place) under that checkpoint's size, once they prove against the index
-   * root it signed; then switches the store to it and deletes every other version: the one it
+   * root it signed; then switches the store to it and deletes the older versions: the one it
    * supersedes, and any a crash left before its switch.
    */
   private async compactShard(lease: LedgerLease, shard: number): Promise<void> {
@@ -191,8 +191,10 @@ export class LedgerArchiver {
       leaves: read.overlay,
     });
     if (!switched) return;
-    for (const other of await listAll(this.archive, path.slice(0, path.lastIndexOf('/') + 1)))
-      if (other !== path) await this.archive.delete(other);
+    // Only older versions: a newer one is a later leader's, switched after this one lost its lease.
+    const directory = path.slice(0, path.lastIndexOf('/') + 1);
+    for (const other of await listAll(this.archive, directory))
+      if (Number(other.slice(directory.length)) < checkpoint.seq) await this.archive.delete(other);
   }
 
   /** Writes bundle n's entry bundle, the full tiles it completes and its checkpoints, each checked first. */

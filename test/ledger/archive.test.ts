@@ -549,6 +549,8 @@ describe.each([
       // An object a crash left before its switch, at an older size: deleted once the shard is switched.
       const first = stored[0]!.shard;
       await archive.putImmutable(indexShardPath(first, 5), new Uint8Array(0));
+      // And a newer one, as a later leader would have switched to: never deleted.
+      await archive.putImmutable(indexShardPath(first, 9999), new Uint8Array(0));
       // A crash after the write, before the switch: the object is there, the store unchanged.
       let crashed = false;
       const crashing = new Proxy(store, {
@@ -562,13 +564,16 @@ describe.each([
         },
       });
       await expect(compactor(crashing, archive).step(lease)).rejects.toThrow(/crash before switching/);
-      const written = (await listAll(archive, 'index/')).filter((p) => p !== indexShardPath(first, 5));
+      const planted = [indexShardPath(first, 5), indexShardPath(first, 9999)];
+      const written = (await listAll(archive, 'index/')).filter((p) => !planted.includes(p));
       expect(written).toHaveLength(1);
       const crashedAt = stored.find((s) => indexShardPath(s.shard, 210) === written[0])!.shard;
       expect((await store.indexRead([], [crashedAt])).shards[0]!.version).toBe(0);
 
       while ((await compactor(store, archive).step(lease)).more);
-      expect(await listAll(archive, 'index/')).toEqual(stored.map((s) => indexShardPath(s.shard, 210)));
+      expect(await listAll(archive, 'index/')).toEqual(
+        [...stored.map((s) => indexShardPath(s.shard, 210)), planted[1]].sort(),
+      );
       for (const shard of stored) {
         const path = indexShardPath(shard.shard, 210);
         expect(decodeShardLeaves((await archive.get(path))!, shard.shard, path)).toEqual(
