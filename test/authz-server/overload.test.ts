@@ -21,52 +21,42 @@ describe('the load shedder', () => {
     expect(shedder.shed()).toBeUndefined();
   });
 
-  it('shrinks its limit by a tenth per target interval while decisions are slow, down to its floor', () => {
+  /** A shedder on a clock of its own, and `n` decisions of `ms` each, `advanceMs` apart. */
+  function clocked() {
     let now = 0;
     const shedder = new LoadShedder(
       SETTINGS,
       () => 0,
       () => now,
     );
-    shedder.shed();
-    shedder.done(51);
+    const decide = (n: number, ms: number, advanceMs = 0) => {
+      for (let i = 0; i < n; i++) {
+        now += advanceMs;
+        shedder.shed();
+        shedder.done(ms);
+      }
+    };
+    return { shedder, decide };
+  }
+
+  it('shrinks its limit by a tenth per target interval while decisions are slow, down to its floor', () => {
+    const { shedder, decide } = clocked();
+    decide(1, 51);
     expect(shedder.load().limit).toBe(9);
     // More slow decisions within the same interval: one decrease only.
-    for (let i = 0; i < 5; i++) {
-      shedder.shed();
-      shedder.done(80);
-    }
+    decide(5, 80);
     expect(shedder.load().limit).toBe(9);
-    for (let i = 0; i < 40; i++) {
-      now += 50;
-      shedder.shed();
-      shedder.done(80);
-    }
+    decide(40, 80, 50);
     expect(shedder.load().limit).toBe(2);
   });
 
   it('grows its limit back by one per limit-worth of decisions answered within the target, up to its ceiling', () => {
-    let now = 0;
-    const shedder = new LoadShedder(
-      SETTINGS,
-      () => 0,
-      () => now,
-    );
-    for (let i = 0; i < 40; i++) {
-      now += 50;
-      shedder.shed();
-      shedder.done(80);
-    }
+    const { shedder, decide } = clocked();
+    decide(40, 80, 50);
     expect(shedder.load().limit).toBe(2);
-    for (let i = 0; i < 4; i++) {
-      shedder.shed();
-      shedder.done(50);
-    }
+    decide(4, 50);
     expect(shedder.load().limit).toBeGreaterThanOrEqual(3);
-    for (let i = 0; i < 1000; i++) {
-      shedder.shed();
-      shedder.done(5);
-    }
+    decide(1000, 5);
     expect(shedder.load()).toEqual({ inFlight: 0, limit: 10 });
   });
 

@@ -298,6 +298,8 @@ export interface ClusterOptions {
   /** Sequencer lease and head cadence (ms). */
   leaseMs?: number;
   headIntervalMs?: number;
+  /** The enforcement points' `overload` setting (authz-server/overload.ts). */
+  overload?: { maxInFlight: number; minInFlight: number };
 }
 
 const READY_MS = 30_000;
@@ -394,6 +396,11 @@ export class Cluster {
       }),
     );
     writeFileSync(policyFile, stringifyYaml(policy));
+    if (options.overload) {
+      const authz = readYaml(deployment.files.authzConfig);
+      authz.overload = options.overload;
+      writeFileSync(deployment.files.authzConfig, stringifyYaml(authz));
+    }
 
     const client = await connectRedis({
       mode: 'standalone',
