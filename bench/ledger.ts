@@ -63,6 +63,10 @@ const options = new Command('bench:ledger')
   .option('--hot-records <n>', "records the sequencer keeps in Redis below the archive's frontier", '4096')
   .option('--hot-ms <ms>', 'and the records of at least this many ms of checkpoints', '30000')
   .option('--soak <seconds>', 'append at --rate for this long, sampling Redis memory (implies --archive)')
+  .option(
+    '--replay-window <ms>',
+    "the sequencer's replayWindowMs: batches are remembered for two of them (docs/spec/ledger.md §11.4)",
+  )
   .option('--rate <n>', 'events appended per second in a soak', '2000')
   .option('--sample <seconds>', 'seconds between memory samples in a soak', '60')
   .parse()
@@ -196,13 +200,17 @@ const archiveDirs =
   options.archive || soak !== undefined ? logIds.map((log) => join(dir, 'archive', log)) : undefined;
 archiveDirs?.forEach((archiveDir, i) => {
   mkdirSync(archiveDir, { recursive: true });
-  const config = parse(readFileSync(sequencerConfigs[i]!, 'utf8')) as { ledger: object };
+  const config = parse(readFileSync(sequencerConfigs[i]!, 'utf8')) as {
+    ledger: object;
+    replayWindowMs?: number;
+  };
   config.ledger = {
     ...config.ledger,
     archive: { type: 'fs', dir: archiveDir },
     hotRecords: num('hotRecords'),
     hotMs: num('hotMs'),
   };
+  if (options.replayWindow !== undefined) config.replayWindowMs = num('replayWindow');
   writeFileSync(sequencerConfigs[i]!, stringify(config));
 });
 const archiveDir = archiveDirs?.[0];
