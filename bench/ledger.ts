@@ -34,6 +34,7 @@ import { LINEAGE_STAGES, type LedgerEvent } from '../core/event.js';
 import { keyFromPem } from '../core/keys.js';
 import type { KeyRecord } from '../core/registry.js';
 import { formatMillis } from '../core/time.js';
+import { routedLedgerWriter } from '../ledger/routed-writer.js';
 import { createLedgerWriter } from '../ledger/writer.js';
 import { FsLedgerArchive } from '../store/archive-fs.js';
 import { ArchivedLedgerStore } from '../store/ledger-archived.js';
@@ -56,7 +57,7 @@ const options = new Command('bench:ledger')
   .option('--cpu-prof', 'profile the sequencer process (node --cpu-prof, into .bench-out/)')
   .option(
     '--logs <n>',
-    'partitioned logs, each with its own sequencer process; writers spread over them',
+    'partitioned logs, each with its own sequencer process; every writer routes each event by its lineage',
     '1',
   )
   .option('--archive', 'archive to a directory and trim Redis to --hot-records (docs/spec/ledger.md §11.6)')
@@ -269,19 +270,32 @@ try {
   if (drain === undefined) await startSequencers();
   const version = ((await admin.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
   const memoryBefore = await usedMemory();
-  // Writer w appends to log w mod n: producers route by scope, here by writer.
-  const stores = Array.from(
-    { length: num('writers') },
-    (_, w) => new RedisLedgerStore({ url: redis.url, log: logIds[w % logIds.length]! }),
+  // Each writer is a producer with a writer per log, routing every event to its lineage's log
+  // (docs/spec/ledger.md §14): with one log, the one writer.
+  const stores = Array.from({ length: num('writers') }, () =>
+    logIds.map((log) => new RedisLedgerStore({ url: redis.url, log })),
   );
   const writers = await Promise.all(
-    stores.map((store) =>
-      createLedgerWriter({
-        store,
-        ...producer,
-        maxBatch: num('batch'),
-        checkpoints: { auditKeys: () => auditKeys },
-      }),
+    stores.map(async (own) =>
+      routedLedgerWriter(
+        nodeCrypto,
+        new Map(
+          await Promise.all(
+            own.map(
+              async (store) =>
+                [
+                  store.log,
+                  await createLedgerWriter({
+                    store,
+                    ...producer,
+                    maxBatch: num('batch'),
+                    checkpoints: { auditKeys: () => auditKeys },
+                  }),
+                ] as const,
+            ),
+          ),
+        ),
+      ),
     ),
   );
   const redisTips = logIds.map((log) => new RedisLedgerStore({ url: redis.url, log }));
@@ -461,7 +475,7 @@ try {
         (archiveDir ? `; archived ${tip.archived}, trimmed ${tip.trimmed} of ${tip.seq} records)` : ')'),
     ].join('\n'),
   );
-  await Promise.all([...stores, ...tipStores].map((s) => s.close()));
+  await Promise.all([...stores.flat(), ...tipStores].map((s) => s.close()));
 } finally {
   await Promise.all(sequencers.map((s) => s.stop()));
   await redis.stop();

@@ -8,6 +8,8 @@ import type { StoredOpening } from '../store/ledger-types.js';
 export interface Receipt {
   seq: number;
   index: number;
+  /** The log, from a writer over several (ledger/routed-writer.ts). */
+  log?: string;
 }
 
 export interface LedgerWriter {
