@@ -18,7 +18,7 @@ export interface OverloadSettings {
   maxInFlight: number;
   /** The limit never falls below this. */
   minInFlight: number;
-  /** Decision latency the limit aims at (a quarter of the decision deadline). */
+  /** Decision latency the limit aims at (half the decision deadline). */
   targetMs: number;
   /** Commit lag above which every decision is shed (half the commit window). */
   maxCommitLagMs: number;

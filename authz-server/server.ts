@@ -105,7 +105,7 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       overload: {
         maxInFlight: config.overload.maxInFlight,
         minInFlight: config.overload.minInFlight,
-        targetMs: config.decisionDeadlineMs / 4,
+        targetMs: config.decisionDeadlineMs / 2,
         maxCommitLagMs: config.overload.maxCommitLagMs ?? config.freshness.ledgerCommitWindowMs / 2,
       },
     },

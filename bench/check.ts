@@ -2,11 +2,13 @@
 // floor) and the full path, and drives them, and any --target, with the same generator, then with
 // h2load. Writes .bench-out/check-<time>.json and prints a markdown summary. Exit status: 1 when a
 // request that must be denied was allowed, 2 on a usage or setup error. See docs/performance.md.
-// The options and the run are bench/lib/check-command.ts, which `govctl bench` runs too.
+// The options and the run are bench/lib/check-command.ts, which `govctl bench` runs too. With
+// --overload <seconds>, the overload scenario (bench/lib/overload.ts) runs instead of the others.
 import { Command, CommanderError } from 'commander';
 import {
   addCheckOptions,
   BENCH_DEFAULTS,
+  OVERLOAD_CONCURRENCY,
   runCheckCommand,
   type CheckCommandOptions,
 } from './lib/check-command.js';
@@ -27,6 +29,9 @@ async function main(): Promise<number> {
     if (error instanceof CommanderError) return error.code === 'commander.helpDisplayed' ? 0 : 2;
     throw error;
   }
+  // The overload scenario's capacity phase runs at one concurrency: 64 unless one is given.
+  if (opts.overload !== undefined && program.getOptionValueSource('concurrency') === 'default')
+    opts.concurrency = [OVERLOAD_CONCURRENCY];
   return runCheckCommand(opts, BENCH_DEFAULTS, { json: opts.json });
 }
 

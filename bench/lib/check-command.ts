@@ -14,8 +14,16 @@ import { checkRequest, parseRoute, type RequestShape } from '../../devkit/check-
 import { connectCheckClient } from './envoy-client.js';
 import { startFullPath, type Fsync } from './full-path.js';
 import { progressReporter } from './progress.js';
+import { ENVOY_TIMEOUT_MS, RECOVERY_GRACE_MS, RECOVERY_MEASURED_MS, runOverload } from './overload.js';
 import { markdownSummary, writeJsonReport } from './report.js';
-import { runBench, type BenchSettings, type H2loadBody, type Target } from './run.js';
+import {
+  newReport,
+  runBench,
+  type BenchReport,
+  type BenchSettings,
+  type H2loadBody,
+  type Target,
+} from './run.js';
 import {
   BASELINES,
   BUILTIN_HOST,
@@ -68,6 +76,8 @@ export interface CheckCommandOptions {
   h2load: string | false;
   h2loadBodies: string[];
   out?: string;
+  /** Seconds of overload: run the overload scenario instead of the others (bench/lib/overload.ts). */
+  overload?: number;
 }
 
 export interface CheckCommandDefaults {
@@ -92,6 +102,9 @@ export const BENCH_DEFAULTS: CheckCommandDefaults = {
   out: '.bench-out',
   progressLinesWhenPiped: true,
 };
+
+/** The overload scenario's capacity phase: requests in flight unless --concurrency is given. */
+export const OVERLOAD_CONCURRENCY = 64;
 
 /** The target answered no Check at all (unreachable, or not an ext_authz server). */
 export class TargetUnavailableError extends Error {}
@@ -156,6 +169,15 @@ export function addCheckOptions(command: Command, defaults: CheckCommandDefaults
       .option(
         '--signature-cache',
         "keep the full path's verified-signature cache (off by default: every Check verifies, like the crypto floor)",
+      )
+      .option(
+        '--overload <seconds>',
+        'instead of the other scenarios (no baselines, --rate or h2load), the overload scenario against ' +
+          `the full path (or --target), every Check with Envoy's ${ENVOY_TIMEOUT_MS} ms timeout as its deadline: ` +
+          `capacity X (closed loop at the first --concurrency, ${OVERLOAD_CONCURRENCY} unless given, for --duration), ` +
+          `then 2·X for <seconds>, then at once X/2 (${RECOVERY_GRACE_MS / 1000} s to recover, ` +
+          `${RECOVERY_MEASURED_MS / 1000} s measured)`,
+        seconds,
       );
   }
   return command
@@ -296,6 +318,11 @@ export async function runCheckCommand(
   output: { json?: boolean } = {},
 ): Promise<number> {
   const fullPath = opts.fullPath === true && opts.target === undefined;
+  const overload = opts.overload;
+  if (overload !== undefined && !fullPath && opts.target === undefined)
+    throw new Error('--overload runs against the full path or --target: give one');
+  if (overload !== undefined && overload <= 0)
+    throw new Error('--overload takes a positive number of seconds');
   if (fullPath && (opts.template ?? opts.signingKey ?? opts.artifactsFile) !== undefined) {
     throw new Error(
       '--template, --signing-key and --artifacts-file apply to --target (or give --no-full-path)',
@@ -360,7 +387,7 @@ export async function runCheckCommand(
       issuer = full.issuer;
     }
     const source: ArtifactSource = fromFile ?? signingSource(keySigner(issuer.kid, issuer.key), template);
-    for (const baseline of baselines) {
+    for (const baseline of overload === undefined ? baselines : []) {
       if (baseline === 'crypto-floor' && opts.artifactsFile !== undefined && opts.signingKey === undefined) {
         process.stderr.write(
           'crypto-floor skipped: with --artifacts-file it needs the issuer key (--signing-key, --kid)\n',
@@ -374,7 +401,25 @@ export async function runCheckCommand(
       targets.unshift({ name: 'target', enforcement: 'full', address: opts.target, pid: opts.targetPid });
     }
     if (targets.length === 0) throw new Error('nothing to measure: give --target or keep a baseline');
-    const report = await runBench(targets, source, settings, progress.update);
+    let report: BenchReport;
+    if (overload === undefined) {
+      report = await runBench(targets, source, settings, progress.update);
+    } else {
+      report = newReport(targets, source, { ...settings, closedLoop: [], openLoop: [], h2load: undefined });
+      report.overload = await runOverload(
+        targets[0]!,
+        source,
+        settings,
+        {
+          seconds: overload,
+          concurrency: opts.concurrency[0] ?? OVERLOAD_CONCURRENCY,
+          connections: opts.connections,
+        },
+        report.notes,
+        report.failures,
+        progress.update,
+      );
+    }
     progress.stop();
     const jsonPath = opts.out === undefined ? undefined : writeJsonReport(report, opts.out);
     process.stdout.write(output.json ? `${JSON.stringify(report, null, 2)}\n` : markdownSummary(report));

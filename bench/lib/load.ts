@@ -31,6 +31,18 @@ export interface LoadHooks {
   /** Counters read when measurement starts and again when the last request has answered. */
   meters: Record<string, () => number>;
   onProgress?: (progress: LoadProgress) => void;
+  /** Each request's outcome as it is known (a client-backlog one too, with no latency). */
+  onAnswer?: (answer: LoadAnswer) => void;
+}
+
+export interface LoadAnswer {
+  kind: TrafficKind;
+  outcome: Outcome;
+  /** When it was due, from the start of the run (warm-up included), in microseconds. */
+  intendedUs: number;
+  /** From its intended send time to its answer; undefined when it was not sent. */
+  latencyUs: number | undefined;
+  measured: boolean;
 }
 
 export interface LoadResult {
@@ -111,8 +123,10 @@ export async function runLoad(
     const outcome = await check(checkRequest(shape, randomUUID(), item.artifact), settings.deadlineMs);
     inFlight--;
     completed++;
-    if (measured) latency.recordValue(Math.max(1, Math.round(nowUs(origin) - intendedUs)));
+    const latencyUs = Math.max(1, Math.round(nowUs(origin) - intendedUs));
+    if (measured) latency.recordValue(latencyUs);
     count(item.kind, outcome);
+    hooks.onAnswer?.({ kind: item.kind, outcome, intendedUs, latencyUs, measured });
   };
 
   try {
@@ -145,9 +159,17 @@ export async function runLoad(
             return;
           }
           if (inFlight >= settings.maxInFlight) {
-            if (intendedUs >= measureStartUs) requests.measured++;
+            const measured = intendedUs >= measureStartUs;
+            if (measured) requests.measured++;
             else requests.warmup++;
             count(item.kind, CLIENT_BACKLOG);
+            hooks.onAnswer?.({
+              kind: item.kind,
+              outcome: CLIENT_BACKLOG,
+              intendedUs,
+              latencyUs: undefined,
+              measured,
+            });
             continue;
           }
           const answered = send(item, intendedUs);

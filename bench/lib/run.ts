@@ -11,7 +11,8 @@ import { checkRequest, type RequestShape } from '../../devkit/check-request.js';
 import { ALLOW, connectCheckClient, type CheckClient, type Outcome } from './envoy-client.js';
 import { checkRequestBody, h2loadVersion, probeBody, runH2load, type H2loadResult } from './h2load.js';
 import { summarize, type LatencySummary } from './latency.js';
-import { runLoad, type LoadMode, type LoadProgress } from './load.js';
+import type { OverloadReport } from './overload.js';
+import { runLoad, type LoadAnswer, type LoadMode, type LoadProgress } from './load.js';
 import {
   machineInfo,
   ownCpuMicros,
@@ -122,6 +123,8 @@ export interface BenchReport {
   scenarios: ScenarioResult[];
   h2load: H2loadRun[];
   ratios: Ratio[];
+  /** The overload scenario (--overload), when it ran. */
+  overload?: OverloadReport;
   /** Reasons the run failed; any one makes the benchmark exit non-zero. */
   failures: string[];
   notes: string[];
@@ -195,6 +198,15 @@ function serverCpuPerCheck(target: Target, used: Record<string, number>, checks:
   };
 }
 
+/** A scenario whose artifacts are issued and replays primed: run() drives the load at once. */
+export interface PreparedScenario {
+  /** `onAnswer`: each request's outcome as it comes (the overload scenario's own figures). */
+  run(
+    onProgress: ProgressCallback | undefined,
+    onAnswer?: (answer: LoadAnswer) => void,
+  ): Promise<ScenarioResult>;
+}
+
 /**
  * One load run against one target: issues its artifacts, presents the replay artifacts once,
  * drives the load and judges every answer. `notes` gets what the run noticed on the way.
@@ -208,6 +220,22 @@ export async function runScenario(
   notes: string[],
   onProgress: ProgressCallback | undefined,
 ): Promise<ScenarioResult> {
+  const prepared = await prepareScenario(target, client, source, mode, settings, notes);
+  return prepared.run(onProgress);
+}
+
+/**
+ * runScenario's preparation (issuing the artifacts, priming the replays) on its own, so that
+ * runs can follow one another with no pause between them (the overload scenario's recovery).
+ */
+export async function prepareScenario(
+  target: Target,
+  client: CheckClient,
+  source: ArtifactSource,
+  mode: LoadMode,
+  settings: ScenarioSettings,
+  notes: string[],
+): Promise<PreparedScenario> {
   const scenario = scenarioName(mode);
   const reusable = target.enforcement !== 'full';
   const rate = mode.kind === 'open' ? mode.rate : settings.maxRate;
@@ -232,6 +260,23 @@ export async function runScenario(
         `${PRIME_ATTEMPTS} presentations, so not replayed`,
     );
   }
+  return {
+    run: (onProgress, onAnswer) =>
+      driveScenario(target, client, traffic, mode, settings, issueMs, onProgress, onAnswer),
+  };
+}
+
+async function driveScenario(
+  target: Target,
+  client: CheckClient,
+  traffic: Traffic,
+  mode: LoadMode,
+  settings: ScenarioSettings,
+  issueMs: number,
+  onProgress: ProgressCallback | undefined,
+  onAnswer: ((answer: LoadAnswer) => void) | undefined,
+): Promise<ScenarioResult> {
+  const scenario = scenarioName(mode);
   const meters = { ...serverMeters(target), client: ownCpuMicros };
   const load = await runLoad(
     client.check,
@@ -241,6 +286,7 @@ export async function runScenario(
     {
       meters,
       onProgress: onProgress && ((progress) => onProgress(`${target.name} ${scenario}`, progress)),
+      onAnswer,
     },
   );
   const { invalidAllows, unexpected } = judge(target.enforcement, load.outcomes);
@@ -368,17 +414,12 @@ function ratios(report: BenchReport): Ratio[] {
   return out;
 }
 
-export async function runBench(
-  targets: Target[],
-  source: ArtifactSource,
-  settings: BenchSettings,
-  onProgress?: ProgressCallback,
-): Promise<BenchReport> {
+/** A report with nothing measured yet. */
+export function newReport(targets: Target[], source: ArtifactSource, settings: BenchSettings): BenchReport {
   const { workDir: _workDir, ...reported } = settings;
-  const version = h2loadVersion();
-  const report: BenchReport = {
+  return {
     startedAt: new Date().toISOString(),
-    machine: { ...machineInfo(), h2load: version },
+    machine: { ...machineInfo(), h2load: h2loadVersion() },
     settings: { ...reported, artifacts: source.description },
     targets,
     scenarios: [],
@@ -387,6 +428,16 @@ export async function runBench(
     failures: [],
     notes: [],
   };
+}
+
+export async function runBench(
+  targets: Target[],
+  source: ArtifactSource,
+  settings: BenchSettings,
+  onProgress?: ProgressCallback,
+): Promise<BenchReport> {
+  const report = newReport(targets, source, settings);
+  const version = report.machine.h2load;
   const modes: LoadMode[] = [
     ...settings.closedLoop.map((concurrency) => ({ kind: 'closed' as const, concurrency })),
     ...settings.openLoop.map((rate) => ({ kind: 'open' as const, rate })),

@@ -103,6 +103,25 @@ describe.skipIf(!onPath('redis-server'))('the benchmark scripts, briefly, with R
     expect(await decoyKeys()).toBe(0);
   }, 120_000);
 
+  it('npm run bench -- --overload prints its phases on the full path', async () => {
+    // The recovery phase is 2 s + 5 s whatever the options: about 15 s in all.
+    const result = await run(
+      'bench',
+      ...['--overload', '2', '--duration', '1', '--warmup', '0.2', '--concurrency', '4'],
+      ...['--max-rate', '1000', '--out', out],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^\| phase \| offered \| answered\/s \| allowed \| overload\.shed \|/m);
+    for (const phase of ['1. capacity', '2. overload', '3. recovery, first 2 s', '3. recovery, next 5 s'])
+      expect(result.stdout).toMatch(new RegExp(`^\\| ${phase.replace('.', '\\.')} \\| `, 'm'));
+    const [capacity] = numbers(result.stdout, /X = (\d+) decided Checks\/s/);
+    expect(capacity).toBeGreaterThan(0);
+    expect(result.stdout).toMatch(/^- no invalid allow: yes \(0\)$/m);
+    for (const goal of ['every Check answered within 250 ms', 'excess shed early', 'recovery within 2 s'])
+      expect(result.stdout).toMatch(new RegExp(`^- ${goal}[^:]*: (yes|NO) — `, 'm'));
+    expect(await decoyKeys()).toBe(0);
+  }, 120_000);
+
   it('npm run bench:soak samples the full path under load and allows Checks', async () => {
     const result = await run(
       'bench:soak',
