@@ -147,6 +147,15 @@ function printableOrUndefined(value: string | undefined, pattern: RegExp): strin
 }
 
 /**
+ * The request id of a CheckRequest, if it has a well-formed one, and nothing else read: what a
+ * Check shed before it is read names (enforcer.ts). Never throws, whatever the message.
+ */
+export function requestIdOf(message: CheckRequestMessage): string | undefined {
+  const id: unknown = message?.attributes?.request?.http?.id;
+  return typeof id === 'string' ? (printableOrUndefined(id, REQUEST_ID) ?? undefined) : undefined;
+}
+
+/**
  * Reads a CheckRequest (see the module comment), routes it (routes.ts) and resolves its
  * environment: everything a decision needs of the request, in one pass.
  */

@@ -19,7 +19,7 @@ import { GovernanceError, type DenialReason } from '../core/errors.js';
 import type { LedgerWriter } from '../ledger/types.js';
 import type { AdmissionGrant, UseRequest, UseStateStore } from '../store/types.js';
 import { admissionBinding, attestationRef, type Workload } from '../core/attestation.js';
-import { readCheckRequest, type IdentitySource, type RequestLimits } from './check-request.js';
+import { readCheckRequest, requestIdOf, type IdentitySource, type RequestLimits } from './check-request.js';
 import type { EnvironmentConfig, RuntimeApiConfig } from './config.js';
 import type { CheckRequestMessage, CheckResponseMessage } from './envoy-proto.js';
 import type { AuthzMetrics } from './metrics.js';
@@ -151,7 +151,11 @@ export class Enforcer {
 
   /** Answers one Envoy Check. Never rejects. */
   async check(message: CheckRequestMessage): Promise<CheckResponseMessage> {
-    const run = new Run(this.deps.clock(), { runtime: this.baseEnvironment.runtime });
+    // The request id alone, read before anything else: a Check shed unread still names it.
+    const run = new Run(this.deps.clock(), {
+      runtime: this.baseEnvironment.runtime,
+      requestId: requestIdOf(message),
+    });
     const verdict = await this.govern(run, () => this.evaluateCheck(run, message));
     return verdict.allow ? okResponse(verdict.artifact.id, verdict.lineage) : deniedResponse(verdict.record);
   }

@@ -115,6 +115,8 @@ describe('a Check over capacity', () => {
     const denials = await h.ledger.waitFor('execution.denied');
     expect(denials).toHaveLength(1);
     expect(denials[0]!.reason).toBe('overload.shed');
+    // Shed unread, it still names its request.
+    expect(denials[0]!.request_id).toMatch(/\S/);
     // The shed artifact was never judged: its use is untouched, and it allows now.
     expect((await invoke(second)).okResponse).toBeDefined();
     expect((await invoke(third)).okResponse).toBeDefined();

@@ -35,12 +35,13 @@ interface Sample {
 
 const NAMED = new Set<string>(DENIAL_REASONS);
 /**
- * Valid Checks outside a fault that may miss the 200 ms decision deadline: six processes (and
+ * Valid Checks outside a fault that may miss the 200 ms decision deadline, or be shed as they
+ * approach it (overload.shed, when decisions run slow): six processes (and
  * whatever else runs on the machine) share two cores and one disk that fsyncs every Redis write,
  * and a restarting service compiles TypeScript. A miss is a DENY naming the store it waited on
  * (fail closed), so it costs availability only; the counts are in the report.
  */
-const DEADLINE_REASONS = ['state.unavailable', 'ledger.unavailable'];
+const DEADLINE_REASONS = ['state.unavailable', 'ledger.unavailable', 'overload.shed'];
 const toleratedMisses = (checks: number) => Math.max(2, Math.ceil(checks * 0.05));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
