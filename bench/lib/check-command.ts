@@ -12,6 +12,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { generatePrivateKey, keyFromJwk, keyFromPem, keySigner } from '../../core/keys.js';
 import { checkRequest, parseRoute, type RequestShape } from '../../devkit/check-request.js';
 import { connectCheckClient } from './envoy-client.js';
+import { CHECK_CLIENTS, type CheckClientKind } from './h2-client.js';
 import { startFullPath, type Fsync } from './full-path.js';
 import { progressReporter } from './progress.js';
 import { ENVOY_TIMEOUT_MS, RECOVERY_GRACE_MS, RECOVERY_MEASURED_MS, runOverload } from './overload.js';
@@ -61,6 +62,7 @@ export interface CheckCommandOptions {
   duration: number;
   warmup: number;
   connections: number;
+  client?: CheckClientKind;
   deadline: number;
   maxRate: number;
   maxInFlight: number;
@@ -117,6 +119,11 @@ export const positiveInt = (value: string) => {
 export const seconds = (value: string) => {
   if (!/^\d+(\.\d+)?$/.test(value)) throw new InvalidArgumentError('must be a number of seconds');
   return Number(value);
+};
+const checkClientKind = (value: string): CheckClientKind => {
+  if (!(CHECK_CLIENTS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${CHECK_CLIENTS.join(', ')}`);
+  return value as CheckClientKind;
 };
 /** A comma list; "none" or "" is the empty list. */
 const list =
@@ -201,7 +208,13 @@ export function addCheckOptions(command: Command, defaults: CheckCommandDefaults
     )
     .option('--duration <seconds>', 'measured time per run', seconds, 10)
     .option('--warmup <seconds>', 'unmeasured time before each run', seconds, 2)
-    .option('--connections <n>', 'HTTP/2 connections of the grpc-js client', positiveInt, 1)
+    .option('--connections <n>', 'HTTP/2 connections of the Check client', positiveInt, 1)
+    .option(
+      '--client <kind>',
+      'Check client: grpc-js (@grpc/grpc-js) or http2 (raw node:http2, bench/lib/h2-client.ts, far ' +
+        'cheaper per Check); default http2 with --overload, grpc-js otherwise',
+      checkClientKind,
+    )
     .option('--deadline <ms>', 'gRPC deadline of each Check', positiveInt, 5000)
     .option(
       '--max-rate <req/s>',
@@ -364,6 +377,7 @@ export async function runCheckCommand(
     durationMs: opts.duration * 1000,
     deadlineMs: opts.deadline,
     connections: opts.connections,
+    client: opts.client ?? (opts.overload === undefined ? undefined : 'http2'),
     maxRate: opts.maxRate,
     maxInFlight: opts.maxInFlight,
     h2load: h2loadSettings(opts),
@@ -414,6 +428,7 @@ export async function runCheckCommand(
           seconds: overload,
           concurrency: opts.concurrency[0] ?? OVERLOAD_CONCURRENCY,
           connections: opts.connections,
+          client: settings.client,
         },
         report.notes,
         report.failures,

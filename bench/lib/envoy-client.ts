@@ -37,6 +37,11 @@ export type CheckCall = (request: EnvoyCheckRequest, deadlineMs: number) => Prom
 
 export interface CheckClient {
   check: CheckCall;
+  /**
+   * Optional: does now, before a run, what `check` would do to send `request` (encoding it),
+   * and returns the request to pass to `check` instead.
+   */
+  prepare?(request: EnvoyCheckRequest): EnvoyCheckRequest;
   close(): void;
 }
 

@@ -120,7 +120,8 @@ export async function runLoad(
     const sentUs = nowUs(origin);
     if (measured && sendLag) sendLag.recordValue(Math.max(0, Math.round(sentUs - intendedUs)));
     inFlight++;
-    const outcome = await check(checkRequest(shape, randomUUID(), item.artifact), settings.deadlineMs);
+    const request = item.request ?? checkRequest(shape, randomUUID(), item.artifact);
+    const outcome = await check(request, settings.deadlineMs);
     inFlight--;
     completed++;
     const latencyUs = Math.max(1, Math.round(nowUs(origin) - intendedUs));

@@ -10,7 +10,8 @@
 // Figures come from each answer as it arrives (load.ts onAnswer), by phase; the verdicts are
 // printed, not enforced: only an invalid allow fails the run, as in every scenario.
 import { performance } from 'node:perf_hooks';
-import { ALLOW, connectCheckClient, type Outcome } from './envoy-client.js';
+import { ALLOW, type Outcome } from './envoy-client.js';
+import { connectClient, type CheckClientKind } from './h2-client.js';
 import { latencyHistogram, summarize, type Histogram, type LatencySummary } from './latency.js';
 import type { LoadAnswer, LoadMode } from './load.js';
 import {
@@ -41,6 +42,8 @@ export interface OverloadOptions {
   /** The capacity phase's closed-loop concurrency. */
   concurrency: number;
   connections: number;
+  /** The Check client of every phase (http2: bench/lib/h2-client.ts, the default). */
+  client?: CheckClientKind;
 }
 
 /** One row of the table: a phase, or a part of one. */
@@ -236,7 +239,7 @@ export async function runOverload(
     },
     runs: [],
   };
-  const client = connectCheckClient(target.address, options.connections);
+  const client = connectClient(options.client ?? 'http2', target.address, options.connections);
   const progress =
     (phase: string): ProgressCallback | undefined =>
     (label, live) =>

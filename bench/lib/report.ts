@@ -195,7 +195,7 @@ export function markdownSummary(report: BenchReport): string {
   const { machine } = report;
   const lines = [
     `Check benchmark, ${report.startedAt}: ${machineLine(machine)}; warm-up ${report.settings.warmupMs / 1000} s, ` +
-      `duration ${report.settings.durationMs / 1000} s, grpc-js client on ${report.settings.connections} connection(s).`,
+      `duration ${report.settings.durationMs / 1000} s, ${report.settings.client ?? 'grpc-js'} client on ${report.settings.connections} connection(s).`,
   ];
   if (report.scenarios.length > 0) lines.push('', ...scenarioTable(report));
   const h2load = report.h2load.filter((h) => h.result !== undefined);

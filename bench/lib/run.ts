@@ -8,7 +8,8 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadEnvoyAuthProto } from '../../authz-server/envoy-proto.js';
 import { checkRequest, type RequestShape } from '../../devkit/check-request.js';
-import { ALLOW, connectCheckClient, type CheckClient, type Outcome } from './envoy-client.js';
+import { ALLOW, type CheckClient, type Outcome } from './envoy-client.js';
+import { connectClient, type CheckClientKind } from './h2-client.js';
 import { checkRequestBody, h2loadVersion, probeBody, runH2load, type H2loadResult } from './h2load.js';
 import { summarize, type LatencySummary } from './latency.js';
 import type { OverloadReport } from './overload.js';
@@ -48,6 +49,8 @@ export type H2loadBody = 'allow' | 'missing';
 export type ProgressCallback = (label: string, progress: LoadProgress | undefined) => void;
 
 export interface BenchSettings {
+  /** The Check client (grpc-js unless given). */
+  client?: CheckClientKind;
   shape: RequestShape;
   mix: Mix;
   closedLoop: number[];
@@ -249,6 +252,12 @@ export async function prepareScenario(
   const issueMs = Math.round(performance.now() - issueStart);
   const primed = await prime(client, settings.shape, traffic.toPrime, settings.deadlineMs);
   traffic.useReplays(primed.spent);
+  if (mode.kind === 'open' && client.prepare !== undefined) {
+    const prepare = client.prepare.bind(client);
+    traffic.prebuild(Math.ceil((mode.rate * (settings.warmupMs + settings.durationMs)) / 1000), (artifact) =>
+      prepare(checkRequest(settings.shape, randomUUID(), artifact)),
+    );
+  }
   if (Object.keys(primed.first).some((outcome) => outcome !== ALLOW)) {
     notes.push(
       `${target.name} ${scenario}: replay artifacts on first presentation: ${JSON.stringify(primed.first)}`,
@@ -442,7 +451,12 @@ export async function runBench(
     ...settings.closedLoop.map((concurrency) => ({ kind: 'closed' as const, concurrency })),
     ...settings.openLoop.map((rate) => ({ kind: 'open' as const, rate })),
   ];
-  const clients = new Map(targets.map((t) => [t.name, connectCheckClient(t.address, settings.connections)]));
+  const clients = new Map(
+    targets.map((t) => [
+      t.name,
+      connectClient(settings.client ?? 'grpc-js', t.address, settings.connections),
+    ]),
+  );
   try {
     for (const mode of modes) {
       for (const target of targets) {

@@ -14,6 +14,7 @@ import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64urlEncode } from '../../core/encoding.js';
 import type { DenialReason } from '../../core/errors.js';
 import { formatSeconds } from '../../core/time.js';
+import type { EnvoyCheckRequest } from '../../devkit/check-request.js';
 import { ALLOW, type Outcome } from './envoy-client.js';
 
 export const TRAFFIC_KINDS = ['single', 'bounded', 'rate', 'replay', 'bad-signature', 'missing'] as const;
@@ -217,6 +218,8 @@ export interface TrafficItem {
   kind: TrafficKind;
   /** The x-execution-artifact value; undefined sends no header. */
   artifact: string | undefined;
+  /** The CheckRequest built before the run (prebuild), if it was. */
+  request?: EnvoyCheckRequest;
 }
 
 /** Replays reuse up to this many artifacts, each spent (primed) before the run. */
@@ -228,6 +231,8 @@ const STATELESS_POOL = 1024;
 
 export class Traffic {
   private turn = 0;
+  private prebuilt: TrafficItem[] = [];
+  private prebuiltAt = 0;
 
   private constructor(
     private readonly mix: Mix,
@@ -248,8 +253,33 @@ export class Traffic {
     if (spent.length === 0 && TRAFFIC_KINDS.some((kind) => others[kind] > 0)) this.cycle = mixCycle(others);
   }
 
+  /**
+   * Builds the next `count` requests now (after useReplays), so that a run sending them does not
+   * build them as it goes; `build` makes a request of an artifact (e.g. a client's pre-encoding).
+   */
+  prebuild(count: number, build: (artifact: string | undefined) => EnvoyCheckRequest): void {
+    const items: TrafficItem[] = [];
+    for (let i = 0; i < count; i++) {
+      const item = this.nextIssued();
+      if (item === undefined) break;
+      item.request = build(item.artifact);
+      items.push(item);
+    }
+    this.prebuilt = items;
+    this.prebuiltAt = 0;
+  }
+
   /** The next request's kind and artifact, or undefined when the issued artifacts are spent. */
   next(): TrafficItem | undefined {
+    if (this.prebuiltAt < this.prebuilt.length) {
+      const item = this.prebuilt[this.prebuiltAt]!;
+      this.prebuilt[this.prebuiltAt++] = undefined as unknown as TrafficItem;
+      return item;
+    }
+    return this.nextIssued();
+  }
+
+  private nextIssued(): TrafficItem | undefined {
     const kind = this.cycle[this.turn++ % this.cycle.length]!;
     if (kind === 'missing') return { kind, artifact: undefined };
     const artifact = this.pools[kind].next();
