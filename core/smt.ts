@@ -511,7 +511,8 @@ export class SparseMerkleIndex {
 
   /** The stored form of node `id` (see the format above), or undefined when there is none. */
   storedNode(id: string): Uint8Array | undefined {
-    this.root();
+    // A proof asks for many nodes: rehash only when a set() is pending (root() copies the hash).
+    if (this.dirty.size > 0) this.root();
     const node = this.nodes.get(id);
     return node === undefined ? undefined : encodeNode(node);
   }

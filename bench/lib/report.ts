@@ -16,8 +16,9 @@ export function writeJsonReport(report: { startedAt: string }, outDir: string, b
 
 /** Microseconds as milliseconds with two decimals below 10 ms, one above. */
 export const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
-/** p50, p90, p99, p99.9 and max in milliseconds. */
+/** p50, p90, p99, p99.9 and max in milliseconds, and their column headers. */
 export const latencyCells = (l: LatencySummary) => [l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.maxUs].map(ms);
+export const LATENCY_HEADERS = ['p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms'];
 export const optional = (value: number | undefined) => (value === undefined ? '–' : String(value));
 /** Companion CPU per Check, as "redis 50, sequencer 103". */
 export const companions = (cpu: Record<string, number>) =>
@@ -47,11 +48,7 @@ function scenarioTable(report: BenchReport): string[] {
       'target',
       'scenario',
       'req/s',
-      'p50 ms',
-      'p90 ms',
-      'p99 ms',
-      'p99.9 ms',
-      'max ms',
+      ...LATENCY_HEADERS,
       'server CPU µs/Check',
       'Redis etc. CPU µs/Check',
       'client CPU µs/Check',
@@ -207,11 +204,7 @@ export function markdownSummary(report: BenchReport): string {
           'target',
           'h2load body',
           'req/s',
-          'p50 ms',
-          'p90 ms',
-          'p99 ms',
-          'p99.9 ms',
-          'max ms',
+          ...LATENCY_HEADERS,
           'server CPU µs/Check',
           'Redis etc. CPU µs/Check',
           'failed',

@@ -12,7 +12,7 @@ import { connectCheckClient, type Outcome } from './envoy-client.js';
 import { mergeSummaries, type LatencySummary } from './latency.js';
 import { machineInfo, processMemory, type MachineInfo } from './proc-stats.js';
 import type { ProgressReporter } from './progress.js';
-import { companions, latencyCells, machineLine, ms, optional, table } from './report.js';
+import { LATENCY_HEADERS, companions, latencyCells, machineLine, ms, optional, table } from './report.js';
 import {
   runScenario,
   scenarioFindings,
@@ -420,11 +420,7 @@ export function soakSummary(report: SoakReport): string {
         's',
         'pause s',
         'req/s',
-        'p50 ms',
-        'p90 ms',
-        'p99 ms',
-        'p99.9 ms',
-        'max ms',
+        ...LATENCY_HEADERS,
         ...names.map((name) => `${name} MiB`),
         `${report.gated} CPU µs/Check`,
         'Redis etc. CPU µs/Check',
