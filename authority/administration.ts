@@ -87,6 +87,10 @@ export class Administration {
       return deny(code, (e as Error).message, { identity }, problems);
     }
     const { params, attributes, act } = prepared;
+    // A halted producer acts on nothing (a change it cannot prove in a checkpoint is unaccounted
+    // for), and says why: the halt's own reason, as issuance does.
+    const halt = this.ctx.deps.ledger.halt();
+    if (halt) return deny(halt.reason, halt.message, { identity, data: { params } });
     const policy = this.ctx.state.activePolicy(adminRef);
     if (!policy)
       return deny('policy.unknown', `no active admin policy ${adminRef}`, { identity, data: { params } });

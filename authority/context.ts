@@ -119,7 +119,7 @@ export class AuthorityContext {
     this.clock = deps.clock ?? Date.now;
     this.random = deps.random ?? pooledRandom();
     this.log = deps.logger ?? pino({ level: 'silent' });
-    this.metrics = deps.metrics ?? new AuthorityMetrics();
+    this.metrics = deps.metrics ?? new AuthorityMetrics({ ledger: deps.ledger });
     this.runtimes = deps.runtimes ?? new MemoryRuntimeRegistry();
     this.heartbeatMs = deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.maxRegistryAgeMs = deps.maxRegistryAgeMs ?? DEFAULT_MAX_REGISTRY_AGE_MS;

@@ -125,7 +125,7 @@ export async function startAuthorityService(
     roots: material.roots,
     adminPolicy: config.admin.policy,
     logger,
-    metrics: new AuthorityMetrics({ processMetrics: true }),
+    metrics: new AuthorityMetrics({ ledger, processMetrics: true }),
     heartbeatMs: config.heartbeatMs,
     maxRegistryAgeMs: config.maxRegistryAgeMs,
     bootstrapPolicies: material.policies,

@@ -3,6 +3,7 @@
 // sees every reason before it first happens.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DENIAL_REASONS, type DenialReason } from '../core/errors.js';
+import { registerLedgerGauges } from '../service/ledger-metrics.js';
 
 export interface MetricSources {
   ledgerCommitLagMs: () => number;
@@ -57,24 +58,9 @@ export class AuthzMetrics {
       registers,
     });
     for (const result of ['released', 'failed']) this.lateUses.inc({ result }, 0);
-    new Gauge({
-      name: 'governance_ledger_commit_lag_seconds',
-      help: 'Age of the oldest event this enforcement point appended that is not yet proven in a checkpoint.',
-      registers,
-      // Merged over the workers of one process group (authz-server/workers.ts): the worst one.
-      aggregator: 'max',
-      collect() {
-        this.set(sources.ledgerCommitLagMs() / 1000);
-      },
-    });
-    new Gauge({
-      name: 'governance_ledger_batches_missing',
-      help: 'Batches this producer appended that a checkpoint covered without holding them (halted: ledger.batch.missing).',
-      registers,
-      aggregator: 'max',
-      collect() {
-        this.set(sources.ledgerBatchesMissing());
-      },
+    registerLedgerGauges(this.registry, {
+      commitLagMs: sources.ledgerCommitLagMs,
+      batchesMissing: sources.ledgerBatchesMissing,
     });
     new Gauge({
       name: 'governance_registry_freshness_age_seconds',

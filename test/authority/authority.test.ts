@@ -9,6 +9,8 @@ import { generatePrivateKey } from '../../core/keys.js';
 import { verifyHeartbeat, verifyRevocation } from '../../core/registry.js';
 import { MemoryRegistryStore } from '../../store/registry-memory.js';
 import type { Authority, Issued, Outcome } from '../../authority/authority.js';
+import { startHttpServer } from '../../authority/http.js';
+import { TokenTable } from '../../authority/identity.js';
 import { IssuerKeyring } from '../../authority/keys.js';
 import { holdKey } from '../../service/keys.js';
 import {
@@ -370,6 +372,99 @@ rules:
       expect.objectContaining({ runtime: 'k8s://cluster-east-1/ns/new' }),
     ]);
     expect(await authority.proofs.runtimes()).toHaveLength(1);
+  });
+});
+
+describe('a halted ledger', () => {
+  const PLATFORM = 'spiffe://prod.example.org/ns/platform/sa/deployer';
+
+  it.each([
+    [
+      'ledger.batch.missing',
+      (l: RecordingLedger): void => {
+        l.missing = true;
+      },
+    ],
+    [
+      'ledger.unavailable',
+      (l: RecordingLedger): void => {
+        l.stalled = true;
+      },
+    ],
+  ] as const)(
+    'refuses every admin operation while halted with %s, acts on none, and ledgers each refusal with its reason',
+    async (reason, haltLedger) => {
+      await withAdminPolicy();
+      // Everything below would be allowed by the admin policy on a ledger that is not halted.
+      const longer = example('medical-inference-v3').replace('ttl_seconds: 300', 'ttl_seconds: 120');
+      const published = await authority.admin.publishPolicy(as(OPERATOR), { source: longer });
+      if (!published.ok) throw new Error(published.message);
+      const { artifact } = issued(await authority.issuance.execute(as(GATEWAY), summarize));
+      const versionsBefore = await registry.listPolicyVersions();
+      const activeBefore = await registry.activePolicies();
+      const allowedBefore = ledger.of('admin.allowed').length;
+      haltLedger(ledger);
+      const halt = ledger.halt()!;
+      const incident = { incident: 'INC-44' };
+      const outcomes = {
+        'admin.policy.publish': await authority.admin.publishPolicy(as(OPERATOR), {
+          source: longer.replace('ttl_seconds: 120', 'ttl_seconds: 60'),
+        }),
+        'admin.policy.activate': await authority.admin.activatePolicy(as(OPERATOR), published.value),
+        'admin.key.rotate': await authority.admin.rotateKey(as(CUSTODIAN), {
+          kid: 'key:test/2',
+          attributes: { change: 'CHG-9' },
+        }),
+        'admin.key.revoke': await authority.admin.revokeKey(as(SECURITY), {
+          kid: 'key:test/1',
+          reason: 'compromised',
+          attributes: incident,
+        }),
+        'admin.artifact.revoke': await authority.admin.revokeArtifact(as(SECURITY), {
+          artifact_id: artifact.id,
+          reason: 'leaked in a log',
+          attributes: incident,
+        }),
+        'admin.runtime.register': await authority.admin.registerRuntime(as(PLATFORM), {
+          runtime: 'k8s://cluster-east-1/ns/new',
+          region: 'us-east-1',
+        }),
+      };
+      for (const outcome of Object.values(outcomes))
+        expect(outcome).toEqual({ ok: false, reason, message: halt.message });
+      expect(ledger.of('admin.denied').map((e) => [e.operation, e.reason, e.data?.message])).toEqual(
+        Object.keys(outcomes).map((operation) => [operation, reason, halt.message]),
+      );
+      // Nothing was acted on: no verdict allowed, no version, activation, key, revocation or runtime.
+      expect(ledger.of('admin.allowed')).toHaveLength(allowedBefore);
+      expect(await registry.listPolicyVersions()).toEqual(versionsBefore);
+      expect(await registry.activePolicies()).toEqual(activeBefore);
+      expect(keyring.active().key.kid).toBe('key:test/1');
+      expect(await registry.listRevocations()).toEqual([]);
+      expect(await authority.proofs.runtimes()).toEqual([]);
+    },
+  );
+
+  it("reports the ledger writer's missing batches and commit lag in /metrics", async () => {
+    const server = await startHttpServer(authority, {
+      host: '127.0.0.1',
+      port: 0,
+      identity: { tokens: new TokenTable([]), trustDomains: [] },
+    });
+    try {
+      const metrics = async () => (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      const before = await metrics();
+      expect(before).toMatch(/^governance_ledger_batches_missing 0$/m);
+      expect(before).toMatch(/^governance_ledger_commit_lag_seconds 0$/m);
+      ledger.missing = true;
+      const after = await metrics();
+      expect(after).toMatch(/^# HELP governance_ledger_batches_missing \S/m);
+      expect(after).toMatch(/^governance_ledger_batches_missing 1$/m);
+      expect(after).toMatch(/^# HELP governance_ledger_commit_lag_seconds \S/m);
+      expect(after).toMatch(/^governance_ledger_commit_lag_seconds 60$/m);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -24,7 +24,10 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   private readonly appended: LedgerEvent[][] = [];
   /** When true, every append rejects, as a store error would. */
   failing = false;
+  /** When true, the commit lag exceeds its window: halted with ledger.unavailable. */
   stalled = false;
+  /** When true, a checkpoint covered one of its batches without holding it: halted for good. */
+  missing = false;
   private readonly auditKey = generatePrivateKey();
   /** One producer key per producer id the events name. */
   private readonly producerKeys = new Map<string, ReturnType<typeof generatePrivateKey>>();
@@ -53,17 +56,23 @@ export class RecordingLedger implements LedgerWriter, LedgerProofReader {
   }
 
   commitLagMs(): number {
-    return this.stalled ? 60_000 : 0;
+    return this.stalled || this.missing ? 60_000 : 0;
   }
 
   halt(): LedgerHalt | undefined {
+    // As the real writer: a missing batch outranks a lag.
+    if (this.missing)
+      return {
+        reason: 'ledger.batch.missing',
+        message: 'a checkpoint covered a batch it does not hold (halt)',
+      };
     return this.stalled
       ? { reason: 'ledger.unavailable', message: 'ledger commit lag exceeds its window' }
       : undefined;
   }
 
   batchesMissing(): number {
-    return 0;
+    return this.missing ? 1 : 0;
   }
 
   async close(): Promise<void> {}
