@@ -1,6 +1,6 @@
 // What the witness tests share: a log (an Ed25519 key, leaves, signed checkpoints and RFC 9162
-// proofs), a witness service started on 127.0.0.1:0 over a temp state directory, and a raw
-// add-checkpoint POST.
+// proofs), a witness service started on 127.0.0.1:0 over a temp state directory, what it logs,
+// and a raw add-checkpoint POST.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,18 +99,50 @@ export async function post(port: number, body: string | Uint8Array): Promise<Rep
   };
 }
 
+/**
+ * The failure code a text refusal names: its body is `<code>: <message>`. undefined for a body of
+ * another shape (the 409 size body tlog-witness fixes, a cosignature line).
+ */
+export function refusalCode(reply: Reply): string | undefined {
+  return /^([a-z]+(?:\.[a-z]+)+): /.exec(reply.body)?.[1];
+}
+
 export const WITNESS_NAME = 'witness.example/w1';
+
+/** A log as a witness is configured with it: its origin and the verifier key of its checkpoints. */
+export interface WitnessedLog {
+  readonly origin: string;
+  readonly vkey: string;
+}
+
+/** One "add-checkpoint refused" log line: the code is there even when the spec fixes the body. */
+export interface LoggedRefusal {
+  status: number;
+  code: string;
+  origin?: string;
+  size?: number;
+}
+
+export interface TestWitness extends RunningWitness {
+  /** The refusals it logged, oldest first. */
+  refusals: LoggedRefusal[];
+}
 
 export interface WitnessHarness {
   dir: string;
   keyFile: string;
   witnessKey: KeyObject;
-  start(stateDir?: string, logs?: TestLog[], name?: string, port?: number): Promise<RunningWitness>;
+  start(
+    stateDir?: string,
+    logs?: readonly WitnessedLog[],
+    name?: string,
+    port?: number,
+  ): Promise<TestWitness>;
   cleanup(): Promise<void>;
 }
 
 /** Witnesses over one temp directory and key; each start() is a fresh process-like instance. */
-export function witnessHarness(logs: TestLog[]): WitnessHarness {
+export function witnessHarness(logs: readonly WitnessedLog[]): WitnessHarness {
   const dir = mkdtempSync(join(tmpdir(), 'gov-witness-'));
   const witnessKey = generatePrivateKey();
   const keyFile = join(dir, 'witness.key.pem');
@@ -128,7 +160,21 @@ export function witnessHarness(logs: TestLog[]): WitnessHarness {
         stateDir,
         logs: serving.map((log) => ({ origin: log.origin, keys: [log.vkey] })),
       });
-      const witness = await startWitnessService(config, pino({ level: 'silent' }));
+      const refusals: LoggedRefusal[] = [];
+      // pino writes each line synchronously, before the reply is sent, so a test that has its
+      // reply sees the line.
+      const logger = pino(
+        { level: 'info' },
+        {
+          write(line: string) {
+            const entry = JSON.parse(line) as LoggedRefusal & { msg: string };
+            if (entry.msg !== 'add-checkpoint refused') return;
+            const { status, code, origin, size } = entry;
+            refusals.push({ status, code, origin, size });
+          },
+        },
+      );
+      const witness = Object.assign(await startWitnessService(config, logger), { refusals });
       running.push(witness);
       return witness;
     },

@@ -1,6 +1,8 @@
 // The witness service (witness/) against C2SP tlog-witness, over real HTTP on 127.0.0.1 and a
 // real state directory: each add-checkpoint outcome the spec names, with the request bodies
-// written out as the spec lays them out, persistence across a restart, and hostile input.
+// written out as the spec lays them out, persistence across a restart, and hostile input. Each
+// refusal is also checked for the failure code it names (issue #16: tampers fail with named
+// codes): in its body, or, where the spec fixes the body (409 with the size), in its log line.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -8,9 +10,16 @@ import { nodeCrypto } from '../../core/crypto-node.js';
 import { base64Encode } from '../../core/encoding.js';
 import { generatePrivateKey, rawPublicKey } from '../../core/keys.js';
 import { parseCosignatureVerifierKey, parseNote, verifyCosignature } from '../../core/note.js';
-import type { RunningWitness } from '../../witness/service.js';
 import { stateFileName } from '../../witness/state.js';
-import { TestLog, WITNESS_NAME, post, witnessHarness } from './support.js';
+import {
+  TestLog,
+  WITNESS_NAME,
+  post,
+  refusalCode,
+  witnessHarness,
+  type Reply,
+  type TestWitness,
+} from './support.js';
 
 const log = new TestLog('example.com/log');
 const other = new TestLog('example.com/other');
@@ -18,12 +27,15 @@ const harness = witnessHarness([log, other]);
 afterAll(() => harness.cleanup());
 
 let stateCount = 0;
-let witness: RunningWitness;
+let witness: TestWitness;
 let stateDir: string;
 beforeEach(async () => {
   stateDir = join(harness.dir, `state-${++stateCount}`);
   witness = await harness.start(stateDir);
 });
+
+/** A text refusal as its status and the code its body names. */
+const refused = (reply: Reply) => ({ status: reply.status, code: refusalCode(reply) });
 
 /** Brings the witness to `size` for the log, from nothing. */
 async function cosigned(size: number, l: TestLog = log): Promise<void> {
@@ -64,18 +76,18 @@ describe('add-checkpoint', () => {
     const proof = log.proof(5, 13);
     proof[0] = proof[0]!.map((b, i) => (i === 0 ? b ^ 1 : b));
     const reply = await post(witness.httpPort, await log.request(5, 13, proof));
-    expect(reply.status).toBe(422);
+    expect(refused(reply)).toEqual({ status: 422, code: 'ledger.checkpoint.inconsistent' });
   });
 
   it('refuses a non-empty proof from size 0 with 422', async () => {
     const reply = await post(witness.httpPort, await log.request(0, 13, log.proof(5, 13)));
-    expect(reply.status).toBe(422);
+    expect(refused(reply)).toEqual({ status: 422, code: 'ledger.proof.invalid' });
   });
 
   it('refuses a fork: another root at the size it cosigned, 409 without a size', async () => {
     await cosigned(8);
     const reply = await post(witness.httpPort, await log.fork(4).request(8, 8));
-    expect(reply.status).toBe(409);
+    expect(refused(reply)).toEqual({ status: 409, code: 'ledger.checkpoint.inconsistent' });
     expect(reply.contentType).not.toBe('text/x.tlog.size');
   });
 
@@ -88,23 +100,29 @@ describe('add-checkpoint', () => {
     await cosigned(13);
     const reply = await post(witness.httpPort, await log.request(5, 5));
     expect(reply).toEqual({ status: 409, contentType: 'text/x.tlog.size', body: '13\n' });
+    // The spec fixes that body; the code is in the log line.
+    expect(witness.refusals).toEqual([
+      { status: 409, code: 'ledger.checkpoint.rollback', origin: log.origin, size: 5 },
+    ]);
   });
 
   it('refuses an old size above the checkpoint size with 400', async () => {
     await cosigned(13);
     const reply = await post(witness.httpPort, await log.request(13, 5, []));
-    expect(reply.status).toBe(400);
+    expect(refused(reply)).toEqual({ status: 400, code: 'ledger.checkpoint.rollback' });
   });
 
   it('refuses a checkpoint of an unknown origin with 404', async () => {
     const stranger = new TestLog('example.com/stranger');
-    expect((await post(witness.httpPort, await stranger.request(0, 3))).status).toBe(404);
+    const reply = await post(witness.httpPort, await stranger.request(0, 3));
+    expect(refused(reply)).toEqual({ status: 404, code: 'key.invalid' });
   });
 
   it('refuses a checkpoint with no signature by a trusted key with 403', async () => {
     const impostor = generatePrivateKey();
     const body = `old 0\n\n${await log.note(3, impostor)}`;
-    expect((await post(witness.httpPort, body)).status).toBe(403);
+    const reply = await post(witness.httpPort, body);
+    expect(refused(reply)).toEqual({ status: 403, code: 'ledger.signature.invalid' });
   });
 
   it('ignores signatures by unknown keys next to the log signature', async () => {
@@ -135,18 +153,20 @@ describe('add-checkpoint', () => {
     ['a note without signatures', async () => `old 0\n\n${log.body(3)}`],
     ['a note body that is no checkpoint', async () => 'old 0\n\nhello\n\n— example.com/log AAAAAAAA\n'],
   ])('refuses a malformed body with 400: %s', async (_name, body) => {
-    expect((await post(witness.httpPort, await body())).status).toBe(400);
+    const reply = await post(witness.httpPort, await body());
+    expect(refused(reply)).toEqual({ status: 400, code: 'encoding.invalid' });
   });
 
   it('refuses a body that is not UTF-8 with 400', async () => {
     const bytes = new TextEncoder().encode(`old 0\n\n${await log.note(3)}`);
     bytes[log.origin.length + 7] = 0xff;
-    expect((await post(witness.httpPort, bytes)).status).toBe(400);
+    const reply = await post(witness.httpPort, bytes);
+    expect(refused(reply)).toEqual({ status: 400, code: 'encoding.invalid' });
   });
 
   it('refuses an oversized body with 413, and still serves afterwards', async () => {
     const huge = `old 0\n\n${await log.note(3)}`.padEnd(300 * 1024, 'x');
-    expect((await post(witness.httpPort, huge)).status).toBe(413);
+    expect(refused(await post(witness.httpPort, huge))).toEqual({ status: 413, code: 'encoding.invalid' });
     expect((await post(witness.httpPort, await log.request(0, 3))).status).toBe(200);
   });
 
@@ -191,8 +211,16 @@ describe('state', () => {
       status: 409,
       body: '8\n',
     });
-    expect((await post(witness.httpPort, await log.fork(4).request(8, 8))).status).toBe(409);
-    expect((await post(witness.httpPort, await log.fork(4).request(8, 13))).status).toBe(422);
+    expect(refused(await post(witness.httpPort, await log.fork(4).request(8, 8)))).toEqual({
+      status: 409,
+      code: 'ledger.checkpoint.inconsistent',
+    });
+    expect(refused(await post(witness.httpPort, await log.fork(4).request(8, 13)))).toEqual({
+      status: 422,
+      code: 'ledger.checkpoint.inconsistent',
+    });
+    expect((await post(witness.httpPort, await log.request(5, 5))).body).toBe('8\n');
+    expect(witness.refusals.at(-1)).toMatchObject({ status: 409, code: 'ledger.checkpoint.rollback' });
     expect((await post(witness.httpPort, await log.request(8, 13))).status).toBe(200);
   });
 
@@ -201,7 +229,10 @@ describe('state', () => {
     await witness.stop();
     writeFileSync(join(stateDir, stateFileName(log.origin)), '{"format":"something else"}');
     witness = await harness.start(stateDir);
-    expect((await post(witness.httpPort, await log.request(0, 13))).status).toBe(500);
+    expect(await post(witness.httpPort, await log.request(0, 13))).toMatchObject({
+      status: 500,
+      body: 'internal.error\n',
+    });
   });
 });
 
