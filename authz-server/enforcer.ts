@@ -34,7 +34,7 @@ import {
 } from './records.js';
 import type { RegistryView } from './registry-view.js';
 import { deniedResponse, okResponse } from './responses.js';
-import { LoadShedder, type OverloadSettings } from './overload.js';
+import { decisionBudgetMs, LoadShedder, type OverloadSettings } from './overload.js';
 import type { RouteTable } from './routes.js';
 
 /** What the shell needs of the registry view (tests substitute failing lookups). */
@@ -119,6 +119,8 @@ class Run {
     readonly nowMs: number,
     /** Who asked for what so far (see RequestSubject): replaced as the decision learns more. */
     public request: RequestSubject,
+    /** The time this decision is given (decisionBudgetMs). */
+    readonly deadlineMs: number,
   ) {}
 
   subject(): DecisionSubject {
@@ -149,13 +151,18 @@ export class Enforcer {
     );
   }
 
-  /** Answers one Envoy Check. Never rejects. */
-  async check(message: CheckRequestMessage): Promise<CheckResponseMessage> {
+  /**
+   * Answers one Envoy Check, within `callerRemainingMs` (what is left of the caller's gRPC
+   * deadline when the call reached the handler) if that ends before the decision deadline.
+   * Never rejects.
+   */
+  async check(message: CheckRequestMessage, callerRemainingMs = Infinity): Promise<CheckResponseMessage> {
     // The request id alone, read before anything else: a Check shed unread still names it.
-    const run = new Run(this.deps.clock(), {
-      runtime: this.baseEnvironment.runtime,
-      requestId: requestIdOf(message),
-    });
+    const run = new Run(
+      this.deps.clock(),
+      { runtime: this.baseEnvironment.runtime, requestId: requestIdOf(message) },
+      decisionBudgetMs(this.deps.settings.deadlineMs, callerRemainingMs),
+    );
     const verdict = await this.govern(run, () => this.evaluateCheck(run, message));
     return verdict.allow ? okResponse(verdict.artifact.id, verdict.lineage) : deniedResponse(verdict.record);
   }
@@ -163,12 +170,11 @@ export class Enforcer {
   /** Runtime admission (white paper §10.3): the same decision, against a workload. Never rejects. */
   async admit(request: AdmissionRequest): Promise<Verdict> {
     const { requestId, identity, artifactHeader, workload } = request;
-    const run = new Run(this.deps.clock(), {
-      requestId,
-      identity,
-      artifactHeader,
-      runtime: workload.runtime,
-    });
+    const run = new Run(
+      this.deps.clock(),
+      { requestId, identity, artifactHeader, runtime: workload.runtime },
+      this.deps.settings.deadlineMs,
+    );
     // Opened with the use, so an attestation can only ever follow an admission that happened.
     // The caller's identity stands for the artifact subject: the decision allows only if they are equal.
     run.admission = {
@@ -199,7 +205,7 @@ export class Enforcer {
    * DENY; or, over capacity, sheds it before it starts.
    */
   private async govern(run: Run, evaluate: () => Promise<Verdict>): Promise<Verdict> {
-    const shed = this.shedder.shed();
+    const shed = this.shedder.shed(run.deadlineMs);
     if (shed) {
       const verdict = run.deny('overload.shed', shed);
       this.recordDenial(verdict, (performance.now() - run.started) / 1000);
@@ -240,7 +246,7 @@ export class Enforcer {
    * (One timer and one promise per decision, no Promise.race.)
    */
   private underDeadline(run: Run, evaluate: () => Promise<Verdict>): Promise<Verdict> {
-    const { deadlineMs } = this.deps.settings;
+    const { deadlineMs } = run;
     return new Promise<Verdict>((resolve) => {
       const settle = (verdict: Verdict) => {
         if (run.settled) return;

@@ -6,12 +6,25 @@
 //   one per `limit` decisions answered within the target latency and shrinks by a tenth, at most
 //   once per target interval, when one takes longer), so that what is taken is answered well
 //   within the deadline whatever the machine's speed;
+// - the caller's own deadline (gRPC grpc-timeout, Envoy's ext_authz timeout): a Check that waited
+//   in the process until too little of it is left is shed at once, and the others are decided
+//   within what is left, so that no work goes into answers the caller has stopped waiting for;
 // - the ledger's commit lag: a sequencer falling behind means the enforcement point is appending
 //   more than the ledger chains. An allowed decision appends two events, a shed one one; past
 //   the commit window the producer halts every decision (ledger.unavailable) until the backlog
 //   is proven, which outlives the overload. Shedding while the lag is at half the window keeps it
 //   from getting there.
 import { performance } from 'node:perf_hooks';
+
+/** Kept out of the caller's deadline for the answer's way back to it. */
+export const ANSWER_MARGIN_MS = 5;
+/** A decision given less time than this would only expire: it is shed instead. */
+export const MIN_DECISION_MS = 5;
+
+/** The time a decision is given: its own deadline, or less when the caller's ends sooner. */
+export function decisionBudgetMs(deadlineMs: number, callerRemainingMs: number): number {
+  return Math.min(deadlineMs, callerRemainingMs - ANSWER_MARGIN_MS);
+}
 
 export interface OverloadSettings {
   /** Decisions in flight at most: the limit starts there and never exceeds it. */
@@ -38,10 +51,12 @@ export class LoadShedder {
   }
 
   /**
-   * Why a decision must be shed now, or undefined: then it is taken, and done() must follow with
-   * how long it took.
+   * Why a decision given `budgetMs` must be shed now, or undefined: then it is taken, and done()
+   * must follow with how long it took.
    */
-  shed(): string | undefined {
+  shed(budgetMs: number): string | undefined {
+    if (budgetMs < MIN_DECISION_MS)
+      return `the caller's deadline leaves ${Math.max(0, Math.floor(budgetMs))} ms to decide`;
     const limit = Math.floor(this.limit);
     if (this.inFlight >= limit) return `${this.inFlight} decisions in flight, the limit now`;
     let lag: number;

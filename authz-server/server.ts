@@ -64,6 +64,11 @@ export interface AuthzServer {
 
 const HEALTH_SERVICES = ['', AUTHORIZATION_SERVICE];
 
+/** What is left of a call's deadline (grpc-js: epoch ms, a Date, or Infinity without grpc-timeout). */
+function remainingMs(deadline: Date | number): number {
+  return (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+}
+
 export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
   const { config } = deps;
   const suite = deps.suite ?? nodeCrypto;
@@ -155,7 +160,9 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       callback: sendUnaryData<CheckResponseMessage>,
     ) {
       // enforcer.check never rejects; a client that cancelled still has its decision recorded.
-      void enforcer.check(call.request).then((response) => callback(null, response));
+      void enforcer
+        .check(call.request, remainingMs(call.getDeadline()))
+        .then((response) => callback(null, response));
     },
   });
   const healthService = new HealthImplementation(

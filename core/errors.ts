@@ -56,7 +56,8 @@ export const CODES = {
   },
   'overload.shed': {
     kind: 'denial',
-    summary: 'the enforcement point is over capacity and refused the request before deciding it (503: retry)',
+    summary:
+      "over capacity, or too late for the caller's deadline: refused before it was decided (503: retry)",
   },
   // Authority decisions.
   'identity.unauthenticated': { kind: 'denial', summary: 'the caller presented no valid credential' },

@@ -1,7 +1,9 @@
-// The decision deadline (authz-server/enforcer.ts underDeadline): whichever stage it catches, the
+// The decision deadline (authz-server/enforcer.ts underDeadline), or the caller's gRPC deadline
+// less the answer's margin when that ends first: whichever stage it catches, the
 // answer is a DENY naming that stage's store, a use that lands after it records no admission,
 // and an ALLOW is only ever the in-time outcome of decide() and the ledger append.
 import { afterEach, describe, expect, it } from 'vitest';
+import { ANSWER_MARGIN_MS } from '../../authz-server/overload.js';
 import type { UseRequest } from '../../store/types.js';
 import { MemoryUseStateStore } from '../../store/use-state-memory.js';
 import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
@@ -15,8 +17,8 @@ afterEach(async () => {
 
 const DEADLINE_MS = 100;
 
-function invoke(artifact: string | undefined): Promise<CheckAnswer> {
-  return h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }));
+function invoke(artifact: string | undefined, deadlineMs?: number): Promise<CheckAnswer> {
+  return h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }), deadlineMs);
 }
 
 function expectDenied(answer: CheckAnswer, reason: string): void {
@@ -67,6 +69,27 @@ describe('decision deadline', () => {
     useState.delayMs = 0;
     expect((await invoke(artifact)).okResponse).toBeDefined();
     expectDenied(await invoke(artifact), 'artifact.replayed');
+  });
+
+  it("ends sooner when the caller's gRPC deadline does: the use that lands after it is given back", async () => {
+    // The use lands after 150 ms: within the 2 s decision deadline, not within the caller's 80 ms.
+    const useState = slowUseState(150);
+    h = await startHarness({ useState, config: { decisionDeadlineMs: 2_000 } });
+    const artifact = await h.world.issue();
+    const late = await invoke(artifact, 80).catch((e: Error) => e);
+    // The client gives up at 80 ms; the decision ended before, but its answer may arrive after.
+    if (!(late instanceof Error)) expectDenied(late, 'state.unavailable');
+    else expect(late.message).toMatch(/DEADLINE_EXCEEDED/);
+    const [denial] = await h.ledger.waitFor('execution.denied');
+    expect(denial?.reason).toBe('state.unavailable');
+    const given = /decision deadline of (\d+) ms passed/.exec(String(denial?.data?.['detail']));
+    expect(Number(given?.[1])).toBeGreaterThan(0);
+    expect(Number(given?.[1])).toBeLessThanOrEqual(80 - ANSWER_MARGIN_MS);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(useState.spent).toEqual([true]);
+    expect(h.ledger.events.map((e) => e.type)).not.toContain('admission.granted');
+    useState.delayMs = 0;
+    expect((await invoke(artifact)).okResponse).toBeDefined();
   });
 
   it('allows within the deadline, many at once, each with its own timer cleared', async () => {

@@ -1,24 +1,32 @@
-// Overload control (authz-server/overload.ts): past its in-flight limit, or while the ledger's
-// commit lag passes half the commit window, the enforcement point sheds a Check before deciding
-// it — DENY overload.shed, answered 503 so that Envoy's clients may retry, and recorded like any
+// Overload control (authz-server/overload.ts): past its in-flight limit, while the ledger's
+// commit lag passes half the commit window, or when the caller's deadline leaves too little
+// time, the enforcement point sheds a Check before deciding it — DENY overload.shed, answered 503 so that Envoy's clients may retry, and recorded like any
 // denial — and takes Checks again as soon as the load allows; a halted ledger still says
 // ledger.unavailable.
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoadShedder, type OverloadSettings } from '../../authz-server/overload.js';
+import {
+  ANSWER_MARGIN_MS,
+  decisionBudgetMs,
+  LoadShedder,
+  MIN_DECISION_MS,
+  type OverloadSettings,
+} from '../../authz-server/overload.js';
 import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
 import { requestId, startHarness, type Harness } from './support/harness.js';
 import { testConfig } from './support/world.js';
 
 const SETTINGS: OverloadSettings = { maxInFlight: 10, minInFlight: 2, targetMs: 50, maxCommitLagMs: 1000 };
+/** The time each decision of the unit tests is given: enough. */
+const BUDGET = 200;
 
 describe('the load shedder', () => {
   it('takes decisions up to its limit and sheds the next one, naming the load', () => {
     const shedder = new LoadShedder(SETTINGS, () => 0);
-    for (let i = 0; i < 10; i++) expect(shedder.shed()).toBeUndefined();
-    expect(shedder.shed()).toBe('10 decisions in flight, the limit now');
+    for (let i = 0; i < 10; i++) expect(shedder.shed(BUDGET)).toBeUndefined();
+    expect(shedder.shed(BUDGET)).toBe('10 decisions in flight, the limit now');
     shedder.done(1);
     expect(shedder.load()).toEqual({ inFlight: 9, limit: 10 });
-    expect(shedder.shed()).toBeUndefined();
+    expect(shedder.shed(BUDGET)).toBeUndefined();
   });
 
   /** A shedder on a clock of its own, and `n` decisions of `ms` each, `advanceMs` apart. */
@@ -32,7 +40,7 @@ describe('the load shedder', () => {
     const decide = (n: number, ms: number, advanceMs = 0) => {
       for (let i = 0; i < n; i++) {
         now += advanceMs;
-        shedder.shed();
+        shedder.shed(BUDGET);
         shedder.done(ms);
       }
     };
@@ -63,9 +71,9 @@ describe('the load shedder', () => {
   it('sheds every decision while the ledger commit lag exceeds its bound', () => {
     let lag = 1000;
     const shedder = new LoadShedder(SETTINGS, () => lag);
-    expect(shedder.shed()).toBeUndefined();
+    expect(shedder.shed(BUDGET)).toBeUndefined();
     lag = 1001;
-    expect(shedder.shed()).toBe('the ledger commit lag of 1001 ms exceeds 1000 ms');
+    expect(shedder.shed(BUDGET)).toBe('the ledger commit lag of 1001 ms exceeds 1000 ms');
     expect(shedder.load().inFlight).toBe(1);
   });
 
@@ -73,7 +81,24 @@ describe('the load shedder', () => {
     const shedder = new LoadShedder(SETTINGS, () => {
       throw new Error('boom');
     });
-    expect(shedder.shed()).toBeUndefined();
+    expect(shedder.shed(BUDGET)).toBeUndefined();
+    expect(shedder.load().inFlight).toBe(1);
+  });
+
+  it("gives a decision its own deadline, or less: what the caller's leaves for it", () => {
+    expect(decisionBudgetMs(200, Infinity)).toBe(200);
+    expect(decisionBudgetMs(200, 250)).toBe(200);
+    expect(decisionBudgetMs(200, 100)).toBe(100 - ANSWER_MARGIN_MS);
+  });
+
+  it("sheds a decision the caller's deadline leaves too little time for, without taking a place", () => {
+    const shedder = new LoadShedder(SETTINGS, () => 0);
+    expect(shedder.shed(MIN_DECISION_MS - 0.5)).toBe(
+      `the caller's deadline leaves ${MIN_DECISION_MS - 1} ms to decide`,
+    );
+    expect(shedder.shed(-20)).toBe("the caller's deadline leaves 0 ms to decide");
+    expect(shedder.load().inFlight).toBe(0);
+    expect(shedder.shed(MIN_DECISION_MS)).toBeUndefined();
     expect(shedder.load().inFlight).toBe(1);
   });
 
@@ -90,8 +115,8 @@ describe('a Check over capacity', () => {
     h = undefined;
   });
 
-  const invoke = (artifact: string | undefined): Promise<CheckAnswer> =>
-    h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }));
+  const invoke = (artifact: string | undefined, deadlineMs?: number): Promise<CheckAnswer> =>
+    h!.client.check(fixture('model-invoke', { artifact, 'request-id': requestId() }), deadlineMs);
 
   function expectShed(answer: CheckAnswer): void {
     expect(answer.okResponse).toBeUndefined();
@@ -120,6 +145,18 @@ describe('a Check over capacity', () => {
     // The shed artifact was never judged: its use is untouched, and it allows now.
     expect((await invoke(second)).okResponse).toBeDefined();
     expect((await invoke(third)).okResponse).toBeDefined();
+  });
+
+  it("is shed, recorded and unspent when the caller's deadline leaves too little time", async () => {
+    h = await startHarness();
+    const artifact = await h.world.issue();
+    // grpc-timeout 3 ms: less than the answer's margin is left when the handler takes the call.
+    // The client may give up first (DEADLINE_EXCEEDED): what the server did is in its ledger.
+    await invoke(artifact, 3).catch(() => undefined);
+    const [denial] = await h.ledger.waitFor('execution.denied');
+    expect(denial?.reason).toBe('overload.shed');
+    expect(denial?.data?.['detail']).toMatch(/^the caller's deadline leaves 0 ms to decide$/);
+    expect((await invoke(artifact)).okResponse).toBeDefined();
   });
 
   it('is shed while the ledger commit lag exceeds half the commit window, denied ledger.unavailable once halted', async () => {

@@ -152,15 +152,15 @@ export class EnvoyClient {
   }
 
   /** Sends a proto3-JSON CheckRequest; rejects only on a gRPC error (which a test treats as a failure). */
-  check(request: { [key: string]: Json }, deadlineMs = 5000): Promise<CheckAnswer> {
+  check(request: { [key: string]: Json }, deadlineMs = 5000, signal?: AbortSignal): Promise<CheckAnswer> {
     const message = CheckRequest.fromObject(fromProto3Json(CheckRequest, request));
-    return this.checkBytes(Buffer.from(CheckRequest.encode(message).finish()), deadlineMs);
+    return this.checkBytes(Buffer.from(CheckRequest.encode(message).finish()), deadlineMs, signal);
   }
 
-  /** Sends `bytes` as the CheckRequest message, valid protobuf or not. */
-  checkBytes(bytes: Buffer, deadlineMs = 5000): Promise<CheckAnswer> {
+  /** Sends `bytes` as the CheckRequest message, valid protobuf or not; `signal` cancels the call. */
+  checkBytes(bytes: Buffer, deadlineMs = 5000, signal?: AbortSignal): Promise<CheckAnswer> {
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
+      const call = this.client.makeUnaryRequest(
         '/envoy.service.auth.v3.Authorization/Check',
         (b: Buffer) => b,
         (b: Buffer) =>
@@ -173,6 +173,7 @@ export class EnvoyClient {
         { deadline: Date.now() + deadlineMs },
         (error: ServiceError | null, answer?: CheckAnswer) => (error ? reject(error) : resolve(answer!)),
       );
+      signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }
 
