@@ -122,7 +122,21 @@ const runtimeApiSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  grpc: listener(9191).default({ host: '0.0.0.0', port: 9191 }),
+  grpc: listener(9191)
+    .extend({
+      /**
+       * Each connection's HTTP/2 receive window (RFC 9113 §6.9.2). At the protocol default of
+       * 64 KiB a busy Envoy can have only ~50 Checks' bodies on the way: the rest wait in its
+       * send queue, where no deadline or shed can see them.
+       */
+      connectionWindowBytes: z
+        .number()
+        .int()
+        .min(65_535)
+        .max(2 ** 31 - 1)
+        .default(16 * 1024 * 1024),
+    })
+    .default({ host: '0.0.0.0', port: 9191, connectionWindowBytes: 16 * 1024 * 1024 }),
   http: listener(9192).default({ host: '0.0.0.0', port: 9192 }),
   /** standalone | sentinel | cluster, in store/redis-connection.ts's shape, which validates it. */
   redis: z.looseObject({ mode: z.enum(['standalone', 'sentinel', 'cluster']) }),

@@ -3,6 +3,7 @@
 // time, the enforcement point sheds a Check before deciding it — DENY overload.shed, answered 503 so that Envoy's clients may retry, and recorded like any
 // denial — and takes Checks again as soon as the load allows; a halted ledger still says
 // ledger.unavailable.
+import http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ANSWER_MARGIN_MS,
@@ -171,6 +172,45 @@ describe('a Check over capacity', () => {
     h.ledger.halted = false;
     h.ledger.lagMs = 1000;
     expect((await invoke(artifact)).okResponse).toBeDefined();
+  });
+});
+
+describe('the HTTP/2 connection window', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  /** The receive window the server gives a new connection, as an HTTP/2 client sees it. */
+  async function windowOffered(port: number): Promise<number> {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('remoteSettings', () => resolve());
+        session.once('error', reject);
+      });
+      // The server's WINDOW_UPDATE follows its SETTINGS; a ping answered means it has arrived.
+      await new Promise<void>((resolve, reject) => session.ping((e) => (e ? reject(e) : resolve())));
+      return session.state.remoteWindowSize ?? 0;
+    } finally {
+      session.close();
+    }
+  }
+
+  it('is opened wide, so that Checks queue where deadlines and shedding see them', async () => {
+    h = await startHarness();
+    expect(await windowOffered(h.grpcPort)).toBe(16 * 1024 * 1024);
+  });
+
+  it('is configured', async () => {
+    h = await startHarness({
+      config: { grpc: { host: '127.0.0.1', port: 0, connectionWindowBytes: 1_000_000 } },
+    });
+    expect(await windowOffered(h.grpcPort)).toBe(1_000_000);
+    expect(() => testConfig({ grpc: { host: '127.0.0.1', port: 0, connectionWindowBytes: 1000 } })).toThrow(
+      /connectionWindowBytes/,
+    );
   });
 });
 
