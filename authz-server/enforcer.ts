@@ -34,7 +34,7 @@ import {
 } from './records.js';
 import type { RegistryView } from './registry-view.js';
 import { deniedResponse, okResponse } from './responses.js';
-import { decisionBudgetMs, LoadShedder, type OverloadSettings } from './overload.js';
+import { decisionBudgetMs, LoadShedder, ShedLog, type OverloadSettings } from './overload.js';
 import type { RouteTable } from './routes.js';
 
 /** What the shell needs of the registry view (tests substitute failing lookups). */
@@ -139,6 +139,7 @@ export class Enforcer {
   private readonly pending = new Set<Promise<void>>();
   private readonly verified: VerifiedSignatures | undefined;
   readonly shedder: LoadShedder;
+  private readonly shedLog: ShedLog;
 
   constructor(private readonly deps: EnforcerDeps) {
     const { runtime, region, tenancy } = deps.settings.environment;
@@ -148,6 +149,9 @@ export class Enforcer {
     // A halted ledger denies ledger.unavailable (below), the reason that says what is wrong.
     this.shedder = new LoadShedder(deps.settings.overload, () =>
       deps.ledger.halt() ? 0 : deps.ledger.commitLagMs(),
+    );
+    this.shedLog = new ShedLog((shed, detail) =>
+      deps.logger.warn({ decision: 'deny', reason: 'overload.shed', shed, detail }, 'shed Checks'),
     );
   }
 
@@ -191,6 +195,7 @@ export class Enforcer {
    * Resolves with how many were abandoned.
    */
   async drain(timeoutMs = 2_000): Promise<number> {
+    this.shedLog.flush();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
@@ -208,7 +213,8 @@ export class Enforcer {
     const shed = this.shedder.shed(run.deadlineMs);
     if (shed) {
       const verdict = run.deny('overload.shed', shed);
-      this.recordDenial(verdict, (performance.now() - run.started) / 1000);
+      this.shedLog.note(shed);
+      this.recordDenial(verdict, (performance.now() - run.started) / 1000, false);
       return verdict;
     }
     let verdict: Verdict;
@@ -277,21 +283,23 @@ export class Enforcer {
     });
   }
 
-  private recordDenial(denial: Denial, seconds: number): void {
+  /** Counts, logs (unless `log` is false: shed Checks are logged by ShedLog) and ledgers a denial. */
+  private recordDenial(denial: Denial, seconds: number, log = true): void {
     const { reason, detail, subject, record } = denial;
     this.deps.metrics.decision(reason, seconds);
-    this.deps.logger.info(
-      {
-        decision: 'deny',
-        reason,
-        detail,
-        latency_ms: seconds * 1000,
-        request_id: subject.requestId,
-        artifact_id: subject.artifact?.id,
-        operation: subject.operation,
-      },
-      'decision',
-    );
+    if (log)
+      this.deps.logger.info(
+        {
+          decision: 'deny',
+          reason,
+          detail,
+          latency_ms: seconds * 1000,
+          request_id: subject.requestId,
+          artifact_id: subject.artifact?.id,
+          operation: subject.operation,
+        },
+        'decision',
+      );
     // The denial is answered at once and recorded in the background: a ledger outage must not
     // slow refusals down, and it cannot turn them into anything else.
     const appended = this.deps.ledger

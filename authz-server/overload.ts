@@ -3,9 +3,11 @@
 // later — before any decoding, use or ledger work, instead of waiting in a queue until the
 // deadline turns it into a denial that cost as much as an allow. Two signals, both local:
 // - decisions in flight, against a limit that follows the decision latency (AIMD: it grows by
-//   one per `limit` decisions answered within the target latency and shrinks by a tenth, at most
-//   once per target interval, when one takes longer), so that what is taken is answered well
-//   within the deadline whatever the machine's speed;
+//   one per `limit` decisions answered within the target latency and, at most once per target
+//   interval, shrinks when one takes longer while the recent average does too: by
+//   target/average, between a tenth and a half, so that a burst far past capacity is under the
+//   target within a few intervals while a lone slow decision changes nothing), so that what is
+//   taken is answered well within the deadline whatever the machine's speed;
 // - the caller's own deadline (gRPC grpc-timeout, Envoy's ext_authz timeout): a Check that waited
 //   in the process until too little of it is left is shed at once, and the others are decided
 //   within what is left, so that no work goes into answers the caller has stopped waiting for;
@@ -41,6 +43,8 @@ export class LoadShedder {
   private inFlight = 0;
   private limit: number;
   private lastDecrease = -Infinity;
+  /** Recent decision latency: an exponentially weighted average, a tenth per decision. */
+  private averageMs: number | undefined;
 
   constructor(
     private readonly settings: OverloadSettings,
@@ -75,18 +79,47 @@ export class LoadShedder {
   done(ms: number): void {
     this.inFlight--;
     const { maxInFlight, minInFlight, targetMs } = this.settings;
+    const average = (this.averageMs =
+      this.averageMs === undefined ? ms : this.averageMs + (ms - this.averageMs) / 10);
     if (ms <= targetMs) {
       this.limit = Math.min(maxInFlight, this.limit + 1 / this.limit);
-    } else {
+    } else if (average > targetMs) {
       const now = this.now();
       if (now - this.lastDecrease < targetMs) return;
       this.lastDecrease = now;
-      this.limit = Math.max(minInFlight, this.limit * 0.9);
+      this.limit = Math.max(minInFlight, this.limit * Math.min(0.9, Math.max(0.5, targetMs / average)));
     }
   }
 
   /** Decisions in flight and the current limit (metrics). */
   load(): { inFlight: number; limit: number } {
     return { inFlight: this.inFlight, limit: Math.floor(this.limit) };
+  }
+}
+
+/**
+ * Logs shed Checks as one line per second at most, with their count: under overload a line per
+ * shed Check would add to the load it sheds. Each one is in the ledger and the metrics.
+ */
+export class ShedLog {
+  private count = 0;
+  private detail = '';
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly write: (shed: number, lastDetail: string) => void) {}
+
+  note(detail: string): void {
+    this.count++;
+    this.detail = detail;
+    this.timer ??= setTimeout(() => this.flush(), 1000).unref();
+  }
+
+  /** Writes what was noted since the last line (also on shutdown). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.count === 0) return;
+    this.write(this.count, this.detail);
+    this.count = 0;
   }
 }

@@ -171,7 +171,12 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
   };
 
   const { packageDefinition, service } = loadEnvoyAuthProto();
-  const grpcServer = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  // Channelz (grpc-js's per-call introspection) is served by nothing here and cost ~2 % of the
+  // enforcement point's CPU per Check.
+  const grpcServer = new Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.enable_channelz': 0,
+  });
   grpcServer.addService(checkServiceDenyingUndecodable(service), {
     Check(
       call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>,

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { ALLOW, type Outcome } from './envoy-client.js';
 import { connectClient, type CheckClientKind } from './h2-client.js';
 import { latencyHistogram, summarize, type Histogram, type LatencySummary } from './latency.js';
+import { processCpuMicros } from './proc-stats.js';
 import type { LoadAnswer, LoadMode } from './load.js';
 import {
   prepareScenario,
@@ -89,6 +90,8 @@ export interface OverloadReport {
   phases: PhaseFigures[];
   /** From the overload's last request due to the recovery's first (its drain). */
   gapMs: number | undefined;
+  /** How long the path took to come to rest after the runs were prepared (undefined: not watched). */
+  restMs: number | undefined;
   /** In the recovery, when the last shed / halted / unanswered request was due, from its start. */
   recoveryLastMs: { shed: number | undefined; halted: number | undefined; unanswered: number | undefined };
   /** Phases 2 and 3 second by second (by intended send time): what a halt or a slow recovery looks like. */
@@ -200,7 +203,33 @@ class Tally {
 }
 
 const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
-const SETTLE_MS = 300;
+/** The path is at rest when its processes spent less than this share of one core over a probe. */
+const REST_SHARE = 0.05;
+const REST_PROBE_MS = 200;
+const REST_WAIT_MAX_MS = 60_000;
+
+/**
+ * Waits until the target's processes (the server and its companions: Redis, the sequencer) are
+ * idle: preparing the two open-loop runs issues tens of thousands of artifacts, whose ledger
+ * events the sequencer chains for seconds afterwards, and an overload started then measured that
+ * backlog (the whole first second went unanswered). Resolves with how long it waited, or
+ * undefined when the processes are unknown or never came to rest.
+ */
+async function untilAtRest(target: Target): Promise<number | undefined> {
+  const pids = [target.pid, ...Object.values(target.companions ?? {})].filter(
+    (pid): pid is number => pid !== undefined,
+  );
+  if (pids.length === 0) return undefined;
+  const cpu = () => pids.reduce((total, pid) => total + processCpuMicros(pid), 0);
+  const started = performance.now();
+  while (performance.now() - started < REST_WAIT_MAX_MS) {
+    const before = cpu();
+    const at = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, REST_PROBE_MS));
+    if (cpu() - before < (performance.now() - at) * 1000 * REST_SHARE) return performance.now() - started;
+  }
+  return undefined;
+}
 
 /**
  * Runs the three phases against `target` (enforcement 'full'); invalid allows go to `failures`,
@@ -228,6 +257,7 @@ export async function runOverload(
     recoveryMeasuredMs: RECOVERY_MEASURED_MS,
     phases: [],
     gapMs: undefined,
+    restMs: undefined,
     recoveryLastMs: { shed: undefined, halted: undefined, unanswered: undefined },
     timeline: [],
     generatorBehind: [],
@@ -295,7 +325,10 @@ export async function runOverload(
       { ...base, deadlineMs, warmupMs: RECOVERY_GRACE_MS, durationMs: RECOVERY_MEASURED_MS },
       notes,
     );
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const restMs = await untilAtRest(target);
+    report.restMs = restMs === undefined ? undefined : Math.round(restMs);
+    if (restMs === undefined && target.pid !== undefined)
+      notes.push(`overload: the path did not come to rest within ${REST_WAIT_MAX_MS / 1000} s of preparing`);
 
     const overloadTally = new Tally(target.enforcement, deadlineMs);
     const overloadStart = performance.now();

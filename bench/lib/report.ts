@@ -105,7 +105,9 @@ export function overloadLines(o: OverloadReport): string[] {
       `X = ${o.capacity} decided Checks/s (allowed and denied, not shed) in a closed loop at ${o.concurrency} in flight` +
       (o.overloadRate === undefined
         ? '.'
-        : `; overload 2·X = ${o.overloadRate}/s for ${o.overloadMs / 1000} s; recovery X/2 = ` +
+        : `; overload 2·X = ${o.overloadRate}/s for ${o.overloadMs / 1000} s` +
+          (o.restMs === undefined ? '' : `, once the path was at rest (${o.restMs} ms after preparing)`) +
+          '; recovery X/2 = ' +
           `${o.recoveryRate}/s at once (${o.gapMs} ms after the overload's last request was due), ` +
           `its first ${o.recoveryGraceMs / 1000} s apart.`),
     '',

@@ -10,9 +10,11 @@ import {
   decisionBudgetMs,
   LoadShedder,
   MIN_DECISION_MS,
+  ShedLog,
   type OverloadSettings,
 } from '../../authz-server/overload.js';
-import { fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
+import { loadEnvoyAuthProto, type CheckRequestMessage } from '../../authz-server/envoy-proto.js';
+import { checkRequestBytes, fixture, headerOf, type CheckAnswer } from './support/envoy-client.js';
 import { requestId, startHarness, type Harness } from './support/harness.js';
 import { testConfig } from './support/world.js';
 
@@ -59,6 +61,25 @@ describe('the load shedder', () => {
     expect(shedder.load().limit).toBe(2);
   });
 
+  it('shrinks in proportion to how far the recent average overran the target, by half at most', () => {
+    const { shedder, decide } = clocked();
+    decide(1, 62.5); // target 50: 0.8
+    expect(shedder.load().limit).toBe(8);
+    decide(20, 1000, 1); // within one interval: no more than one decrease
+    expect(shedder.load().limit).toBe(8);
+    decide(1, 1000, 50); // the average is far past the target: held at a half
+    expect(shedder.load().limit).toBe(4);
+  });
+
+  it('keeps its limit through a lone slow decision among fast ones', () => {
+    const { shedder, decide } = clocked();
+    decide(20, 10, 50);
+    decide(1, 200, 50);
+    expect(shedder.load().limit).toBe(10);
+    decide(30, 200, 50);
+    expect(shedder.load().limit).toBe(2);
+  });
+
   it('grows its limit back by one per limit-worth of decisions answered within the target, up to its ceiling', () => {
     const { shedder, decide } = clocked();
     decide(40, 80, 50);
@@ -101,6 +122,23 @@ describe('the load shedder', () => {
     expect(shedder.load().inFlight).toBe(0);
     expect(shedder.shed(MIN_DECISION_MS)).toBeUndefined();
     expect(shedder.load().inFlight).toBe(1);
+  });
+
+  it('logs shed Checks once a second at most, with their count and the last reason', async () => {
+    const lines: [number, string][] = [];
+    const log = new ShedLog((shed, detail) => lines.push([shed, detail]));
+    log.note('a');
+    log.note('b');
+    expect(lines).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(lines).toEqual([[2, 'b']]);
+    log.note('c');
+    log.flush();
+    log.flush();
+    expect(lines).toEqual([
+      [2, 'b'],
+      [1, 'c'],
+    ]);
   });
 
   it('is configured with a floor no higher than its ceiling', () => {
@@ -151,12 +189,16 @@ describe('a Check over capacity', () => {
   it("is shed, recorded and unspent when the caller's deadline leaves too little time", async () => {
     h = await startHarness();
     const artifact = await h.world.issue();
-    // grpc-timeout 3 ms: less than the answer's margin is left when the handler takes the call.
-    // The client may give up first (DEADLINE_EXCEEDED): what the server did is in its ledger.
-    await invoke(artifact, 3).catch(() => undefined);
+    // What the gRPC handler passes when 3 ms of the call's deadline are left (over gRPC, the
+    // server's own deadline timer could end the call first: deadline.test.ts covers the wire).
+    const message = loadEnvoyAuthProto().service['Check']!.requestDeserialize(
+      checkRequestBytes(fixture('model-invoke', { artifact, 'request-id': requestId() })),
+    ) as CheckRequestMessage;
+    const answer = await h.server.enforcer.check(message, 3);
+    expect(answer.denied_response?.status.code).toBe(503);
     const [denial] = await h.ledger.waitFor('execution.denied');
     expect(denial?.reason).toBe('overload.shed');
-    expect(denial?.data?.['detail']).toMatch(/^the caller's deadline leaves 0 ms to decide$/);
+    expect(denial?.data?.['detail']).toBe("the caller's deadline leaves 0 ms to decide");
     expect((await invoke(artifact)).okResponse).toBeDefined();
   });
 

@@ -144,6 +144,12 @@ export interface CheckAnswer {
   };
 }
 
+/** A proto3-JSON CheckRequest in its wire encoding. */
+export function checkRequestBytes(request: { [key: string]: Json }): Buffer {
+  const message = CheckRequest.fromObject(fromProto3Json(CheckRequest, request));
+  return Buffer.from(CheckRequest.encode(message).finish());
+}
+
 export class EnvoyClient {
   private readonly client: Client;
 
@@ -153,8 +159,7 @@ export class EnvoyClient {
 
   /** Sends a proto3-JSON CheckRequest; rejects only on a gRPC error (which a test treats as a failure). */
   check(request: { [key: string]: Json }, deadlineMs = 5000, signal?: AbortSignal): Promise<CheckAnswer> {
-    const message = CheckRequest.fromObject(fromProto3Json(CheckRequest, request));
-    return this.checkBytes(Buffer.from(CheckRequest.encode(message).finish()), deadlineMs, signal);
+    return this.checkBytes(checkRequestBytes(request), deadlineMs, signal);
   }
 
   /** Sends `bytes` as the CheckRequest message, valid protobuf or not; `signal` cancels the call. */
