@@ -3,6 +3,7 @@
 // message naming the field. The shape extends the provisional one of envoy/config/authority.yaml
 // (grpc, http, redis, issuer, audit, policies); the additions have defaults matching the
 // shipped key layout (envoy/keys/README.md), so that file stays valid as written.
+import { grpcTlsSchema } from '../service/grpc-tls.js';
 import { LOG_ID } from '../store/ledger-types.js';
 import {
   applyServiceEnvironment,
@@ -45,7 +46,14 @@ const keyPair = z.strictObject({ keyFile: file, certificateFile: file });
 const rootKeySchema = z.union([file, z.strictObject({ kid: z.string().min(1).max(128), file })]);
 
 export const configSchema = z.strictObject({
-  grpc: listener(7070).default({ host: '0.0.0.0', port: 7070 }),
+  grpc: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(7070),
+      /** Read again while serving (service/grpc-tls.ts); client certificates identify callers. */
+      tls: grpcTlsSchema.extend({ clientCaFile: file }).optional(),
+    })
+    .default({ host: '0.0.0.0', port: 7070 }),
   http: listener(7080).default({ host: '0.0.0.0', port: 7080 }),
   /** Validated by store/redis-connection.ts (standalone, sentinel or cluster). */
   redis: z.unknown(),

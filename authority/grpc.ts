@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import {
   Metadata,
   Server,
-  ServerCredentials,
   status,
   type sendUnaryData,
   type ServerUnaryCall,
@@ -24,6 +23,7 @@ import { isGovernanceError, type Code } from '../core/errors.js';
 import { REASON_TRAILER } from '../core/protocol.js';
 import type { Authority, Denied, Outcome } from './authority.js';
 import { authenticate, type Caller, type IdentityOptions } from './identity.js';
+import { grpcServerCredentials, type GrpcTls } from '../service/grpc-tls.js';
 
 export const PROTO_FILE = 'proto/governance/v1/authority.proto';
 export const SERVICES = ['governance.v1.Authority', 'governance.v1.Admin', 'governance.v1.Proof'] as const;
@@ -81,8 +81,14 @@ function failure(
 export interface GrpcServerOptions {
   host: string;
   port: number;
-  /** PEM contents. Without them the server speaks plaintext and only bearer tokens authenticate. */
-  tls?: { key: Buffer; cert: Buffer; ca: Buffer };
+  /**
+   * PEM files, read again while serving (service/grpc-tls.ts); a client CA is required, since a
+   * client certificate is how a caller is identified. Without them the server speaks plaintext
+   * and only bearer tokens authenticate.
+   */
+  tls?: GrpcTls & { clientCaFile: string };
+  /** Hears why files on disk were not taken up (the last good ones stay in service). */
+  onTlsProblem?: (problem: string) => void;
   identity: IdentityOptions;
 }
 
@@ -277,13 +283,7 @@ export async function startGrpcServer(
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const credentials = options.tls
-    ? ServerCredentials.createSsl(
-        options.tls.ca,
-        [{ private_key: options.tls.key, cert_chain: options.tls.cert }],
-        true,
-      )
-    : ServerCredentials.createInsecure();
+  const credentials = grpcServerCredentials(options.tls, options.onTlsProblem ?? (() => {}));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) =>
       error ? reject(error) : resolve(bound),

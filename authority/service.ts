@@ -52,7 +52,7 @@ function readFile(path: string, what: string): Buffer {
   }
 }
 
-function tlsFiles(tls: AuthorityConfig['grpc']['tls']) {
+function tlsFiles(tls: AuthorityConfig['http']['tls']) {
   return (
     tls && {
       key: readFile(tls.keyFile, 'TLS key'),
@@ -148,7 +148,7 @@ export async function startAuthorityService(
     if (identity.tokens.size > 0) logger.warn('development bearer tokens are configured');
     const grpc = await startGrpcServer(authority, {
       ...config.grpc,
-      tls: tlsFiles(config.grpc.tls),
+      onTlsProblem: (problem) => logger.warn({ problem }, 'TLS files not reloaded'),
       identity,
     });
     servers.push(grpc);

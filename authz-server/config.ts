@@ -2,6 +2,7 @@
 // validated strictly at start-up. Anything unknown, missing or out of range stops the process
 // with a message naming the field; there is no permissive fallback and no setting that turns
 // denial off.
+import { grpcTlsSchema } from '../service/grpc-tls.js';
 import { LOG_ID } from '../store/ledger-types.js';
 import {
   applyServiceEnvironment,
@@ -135,6 +136,8 @@ export const configSchema = z.strictObject({
         .min(65_535)
         .max(2 ** 31 - 1)
         .default(16 * 1024 * 1024),
+      /** TLS on the Check listener (service/grpc-tls.ts); plaintext without it, as behind a mesh sidecar. */
+      tls: grpcTlsSchema.optional(),
     })
     .default({ host: '0.0.0.0', port: 9191, connectionWindowBytes: 16 * 1024 * 1024 }),
   http: listener(9192).default({ host: '0.0.0.0', port: 9192 }),

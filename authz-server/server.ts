@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
-import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Server, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
@@ -27,6 +27,7 @@ import {
   type CheckResponseMessage,
 } from './envoy-proto.js';
 import { createHttpApi } from './http-api.js';
+import { grpcServerCredentials } from '../service/grpc-tls.js';
 import type { HealthReport } from '../service/http.js';
 import { AuthzMetrics } from './metrics.js';
 import { RegistryView } from './registry-view.js';
@@ -170,6 +171,10 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
     return { serving: problems.length === 0, problems };
   };
 
+  // Checked now: a TLS file that cannot be read fails the service before it opens anything.
+  const grpcCredentials = grpcServerCredentials(config.grpc.tls, (problem) =>
+    logger.warn({ problem }, 'TLS files not reloaded'),
+  );
   const { packageDefinition, service } = loadEnvoyAuthProto();
   // Channelz (grpc-js's per-call introspection) is served by nothing here and cost ~2 % of the
   // enforcement point's CPU per Check.
@@ -223,10 +228,8 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
       // issuer.unavailable. A failed first load is retried by the follower; the ports open anyway.
       await registry.start();
       const grpcPort = await new Promise<number>((resolve, reject) => {
-        grpcServer.bindAsync(
-          `${config.grpc.host}:${config.grpc.port}`,
-          ServerCredentials.createInsecure(),
-          (err, port) => (err ? reject(err) : resolve(port)),
+        grpcServer.bindAsync(`${config.grpc.host}:${config.grpc.port}`, grpcCredentials, (err, port) =>
+          err ? reject(err) : resolve(port),
         );
       });
       widenConnectionWindows(grpcServer, config.grpc.connectionWindowBytes);

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { authenticate, spiffeIdOf, TokenTable, type IdentityOptions } from '../../authority/identity.js';
-import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from './support/pki.js';
+import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from '../support/pki.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const tokens = new TokenTable([

@@ -26,8 +26,8 @@ import { policyHash, verifyKeyRecord, type KeyRecord } from '../../core/registry
 import { formatMillis } from '../../core/time.js';
 import { ledgerKeysOf } from '../../core/chain.js';
 import { rawPublicKey } from '../../core/keys.js';
-import type { KeyPair, TestPki } from './support/pki.js';
-import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from './support/pki.js';
+import type { KeyPair, TestPki } from '../support/pki.js';
+import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable } from '../support/pki.js';
 import { loadAuthorityProto } from '../../authority/grpc.js';
 import { CUSTODIAN, enforce, GATEWAY, OPERATOR, rootKey, SECURITY } from './support/fixtures.js';
 import { GATEWAY_TOKEN, LOG, PRODUCER, startStack, unary, type Stack } from './support/stack.js';

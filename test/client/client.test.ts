@@ -26,7 +26,7 @@ import {
   startTestDevMode,
   type TestDevMode,
 } from '../dev/support.js';
-import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable, type TestPki } from '../authority/support/pki.js';
+import { mintPki, OPENSSL_ABSENT_NOTE, opensslAvailable, type TestPki } from '../support/pki.js';
 import { startStack, type Stack } from '../authority/support/stack.js';
 
 let dev: TestDevMode;

@@ -1,6 +1,7 @@
 // The authority as it runs in production, for integration tests and the benchmark: real Redis
 // (registry and ledger), the real ledger writer, reader and sequencer, and the gRPC and HTTP
 // servers on 127.0.0.1 with ephemeral ports, optionally with TLS from a test PKI.
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import {
   credentials as grpcCredentials,
@@ -26,7 +27,7 @@ import { TokenTable } from '../../../authority/identity.js';
 import { IssuerKeyring } from '../../../authority/keys.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { ADMIN_POLICY, certify, example, GATEWAY, ISSUER, issuerKey, roots } from './fixtures.js';
-import type { TestPki } from './pki.js';
+import type { TestPki } from '../../support/pki.js';
 
 export const LOG = 'governance';
 export const PRODUCER = 'authority://test';
@@ -127,7 +128,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     host: '127.0.0.1',
     port: 0,
     identity,
-    ...(tls ? { tls } : {}),
+    ...(options.pki
+      ? {
+          tls: {
+            certFile: join(options.pki.dir, 'server.crt'),
+            keyFile: join(options.pki.dir, 'server.key'),
+            clientCaFile: join(options.pki.dir, 'ca.crt'),
+            reloadSeconds: 60,
+          },
+        }
+      : {}),
   });
   const http = await startHttpServer(authority, {
     host: '127.0.0.1',

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
 const require = createRequire(import.meta.url);
@@ -153,8 +153,8 @@ export function checkRequestBytes(request: { [key: string]: Json }): Buffer {
 export class EnvoyClient {
   private readonly client: Client;
 
-  constructor(port: number) {
-    this.client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  constructor(port: number, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.client = new Client(`127.0.0.1:${port}`, channelCredentials);
   }
 
   /** Sends a proto3-JSON CheckRequest; rejects only on a gRPC error (which a test treats as a failure). */

@@ -27,6 +27,8 @@ export interface TestPki {
    * refer to sections given after it (e.g. "@alt" and "[alt]\nURI.1 = ...").
    */
   client(subjectAltName: string, sections?: string): KeyPair;
+  /** Another server certificate for 127.0.0.1 from `ca` (a renewal). */
+  renewedServer(): KeyPair;
   /** A client certificate signed by another CA than `ca`. */
   foreignClient(subjectAltName: string): KeyPair;
   cleanup(): void;
@@ -98,6 +100,8 @@ function issue(dir: string, ca: string, name: string, extensions: string): KeyPa
   };
 }
 
+const SERVER_EXTENSIONS = 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n';
+
 export function mintPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'gov-pki-'));
   makeCa(dir, 'ca');
@@ -110,12 +114,8 @@ export function mintPki(): TestPki {
   return {
     dir,
     ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-    server: issue(
-      dir,
-      'ca',
-      'server',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
-    ),
+    server: issue(dir, 'ca', 'server', SERVER_EXTENSIONS),
+    renewedServer: () => issue(dir, 'ca', `server-${++n}`, SERVER_EXTENSIONS),
     client: client('ca'),
     foreignClient: client('other-ca'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
