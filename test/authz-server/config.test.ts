@@ -29,7 +29,17 @@ routes:
 describe('configuration', () => {
   it('accepts the deployment config envoy/config/authz.yaml as it is, with the documented defaults', () => {
     const config = loadConfig(DEPLOY_CONFIG, {});
-    expect(config.grpc).toEqual({ host: '0.0.0.0', port: 9191, connectionWindowBytes: 16 * 1024 * 1024 });
+    expect(config.grpc).toEqual({
+      host: '0.0.0.0',
+      port: 9191,
+      connectionWindowBytes: 16 * 1024 * 1024,
+      tls: {
+        certFile: '/etc/governance/tls/authz-server.crt',
+        keyFile: '/etc/governance/tls/authz-server.key',
+        clientCaFile: '/etc/governance/tls/ca.crt',
+        reloadSeconds: 60,
+      },
+    });
     expect(config.http).toEqual({ host: '0.0.0.0', port: 9192 });
     expect(config.decisionDeadlineMs).toBe(200);
     expect(config.routeTable.match('POST', '/v1/models/m1:invoke', 'any')?.name).toBe('model.invoke');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../authz-server/config.js';
 import { connectionManagers, extAuthzOf, routeCoverageProblems } from './support/envoy-config.js';
 import { durationNanos } from './support/envoy-schema.js';
-import { ENVOY_CONFIGS, MESH_CONFIG, SERVER_CONFIGS } from './support/layout.js';
+import { COMPOSE_ONLY, ENVOY_CONFIGS, MESH_CONFIG, SERVER_CONFIGS } from './support/layout.js';
 import { mutated, readYaml } from './support/repo.js';
 
 type Obj = Record<string, unknown>;
@@ -14,9 +14,24 @@ function withoutKeys(config: Obj, keys: readonly string[]): Obj {
   return Object.fromEntries(Object.entries(config).filter(([key]) => !keys.includes(key)));
 }
 
-describe.each(SERVER_CONFIGS)('$name config', ({ compose, k8s, perDeployment }) => {
-  it(`${compose} and ${k8s} differ only in ${perDeployment.join(', ') || 'nothing'}`, () => {
-    const [a, b] = [readYaml(compose) as Obj, readYaml(k8s) as Obj];
+/** `config` without the settings at `paths` (dotted). */
+function without(config: Obj, paths: readonly string[]): Obj {
+  return mutated(config, (copy) => {
+    for (const path of paths) {
+      const keys = path.split('.');
+      const parent = keys
+        .slice(0, -1)
+        .reduce<Obj | undefined>((at, key) => at?.[key] as Obj | undefined, copy);
+      if (parent) delete parent[keys.at(-1)!];
+    }
+  });
+}
+
+describe.each(SERVER_CONFIGS)('$name config', ({ name, compose, k8s, perDeployment }) => {
+  const composeOnly = COMPOSE_ONLY[name] ?? [];
+  it(`${compose} and ${k8s} differ only in ${[...perDeployment, ...composeOnly].join(', ') || 'nothing'}`, () => {
+    const [a, b] = [without(readYaml(compose) as Obj, composeOnly), readYaml(k8s) as Obj];
+    for (const path of composeOnly) expect(without(b, [path])).toEqual(b);
     expect(withoutKeys(b, perDeployment)).toEqual(withoutKeys(a, perDeployment));
     for (const key of perDeployment) expect(Object.keys(b[key] as Obj)).toEqual(Object.keys(a[key] as Obj));
   });
@@ -49,6 +64,25 @@ function deadlineProblem(checkTimeout: unknown, authzPath: string): string | und
 describe.each(ENVOY_CONFIGS)('$path', ({ path, authz }) => {
   it(`routes every operation of ${authz} through the Check`, () => {
     expect(routeCoverageProblems(readYaml(path), readYaml(authz) as Obj)).toEqual([]);
+  });
+
+  it('speaks to the authz server as it listens: TLS when it serves TLS, with a client certificate when it asks for one', () => {
+    const tls = (parseConfig(readYaml(authz), {}).grpc.tls ?? undefined) as Obj | undefined;
+    const clusters = ((readYaml(path) as Obj).static_resources as Obj).clusters as Obj[];
+    const cluster = clusters.find((c) => c.name === 'governance_authz');
+    const context = ((cluster?.transport_socket as Obj | undefined)?.typed_config ?? undefined) as
+      Obj | undefined;
+    expect(context !== undefined).toBe(tls !== undefined);
+    if (tls === undefined || context === undefined) return;
+    const common = context.common_tls_context as Obj;
+    const validation = common.validation_context as Obj;
+    expect(validation.trusted_ca).toBeDefined();
+    expect(validation.match_typed_subject_alt_names).toEqual([
+      { san_type: 'DNS', matcher: { exact: context.sni } },
+    ]);
+    expect(((common.tls_certificates as Obj[] | undefined) ?? []).length > 0).toBe(
+      tls.clientCaFile !== undefined,
+    );
   });
 
   it("waits longer than the server's decision deadline, so a slow decision is the server's denial", () => {

@@ -35,6 +35,12 @@ export const SERVER_CONFIGS = [
   ),
 ] as const;
 
+/**
+ * Settings only the Compose twin has, by server: TLS on the Check listener, which in Kubernetes
+ * the mesh provides.
+ */
+export const COMPOSE_ONLY: Record<string, readonly string[]> = { authz: ['grpc.tls'] };
+
 export const COMPOSE_FILE = 'envoy/docker-compose.yaml';
 export const KUSTOMIZATION = 'istio/kustomization.yaml';
 export const MESH_CONFIG = 'istio/mesh-config.yaml';
