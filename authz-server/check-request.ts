@@ -4,6 +4,7 @@
 // shape, the artifact header appearing exactly once, the identity and request id being
 // printable. The outcome is either the request or a named reason with whatever was safe to
 // read, so that the denial record still says who asked for what.
+import { traceIdOf } from '../core/trace.js';
 import { type Environment } from '../core/artifact.js';
 import { ARTIFACT_HEADER } from '../core/protocol.js';
 import type { RequestedOperation } from '../core/decision.js';
@@ -181,6 +182,19 @@ export function readCheckRequest(
 
   const headers = HeaderView.read(http, settings.limits);
   if (typeof headers === 'string') return fail('request.invalid', headers);
+
+  const once = (name: string) => {
+    const header = headers.single(name);
+    return 'duplicate' in header ? undefined : header.value;
+  };
+  asker = {
+    ...asker,
+    traceId: traceIdOf({
+      traceparent: once('traceparent'),
+      b3: once('b3'),
+      xB3TraceId: once('x-b3-traceid'),
+    }),
+  };
 
   const identitySource = settings.identity;
   let identity: string | undefined | null;

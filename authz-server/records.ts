@@ -32,6 +32,8 @@ export interface DenialRecord {
  */
 export interface RequestSubject {
   readonly requestId?: string | undefined;
+  /** The caller's trace (core/trace.ts), for the decision log only. */
+  readonly traceId?: string | undefined;
   readonly identity?: string | undefined;
   /** The artifact header as presented; a denial names what it parses to if nothing verified it. */
   readonly artifactHeader?: string | undefined;
@@ -45,6 +47,7 @@ export interface DecisionSubject {
   readonly nowMs: number;
   readonly identity: string | undefined;
   readonly requestId: string | undefined;
+  readonly traceId: string | undefined;
   readonly operation: string | undefined;
   readonly policyRequired: string | undefined;
   readonly runtime: string;
@@ -78,6 +81,7 @@ export function decisionSubject(
     nowMs,
     identity: request.identity,
     requestId: request.requestId,
+    traceId: request.traceId,
     operation: request.operation?.name,
     policyRequired: request.operation?.policy,
     runtime: request.runtime,

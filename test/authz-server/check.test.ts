@@ -1,6 +1,7 @@
 // The Check shell, driven as Envoy drives it: literal CheckRequest fixtures over a real gRPC
 // channel, real signatures, the dev-mode memory stores and a recording ledger writer. One test
 // per behaviour; every denial must arrive as a CheckResponse, never as a gRPC error.
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeArtifact, lineageOf } from '../../core/artifact.js';
 import { generatePrivateKey } from '../../core/keys.js';
@@ -381,5 +382,51 @@ describe('denials named by the enforcement point', () => {
     release();
     const consumed = await h.ledger.waitFor('authorization.consumed');
     expect(consumed[0]?.artifact_id).toBe(artifact.id);
+  });
+});
+
+describe('the trace of a Check', () => {
+  let traced: Harness | undefined;
+  afterEach(async () => {
+    await traced?.close();
+    traced = undefined;
+  });
+
+  /** A harness whose decision log lines (JSON) are kept. */
+  async function withLog(level: 'info' | 'debug'): Promise<Record<string, unknown>[]> {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level },
+      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    traced = await startHarness({ logger });
+    return lines;
+  }
+  const decisions = (lines: Record<string, unknown>[]) => lines.filter((line) => line.msg === 'decision');
+
+  it("names the caller's W3C trace in the decision log, allowed (debug) or denied", async () => {
+    const lines = await withLog('debug');
+    const artifact = await traced!.world.issue();
+    const request = fixture('model-invoke-traced', { artifact, 'request-id': requestId() });
+    expect((await traced!.client.check(request)).okResponse).toBeDefined();
+    expect((await traced!.client.check({ ...request })).deniedResponse).toBeDefined();
+    expect(decisions(lines).map((line) => [line.decision, line.trace_id])).toEqual([
+      ['allow', '4bf92f3577b34da6a3ce929d0e0e4736'],
+      ['deny', '4bf92f3577b34da6a3ce929d0e0e4736'],
+    ]);
+  });
+
+  it('names no trace when the trace context is repeated or malformed, and decides the same', async () => {
+    const lines = await withLog('info');
+    const repeated = fixture('model-invoke-traced', { 'request-id': requestId() });
+    type Obj = Record<string, Record<string, unknown>>;
+    const http = ((repeated.attributes as unknown as Obj).request as Obj).http as Obj;
+    const headers = http.headers as Record<string, string>;
+    headers.traceparent = `${headers.traceparent},00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+    headers['x-b3-traceid'] = 'not-hex';
+    const answer = await traced!.client.check(repeated);
+    expect(headerOf(answer, 'x-execution-denied')).toBe('artifact.missing');
+    expect(decisions(lines)).toHaveLength(1);
+    expect(decisions(lines)[0]!.trace_id).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 // Starts a real enforcement point (gRPC on 127.0.0.1:0, HTTP on 127.0.0.1:0) wired with the
 // given stores, a published World, and an Envoy-speaking client.
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { MemoryRegistryStore } from '../../../store/registry-memory.js';
 import { MemoryUseStateStore } from '../../../store/use-state-memory.js';
 import type { RegistryStore, UseStateStore } from '../../../store/types.js';
@@ -25,6 +25,8 @@ export interface HarnessOptions {
   /** Wraps the server's registry view (to inject failing lookups). */
   registry?: (deps: AuthzServerDeps) => AuthzServerDeps['registry'];
   publish?: boolean;
+  /** The server's logger (silent unless given). */
+  logger?: Logger;
   /** Another replica's world (same keys, same registry store); nothing is published again. */
   world?: World;
 }
@@ -55,7 +57,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     roots: world.roots,
     producer: world.producer,
     clock: clock.now,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     registryBlockMs: 50,
     healthIntervalMs: 50,
   };
