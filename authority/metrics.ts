@@ -2,6 +2,7 @@
 // global one), so that tests and the single-process dev mode can run several side by side.
 // Label values are codes of core/errors.ts or fixed words, never caller-supplied text.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerBuildInfo } from '../service/build-info.js';
 import { registerLedgerGauges, type LedgerGaugeSources } from '../service/ledger-metrics.js';
 
 export class AuthorityMetrics {
@@ -36,6 +37,7 @@ export class AuthorityMetrics {
 
   /** `ledger`: the authority's ledger writer, whose commit lag and missing batches it reports. */
   constructor(options: { ledger: LedgerGaugeSources; processMetrics?: boolean }) {
+    registerBuildInfo(this.registry, 'authority');
     registerLedgerGauges(this.registry, options.ledger);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -2,6 +2,7 @@
 // Denial reasons are exactly the codes of core/errors.ts, pre-created at zero so a dashboard
 // sees every reason before it first happens.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerBuildInfo } from '../service/build-info.js';
 import { DENIAL_REASONS, type DenialReason } from '../core/errors.js';
 import { registerLedgerGauges } from '../service/ledger-metrics.js';
 
@@ -25,6 +26,7 @@ export class AuthzMetrics {
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
+    registerBuildInfo(this.registry, 'authz-server');
     this.decisions = new Counter({
       name: 'governance_authz_decisions_total',
       help: 'Decisions of the enforcement point, by result and denial reason (codes of core/errors.ts).',

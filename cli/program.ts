@@ -1,6 +1,4 @@
 // govctl: the operator's and auditor's terminal for the governance layer (entry: cli/govctl.ts).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isGovernanceError } from '../core/errors.js';
 import { GovernanceClientError } from '../client/errors.js';
@@ -13,18 +11,13 @@ import { registerPolicyCommands } from './commands/policy.js';
 import { registerProofCommands } from './commands/proof.js';
 import { registerRevokeCommand } from './commands/revoke.js';
 import { registerWitnessCommands } from './commands/witness.js';
-import { PROJECT_ROOT } from '../devkit/dev-deployment.js';
+import { PACKAGE_VERSION } from '../service/package.js';
 import { CliError, EXIT, type OutputOptions } from './output.js';
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string })
-    .version;
-}
 
 export function buildProgram(): Command {
   const program = new Command('govctl')
     .description('operate and audit the execution governance layer')
-    .version(packageVersion(), '-V, --version', 'print the version of govctl (its package)')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version of govctl (its package)')
     .option('--json', 'machine-readable JSON output')
     .showHelpAfterError()
     .exitOverride();

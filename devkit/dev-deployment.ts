@@ -6,26 +6,15 @@
 // parallel wiring.
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { base64urlEncode } from '../core/encoding.js';
 import { generatePrivateKey, privateKeyToPem, publicKeyToPem, rawPublicKey, signSync } from '../core/keys.js';
 import { certifyKey, type KeyRecord, type KeyRole } from '../core/registry.js';
 import { formatSeconds } from '../core/time.js';
+import { PACKAGE_ROOT } from '../service/package.js';
 
-/** The package root, from source (cli/) or from the build (dist/cli/). */
-function findProjectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`package.json not found above ${dir}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-export const PROJECT_ROOT = findProjectRoot();
+export const PROJECT_ROOT = PACKAGE_ROOT;
 
 export const DEV_ISSUER = 'governance://dev/authority';
 export const DEV_LOG = 'governance-dev';

@@ -4,6 +4,7 @@
 // A registry per instance (not prom-client's global one), so that tests and the single-process
 // dev mode can run several side by side.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { registerBuildInfo } from '../service/build-info.js';
 import type { SequencerStatus } from './sequencer.js';
 
 export class SequencerMetrics {
@@ -17,6 +18,7 @@ export class SequencerMetrics {
       now?: () => number;
     } = {},
   ) {
+    registerBuildInfo(this.registry, 'sequencer');
     const registers = [this.registry];
     const now = options.now ?? Date.now;
     // A count kept by the sequencer, reported as the counter's value.

@@ -1,6 +1,7 @@
 // Prometheus metrics of one witness. A registry per instance (not prom-client's global one), so
 // that tests and a single process can run several witnesses side by side.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { registerBuildInfo } from '../service/build-info.js';
 import type { Refusal } from './witness.js';
 
 const REFUSALS: readonly Refusal[] = ['conflict', 'inconsistent', 'unknown', 'malformed'];
@@ -13,6 +14,7 @@ export class WitnessMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    registerBuildInfo(this.registry, 'witness');
     this.cosignatures = new Counter({
       name: 'governance_witness_cosignatures_total',
       help: 'Checkpoints this witness cosigned.',
