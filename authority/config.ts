@@ -52,8 +52,10 @@ export const configSchema = z.strictObject({
       port: port.default(7070),
       /** Read again while serving (service/grpc-tls.ts); client certificates identify callers. */
       tls: grpcTlsSchema.extend({ clientCaFile: file }).optional(),
+      /** gRPC server reflection (grpcurl and the like); a hardened deployment may turn it off. */
+      reflection: z.boolean().default(true),
     })
-    .default({ host: '0.0.0.0', port: 7070 }),
+    .default({ host: '0.0.0.0', port: 7070, reflection: true }),
   http: listener(7080).default({ host: '0.0.0.0', port: 7080 }),
   /** Validated by store/redis-connection.ts (standalone, sentinel or cluster). */
   redis: z.unknown(),

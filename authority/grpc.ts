@@ -87,6 +87,8 @@ export interface GrpcServerOptions {
    * and only bearer tokens authenticate.
    */
   tls?: GrpcTls & { clientCaFile: string };
+  /** Serve gRPC server reflection (default true). */
+  reflection?: boolean;
   /** Hears why files on disk were not taken up (the last good ones stay in service). */
   onTlsProblem?: (problem: string) => void;
   identity: IdentityOptions;
@@ -281,7 +283,7 @@ export async function startGrpcServer(
     ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])),
   });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  if (options.reflection !== false) new ReflectionService(definition).addToServer(server);
 
   const credentials = grpcServerCredentials(options.tls, options.onTlsProblem ?? (() => {}));
   const port = await new Promise<number>((resolve, reject) =>

@@ -138,8 +138,10 @@ export const configSchema = z.strictObject({
         .default(16 * 1024 * 1024),
       /** TLS on the Check listener (service/grpc-tls.ts); plaintext without it, as behind a mesh sidecar. */
       tls: grpcTlsSchema.optional(),
+      /** gRPC server reflection (grpcurl and the like); a hardened deployment may turn it off. */
+      reflection: z.boolean().default(true),
     })
-    .default({ host: '0.0.0.0', port: 9191, connectionWindowBytes: 16 * 1024 * 1024 }),
+    .default({ host: '0.0.0.0', port: 9191, connectionWindowBytes: 16 * 1024 * 1024, reflection: true }),
   http: listener(9192).default({ host: '0.0.0.0', port: 9192 }),
   /** standalone | sentinel | cluster, in store/redis-connection.ts's shape, which validates it. */
   redis: z.looseObject({ mode: z.enum(['standalone', 'sentinel', 'cluster']) }),

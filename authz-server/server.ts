@@ -197,7 +197,7 @@ export function createAuthzServer(deps: AuthzServerDeps): AuthzServer {
     Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])),
   );
   healthService.addToServer(grpcServer);
-  new ReflectionService(packageDefinition).addToServer(grpcServer);
+  if (config.grpc.reflection) new ReflectionService(packageDefinition).addToServer(grpcServer);
 
   const httpServer: HttpServer = createHttpApi({
     metrics,

@@ -33,6 +33,7 @@ describe('configuration', () => {
       host: '0.0.0.0',
       port: 9191,
       connectionWindowBytes: 16 * 1024 * 1024,
+      reflection: true,
       tls: {
         certFile: '/etc/governance/tls/authz-server.crt',
         keyFile: '/etc/governance/tls/authz-server.key',
