@@ -1,9 +1,8 @@
 // The authority's wiring from a loaded configuration, shared by main.ts (Redis) and the dev mode
 // (cli/dev-mode.ts, in memory or on Redis): the same keys, policies, ledger writer and servers;
 // only the stores differ between callers.
-import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
-import { GovernanceError } from '../core/errors.js';
+import { readConfiguredFile } from '../service/config.js';
 import { nodeCrypto } from '../core/crypto-node.js';
 import type { PinnedRoots } from '../core/registry.js';
 import { StoreLedgerReader } from '../ledger/reader.js';
@@ -41,23 +40,12 @@ export interface RunningAuthority {
   stop(): Promise<void>;
 }
 
-function readFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new GovernanceError(
-      'config.invalid',
-      `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
-}
-
 function tlsFiles(tls: AuthorityConfig['http']['tls']) {
   return (
     tls && {
-      key: readFile(tls.keyFile, 'TLS key'),
-      cert: readFile(tls.certFile, 'TLS certificate'),
-      ca: readFile(tls.clientCaFile, 'client CA'),
+      key: readConfiguredFile(tls.keyFile, 'TLS key'),
+      cert: readConfiguredFile(tls.certFile, 'TLS certificate'),
+      ca: readConfiguredFile(tls.clientCaFile, 'client CA'),
     }
   );
 }
@@ -79,7 +67,7 @@ export function loadAuthorityMaterial(config: AuthorityConfig): AuthorityMateria
     }),
     policies: config.policies.map((path) => ({
       name: path,
-      source: readFile(path, 'policy file').toString('utf8'),
+      source: readConfiguredFile(path, 'policy file').toString('utf8'),
     })),
   };
 }

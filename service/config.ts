@@ -12,6 +12,15 @@ function invalid(message: string): never {
   throw new GovernanceError('config.invalid', message);
 }
 
+/** A file a configuration names (a certificate, a key, a CA), read whole; config.invalid if it cannot be. */
+export function readConfiguredFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    invalid(`cannot read the ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
 /** A service's YAML configuration file, parsed strictly (no duplicate keys, few aliases). */
 export function readConfigFile(path: string): unknown {
   let text: string;

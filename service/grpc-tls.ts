@@ -3,10 +3,10 @@
 // the next handshake on, without a restart. With a client CA, every client must present a
 // certificate that chains to it (mutual TLS); without one, none is asked for.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { experimental, ServerCredentials } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { GovernanceError } from '../core/errors.js';
+import { readConfiguredFile } from './config.js';
 
 export const grpcTlsSchema = z.strictObject({
   certFile: z.string().min(1),
@@ -23,17 +23,6 @@ interface Loaded {
   ca: experimental.CaCertificateUpdate | null;
 }
 
-function readPem(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new GovernanceError(
-      'config.invalid',
-      `cannot read the ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
-}
-
 function parsed<T>(pem: Buffer, what: string, path: string, parse: (pem: Buffer) => T): T {
   try {
     return parse(pem);
@@ -44,8 +33,8 @@ function parsed<T>(pem: Buffer, what: string, path: string, parse: (pem: Buffer)
 
 /** The files, read and checked: PEM, and a key that belongs to the certificate. */
 function load(tls: GrpcTls): Loaded {
-  const certificate = readPem(tls.certFile, 'certificate');
-  const privateKey = readPem(tls.keyFile, 'private key');
+  const certificate = readConfiguredFile(tls.certFile, 'certificate');
+  const privateKey = readConfiguredFile(tls.keyFile, 'private key');
   const cert = parsed(certificate, 'certificate', tls.certFile, (pem) => new X509Certificate(pem));
   const key = parsed(privateKey, 'private key', tls.keyFile, (pem) => createPrivateKey(pem));
   if (!cert.checkPrivateKey(key))
@@ -55,7 +44,7 @@ function load(tls: GrpcTls): Loaded {
     );
   let ca: Loaded['ca'] = null;
   if (tls.clientCaFile !== undefined) {
-    const caCertificate = readPem(tls.clientCaFile, 'client CA certificate');
+    const caCertificate = readConfiguredFile(tls.clientCaFile, 'client CA certificate');
     parsed(caCertificate, 'client CA certificate', tls.clientCaFile, (pem) => new X509Certificate(pem));
     ca = { caCertificate };
   }
