@@ -1,7 +1,7 @@
 // Overload control for the decision path. A Check the enforcement point cannot decide in time is
 // shed at once — DENY overload.shed, which Envoy's clients see as 503 and may retry elsewhere or
 // later — before any decoding, use or ledger work, instead of waiting in a queue until the
-// deadline turns it into a denial that cost as much as an allow. Two signals, both local:
+// deadline turns it into a denial that cost as much as an allow. Three signals, all local:
 // - decisions in flight, against a limit that follows the decision latency (AIMD: it grows by
 //   one per `limit` decisions answered within the target latency and, at most once per target
 //   interval, shrinks when one takes longer while the recent average does too: by
