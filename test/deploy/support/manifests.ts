@@ -477,6 +477,43 @@ export function networkPolicyProblems(bundle: Bundle): string[] {
   return problems.list;
 }
 
+/**
+ * Every port a NetworkPolicy opens to Prometheus is plain text for it: PERMISSIVE for those pods
+ * in a PeerAuthentication, since the namespace default is STRICT and Prometheus scrapes from
+ * outside the mesh (peer-authentication.yaml). Otherwise the scrape fails the mesh's TLS and the
+ * service's alerts go silent.
+ */
+export function scrapeProblems(bundle: Bundle): string[] {
+  const problems = new Problems();
+  const peerAuthentications = ofKind(bundle.objects, 'PeerAuthentication');
+  for (const policy of ofKind(bundle.objects, 'NetworkPolicy')) {
+    const { namespace } = meta(policy);
+    const spec = obj(policy.spec);
+    for (const rule of list(spec.ingress)) {
+      const fromPrometheus = list(rule.from).some(
+        (peer) => obj(obj(peer.podSelector).matchLabels)['app.kubernetes.io/name'] === 'prometheus',
+      );
+      if (!fromPrometheus) continue;
+      for (const workload of selected(bundle, namespace, spec.podSelector)) {
+        for (const port of list(rule.ports).map((entry) => String(entry.port))) {
+          const plain = peerAuthentications.some(
+            (peerAuthentication) =>
+              meta(peerAuthentication).namespace === namespace &&
+              selects(obj(peerAuthentication.spec).selector, podLabels(workload)) &&
+              obj(obj(obj(peerAuthentication.spec).portLevelMtls)[port]).mode === 'PERMISSIVE',
+          );
+          problems.need(
+            plain,
+            `NetworkPolicy ${nameOf(policy)} opens ${port} of ${nameOf(workload)} to Prometheus, ` +
+              'but no PeerAuthentication makes that port PERMISSIVE',
+          );
+        }
+      }
+    }
+  }
+  return problems.list;
+}
+
 function meshRootNamespace(mesh: Obj): string {
   const root = obj(obj(mesh.spec).meshConfig).rootNamespace;
   return typeof root === 'string' ? root : DEFAULT_ROOT_NAMESPACE;
